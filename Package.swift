@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+// Ember: a deep-learning engine in Swift. Layers depend one way:
+// COpenBLAS → EmberCore → EmberNN → EmberCABI (see ../shared/DESIGN.md §2).
+import PackageDescription
+
+let package = Package(
+    name: "Ember",
+    products: [
+        .library(name: "EmberCore", targets: ["EmberCore"]),
+        .library(name: "EmberNN", targets: ["EmberNN"]),
+        // The archive the R package links, together with the static Swift runtime.
+        .library(name: "EmberStatic", type: .static, targets: ["EmberCABI"]),
+        .executable(name: "ember-mlp-example", targets: ["EmberMLPExample"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // C where C is the right tool: MXCSR (flush-to-zero) and thread-local error text.
+        .target(name: "CEmberSupport"),
+        .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport"]),
+        .target(name: "EmberNN", dependencies: ["EmberCore"]),
+        .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),
+        .executableTarget(name: "EmberMLPExample", dependencies: ["EmberNN"], path: "Examples/swift"),
+        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
+    ]
+)

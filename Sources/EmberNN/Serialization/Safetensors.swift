@@ -1,0 +1,94 @@
+import EmberCore
+
+/// Reads and writes the safetensors layout: an 8-byte little-endian header length, a JSON header
+/// (tensor name → dtype, shape, data offsets; plus a `__metadata__` map of strings), then the raw
+/// little-endian tensor data, contiguous and in header order. PyTorch's `safetensors` reads what
+/// we write.
+public enum Safetensors {
+    /// Encodes named float32 tensors and string metadata.
+    public static func encode(tensors: [(String, Tensor)], metadata: [(String, String)]) -> [UInt8] {
+        var header: [(String, JSONValue)] = [("__metadata__", .object(metadata.map { ($0.0, .string($0.1)) }))]
+        var offset = 0
+        for (name, t) in tensors {
+            let size = t.count * 4
+            header.append((name, .object([
+                ("dtype", .string("F32")),
+                ("shape", .array(t.shape.map { .number(Double($0)) })),
+                ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + size))])),
+            ])))
+            offset += size
+        }
+        var headerBytes = Array(JSONValue.object(header).text.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }  // pad with spaces (spec)
+        var out = [UInt8]()
+        out.reserveCapacity(8 + headerBytes.count + offset)
+        var len = UInt64(headerBytes.count).littleEndian
+        withUnsafeBytes(of: &len) { out.append(contentsOf: $0) }
+        out.append(contentsOf: headerBytes)
+        for (_, t) in tensors {
+            for v in t.data {
+                var bits = v.bitPattern.littleEndian
+                withUnsafeBytes(of: &bits) { out.append(contentsOf: $0) }
+            }
+        }
+        return out
+    }
+
+    /// Decodes bytes written by `encode` (or by Python's safetensors with F32 tensors).
+    /// Throws `EmberError.corruptData` naming what is wrong.
+    public static func decode(_ bytes: [UInt8]) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        guard bytes.count >= 8 else {
+            throw EmberError(.corruptData, "[safetensors] need at least 8 bytes, got \(bytes.count)")
+        }
+        var len: UInt64 = 0
+        for k in 0..<8 { len |= UInt64(bytes[k]) << (8 * UInt64(k)) }
+        guard len <= UInt64(bytes.count - 8) else {
+            throw EmberError(.corruptData, "[safetensors] header length \(len) exceeds the \(bytes.count - 8) bytes available")
+        }
+        let headerEnd = 8 + Int(len)
+        let header = try JSONValue.parse(Array(bytes[8..<headerEnd]))
+        guard case let .object(members) = header else {
+            throw EmberError(.corruptData, "[safetensors] header is not a JSON object")
+        }
+        let dataCount = bytes.count - headerEnd
+        var tensors: [String: Tensor] = [:]
+        var metadata: [String: String] = [:]
+        for (name, entry) in members {
+            if name == "__metadata__" {
+                guard case let .object(m) = entry else { throw EmberError(.corruptData, "[safetensors] __metadata__ is not an object") }
+                for (k, v) in m {
+                    guard let s = v.stringValue else { throw EmberError(.corruptData, "[safetensors] metadata '\(k)' is not a string") }
+                    metadata[k] = s
+                }
+                continue
+            }
+            guard let dtype = entry["dtype"]?.stringValue,
+                  let shapeValues = entry["shape"]?.arrayValue,
+                  let offsets = entry["data_offsets"]?.arrayValue, offsets.count == 2,
+                  let begin = offsets[0].intValue, let end = offsets[1].intValue
+            else { throw EmberError(.corruptData, "[safetensors] tensor '\(name)' has a malformed entry") }
+            guard dtype == "F32" else {
+                throw EmberError(.corruptData, "[safetensors] tensor '\(name)' has dtype \(dtype); expected F32")
+            }
+            var shape: [Int] = []
+            for s in shapeValues {
+                guard let d = s.intValue, d >= 0 else { throw EmberError(.corruptData, "[safetensors] tensor '\(name)' has an invalid shape") }
+                shape.append(d)
+            }
+            let n = try Tensor.elementCount(shape, op: "safetensors")
+            guard begin >= 0, end >= begin, end <= dataCount, end - begin == n * 4 else {
+                throw EmberError(.corruptData,
+                    "[safetensors] tensor '\(name)' of shape \(shapeString(shape)) has offsets [\(begin), \(end)] that do not fit \(dataCount) data bytes")
+            }
+            var data = [Float](repeating: 0, count: n)
+            let base = headerEnd + begin
+            for e in 0..<n {
+                var bits: UInt32 = 0
+                for k in 0..<4 { bits |= UInt32(bytes[base + 4 * e + k]) << (8 * UInt32(k)) }
+                data[e] = Float(bitPattern: bits)
+            }
+            tensors[name] = try Tensor(shape: shape, data: data)
+        }
+        return (tensors, metadata)
+    }
+}
