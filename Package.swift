@@ -1,7 +1,13 @@
 // swift-tools-version:6.0
 // Ember: a deep-learning engine in Swift. Layers depend one way:
 // COpenBLAS → EmberCore → EmberNN → EmberCABI (see ../shared/DESIGN.md §2).
+import Foundation
 import PackageDescription
+
+// The R package carries a copy of Package.swift, Sources/ and include/ only (no Tests/ or
+// Examples/); the development targets are declared when their folders exist.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let hasDevelopmentTargets = FileManager.default.fileExists(atPath: packageRoot + "/Tests")
 
 let package = Package(
     name: "Ember",
@@ -10,7 +16,6 @@ let package = Package(
         .library(name: "EmberNN", targets: ["EmberNN"]),
         // The archive the R package links, together with the static Swift runtime.
         .library(name: "EmberStatic", type: .static, targets: ["EmberCABI"]),
-        .executable(name: "ember-mlp-example", targets: ["EmberMLPExample"]),
     ],
     targets: [
         .systemLibrary(
@@ -23,9 +28,15 @@ let package = Package(
         .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport"]),
         .target(name: "EmberNN", dependencies: ["EmberCore"]),
         .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),
+    ]
+)
+
+if hasDevelopmentTargets {
+    package.products.append(.executable(name: "ember-mlp-example", targets: ["EmberMLPExample"]))
+    package.targets += [
         .executableTarget(name: "EmberMLPExample", dependencies: ["EmberNN"], path: "Examples/swift"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberNNTests", dependencies: ["EmberNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
     ]
-)
+}

@@ -1,0 +1,87 @@
+# Ember + mlr3ember. `make demo` and `make test` work from a fresh clone on Debian 12: they
+# install the system packages they need first (apt-get; run as root or with sudo available).
+
+SHELL := /bin/bash
+SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
+RLIB_LOCAL := $(CURDIR)/.rlib
+PKG_VERSION := $(shell sed -n 's/^Version: //p' rpkg/DESCRIPTION)
+TARBALL := mlr3ember_$(PKG_VERSION).tar.gz
+APT_PACKAGES := r-base-dev libopenblas-dev r-cran-r6 r-cran-checkmate r-cran-testthat \
+  r-cran-future dataset-fashion-mnist pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Keep SwiftPM's caches inside the repository (fresh machines, CI).
+SWIFTPM_FLAGS := --cache-path $(CURDIR)/.build-cache --config-path $(CURDIR)/.build-cache/config \
+  --security-path $(CURDIR)/.build-cache/security
+
+.PHONY: all deps swift-build swift-test c-test rpkg-sources rpkg-install rpkg-build r-test r-check \
+  test demo check-mlr3 clean
+
+all: rpkg-install
+
+## System packages (Debian): installed only when missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+swift-build: deps
+	$(SWIFT) build $(SWIFTPM_FLAGS)
+
+## Swift unit and golden tests.
+swift-test: deps
+	$(SWIFT) test $(SWIFTPM_FLAGS)
+
+## The C smoke test: compiled with -Wall -Werror against include/ember.h, linked with the engine.
+c-test: deps
+	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product EmberStatic
+	mkdir -p .build/c-test
+	gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude Examples/c/smoke.c -o .build/c-test/smoke \
+	  .build/release/libEmberStatic.a \
+	  $$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux/x86_64/swiftrt.o \
+	  -L$$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux \
+	  -Wl,-Bstatic -lswiftCore -lswift_StringProcessing -lswiftGlibc -lswiftSynchronization -Wl,-Bdynamic \
+	  -lopenblas -lstdc++ -lm -ldl -lpthread
+	.build/c-test/smoke
+
+## Copies the engine sources into the R package (R CMD build packs only rpkg/).
+rpkg-sources:
+	rm -rf rpkg/tools/engine && mkdir -p rpkg/tools/engine
+	cp -R Package.swift Sources include rpkg/tools/engine/
+
+rpkg-install: deps rpkg-sources
+	mkdir -p $(RLIB_LOCAL)
+	R_LIBS=$(RLIB_LOCAL) R CMD INSTALL --no-test-load -l $(RLIB_LOCAL) rpkg
+	R_LIBS=$(RLIB_LOCAL) Rscript -e 'library(mlr3ember); str(ember_info())'
+
+rpkg-build: deps rpkg-sources
+	R CMD build --no-build-vignettes rpkg
+
+## The R package's tests against the installed package (mlr3 tests skip without mlr3).
+r-test: rpkg-install
+	cd rpkg/tests && R_LIBS=$(RLIB_LOCAL) Rscript -e 'testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", stop_on_failure = TRUE)'
+
+## R CMD check of the built tarball; CI has no mlr3, so suggested packages are not forced.
+r-check: rpkg-build
+	_R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual $(TARBALL)
+	@if grep -q -E "^Status: .*(WARNING|ERROR)" mlr3ember.Rcheck/00check.log; then \
+	  echo "R CMD check reported warnings or errors"; exit 1; fi
+
+test: swift-test c-test r-test r-check
+
+## Trains and evaluates an Ember MLP on a real data set from R.
+demo: rpkg-install
+	R_LIBS=$(RLIB_LOCAL) Rscript Examples/r/demo.R
+
+## Runs the package's mlr3 tests against an existing library holding mlr3 (builds nothing):
+##   make check-mlr3 RLIB=/path/to/lib   (after `make rpkg-install`)
+check-mlr3:
+	@if [ -z "$(RLIB)" ]; then echo "usage: make check-mlr3 RLIB=<library holding mlr3>"; exit 2; fi
+	@if [ ! -d "$(RLIB_LOCAL)/mlr3ember" ]; then echo "mlr3ember is not installed in $(RLIB_LOCAL): run 'make rpkg-install' first"; exit 2; fi
+	cd rpkg/tests && R_LIBS=$(RLIB_LOCAL):$(RLIB) EMBER_REQUIRE_MLR3=true Rscript -e 'cat("mlr3", format(packageVersion("mlr3")), "from", find.package("mlr3"), "\n"); testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", filter = "mlr3", stop_on_failure = TRUE)'
+
+clean:
+	rm -rf .build .build-cache .rlib rpkg/tools/engine mlr3ember.Rcheck $(TARBALL)
+	cd rpkg && ./cleanup
