@@ -1,0 +1,4 @@
+library(testthat)
+library(mlr3ember)
+
+test_check("mlr3ember")
