@@ -1,4 +1,5 @@
 #' @useDynLib mlr3ember, .registration = TRUE
+#' @importFrom R6 R6Class
 NULL
 
 # The interface version of include/ember.h this R code was written against.
