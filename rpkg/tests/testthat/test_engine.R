@@ -143,3 +143,11 @@ test_that("engine handles are freed by the garbage collector", {
   gc()
   expect_identical(mlr3ember:::ember_live_handles(), before)
 })
+
+test_that("the shared object carries the Swift runtime: no libswift* dependency", {
+  skip_if(!nzchar(Sys.which("ldd")), "ldd not available")
+  so <- system.file("libs", paste0("mlr3ember", .Platform$dynlib.ext), package = "mlr3ember")
+  deps <- system2("ldd", so, stdout = TRUE)
+  expect_true(any(grepl("openblas", deps)))
+  expect_false(any(grepl("swift|Foundation|dispatch", deps, ignore.case = TRUE)), info = paste(deps, collapse = "\n"))
+})
