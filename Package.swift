@@ -35,8 +35,9 @@ if hasDevelopmentTargets {
     package.products.append(.executable(name: "ember-mlp-example", targets: ["EmberMLPExample"]))
     package.targets += [
         .executableTarget(name: "EmberMLPExample", dependencies: ["EmberNN"], path: "Examples/swift"),
-        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN"], resources: [.copy("Fixtures")]),
+        .target(name: "EmberTestSupport", dependencies: ["EmberCore"], path: "Tests/EmberTestSupport"),
+        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
     ]
 }

@@ -1,6 +1,7 @@
 // Forward and backward of the EmberCore ops against PyTorch (Fixtures/core.json, written by
 // tools/golden/generate.py). Tolerances: DESIGN.md §7.
 @testable import EmberCore
+import EmberTestSupport
 import Foundation
 import XCTest
 
@@ -158,7 +159,7 @@ final class GoldenCoreTests: XCTestCase {
             return try a.map { guard let w = UInt64($0) else { throw FixtureError.malformed($0) }; return w }
         }
         for c in cases {
-            let seed = try words(c, "seed")[0]
+            guard let seed = UInt64(try c.string("seed")) else { throw FixtureError.malformed("seed") }
             var rng = RandomGenerator(seed: seed)
             let s = rng.state
             XCTAssertEqual([s.0, s.1, s.2, s.3], try words(c, "state"), "state after seeding with \(seed)")

@@ -75,8 +75,9 @@ public final class SGD: Optimizer {
         for p in parameters {
             guard let grad = p.variable.grad else { continue }
             let key = ObjectIdentifier(p)
-            var buf = buffers[key]
-            let first = buf == nil
+            // An empty buffer means "first step": PyTorch then initialises it with the gradient.
+            var buf = momentum != 0 ? (buffers[key] ?? []) : []
+            let first = buf.isEmpty
             if momentum != 0 && first { buf = [Float](repeating: 0, count: grad.count) }
             var value = p.value
             value.data.withUnsafeMutableBufferPointer { w in
@@ -84,8 +85,8 @@ public final class SGD: Optimizer {
                     var g = grad.data[i]
                     if weightDecay != 0 { g += weightDecay * w[i] }
                     if momentum != 0 {
-                        let b = first ? g : momentum * buf![i] + (1 - dampening) * g
-                        buf![i] = b
+                        let b = first ? g : momentum * buf[i] + (1 - dampening) * g
+                        buf[i] = b
                         g = nesterov ? g + momentum * b : b
                     }
                     w[i] -= learningRate * g

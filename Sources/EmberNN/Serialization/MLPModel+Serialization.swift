@@ -69,8 +69,9 @@ extension MLPModel {
             let bools = a.compactMap { $0.boolValue }
             return bools.count == a.count ? bools : nil
         } }
+        // NOTE: JSON has no inf/NaN; a diverged epoch's loss is written as null and read as NaN.
         let history: [Float] = try field("history") { v in v.arrayValue.flatMap { a in
-            let nums = a.compactMap { $0.numberValue.map(Float.init) }
+            let nums = a.compactMap { $0 == .null ? Float.nan : $0.numberValue.map(Float.init) }
             return nums.count == a.count ? nums : nil
         } }
         let rngWords: [UInt64] = try field("rng") { v in v.arrayValue.flatMap { a in
@@ -82,6 +83,16 @@ extension MLPModel {
                            standardize: standardize,
                            standardizeTarget: try field("standardize_target", { $0.boolValue }))
         try spec.validate()
+        // Check every stored tensor against the architecture before allocating the network, so
+        // that a corrupt header cannot make us allocate more than the file holds.
+        for (i, shape) in spec.parameterShapes.enumerated() {
+            let name = "layers.\(i / 2).\(i % 2 == 0 ? "weight" : "bias")"
+            guard let t = tensors[name] else { throw EmberError(.corruptData, "[model] tensor '\(name)' is missing") }
+            guard t.shape == shape else {
+                throw EmberError(.corruptData,
+                    "[model] tensor '\(name)' has shape \(shapeString(t.shape)); expected \(shapeString(shape))")
+            }
+        }
         var scratch = RandomGenerator(seed: 0)
         let network = try MLP(inputs: spec.inputs, neurons: spec.neurons, outputs: spec.task.outputs,
                               dropout: spec.dropout, rng: &scratch)

@@ -76,7 +76,9 @@ public enum Safetensors {
                 shape.append(d)
             }
             let n = try Tensor.elementCount(shape, op: "safetensors")
-            guard begin >= 0, end >= begin, end <= dataCount, end - begin == n * 4 else {
+            // The byte size may overflow even when the element count does not: reject, never trap.
+            let (byteCount, byteOverflow) = n.multipliedReportingOverflow(by: 4)
+            guard !byteOverflow, begin >= 0, end >= begin, end <= dataCount, end - begin == byteCount else {
                 throw EmberError(.corruptData,
                     "[safetensors] tensor '\(name)' of shape \(shapeString(shape)) has offsets [\(begin), \(end)] that do not fit \(dataCount) data bytes")
             }

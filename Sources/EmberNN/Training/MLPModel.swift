@@ -27,6 +27,27 @@ public struct MLPSpec: Equatable, Sendable {
         self.standardizeTarget = standardizeTarget
     }
 
+    /// The largest network the engine builds (2³¹ parameters, 8 GiB of float32), so that a typo
+    /// or a corrupt model file gives an error rather than an out-of-memory crash.
+    public static let maxParameters = 1 << 31
+
+    /// Shapes of the parameters, in `MLP.parameters` order (weight [out, in], bias [out]).
+    public var parameterShapes: [[Int]] {
+        let widths = [inputs] + neurons + [task.outputs]
+        return (0..<(widths.count - 1)).flatMap { [[widths[$0 + 1], widths[$0]], [widths[$0 + 1]]] }
+    }
+
+    /// Total number of parameters; throws on arithmetic overflow.
+    public func parameterCount() throws -> Int {
+        var total = 0
+        for shape in parameterShapes {
+            let (sum, overflow) = total.addingReportingOverflow(try Tensor.elementCount(shape, op: "mlp"))
+            guard !overflow else { throw EmberError(.overflow, "[mlp] parameter count overflows") }
+            total = sum
+        }
+        return total
+    }
+
     /// Checks every field; errors name the field and what was expected.
     public func validate() throws {
         guard inputs >= 1 && inputs <= 1 << 24 else {
@@ -40,6 +61,11 @@ public struct MLPSpec: Equatable, Sendable {
         }
         guard dropout >= 0 && dropout < 1 else {
             throw EmberError.invalidArgument("p", "dropout probability must be in [0, 1), got \(dropout)")
+        }
+        let count = try parameterCount()
+        guard count <= MLPSpec.maxParameters else {
+            throw EmberError(.overflow,
+                "[mlp] the network would have \(count) parameters; the limit is \(MLPSpec.maxParameters)")
         }
         guard standardize.count == inputs else {
             throw EmberError.shapeMismatch("mlp", "standardize has \(standardize.count) entries, expected one per input (\(inputs))")
