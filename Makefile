@@ -80,7 +80,7 @@ demo: rpkg-install
 check-mlr3:
 	@if [ -z "$(RLIB)" ]; then echo "usage: make check-mlr3 RLIB=<library holding mlr3>"; exit 2; fi
 	@if [ ! -d "$(RLIB_LOCAL)/mlr3ember" ]; then echo "mlr3ember is not installed in $(RLIB_LOCAL): run 'make rpkg-install' first"; exit 2; fi
-	cd rpkg/tests && R_LIBS=$(RLIB_LOCAL):$(RLIB) EMBER_REQUIRE_MLR3=true Rscript -e 'cat("mlr3", format(packageVersion("mlr3")), "from", find.package("mlr3"), "\n"); testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", filter = "mlr3", stop_on_failure = TRUE)'
+	cd rpkg/tests && R_LIBS=$(RLIB_LOCAL):$(RLIB) EMBER_REQUIRE_MLR3=true Rscript -e 'options(width = 200); cat("mlr3", format(packageVersion("mlr3")), "from", find.package("mlr3"), "\n"); res <- testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", filter = "mlr3", reporter = "summary", stop_on_failure = TRUE); df <- as.data.frame(res); print(df[, c("test", "nb", "failed", "skipped", "error")], right = FALSE)'
 
 clean:
 	rm -rf .build .build-cache .rlib rpkg/tools/engine mlr3ember.Rcheck $(TARBALL)
