@@ -58,7 +58,7 @@ int32_t ember_blas_core_name(const char **out_name);
 /** Number of threads used by BLAS (and, later, by the engine's own loops). */
 int32_t ember_get_num_threads(int32_t *out_threads);
 
-/** Sets the number of threads, 1..1024. */
+/** Sets the number of threads of the engine and of BLAS together, 1..65. */
 int32_t ember_set_num_threads(int32_t threads);
 
 /**

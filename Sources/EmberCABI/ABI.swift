@@ -38,14 +38,14 @@ enum BLASCoreName {
 public func ember_get_num_threads(_ out: UnsafeMutablePointer<Int32>?) -> Int32 {
     guarded {
         guard let out else { throw EmberError.invalidArgument("out_threads", "is NULL") }
-        out.pointee = Int32(clamping: BLAS.numThreads)
+        out.pointee = Int32(clamping: Engine.numThreads)
     }
 }
 
 /// Sets the thread count.
 @_cdecl("ember_set_num_threads")
 public func ember_set_num_threads(_ threads: Int32) -> Int32 {
-    guarded { try BLAS.setNumThreads(Int(threads)) }
+    guarded { try Engine.setNumThreads(Int(threads)) }
 }
 
 /// Creates an MLP model.
@@ -223,8 +223,8 @@ public func ember_model_predict(
         if rows == 0 { return }
         guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
         let xt = try rowMajorTensor(x, rows: rows, cols: cols)
-        let p = try box.model.predict(x: xt)
-        for i in 0..<rows { for j in 0..<k { out[j * rows + i] = Double(p.data[i * k + j]) } }
+        let p = try box.model.predict(x: xt).data
+        for i in 0..<rows { for j in 0..<k { out[j * rows + i] = Double(p[i * k + j]) } }
     }
 }
 

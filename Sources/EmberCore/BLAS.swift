@@ -46,6 +46,11 @@ public enum BLAS {
             throw EmberError(.overflow, "[matmul] dimensions m=\(m), n=\(n), k=\(k) must fit 32-bit BLAS integers")
         }
         if m == 0 || n == 0 { return }
+        if k == 0 {
+            // An empty inner dimension: C = beta · C (BLAS may not touch C at all).
+            for i in 0..<(m * n) { c[i] = beta == 0 ? 0 : beta * c[i] }
+            return
+        }
         let lda = transA ? m32 : k32
         let ldb = transB ? k32 : n32
         cblas_sgemm(

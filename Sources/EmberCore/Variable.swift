@@ -117,13 +117,12 @@ public final class Variable {
 }
 
 /// Adds `b` into `a` elementwise; shapes must match.
-@inlinable
 func addInPlace(_ a: inout Tensor, _ b: Tensor, op: String) throws {
     guard a.shape == b.shape else {
         throw EmberError.shapeMismatch(op, "cannot add gradient of shape \(shapeString(b.shape)) to \(shapeString(a.shape))")
     }
-    a.data.withUnsafeMutableBufferPointer { pa in
-        b.data.withUnsafeBufferPointer { pb in
+    b.withUnsafeBufferPointer { pb in
+        a.withUnsafeMutableBufferPointer { pa in
             for i in 0..<pa.count { pa[i] += pb[i] }
         }
     }

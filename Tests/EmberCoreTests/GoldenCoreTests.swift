@@ -120,9 +120,9 @@ final class GoldenCoreTests: XCTestCase {
             XCTAssertEqual(a.shape, ta ? [k, m] : [m, k])
             XCTAssertEqual(b.shape, tb ? [n, k] : [k, n])
             var out = try c.tensor("c0")
-            try a.data.withUnsafeBufferPointer { pa in
-                try b.data.withUnsafeBufferPointer { pb in
-                    try out.data.withUnsafeMutableBufferPointer { pc in
+            try a.withUnsafeBufferPointer { pa in
+                try b.withUnsafeBufferPointer { pb in
+                    try out.withUnsafeMutableBufferPointer { pc in
                         try BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: try c.float("alpha"),
                                       a: pa.baseAddress!, b: pb.baseAddress!, beta: try c.float("beta"),
                                       c: pc.baseAddress!)

@@ -197,8 +197,8 @@ public func gradientMismatches(_ leaves: [Tensor], check: [Int]? = nil, seed: Te
         }
         for j in 0..<leaves[li].count {
             var plus = leaves, minus = leaves
-            plus[li].data[j] += h
-            minus[li].data[j] -= h
+            plus[li].withUnsafeMutableBufferPointer { $0[j] += h }
+            minus[li].withUnsafeMutableBufferPointer { $0[j] -= h }
             let delta = Double(plus[li].data[j]) - Double(minus[li].data[j])
             let numeric = (try objective(plus) - objective(minus)) / delta
             let a = Double(analytic.data[j])

@@ -67,7 +67,7 @@ ember_fit <- function(x, y, neurons = 64L, p = 0, epochs = 30L, batch_size = 32L
   checkmate::assert_flag(standardize)
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
   checkmate::assert_int(seed, lower = 0L)
-  checkmate::assert_int(num_threads, lower = 1L, upper = 1024L)
+  checkmate::assert_int(num_threads, lower = 1L, upper = 65L)
 
   old_threads <- ember_set_threads(num_threads)
   on.exit(ember_set_threads(old_threads), add = TRUE)
@@ -125,7 +125,7 @@ ember_fit <- function(x, y, neurons = 64L, p = 0, epochs = 30L, batch_size = 32L
 #' predict(model, head(mtcars))
 predict.ember_model <- function(object, newdata, type = c("response", "prob"), num_threads = 1L, ...) {
   type <- match.arg(type)
-  checkmate::assert_int(num_threads, lower = 1L, upper = 1024L)
+  checkmate::assert_int(num_threads, lower = 1L, upper = 65L)
   if (is.matrix(newdata)) newdata <- as.data.frame(newdata)
   checkmate::assert_data_frame(newdata)
   old_threads <- ember_set_threads(num_threads)

@@ -20,7 +20,7 @@ ember_info <- function() {
 #' @rdname ember_info
 #' @export
 ember_set_threads <- function(num_threads) {
-  checkmate::assert_int(num_threads, lower = 1L, upper = 1024L)
+  checkmate::assert_int(num_threads, lower = 1L, upper = 65L)
   old <- .Call(C_ember_info)$num_threads
   .Call(C_ember_set_threads, as.integer(num_threads))
   invisible(old)

@@ -25,7 +25,7 @@ ember_mlp_param_set <- function() {
     opt.weight_decay = paradox::p_dbl(lower = 0, tags = "train"),
     opt.momentum = paradox::p_dbl(lower = 0, default = 0, tags = "train"),
     seed = paradox::p_uty(default = "random", tags = "train", custom_check = check_seed),
-    num_threads = paradox::p_int(lower = 1L, upper = 1024L, default = 1L, tags = c("train", "predict", "threads"))
+    num_threads = paradox::p_int(lower = 1L, upper = 65L, default = 1L, tags = c("train", "predict", "threads"))
   )
 }
 

@@ -4,15 +4,20 @@
 /// The mask comes from the engine RNG; PyTorch's RNG cannot be matched, so tests inject masks
 /// through `dropout(_:mask:)` and check rates statistically.
 public func dropout(_ x: Variable, p: Float, rng: inout RandomGenerator) throws -> Variable {
+    if p == 0 { return x }  // the identity; draws nothing from the RNG
+    return try dropout(x, mask: dropoutMask(x.shape, p: p, rng: &rng))
+}
+
+/// A dropout mask: 1/(1-p) with probability 1-p, else 0.
+public func dropoutMask(_ shape: [Int], p: Float, rng: inout RandomGenerator) throws -> Tensor {
     guard p >= 0 && p < 1 else {
         throw EmberError.invalidArgument("dropout", "p must be in [0, 1), got \(p)")
     }
-    if p == 0 { return x }
-    let keep = 1 - p
-    let scale = 1 / keep
-    var mask = [Float](repeating: 0, count: x.value.count)
-    for i in 0..<mask.count where rng.uniform() < keep { mask[i] = scale }
-    return try dropout(x, mask: Tensor(uncheckedShape: x.shape, data: mask))
+    _ = try Tensor.elementCount(shape, op: "dropout")
+    let keep = 1 - p, scale = 1 / keep
+    return Tensor.build(shape: shape) { m in
+        for i in 0..<m.count { m[i] = rng.uniform() < keep ? scale : 0 }
+    }
 }
 
 /// Multiplies `x` by a given mask (entries 0 or 1/(1-p)); the deterministic core of dropout.
@@ -20,11 +25,6 @@ public func dropout(_ x: Variable, mask: Tensor) throws -> Variable {
     guard mask.shape == x.shape else {
         throw EmberError.shapeMismatch("dropout", "mask shape \(shapeString(mask.shape)) differs from input \(shapeString(x.shape))")
     }
-    var out = x.value.data
-    for i in 0..<out.count { out[i] *= mask.data[i] }
-    return Variable(Tensor(uncheckedShape: x.shape, data: out), inputs: [x]) { dy in
-        var dx = dy.data
-        for i in 0..<dx.count { dx[i] *= mask.data[i] }
-        return [Tensor(uncheckedShape: dy.shape, data: dx)]
-    }
+    let y = try BinaryFunction.mul.apply(x.value, mask)
+    return Variable(y, inputs: [x]) { dy in [try BinaryFunction.mul.apply(dy, mask)] }
 }

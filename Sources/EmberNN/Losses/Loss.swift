@@ -42,8 +42,9 @@ public func mseLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
     let (n, _) = try checkLossShapes("mse_loss", output, target, columns: 1)
     var s = 0.0
     var diff = [Float](repeating: 0, count: n)
+    let out = output.value.data, tgt = target.data
     for i in 0..<n {
-        diff[i] = output.value.data[i] - target.data[i]
+        diff[i] = out[i] - tgt[i]
         s += Double(diff[i]) * Double(diff[i])
     }
     let shape = output.shape
@@ -57,22 +58,23 @@ public func mseLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
 public func crossEntropyLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
     let (n, k) = try checkLossShapes("cross_entropy", output, target, columns: nil)
     var classes = [Int](repeating: 0, count: n)
+    let tgt = target.data
     for i in 0..<n {
-        let t = target.data[i]
+        let t = tgt[i]
         guard t >= 0, t < Float(k), t == t.rounded() else {
             throw EmberError.invalidArgument("cross_entropy", "target \(i) is \(t), expected a class index in 0..<\(k)")
         }
         classes[i] = Int(t)
     }
-    let lsm = logSoftmaxRows(output.value)
+    let lsm = logSoftmaxRows(output.value).data
     var s = 0.0
-    for i in 0..<n { s -= Double(lsm.data[i * k + classes[i]]) }
+    for i in 0..<n { s -= Double(lsm[i * k + classes[i]]) }
     return Variable(.scalar(Float(s / Double(n))), inputs: [output]) { dy in
         // d/dx = (softmax - onehot) / n
         let g = dy.data[0] / Float(n)
         var dx = [Float](repeating: 0, count: n * k)
         for i in 0..<n {
-            for j in 0..<k { dx[i * k + j] = expf(lsm.data[i * k + j]) * g }
+            for j in 0..<k { dx[i * k + j] = expf(lsm[i * k + j]) * g }
             dx[i * k + classes[i]] -= g
         }
         return [try Tensor(shape: [n, k], data: dx)]
@@ -83,15 +85,15 @@ public func crossEntropyLoss(_ output: Variable, _ target: Tensor) throws -> Var
 public func bceWithLogitsLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
     let (n, _) = try checkLossShapes("bce_with_logits", output, target, columns: 1)
     var s = 0.0
+    let xs = output.value.data, ys = target.data
     for i in 0..<n {
-        let x = output.value.data[i], y = target.data[i]
+        let x = xs[i], y = ys[i]
         guard y >= 0 && y <= 1 else {
             throw EmberError.invalidArgument("bce_with_logits", "target \(i) is \(y), expected a value in [0, 1]")
         }
         s += Double(max(x, 0) - x * y + log1pf(expf(-abs(x))))
     }
     let shape = output.shape
-    let xs = output.value.data, ys = target.data
     return Variable(.scalar(Float(s / Double(n))), inputs: [output]) { dy in
         let g = dy.data[0] / Float(n)
         var dx = [Float](repeating: 0, count: n)

@@ -80,9 +80,10 @@ public final class SGD: Optimizer {
             let first = buf.isEmpty
             if momentum != 0 && first { buf = [Float](repeating: 0, count: grad.count) }
             var value = p.value
-            value.data.withUnsafeMutableBufferPointer { w in
+            let gradient = grad.data
+            value.withUnsafeMutableBufferPointer { w in
                 for i in 0..<w.count {
-                    var g = grad.data[i]
+                    var g = gradient[i]
                     if weightDecay != 0 { g += weightDecay * w[i] }
                     if momentum != 0 {
                         let b = first ? g : momentum * buf[i] + (1 - dampening) * g
@@ -128,9 +129,10 @@ public final class Adam: Optimizer {
             let bc2 = Float(bc2Sqrt)
             let decay = decoupled ? 1 - learningRate * weightDecay : 1
             var value = p.value
-            value.data.withUnsafeMutableBufferPointer { w in
+            let gradient = grad.data
+            value.withUnsafeMutableBufferPointer { w in
                 for i in 0..<w.count {
-                    var g = grad.data[i]
+                    var g = gradient[i]
                     if decoupled {
                         w[i] *= decay
                     } else if weightDecay != 0 {

@@ -222,22 +222,22 @@ public final class MLPModel {
                 while start < n {
                     let end = min(start + batchSize, n)
                     let xb = Variable(try xs.gatherRows(start..<end))
-                    let o = try network(xb, training: false, rng: &unusedRNG).value
+                    let o = try network(xb, training: false, rng: &unusedRNG).value.data
                     for r in 0..<(end - start) {
                         let row = start + r
                         switch spec.task {
                         case .regression:
-                            out[row] = o.data[r] * targetScaling.scale[0] + targetScaling.mean[0]
+                            out[row] = o[r] * targetScaling.scale[0] + targetScaling.mean[0]
                         case .binary:
-                            let p = sigmoid(o.data[r])
+                            let p = sigmoid(o[r])
                             out[row * 2] = p
                             out[row * 2 + 1] = 1 - p
                         case let .multiclass(k):
                             var m = -Float.infinity
-                            for j in 0..<k { m = max(m, o.data[r * k + j]) }
+                            for j in 0..<k { m = max(m, o[r * k + j]) }
                             var s: Float = 0
-                            for j in 0..<k { s += expf(o.data[r * k + j] - m) }
-                            for j in 0..<k { out[row * k + j] = expf(o.data[r * k + j] - m) / s }
+                            for j in 0..<k { s += expf(o[r * k + j] - m) }
+                            for j in 0..<k { out[row * k + j] = expf(o[r * k + j] - m) / s }
                         }
                     }
                     start = end

@@ -20,12 +20,13 @@ public struct Standardization: Equatable, Sendable {
         let p = mask.count
         var result = identity(p)
         guard n > 0 else { return result }
+        let values = x.data
         for j in 0..<p where mask[j] {
             var s = 0.0
-            for i in 0..<n { s += Double(x.data[i * p + j]) }
+            for i in 0..<n { s += Double(values[i * p + j]) }
             let m = s / Double(n)
             var ss = 0.0
-            for i in 0..<n { let d = Double(x.data[i * p + j]) - m; ss += d * d }
+            for i in 0..<n { let d = Double(values[i * p + j]) - m; ss += d * d }
             let sd = n > 1 ? (ss / Double(n - 1)).squareRoot() : 0
             result.mean[j] = Float(m)
             result.scale[j] = sd > 1e-12 && sd.isFinite ? Float(sd) : 1
@@ -38,7 +39,7 @@ public struct Standardization: Equatable, Sendable {
         var out = x
         let p = mean.count
         guard p > 0 else { return out }
-        out.data.withUnsafeMutableBufferPointer { d in
+        out.withUnsafeMutableBufferPointer { d in
             for i in 0..<(d.count / p) {
                 for j in 0..<p { d[i * p + j] = (d[i * p + j] - mean[j]) / scale[j] }
             }

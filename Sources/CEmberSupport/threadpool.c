@@ -1,0 +1,158 @@
+// A small fixed thread pool for Ember's own loops (elementwise ops, reductions, im2col).
+//
+// Why not Dispatch: after fork() libdispatch refuses to run in the child if the parent used it,
+// and R forks (parallel::mclapply, future's multicore). This pool notices a changed process id and
+// starts fresh workers in the child. Each worker sets flush-to-zero/denormals-are-zero for the
+// duration of a job (FTZ/DAZ are per thread) and restores its previous mode afterwards.
+#include "CEmberSupport.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 64
+
+typedef struct {
+    cember_range_fn fn;
+    void *ctx;
+    int64_t n;
+    int64_t chunks;
+    int64_t next;      // next chunk to hand out (under lock)
+    int64_t remaining; // chunks not finished yet (under lock)
+    uint64_t generation;
+} job_t;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER;
+static job_t job;
+static int workers_started = 0;
+static pid_t pool_pid = 0;  // the process the pool belongs to (for diagnostics)
+static int32_t requested_threads = 1;
+
+static void chunk_bounds(int64_t n, int64_t chunks, int64_t c, int64_t *begin, int64_t *end) {
+    int64_t base = n / chunks, extra = n % chunks;
+    *begin = c * base + (c < extra ? c : extra);
+    *end = *begin + base + (c < extra ? 1 : 0);
+}
+
+// Runs chunks of the current job until none are left; called with `lock` held, returns with it held.
+static void run_chunks(uint64_t generation) {
+    while (job.generation == generation && job.next < job.chunks) {
+        int64_t c = job.next++;
+        cember_range_fn fn = job.fn;
+        void *ctx = job.ctx;
+        int64_t begin, end;
+        chunk_bounds(job.n, job.chunks, c, &begin, &end);
+        pthread_mutex_unlock(&lock);
+        uint32_t saved = cember_fp_flush_denormals();
+        fn(ctx, begin, end);
+        cember_fp_restore(saved);
+        pthread_mutex_lock(&lock);
+        if (--job.remaining == 0) pthread_cond_broadcast(&done_cv);
+    }
+}
+
+static void *worker_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    uint64_t seen = job.generation;
+    for (;;) {
+        while (job.generation == seen || job.next >= job.chunks) {
+            if (job.generation != seen) seen = job.generation;
+            pthread_cond_wait(&work_cv, &lock);
+        }
+        seen = job.generation;
+        run_chunks(seen);
+    }
+    return NULL;
+}
+
+// In a forked child no worker threads exist and the locks may have been held by threads that are
+// gone: start over with fresh locks and no workers (they are started again on demand).
+static void reset_in_child(void) {
+    pthread_mutex_init(&lock, NULL);
+    pthread_cond_init(&work_cv, NULL);
+    pthread_cond_init(&done_cv, NULL);
+    pthread_mutex_init(&submit_lock, NULL);
+    job.chunks = 0;
+    job.next = 0;
+    job.remaining = 0;
+    workers_started = 0;
+    pool_pid = getpid();
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init_pool(void) {
+    pool_pid = getpid();
+    pthread_atfork(NULL, NULL, reset_in_child);
+}
+
+// Starts workers so that `count` threads exist (the caller counts as one); called under submit_lock.
+static void ensure_workers(int count) {
+    while (workers_started < count - 1 && workers_started < MAX_WORKERS) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, worker_main, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break;  // fewer workers: the caller does more of the work itself
+        workers_started++;
+    }
+}
+
+static void run_serial(int64_t n, cember_range_fn fn, void *ctx) {
+    uint32_t saved = cember_fp_flush_denormals();
+    fn(ctx, 0, n);
+    cember_fp_restore(saved);
+}
+
+void cember_set_num_threads(int32_t threads) {
+    if (threads < 1) threads = 1;
+    if (threads > MAX_WORKERS + 1) threads = MAX_WORKERS + 1;
+    __atomic_store_n(&requested_threads, threads, __ATOMIC_RELAXED);
+}
+
+int32_t cember_num_threads(void) { return __atomic_load_n(&requested_threads, __ATOMIC_RELAXED); }
+
+void cember_parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (min_chunk < 1) min_chunk = 1;
+    int32_t threads = cember_num_threads();
+    int64_t chunks = n / min_chunk;
+    if (chunks > threads) chunks = threads;
+    if (chunks <= 1) {
+        run_serial(n, fn, ctx);
+        return;
+    }
+    pthread_once(&init_once, init_pool);
+    // One job at a time; a nested or concurrent call runs serially instead of waiting.
+    if (pthread_mutex_trylock(&submit_lock) != 0) {
+        run_serial(n, fn, ctx);
+        return;
+    }
+    ensure_workers(threads);
+    if (workers_started == 0) {
+        pthread_mutex_unlock(&submit_lock);
+        run_serial(n, fn, ctx);
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    job.fn = fn;
+    job.ctx = ctx;
+    job.n = n;
+    job.chunks = chunks;
+    job.next = 0;
+    job.remaining = chunks;
+    uint64_t generation = ++job.generation;
+    pthread_cond_broadcast(&work_cv);
+    run_chunks(generation);
+    while (job.remaining > 0) pthread_cond_wait(&done_cv, &lock);
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&submit_lock);
+}
+
+int32_t cember_pool_workers(void) { return workers_started; }

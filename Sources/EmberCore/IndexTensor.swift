@@ -1,0 +1,33 @@
+/// An integer tensor: class targets, embedding codes, gather indices, argmax results.
+public struct IndexTensor: Equatable, Sendable {
+    /// Extent of each dimension.
+    public let shape: [Int]
+    /// The indices in row-major order.
+    public let data: [Int]
+
+    /// Creates an index tensor; `data.count` must match the shape.
+    public init(shape: [Int], data: [Int]) throws {
+        let n = try Tensor.elementCount(shape, op: "index_tensor")
+        guard n == data.count else {
+            throw EmberError.shapeMismatch("index_tensor", "shape \(shapeString(shape)) needs \(n) elements, got \(data.count)")
+        }
+        self.shape = shape
+        self.data = data
+    }
+
+    /// A rank-1 index tensor.
+    public init(_ data: [Int]) {
+        self.shape = [data.count]
+        self.data = data
+    }
+
+    /// Number of elements.
+    public var count: Int { data.count }
+
+    /// Checks that every index lies in 0..<bound.
+    public func checkRange(_ bound: Int, op: String) throws {
+        for (i, v) in data.enumerated() where v < 0 || v >= bound {
+            throw EmberError.invalidArgument(op, "index \(v) at position \(i) is out of range 0..<\(bound)")
+        }
+    }
+}

@@ -1,0 +1,224 @@
+import Glibc
+
+/// An elementwise function with its derivative: the unary math ops and the activations of
+/// mlr3torch/PyTorch, with PyTorch's parameters and defaults.
+public enum UnaryFunction: Equatable, Sendable {
+    case neg, exp, log, sqrt, abs, square, reciprocal, sin, cos, log1p
+    case tanh, sigmoid, relu
+    /// `x + c`.
+    case addScalar(Float)
+    /// `x · c`.
+    case mulScalar(Float)
+    /// `x^p` (for x > 0 unless p is an integer).
+    case powScalar(Float)
+    /// `x > 0 ? x : alpha (eˣ - 1)`.
+    case elu(alpha: Float = 1)
+    /// `max(0, x) + min(0, alpha (e^{x/alpha} - 1))`.
+    case celu(alpha: Float = 1)
+    /// `scale · elu(x, alpha)` with the self-normalising constants.
+    case selu
+    /// `x > 0 ? x : slope · x`.
+    case leakyRelu(slope: Float = 0.01)
+    /// `min(max(x, min), max)`.
+    case hardtanh(min: Float = -1, max: Float = 1)
+    /// `min(max(x, 0), 6)`.
+    case relu6
+    /// `relu6(x + 3) / 6`.
+    case hardsigmoid
+    /// `|x| > lambda ? x : 0`.
+    case hardshrink(lambda: Float = 0.5)
+    /// `x - lambda·sign(x)` where `|x| > lambda`, else 0.
+    case softshrink(lambda: Float = 0.5)
+    /// `log(1 + e^{beta x}) / beta`, linear above `threshold`.
+    case softplus(beta: Float = 1, threshold: Float = 20)
+    /// `x / (1 + |x|)`.
+    case softsign
+    /// `x - tanh(x)`.
+    case tanhshrink
+    /// `log(sigmoid(x))`, computed stably.
+    case logSigmoid
+    /// `x > threshold ? x : value`.
+    case threshold(threshold: Float, value: Float)
+    /// `x Φ(x)`, exact (erf) or with PyTorch's tanh approximation.
+    case gelu(tanhApproximation: Bool = false)
+
+    /// The name used in error messages and golden fixtures.
+    public var name: String {
+        switch self {
+        case .neg: return "neg"
+        case .exp: return "exp"
+        case .log: return "log"
+        case .sqrt: return "sqrt"
+        case .abs: return "abs"
+        case .square: return "square"
+        case .reciprocal: return "reciprocal"
+        case .sin: return "sin"
+        case .cos: return "cos"
+        case .log1p: return "log1p"
+        case .tanh: return "tanh"
+        case .sigmoid: return "sigmoid"
+        case .relu: return "relu"
+        case .addScalar: return "add_scalar"
+        case .mulScalar: return "mul_scalar"
+        case .powScalar: return "pow_scalar"
+        case .elu: return "elu"
+        case .celu: return "celu"
+        case .selu: return "selu"
+        case .leakyRelu: return "leaky_relu"
+        case .hardtanh: return "hardtanh"
+        case .relu6: return "relu6"
+        case .hardsigmoid: return "hardsigmoid"
+        case .hardshrink: return "hardshrink"
+        case .softshrink: return "softshrink"
+        case .softplus: return "softplus"
+        case .softsign: return "softsign"
+        case .tanhshrink: return "tanhshrink"
+        case .logSigmoid: return "log_sigmoid"
+        case .threshold: return "threshold"
+        case .gelu(let t): return t ? "gelu_tanh" : "gelu"
+        }
+    }
+}
+
+let seluAlpha: Float = 1.6732632423543772848170429916717
+let seluScale: Float = 1.0507009873554804934193349852946
+let sqrt2OverPi: Float = 0.7978845608028654
+let invSqrt2: Float = 0.7071067811865476
+let invSqrt2Pi: Float = 0.3989422804014327
+
+/// `f` applied elementwise, over several threads for large tensors.
+@inline(__always)
+func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    Tensor.build(shape: x.shape) { out in
+        let src = x.storage.pointer, dst = out.baseAddress.unsafelyUnwrapped
+        Parallel.forRange(out.count) { b, e in for i in b..<e { dst[i] = f(src[i]) } }
+    }
+}
+
+/// `dy · g(x, y)` elementwise (the backward of a unary op).
+@inline(__always)
+func mapGradient(_ dy: Tensor, _ x: Tensor, _ y: Tensor, _ g: (Float, Float) -> Float) -> Tensor {
+    Tensor.build(shape: dy.shape) { out in
+        let pdy = dy.storage.pointer, px = x.storage.pointer, py = y.storage.pointer
+        let dst = out.baseAddress.unsafelyUnwrapped
+        Parallel.forRange(out.count) { b, e in for i in b..<e { dst[i] = pdy[i] * g(px[i], py[i]) } }
+    }
+}
+
+@inline(__always) func stableSigmoid(_ x: Float) -> Float {
+    if x >= 0 { return 1 / (1 + expf(-x)) }
+    let e = expf(x)
+    return e / (1 + e)
+}
+
+extension UnaryFunction {
+    /// The forward values.
+    public func apply(_ x: Tensor) -> Tensor {
+        switch self {
+        case .neg: return mapElements(x) { -$0 }
+        case .exp: return mapElements(x) { expf($0) }
+        case .log: return mapElements(x) { logf($0) }
+        case .sqrt: return mapElements(x) { sqrtf($0) }
+        case .abs: return mapElements(x) { Swift.abs($0) }
+        case .square: return mapElements(x) { $0 * $0 }
+        case .reciprocal: return mapElements(x) { 1 / $0 }
+        case .sin: return mapElements(x) { sinf($0) }
+        case .cos: return mapElements(x) { cosf($0) }
+        case .log1p: return mapElements(x) { log1pf($0) }
+        case .tanh: return mapElements(x) { tanhf($0) }
+        case .sigmoid: return mapElements(x) { stableSigmoid($0) }
+        case .relu: return mapElements(x) { $0 > 0 ? $0 : 0 }
+        case let .addScalar(c): return mapElements(x) { $0 + c }
+        case let .mulScalar(c): return mapElements(x) { $0 * c }
+        case let .powScalar(p): return mapElements(x) { powf($0, p) }
+        case let .elu(a): return mapElements(x) { $0 > 0 ? $0 : a * expm1f($0) }
+        case let .celu(a): return mapElements(x) { max(0, $0) + min(0, a * expm1f($0 / a)) }
+        case .selu: return mapElements(x) { seluScale * ($0 > 0 ? $0 : seluAlpha * expm1f($0)) }
+        case let .leakyRelu(s): return mapElements(x) { $0 > 0 ? $0 : s * $0 }
+        case let .hardtanh(lo, hi): return mapElements(x) { min(max($0, lo), hi) }
+        case .relu6: return mapElements(x) { min(max($0, 0), 6) }
+        case .hardsigmoid: return mapElements(x) { min(max($0 + 3, 0), 6) / 6 }
+        case let .hardshrink(l): return mapElements(x) { $0 > l || $0 < -l ? $0 : 0 }
+        case let .softshrink(l): return mapElements(x) { $0 > l ? $0 - l : ($0 < -l ? $0 + l : 0) }
+        case let .softplus(beta, th): return mapElements(x) { beta * $0 > th ? $0 : log1pf(expf(beta * $0)) / beta }
+        case .softsign: return mapElements(x) { $0 / (1 + Swift.abs($0)) }
+        case .tanhshrink: return mapElements(x) { $0 - tanhf($0) }
+        case .logSigmoid: return mapElements(x) { min($0, 0) - log1pf(expf(-Swift.abs($0))) }
+        case let .threshold(th, v): return mapElements(x) { $0 > th ? $0 : v }
+        case let .gelu(approx):
+            if approx {
+                return mapElements(x) { 0.5 * $0 * (1 + tanhf(sqrt2OverPi * ($0 + 0.044715 * $0 * $0 * $0))) }
+            }
+            return mapElements(x) { 0.5 * $0 * (1 + erff($0 * invSqrt2)) }
+        }
+    }
+
+    /// `dy · f'(x)`, given the input `x` and the forward result `y`.
+    /// NOTE: at kinks the derivative is PyTorch's choice (relu'(0) = 0, hardtanh' = 0 at the edges).
+    public func gradient(_ dy: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        switch self {
+        case .neg: return mapGradient(dy, x, y) { _, _ in -1 }
+        case .exp: return mapGradient(dy, x, y) { _, y in y }
+        case .log: return mapGradient(dy, x, y) { x, _ in 1 / x }
+        case .sqrt: return mapGradient(dy, x, y) { _, y in 0.5 / y }
+        case .abs: return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }
+        case .square: return mapGradient(dy, x, y) { x, _ in 2 * x }
+        case .reciprocal: return mapGradient(dy, x, y) { _, y in -y * y }
+        case .sin: return mapGradient(dy, x, y) { x, _ in cosf(x) }
+        case .cos: return mapGradient(dy, x, y) { x, _ in -sinf(x) }
+        case .log1p: return mapGradient(dy, x, y) { x, _ in 1 / (1 + x) }
+        case .tanh: return mapGradient(dy, x, y) { _, y in 1 - y * y }
+        case .sigmoid: return mapGradient(dy, x, y) { _, y in y * (1 - y) }
+        case .relu: return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : 0 }
+        case .addScalar: return mapGradient(dy, x, y) { _, _ in 1 }
+        case let .mulScalar(c): return mapGradient(dy, x, y) { _, _ in c }
+        case let .powScalar(p): return mapGradient(dy, x, y) { x, _ in p * powf(x, p - 1) }
+        case let .elu(a): return mapGradient(dy, x, y) { x, y in x > 0 ? 1 : y + a }
+        case let .celu(a): return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : expf(x / a) }
+        case .selu: return mapGradient(dy, x, y) { x, _ in x > 0 ? seluScale : seluScale * seluAlpha * expf(x) }
+        case let .leakyRelu(s): return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : s }
+        case let .hardtanh(lo, hi): return mapGradient(dy, x, y) { x, _ in x > lo && x < hi ? 1 : 0 }
+        case .relu6: return mapGradient(dy, x, y) { x, _ in x > 0 && x < 6 ? 1 : 0 }
+        case .hardsigmoid: return mapGradient(dy, x, y) { x, _ in x > -3 && x < 3 ? 1.0 / 6 : 0 }
+        case let .hardshrink(l): return mapGradient(dy, x, y) { x, _ in x > l || x < -l ? 1 : 0 }
+        case let .softshrink(l): return mapGradient(dy, x, y) { x, _ in x > l || x < -l ? 1 : 0 }
+        case let .softplus(beta, th): return mapGradient(dy, x, y) { x, _ in beta * x > th ? 1 : stableSigmoid(beta * x) }
+        case .softsign: return mapGradient(dy, x, y) { x, _ in let d = 1 + Swift.abs(x); return 1 / (d * d) }
+        case .tanhshrink: return mapGradient(dy, x, y) { x, _ in let t = tanhf(x); return t * t }
+        case .logSigmoid: return mapGradient(dy, x, y) { x, _ in stableSigmoid(-x) }
+        case let .threshold(th, _): return mapGradient(dy, x, y) { x, _ in x > th ? 1 : 0 }
+        case let .gelu(approx):
+            if approx {
+                return mapGradient(dy, x, y) { x, _ in
+                    let inner = sqrt2OverPi * (x + 0.044715 * x * x * x)
+                    let t = tanhf(inner)
+                    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * sqrt2OverPi * (1 + 3 * 0.044715 * x * x)
+                }
+            }
+            return mapGradient(dy, x, y) { x, _ in
+                0.5 * (1 + erff(x * invSqrt2)) + x * invSqrt2Pi * expf(-0.5 * x * x)
+            }
+        }
+    }
+}
+
+/// Applies an elementwise function on the tape.
+public func unary(_ x: Variable, _ f: UnaryFunction) -> Variable {
+    let y = f.apply(x.value)
+    return Variable(y, inputs: [x]) { [xv = x.value] dy in [f.gradient(dy, x: xv, y: y)] }
+}
+
+/// Rectified linear unit, `max(x, 0)`. NOTE: the gradient at exactly 0 is 0, as in PyTorch.
+public func relu(_ x: Variable) -> Variable { unary(x, .relu) }
+/// The logistic function.
+public func sigmoid(_ x: Variable) -> Variable { unary(x, .sigmoid) }
+/// Hyperbolic tangent.
+public func tanh(_ x: Variable) -> Variable { unary(x, .tanh) }
+/// eˣ.
+public func exp(_ x: Variable) -> Variable { unary(x, .exp) }
+/// Natural logarithm.
+public func log(_ x: Variable) -> Variable { unary(x, .log) }
+/// Square root.
+public func sqrt(_ x: Variable) -> Variable { unary(x, .sqrt) }
+/// Absolute value.
+public func abs(_ x: Variable) -> Variable { unary(x, .abs) }
