@@ -118,9 +118,9 @@ public func ember_model_set_training(
         guard lr > 0 else { throw EmberError.invalidArgument("opt.lr", "must be > 0, got \(lr)") }
         let config: OptimizerConfig
         switch optimizer {
-        case 0: config = .sgd(lr: Float(lr), momentum: Float(momentum), weightDecay: Float(weightDecay))
-        case 1: config = .adam(lr: Float(lr), beta1: Float(beta1), beta2: Float(beta2), eps: Float(eps), weightDecay: Float(weightDecay))
-        case 2: config = .adamw(lr: Float(lr), beta1: Float(beta1), beta2: Float(beta2), eps: Float(eps), weightDecay: Float(weightDecay))
+        case 0: config = .sgd(lr: lr, momentum: momentum, weightDecay: weightDecay)
+        case 1: config = .adam(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+        case 2: config = .adamw(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
         default: throw EmberError.invalidArgument("optimizer", "expected 0 (sgd), 1 (adam) or 2 (adamw), got \(optimizer)")
         }
         try box.model.setTrainingOptions(TrainingOptions(batchSize: Int(batchSize), shuffle: shuffle != 0, optimizer: config))

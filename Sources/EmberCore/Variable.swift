@@ -14,10 +14,12 @@ public final class Variable {
     public var grad: Tensor?
     /// Whether gradients flow to (and are kept for) this value.
     public let requiresGrad: Bool
-    /// Inputs of the op that produced this value (empty for leaves).
-    let inputs: [Variable]
+    /// Inputs of the op that produced this value (empty for leaves and after backward).
+    var inputs: [Variable]
     /// Maps the gradient of this value to one gradient per input (nil where none flows).
-    let pullback: ((Tensor) throws -> [Tensor?])?
+    var pullback: ((Tensor) throws -> [Tensor?])?
+    /// Whether this value is a leaf (created directly, not by an op).
+    let isLeaf: Bool
 
     /// A leaf: a parameter (`requiresGrad: true`) or a constant input.
     public init(_ value: Tensor, requiresGrad: Bool = false) {
@@ -25,6 +27,7 @@ public final class Variable {
         self.requiresGrad = requiresGrad
         self.inputs = []
         self.pullback = nil
+        self.isLeaf = true
     }
 
     /// The result of a differentiable op. Records `pullback` only when gradient recording is on
@@ -35,6 +38,7 @@ public final class Variable {
         self.requiresGrad = record
         self.inputs = record ? inputs : []
         self.pullback = record ? pullback : nil
+        self.isLeaf = false
     }
 
     /// The shape of the value.
@@ -53,8 +57,13 @@ public final class Variable {
         try backward(seed: Tensor(uncheckedShape: value.shape, data: [1]))
     }
 
-    /// Back-propagates `seed` (same shape as the value) through the graph.
+    /// Back-propagates `seed` (same shape as the value) through the graph, then releases the graph
+    /// (as PyTorch does without `retain_graph`): a second backward through it is an error, and the
+    /// tensors the ops kept for their backward are freed at once.
     public func backward(seed: Tensor) throws {
+        guard isLeaf || pullback != nil else {
+            throw EmberError(.invalidState, "[backward] the graph was already released by an earlier backward()")
+        }
         guard seed.shape == value.shape else {
             throw EmberError.shapeMismatch(
                 "backward", "seed shape \(shapeString(seed.shape)) differs from value shape \(shapeString(value.shape))")
@@ -63,14 +72,17 @@ public final class Variable {
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
         for node in order.reversed() {
             guard let g = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
-            if node.inputs.isEmpty {
+            if node.isLeaf {
                 // A leaf keeps its gradient.
                 if node.requiresGrad { try node.accumulate(g) }
                 continue
             }
             guard let pullback = node.pullback else { continue }
             let grads = try pullback(g)
-            for (input, gi) in zip(node.inputs, grads) {
+            let inputs = node.inputs
+            node.pullback = nil
+            node.inputs = []
+            for (input, gi) in zip(inputs, grads) {
                 guard input.requiresGrad, let gi else { continue }
                 let key = ObjectIdentifier(input)
                 if var existing = pending[key] {

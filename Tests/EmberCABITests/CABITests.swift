@@ -85,7 +85,7 @@ final class CABITests: XCTestCase {
         expectError(ember_model_set_training(m, 8, 1, 9, 0.1, 0, 0, 0.9, 0.999, 1e-8), 1, "optimizer")
         expectError(ember_model_set_training(m, 8, 1, 1, .infinity, 0, 0, 0.9, 0.999, 1e-8), 1, "opt.lr")
         expectError(ember_model_set_training(m, 8, 1, 1, 0.1, -1, 0, 0.9, 0.999, 1e-8), 1, "weight_decay")
-        expectError(ember_model_set_training(m, 8, 1, 1, 0.1, 0, 0, 1.5, 0.999, 1e-8), 1, "betas")
+        expectError(ember_model_set_training(m, 8, 1, 1, 0.1, 0, 0, 1.5, 0.999, 1e-8), 1, "opt.beta1")
 
         let x: [Double] = [1, 2, 3, 4]
         var data: OpaquePointer?

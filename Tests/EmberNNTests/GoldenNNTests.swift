@@ -10,14 +10,14 @@ import XCTest
 func optimizerConfig(_ c: Case) throws -> OptimizerConfig {
     switch try c.string("kind") {
     case "sgd":
-        return .sgd(lr: try c.float("lr"), momentum: try c.float("momentum"), dampening: try c.float("dampening"),
-                    weightDecay: try c.float("weight_decay"), nesterov: try c.bool("nesterov"))
+        return .sgd(lr: try c.double("lr"), momentum: try c.double("momentum"), dampening: try c.double("dampening"),
+                    weightDecay: try c.double("weight_decay"), nesterov: try c.bool("nesterov"))
     case "adam":
-        return .adam(lr: try c.float("lr"), beta1: try c.float("beta1"), beta2: try c.float("beta2"),
-                     eps: try c.float("eps"), weightDecay: try c.float("weight_decay"))
+        return .adam(lr: try c.double("lr"), beta1: try c.double("beta1"), beta2: try c.double("beta2"),
+                     eps: try c.double("eps"), weightDecay: try c.double("weight_decay"))
     case "adamw":
-        return .adamw(lr: try c.float("lr"), beta1: try c.float("beta1"), beta2: try c.float("beta2"),
-                      eps: try c.float("eps"), weightDecay: try c.float("weight_decay"))
+        return .adamw(lr: try c.double("lr"), beta1: try c.double("beta1"), beta2: try c.double("beta2"),
+                      eps: try c.double("eps"), weightDecay: try c.double("weight_decay"))
     case let other:
         throw FixtureError.malformed("optimizer kind \(other)")
     }
@@ -65,9 +65,9 @@ final class GoldenNNTests: XCTestCase {
                        ["sgd", "sgd_momentum_wd", "sgd_nesterov", "adam", "adam_wd", "adamw"])
         for c in cases {
             let name = try c.string("name")
-            let optimizer = try optimizerConfig(try Case(c.any("config"))).make()
             let specs = try c.cases("params")
-            let params = try specs.map { Parameter(name: try $0.string("name"), value: try $0.tensor("value")) }
+            let params = try specs.map { Parameter(try $0.tensor("value"), name: try $0.string("name")) }
+            let optimizer = try optimizerConfig(try Case(c.any("config"))).make(params)
             let grads = try specs.map { s -> [Tensor] in
                 guard let a = try s.any("grads") as? [Any] else { throw FixtureError.malformed("grads") }
                 return try a.map(tensorFrom)
@@ -78,7 +78,7 @@ final class GoldenNNTests: XCTestCase {
             }
             for step in 0..<5 {
                 for (i, p) in params.enumerated() { p.variable.grad = grads[i][step] }
-                try optimizer.step(params)
+                try optimizer.step()
                 for (i, p) in params.enumerated() {
                     // The update moved the parameter (so the comparison below is not vacuous).
                     XCTAssertNotEqual(p.value, step == 0 ? try specs[i].tensor("value") : after[i][step - 1])
@@ -91,10 +91,10 @@ final class GoldenNNTests: XCTestCase {
     /// A parameter without a gradient is left alone (and gets no optimizer state).
     func testOptimizerSkipsParametersWithoutGradient() throws {
         for config in [OptimizerConfig.sgd(lr: 0.1, momentum: 0.9), .adam(), .adamw()] {
-            let p = Parameter(name: "p", value: try Tensor(shape: [2], data: [1, 2]))
-            let q = Parameter(name: "q", value: try Tensor(shape: [2], data: [3, 4]))
+            let p = Parameter(try Tensor(shape: [2], data: [1, 2]), name: "p")
+            let q = Parameter(try Tensor(shape: [2], data: [3, 4]), name: "q")
             q.variable.grad = try Tensor(shape: [2], data: [1, 1])
-            try config.make().step([p, q])
+            try config.make([p, q]).step()
             XCTAssertEqual(p.value.data, [1, 2], "\(config)")
             XCTAssertNotEqual(q.value.data, [3, 4], "\(config)")
         }
@@ -119,7 +119,7 @@ final class GoldenNNTests: XCTestCase {
                 XCTAssertEqual(t.shape, p.value.shape, "\(p.name) has nn.Linear's shape")
                 p.value = t
             }
-            let optimizer = try optimizerConfig(try Case(s.any("config"))).make()
+            let optimizer = try optimizerConfig(try Case(s.any("config"))).make(network.parameters)
             let logits = try network(Variable(x), training: false, rng: &rng)
             assertClose(logits.value, try s.tensor("logits"), .reduction, "\(name): logits")
             let loss = try crossEntropyLoss(logits, y)
@@ -129,7 +129,7 @@ final class GoldenNNTests: XCTestCase {
             for p in network.parameters {
                 assertClose(p.variable.grad, try grads.tensor(p.name), .reduction, "\(name): grad \(p.name)")
             }
-            try optimizer.step(network.parameters)
+            try optimizer.step()
             for p in network.parameters {
                 XCTAssertNotEqual(p.value, try initial.tensor(p.name), "\(name): \(p.name) moved")
                 assertClose(p.value, try after.tensor(p.name), .optimizer, "\(name): \(p.name) after the step")

@@ -1,4 +1,4 @@
-// LinearLayer initialisation (statistically: PyTorch's RNG cannot be matched), MLP structure,
+// Linear initialisation (statistically: PyTorch's RNG cannot be matched), MLP structure,
 // and optimizer configuration errors.
 import EmberTestSupport
 import EmberCore
@@ -11,16 +11,18 @@ final class LayerTests: XCTestCase {
     func testLinearLayerInitialisationStatistics() throws {
         var rng = RandomGenerator(seed: 31)
         for (inF, outF) in [(64, 256), (10, 2000)] {
-            let layer = try LinearLayer(name: "fc", inFeatures: inF, outFeatures: outF, rng: &rng)
+            let layer = try Linear(inF, outF, rng: &rng)
+            layer.assignNames(prefix: "fc")
+            let bias = try XCTUnwrap(layer.bias)
             XCTAssertEqual(layer.weight.name, "fc.weight")
-            XCTAssertEqual(layer.bias.name, "fc.bias")
+            XCTAssertEqual(bias.name, "fc.bias")
             XCTAssertEqual(layer.weight.value.shape, [outF, inF])
-            XCTAssertEqual(layer.bias.value.shape, [outF])
+            XCTAssertEqual(bias.value.shape, [outF])
             let bound = 1 / Double(inF).squareRoot()
             let w = layer.weight.value.data.map(Double.init)
             let n = Double(w.count)
             XCTAssertTrue(w.allSatisfy { abs($0) <= bound }, "weights within ±1/sqrt(\(inF))")
-            XCTAssertTrue(layer.bias.value.data.allSatisfy { abs(Double($0)) <= bound }, "bias within the bound")
+            XCTAssertTrue(bias.value.data.allSatisfy { abs(Double($0)) <= bound }, "bias within the bound")
             let mean = w.reduce(0, +) / n
             let variance = w.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)
             let expectedVariance = bound * bound / 3
@@ -33,24 +35,31 @@ final class LayerTests: XCTestCase {
             XCTAssertGreaterThan(w.max()!, 0.99 * bound)
             XCTAssertLessThan(w.min()!, -0.99 * bound)
             // Bias and weights are not all the same stream value repeated.
-            XCTAssertGreaterThan(Set(layer.bias.value.data).count, outF / 2)
+            XCTAssertGreaterThan(Set(bias.value.data).count, outF / 2)
         }
     }
 
     func testLinearLayerIsDeterministicPerSeed() throws {
         var a = RandomGenerator(seed: 1), b = RandomGenerator(seed: 1), c = RandomGenerator(seed: 2)
-        let la = try LinearLayer(name: "l", inFeatures: 3, outFeatures: 4, rng: &a)
-        let lb = try LinearLayer(name: "l", inFeatures: 3, outFeatures: 4, rng: &b)
-        let lc = try LinearLayer(name: "l", inFeatures: 3, outFeatures: 4, rng: &c)
+        let la = try Linear(3, 4, rng: &a)
+        let lb = try Linear(3, 4, rng: &b)
+        let lc = try Linear(3, 4, rng: &c)
         XCTAssertEqual(la.weight.value, lb.weight.value)
-        XCTAssertEqual(la.bias.value, lb.bias.value)
+        XCTAssertEqual(la.bias?.value, lb.bias?.value)
         XCTAssertNotEqual(la.weight.value, lc.weight.value)
     }
 
-    func testLinearLayerErrors() {
+    func testLinearLayerErrors() throws {
         var rng = RandomGenerator(seed: 1)
-        assertEmberError(.invalidArgument, ["[linear 'h']", "got 0 and 3"]) {
-            try LinearLayer(name: "h", inFeatures: 0, outFeatures: 3, rng: &rng)
+        assertEmberError(.invalidArgument, ["[linear]", "got 0 and 3"]) {
+            try Linear(0, 3, rng: &rng)
+        }
+        let layer = try? Linear(3, 4, rng: &rng)
+        let net = Sequential([try Dropout(0.1), try XCTUnwrap(layer)])
+        net.assignNames(prefix: "blocks")
+        var ctx = ForwardContext(training: false)
+        assertEmberError(.shapeMismatch, ["[linear 'blocks.1']", "expected input with 3 features, got 5", "[2, 5]"]) {
+            try net(Variable(try Tensor.zeros([2, 5])), &ctx)
         }
     }
 
@@ -81,20 +90,26 @@ final class LayerTests: XCTestCase {
     }
 
     func testOptimizerConfigErrors() {
-        assertEmberError(.invalidArgument, ["[opt.lr]", "got -1.0"]) { try OptimizerConfig.sgd(lr: -1).make() }
-        assertEmberError(.invalidArgument, ["[opt.lr]", "got nan"]) { try OptimizerConfig.adam(lr: .nan).make() }
+        assertEmberError(.invalidArgument, ["[opt.lr]", "got -1.0"]) { try OptimizerConfig.sgd(lr: -1).make([]) }
+        assertEmberError(.invalidArgument, ["[opt.lr]", "must be finite, got nan"]) { try OptimizerConfig.adam(lr: .nan).make([]) }
         assertEmberError(.invalidArgument, ["[opt.weight_decay]", "got -0.1"]) {
-            try OptimizerConfig.adamw(weightDecay: -0.1).make()
+            try OptimizerConfig.adamw(weightDecay: -0.1).make([])
         }
         assertEmberError(.invalidArgument, ["[sgd]", "nesterov needs momentum > 0 and dampening = 0"]) {
-            try OptimizerConfig.sgd(lr: 0.1, nesterov: true).make()
+            try OptimizerConfig.sgd(lr: 0.1, nesterov: true).make([])
         }
-        assertEmberError(.invalidArgument, ["[sgd]", "momentum must be >= 0, got -0.5"]) {
-            try OptimizerConfig.sgd(lr: 0.1, momentum: -0.5).make()
+        assertEmberError(.invalidArgument, ["[opt.momentum]", "must be >= 0, got -0.5"]) {
+            try OptimizerConfig.sgd(lr: 0.1, momentum: -0.5).make([])
         }
-        assertEmberError(.invalidArgument, ["[adam]", "betas must lie in [0, 1), got (0.9, 1.0)"]) {
-            try OptimizerConfig.adam(beta2: 1).make()
+        assertEmberError(.invalidArgument, ["[opt.beta2]", "must be in [0, 1), got 1.0"]) {
+            try OptimizerConfig.adam(beta2: 1).make([])
         }
-        assertEmberError(.invalidArgument, ["[adamw]", "eps must be >= 0"]) { try OptimizerConfig.adamw(eps: -1).make() }
+        assertEmberError(.invalidArgument, ["[opt.eps]", "must be >= 0"]) { try OptimizerConfig.adamw(eps: -1).make([]) }
+        assertEmberError(.invalidArgument, ["[rmsprop]", "unknown hyperparameter 'beta1'"]) {
+            try OptimizerConfig(.rmsprop, ["beta1": 0.9]).make([])
+        }
+        assertEmberError(.invalidArgument, ["[opt.amsgrad]", "must be 0 or 1"]) {
+            try OptimizerConfig(.adam, ["amsgrad": 2]).make([])
+        }
     }
 }

@@ -1,15 +1,15 @@
 import EmberCore
 
-/// A named trainable tensor. Names are hierarchical (`layers.0.weight`) and drive optimizers,
-/// model files and (later) freezing.
+/// A trainable tensor. Its name is its path in the module tree (`blocks.2.linear.weight`), which
+/// drives optimizers' parameter groups, model files and freezing.
 public final class Parameter {
-    /// The parameter's full name, e.g. `layers.1.bias`.
-    public let name: String
     /// The tape leaf holding the value and, after `backward()`, its gradient.
-    public let variable: Variable
+    public private(set) var variable: Variable
+    /// Full hierarchical name; set when the module tree is assembled (see `Module.assignNames`).
+    public internal(set) var name: String
 
-    /// Creates a parameter named `name` holding `value`.
-    public init(name: String, value: Tensor) {
+    /// Creates a parameter holding `value`; `name` is usually filled in by the owning module tree.
+    public init(_ value: Tensor, name: String = "") {
         self.name = name
         self.variable = Variable(value, requiresGrad: true)
     }
@@ -18,5 +18,34 @@ public final class Parameter {
     public var value: Tensor {
         get { variable.value }
         set { variable.value = newValue }
+    }
+
+    /// The gradient from the last backward pass, if any.
+    public var grad: Tensor? {
+        get { variable.grad }
+        set { variable.grad = newValue }
+    }
+
+    /// Whether the parameter is frozen: no gradient is computed for it and optimizers skip it.
+    public var isFrozen: Bool {
+        get { !variable.requiresGrad }
+        set {
+            guard newValue != isFrozen else { return }
+            variable = Variable(variable.value, requiresGrad: !newValue)
+        }
+    }
+}
+
+/// Non-trainable state that belongs in the model file, such as batch norm's running statistics.
+public final class Buffer {
+    /// The current value.
+    public var value: Tensor
+    /// Full hierarchical name, as for parameters.
+    public internal(set) var name: String
+
+    /// Creates a buffer holding `value`.
+    public init(_ value: Tensor, name: String = "") {
+        self.value = value
+        self.name = name
     }
 }

@@ -1,151 +1,356 @@
 import EmberCore
 import Glibc
 
-/// An optimizer updates parameters in place from their gradients.
-public protocol Optimizer: AnyObject {
-    /// The learning rate (hosts may change it between steps).
-    var learningRate: Float { get set }
-    /// One update of every parameter that has a gradient.
-    func step(_ parameters: [Parameter]) throws
-}
+/// The optimizers, with PyTorch's names.
+public enum OptimizerKind: String, CaseIterable, Sendable {
+    case sgd, adam, adamw, rmsprop, adagrad
 
-/// Which optimizer to build, with PyTorch's hyperparameter names and defaults.
-public enum OptimizerConfig: Equatable, Sendable {
-    /// `torch.optim.SGD(lr, momentum = 0, dampening = 0, weight_decay = 0, nesterov = FALSE)`.
-    case sgd(lr: Float, momentum: Float = 0, dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false)
-    /// `torch.optim.Adam(lr = 1e-3, betas = (0.9, 0.999), eps = 1e-8, weight_decay = 0)`.
-    case adam(lr: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0)
-    /// `torch.optim.AdamW(lr = 1e-3, betas = (0.9, 0.999), eps = 1e-8, weight_decay = 0.01)`.
-    case adamw(lr: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01)
-
-    /// Validates hyperparameters and builds the optimizer.
-    public func make() throws -> Optimizer {
+    /// Hyperparameters (PyTorch's names; booleans as 0/1) and their defaults.
+    public var defaults: [String: Double] {
         switch self {
-        case let .sgd(lr, momentum, dampening, weightDecay, nesterov):
-            try check(lr: lr, weightDecay: weightDecay)
-            guard momentum >= 0 && momentum.isFinite else {
-                throw EmberError.invalidArgument("sgd", "momentum must be >= 0, got \(momentum)")
-            }
-            if nesterov && (momentum <= 0 || dampening != 0) {
-                throw EmberError.invalidArgument("sgd", "nesterov needs momentum > 0 and dampening = 0")
-            }
-            return SGD(lr: lr, momentum: momentum, dampening: dampening, weightDecay: weightDecay, nesterov: nesterov)
-        case let .adam(lr, b1, b2, eps, wd):
-            try check(lr: lr, weightDecay: wd)
-            try checkBetas(b1, b2, eps, "adam")
-            return Adam(lr: lr, beta1: b1, beta2: b2, eps: eps, weightDecay: wd, decoupled: false)
-        case let .adamw(lr, b1, b2, eps, wd):
-            try check(lr: lr, weightDecay: wd)
-            try checkBetas(b1, b2, eps, "adamw")
-            return Adam(lr: lr, beta1: b1, beta2: b2, eps: eps, weightDecay: wd, decoupled: true)
+        case .sgd: return ["lr": 1e-3, "momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": 0]
+        case .adam: return ["lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0, "amsgrad": 0]
+        case .adamw: return ["lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-2, "amsgrad": 0]
+        case .rmsprop: return ["lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0, "momentum": 0, "centered": 0]
+        case .adagrad: return ["lr": 1e-2, "lr_decay": 0, "weight_decay": 0, "initial_accumulator_value": 0, "eps": 1e-10]
         }
-    }
-
-    private func check(lr: Float, weightDecay: Float) throws {
-        guard lr >= 0 && lr.isFinite else { throw EmberError.invalidArgument("opt.lr", "must be a finite number >= 0, got \(lr)") }
-        guard weightDecay >= 0 && weightDecay.isFinite else {
-            throw EmberError.invalidArgument("opt.weight_decay", "must be a finite number >= 0, got \(weightDecay)")
-        }
-    }
-
-    private func checkBetas(_ b1: Float, _ b2: Float, _ eps: Float, _ name: String) throws {
-        guard b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1 else {
-            throw EmberError.invalidArgument(name, "betas must lie in [0, 1), got (\(b1), \(b2))")
-        }
-        guard eps >= 0 && eps.isFinite else { throw EmberError.invalidArgument(name, "eps must be >= 0, got \(eps)") }
     }
 }
 
-/// Stochastic gradient descent with PyTorch's update rule:
-/// g ← ∇ + λ·p; b ← μ·b + (1-τ)·g (b ← g on the first step); g ← g + μ·b (nesterov) or b; p ← p - lr·g.
-public final class SGD: Optimizer {
-    public var learningRate: Float
-    let momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool
-    var buffers: [ObjectIdentifier: [Float]] = [:]
+/// Which optimizer to build and its hyperparameters: a plain value that hosts (R, C) fill in.
+public struct OptimizerConfig: Equatable, Sendable {
+    /// The optimizer.
+    public var kind: OptimizerKind
+    /// Hyperparameters by PyTorch name; missing ones take `kind.defaults`.
+    public var options: [String: Double]
 
-    init(lr: Float, momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool) {
-        self.learningRate = lr
-        self.momentum = momentum
-        self.dampening = dampening
-        self.weightDecay = weightDecay
-        self.nesterov = nesterov
+    /// Creates a configuration; unknown names are rejected when the optimizer is built.
+    public init(_ kind: OptimizerKind, _ options: [String: Double] = [:]) {
+        self.kind = kind
+        self.options = options
     }
 
-    public func step(_ parameters: [Parameter]) throws {
-        for p in parameters {
-            guard let grad = p.variable.grad else { continue }
-            let key = ObjectIdentifier(p)
-            // An empty buffer means "first step": PyTorch then initialises it with the gradient.
-            var buf = momentum != 0 ? (buffers[key] ?? []) : []
-            let first = buf.isEmpty
-            if momentum != 0 && first { buf = [Float](repeating: 0, count: grad.count) }
-            var value = p.value
-            let gradient = grad.data
-            value.withUnsafeMutableBufferPointer { w in
-                for i in 0..<w.count {
-                    var g = gradient[i]
-                    if weightDecay != 0 { g += weightDecay * w[i] }
-                    if momentum != 0 {
-                        let b = first ? g : momentum * buf[i] + (1 - dampening) * g
-                        buf[i] = b
-                        g = nesterov ? g + momentum * b : b
-                    }
-                    w[i] -= learningRate * g
+    /// `torch.optim.SGD`.
+    public static func sgd(lr: Double = 1e-3, momentum: Double = 0, dampening: Double = 0, weightDecay: Double = 0,
+                           nesterov: Bool = false) -> OptimizerConfig {
+        OptimizerConfig(.sgd, ["lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weightDecay,
+                               "nesterov": nesterov ? 1 : 0])
+    }
+
+    /// `torch.optim.Adam`.
+    public static func adam(lr: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+                            weightDecay: Double = 0, amsgrad: Bool = false) -> OptimizerConfig {
+        OptimizerConfig(.adam, ["lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weightDecay,
+                                "amsgrad": amsgrad ? 1 : 0])
+    }
+
+    /// `torch.optim.AdamW`.
+    public static func adamw(lr: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+                             weightDecay: Double = 1e-2, amsgrad: Bool = false) -> OptimizerConfig {
+        OptimizerConfig(.adamw, ["lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weightDecay,
+                                 "amsgrad": amsgrad ? 1 : 0])
+    }
+
+    /// `torch.optim.RMSprop`.
+    public static func rmsprop(lr: Double = 1e-2, alpha: Double = 0.99, eps: Double = 1e-8, weightDecay: Double = 0,
+                               momentum: Double = 0, centered: Bool = false) -> OptimizerConfig {
+        OptimizerConfig(.rmsprop, ["lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weightDecay,
+                                   "momentum": momentum, "centered": centered ? 1 : 0])
+    }
+
+    /// `torch.optim.Adagrad`.
+    public static func adagrad(lr: Double = 1e-2, lrDecay: Double = 0, weightDecay: Double = 0,
+                               initialAccumulatorValue: Double = 0, eps: Double = 1e-10) -> OptimizerConfig {
+        OptimizerConfig(.adagrad, ["lr": lr, "lr_decay": lrDecay, "weight_decay": weightDecay,
+                                   "initial_accumulator_value": initialAccumulatorValue, "eps": eps])
+    }
+
+    /// Builds the optimizer over one group of parameters.
+    public func make(_ parameters: [Parameter]) throws -> Optimizer {
+        try make(groups: [(parameters, [:])])
+    }
+
+    /// Builds the optimizer over parameter groups, each with overrides of this configuration.
+    public func make(groups: [([Parameter], [String: Double])]) throws -> Optimizer {
+        var built: [ParameterGroup] = []
+        for (i, (params, overrides)) in groups.enumerated() {
+            var opts = kind.defaults
+            for (k, v) in options { opts[k] = v }
+            for (k, v) in overrides { opts[k] = v }
+            let g = ParameterGroup(parameters: params, options: opts, index: i)
+            try Optimizer.validate(kind, opts, group: i)
+            built.append(g)
+        }
+        return Optimizer(kind: kind, groups: built)
+    }
+}
+
+/// Parameters that share hyperparameters.
+public final class ParameterGroup {
+    /// The parameters updated with these options.
+    public let parameters: [Parameter]
+    /// Hyperparameters by PyTorch name.
+    public internal(set) var options: [String: Double]
+    let index: Int
+
+    init(parameters: [Parameter], options: [String: Double], index: Int) {
+        self.parameters = parameters
+        self.options = options
+        self.index = index
+    }
+
+    /// A hyperparameter (0 if unknown; names are validated when set).
+    public subscript(_ name: String) -> Double { options[name] ?? 0 }
+}
+
+/// Per-parameter optimizer state: a step count and named buffers (PyTorch's state names).
+struct ParameterState {
+    var step = 0
+    var buffers: [String: Tensor] = [:]
+}
+
+/// Updates parameters from their gradients with PyTorch's rules, one fused pass per parameter.
+///
+/// Frozen parameters and parameters without a gradient are skipped (their state does not advance).
+public final class Optimizer {
+    /// Which optimizer this is.
+    public let kind: OptimizerKind
+    /// The parameter groups.
+    public let groups: [ParameterGroup]
+    var state: [ObjectIdentifier: ParameterState] = [:]
+
+    init(kind: OptimizerKind, groups: [ParameterGroup]) {
+        self.kind = kind
+        self.groups = groups
+        if kind == .adagrad {
+            // PyTorch initialises Adagrad's sum at construction.
+            for g in groups {
+                for p in g.parameters {
+                    let v = Float(g["initial_accumulator_value"])
+                    state[ObjectIdentifier(p)] = ParameterState(step: 0, buffers: ["sum": (try? Tensor(shape: p.value.shape, repeating: v)) ?? p.value])
                 }
             }
-            p.value = value
-            if momentum != 0 { buffers[key] = buf }
         }
     }
-}
 
-/// Adam (L2 weight decay added to the gradient) and AdamW (decoupled decay p ← p·(1 - lr·λ)),
-/// with PyTorch's bias-corrected update p ← p - (lr/(1-β₁ᵗ)) · m / (√v/√(1-β₂ᵗ) + ε).
-public final class Adam: Optimizer {
-    public var learningRate: Float
-    let beta1: Float, beta2: Float, eps: Float, weightDecay: Float, decoupled: Bool
-    var state: [ObjectIdentifier: (step: Int, m: [Float], v: [Float])] = [:]
-
-    init(lr: Float, beta1: Float, beta2: Float, eps: Float, weightDecay: Float, decoupled: Bool) {
-        self.learningRate = lr
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.weightDecay = weightDecay
-        self.decoupled = decoupled
+    /// The learning rate of group 0 (convenience for single-group use).
+    public var learningRate: Double {
+        get { groups.first?["lr"] ?? 0 }
+        set { for g in groups { g.options["lr"] = newValue } }
     }
 
-    public func step(_ parameters: [Parameter]) throws {
-        for p in parameters {
-            guard let grad = p.variable.grad else { continue }
-            let key = ObjectIdentifier(p)
-            var s = state.removeValue(forKey: key)
-                ?? (0, [Float](repeating: 0, count: grad.count), [Float](repeating: 0, count: grad.count))
-            s.step += 1
+    /// Sets a hyperparameter of one group (or all when `group` is nil), validating it.
+    public func setOption(_ name: String, _ value: Double, group: Int? = nil) throws {
+        let targets: [ParameterGroup]
+        if let group {
+            guard group >= 0 && group < groups.count else {
+                throw EmberError.invalidArgument("optimizer", "group \(group) does not exist; there are \(groups.count)")
+            }
+            targets = [groups[group]]
+        } else {
+            targets = groups
+        }
+        for g in targets {
+            var opts = g.options
+            opts[name] = value
+            try Optimizer.validate(kind, opts, group: g.index)
+            g.options = opts
+        }
+    }
+
+    /// Clears every gradient.
+    public func zeroGrad() {
+        for g in groups { for p in g.parameters { p.grad = nil } }
+    }
+
+    /// One update of every parameter that has a gradient.
+    public func step() throws {
+        for g in groups {
+            for p in g.parameters where !p.isFrozen {
+                guard let grad = p.grad else { continue }
+                guard grad.shape == p.value.shape else {
+                    throw EmberError.shapeMismatch("\(kind.rawValue)", "gradient of '\(p.name)' has shape \(shapeString(grad.shape)); expected \(shapeString(p.value.shape))")
+                }
+                let key = ObjectIdentifier(p)
+                var st = state.removeValue(forKey: key) ?? ParameterState()
+                st.step += 1
+                // In place: the tape released its references in backward(), so this does not copy.
+                p.variable.value.withUnsafeMutableBufferPointer { w in
+                    grad.withUnsafeBufferPointer { gr in
+                        update(w, gr, &st, g)
+                    }
+                }
+                state[key] = st
+            }
+        }
+    }
+
+    /// A zero (or `fill`) state buffer of the parameter's size, created on first use.
+    private func buffer(_ st: inout ParameterState, _ name: String, _ n: Int, fill: Float = 0) -> UnsafeMutablePointer<Float> {
+        if st.buffers[name] == nil {
+            st.buffers[name] = (try? Tensor(shape: [n], repeating: fill)) ?? Tensor.scalar(0)
+        }
+        // Buffers are never shared, so this does not copy.
+        return st.buffers[name].unsafelyUnwrapped.storage.pointer
+    }
+
+    private func update(_ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, _ st: inout ParameterState,
+                        _ group: ParameterGroup) {
+        let n = w.count
+        let lr = Float(group["lr"]), wd = Float(group["weight_decay"])
+        switch kind {
+        case .sgd:
+            let momentum = Float(group["momentum"]), dampening = Float(group["dampening"])
+            let nesterov = group["nesterov"] != 0
+            if momentum == 0 {
+                for i in 0..<n { w[i] -= lr * (g[i] + wd * w[i]) }
+                return
+            }
+            let first = st.buffers["momentum_buffer"] == nil
+            let buf = buffer(&st, "momentum_buffer", n)
+            for i in 0..<n {
+                var d = g[i] + wd * w[i]
+                let b = first ? d : momentum * buf[i] + (1 - dampening) * d
+                buf[i] = b
+                d = nesterov ? d + momentum * b : b
+                w[i] -= lr * d
+            }
+        case .adam, .adamw:
+            let b1 = Float(group["beta1"]), b2 = Float(group["beta2"]), eps = Float(group["eps"])
+            let amsgrad = group["amsgrad"] != 0
             // Bias corrections in double precision, as PyTorch computes them on Python floats.
-            let bc1 = 1 - pow(Double(beta1), Double(s.step))
-            let bc2Sqrt = (1 - pow(Double(beta2), Double(s.step))).squareRoot()
-            let stepSize = Float(Double(learningRate) / bc1)
-            let bc2 = Float(bc2Sqrt)
-            let decay = decoupled ? 1 - learningRate * weightDecay : 1
-            var value = p.value
-            let gradient = grad.data
-            value.withUnsafeMutableBufferPointer { w in
-                for i in 0..<w.count {
-                    var g = gradient[i]
-                    if decoupled {
-                        w[i] *= decay
-                    } else if weightDecay != 0 {
-                        g += weightDecay * w[i]
-                    }
-                    s.m[i] = beta1 * s.m[i] + (1 - beta1) * g
-                    s.v[i] = beta2 * s.v[i] + (1 - beta2) * g * g
-                    let denom = s.v[i].squareRoot() / bc2 + eps
-                    w[i] -= stepSize * (s.m[i] / denom)
+            let bc1 = 1 - pow(group["beta1"], Double(st.step))
+            let bc2Sqrt = Float((1 - pow(group["beta2"], Double(st.step))).squareRoot())
+            let stepSize = Float(group["lr"] / bc1)
+            let decoupled = kind == .adamw
+            let decay = 1 - lr * wd
+            let m = buffer(&st, "exp_avg", n), v = buffer(&st, "exp_avg_sq", n)
+            let vmax = amsgrad ? buffer(&st, "max_exp_avg_sq", n) : v
+            for i in 0..<n {
+                var d = g[i]
+                if decoupled { w[i] *= decay } else if wd != 0 { d += wd * w[i] }
+                m[i] += (d - m[i]) * (1 - b1)  // PyTorch's lerp_
+                v[i] = b2 * v[i] + (1 - b2) * d * d
+                var s = v[i]
+                if amsgrad {
+                    vmax[i] = max(vmax[i], v[i])
+                    s = vmax[i]
+                }
+                w[i] -= stepSize * (m[i] / (s.squareRoot() / bc2Sqrt + eps))
+            }
+        case .rmsprop:
+            let alpha = Float(group["alpha"]), eps = Float(group["eps"]), momentum = Float(group["momentum"])
+            let centered = group["centered"] != 0
+            let sq = buffer(&st, "square_avg", n)
+            let ga = centered ? buffer(&st, "grad_avg", n) : sq
+            let buf = momentum > 0 ? buffer(&st, "momentum_buffer", n) : sq
+            for i in 0..<n {
+                let d = g[i] + wd * w[i]
+                sq[i] = alpha * sq[i] + (1 - alpha) * d * d
+                let avg: Float
+                if centered {
+                    ga[i] += (d - ga[i]) * (1 - alpha)
+                    avg = (sq[i] - ga[i] * ga[i]).squareRoot() + eps
+                } else {
+                    avg = sq[i].squareRoot() + eps
+                }
+                if momentum > 0 {
+                    buf[i] = momentum * buf[i] + d / avg
+                    w[i] -= lr * buf[i]
+                } else {
+                    w[i] -= lr * (d / avg)
                 }
             }
-            p.value = value
-            state[key] = s
+        case .adagrad:
+            let eps = Float(group["eps"])
+            let clr = Float(group["lr"] / (1 + Double(st.step - 1) * group["lr_decay"]))
+            let sum = buffer(&st, "sum", n, fill: Float(group["initial_accumulator_value"]))
+            for i in 0..<n {
+                let d = g[i] + wd * w[i]
+                sum[i] += d * d
+                w[i] -= clr * (d / (sum[i].squareRoot() + eps))
+            }
+        }
+    }
+
+    // MARK: State
+
+    /// Optimizer state as named tensors (`<parameter name>.<state name>`, plus `.step`), for
+    /// checkpoints; parameters are identified by name, so names must be unique.
+    public func stateTensors() -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        for g in groups {
+            for p in g.parameters {
+                guard let st = state[ObjectIdentifier(p)] else { continue }
+                out.append(("\(p.name).step", Tensor.scalar(Float(st.step))))
+                // Copies: the optimizer keeps updating its own buffers in place.
+                for (k, t) in st.buffers.sorted(by: { $0.key < $1.key }) {
+                    out.append(("\(p.name).\(k)", Tensor.build(shape: t.shape) { d in
+                        t.withUnsafeBufferPointer { s in for i in 0..<s.count { d[i] = s[i] } }
+                    }))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Restores state written by `stateTensors()`; every tensor must belong to a known parameter.
+    public func loadState(_ tensors: [String: Tensor]) throws {
+        var byName: [String: Parameter] = [:]
+        for g in groups { for p in g.parameters { byName[p.name] = p } }
+        var restored: [ObjectIdentifier: ParameterState] = [:]
+        for (key, t) in tensors {
+            guard let dot = key.lastIndex(of: ".") else {
+                throw EmberError(.corruptData, "[optimizer] state tensor '\(key)' does not name a parameter")
+            }
+            let pname = String(key[..<dot]), field = String(key[key.index(after: dot)...])
+            guard let p = byName[pname] else {
+                throw EmberError(.corruptData, "[optimizer] state tensor '\(key)' belongs to no parameter of this optimizer")
+            }
+            var st = restored[ObjectIdentifier(p)] ?? ParameterState()
+            if field == "step" {
+                guard let s = t.scalarValue, s >= 0, s < 1e15, s == s.rounded() else {
+                    throw EmberError(.corruptData, "[optimizer] '\(key)' is not a step count")
+                }
+                st.step = Int(s)
+            } else {
+                guard t.count == p.value.count else {
+                    throw EmberError(.corruptData, "[optimizer] '\(key)' has \(t.count) elements; the parameter has \(p.value.count)")
+                }
+                st.buffers[field] = try t.reshaped([t.count])
+            }
+            restored[ObjectIdentifier(p)] = st
+        }
+        state = restored
+    }
+
+    /// Checks hyperparameters: known names, finite values in range.
+    static func validate(_ kind: OptimizerKind, _ opts: [String: Double], group: Int) throws {
+        let known = kind.defaults
+        let op = kind.rawValue
+        for (k, v) in opts {
+            guard known[k] != nil else {
+                throw EmberError.invalidArgument(op, "unknown hyperparameter '\(k)'; expected one of \(known.keys.sorted().joined(separator: ", "))")
+            }
+            guard v.isFinite else { throw EmberError.invalidArgument("opt.\(k)", "must be finite, got \(v)") }
+        }
+        func check(_ name: String, _ ok: (Double) -> Bool, _ expected: String) throws {
+            if let v = opts[name], !ok(v) {
+                throw EmberError.invalidArgument("opt.\(name)", "must be \(expected), got \(v)\(group > 0 ? " (group \(group))" : "")")
+            }
+        }
+        try check("lr", { $0 >= 0 }, "a finite number >= 0")
+        try check("weight_decay", { $0 >= 0 }, "a finite number >= 0")
+        try check("momentum", { $0 >= 0 }, ">= 0")
+        try check("eps", { $0 >= 0 }, ">= 0")
+        try check("beta1", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
+        try check("beta2", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
+        try check("alpha", { $0 >= 0 }, ">= 0")
+        try check("lr_decay", { $0 >= 0 }, ">= 0")
+        try check("initial_accumulator_value", { $0 >= 0 }, ">= 0")
+        for flag in ["nesterov", "amsgrad", "centered"] { try check(flag, { $0 == 0 || $0 == 1 }, "0 or 1") }
+        if kind == .sgd, opts["nesterov"] == 1, (opts["momentum"] ?? 0) <= 0 || (opts["dampening"] ?? 0) != 0 {
+            throw EmberError.invalidArgument("sgd", "nesterov needs momentum > 0 and dampening = 0")
         }
     }
 }

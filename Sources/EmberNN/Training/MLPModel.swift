@@ -144,7 +144,7 @@ public final class MLPModel {
         guard options.batchSize >= 1 else {
             throw EmberError.invalidArgument("batch_size", "must be >= 1, got \(options.batchSize)")
         }
-        let newOptimizer = try options.optimizer.make()
+        let newOptimizer = try options.optimizer.make(parameters)
         if options.optimizer != self.options.optimizer || optimizer == nil { optimizer = newOptimizer }
         self.options = options
     }
@@ -177,7 +177,6 @@ public final class MLPModel {
         let xs = inputScaling.apply(x)
         let ys = spec.task == .regression ? targetScaling.apply(try y.reshaped([n, 1])) : y
         let loss = spec.task.loss
-        let params = parameters
         var losses: [Float] = []
         try withDenormalsFlushed {
             for _ in 0..<epochs {
@@ -189,11 +188,11 @@ public final class MLPModel {
                     let rows = order[start..<end]
                     let xb = Variable(try xs.gatherRows(rows))
                     let yb = try ys.gatherRows(rows)
-                    for p in params { p.variable.grad = nil }
+                    optimizer.zeroGrad()
                     let out = try network(xb, training: true, rng: &rng)
                     let l = try loss(out, yb)
                     try l.backward()
-                    try optimizer.step(params)
+                    try optimizer.step()
                     total += Double(l.value.data[0]) * Double(end - start)
                     start = end
                 }
@@ -202,7 +201,7 @@ public final class MLPModel {
                 history.append(epochLoss)
             }
         }
-        for p in params { p.variable.grad = nil }
+        optimizer.zeroGrad()
         return losses
     }
 
