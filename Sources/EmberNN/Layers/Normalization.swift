@@ -1,0 +1,254 @@
+import EmberCore
+import Glibc
+
+/// Batch normalisation over the channel dimension 1 of [N, C] or [N, C, L] (`BatchNorm1d`) and
+/// [N, C, H, W] (`BatchNorm2d`), with PyTorch's semantics: in training it normalises with the
+/// batch statistics (biased variance) and updates the running statistics with `momentum`
+/// (unbiased variance); in evaluation it uses the running statistics.
+///
+/// NOTE: PyTorch refuses a training batch with one value per channel; so does Ember (the trainer
+/// drops a last batch of size one when the network has batch norm).
+public final class BatchNorm: Module {
+    /// Number of channels.
+    public let numFeatures: Int
+    /// Expected input rank: 2 or 3 for 1d, 4 for 2d.
+    public let spatialDims: Int
+    /// Added to the variance.
+    public let eps: Float
+    /// Weight of the new batch statistic in the running average.
+    public let momentum: Float
+    /// Scale γ (ones), if affine.
+    public let weight: Parameter?
+    /// Shift β (zeros), if affine.
+    public let bias: Parameter?
+    /// Running mean (zeros).
+    public let runningMean: Buffer
+    /// Running variance (ones).
+    public let runningVar: Buffer
+    /// Number of training batches seen (PyTorch's `num_batches_tracked`).
+    public let numBatchesTracked: Buffer
+
+    /// `BatchNorm1d` (`spatialDims` 1) or `BatchNorm2d` (`spatialDims` 2).
+    public init(_ numFeatures: Int, spatialDims: Int = 1, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) throws {
+        guard numFeatures >= 1 else { throw EmberError.invalidArgument("batch_norm", "num_features must be >= 1, got \(numFeatures)") }
+        guard spatialDims == 1 || spatialDims == 2 else {
+            throw EmberError.invalidArgument("batch_norm", "spatial dimensions must be 1 or 2, got \(spatialDims)")
+        }
+        guard eps > 0, momentum >= 0, momentum <= 1 else {
+            throw EmberError.invalidArgument("batch_norm", "eps must be > 0 and momentum in [0, 1], got \(eps) and \(momentum)")
+        }
+        self.numFeatures = numFeatures
+        self.spatialDims = spatialDims
+        self.eps = eps
+        self.momentum = momentum
+        weight = affine ? Parameter(try Tensor.ones([numFeatures])) : nil
+        bias = affine ? Parameter(try Tensor.zeros([numFeatures])) : nil
+        runningMean = Buffer(try Tensor.zeros([numFeatures]))
+        runningVar = Buffer(try Tensor.ones([numFeatures]))
+        numBatchesTracked = Buffer(Tensor.scalar(0))
+        super.init()
+    }
+
+    public override var kind: String { spatialDims == 1 ? "batch_norm1d" : "batch_norm2d" }
+    public override var localParameters: [(String, Parameter)] {
+        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+    }
+    public override var localBuffers: [(String, Buffer)] {
+        [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
+    }
+
+    public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        let s = x.shape
+        let okRank = spatialDims == 1 ? (s.count == 2 || s.count == 3) : s.count == 4
+        guard okRank, s[1] == numFeatures else {
+            let expected = spatialDims == 1 ? "[N, \(numFeatures)] or [N, \(numFeatures), L]" : "[N, \(numFeatures), H, W]"
+            throw error(.shapeMismatch, "expected input of shape \(expected), got \(shapeString(s))")
+        }
+        let n = s[0], c = numFeatures, inner = s.dropFirst(2).reduce(1, *)
+        let m = n * inner
+        let training = ctx.training
+        if training && m <= 1 {
+            throw error(.invalidArgument, "expected more than 1 value per channel when training, got input \(shapeString(s))")
+        }
+        guard m > 0 else { return x }
+        var mean = [Float](repeating: 0, count: c), invStd = [Float](repeating: 0, count: c)
+        let px = x.value.storage.pointer
+        if training {
+            for ch in 0..<c {
+                var sum = 0.0, sq = 0.0
+                for b in 0..<n {
+                    let row = px + (b * c + ch) * inner
+                    for i in 0..<inner { sum += Double(row[i]) }
+                }
+                let mu = sum / Double(m)
+                for b in 0..<n {
+                    let row = px + (b * c + ch) * inner
+                    for i in 0..<inner { let d = Double(row[i]) - mu; sq += d * d }
+                }
+                let varBiased = sq / Double(m)
+                mean[ch] = Float(mu)
+                invStd[ch] = Float(1 / (varBiased + Double(eps)).squareRoot())
+                let varUnbiased = sq / Double(m - 1)
+                runningMean.value.withUnsafeMutableBufferPointer { rm in rm[ch] = (1 - momentum) * rm[ch] + momentum * Float(mu) }
+                runningVar.value.withUnsafeMutableBufferPointer { rv in rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(varUnbiased) }
+            }
+            numBatchesTracked.value = Tensor.scalar((numBatchesTracked.value.scalarValue ?? 0) + 1)
+        } else {
+            let rm = runningMean.value.data, rv = runningVar.value.data
+            for ch in 0..<c {
+                mean[ch] = rm[ch]
+                invStd[ch] = 1 / (rv[ch] + eps).squareRoot()
+            }
+        }
+        let gamma = weight?.value.data ?? [Float](repeating: 1, count: c)
+        let beta = bias?.value.data ?? [Float](repeating: 0, count: c)
+        let xhat = Tensor.build(shape: s) { out in
+            for b in 0..<n {
+                for ch in 0..<c {
+                    let o = (b * c + ch) * inner
+                    for i in 0..<inner { out[o + i] = (px[o + i] - mean[ch]) * invStd[ch] }
+                }
+            }
+        }
+        let y = Tensor.build(shape: s) { out in
+            let ph = xhat.storage.pointer
+            for b in 0..<n {
+                for ch in 0..<c {
+                    let o = (b * c + ch) * inner
+                    for i in 0..<inner { out[o + i] = ph[o + i] * gamma[ch] + beta[ch] }
+                }
+            }
+        }
+        var inputs = [x]
+        if let weight { inputs.append(weight.variable) }
+        if let bias { inputs.append(bias.variable) }
+        let affine = weight != nil
+        return Variable(y, inputs: inputs) { dy in
+            let pdy = dy.storage.pointer, ph = xhat.storage.pointer
+            var sumDy = [Float](repeating: 0, count: c), sumDyX = [Float](repeating: 0, count: c)
+            for b in 0..<n {
+                for ch in 0..<c {
+                    let o = (b * c + ch) * inner
+                    var s1: Float = 0, s2: Float = 0
+                    for i in 0..<inner {
+                        s1 += pdy[o + i]
+                        s2 += pdy[o + i] * ph[o + i]
+                    }
+                    sumDy[ch] += s1
+                    sumDyX[ch] += s2
+                }
+            }
+            let dx = Tensor.build(shape: s) { out in
+                for b in 0..<n {
+                    for ch in 0..<c {
+                        let o = (b * c + ch) * inner
+                        let k = gamma[ch] * invStd[ch]
+                        if training {
+                            // dx = γ/σ · (dy - mean(dy) - x̂ · mean(dy · x̂))
+                            let md = sumDy[ch] / Float(m), mdx = sumDyX[ch] / Float(m)
+                            for i in 0..<inner { out[o + i] = k * (pdy[o + i] - md - ph[o + i] * mdx) }
+                        } else {
+                            for i in 0..<inner { out[o + i] = k * pdy[o + i] }
+                        }
+                    }
+                }
+            }
+            var grads: [Tensor?] = [dx]
+            if affine {
+                grads.append(try Tensor(shape: [c], data: sumDyX))
+                grads.append(try Tensor(shape: [c], data: sumDy))
+            }
+            return grads
+        }
+    }
+}
+
+/// Layer normalisation over the last dimension (`nn.LayerNorm(d)`): `(x - mean) / √(var + eps)`
+/// with the biased variance, then `· γ + β`.
+public final class LayerNorm: Module {
+    /// Size of the normalised (last) dimension.
+    public let size: Int
+    /// Added to the variance.
+    public let eps: Float
+    /// Scale γ (ones), if affine.
+    public let weight: Parameter?
+    /// Shift β (zeros), if affine.
+    public let bias: Parameter?
+
+    /// Creates a layer norm over a last dimension of `size`.
+    public init(_ size: Int, eps: Float = 1e-5, affine: Bool = true) throws {
+        guard size >= 1 else { throw EmberError.invalidArgument("layer_norm", "normalized_shape must be >= 1, got \(size)") }
+        guard eps > 0 else { throw EmberError.invalidArgument("layer_norm", "eps must be > 0, got \(eps)") }
+        self.size = size
+        self.eps = eps
+        weight = affine ? Parameter(try Tensor.ones([size])) : nil
+        bias = affine ? Parameter(try Tensor.zeros([size])) : nil
+        super.init()
+    }
+
+    public override var kind: String { "layer_norm" }
+    public override var localParameters: [(String, Parameter)] {
+        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        guard let d = x.shape.last, d == size else {
+            throw error(.shapeMismatch, "expected input with last dimension \(size), got \(shapeString(x.shape))")
+        }
+        let rows = x.value.count / d
+        let px = x.value.storage.pointer
+        var invStd = [Float](repeating: 0, count: rows)
+        let xhat = Tensor.build(shape: x.shape) { out in
+            for r in 0..<rows {
+                let row = px + r * d
+                var s: Float = 0
+                for i in 0..<d { s += row[i] }
+                let mu = s / Float(d)
+                var v: Float = 0
+                for i in 0..<d { let t = row[i] - mu; v += t * t }
+                let inv = 1 / (v / Float(d) + eps).squareRoot()
+                invStd[r] = inv
+                for i in 0..<d { out[r * d + i] = (row[i] - mu) * inv }
+            }
+        }
+        let gamma = weight?.value.data ?? [Float](repeating: 1, count: d)
+        let beta = bias?.value.data ?? [Float](repeating: 0, count: d)
+        let y = Tensor.build(shape: x.shape) { out in
+            let ph = xhat.storage.pointer
+            for r in 0..<rows { for i in 0..<d { out[r * d + i] = ph[r * d + i] * gamma[i] + beta[i] } }
+        }
+        var inputs = [x]
+        if let weight { inputs.append(weight.variable) }
+        if let bias { inputs.append(bias.variable) }
+        let affine = weight != nil
+        return Variable(y, inputs: inputs) { dy in
+            let pdy = dy.storage.pointer, ph = xhat.storage.pointer
+            var dGamma = [Float](repeating: 0, count: d), dBeta = [Float](repeating: 0, count: d)
+            let dx = Tensor.build(shape: x.shape) { out in
+                for r in 0..<rows {
+                    // dx̂ = dy · γ; dx = (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂)) / σ
+                    var m1: Float = 0, m2: Float = 0
+                    for i in 0..<d {
+                        let g = pdy[r * d + i] * gamma[i]
+                        m1 += g
+                        m2 += g * ph[r * d + i]
+                        dGamma[i] += pdy[r * d + i] * ph[r * d + i]
+                        dBeta[i] += pdy[r * d + i]
+                    }
+                    m1 /= Float(d)
+                    m2 /= Float(d)
+                    for i in 0..<d {
+                        let g = pdy[r * d + i] * gamma[i]
+                        out[r * d + i] = (g - m1 - ph[r * d + i] * m2) * invStd[r]
+                    }
+                }
+            }
+            var grads: [Tensor?] = [dx]
+            if affine {
+                grads.append(try Tensor(shape: [d], data: dGamma))
+                grads.append(try Tensor(shape: [d], data: dBeta))
+            }
+            return grads
+        }
+    }
+}
