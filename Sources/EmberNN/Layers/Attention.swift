@@ -1,0 +1,87 @@
+import EmberCore
+
+/// Multi-head self-attention over x [batch, tokens, embed_dim], with the parameters, names and
+/// initialisation of PyTorch's `nn.MultiheadAttention(embed_dim, num_heads, dropout, bias,
+/// batch_first = TRUE)` so that a PyTorch state dict maps by name:
+///
+/// - `in_proj_weight` [3d, d]: the query, key and value projections stacked (xavier-uniform),
+/// - `in_proj_bias` [3d] (zeros), if `bias`,
+/// - `out_proj` a `Linear(d, d)` (weight as Linear's default, bias zeros if `bias`).
+///
+/// The forward pass splits each projection into `numHeads` heads of width d / numHeads, applies
+/// scaled dot-product attention (softmax over the keys of `q · kᵀ / √head_dim`), drops attention
+/// weights with probability `dropout` in training mode only, and maps the concatenated heads
+/// through `out_proj`. Query, key and value are all the input (self-attention); there is no mask.
+public final class MultiheadAttention: Module {
+    /// Width of the tokens (PyTorch's `embed_dim`).
+    public let embedDim: Int
+    /// Number of heads (PyTorch's `num_heads`); divides `embedDim`.
+    public let numHeads: Int
+    /// Dropout probability on the attention weights, in training mode.
+    public let dropout: Float
+    /// Stacked query/key/value projection weight, [3 · embed_dim, embed_dim].
+    public let inProjWeight: Parameter
+    /// Stacked query/key/value projection bias, [3 · embed_dim], if the layer has biases.
+    public let inProjBias: Parameter?
+    /// The output projection (`out_proj`).
+    public let outProj: Linear
+
+    /// Creates the layer, drawing `in_proj_weight` and then `out_proj`'s weight from `rng`.
+    public init(embedDim: Int, numHeads: Int, dropout: Float = 0, bias: Bool = true, rng: inout RandomGenerator) throws {
+        guard embedDim >= 1, numHeads >= 1 else {
+            throw EmberError.invalidArgument(
+                "multihead_attention", "embed_dim and num_heads must be >= 1, got \(embedDim) and \(numHeads)")
+        }
+        guard embedDim % numHeads == 0 else {
+            throw EmberError.invalidArgument(
+                "multihead_attention", "embed_dim \(embedDim) is not divisible by num_heads \(numHeads)")
+        }
+        guard dropout >= 0 && dropout < 1 else {
+            throw EmberError.invalidArgument("multihead_attention", "dropout must be in [0, 1), got \(dropout)")
+        }
+        self.embedDim = embedDim
+        self.numHeads = numHeads
+        self.dropout = dropout
+        // xavier_uniform_: bound = √(6 / (fan_in + fan_out)) with fan_in = d, fan_out = 3d.
+        let bound = (6 / Float(4 * embedDim)).squareRoot()
+        inProjWeight = Parameter(try Tensor.uniform([3 * embedDim, embedDim], low: -bound, high: bound, rng: &rng))
+        inProjBias = bias ? Parameter(try Tensor.zeros([3 * embedDim])) : nil
+        outProj = try Linear(embedDim, embedDim, bias: bias, rng: &rng)
+        // PyTorch's _reset_parameters sets out_proj.bias to 0 after Linear's own initialisation.
+        if let b = outProj.bias { b.value = try Tensor.zeros([embedDim]) }
+        super.init()
+    }
+
+    /// Width of one head.
+    public var headDim: Int { embedDim / numHeads }
+
+    public override var kind: String { "multihead_attention" }
+    public override var localParameters: [(String, Parameter)] {
+        [("in_proj_weight", inProjWeight)] + (inProjBias.map { [("in_proj_bias", $0)] } ?? [])
+    }
+    public override var children: [(String, Module)] { [("out_proj", outProj)] }
+
+    public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        let s = x.shape
+        guard s.count == 3, s[2] == embedDim else {
+            throw error(.shapeMismatch, "expected input of shape [batch, tokens, \(embedDim)], got \(shapeString(s))")
+        }
+        let batch = s[0], tokens = s[1], h = numHeads, dh = headDim, d = embedDim
+        let qkv = try linear(x, weight: inProjWeight.variable, bias: inProjBias?.variable)  // [B, T, 3d]
+        // Part i (0 = query, 1 = key, 2 = value) of the projection, split into heads: [B, h, T, dh].
+        func part(_ i: Int) throws -> Variable {
+            let p = try slice(qkv, axis: 2, start: i * d, end: (i + 1) * d)
+            return try permute(try reshape(p, [batch, tokens, h, dh]), [0, 2, 1, 3])
+        }
+        // As PyTorch, the query is scaled before the product (not the scores after it).
+        let q = unary(try part(0), .mulScalar(1 / Float(dh).squareRoot()))
+        let k = try part(1), v = try part(2)
+        var weights = try softmax(try matmul(q, k, transposeB: true), axis: -1)  // [B, h, T, T]
+        if ctx.training && dropout > 0 {
+            weights = try EmberCore.dropout(weights, p: dropout, rng: &ctx.rng)
+        }
+        let heads = try matmul(weights, v)  // [B, h, T, dh]
+        let merged = try reshape(try permute(heads, [0, 2, 1, 3]), [batch, tokens, d])
+        return try outProj.forward(merged, &ctx)
+    }
+}
