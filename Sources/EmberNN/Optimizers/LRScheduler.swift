@@ -65,6 +65,9 @@ public final class LRScheduler {
         try apply()
     }
 
+    /// Sets the step counter when resuming from a checkpoint (learning rates are restored separately).
+    func restore(lastEpoch: Int) { self.lastEpoch = lastEpoch }
+
     /// The current learning rate of each group.
     public var learningRates: [Double] { optimizer.groups.map { $0["lr"] } }
 

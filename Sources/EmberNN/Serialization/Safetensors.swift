@@ -67,8 +67,16 @@ public enum Safetensors {
                   let offsets = entry["data_offsets"]?.arrayValue, offsets.count == 2,
                   let begin = offsets[0].intValue, let end = offsets[1].intValue
             else { throw EmberError(.corruptData, "[safetensors] tensor '\(name)' has a malformed entry") }
-            guard dtype == "F32" else {
-                throw EmberError(.corruptData, "[safetensors] tensor '\(name)' has dtype \(dtype); expected F32")
+            // Integer and wider float dtypes are converted (BatchNorm's int64 num_batches_tracked,
+            // float64 weights); half precision is widened.
+            let width: Int
+            switch dtype {
+            case "F32", "I32": width = 4
+            case "F64", "I64": width = 8
+            case "F16", "BF16", "I16": width = 2
+            case "I8", "U8", "BOOL": width = 1
+            default:
+                throw EmberError(.corruptData, "[safetensors] tensor '\(name)' has dtype \(dtype); expected a float or integer dtype")
             }
             var shape: [Int] = []
             for s in shapeValues {
@@ -77,17 +85,41 @@ public enum Safetensors {
             }
             let n = try Tensor.elementCount(shape, op: "safetensors")
             // The byte size may overflow even when the element count does not: reject, never trap.
-            let (byteCount, byteOverflow) = n.multipliedReportingOverflow(by: 4)
+            let (byteCount, byteOverflow) = n.multipliedReportingOverflow(by: width)
             guard !byteOverflow, begin >= 0, end >= begin, end <= dataCount, end - begin == byteCount else {
                 throw EmberError(.corruptData,
                     "[safetensors] tensor '\(name)' of shape \(shapeString(shape)) has offsets [\(begin), \(end)] that do not fit \(dataCount) data bytes")
             }
             var data = [Float](repeating: 0, count: n)
             let base = headerEnd + begin
+            func le(_ offset: Int, _ bytesCount: Int) -> UInt64 {
+                var v: UInt64 = 0
+                for k in 0..<bytesCount { v |= UInt64(bytes[offset + k]) << (8 * UInt64(k)) }
+                return v
+            }
+            if dtype == "F32" {
+                // Little-endian floats: copy the bytes straight in (this runs on x86-64 and arm64).
+                data.withUnsafeMutableBytes { dst in
+                    bytes.withUnsafeBytes { src in
+                        dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[base..<(base + byteCount)]))
+                    }
+                }
+                tensors[name] = try Tensor(shape: shape, data: data)
+                continue
+            }
             for e in 0..<n {
-                var bits: UInt32 = 0
-                for k in 0..<4 { bits |= UInt32(bytes[base + 4 * e + k]) << (8 * UInt32(k)) }
-                data[e] = Float(bitPattern: bits)
+                let o = base + width * e
+                switch dtype {
+                case "F32": data[e] = Float(bitPattern: UInt32(truncatingIfNeeded: le(o, 4)))
+                case "F64": data[e] = Float(Double(bitPattern: le(o, 8)))
+                case "I64": data[e] = Float(Int64(bitPattern: le(o, 8)))
+                case "I32": data[e] = Float(Int32(truncatingIfNeeded: le(o, 4)))
+                case "I16": data[e] = Float(Int16(truncatingIfNeeded: le(o, 2)))
+                case "I8": data[e] = Float(Int8(truncatingIfNeeded: le(o, 1)))
+                case "U8", "BOOL": data[e] = Float(le(o, 1))
+                case "BF16": data[e] = Float(bitPattern: UInt32(truncatingIfNeeded: le(o, 2)) << 16)
+                default: data[e] = Float(Float16(bitPattern: UInt16(truncatingIfNeeded: le(o, 2))))
+                }
             }
             tensors[name] = try Tensor(shape: shape, data: data)
         }

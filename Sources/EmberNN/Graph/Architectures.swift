@@ -1,0 +1,203 @@
+import EmberCore
+
+/// The columns a tabular model receives: numeric features (already including ordered factors as
+/// integer codes and logicals as 0/1) and categorical codes.
+public struct TabularInputs: Equatable, Sendable {
+    /// Number of numeric columns.
+    public var numeric: Int
+    /// Levels of each categorical column.
+    public var cardinalities: [Int]
+
+    /// Creates the description; at least one column is needed.
+    public init(numeric: Int, cardinalities: [Int] = []) {
+        self.numeric = numeric
+        self.cardinalities = cardinalities
+    }
+
+    /// The network inputs: `num` and/or `categ`.
+    public var specs: [InputSpec] {
+        (numeric > 0 ? [InputSpec("num", .numeric(features: numeric))] : [])
+            + (cardinalities.isEmpty ? [] : [InputSpec("categ", .categorical(cardinalities: cardinalities))])
+    }
+
+    func check(_ arch: String) throws {
+        guard numeric >= 0, numeric > 0 || !cardinalities.isEmpty else {
+            throw EmberError.invalidArgument(arch, "needs at least one feature, got \(numeric) numeric and \(cardinalities.count) categorical")
+        }
+    }
+
+    /// Nodes that turn the inputs into one vector: categorical columns one-hot, concatenated with
+    /// the numeric ones; returns the nodes and the name of the vector.
+    func vectorNodes() -> ([NodeSpec], String) {
+        switch (numeric > 0, !cardinalities.isEmpty) {
+        case (true, false): return ([], "num")
+        case (false, _): return ([NodeSpec("one_hot", .oneHot, inputs: ["categ"])], "one_hot")
+        case (true, true):
+            return ([NodeSpec("one_hot", .oneHot, inputs: ["categ"]),
+                     NodeSpec("features", .mergeCat, inputs: ["num", "one_hot"], params: ["dim": .number(-1)])], "features")
+        }
+    }
+}
+
+/// Predefined architectures as network descriptions, with mlr3torch's parameter names and
+/// defaults that learn (a model built without arguments fits mlr3's sanity tasks).
+public enum Architectures {
+    /// MLP: for each width in `neurons`, Linear → activation → Dropout(p); then the head.
+    /// Categorical features enter one-hot.
+    public static func mlp(_ inputs: TabularInputs, neurons: [Int] = [64], activation: LayerOp = .relu,
+                           activationParams: [String: JSONValue] = [:], p: Double = 0) throws -> NetworkSpec {
+        try inputs.check("mlp")
+        guard neurons.allSatisfy({ $0 >= 1 }) else { throw EmberError.invalidArgument("mlp", "neurons must be >= 1, got \(neurons)") }
+        guard p >= 0 && p < 1 else { throw EmberError.invalidArgument("mlp", "p must be in [0, 1), got \(p)") }
+        var (nodes, last) = inputs.vectorNodes()
+        for (i, width) in neurons.enumerated() {
+            nodes.append(NodeSpec("linear_\(i)", .linear, inputs: [last], params: ["out_features": .number(Double(width))]))
+            nodes.append(NodeSpec("act_\(i)", activation, inputs: ["linear_\(i)"], params: activationParams))
+            last = "act_\(i)"
+            if p > 0 {
+                nodes.append(NodeSpec("dropout_\(i)", .dropout, inputs: [last], params: ["p": .number(p)]))
+                last = "dropout_\(i)"
+            }
+        }
+        nodes.append(NodeSpec("head", .head, inputs: [last]))
+        return NetworkSpec(inputs: inputs.specs, nodes: nodes, output: "head")
+    }
+
+    /// TabResNet (Gorishniy et al. 2021): Linear to `dBlock`, then `nBlocks` residual blocks
+    /// x + Dropout2(Linear(Dropout1(ReLU(Linear(BatchNorm(x)))))), then BatchNorm → ReLU → head.
+    /// The hidden width is `dHidden`, or `dHiddenMultiplier · dBlock`.
+    public static func tabResNet(_ inputs: TabularInputs, nBlocks: Int = 2, dBlock: Int = 64, dHidden: Int? = nil,
+                                 dHiddenMultiplier: Double = 2, dropout1: Double = 0.1, dropout2: Double = 0.1) throws -> NetworkSpec {
+        try inputs.check("tab_resnet")
+        guard nBlocks >= 1, dBlock >= 1 else { throw EmberError.invalidArgument("tab_resnet", "n_blocks and d_block must be >= 1") }
+        let hidden = dHidden ?? Int(Double(dBlock) * dHiddenMultiplier)
+        guard hidden >= 1 else { throw EmberError.invalidArgument("tab_resnet", "the hidden width must be >= 1, got \(hidden)") }
+        guard dropout1 >= 0 && dropout1 < 1 && dropout2 >= 0 && dropout2 < 1 else {
+            throw EmberError.invalidArgument("tab_resnet", "dropout1 and dropout2 must be in [0, 1)")
+        }
+        var (nodes, last) = inputs.vectorNodes()
+        nodes.append(NodeSpec("first", .linear, inputs: [last], params: ["out_features": .number(Double(dBlock))]))
+        let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: [dBlock]))], nodes: [
+            NodeSpec("norm", .batchNorm, inputs: ["x"]),
+            NodeSpec("linear_first", .linear, inputs: ["norm"], params: ["out_features": .number(Double(hidden))]),
+            NodeSpec("activation", .relu, inputs: ["linear_first"]),
+            NodeSpec("dropout_first", .dropout, inputs: ["activation"], params: ["p": .number(dropout1)]),
+            NodeSpec("linear_second", .linear, inputs: ["dropout_first"], params: ["out_features": .number(Double(dBlock))]),
+            NodeSpec("dropout_second", .dropout, inputs: ["linear_second"], params: ["p": .number(dropout2)]),
+            NodeSpec("residual", .mergeSum, inputs: ["x", "dropout_second"]),
+        ], output: "residual")
+        nodes.append(NodeSpec("blocks", .repeat, inputs: ["first"], params: ["times": .number(Double(nBlocks))], body: body))
+        nodes.append(NodeSpec("head_norm", .batchNorm, inputs: ["blocks"]))
+        nodes.append(NodeSpec("head_activation", .relu, inputs: ["head_norm"]))
+        nodes.append(NodeSpec("head", .head, inputs: ["head_activation"]))
+        return NetworkSpec(inputs: inputs.specs, nodes: nodes, output: "head")
+    }
+
+    /// FT-Transformer (Gorishniy et al. 2021): numeric and categorical tokenizers, a CLS token,
+    /// `nBlocks` pre-norm transformer blocks, then LayerNorm → ReLU → head on the CLS token.
+    /// Defaults are rtdl's.
+    public static func ftTransformer(_ inputs: TabularInputs, nBlocks: Int = 3, dToken: Int = 192, heads: Int = 8,
+                                     attentionDropout: Double = 0.2, ffnDHiddenMultiplier: Double = 4.0 / 3.0,
+                                     ffnDropout: Double = 0.1, residualDropout: Double = 0,
+                                     ffnActivation: String = "reglu") throws -> NetworkSpec {
+        try inputs.check("ft_transformer")
+        guard nBlocks >= 1, dToken >= 1, heads >= 1, dToken % heads == 0 else {
+            throw EmberError.invalidArgument("ft_transformer", "needs n_blocks >= 1 and d_token (\(dToken)) divisible by n_heads (\(heads))")
+        }
+        var nodes: [NodeSpec] = []
+        var tokens: [String] = []
+        if inputs.numeric > 0 {
+            nodes.append(NodeSpec("tokenizer_num", .tokenizerNum, inputs: ["num"], params: ["d_token": .number(Double(dToken))]))
+            tokens.append("tokenizer_num")
+        }
+        if !inputs.cardinalities.isEmpty {
+            nodes.append(NodeSpec("tokenizer_categ", .tokenizerCateg, inputs: ["categ"], params: ["d_token": .number(Double(dToken))]))
+            tokens.append("tokenizer_categ")
+        }
+        var last = tokens[0]
+        if tokens.count == 2 {
+            nodes.append(NodeSpec("tokens", .mergeCat, inputs: tokens, params: ["dim": .number(1)]))
+            last = "tokens"
+        }
+        nodes.append(NodeSpec("cls", .clsToken, inputs: [last]))
+        let blockParams: [String: JSONValue] = [
+            "n_heads": .number(Double(heads)), "attention_dropout": .number(attentionDropout),
+            "ffn_d_hidden_multiplier": .number(ffnDHiddenMultiplier), "ffn_dropout": .number(ffnDropout),
+            "residual_dropout": .number(residualDropout), "ffn_activation": .string(ffnActivation),
+        ]
+        var first = blockParams
+        first["is_first_layer"] = .bool(true)
+        nodes.append(NodeSpec("block_0", .transformerBlock, inputs: ["cls"], params: first))
+        last = "block_0"
+        if nBlocks > 1 {
+            let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: [1, dToken]))],
+                                   nodes: [NodeSpec("block", .transformerBlock, inputs: ["x"], params: blockParams)], output: "block")
+            nodes.append(NodeSpec("blocks", .repeat, inputs: [last], params: ["times": .number(Double(nBlocks - 1))], body: body))
+            last = "blocks"
+        }
+        nodes.append(NodeSpec("select_cls", .selectCls, inputs: [last]))
+        nodes.append(NodeSpec("head_norm", .layerNorm, inputs: ["select_cls"]))
+        nodes.append(NodeSpec("head_activation", .relu, inputs: ["head_norm"]))
+        nodes.append(NodeSpec("head", .head, inputs: ["head_activation"]))
+        return NetworkSpec(inputs: inputs.specs, nodes: nodes, output: "head")
+    }
+
+    /// A LeNet-style CNN for images [channels, height, width]: conv(6, 5, padding 2) → relu →
+    /// max-pool 2 → conv(16, 5) → relu → max-pool 2 → flatten → 120 → relu → 84 → relu → head.
+    public static func lenet(imageShape: [Int]) throws -> NetworkSpec {
+        guard imageShape.count == 3 else {
+            throw EmberError.invalidArgument("lenet", "expects images of shape [channels, height, width], got \(shapeString(imageShape))")
+        }
+        let nodes = [
+            NodeSpec("conv1", .conv2d, inputs: ["image"], params: ["out_channels": .number(6), "kernel_size": .number(5), "padding": .number(2)]),
+            NodeSpec("relu1", .relu, inputs: ["conv1"]),
+            NodeSpec("pool1", .maxPool2d, inputs: ["relu1"], params: ["kernel_size": .number(2)]),
+            NodeSpec("conv2", .conv2d, inputs: ["pool1"], params: ["out_channels": .number(16), "kernel_size": .number(5)]),
+            NodeSpec("relu2", .relu, inputs: ["conv2"]),
+            NodeSpec("pool2", .maxPool2d, inputs: ["relu2"], params: ["kernel_size": .number(2)]),
+            NodeSpec("flatten", .flatten, inputs: ["pool2"]),
+            NodeSpec("fc1", .linear, inputs: ["flatten"], params: ["out_features": .number(120)]),
+            NodeSpec("relu3", .relu, inputs: ["fc1"]),
+            NodeSpec("fc2", .linear, inputs: ["relu3"], params: ["out_features": .number(84)]),
+            NodeSpec("relu4", .relu, inputs: ["fc2"]),
+            NodeSpec("head", .head, inputs: ["relu4"]),
+        ]
+        return NetworkSpec(inputs: [InputSpec("image", .tensor(shape: imageShape))], nodes: nodes, output: "head")
+    }
+
+    /// A small ResNet for images: conv 3×3 (`channels`) → BN → relu, `nBlocks` basic residual
+    /// blocks (conv-BN-relu-conv-BN + identity, relu), global average pooling, head.
+    public static func smallResNet(imageShape: [Int], channels: Int = 16, nBlocks: Int = 2) throws -> NetworkSpec {
+        guard imageShape.count == 3 else {
+            throw EmberError.invalidArgument("resnet", "expects images of shape [channels, height, width], got \(shapeString(imageShape))")
+        }
+        guard channels >= 1, nBlocks >= 1 else { throw EmberError.invalidArgument("resnet", "channels and n_blocks must be >= 1") }
+        let conv: [String: JSONValue] = ["out_channels": .number(Double(channels)), "kernel_size": .number(3), "padding": .number(1), "bias": .bool(false)]
+        let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: [channels, imageShape[1], imageShape[2]]))], nodes: [
+            NodeSpec("conv1", .conv2d, inputs: ["x"], params: conv),
+            NodeSpec("bn1", .batchNorm, inputs: ["conv1"]),
+            NodeSpec("relu1", .relu, inputs: ["bn1"]),
+            NodeSpec("conv2", .conv2d, inputs: ["relu1"], params: conv),
+            NodeSpec("bn2", .batchNorm, inputs: ["conv2"]),
+            NodeSpec("residual", .mergeSum, inputs: ["x", "bn2"]),
+            NodeSpec("relu2", .relu, inputs: ["residual"]),
+        ], output: "relu2")
+        let nodes = [
+            NodeSpec("stem", .conv2d, inputs: ["image"], params: conv),
+            NodeSpec("stem_norm", .batchNorm, inputs: ["stem"]),
+            NodeSpec("stem_relu", .relu, inputs: ["stem_norm"]),
+            NodeSpec("blocks", .repeat, inputs: ["stem_relu"], params: ["times": .number(Double(nBlocks))], body: body),
+            NodeSpec("pool", .adaptiveAvgPool2d, inputs: ["blocks"], params: ["output_size": .number(1)]),
+            NodeSpec("flatten", .flatten, inputs: ["pool"]),
+            NodeSpec("head", .head, inputs: ["flatten"]),
+        ]
+        return NetworkSpec(inputs: [InputSpec("image", .tensor(shape: imageShape))], nodes: nodes, output: "head")
+    }
+
+    /// The featureless baseline: a learned constant (class log-odds or target mean).
+    public static func featureless(_ inputs: TabularInputs) throws -> NetworkSpec {
+        try inputs.check("featureless")
+        let first = inputs.specs[0].name
+        return NetworkSpec(inputs: inputs.specs, nodes: [NodeSpec("head", .featureless, inputs: [first])], output: "head")
+    }
+}

@@ -1,0 +1,162 @@
+import EmberCore
+
+/// What shape inference knows about a value: its per-sample shape (no batch dimension) and, for
+/// categorical codes, the cardinality of each column.
+struct ValueInfo {
+    var shape: [Int]
+    var cardinalities: [Int]?
+}
+
+/// A network built from a `NetworkSpec`: one module per node, evaluated in order.
+///
+/// Shape inference fills in what PyTorch makes you repeat (`in_features`, `in_channels`,
+/// `num_features`, …); every error names the node. The head (`head` op) is sized from the task.
+public final class GraphNetwork: Module {
+    /// The description this network was built from.
+    public let spec: NetworkSpec
+    /// Width of `head` nodes: 1 for regression and binary tasks, K for K classes.
+    public let headOutputs: Int
+    let steps: [(node: NodeSpec, module: Module, inputIndices: [Int])]
+    let outputIndex: Int
+    /// Per-sample output shape.
+    public let outputShape: [Int]
+
+    /// Validates `spec`, infers shapes and builds the modules, drawing initial weights from `rng`
+    /// node by node in order.
+    public init(_ spec: NetworkSpec, headOutputs: Int, rng: inout RandomGenerator) throws {
+        self.spec = spec
+        self.headOutputs = headOutputs
+        guard !spec.inputs.isEmpty else { throw NetworkSpec.invalid("the network has no inputs") }
+        var names: [String: Int] = [:]
+        var infos: [ValueInfo] = []
+        for input in spec.inputs {
+            guard names[input.name] == nil else { throw NetworkSpec.invalid("input name '\(input.name)' is used twice") }
+            try GraphNetwork.validate(input)
+            names[input.name] = infos.count
+            infos.append(ValueInfo(shape: input.sampleShape, cardinalities: {
+                if case let .categorical(c) = input.kind { return c } else { return nil }
+            }()))
+        }
+        var steps: [(NodeSpec, Module, [Int])] = []
+        for node in spec.nodes {
+            guard names[node.id] == nil else { throw NetworkSpec.invalid("node id '\(node.id)' is used twice (or names an input)") }
+            guard !node.id.contains(".") else { throw NetworkSpec.invalid("node id '\(node.id)' must not contain '.'") }
+            var indices: [Int] = []
+            for name in node.inputs {
+                guard let i = names[name] else {
+                    throw NetworkSpec.invalid("node '\(node.id)' reads '\(name)', which is not an input or an earlier node")
+                }
+                indices.append(i)
+            }
+            let builder = NodeBuilder(node: node, inputs: indices.map { infos[$0] }, headOutputs: headOutputs)
+            let (module, info) = try builder.build(rng: &rng)
+            names[node.id] = infos.count
+            infos.append(info)
+            steps.append((node, module, indices))
+        }
+        guard let out = names[spec.output] else { throw NetworkSpec.invalid("output '\(spec.output)' is not a node or an input") }
+        self.steps = steps
+        self.outputIndex = out
+        self.outputShape = infos[out].shape
+        super.init()
+        assignNames()
+    }
+
+    public override var kind: String { "network" }
+    public override var children: [(String, Module)] { steps.map { ($0.node.id, $0.module) } }
+
+    /// Evaluates the network on one value per input (in `spec.inputs` order, batch first).
+    public override func forward(_ inputs: [Variable], _ ctx: inout ForwardContext) throws -> Variable {
+        guard inputs.count == spec.inputs.count else {
+            throw error(.invalidArgument, "expected \(spec.inputs.count) input(s) (\(spec.inputs.map(\.name).joined(separator: ", "))), got \(inputs.count)")
+        }
+        var values: [Variable] = []
+        values.reserveCapacity(inputs.count + steps.count)
+        for (x, input) in zip(inputs, spec.inputs) {
+            guard Array(x.shape.dropFirst()) == input.sampleShape, x.shape.count == input.sampleShape.count + 1 else {
+                throw error(.shapeMismatch, "input '\(input.name)' should have shape [batch, \(input.sampleShape.map(String.init).joined(separator: ", "))], got \(shapeString(x.shape))")
+            }
+            values.append(x)
+        }
+        for step in steps {
+            let args = step.inputIndices.map { values[$0] }
+            values.append(args.count == 1 ? try step.module.forward(args[0], &ctx) : try step.module.forward(args, &ctx))
+        }
+        return values[outputIndex]
+    }
+
+    public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try forward([x], &ctx)
+    }
+
+    static func validate(_ input: InputSpec) throws {
+        switch input.kind {
+        case let .numeric(f):
+            guard f >= 1 else { throw NetworkSpec.invalid("input '\(input.name)' needs at least one feature, got \(f)") }
+        case let .categorical(c):
+            guard !c.isEmpty, c.allSatisfy({ $0 >= 1 }) else {
+                throw NetworkSpec.invalid("input '\(input.name)' needs cardinalities >= 1, got \(c)")
+            }
+        case let .tensor(s):
+            guard !s.isEmpty, s.allSatisfy({ $0 >= 1 }) else {
+                throw NetworkSpec.invalid("input '\(input.name)' needs a non-empty shape of positive sizes, got \(shapeString(s))")
+            }
+        }
+    }
+}
+
+/// A module applying one body network `times` times, with its own parameters per repetition or
+/// one shared set.
+final class Repeat: Module {
+    let bodies: [GraphNetwork]
+    let times: Int
+
+    init(bodies: [GraphNetwork], times: Int) {
+        self.bodies = bodies
+        self.times = times
+        super.init()
+    }
+
+    override var kind: String { "repeat" }
+    override var children: [(String, Module)] { bodies.enumerated().map { (String($0.offset), $0.element) } }
+
+    override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        var h = x
+        for i in 0..<times { h = try bodies[bodies.count == 1 ? 0 : i].forward([h], &ctx) }
+        return h
+    }
+}
+
+/// Applies a function of the input (no parameters) as a module: one-hot encoding, CLS selection.
+final class Lambda: Module {
+    let name: String
+    let body: (Variable) throws -> Variable
+
+    init(_ name: String, _ body: @escaping (Variable) throws -> Variable) {
+        self.name = name
+        self.body = body
+        super.init()
+    }
+
+    override var kind: String { name }
+    override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable { try body(x) }
+}
+
+/// A learned constant of `outputs` values per sample, whatever the input: the featureless
+/// baseline (it learns the class log-odds or the target mean).
+final class Featureless: Module {
+    let bias: Parameter
+
+    init(_ outputs: Int) throws {
+        bias = Parameter(try Tensor.zeros([outputs]))
+        super.init()
+    }
+
+    override var kind: String { "featureless" }
+    override var localParameters: [(String, Parameter)] { [("bias", bias)] }
+
+    override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        guard let n = x.shape.first else { throw error(.shapeMismatch, "expected a batch dimension") }
+        return try expand(try reshape(bias.variable, [1, bias.value.count]), to: [n, bias.value.count])
+    }
+}

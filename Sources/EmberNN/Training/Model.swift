@@ -1,0 +1,231 @@
+import EmberCore
+import Glibc
+
+/// A network with what it needs to be used on data: the task (head and loss), class names, the
+/// standardisation of numeric inputs and of a regression target (fitted on the first training
+/// data and stored), host metadata, and the engine RNG that drives initialisation, shuffling and
+/// dropout. Saved and loaded as one safetensors file (`Model+File.swift`).
+public final class Model {
+    /// The network description.
+    public let spec: NetworkSpec
+    /// The task.
+    public let task: TaskKind
+    /// Class names (classification), positive class first for binary tasks.
+    public var classNames: [String]
+    /// The network.
+    public let network: GraphNetwork
+    /// Which columns of each numeric input are standardised (default: all).
+    public let standardize: [String: [Bool]]
+    /// Whether a regression target is standardised for training.
+    public let standardizeTarget: Bool
+    /// Fitted scaling per numeric input.
+    public internal(set) var inputScaling: [String: Standardization]
+    /// Fitted target scaling (regression).
+    public internal(set) var targetScaling: Standardization
+    /// Whether the scalings have been fitted.
+    public internal(set) var isFitted = false
+    /// Free-form strings the host stores with the model (e.g. R's feature encoding).
+    public var hostMetadata: [String: String] = [:]
+    /// The engine RNG (initialisation, shuffling, dropout).
+    public internal(set) var rng: RandomGenerator
+    /// Per-epoch training record.
+    public internal(set) var history: [EpochRecord] = []
+
+    /// Builds a model with fresh weights drawn from an engine RNG seeded with `seed`.
+    /// `standardize` lists, per numeric input name, which columns to standardise (all when absent).
+    public init(spec: NetworkSpec, task: TaskKind, classNames: [String] = [], standardize: [String: [Bool]] = [:],
+                standardizeTarget: Bool = true, seed: UInt64) throws {
+        if case let .multiclass(k) = task, k < 2 {
+            throw EmberError.invalidArgument("model", "a multiclass task needs at least 2 classes, got \(k)")
+        }
+        if !classNames.isEmpty && classNames.count != task.predictionColumns {
+            throw EmberError.invalidArgument("model", "expected \(task.predictionColumns) class names, got \(classNames.count)")
+        }
+        var rng = RandomGenerator(seed: seed)
+        self.network = try GraphNetwork(spec, headOutputs: task.outputs, rng: &rng)
+        guard network.outputShape == [task.outputs] else {
+            throw EmberError.shapeMismatch("model", "the network outputs \(shapeString(network.outputShape)) per sample; a \(task.name) task needs [\(task.outputs)] (end the network with a 'head' node)")
+        }
+        self.spec = spec
+        self.task = task
+        self.classNames = classNames
+        self.rng = rng
+        var masks: [String: [Bool]] = [:]
+        var scaling: [String: Standardization] = [:]
+        for input in spec.inputs {
+            guard case let .numeric(f) = input.kind else { continue }
+            let mask = standardize[input.name] ?? [Bool](repeating: true, count: f)
+            guard mask.count == f else {
+                throw EmberError.shapeMismatch("model", "standardize for input '\(input.name)' has \(mask.count) entries; the input has \(f) features")
+            }
+            masks[input.name] = mask
+            scaling[input.name] = .identity(f)
+        }
+        for name in standardize.keys where masks[name] == nil {
+            throw EmberError.invalidArgument("model", "standardize names '\(name)', which is not a numeric input")
+        }
+        self.standardize = masks
+        self.standardizeTarget = standardizeTarget
+        self.inputScaling = scaling
+        self.targetScaling = .identity(1)
+        let total = network.parameters.reduce(0) { $0 + $1.value.count }
+        guard total <= MLPSpec.maxParameters else {
+            throw EmberError(.overflow, "[model] the network has \(total) parameters; the limit is \(MLPSpec.maxParameters)")
+        }
+    }
+
+    /// Fits the scalings on training data (once; later calls keep them).
+    func fitScaling(_ data: Dataset) throws {
+        guard !isFitted else { return }
+        for (name, mask) in standardize {
+            guard let x = data.inputs[name] else { continue }
+            inputScaling[name] = Standardization.fit(x, mask: mask)
+        }
+        if task == .regression && standardizeTarget, let y = data.target {
+            targetScaling = Standardization.fit(try y.reshaped([y.count, 1]), mask: [true])
+        }
+        isFitted = true
+    }
+
+    /// Inputs of a batch, standardised.
+    func prepare(_ data: Dataset, rows: some Collection<Int>) throws -> [Variable] {
+        try zip(spec.inputs, try data.batch(rows, spec: spec)).map { input, t in
+            if let s = inputScaling[input.name] { return Variable(s.apply(t)) }
+            return Variable(t)
+        }
+    }
+
+    /// Targets of a batch, standardised for regression, shaped as the loss expects.
+    func prepareTarget(_ data: Dataset, rows: some Collection<Int>) throws -> Tensor {
+        guard let y = data.target else { throw EmberError.invalidArgument("fit", "the dataset has no target") }
+        let t = try y.gatherRows(rows)
+        return task == .regression ? targetScaling.apply(try t.reshaped([t.count, 1])) : t
+    }
+
+    /// Checks that the dataset fits the network's inputs and, if present, the task's targets.
+    func check(_ data: Dataset, op: String) throws {
+        for input in spec.inputs {
+            guard let t = data.inputs[input.name] else {
+                throw EmberError.invalidArgument(op, "the data lacks input '\(input.name)'")
+            }
+            guard Array(t.shape.dropFirst()) == input.sampleShape else {
+                throw EmberError.shapeMismatch(op, "input '\(input.name)' has shape \(shapeString(t.shape)); expected [n, \(input.sampleShape.map(String.init).joined(separator: ", "))]")
+            }
+            let p = t.storage.pointer
+            for i in 0..<t.count where !p[i].isFinite {
+                throw EmberError.invalidArgument(op, "input '\(input.name)' holds a non-finite value at element \(i)")
+            }
+        }
+        guard let y = data.target else { return }
+        let p = y.storage.pointer
+        for i in 0..<y.count {
+            let t = p[i]
+            switch task {
+            case .regression:
+                guard t.isFinite else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a finite value") }
+            case .binary:
+                guard t == 0 || t == 1 else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected 0 or 1") }
+            case let .multiclass(k):
+                guard t >= 0, t < Float(k), t == t.rounded() else {
+                    throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a class index in 0..<\(k)")
+                }
+            }
+        }
+    }
+
+    /// Raw network outputs (logits, or standardised values for regression) without a tape.
+    public func logits(_ data: Dataset, batchSize: Int = 4096) throws -> Tensor {
+        guard batchSize >= 1 else { throw EmberError.invalidArgument("batch_size_predict", "must be >= 1, got \(batchSize)") }
+        try check(Dataset(inputs: data.inputs), op: "predict")
+        let n = data.count, k = task.outputs
+        var out = [Float](repeating: 0, count: n * k)
+        var ctx = ForwardContext(training: false, rng: rng)
+        try GradientMode.withoutGradients {
+            try withDenormalsFlushed {
+                var start = 0
+                while start < n {
+                    let end = min(start + batchSize, n)
+                    let o = try network.forward(try prepare(data, rows: start..<end), &ctx).value
+                    o.withUnsafeBufferPointer { src in for i in 0..<src.count { out[start * k + i] = src[i] } }
+                    start = end
+                }
+            }
+        }
+        return try Tensor(shape: [n, k], data: out)
+    }
+
+    /// Predictions: regression values [n, 1] on the target's scale, or class probabilities [n, K]
+    /// (binary: [n, 2], positive class first).
+    public func predict(_ data: Dataset, batchSize: Int = 4096) throws -> Tensor {
+        let z = try logits(data, batchSize: batchSize)
+        return probabilities(z)
+    }
+
+    /// Turns raw outputs into what `predict` returns.
+    func probabilities(_ z: Tensor) -> Tensor {
+        let n = z.shape[0]
+        switch task {
+        case .regression:
+            return Tensor.build(shape: [n, 1]) { o in
+                for i in 0..<n { o[i] = z.storage.pointer[i] * targetScaling.scale[0] + targetScaling.mean[0] }
+            }
+        case .binary:
+            return Tensor.build(shape: [n, 2]) { o in
+                for i in 0..<n {
+                    let p = sigmoid(z.storage.pointer[i])
+                    o[2 * i] = p
+                    o[2 * i + 1] = 1 - p
+                }
+            }
+        case .multiclass:
+            return (try? z.softmax(axis: 1, log: false)) ?? z
+        }
+    }
+
+    /// Parameters and buffers by full name (weights only, for snapshots and fine-tuning).
+    public var namedTensors: [(String, Tensor)] {
+        network.namedParameters().map { ($0.0, $0.1.value) } + network.namedBuffers().map { ($0.0, $0.1.value) }
+    }
+
+    /// A copy of every parameter and buffer value (cheap: storage is shared until written).
+    public func snapshotWeights() -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: namedTensors)
+    }
+
+    /// Restores values from a snapshot or a weights file. With `strict`, every parameter and
+    /// buffer must be present and nothing else; shapes must match.
+    public func loadWeights(_ tensors: [String: Tensor], strict: Bool = true) throws {
+        var known = Set<String>()
+        for (name, p) in network.namedParameters() {
+            known.insert(name)
+            guard let t = tensors[name] else {
+                if strict { throw EmberError(.corruptData, "[weights] parameter '\(name)' is missing") }
+                continue
+            }
+            guard t.count == p.value.count else {
+                throw EmberError(.shapeMismatch, "[weights] '\(name)' has shape \(shapeString(t.shape)); expected \(shapeString(p.value.shape))")
+            }
+            p.value = try t.reshaped(p.value.shape)
+        }
+        for (name, b) in network.namedBuffers() {
+            known.insert(name)
+            guard let t = tensors[name] else {
+                if strict { throw EmberError(.corruptData, "[weights] buffer '\(name)' is missing") }
+                continue
+            }
+            guard t.count == b.value.count else {
+                throw EmberError(.shapeMismatch, "[weights] '\(name)' has shape \(shapeString(t.shape)); expected \(shapeString(b.value.shape))")
+            }
+            b.value = try t.reshaped(b.value.shape)
+        }
+        if strict {
+            let extra = tensors.keys.filter { !known.contains($0) }.sorted()
+            if !extra.isEmpty {
+                throw EmberError(.corruptData, "[weights] unexpected tensor(s) \(extra.map { "'\($0)'" }.joined(separator: ", ")) not in this network")
+            }
+        }
+    }
+
+    /// Sets the engine RNG state (host control between slices).
+    public func setRNG(_ rng: RandomGenerator) { self.rng = rng }
+}

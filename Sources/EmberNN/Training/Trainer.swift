@@ -1,0 +1,311 @@
+import EmberCore
+
+/// One epoch's record in the history.
+public struct EpochRecord: Equatable, Sendable {
+    /// 1-based epoch number.
+    public var epoch: Int
+    /// Mean training loss over the epoch's rows.
+    public var trainLoss: Double
+    /// Validation loss, when validation ran this epoch.
+    public var validLoss: Double?
+    /// Training measures (on predictions made during training is not possible without a second
+    /// pass, so these are computed on the training batches' outputs).
+    public var trainMetrics: [String: Double]
+    /// Validation measures.
+    public var validMetrics: [String: Double]
+    /// Learning rate of group 0 at the end of the epoch.
+    public var learningRate: Double
+}
+
+/// How to train.
+public struct TrainerConfig: Equatable, Sendable {
+    /// Rows per batch.
+    public var batchSize: Int = 32
+    /// New random order each epoch (engine RNG).
+    public var shuffle: Bool = true
+    /// Drop a last incomplete batch. A last batch of one row is always dropped when the network
+    /// has batch norm (PyTorch refuses it in training).
+    public var dropLast: Bool = false
+    /// The optimizer.
+    public var optimizer: OptimizerConfig = .adam()
+    /// The loss; nil picks the task's default (mse, bce_with_logits, cross_entropy).
+    public var loss: LossFunction? = nil
+    /// A learning-rate schedule; one-cycle steps per batch, the others per epoch.
+    public var schedule: LRSchedule? = nil
+    /// Validate every `evalFreq` epochs (and always at the last planned epoch).
+    public var evalFreq: Int = 1
+    /// Measures computed per epoch on training and validation data.
+    public var measuresTrain: [Metric] = []
+    /// Measures on validation data; the first one drives early stopping (else the validation loss).
+    public var measuresValid: [Metric] = []
+    /// Stop after this many validations without improvement (0: never).
+    public var patience: Int = 0
+    /// Minimum improvement that counts.
+    public var minDelta: Double = 0
+    /// At the end of training, restore the weights of the best validation epoch.
+    public var restoreBestWeights: Bool = true
+    /// Batch size for validation predictions.
+    public var batchSizePredict: Int = 4096
+
+    /// Default configuration.
+    public init() {}
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw EmberError.invalidArgument("batch_size", "must be >= 1, got \(batchSize)") }
+        guard evalFreq >= 1 else { throw EmberError.invalidArgument("eval_freq", "must be >= 1, got \(evalFreq)") }
+        guard patience >= 0 else { throw EmberError.invalidArgument("patience", "must be >= 0, got \(patience)") }
+        guard minDelta >= 0 && minDelta.isFinite else { throw EmberError.invalidArgument("min_delta", "must be >= 0, got \(minDelta)") }
+        guard batchSizePredict >= 1 else { throw EmberError.invalidArgument("batch_size_predict", "must be >= 1") }
+        if let schedule { try LRScheduler.validate(schedule) }
+    }
+}
+
+/// Hooks into the training loop (all optional). Return `true` from `shouldStop` to end training
+/// after the current epoch.
+public protocol TrainerCallback: AnyObject {
+    func onBegin(_ trainer: Trainer) throws
+    func onEpochBegin(_ trainer: Trainer, epoch: Int) throws
+    func onBatchBegin(_ trainer: Trainer, batch: Int) throws
+    func onAfterBackward(_ trainer: Trainer, batch: Int) throws
+    func onBatchEnd(_ trainer: Trainer, batch: Int, loss: Double) throws
+    func onValidationEnd(_ trainer: Trainer, record: EpochRecord, predictions: Tensor) throws
+    func onEpochEnd(_ trainer: Trainer, record: EpochRecord) throws
+    func onEnd(_ trainer: Trainer) throws
+}
+
+extension TrainerCallback {
+    public func onBegin(_ trainer: Trainer) throws {}
+    public func onEpochBegin(_ trainer: Trainer, epoch: Int) throws {}
+    public func onBatchBegin(_ trainer: Trainer, batch: Int) throws {}
+    public func onAfterBackward(_ trainer: Trainer, batch: Int) throws {}
+    public func onBatchEnd(_ trainer: Trainer, batch: Int, loss: Double) throws {}
+    public func onValidationEnd(_ trainer: Trainer, record: EpochRecord, predictions: Tensor) throws {}
+    public func onEpochEnd(_ trainer: Trainer, record: EpochRecord) throws {}
+    public func onEnd(_ trainer: Trainer) throws {}
+}
+
+/// Trains a `Model` in slices: each `fit(epochs:)` call runs that many more epochs, so a host can
+/// show progress, run its own callbacks, change learning rates and stop between slices.
+/// Same seed, data and configuration on one thread give bit-identical weights.
+public final class Trainer {
+    /// The model being trained.
+    public let model: Model
+    /// The configuration.
+    public let config: TrainerConfig
+    /// The optimizer over the model's parameters.
+    public let optimizer: Optimizer
+    /// The learning-rate scheduler, if configured.
+    public private(set) var scheduler: LRScheduler?
+    /// Callbacks, run in order.
+    public var callbacks: [TrainerCallback] = []
+    /// Epochs completed.
+    public private(set) var epoch = 0
+    /// Best validation score so far and its epoch (early stopping).
+    public private(set) var bestScore: Double?
+    /// Epoch of the best validation score.
+    public private(set) var bestEpoch: Int?
+    /// Whether early stopping (or a callback) ended training.
+    public private(set) var stopped = false
+    /// Validation predictions of the last validation (probabilities or values), for the host.
+    public private(set) var lastValidPredictions: Tensor?
+    /// A callback can set this to end training after the current epoch.
+    public var stopRequested = false
+    let loss: LossFunction
+    var bestWeights: [String: Tensor]?
+    var badValidations = 0
+    var began = false
+
+    /// Prepares training; the optimizer's state starts empty.
+    public init(model: Model, config: TrainerConfig) throws {
+        try config.validate()
+        self.model = model
+        self.config = config
+        self.loss = config.loss ?? LossFunction(model.task.loss)
+        self.optimizer = try config.optimizer.make(model.network.parameters)
+        if let s = config.schedule { scheduler = try LRScheduler(s, optimizer: optimizer) }
+    }
+
+    /// Whether the network has batch norm (a training batch of one row is then dropped).
+    var hasBatchNorm: Bool { model.network.namedModules().contains { $0.1 is BatchNorm } }
+
+    /// Runs `epochs` more epochs on `train`, validating on `valid` every `evalFreq` epochs, and
+    /// returns their records. Stops early when patience runs out (`stopped` becomes true).
+    /// `plannedEpochs` (the total) makes the last planned epoch always validate.
+    @discardableResult
+    public func fit(_ train: Dataset, valid: Dataset? = nil, epochs: Int, plannedEpochs: Int? = nil) throws -> [EpochRecord] {
+        guard epochs >= 0 else { throw EmberError.invalidArgument("epochs", "must be >= 0, got \(epochs)") }
+        guard train.target != nil else { throw EmberError.invalidArgument("fit", "the training data has no target") }
+        guard train.count >= 1 else { throw EmberError.invalidArgument("fit", "needs at least one training row") }
+        try model.check(train, op: "fit")
+        if let valid {
+            guard valid.target != nil else { throw EmberError.invalidArgument("fit", "the validation data has no target") }
+            try model.check(valid, op: "validate")
+        }
+        try model.fitScaling(train)
+        if !began {
+            began = true
+            for c in callbacks { try c.onBegin(self) }
+        }
+        var records: [EpochRecord] = []
+        let perBatchSchedule: Bool = {
+            if case .oneCycle = config.schedule { return true }
+            return false
+        }()
+        try withDenormalsFlushed {
+            for _ in 0..<epochs where !stopped {
+                epoch += 1
+                for c in callbacks { try c.onEpochBegin(self, epoch: epoch) }
+                let n = train.count
+                let order = config.shuffle ? model.rng.permutation(n) : Array(0..<n)
+                var total = 0.0, seen = 0
+                var start = 0, batch = 0
+                var trainOutputs: [Float] = [], trainRows: [Int] = []
+                let wantTrainMetrics = !config.measuresTrain.isEmpty
+                while start < n {
+                    let end = min(start + config.batchSize, n)
+                    let size = end - start
+                    if size < config.batchSize && (config.dropLast || (size == 1 && hasBatchNorm)) && start > 0 { break }
+                    let rows = order[start..<end]
+                    batch += 1
+                    for c in callbacks { try c.onBatchBegin(self, batch: batch) }
+                    let xs = try model.prepare(train, rows: rows)
+                    let y = try model.prepareTarget(train, rows: rows)
+                    optimizer.zeroGrad()
+                    var ctx = ForwardContext(training: true, rng: model.rng)
+                    let out = try model.network.forward(xs, &ctx)
+                    model.rng = ctx.rng
+                    let l = try loss(out, y)
+                    let lv = Double(l.value.scalarValue ?? .nan)
+                    if wantTrainMetrics {
+                        trainOutputs.append(contentsOf: out.value.data)
+                        trainRows.append(contentsOf: rows)
+                    }
+                    try l.backward()
+                    for c in callbacks { try c.onAfterBackward(self, batch: batch) }
+                    try optimizer.step()
+                    if perBatchSchedule, let scheduler, scheduler.lastEpoch + 1 < (oneCycleTotal ?? Int.max) { try scheduler.step() }
+                    total += lv * Double(size)
+                    seen += size
+                    for c in callbacks { try c.onBatchEnd(self, batch: batch, loss: lv) }
+                    start = end
+                }
+                optimizer.zeroGrad()
+                var record = EpochRecord(epoch: epoch, trainLoss: seen > 0 ? total / Double(seen) : .nan, validLoss: nil,
+                                         trainMetrics: [:], validMetrics: [:], learningRate: optimizer.learningRate)
+                if wantTrainMetrics, let y = train.target {
+                    let z = try Tensor(shape: [trainRows.count, model.task.outputs], data: trainOutputs)
+                    let p = model.probabilities(z)
+                    let t = try y.gatherRows(trainRows)
+                    for m in config.measuresTrain { record.trainMetrics[m.rawValue] = try m.score(p, t, task: model.task) }
+                }
+                let isLast = plannedEpochs.map { epoch >= $0 } ?? false
+                if let valid, epoch % config.evalFreq == 0 || isLast {
+                    try validate(valid, into: &record)
+                }
+                if let scheduler, !perBatchSchedule {
+                    if case .reduceOnPlateau = config.schedule {
+                        if let score = record.validLoss { try scheduler.step(metric: score) }
+                    } else {
+                        try scheduler.step()
+                    }
+                }
+                record.learningRate = optimizer.learningRate
+                model.history.append(record)
+                records.append(record)
+                for c in callbacks { try c.onEpochEnd(self, record: record) }
+                if stopRequested { stopped = true }
+            }
+        }
+        return records
+    }
+
+    var oneCycleTotal: Int? {
+        if case let .oneCycle(_, total, _, _, _, _, _, _, _) = config.schedule { return total }
+        return nil
+    }
+
+    /// Scores the validation data, updates early stopping and keeps the predictions for the host.
+    func validate(_ valid: Dataset, into record: inout EpochRecord) throws {
+        let z = try model.logits(valid, batchSize: config.batchSizePredict)
+        let y = try model.prepareTarget(valid, rows: 0..<valid.count)
+        let l = try GradientMode.withoutGradients { try loss(Variable(z), y) }
+        record.validLoss = Double(l.value.scalarValue ?? .nan)
+        let p = model.probabilities(z)
+        lastValidPredictions = p
+        guard let target = valid.target else { return }
+        for m in config.measuresValid { record.validMetrics[m.rawValue] = try m.score(p, target, task: model.task) }
+        for c in callbacks { try c.onValidationEnd(self, record: record, predictions: p) }
+        let (score, maximize): (Double, Bool) = {
+            if let m = config.measuresValid.first, let v = record.validMetrics[m.rawValue] { return (v, m.maximize) }
+            return (record.validLoss ?? .nan, false)
+        }()
+        try reportValidationScore(score, maximize: maximize)
+    }
+
+    /// Early stopping on a score computed by the host (e.g. any mlr3 measure): improvement by more
+    /// than `minDelta` resets patience and remembers the weights.
+    public func reportValidationScore(_ score: Double, maximize: Bool) throws {
+        guard !score.isNaN else { throw EmberError.invalidArgument("validation", "the validation score is NaN") }
+        let improved: Bool
+        if let best = bestScore {
+            improved = maximize ? score > best + config.minDelta : score < best - config.minDelta
+        } else {
+            improved = true
+        }
+        if improved {
+            bestScore = score
+            bestEpoch = epoch
+            badValidations = 0
+            if config.restoreBestWeights && config.patience > 0 { bestWeights = model.snapshotWeights() }
+        } else {
+            badValidations += 1
+            if config.patience > 0 && badValidations >= config.patience { stopped = true }
+        }
+    }
+
+    /// Ends training: restores the best weights when configured and runs `onEnd` callbacks.
+    public func finish() throws {
+        if config.restoreBestWeights, let best = bestWeights { try model.loadWeights(best) }
+        for c in callbacks { try c.onEnd(self) }
+    }
+
+    // MARK: Checkpoints
+
+    /// Trainer state for a checkpoint (with the model's weights and the optimizer's state).
+    public func checkpointTensors() -> [(String, Tensor)] {
+        model.namedTensors.map { ("model.\($0.0)", $0.1) } + optimizer.stateTensors().map { ("optimizer.\($0.0)", $0.1) }
+    }
+
+    /// Scalar trainer state for a checkpoint.
+    public var checkpointState: [String: String] {
+        var s: [String: String] = ["epoch": String(epoch), "bad_validations": String(badValidations), "stopped": stopped ? "1" : "0"]
+        if let b = bestScore { s["best_score"] = "\(b)" }
+        if let e = bestEpoch { s["best_epoch"] = String(e) }
+        s["lr"] = optimizer.groups.map { "\($0["lr"])" }.joined(separator: ",")
+        s["scheduler_epoch"] = String(scheduler?.lastEpoch ?? 0)
+        return s
+    }
+
+    /// Restores a checkpoint written from `checkpointTensors()` and `checkpointState`.
+    public func resume(tensors: [String: Tensor], state: [String: String]) throws {
+        var weights: [String: Tensor] = [:], opt: [String: Tensor] = [:]
+        for (k, v) in tensors {
+            if k.hasPrefix("model.") { weights[String(k.dropFirst(6))] = v } else if k.hasPrefix("optimizer.") { opt[String(k.dropFirst(10))] = v }
+        }
+        try model.loadWeights(weights)
+        try optimizer.loadState(opt)
+        guard let e = state["epoch"].flatMap({ Int($0) }), e >= 0 else {
+            throw EmberError(.corruptData, "[checkpoint] missing or malformed 'epoch'")
+        }
+        epoch = e
+        badValidations = state["bad_validations"].flatMap { Int($0) } ?? 0
+        stopped = state["stopped"] == "1"
+        bestScore = state["best_score"].flatMap { Double($0) }
+        bestEpoch = state["best_epoch"].flatMap { Int($0) }
+        if let lrs = state["lr"]?.split(separator: ",").compactMap({ Double($0) }), lrs.count == optimizer.groups.count {
+            for (g, lr) in zip(optimizer.groups, lrs) { g.options["lr"] = lr }
+        }
+        if let s = state["scheduler_epoch"].flatMap({ Int($0) }), let scheduler { scheduler.restore(lastEpoch: s) }
+        began = true
+    }
+}
