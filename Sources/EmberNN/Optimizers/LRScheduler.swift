@@ -148,8 +148,10 @@ public final class LRScheduler {
                 }
             }
         case let .oneCycle(maxLR, total, pct, cosine, div, finalDiv, cycle, baseM, maxM):
-            guard e < total else {
-                throw EmberError(.invalidState, "[lr_scheduler] one_cycle was stepped \(e + 1) times; total_steps is \(total)")
+            // As PyTorch: step() may be called total_steps times (once after each batch; the last
+            // learning rate is never used), not more.
+            guard e <= total else {
+                throw EmberError(.invalidState, "[lr_scheduler] one_cycle was stepped \(e) times; total_steps is \(total)")
             }
             let initial = maxLR / div, minimum = initial / finalDiv
             let phases: [(end: Double, lr: (Double, Double), m: (Double, Double))] = [

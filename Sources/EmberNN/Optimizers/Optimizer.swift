@@ -283,9 +283,11 @@ public final class Optimizer {
             for p in g.parameters {
                 guard let st = state[ObjectIdentifier(p)] else { continue }
                 out.append(("\(p.name).step", Tensor.scalar(Float(st.step))))
-                // Copies: the optimizer keeps updating its own buffers in place.
+                // Copies, in the parameter's shape (as PyTorch's state_dict): the optimizer keeps
+                // updating its own (flat) buffers in place.
                 for (k, t) in st.buffers.sorted(by: { $0.key < $1.key }) {
-                    out.append(("\(p.name).\(k)", Tensor.build(shape: t.shape) { d in
+                    let shape = t.count == p.value.count ? p.value.shape : t.shape
+                    out.append(("\(p.name).\(k)", Tensor.build(shape: shape) { d in
                         t.withUnsafeBufferPointer { s in for i in 0..<s.count { d[i] = s[i] } }
                     }))
                 }
@@ -317,7 +319,10 @@ public final class Optimizer {
                 guard t.count == p.value.count else {
                     throw EmberError(.corruptData, "[optimizer] '\(key)' has \(t.count) elements; the parameter has \(p.value.count)")
                 }
-                st.buffers[field] = try t.reshaped([t.count])
+                // A copy: the optimizer updates its buffers in place, never the caller's tensors.
+                var buffer = try t.reshaped([t.count])
+                buffer.makeUnique()
+                st.buffers[field] = buffer
             }
             restored[ObjectIdentifier(p)] = st
         }
