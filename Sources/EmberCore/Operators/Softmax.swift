@@ -1,8 +1,8 @@
 import Glibc
 
 extension Tensor {
-    /// Softmax or log-softmax along `axis`, computed stably from `x - max`.
-    func softmax(axis: Int, log: Bool) throws -> Tensor {
+    /// Softmax (or log-softmax) along `axis`, computed stably from `x - max` (no gradient).
+    public func softmax(axis: Int, log: Bool) throws -> Tensor {
         let a = try Tensor.normalizeAxis(axis, rank: rank, op: log ? "log_softmax" : "softmax")
         let (outer, n, inner) = splitAround(shape, a)
         return Tensor.build(shape: shape) { out in

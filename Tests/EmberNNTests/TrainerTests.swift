@@ -1,0 +1,214 @@
+import EmberCore
+@testable import EmberNN
+import EmberTestSupport
+import Foundation
+import XCTest
+
+/// Network descriptions, the graph builder, the trainer and model files.
+final class TrainerTests: XCTestCase {
+    /// XOR as a binary task with one numeric input.
+    func xor() throws -> Dataset {
+        let x = try Tensor(shape: [4, 2], data: [0, 0, 0, 1, 1, 0, 1, 1])
+        return try Dataset(x: x, y: try Tensor(shape: [4], data: [0, 1, 1, 0]))
+    }
+
+    func testXORConverges() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [16])
+        let model = try Model(spec: spec, task: .binary, seed: 3)
+        var config = TrainerConfig()
+        config.batchSize = 4
+        config.optimizer = .adam(lr: 0.05)
+        let trainer = try Trainer(model: model, config: config)
+        try trainer.fit(try xor(), epochs: 300)
+        let p = try model.predict(try xor())
+        XCTAssertEqual((0..<4).map { p.data[2 * $0] > 0.5 ? 1 : 0 }, [0, 1, 1, 0])
+    }
+
+    func testLinearRegressionConverges() throws {
+        var rng = RandomGenerator(seed: 1)
+        let x = try Tensor.uniform([200, 2], low: -1, high: 1, rng: &rng)
+        let y = try Tensor(shape: [200], data: (0..<200).map { 2 * x.data[2 * $0] - 3 * x.data[2 * $0 + 1] + 1 })
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: []), task: .regression, seed: 1)
+        var config = TrainerConfig()
+        config.batchSize = 16
+        config.optimizer = .adam(lr: 0.05)
+        config.measuresTrain = [.rmse]
+        let trainer = try Trainer(model: model, config: config)
+        let records = try trainer.fit(try Dataset(x: x, y: y), epochs: 100)
+        let p = try model.predict(try Dataset(x: x))
+        var se: Float = 0
+        for i in 0..<200 { se += (p.data[i] - y.data[i]) * (p.data[i] - y.data[i]) }
+        XCTAssertLessThan((se / 200).squareRoot(), 0.05)
+        XCTAssertNotNil(records.last?.trainMetrics["rmse"])
+    }
+
+    func testEveryArchitectureBuildsAndTrains() throws {
+        var rng = RandomGenerator(seed: 2)
+        let n = 64
+        let num = try Tensor.normal([n, 3], rng: &rng)
+        let categ = try Tensor(shape: [n, 2], data: (0..<n).flatMap { [Float($0 % 3), Float($0 % 2)] })
+        let y = try Tensor(shape: [n], data: (0..<n).map { num.data[3 * $0] > 0 ? 1 : 0 })
+        let inputs = TabularInputs(numeric: 3, cardinalities: [3, 2])
+        let data = try Dataset(inputs: ["num": num, "categ": categ], target: y)
+        let specs: [(String, NetworkSpec)] = [
+            ("mlp", try Architectures.mlp(inputs)),
+            ("tab_resnet", try Architectures.tabResNet(inputs)),
+            ("ft_transformer", try Architectures.ftTransformer(inputs, nBlocks: 2, dToken: 16, heads: 2)),
+            ("featureless", try Architectures.featureless(inputs)),
+        ]
+        for (name, spec) in specs {
+            // The description round-trips through JSON.
+            XCTAssertEqual(try NetworkSpec(jsonText: spec.json.text), spec, name)
+            let model = try Model(spec: spec, task: .binary, seed: 5)
+            var config = TrainerConfig()
+            config.batchSize = 16
+            let trainer = try Trainer(model: model, config: config)
+            let records = try trainer.fit(data, epochs: 3)
+            XCTAssertEqual(records.count, 3, name)
+            XCTAssertTrue(records.allSatisfy { $0.trainLoss.isFinite }, name)
+            let p = try model.predict(data)
+            XCTAssertEqual(p.shape, [n, 2], name)
+        }
+        for (name, spec) in [("lenet", try Architectures.lenet(imageShape: [1, 28, 28])),
+                             ("resnet", try Architectures.smallResNet(imageShape: [1, 8, 8], channels: 4, nBlocks: 1))] {
+            let shape = name == "lenet" ? [1, 28, 28] : [1, 8, 8]
+            let images = try Tensor.normal([8] + shape, rng: &rng)
+            let labels = try Tensor(shape: [8], data: (0..<8).map { Float($0 % 3) })
+            let model = try Model(spec: spec, task: .multiclass(classes: 3), seed: 1)
+            let trainer = try Trainer(model: model, config: TrainerConfig())
+            try trainer.fit(try Dataset(inputs: ["image": images], target: labels), epochs: 1)
+            XCTAssertEqual(try model.predict(try Dataset(inputs: ["image": images])).shape, [8, 3], name)
+        }
+    }
+
+    func testSaveLoadGivesIdenticalPredictionsAndHistory() throws {
+        let spec = try Architectures.tabResNet(TabularInputs(numeric: 2), nBlocks: 1, dBlock: 8)
+        let model = try Model(spec: spec, task: .binary, classNames: ["yes", "no"], seed: 9)
+        model.hostMetadata["encoding"] = "{\"a\": 1}"
+        let trainer = try Trainer(model: model, config: TrainerConfig())
+        try trainer.fit(try xor(), epochs: 2)
+        let bytes = model.serialized()
+        let back = try Model(serialized: bytes)
+        XCTAssertEqual(try back.predict(try xor()), try model.predict(try xor()))
+        XCTAssertEqual(back.history, model.history)
+        XCTAssertEqual(back.classNames, ["yes", "no"])
+        XCTAssertEqual(back.hostMetadata["encoding"], "{\"a\": 1}")
+        XCTAssertEqual(back.rng, model.rng)
+        // Truncated and corrupted bytes give errors, not crashes.
+        XCTAssertThrowsError(try Model(serialized: Array(bytes.prefix(100))))
+        var corrupt = bytes
+        corrupt[12] = 0x7B
+        XCTAssertThrowsError(try Model(serialized: corrupt))
+    }
+
+    func testSameSeedGivesBitIdenticalWeights() throws {
+        func run() throws -> [String: Tensor] {
+            let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8, 8], p: 0.3)
+            let model = try Model(spec: spec, task: .binary, seed: 42)
+            var config = TrainerConfig()
+            config.batchSize = 2
+            try Trainer(model: model, config: config).fit(try xor(), epochs: 5)
+            return model.snapshotWeights()
+        }
+        XCTAssertEqual(try run(), try run())
+    }
+
+    func testSlicesEqualOneRunAndCheckpointResumeEqualsUninterrupted() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8], p: 0.2)
+        var config = TrainerConfig()
+        config.batchSize = 2
+        config.schedule = .step(stepSize: 2, gamma: 0.5)
+        let whole = try Model(spec: spec, task: .binary, seed: 7)
+        try Trainer(model: whole, config: config).fit(try xor(), epochs: 6)
+
+        let first = try Model(spec: spec, task: .binary, seed: 7)
+        let t1 = try Trainer(model: first, config: config)
+        try t1.fit(try xor(), epochs: 3)
+        let checkpoint = first.serialized(extra: t1.checkpointTensors().filter { $0.0.hasPrefix("optimizer.") })
+        let state = t1.checkpointState
+        // Resume in a fresh model and trainer from the checkpoint bytes.
+        let (tensors, _) = try Safetensors.decode(checkpoint)
+        let resumed = try Model(serialized: checkpoint)
+        let t2 = try Trainer(model: resumed, config: config)
+        var all = tensors.filter { $0.key.hasPrefix("optimizer.") }
+        for (k, v) in resumed.namedTensors { all["model." + k] = v }
+        try t2.resume(tensors: all, state: state)
+        try t2.fit(try xor(), epochs: 3)
+        XCTAssertEqual(resumed.snapshotWeights(), whole.snapshotWeights())
+        XCTAssertEqual(resumed.history.map(\.trainLoss), whole.history.map(\.trainLoss))
+    }
+
+    func testEarlyStoppingPicksTheBestEpoch() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [4])
+        let model = try Model(spec: spec, task: .binary, seed: 1)
+        var config = TrainerConfig()
+        config.patience = 2
+        let trainer = try Trainer(model: model, config: config)
+        // A crafted validation curve reported by the host: best at epoch 3.
+        let scores = [0.9, 0.7, 0.5, 0.6, 0.55, 0.4]
+        var snapshots: [[String: Tensor]] = []
+        for s in scores {
+            try trainer.fit(try xor(), epochs: 1)
+            snapshots.append(model.snapshotWeights())
+            try trainer.reportValidationScore(s, maximize: false)
+            if trainer.stopped { break }
+        }
+        XCTAssertTrue(trainer.stopped)
+        XCTAssertEqual(trainer.bestEpoch, 3)
+        XCTAssertEqual(trainer.epoch, 5, "two validations without improvement stop training")
+        try trainer.finish()
+        XCTAssertEqual(model.snapshotWeights(), snapshots[2], "restore_best_weights")
+    }
+
+    func testValidationHistoryAndMetrics() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8])
+        let model = try Model(spec: spec, task: .binary, seed: 1)
+        var config = TrainerConfig()
+        config.batchSize = 4
+        config.evalFreq = 2
+        config.measuresValid = [.accuracy, .logloss]
+        let trainer = try Trainer(model: model, config: config)
+        let records = try trainer.fit(try xor(), valid: try xor(), epochs: 4, plannedEpochs: 5)
+        XCTAssertEqual(records.map { $0.validLoss != nil }, [false, true, false, true])
+        XCTAssertNotNil(records[1].validMetrics["accuracy"])
+        XCTAssertEqual(trainer.lastValidPredictions?.shape, [4, 2])
+        let last = try trainer.fit(try xor(), valid: try xor(), epochs: 1, plannedEpochs: 5)
+        XCTAssertNotNil(last[0].validLoss, "the last planned epoch always validates")
+    }
+
+    func testNetworkDescriptionErrorsNameTheNode() throws {
+        let input = [InputSpec("num", .numeric(features: 3))]
+        func expect(_ nodes: [NodeSpec], output: String = "out", _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
+            var rng = RandomGenerator(seed: 1)
+            assertEmberError(.invalidArgument, fragments, file: file, line: line) {
+                try GraphNetwork(NetworkSpec(inputs: input, nodes: nodes, output: output), headOutputs: 1, rng: &rng)
+            }
+        }
+        expect([NodeSpec("out", .linear, inputs: ["num"])], ["node 'out' (linear)", "parameter 'out_features' is required"])
+        expect([NodeSpec("out", .linear, inputs: ["nope"], params: ["out_features": .number(2)])], ["node 'out' reads 'nope'"])
+        expect([NodeSpec("out", .conv2d, inputs: ["num"], params: ["out_channels": .number(2), "kernel_size": .number(3)])],
+               ["node 'out' (conv2d)", "expects [channels, height, width] per sample, got shape [3]"])
+        expect([NodeSpec("out", .oneHot, inputs: ["num"])], ["node 'out' (one_hot)", "not a categorical input"])
+        expect([NodeSpec("out", .dropout, inputs: ["num"], params: ["p": .string("x")])], ["parameter 'p' must be a finite number"])
+        expect([NodeSpec("a", .relu, inputs: ["num"])], output: "b", ["output 'b' is not a node"])
+        XCTAssertThrowsError(try NetworkSpec(jsonText: "{\"inputs\": [], \"nodes\": [{\"id\": \"x\", \"op\": \"magic\", \"inputs\": []}], \"output\": \"x\"}")) {
+            XCTAssertTrue("\($0)".contains("unknown op 'magic'"), "\($0)")
+        }
+    }
+
+    func testRepeatSharesOrCopiesParameters() throws {
+        let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: [4]))],
+                               nodes: [NodeSpec("lin", .linear, inputs: ["x"], params: ["out_features": .number(4)])], output: "lin")
+        for (shared, count) in [(false, 3), (true, 1)] {
+            let spec = NetworkSpec(inputs: [InputSpec("num", .numeric(features: 4))], nodes: [
+                NodeSpec("blocks", .repeat, inputs: ["num"], params: ["times": .number(3), "shared": .bool(shared)], body: body),
+                NodeSpec("head", .head, inputs: ["blocks"]),
+            ], output: "head")
+            var rng = RandomGenerator(seed: 1)
+            let net = try GraphNetwork(spec, headOutputs: 1, rng: &rng)
+            let names = net.namedParameters().map(\.0)
+            XCTAssertEqual(names.filter { $0.hasPrefix("blocks.") }.count, 2 * count, "\(names)")
+            XCTAssertTrue(names.contains("blocks.0.lin.weight"))
+        }
+    }
+}
