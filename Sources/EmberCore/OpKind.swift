@@ -20,4 +20,5 @@ public enum OpKind: String, CaseIterable, Sendable {
     case dropout
     // Convolution and pooling.
     case conv1d, conv2d, maxPool1d = "max_pool1d", maxPool2d = "max_pool2d", avgPool1d = "avg_pool1d", avgPool2d = "avg_pool2d"
+    case adaptiveAvgPool2d = "adaptive_avg_pool2d"
 }

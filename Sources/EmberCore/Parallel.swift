@@ -23,7 +23,9 @@ public enum Parallel {
     public static func forRange(_ n: Int, minChunk: Int = minimumChunk, _ body: (Int, Int) -> Void) {
         if n <= 0 { return }
         if n < 2 * minChunk || numThreads == 1 {
-            body(0, n)
+            // The same floating-point mode as the pool's workers, so results do not depend on
+            // the thread count or the size.
+            withDenormalsFlushed { body(0, n) }
             return
         }
         withoutActuallyEscaping(body) { escapable in

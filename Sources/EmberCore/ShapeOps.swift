@@ -1,9 +1,12 @@
 /// Shape manipulation on tensors (no gradients; the differentiable versions in Operators/ use these).
 extension Tensor {
-    /// Dimensions reordered: result dimension i is input dimension `axes[i]` (PyTorch's `permute`).
-    public func permuted(_ axes: [Int]) throws -> Tensor {
+    /// Dimensions reordered: result dimension i is input dimension `axes[i]` (PyTorch's `permute`;
+    /// negative axes count from the end).
+    public func permuted(_ requested: [Int]) throws -> Tensor {
+        let axes = requested.map { $0 < 0 ? $0 + rank : $0 }
         guard axes.count == rank, Set(axes) == Set(0..<rank) else {
-            throw EmberError.invalidArgument("permute", "axes \(axes) are not a permutation of 0..<\(rank) for shape \(shapeString(shape))")
+            throw EmberError.invalidArgument(
+                "permute", "axes \(requested) are not a permutation of 0..<\(rank) for shape \(shapeString(shape))")
         }
         if axes == Array(0..<rank) { return self }
         let newShape = axes.map { shape[$0] }
@@ -26,8 +29,8 @@ extension Tensor {
 
     /// Two dimensions swapped (negative axes count from the end).
     public func transposed(_ a: Int = -2, _ b: Int = -1) throws -> Tensor {
-        let x = try Tensor.normalizeAxis(a, rank: rank, op: "transpose")
-        let y = try Tensor.normalizeAxis(b, rank: rank, op: "transpose")
+        let x = try Tensor.normalizeAxis(a, shape: shape, op: "transpose")
+        let y = try Tensor.normalizeAxis(b, shape: shape, op: "transpose")
         var axes = Array(0..<rank)
         axes.swapAt(x, y)
         return try permuted(axes)
@@ -35,9 +38,11 @@ extension Tensor {
 
     /// Elements `start, start + step, …` (< end) along `axis`.
     public func sliced(axis: Int, start: Int, end: Int, step: Int = 1) throws -> Tensor {
-        let a = try Tensor.normalizeAxis(axis, rank: rank, op: "slice")
+        let a = try Tensor.normalizeAxis(axis, shape: shape, op: "slice")
         let n = shape[a]
-        guard step >= 1 else { throw EmberError.invalidArgument("slice", "step must be >= 1, got \(step)") }
+        guard step >= 1 else {
+            throw EmberError.invalidArgument("slice", "step must be >= 1, got \(step) (axis \(a) of shape \(shapeString(shape)))")
+        }
         guard start >= 0, end >= start, end <= n else {
             throw EmberError.invalidArgument("slice", "range \(start)..<\(end) is out of bounds for axis \(a) of shape \(shapeString(shape))")
         }
@@ -59,7 +64,7 @@ extension Tensor {
     /// Tensors joined along `axis`; all other dimensions must agree.
     public static func concatenated(_ parts: [Tensor], axis: Int) throws -> Tensor {
         guard let first = parts.first else { throw EmberError.invalidArgument("concat", "needs at least one tensor") }
-        let a = try normalizeAxis(axis, rank: first.rank, op: "concat")
+        let a = try normalizeAxis(axis, shape: first.shape, op: "concat")
         var total = 0
         for (k, t) in parts.enumerated() {
             var s1 = t.shape, s0 = first.shape

@@ -177,7 +177,8 @@ public struct Tensor: Equatable, Sendable {
         var target = newShape
         let inferred = newShape.indices.filter { newShape[$0] == -1 }
         if inferred.count > 1 {
-            throw EmberError.invalidArgument("reshape", "only one dimension can be -1, got \(shapeString(newShape))")
+            throw EmberError.invalidArgument(
+                "reshape", "only one dimension can be -1, got \(shapeString(newShape)) for shape \(shapeString(shape))")
         }
         if let k = inferred.first {
             var known = 1
@@ -212,6 +213,17 @@ public struct Tensor: Equatable, Sendable {
             n = p
         }
         return n
+    }
+
+    /// Normalises a possibly negative axis (`-1` = last) for a tensor of `shape`; the error names
+    /// the shape.
+    public static func normalizeAxis(_ axis: Int, shape: [Int], op: String) throws -> Int {
+        let a = axis < 0 ? axis + shape.count : axis
+        guard a >= 0 && a < shape.count else {
+            throw EmberError.invalidArgument(
+                op, "axis \(axis) is out of range for a tensor of rank \(shape.count) (shape \(shapeString(shape)))")
+        }
+        return a
     }
 
     /// Normalises a possibly negative axis (`-1` = last) for a tensor of `rank`.

@@ -16,6 +16,19 @@
 /// an overflow check per element would cost as much as the work.
 
 /// Per-dimension parameters as PyTorch prints them: `3` for 1-d ops, `(3, 2)` for 2-d ones.
+/// Checks stride (>= 1), padding (>= 0) and dilation (>= 1) of a convolution or pooling.
+func checkSpatialParameters(_ op: String, stride: [Int], padding: [Int], dilation: [Int]) throws {
+    guard stride.allSatisfy({ $0 >= 1 }) else {
+        throw EmberError.invalidArgument(op, "stride must be >= 1, got \(spatialString(stride))")
+    }
+    guard dilation.allSatisfy({ $0 >= 1 }) else {
+        throw EmberError.invalidArgument(op, "dilation must be >= 1, got \(spatialString(dilation))")
+    }
+    guard padding.allSatisfy({ $0 >= 0 }) else {
+        throw EmberError.invalidArgument(op, "padding must be >= 0, got \(spatialString(padding))")
+    }
+}
+
 func spatialString(_ v: [Int]) -> String {
     v.count == 1 ? String(v[0]) : "(" + v.map(String.init).joined(separator: ", ") + ")"
 }
@@ -39,7 +52,8 @@ func slidingWindowCount(input: Int, kernel: Int, stride: Int, padding: Int, dila
 /// falls inside `0..<extent` (the others read zero padding).
 @inline(__always)
 func validWindowRange(offset: Int, stride: Int, extent: Int, count: Int) -> (Int, Int) {
-    let lo = offset >= 0 ? 0 : Swift.min(count, (-offset + stride - 1) / stride)
+    // ceil(-offset / stride), written so that a huge stride cannot overflow.
+    let lo = offset >= 0 ? 0 : Swift.min(count, -offset / stride + (-offset % stride == 0 ? 0 : 1))
     let last = extent - 1 - offset
     let hi = last < 0 ? 0 : Swift.min(count, last / stride + 1)
     return (lo, Swift.max(lo, hi))
@@ -80,15 +94,7 @@ struct ConvGeometry {
             throw EmberError.shapeMismatch(op, "expected weight of rank \(s + 2) \(wLayout), got \(shapeString(ws))")
         }
         let shapes = "(input \(shapeString(xs)), weight \(shapeString(ws)))"
-        guard stride.allSatisfy({ $0 >= 1 }) else {
-            throw EmberError.invalidArgument(op, "stride must be >= 1, got \(spatialString(stride))")
-        }
-        guard dilation.allSatisfy({ $0 >= 1 }) else {
-            throw EmberError.invalidArgument(op, "dilation must be >= 1, got \(spatialString(dilation))")
-        }
-        guard padding.allSatisfy({ $0 >= 0 }) else {
-            throw EmberError.invalidArgument(op, "padding must be >= 0, got \(spatialString(padding))")
-        }
+        try checkSpatialParameters(op, stride: stride, padding: padding, dilation: dilation)
         guard groups >= 1 else {
             throw EmberError.invalidArgument(op, "groups must be >= 1, got \(groups)")
         }

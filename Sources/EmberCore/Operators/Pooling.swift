@@ -27,12 +27,7 @@ struct PoolGeometry {
         guard kernel.allSatisfy({ $0 >= 1 }) else {
             throw EmberError.invalidArgument(op, "kernel size must be >= 1, got \(spatialString(kernel))")
         }
-        guard stride.allSatisfy({ $0 >= 1 }) else {
-            throw EmberError.invalidArgument(op, "stride must be >= 1, got \(spatialString(stride))")
-        }
-        guard padding.allSatisfy({ $0 >= 0 }) else {
-            throw EmberError.invalidArgument(op, "padding must be >= 0, got \(spatialString(padding))")
-        }
+        try checkSpatialParameters(op, stride: stride, padding: padding, dilation: [Int](repeating: 1, count: s))
         // PyTorch's rule; it also guarantees that every window holds at least one input element.
         guard zip(padding, kernel).allSatisfy({ $0 <= $1 / 2 }) else {
             throw EmberError.invalidArgument(

@@ -11,14 +11,14 @@ public func reshape(_ x: Variable, _ shape: [Int]) throws -> Variable {
 public func permute(_ x: Variable, _ axes: [Int]) throws -> Variable {
     let y = try x.value.permuted(axes)
     var inverse = [Int](repeating: 0, count: axes.count)
-    for (i, a) in axes.enumerated() { inverse[a] = i }
+    for (i, a) in axes.enumerated() { inverse[a < 0 ? a + axes.count : a] = i }
     return Variable(y, inputs: [x]) { dy in [try dy.permuted(inverse)] }
 }
 
 /// Two dimensions swapped.
 public func transpose(_ x: Variable, _ a: Int = -2, _ b: Int = -1) throws -> Variable {
     let r = x.shape.count
-    let i = try Tensor.normalizeAxis(a, rank: r, op: "transpose"), j = try Tensor.normalizeAxis(b, rank: r, op: "transpose")
+    let i = try Tensor.normalizeAxis(a, shape: x.shape, op: "transpose"), j = try Tensor.normalizeAxis(b, shape: x.shape, op: "transpose")
     var axes = Array(0..<r)
     axes.swapAt(i, j)
     return try permute(x, axes)
@@ -26,7 +26,7 @@ public func transpose(_ x: Variable, _ a: Int = -2, _ b: Int = -1) throws -> Var
 
 /// Elements `start, start + step, …` (< end) along `axis`.
 public func slice(_ x: Variable, axis: Int, start: Int, end: Int, step: Int = 1) throws -> Variable {
-    let a = try Tensor.normalizeAxis(axis, rank: x.shape.count, op: "slice")
+    let a = try Tensor.normalizeAxis(axis, shape: x.shape, op: "slice")
     let y = try x.value.sliced(axis: a, start: start, end: end, step: step)
     let (outer, n, inner) = splitAround(x.shape, a)
     let m = y.shape[a]
