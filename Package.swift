@@ -32,9 +32,9 @@ let package = Package(
 )
 
 if hasDevelopmentTargets {
-    package.products.append(.executable(name: "ember-mlp-example", targets: ["EmberMLPExample"]))
+    package.products.append(.executable(name: "ember-example", targets: ["EmberExample"]))
     package.targets += [
-        .executableTarget(name: "EmberMLPExample", dependencies: ["EmberNN"], path: "Examples/swift"),
+        .executableTarget(name: "EmberExample", dependencies: ["EmberNN"], path: "Examples/swift"),
         .target(name: "EmberTestSupport", dependencies: ["EmberCore"], path: "Tests/EmberTestSupport"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport"], resources: [.copy("Fixtures")]),

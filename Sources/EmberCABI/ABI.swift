@@ -84,9 +84,9 @@ public func ember_mlp_new(
         if let standardize {
             for i in 0..<Int(nInputs) { mask[i] = standardize[i] != 0 }
         }
-        let spec = MLPSpec(task: kind, inputs: Int(nInputs), neurons: widths, dropout: Float(dropout),
-                           standardize: mask, standardizeTarget: standardizeTarget != 0)
-        let model = try MLPModel(spec: spec, seed: seed)
+        let spec = try Architectures.mlp(TabularInputs(numeric: Int(nInputs)), neurons: widths, p: dropout)
+        let model = try Model(spec: spec, task: kind, standardize: ["num": mask],
+                              standardizeTarget: standardizeTarget != 0, seed: seed)
         out.pointee = HandleRegistry.shared.register(ModelBox(model))
     }
 }
@@ -123,7 +123,16 @@ public func ember_model_set_training(
         case 2: config = .adamw(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
         default: throw EmberError.invalidArgument("optimizer", "expected 0 (sgd), 1 (adam) or 2 (adamw), got \(optimizer)")
         }
-        try box.model.setTrainingOptions(TrainingOptions(batchSize: Int(batchSize), shuffle: shuffle != 0, optimizer: config))
+        var trainerConfig = box.config
+        trainerConfig.batchSize = Int(batchSize)
+        trainerConfig.shuffle = shuffle != 0
+        trainerConfig.optimizer = config
+        if trainerConfig != box.config || box.trainer == nil {
+            // Build first: an invalid configuration must leave the previous one in place.
+            let trainer = try Trainer(model: box.model, config: trainerConfig)
+            box.config = trainerConfig
+            box.trainer = trainer
+        }
     }
 }
 
@@ -143,7 +152,7 @@ public func ember_dataset_new(
         guard let y else { throw EmberError.invalidArgument("y", "is NULL") }
         let xt = try rowMajorTensor(x, rows: rows, cols: cols)
         let yt = try Tensor(shape: [rows], data: (0..<rows).map { Float(y[$0]) })
-        out.pointee = HandleRegistry.shared.register(DatasetBox(x: xt, y: yt))
+        out.pointee = HandleRegistry.shared.register(DatasetBox(try Dataset(x: xt, y: yt)))
     }
 }
 
@@ -165,9 +174,12 @@ public func ember_model_fit(
         let box = try HandleRegistry.shared.model(model)
         let data = try HandleRegistry.shared.dataset(dataset)
         guard epochs >= 0 else { throw EmberError.invalidArgument("epochs", "must be >= 0, got \(epochs)") }
-        let losses = try box.model.fit(x: data.x, y: data.y, epochs: Int(epochs))
+        guard data.data.inputs["num"]?.shape.last == box.model.spec.inputs.first?.sampleShape.first else {
+            throw EmberError.shapeMismatch("fit", "the dataset has \(data.data.inputs["num"]?.shape.last ?? 0) columns; the model expects \(box.model.spec.inputs.first?.sampleShape.first ?? 0)")
+        }
+        let records = try box.currentTrainer().fit(data.data, epochs: Int(epochs))
         if let outLosses {
-            for (i, l) in losses.enumerated() { outLosses[i] = Double(l) }
+            for (i, r) in records.enumerated() { outLosses[i] = r.trainLoss }
         }
     }
 }
@@ -178,7 +190,7 @@ public func ember_model_prediction_columns(_ model: OpaquePointer?, _ out: Unsaf
     guarded {
         let box = try HandleRegistry.shared.model(model)
         guard let out else { throw EmberError.invalidArgument("out_columns", "is NULL") }
-        out.pointee = Int32(clamping: box.model.spec.task.predictionColumns)
+        out.pointee = Int32(clamping: box.model.task.predictionColumns)
     }
 }
 
@@ -188,7 +200,7 @@ public func ember_model_n_inputs(_ model: OpaquePointer?, _ out: UnsafeMutablePo
     guarded {
         let box = try HandleRegistry.shared.model(model)
         guard let out else { throw EmberError.invalidArgument("out_inputs", "is NULL") }
-        out.pointee = Int32(clamping: box.model.spec.inputs)
+        out.pointee = Int32(clamping: box.model.spec.inputs.first?.sampleShape.first ?? 0)
     }
 }
 
@@ -212,10 +224,11 @@ public func ember_model_predict(
         let box = try HandleRegistry.shared.model(model)
         let rows = try checkedCount(nRows, "n_rows")
         let cols = try checkedCount(nCols, "n_cols")
-        guard cols == box.model.spec.inputs else {
-            throw EmberError.shapeMismatch("predict", "the model expects \(box.model.spec.inputs) input columns, got \(cols)")
+        let expected = box.model.spec.inputs.first?.sampleShape.first ?? 0
+        guard cols == expected else {
+            throw EmberError.shapeMismatch("predict", "the model expects \(expected) input columns, got \(cols)")
         }
-        let k = box.model.spec.task.predictionColumns
+        let k = box.model.task.predictionColumns
         guard let out else { throw EmberError.invalidArgument("out", "is NULL") }
         guard outLen == Int64(rows) * Int64(k) else {
             throw EmberError.shapeMismatch("predict", "out must hold \(rows) × \(k) = \(rows * k) values, got out_len \(outLen)")
@@ -223,7 +236,7 @@ public func ember_model_predict(
         if rows == 0 { return }
         guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
         let xt = try rowMajorTensor(x, rows: rows, cols: cols)
-        let p = try box.model.predict(x: xt).data
+        let p = try box.model.predict(try Dataset(x: xt)).data
         for i in 0..<rows { for j in 0..<k { out[j * rows + i] = Double(p[i * k + j]) } }
     }
 }
@@ -257,7 +270,7 @@ public func ember_model_deserialize(
         guard let out else { throw EmberError.invalidArgument("out_model", "is NULL") }
         let n = try checkedCount(length, "length", max: Int64.max / 2)
         guard let bytes else { throw EmberError.invalidArgument("bytes", "is NULL") }
-        let model = try MLPModel(serialized: Array(UnsafeBufferPointer(start: bytes, count: n)))
+        let model = try Model(serialized: Array(UnsafeBufferPointer(start: bytes, count: n)))
         out.pointee = HandleRegistry.shared.register(ModelBox(model))
     }
 }

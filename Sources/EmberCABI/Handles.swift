@@ -10,20 +10,28 @@ enum Status {
     static let internalError: Int32 = 99
 }
 
-/// The object behind an `ember_model*`.
+/// The object behind an `ember_model*`: a model and the trainer that continues it between slices.
 final class ModelBox {
-    let model: MLPModel
-    init(_ model: MLPModel) { self.model = model }
+    let model: Model
+    var config = TrainerConfig()
+    var trainer: Trainer?
+
+    init(_ model: Model) { self.model = model }
+
+    /// The trainer for the current configuration (created on first use; a new configuration
+    /// starts a new trainer, and with it a fresh optimizer state).
+    func currentTrainer() throws -> Trainer {
+        if let trainer { return trainer }
+        let t = try Trainer(model: model, config: config)
+        trainer = t
+        return t
+    }
 }
 
 /// The object behind an `ember_dataset*`.
 final class DatasetBox {
-    let x: Tensor
-    let y: Tensor
-    init(x: Tensor, y: Tensor) {
-        self.x = x
-        self.y = y
-    }
+    let data: Dataset
+    init(_ data: Dataset) { self.data = data }
 }
 
 /// Live handles, so that a freed, forged or wrong-typed pointer is reported instead of used.

@@ -95,7 +95,7 @@ final class CABITests: XCTestCase {
         expectError(ember_dataset_new(&data, x, 2, 2, nil), 1, "y")
         XCTAssertEqual(ember_dataset_new(&data, x, 2, 2, [0, .nan]), 0)
         defer { _ = ember_dataset_free(data) }
-        expectError(ember_model_fit(m, data, 1, nil), 1, "y[1] is nan")
+        expectError(ember_model_fit(m, data, 1, nil), 1, "target 1 is nan")
         expectError(ember_model_fit(m, data, -1, nil), 1, "epochs")
         expectError(ember_model_fit(m, nil, 1, nil), 1, "dataset")
         expectError(ember_model_fit(m, m, 1, nil), 1, "not a live ember_dataset")

@@ -144,8 +144,11 @@ final class SafetensorsTests: XCTestCase {
         let negative = withHeader(good) { $0.replacingOccurrences(of: "\"data_offsets\":[0,24]", with: "\"data_offsets\":[-4,20]") }
         assertEmberError(.corruptData, ["[safetensors]", "tensor 'w'"]) { try Safetensors.decode(negative) }
         // Unsupported dtype, malformed entries, header not an object, broken JSON.
+        let complex = withHeader(good) { $0.replacingOccurrences(of: "\"F32\"", with: "\"C64\"") }
+        assertEmberError(.corruptData, ["[safetensors]", "dtype C64; expected a float or integer dtype"]) { try Safetensors.decode(complex) }
+        // A wider dtype needs more bytes: F64 with F32's offsets does not fit.
         let f64 = withHeader(good) { $0.replacingOccurrences(of: "\"F32\"", with: "\"F64\"") }
-        assertEmberError(.corruptData, ["[safetensors]", "dtype F64; expected F32"]) { try Safetensors.decode(f64) }
+        assertEmberError(.corruptData, ["[safetensors]", "tensor 'w'", "[0, 24]"]) { try Safetensors.decode(f64) }
         let noShape = withHeader(good) { $0.replacingOccurrences(of: "\"shape\"", with: "\"shap\"") }
         assertEmberError(.corruptData, ["[safetensors]", "malformed entry"]) { try Safetensors.decode(noShape) }
         let negDim = withHeader(good) { $0.replacingOccurrences(of: "\"shape\":[2,3]", with: "\"shape\":[-2,3]") }

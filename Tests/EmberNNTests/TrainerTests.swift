@@ -196,6 +196,20 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    func testDivergedHistoryStillLoads() throws {
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: [3]), task: .regression, seed: 1)
+        model.history = [EpochRecord(epoch: 1, trainLoss: .infinity, validLoss: .nan, trainMetrics: [:], validMetrics: [:], learningRate: 0.1)]
+        let back = try Model(serialized: model.serialized())
+        XCTAssertEqual(back.history.count, 1)
+        XCTAssertTrue(back.history[0].trainLoss.isNaN, "JSON has no inf: non-finite losses come back as NaN")
+    }
+
+    func testOversizedNetworkIsAnErrorNotACrash() {
+        assertEmberError(.overflow, ["node 'linear_0'", "2147483648 parameters"]) {
+            try Model(spec: try Architectures.mlp(TabularInputs(numeric: 1 << 20), neurons: [1 << 20]), task: .regression, seed: 1)
+        }
+    }
+
     func testRepeatSharesOrCopiesParameters() throws {
         let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: [4]))],
                                nodes: [NodeSpec("lin", .linear, inputs: ["x"], params: ["out_features": .number(4)])], output: "lin")
@@ -210,5 +224,42 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(names.filter { $0.hasPrefix("blocks.") }.count, 2 * count, "\(names)")
             XCTAssertTrue(names.contains("blocks.0.lin.weight"))
         }
+    }
+}
+
+/// Fine-tuning from PyTorch: a state dict saved with safetensors (tools/golden/torch_model.py)
+/// loads into the same network described in Ember and reproduces PyTorch's outputs.
+final class TorchWeightsTests: XCTestCase {
+    func testNetworkSavedFromPyTorchReproducesItsOutputs() throws {
+        let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+        let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent("torch_model.safetensors")))
+        let fixture = try Fixture.load("torch_model")
+        let spec = NetworkSpec(inputs: [InputSpec("num", .numeric(features: 3))], nodes: [
+            NodeSpec("linear_0", .linear, inputs: ["num"], params: ["out_features": .number(8)]),
+            NodeSpec("bn", .batchNorm, inputs: ["linear_0"]),
+            NodeSpec("act", .relu, inputs: ["bn"]),
+            NodeSpec("head", .head, inputs: ["act"]),
+        ], output: "head")
+        let model = try Model(spec: spec, task: .multiclass(classes: 2), seed: 1)
+        try model.loadWeights(safetensors: bytes)
+        XCTAssertEqual(model.network.namedBuffers().first { $0.0 == "bn.num_batches_tracked" }?.1.value.scalarValue, 3,
+                       "int64 buffer read")
+        let x = try Case(fixture.root).tensor("x")
+        let logits = try model.logits(try Dataset(x: x))
+        assertClose(logits, try Case(fixture.root).tensor("logits"), .reduction, "PyTorch's eval outputs")
+
+        // A missing, extra or mis-shaped tensor is a clear error.
+        let (tensors, _) = try Safetensors.decode(bytes)
+        var missing = tensors
+        missing["head.bias"] = nil
+        assertEmberError(.corruptData, ["[weights]", "parameter 'head.bias' is missing"]) { try model.loadWeights(missing) }
+        var extra = tensors
+        extra["head.extra"] = Tensor.scalar(1)
+        assertEmberError(.corruptData, ["[weights]", "unexpected tensor(s) 'head.extra'"]) { try model.loadWeights(extra) }
+        var wrong = tensors
+        wrong["head.weight"] = try Tensor.zeros([3, 8])
+        assertEmberError(.shapeMismatch, ["[weights]", "'head.weight' has shape [3, 8]; expected [2, 8]"]) { try model.loadWeights(wrong) }
+        // Non-strict loading takes what matches (fine-tuning a new head).
+        try model.loadWeights(missing, strict: false)
     }
 }

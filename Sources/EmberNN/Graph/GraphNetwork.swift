@@ -23,7 +23,11 @@ public final class GraphNetwork: Module {
 
     /// Validates `spec`, infers shapes and builds the modules, drawing initial weights from `rng`
     /// node by node in order.
-    public init(_ spec: NetworkSpec, headOutputs: Int, rng: inout RandomGenerator) throws {
+    public convenience init(_ spec: NetworkSpec, headOutputs: Int, rng: inout RandomGenerator) throws {
+        try self.init(spec, headOutputs: headOutputs, budget: ParameterBudget(), rng: &rng)
+    }
+
+    init(_ spec: NetworkSpec, headOutputs: Int, budget: ParameterBudget, rng: inout RandomGenerator) throws {
         self.spec = spec
         self.headOutputs = headOutputs
         guard !spec.inputs.isEmpty else { throw NetworkSpec.invalid("the network has no inputs") }
@@ -48,7 +52,7 @@ public final class GraphNetwork: Module {
                 }
                 indices.append(i)
             }
-            let builder = NodeBuilder(node: node, inputs: indices.map { infos[$0] }, headOutputs: headOutputs)
+            let builder = NodeBuilder(node: node, inputs: indices.map { infos[$0] }, headOutputs: headOutputs, budget: budget)
             let (module, info) = try builder.build(rng: &rng)
             names[node.id] = infos.count
             infos.append(info)
@@ -102,6 +106,26 @@ public final class GraphNetwork: Module {
                 throw NetworkSpec.invalid("input '\(input.name)' needs a non-empty shape of positive sizes, got \(shapeString(s))")
             }
         }
+    }
+}
+
+/// Counts parameters before they are allocated, so that a huge or corrupt description is an
+/// error rather than an out-of-memory crash.
+final class ParameterBudget {
+    /// The largest network Ember builds: 2³¹ parameters (8 GiB of float32).
+    static let limit = 1 << 31
+    var used = 0
+
+    func reserve(_ counts: [Int], node: String) throws {
+        var total = used
+        for c in counts {
+            let (t, overflow) = total.addingReportingOverflow(c)
+            guard !overflow, c >= 0, t <= ParameterBudget.limit else {
+                throw EmberError(.overflow, "[network] node '\(node)' would take the network past \(ParameterBudget.limit) parameters")
+            }
+            total = t
+        }
+        used = total
     }
 }
 

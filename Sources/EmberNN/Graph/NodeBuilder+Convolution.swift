@@ -7,6 +7,7 @@ extension NodeBuilder {
         let d = node.op == .conv1d ? 1 : 2
         try requireRank(x, [d + 1], d == 1 ? "[channels, length]" : "[channels, height, width]")
         let out = try int("out_channels")
+        try reserve([out, x.shape[0]] + (try ints("kernel_size", count: d, nil)), [out])
         let layer = try Conv(x.shape[0], out, kernel: try ints("kernel_size", count: d, nil),
                              stride: try ints("stride", count: d, [Int](repeating: 1, count: d)),
                              padding: try ints("padding", count: d, [Int](repeating: 0, count: d), min: 0),

@@ -8,11 +8,13 @@ extension NodeBuilder {
         case .tokenizerNum:
             try requireRank(x, [1], "[features]")
             let d = try int("d_token")
+            try reserve([x.shape[0], d], [x.shape[0], d])
             return (try NumericTokenizer(nFeatures: x.shape[0], dToken: d, bias: try bool("bias", true), rng: &rng),
                     ValueInfo(shape: [x.shape[0], d]))
         case .tokenizerCateg:
             guard let cards = x.cardinalities else { throw fail("reads categorical codes; its input is not a categorical input") }
             let d = try int("d_token")
+            try reserve([cards.reduce(0, +), d], [cards.count, d])
             return (try CategoricalTokenizer(cardinalities: cards, dToken: d, bias: try bool("bias", true), rng: &rng),
                     ValueInfo(shape: [cards.count, d]))
         case .clsToken:
@@ -36,6 +38,7 @@ extension NodeBuilder {
                 let m = try double("ffn_d_hidden_multiplier", 4.0 / 3.0, { $0 > 0 && $0.isFinite }, "a positive number")
                 hidden = max(1, Int(Double(d) * m))
             }
+            try reserve([4, d, d], [6, d], [3, d, hidden])
             let probability = { (key: String, fallback: Double) throws -> Float in
                 Float(try self.double(key, fallback, { $0 >= 0 && $0 < 1 }, "a probability in [0, 1)"))
             }

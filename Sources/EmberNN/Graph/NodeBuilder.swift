@@ -5,6 +5,22 @@ struct NodeBuilder {
     let node: NodeSpec
     let inputs: [ValueInfo]
     let headOutputs: Int
+    let budget: ParameterBudget
+
+    /// Reserves `a · b · …` parameters (checked multiplication).
+    func reserve(_ factors: [Int]...) throws {
+        var counts: [Int] = []
+        for f in factors {
+            var n = 1
+            for v in f {
+                let (m, o) = n.multipliedReportingOverflow(by: max(v, 0))
+                guard !o else { throw EmberError(.overflow, "[network] node '\(node.id)' has too many parameters") }
+                n = m
+            }
+            counts.append(n)
+        }
+        try budget.reserve(counts, node: node.id)
+    }
 
     func fail(_ message: String) -> EmberError {
         EmberError(.invalidArgument, "[network] node '\(node.id)' (\(node.op.rawValue)): \(message)")
@@ -91,6 +107,7 @@ struct NodeBuilder {
             let x = try single()
             try requireRank(x, [1, 2, 3], "a vector (or tokens)")
             let out = node.op == .head ? headOutputs : try int("out_features")
+            try reserve([x.shape[x.shape.count - 1], out], [out])
             let layer = try Linear(x.shape[x.shape.count - 1], out, bias: try bool("bias", true), rng: &rng)
             return (layer, ValueInfo(shape: Array(x.shape.dropLast()) + [out]))
         case .dropout:
@@ -192,6 +209,7 @@ struct NodeBuilder {
             let x = try single()
             let n = try int("num_embeddings", x.cardinalities.map { $0.max() ?? 1 })
             let d = try int("embedding_dim")
+            try reserve([n, d])
             return (try Embedding(n, d, rng: &rng), ValueInfo(shape: x.shape + [d]))
         case .tokenizerNum, .tokenizerCateg, .clsToken, .transformerBlock, .selectCls:
             return try transformerPiece(rng: &rng)
@@ -208,7 +226,7 @@ struct NodeBuilder {
             bodySpec.inputs[0].kind = .tensor(shape: x.shape)
             var bodies: [GraphNetwork] = []
             for _ in 0..<(shared ? 1 : times) {
-                let b = try GraphNetwork(bodySpec, headOutputs: headOutputs, rng: &rng)
+                let b = try GraphNetwork(bodySpec, headOutputs: headOutputs, budget: budget, rng: &rng)
                 guard b.outputShape == x.shape else {
                     throw fail("its body maps \(shapeString(x.shape)) to \(shapeString(b.outputShape)); a repeated block must keep the shape")
                 }

@@ -91,12 +91,13 @@ open class Module {
         [(prefix, self)] + children.flatMap { $0.1.namedModules(prefix: join(prefix, $0.0)) }
     }
 
-    /// Freezes the parameters whose full name matches `pattern` (`*` matches any run of
-    /// characters, e.g. `blocks.*.linear.weight` or `head.*`); returns how many matched.
+    /// Freezes the parameters whose name relative to this module matches `pattern` (`*` matches
+    /// any run of characters, e.g. `blocks.*.linear.weight` or `head.*`), as PyTorch's
+    /// `named_parameters()` names them; returns how many matched.
     @discardableResult
     public func freeze(matching pattern: String) -> Int { setFrozen(true, pattern) }
 
-    /// Unfreezes the parameters whose full name matches `pattern`; returns how many matched.
+    /// Unfreezes the parameters whose relative name matches `pattern`; returns how many matched.
     @discardableResult
     public func unfreeze(matching pattern: String) -> Int { setFrozen(false, pattern) }
 
@@ -146,6 +147,7 @@ public final class Sequential: Module {
     public init(_ layers: [Module]) {
         self.layers = layers
         super.init()
+        assignNames()
     }
 
     public override var kind: String { "sequential" }

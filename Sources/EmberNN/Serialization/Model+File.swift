@@ -193,3 +193,11 @@ func writeFile(_ path: String, _ bytes: [UInt8]) throws {
         throw EmberError.invalidArgument("path", "error writing '\(path)'")
     }
 }
+
+extension Tensor {
+    /// A rank-1 tensor holding `values`.
+    init(uncheckedVector values: [Float]) {
+        // Shape [count] always matches; the throwing initializer cannot fail here.
+        self = (try? Tensor(shape: [values.count], data: values)) ?? Tensor.scalar(0)
+    }
+}

@@ -68,10 +68,6 @@ public final class Model {
         self.standardizeTarget = standardizeTarget
         self.inputScaling = scaling
         self.targetScaling = .identity(1)
-        let total = network.parameters.reduce(0) { $0 + $1.value.count }
-        guard total <= MLPSpec.maxParameters else {
-            throw EmberError(.overflow, "[model] the network has \(total) parameters; the limit is \(MLPSpec.maxParameters)")
-        }
     }
 
     /// Fits the scalings on training data (once; later calls keep them).
