@@ -19,23 +19,55 @@ public struct EmberError: Error, CustomStringConvertible, Equatable, Sendable {
     public let kind: Kind
     /// Human-readable text; starts with the op or argument in brackets, e.g. `[linear] ...`.
     public let message: String
+    /// Structured detail, so hosts can phrase the error in their own terms (R: 1-based indices,
+    /// R argument names). Every field is optional.
+    public var detail: Detail
 
-    /// Creates an error of `kind` with `message`.
-    public init(_ kind: Kind, _ message: String) {
+    /// The parts of an error a host may want to rephrase.
+    public struct Detail: Equatable, Sendable {
+        /// The op or layer type (`linear`, `conv2d`, `fit`).
+        public var op: String?
+        /// The layer's path in the network (`blocks.1.linear`).
+        public var layer: String?
+        /// The argument or parameter at fault (`batch_size`, `opt.lr`).
+        public var argument: String?
+        /// A 0-based index (row, column, class …) the error is about.
+        public var index: Int?
+        /// What was expected, as text (`64 features`).
+        public var expected: String?
+        /// What was found, as text (`32`).
+        public var got: String?
+
+        /// Creates a detail record.
+        public init(op: String? = nil, layer: String? = nil, argument: String? = nil, index: Int? = nil,
+                    expected: String? = nil, got: String? = nil) {
+            self.op = op
+            self.layer = layer
+            self.argument = argument
+            self.index = index
+            self.expected = expected
+            self.got = got
+        }
+    }
+
+    /// Creates an error of `kind` with `message` and optional structured detail.
+    public init(_ kind: Kind, _ message: String, detail: Detail = Detail()) {
         self.kind = kind
         self.message = message
+        self.detail = detail
     }
 
     public var description: String { message }
 
-    /// `[op] message` for an invalid argument.
-    public static func invalidArgument(_ op: String, _ message: String) -> EmberError {
-        EmberError(.invalidArgument, "[\(op)] \(message)")
+    /// `[op] message` for an invalid argument. When `op` is an argument name (as the C
+    /// boundary uses it), it is recorded as the argument too.
+    public static func invalidArgument(_ op: String, _ message: String, index: Int? = nil) -> EmberError {
+        EmberError(.invalidArgument, "[\(op)] \(message)", detail: Detail(op: op, argument: op, index: index))
     }
 
     /// `[op] message` for mismatching shapes.
-    public static func shapeMismatch(_ op: String, _ message: String) -> EmberError {
-        EmberError(.shapeMismatch, "[\(op)] \(message)")
+    public static func shapeMismatch(_ op: String, _ message: String, expected: String? = nil, got: String? = nil) -> EmberError {
+        EmberError(.shapeMismatch, "[\(op)] \(message)", detail: Detail(op: op, expected: expected, got: got))
     }
 }
 

@@ -196,6 +196,74 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    func testCheckpointCallbackAndUnfreezeSchedule() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8], p: 0.2)
+        var config = TrainerConfig()
+        config.batchSize = 2
+        let whole = try Model(spec: spec, task: .binary, seed: 11)
+        try Trainer(model: whole, config: config).fit(try xor(), epochs: 4)
+
+        let model = try Model(spec: spec, task: .binary, seed: 11)
+        let trainer = try Trainer(model: model, config: config)
+        var saved: [Int: [UInt8]] = [:]
+        trainer.callbacks = [try CheckpointCallback(frequency: 2) { bytes, epoch in saved[epoch] = bytes }]
+        try trainer.fit(try xor(), epochs: 3)
+        XCTAssertEqual(saved.keys.sorted(), [2])
+        // A new process: resume from the epoch-2 checkpoint and train 2 more epochs.
+        let resumedModel = try Model(spec: spec, task: .binary, seed: 999)
+        let resumed = try Trainer(model: resumedModel, config: config)
+        try resumed.resume(checkpoint: try XCTUnwrap(saved[2]))
+        XCTAssertEqual(resumed.epoch, 2)
+        try resumed.fit(try xor(), epochs: 2)
+        XCTAssertEqual(resumedModel.snapshotWeights(), whole.snapshotWeights(), "checkpoint → resume equals an uninterrupted run")
+
+        // Fine-tuning: a frozen body is unfrozen at epoch 3.
+        let ft = try Model(spec: spec, task: .binary, seed: 3)
+        XCTAssertEqual(ft.network.freeze(matching: "linear_*"), 2)
+        let before = ft.snapshotWeights()
+        let t = try Trainer(model: ft, config: config)
+        t.callbacks = [try UnfreezeCallback([(epoch: 3, pattern: "linear_0.*")])]
+        try t.fit(try xor(), epochs: 2)
+        XCTAssertEqual(ft.snapshotWeights()["linear_0.weight"], before["linear_0.weight"], "frozen: bit-identical")
+        XCTAssertNotEqual(ft.snapshotWeights()["head.weight"], before["head.weight"])
+        try t.fit(try xor(), epochs: 1)
+        XCTAssertNotEqual(ft.snapshotWeights()["linear_0.weight"], before["linear_0.weight"], "unfrozen at epoch 3")
+        assertEmberError(.invalidArgument, ["[cb.unfreeze]", "matches no parameter"]) {
+            let t2 = try Trainer(model: ft, config: config)
+            t2.callbacks = [try UnfreezeCallback([(epoch: 1, pattern: "nothing.*")])]
+            try t2.fit(try xor(), epochs: 1)
+        }
+    }
+
+    func testLayerErrorsCarryStructure() throws {
+        var rng = RandomGenerator(seed: 1)
+        let net = Sequential([try Linear(4, 3, rng: &rng)])
+        net.assignNames(prefix: "blocks")
+        var ctx = ForwardContext(training: false)
+        do {
+            _ = try net(Variable(try Tensor.zeros([2, 5])), &ctx)
+            XCTFail("expected an error")
+        } catch let e as EmberError {
+            XCTAssertEqual(e.detail.op, "linear")
+            XCTAssertEqual(e.detail.layer, "blocks.0")
+            XCTAssertEqual(e.detail.expected, "4 features")
+            XCTAssertEqual(e.detail.got, "5")
+        }
+    }
+
+    func testIrisReaches95PercentTrainingAccuracy() throws {
+        let f = try Fixture.load("iris")
+        let x = try tensorFrom(f.root["x"] as Any), y = try tensorFrom(f.root["y"] as Any)
+        let data = try Dataset(x: x, y: y)
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 4)), task: .multiclass(classes: 3), seed: 1)
+        var config = TrainerConfig()
+        config.batchSize = 16
+        config.measuresTrain = [.accuracy]
+        let records = try Trainer(model: model, config: config).fit(data, epochs: 80)
+        XCTAssertGreaterThanOrEqual(try Metric.accuracy.score(try model.predict(data), y, task: model.task), 0.95)
+        XCTAssertLessThan(records.last?.trainLoss ?? 1, records.first?.trainLoss ?? 0)
+    }
+
     func testDivergedHistoryStillLoads() throws {
         let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: [3]), task: .regression, seed: 1)
         model.history = [EpochRecord(epoch: 1, trainLoss: .infinity, validLoss: .nan, trainMetrics: [:], validMetrics: [:], learningRate: 0.1)]

@@ -33,7 +33,8 @@ public final class Linear: Module {
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
         guard let last = x.shape.last, last == inFeatures else {
-            throw error(.shapeMismatch, "expected input with \(inFeatures) features, got \(x.shape.last.map(String.init) ?? "a scalar") (input \(shapeString(x.shape)))")
+            throw error(.shapeMismatch, "expected input with \(inFeatures) features, got \(x.shape.last.map(String.init) ?? "a scalar") (input \(shapeString(x.shape)))",
+                        expected: "\(inFeatures) features", got: x.shape.last.map(String.init) ?? "a scalar")
         }
         return try linear(x, weight: weight.variable, bias: bias?.variable)
     }

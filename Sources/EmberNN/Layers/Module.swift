@@ -55,8 +55,9 @@ open class Module {
     }
 
     /// An error that names this layer: `[linear 'blocks.1.linear'] expected …`.
-    public func error(_ kind: EmberError.Kind, _ message: String) -> EmberError {
-        EmberError(kind, "[\(self.kind)\(path.isEmpty ? "" : " '\(path)'")] \(message)")
+    public func error(_ kind: EmberError.Kind, _ message: String, expected: String? = nil, got: String? = nil) -> EmberError {
+        EmberError(kind, "[\(self.kind)\(path.isEmpty ? "" : " '\(path)'")] \(message)",
+                   detail: EmberError.Detail(op: self.kind, layer: path.isEmpty ? nil : path, expected: expected, got: got))
     }
 
     // MARK: Tree

@@ -118,12 +118,12 @@ public final class Model {
             let t = p[i]
             switch task {
             case .regression:
-                guard t.isFinite else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a finite value") }
+                guard t.isFinite else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a finite value", index: i) }
             case .binary:
-                guard t == 0 || t == 1 else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected 0 or 1") }
+                guard t == 0 || t == 1 else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected 0 or 1", index: i) }
             case let .multiclass(k):
                 guard t >= 0, t < Float(k), t == t.rounded() else {
-                    throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a class index in 0..<\(k)")
+                    throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a class index in 0..<\(k)", index: i)
                 }
             }
         }
