@@ -85,3 +85,27 @@ check-mlr3:
 clean:
 	rm -rf .build .build-cache .rlib rpkg/tools/engine mlr3ember.Rcheck $(TARBALL)
 	cd rpkg && ./cleanup
+
+## Benchmarks (not tests; Benchmarks/README.md): Ember from Swift, Ember through R (the package
+## installed in .rlib: run `make rpkg-install` first to bench the current engine) and PyTorch
+## (optional), measured in one run. BENCH_CORETYPES=1 runs everything with OPENBLAS_CORETYPE
+## unset and =SkylakeX.
+BENCH_PYTHON ?= python3
+BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
+
+.PHONY: bench bench-quick bench-core bench-build
+
+bench-build: deps
+	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
+
+## The mlr3torch paper's CPU grid and Fashion-MNIST (takes a while).
+bench: bench-build
+	$(BENCH_RUN) full
+
+## A few cells of each, for everyday use.
+bench-quick: bench-build
+	$(BENCH_RUN) quick
+
+## EmberCore vs torch.matmul and small ops, one thread.
+bench-core: bench-build
+	$(BENCH_RUN) core

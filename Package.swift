@@ -33,8 +33,10 @@ let package = Package(
 
 if hasDevelopmentTargets {
     package.products.append(.executable(name: "ember-example", targets: ["EmberExample"]))
+    package.products.append(.executable(name: "ember-bench", targets: ["EmberBench"]))
     package.targets += [
         .executableTarget(name: "EmberExample", dependencies: ["EmberNN"], path: "Examples/swift"),
+        .executableTarget(name: "EmberBench", dependencies: ["EmberNN"], path: "Benchmarks/swift"),
         .target(name: "EmberTestSupport", dependencies: ["EmberCore"], path: "Tests/EmberTestSupport"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport"], resources: [.copy("Fixtures")]),

@@ -1,0 +1,325 @@
+"""Benchmark driver (standard library only): runs Ember from Swift (ember-bench), Ember through R
+(ember_bench.R, the package installed in .rlib) and PyTorch (torch_bench.py, optional) one after
+the other, each measurement in its own process, and prints tables of ratios measured in this run.
+
+    python3 Benchmarks/run.py quick|full|core [--ember .build/release/ember-bench] [--rlib .rlib]
+
+quick: five cells of the MLP grid (5 timed epochs) and Fashion-MNIST at one thread, one seed.
+full:  the mlr3torch paper's CPU grid (20 timed epochs) and Fashion-MNIST at 1 and 2 threads,
+       accuracy averaged over 3 seeds.
+core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one thread.
+
+Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
+SkylakeX (per child process); BENCH_EPOCHS overrides the timed epochs of the MLP grid;
+BENCH_PYTHON is the interpreter that runs torch_bench.py (default: this one).
+"""
+import argparse
+import gzip
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from array import array
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE.parent / ".build" / "bench"
+FASHION_GZ = Path("/usr/share/datasets/fashion-mnist")
+N, P = 2000, 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: written once, read by all three systems.
+
+def regression_data():
+    """X ~ N(0, 1) (n × p), β ~ N(0, 1/p), Y = Xβ + 0.01·ε, as float32 (X row-major, then Y)."""
+    path = WORK / f"regression-{N}x{P}.f32"
+    if path.exists() and path.stat().st_size == 4 * N * (P + 1):
+        return path
+    rng = random.Random(1)
+    beta = [rng.gauss(0, 1) / P ** 0.5 for _ in range(P)]
+    x, y = array("f"), array("f")
+    for _ in range(N):
+        row = [rng.gauss(0, 1) for _ in range(P)]
+        x.extend(row)
+        y.append(sum(a * b for a, b in zip(row, beta)) + 0.01 * rng.gauss(0, 1))
+    if sys.byteorder != "little":
+        x.byteswap()
+        y.byteswap()
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        x.tofile(f)
+        y.tofile(f)
+    return path
+
+
+def fashion_data():
+    """Debian's idx files without their headers, as {train,test}-{images,labels}.u8; None if absent."""
+    out = WORK / "fashion-mnist"
+    parts = {"train-images": "train-images-idx3-ubyte.gz", "train-labels": "train-labels-idx1-ubyte.gz",
+             "test-images": "t10k-images-idx3-ubyte.gz", "test-labels": "t10k-labels-idx1-ubyte.gz"}
+    if not all((FASHION_GZ / gz).exists() for gz in parts.values()):
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    for name, gz in parts.items():
+        target = out / f"{name}.u8"
+        if not target.exists():
+            data = gzip.decompress((FASHION_GZ / gz).read_bytes())
+            header = 4 + 4 * data[3]  # magic, then one 32-bit size per dimension
+            target.write_bytes(data[header:])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the three systems.
+
+class Systems:
+    """How to start each system, and which of them can run here."""
+
+    def __init__(self, args):
+        self.ember = Path(args.ember)
+        self.python = os.environ.get("BENCH_PYTHON", sys.executable)
+        self.rlib = Path(args.rlib)
+        self.notes = []
+        probe = subprocess.run([self.python, "-c", "import torch; print(torch.__version__)"],
+                               capture_output=True, text=True)
+        self.torch = probe.returncode == 0
+        self.notes.append(f"PyTorch {probe.stdout.strip()} ({self.python})" if self.torch else
+                          f"PyTorch: not available ('import torch' failed in {self.python}); its columns stay empty")
+        library = self.rlib / "mlr3ember" / "libs"
+        self.r = shutil.which("Rscript") is not None and library.is_dir()
+        if not self.r:
+            self.notes.append(f"R: mlr3ember is not installed in {self.rlib} (run `make rpkg-install`); R columns stay empty")
+        else:
+            built = library.stat().st_mtime
+            newest = max(f.stat().st_mtime for f in (HERE.parent / "Sources").rglob("*") if f.is_file())
+            self.notes.append(f"R: mlr3ember from {self.rlib}, built {time.strftime('%Y-%m-%d %H:%M', time.localtime(built))}"
+                              + (" — older than Sources/: R timings are of an older engine (`make rpkg-install`)"
+                                 if built < newest else ""))
+        if not self.ember.exists():
+            sys.exit(f"{self.ember} does not exist: build it with `make bench-build`")
+
+    def command(self, system, bench, options):
+        flags = [str(v) for k, v in options.items() for v in (f"--{k}", v)]
+        if system == "swift":
+            return [str(self.ember), bench] + flags
+        if system == "torch":
+            return [self.python, str(HERE / "torch_bench.py"), bench] + flags
+        return ["Rscript", str(HERE / "ember_bench.R")] + flags
+
+    def available(self, system):
+        return {"swift": True, "torch": self.torch, "r": self.r}[system]
+
+
+def run(systems, system, bench, options, environment, threads=1):
+    """Runs one measurement in a child process; returns its JSON results (an error on failure)."""
+    if not systems.available(system):
+        return [{}]
+    env = dict(os.environ, R_LIBS=str(systems.rlib), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    for name, value in environment.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    try:
+        proc = subprocess.run(systems.command(system, bench, options), env=env, capture_output=True, text=True,
+                              timeout=3600)
+    except subprocess.TimeoutExpired:
+        return [{"error": "timed out after an hour"}]
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not results:
+        message = next((r["error"] for r in results if "error" in r), None)
+        message = message or (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        print(f"  ! {system} {bench} failed: {message}", flush=True)
+        return [{"error": message}]
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting.
+
+def fmt(value, digits=3):
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def line(headers, row=None, widths=None):
+    """One line of a fixed-width text table: the header line when `row` is None."""
+    cells = headers if row is None else [fmt(c) for c in row]
+    widths = widths or [max(len(h), 7) for h in headers]
+    return "  ".join(c.rjust(w) for c, w in zip(cells, widths))
+
+
+def markdown(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def cores(*results):
+    return "/".join(sorted({r["blas_core"] for r in results if r.get("blas_core")})) or "—"
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmarks.
+
+MLP_HEADERS = ["opt", "layers", "width", "Swift ms", "R ms", "PyTorch ms", "Swift/PT", "R/PT", "Swift GFLOP/s",
+               "RSS Swift", "RSS R", "RSS PT", "BLAS core (Swift/R)"]
+
+
+def mlp_flop(layers, width, batch=32):
+    """Floating-point operations of one training batch in its matrix products: forward, weight
+    gradient and input gradient (none for the first layer, whose input needs no gradient)."""
+    sizes = [P] + [width] * layers + [1]
+    products = [a * b for a, b in zip(sizes, sizes[1:])]
+    return 2 * batch * (2 * sum(products) + sum(products[1:]))
+
+
+def mlp_cells(mode):
+    if mode == "quick":
+        return [("sgd", 0, 100), ("sgd", 4, 100), ("sgd", 8, 200), ("sgd", 16, 400), ("adamw", 4, 200)]
+    return [(opt, layers, width) for opt in ("sgd", "adamw")
+            for layers, width in [(0, 100)] + [(l, w) for l in (4, 8, 12, 16) for w in (100, 200, 400)]]
+
+
+def mlp_grid(systems, mode, environment):
+    epochs = int(os.environ.get("BENCH_EPOCHS", 5 if mode == "quick" else 20))
+    data = regression_data()
+    print(f"\nMLP regression, n = {N}, p = {P}, batch 32 ({-(-N // 32)} batches/epoch), MSE, lr 1e-4, no shuffling, "
+          f"one thread; {epochs} timed epochs after 1 warm-up epoch. Time per batch: median (Swift, PyTorch), "
+          f"mean from fits of different lengths (R; R/PT compares it with PyTorch's mean); Swift GFLOP/s: the batch's "
+          f"matrix-product work over Swift's time; peak RSS in MiB.", flush=True)
+    print(line(MLP_HEADERS), flush=True)
+    rows = []
+    for opt, layers, width in mlp_cells(mode):
+        options = dict(data=data, n=N, p=P, layers=layers, width=width, opt=opt, epochs=epochs, warmup=1)
+        s, r, t = (run(systems, system, "mlp", options, environment)[0] for system in ("swift", "r", "torch"))
+        ms = s.get("median_batch_ms"), r.get("mean_batch_ms"), t.get("median_batch_ms")
+        # R gives a mean per batch: compare it with PyTorch's mean.
+        row = [opt, layers, width if layers else "—", *ms, ratio(ms[0], ms[2]), ratio(ms[1], t.get("mean_batch_ms")),
+               ratio(mlp_flop(layers, width) / 1e6, ms[0]), s.get("peak_rss_mib"), r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}"]
+        rows.append(row)
+        print(line(MLP_HEADERS, row), flush=True)
+    return rows
+
+
+FASHION_HEADERS = ["model", "threads", "train img/s Ember", "PyTorch", "Ember/PT", "predict img/s Ember", "PyTorch",
+                   "Ember/PT", "accuracy Ember", "PyTorch", "RSS Ember", "RSS PT", "BLAS core"]
+
+
+def fashion(systems, mode, environment):
+    data = fashion_data()
+    if data is None:
+        print(f"\nFashion-MNIST: skipped, {FASHION_GZ} is missing (install Debian's dataset-fashion-mnist: "
+              f"`sudo apt-get install dataset-fashion-mnist`, or `make deps`)")
+        return []
+    threads, seeds = ([1], [1]) if mode == "quick" else ([1, 2], [1, 2, 3])
+    print(f"\nFashion-MNIST (60k train, 10k test): MLP 784-256-128-10 and LeNet, batch 128, Adam lr 1e-3, 2 epochs; "
+          f"images/s: median over seeds {seeds}, accuracy: their mean; peak RSS in MiB.", flush=True)
+    print(line(FASHION_HEADERS), flush=True)
+    rows = []
+    for model in ("mlp", "lenet"):
+        for n in threads:
+            runs = {system: [run(systems, system, "fashion", dict(dir=data, model=model, threads=n, seed=seed, epochs=2),
+                                 environment, threads=n)[0] for seed in seeds] for system in ("swift", "torch")}
+
+            def summary(system, key, combine):
+                values = [r[key] for r in runs[system] if r.get(key) is not None]
+                return combine(values) if values else None
+
+            e_train, t_train = (summary(s, "train_images_per_s", statistics.median) for s in ("swift", "torch"))
+            e_pred, t_pred = (summary(s, "predict_images_per_s", statistics.median) for s in ("swift", "torch"))
+            e_acc, t_acc = (summary(s, "accuracy", statistics.mean) for s in ("swift", "torch"))
+            row = ["MLP" if model == "mlp" else "LeNet", n, e_train, t_train, ratio(e_train, t_train),
+                   e_pred, t_pred, ratio(e_pred, t_pred), e_acc, t_acc, summary("swift", "peak_rss_mib", max),
+                   summary("torch", "peak_rss_mib", max), cores(*runs["swift"])]
+            rows.append(row)
+            print(line(FASHION_HEADERS, row), flush=True)
+    return rows
+
+
+CORE_HEADERS = ["benchmark", "Ember", "Ember (BLAS call)", "PyTorch", "Ember/PyTorch", "unit"]
+
+
+def core(systems, environment):
+    print("\nEmberCore vs PyTorch, one thread (matmul: GFLOP/s, higher is better; others: ns per call, lower is "
+          "better; Ember/PyTorch is the ratio of these numbers).", flush=True)
+    ember = run(systems, "swift", "core", {}, environment)
+    torch = {r.get("bench"): r for r in run(systems, "torch", "core", {}, environment)}
+    rows = []
+    for e in ember:
+        if "bench" not in e:
+            continue
+        t = torch.get(e["bench"], {})
+        key = "gflops" if "gflops" in e else "ns"
+        rows.append([e["bench"], e[key], e.get("gflops_blas"), t.get(key), ratio(e[key], t.get(key)),
+                     "GFLOP/s" if key == "gflops" else "ns"])
+    widths = [max([len(h)] + [len(fmt(r[i])) for r in rows]) for i, h in enumerate(CORE_HEADERS)]
+    for row in [None] + rows:
+        print(line(CORE_HEADERS, row, widths))
+    print(f"BLAS core (Ember): {cores(*ember)}")
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["quick", "full", "core"])
+    parser.add_argument("--ember", default=str(HERE.parent / ".build" / "release" / "ember-bench"))
+    parser.add_argument("--rlib", default=str(HERE.parent / ".rlib"))
+    args = parser.parse_args()
+    systems = Systems(args)
+    if os.environ.get("BENCH_CORETYPES") == "1":
+        passes = [("OPENBLAS_CORETYPE unset", {"OPENBLAS_CORETYPE": None}),
+                  ("OPENBLAS_CORETYPE=SkylakeX", {"OPENBLAS_CORETYPE": "SkylakeX"})]
+    else:
+        passes = [(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}", {})]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"Ember benchmarks ({args.mode}), {time.strftime('%Y-%m-%d %H:%M')}, {cpu}, {os.cpu_count()} cores")
+    for note in systems.notes:
+        print("  " + note)
+
+    summaries = []
+    for label, environment in passes:
+        print(f"\n=== {label} ===")
+        if args.mode == "core":
+            rows = core(systems, environment)
+            summaries.append(f"**EmberCore vs PyTorch, one thread** ({label})\n\n" + markdown(CORE_HEADERS, rows))
+            continue
+        mlp = mlp_grid(systems, args.mode, environment)
+        images = fashion(systems, args.mode, environment)
+        summaries.append(summary(label, mlp, images))
+
+    print(f"\n--- README-ready summary (`make bench{'' if args.mode == 'full' else '-' + args.mode}`) ---\n")
+    print("\n\n".join(summaries))
+    print("\nEmber/PT is the ratio of the numbers shown (Ember/PyTorch): below 1 is better for times, above 1 for images/s and GFLOP/s.")
+
+
+def summary(label, mlp, images):
+    """Markdown: the MLP grid and Fashion-MNIST tables, with BLAS cores and peak RSS in the captions."""
+    def peak(rows, column):
+        values = [r[column] for r in rows if r[column] is not None]
+        return f"{max(values):.0f} MiB" if values else "—"
+
+    text = (f"**MLP, time per batch** ({label}; BLAS core Swift/R: {', '.join(sorted({r[12] for r in mlp}))}; "
+            f"peak RSS Swift {peak(mlp, 9)}, R {peak(mlp, 10)}, PyTorch {peak(mlp, 11)})\n\n"
+            + markdown(MLP_HEADERS[:9], [r[:9] for r in mlp]))
+    if images:
+        text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "
+                 f"peak RSS Ember {peak(images, 10)}, PyTorch {peak(images, 11)})\n\n"
+                 + markdown(FASHION_HEADERS[:10], [r[:10] for r in images]))
+    return text
+
+if __name__ == "__main__":
+    main()

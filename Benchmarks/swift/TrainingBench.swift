@@ -1,0 +1,96 @@
+// Training benchmarks through EmberNN's public API (Model, Trainer, Architectures): the
+// mlr3torch paper's MLP grid and Fashion-MNIST.
+import EmberCore
+import EmberNN
+
+/// Records the wall time of every training batch (from batch begin to batch end, so it covers
+/// gathering the batch, forward, loss, backward and the optimizer step).
+final class BatchTimer: TrainerCallback {
+    var seconds: [Double] = []
+    private var start = 0.0
+
+    init() { seconds.reserveCapacity(1 << 16) }
+
+    func onBatchBegin(_ trainer: Trainer, batch: Int) throws { start = now() }
+    func onBatchEnd(_ trainer: Trainer, batch: Int, loss: Double) throws { seconds.append(now() - start) }
+}
+
+/// Every column as is: the benchmarks compare the same arithmetic as PyTorch's plain loops.
+func noStandardization(_ features: Int) -> [String: [Bool]] {
+    ["num": [Bool](repeating: false, count: features)]
+}
+
+/// One cell of the paper's grid: `--layers` hidden Linear+ReLU layers of `--width`, then
+/// Linear(·, 1); MSE; batch 32; no shuffling; `--opt` sgd or adamw with lr 1e-4.
+/// `--data` holds X (n × p) then y (n) as float32.
+func mlpBench(_ o: Options) throws {
+    let n = try o.int("n"), p = try o.int("p")
+    let layers = try o.int("layers"), width = try o.int("width"), optimizer = try o.string("opt")
+    let epochs = try o.int("epochs", 20), warmup = try o.int("warmup", 1)
+    try Engine.setNumThreads(try o.int("threads", 1))
+    let values = try readFloats(try o.string("data"))
+    guard values.count == n * (p + 1) else {
+        throw EmberError.invalidArgument("mlp", "the data file holds \(values.count) floats; expected n·(p+1) = \(n * (p + 1))")
+    }
+    let data = try Dataset(x: try Tensor(shape: [n, p], data: Array(values[0..<(n * p)])),
+                           y: try Tensor(shape: [n], data: Array(values[(n * p)...])))
+
+    let spec = try Architectures.mlp(TabularInputs(numeric: p), neurons: [Int](repeating: width, count: layers))
+    let model = try Model(spec: spec, task: .regression, standardize: noStandardization(p), standardizeTarget: false, seed: 1)
+    var config = TrainerConfig()
+    config.batchSize = 32
+    config.shuffle = false
+    switch optimizer {
+    case "sgd": config.optimizer = .sgd(lr: 1e-4)
+    case "adamw": config.optimizer = .adamw(lr: 1e-4)
+    default: throw EmberError.invalidArgument("mlp", "--opt must be sgd or adamw, got \(optimizer)")
+    }
+    let trainer = try Trainer(model: model, config: config)
+    let timer = BatchTimer()
+    trainer.callbacks = [timer]
+    try trainer.fit(data, epochs: warmup)
+    timer.seconds.removeAll(keepingCapacity: true)
+    let start = now()
+    let records = try trainer.fit(data, epochs: epochs)
+    let total = now() - start
+    emit([("system", .text("ember-swift")), ("median_batch_ms", .number(median(timer.seconds) * 1e3)),
+          ("mean_batch_ms", .number(total / Double(timer.seconds.count) * 1e3)), ("batches", .number(Double(timer.seconds.count))),
+          ("final_loss", .number(records.last?.trainLoss ?? .nan))])
+}
+
+/// Fashion-MNIST from raw files written by run.py (`{train,test}-{images,labels}.u8`): an MLP
+/// 784-256-128-10 or LeNet, batch 128, Adam (lr 1e-3), shuffled; training and prediction images
+/// per second and test accuracy after `--epochs`.
+func fashionBench(_ o: Options) throws {
+    let dir = try o.string("dir"), arch = try o.string("model")
+    let epochs = try o.int("epochs", 2), seed = try o.int("seed", 1)
+    try Engine.setNumThreads(try o.int("threads", 1))
+    guard arch == "mlp" || arch == "lenet" else { throw EmberError.invalidArgument("fashion", "--model must be mlp or lenet, got \(arch)") }
+    let isCNN = arch == "lenet"
+    func load(_ part: String) throws -> Dataset {
+        let pixels = try readBytes("\(dir)/\(part)-images.u8"), labels = try readBytes("\(dir)/\(part)-labels.u8")
+        let n = labels.count
+        // Straight into tensor storage: no intermediate [Float] to inflate the peak RSS.
+        let x = Tensor.build(shape: isCNN ? [n, 1, 28, 28] : [n, 784]) { out in
+            for i in 0..<out.count { out[i] = Float(pixels[i]) / 255 }
+        }
+        return try Dataset(inputs: [isCNN ? "image" : "num": x], target: try Tensor(shape: [n], data: labels.map(Float.init)))
+    }
+    let train = try load("train"), test = try load("test")
+    let spec = isCNN ? try Architectures.lenet(imageShape: [1, 28, 28])
+                     : try Architectures.mlp(TabularInputs(numeric: 784), neurons: [256, 128])
+    let model = try Model(spec: spec, task: .multiclass(classes: 10), standardize: isCNN ? [:] : noStandardization(784),
+                          seed: UInt64(seed))
+    var config = TrainerConfig()
+    config.batchSize = 128
+    config.optimizer = .adam(lr: 1e-3)
+    let trainer = try Trainer(model: model, config: config)
+    let t0 = now()
+    try trainer.fit(train, epochs: epochs)
+    let t1 = now()
+    let probabilities = try model.predict(test, batchSize: 128)
+    let t2 = now()
+    let accuracy = try Metric.accuracy.score(probabilities, test.target ?? probabilities, task: model.task)
+    emit([("system", .text("ember-swift")), ("train_images_per_s", .number(Double(epochs * train.count) / (t1 - t0))),
+          ("predict_images_per_s", .number(Double(test.count) / (t2 - t1))), ("accuracy", .number(accuracy))])
+}

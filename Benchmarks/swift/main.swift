@@ -1,0 +1,25 @@
+// ember-bench: the Swift side of the benchmark harness. Benchmarks/run.py runs it once per
+// measurement, in its own process (so the peak RSS is that measurement's), and reads the JSON
+// line(s) it prints:
+//
+//     ember-bench mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--warmup 1]
+//     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2]
+//     ember-bench core
+import Glibc
+
+let arguments = CommandLine.arguments
+let command = arguments.count > 1 ? arguments[1] : ""
+do {
+    let options = try Options(arguments.dropFirst(2))
+    switch command {
+    case "mlp": try mlpBench(options)
+    case "fashion": try fashionBench(options)
+    case "core": try coreBench(options)
+    default:
+        print("usage: ember-bench mlp|fashion|core --name value ... (see Benchmarks/README.md)")
+        exit(2)
+    }
+} catch {
+    emit([("system", .text("ember-swift")), ("error", .text("\(error)"))])
+    exit(1)
+}

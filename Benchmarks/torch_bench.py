@@ -1,0 +1,166 @@
+"""The PyTorch side of the benchmark harness: the same measurements as ember-bench, the same
+options, one JSON line per result (Benchmarks/run.py runs it once per measurement).
+
+    python3 torch_bench.py mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20
+    python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2]
+    python3 torch_bench.py core
+
+Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def emit(**fields):
+    fields.update(system="pytorch", blas_core="mkl" if torch.backends.mkl.is_available() else "unknown",
+                  threads=torch.get_num_threads(), peak_rss_mib=peak_rss_mib(), version=torch.__version__)
+    print(json.dumps(fields), flush=True)
+
+
+def mlp_bench(a):
+    values = np.fromfile(a.data, dtype="<f4")
+    x = torch.from_numpy(values[: a.n * a.p].reshape(a.n, a.p).copy())
+    y = torch.from_numpy(values[a.n * a.p:].reshape(a.n, 1).copy())
+    torch.manual_seed(1)
+    layers, width_in = [], a.p
+    for _ in range(a.layers):
+        layers += [nn.Linear(width_in, a.width), nn.ReLU()]
+        width_in = a.width
+    model = nn.Sequential(*layers, nn.Linear(width_in, 1))
+    opt = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}[a.opt](model.parameters(), lr=1e-4)
+    loss_fn = nn.MSELoss()
+    seconds, losses = [], []
+    for epoch in range(a.warmup + a.epochs):
+        if epoch == a.warmup:
+            seconds.clear()
+            start_all = time.perf_counter()
+        losses.clear()
+        for start in range(0, a.n, 32):
+            t = time.perf_counter()
+            xb, yb = x[start:start + 32], y[start:start + 32]
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            seconds.append(time.perf_counter() - t)
+            losses.append(loss.item() * len(xb))
+    total = time.perf_counter() - start_all
+    emit(median_batch_ms=statistics.median(seconds) * 1e3, mean_batch_ms=total / len(seconds) * 1e3,
+         batches=len(seconds), final_loss=sum(losses) / a.n)
+
+
+def lenet():
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def fashion_bench(a):
+    cnn = a.model == "lenet"
+
+    def load(part):
+        pixels = np.fromfile(f"{a.dir}/{part}-images.u8", dtype=np.uint8)
+        labels = torch.from_numpy(np.fromfile(f"{a.dir}/{part}-labels.u8", dtype=np.uint8).astype(np.int64))
+        x = torch.from_numpy(pixels).float().div_(255).reshape((-1, 1, 28, 28) if cnn else (-1, 784))
+        return x, labels
+
+    (x, y), (xt, yt) = load("train"), load("test")
+    torch.manual_seed(a.seed)
+    model = lenet() if cnn else nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                                              nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    t0 = time.perf_counter()
+    for _ in range(a.epochs):
+        order = torch.randperm(len(y))
+        for start in range(0, len(y), 128):
+            rows = order[start:start + 128]
+            opt.zero_grad()
+            loss_fn(model(x[rows]), y[rows]).backward()
+            opt.step()
+    t1 = time.perf_counter()
+    model.eval()
+    with torch.inference_mode():
+        predicted = torch.cat([model(xt[s:s + 128]).argmax(1) for s in range(0, len(yt), 128)])
+    t2 = time.perf_counter()
+    emit(train_images_per_s=a.epochs * len(y) / (t1 - t0), predict_images_per_s=len(yt) / (t2 - t1),
+         accuracy=(predicted == yt).double().mean().item())
+
+
+def seconds_per_call(body):
+    """The median of 7 rounds, each of enough calls to last >= 50 ms (as ember-bench does)."""
+    body()
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            body()
+        if time.perf_counter() - start >= 0.05:
+            break
+        calls *= 2
+    rounds = []
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(calls):
+            body()
+        rounds.append((time.perf_counter() - start) / calls)
+    return statistics.median(rounds)
+
+
+def core_bench(a):
+    for m, k, n in [(32, 1000, 100), (32, 400, 400), (128, 784, 256), (1024, 1024, 1024)]:
+        x, w = torch.rand(m, k) * 2 - 1, torch.rand(k, n) * 2 - 1
+        s = seconds_per_call(lambda: torch.matmul(x, w))
+        emit(bench=f"matmul {m}x{k}·{k}x{n}", gflops=2 * m * n * k / s / 1e9)
+    x, y = torch.rand(32, 100) * 2 - 1, torch.rand(32, 100) * 2 - 1
+    emit(bench="add 32x100", ns=seconds_per_call(lambda: torch.add(x, y)) * 1e9)
+    emit(bench="relu 32x100", ns=seconds_per_call(lambda: torch.relu(x)) * 1e9)
+    weight = (torch.rand(100, 100) * 0.2 - 0.1).requires_grad_()
+    bias = (torch.rand(100) * 0.2 - 0.1).requires_grad_()
+
+    def step():
+        torch.relu(nn.functional.linear(x, weight, bias)).sum().backward()
+        weight.grad = None
+        bias.grad = None
+
+    emit(bench="linear+relu+backward 32x100·100x100", ns=seconds_per_call(step) * 1e9)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["mlp", "fashion", "core"])
+    for name, default in [("n", 2000), ("p", 1000), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
+                          ("threads", 1), ("seed", 1)]:
+        parser.add_argument("--" + name, type=int, default=default)
+    for name in ["data", "dir", "opt", "model"]:
+        parser.add_argument("--" + name)
+    a = parser.parse_args()
+    if a.epochs is None:
+        a.epochs = 2 if a.command == "fashion" else 20
+    torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
+    {"mlp": mlp_bench, "fashion": fashion_bench, "core": core_bench}[a.command](a)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # one JSON line for the driver, whatever went wrong
+        print(json.dumps({"system": "pytorch", "error": f"{type(e).__name__}: {e}"}), flush=True)
+        sys.exit(1)
