@@ -31,10 +31,17 @@ result <- tryCatch({
   x <- matrix(values[seq_len(n * p)], nrow = n, byrow = TRUE)
   colnames(x) <- sprintf("x%d", seq_len(p))
   y <- values[n * p + seq_len(n)]
+  # The network: ember_fit(architecture = ember_mlp(neurons)), or ember_fit(neurons) in the first API.
+  # (Not do.call: an error message would deparse the whole data matrix.)
+  hidden <- rep(int("width"), int("layers"))
+  train <- if ("architecture" %in% names(formals(ember_fit))) {
+    function(...) ember_fit(x, y, architecture = ember_mlp(neurons = hidden), ...)
+  } else {
+    function(...) ember_fit(x, y, neurons = hidden, ...)
+  }
   fit <- function(e) {
-    elapsed <- system.time(model <- ember_fit(x, y, neurons = rep(int("width"), int("layers")), epochs = e,
-      batch_size = 32L, optimizer = opt$opt, lr = 1e-4, shuffle = FALSE, standardize = FALSE, seed = 1L,
-      num_threads = int("threads", 1L)))[["elapsed"]]
+    elapsed <- system.time(model <- train(epochs = e, batch_size = 32L, optimizer = opt$opt, lr = 1e-4,
+      shuffle = FALSE, standardize = FALSE, seed = 1L, num_threads = int("threads", 1L)))[["elapsed"]]
     list(seconds = elapsed, loss = tail(model$history$train_loss, 1))
   }
   fit(1L)

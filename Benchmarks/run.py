@@ -212,6 +212,10 @@ def mlp_grid(systems, mode, environment):
                ratio(mlp_flop(layers, width) / 1e6, ms[0]), s.get("peak_rss_mib"), r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}"]
         rows.append(row)
         print(line(MLP_HEADERS, row), flush=True)
+        # Same seed, data and settings: Swift and R must train the very same network.
+        if s.get("final_loss") and r.get("final_loss") and abs(s["final_loss"] - r["final_loss"]) > 1e-5 * abs(s["final_loss"]):
+            print(f"  ! the final training losses of Swift ({s['final_loss']:.7g}) and R ({r['final_loss']:.7g}) differ",
+                  flush=True)
     return rows
 
 
