@@ -10,7 +10,10 @@
 # costs), the median of 3 such differences is reported. Prints one JSON line.
 
 json_line <- function(fields) {
-  value <- function(v) if (is.character(v)) sprintf("\"%s\"", gsub("[\"\n]", "'", v)) else format(v, digits = 8)
+  value <- function(v) {
+    if (is.character(v)) return(sprintf("\"%s\"", gsub("[\"\\\n]", "'", v)))
+    if (!is.finite(v)) "null" else format(v, digits = 8)
+  }
   cat("{", paste(sprintf("\"%s\": %s", names(fields), vapply(fields, value, "")), collapse = ", "), "}\n", sep = "")
 }
 

@@ -131,13 +131,23 @@ def run(systems, system, bench, options, environment, threads=1):
                               timeout=3600)
     except subprocess.TimeoutExpired:
         return [{"error": "timed out after an hour"}]
-    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    results = []
+    for text in proc.stdout.splitlines():
+        try:
+            results.append(json.loads(text))
+        except ValueError:
+            pass  # not a result line
     if proc.returncode != 0 or not results:
         message = next((r["error"] for r in results if "error" in r), None)
         message = message or (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        print(f"  ! {system} {bench} failed: {message}", flush=True)
+        if (system, message) not in REPORTED:  # each distinct failure once
+            REPORTED.add((system, message))
+            print(f"  ! {system} {bench} failed: {message}", flush=True)
         return [{"error": message}]
     return results
+
+
+REPORTED = set()
 
 
 # ---------------------------------------------------------------------------------------------
