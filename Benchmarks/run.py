@@ -304,6 +304,7 @@ def main():
     for note in systems.notes:
         print("  " + note)
 
+    started = time.time()
     summaries = []
     for label, environment in passes:
         print(f"\n=== {label} ===")
@@ -315,9 +316,11 @@ def main():
         images = fashion(systems, args.mode, environment)
         summaries.append(summary(label, mlp, images))
 
-    print(f"\n--- README-ready summary (`make bench{'' if args.mode == 'full' else '-' + args.mode}`) ---\n")
+    settings = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_CORETYPES", "BENCH_EPOCHS") if k in os.environ)
+    print(f"\n--- README-ready summary (`{settings}make bench{'' if args.mode == 'full' else '-' + args.mode}`) ---\n")
     print("\n\n".join(summaries))
     print("\nEmber/PT is the ratio of the numbers shown (Ember/PyTorch): below 1 is better for times, above 1 for images/s and GFLOP/s.")
+    print(f"({time.time() - started:.0f} s)")
 
 
 def summary(label, mlp, images):
