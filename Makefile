@@ -6,7 +6,7 @@ SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 RLIB_LOCAL := $(CURDIR)/.rlib
 PKG_VERSION := $(shell sed -n 's/^Version: //p' rpkg/DESCRIPTION)
 TARBALL := mlr3ember_$(PKG_VERSION).tar.gz
-APT_PACKAGES := r-base-dev libopenblas-dev r-cran-r6 r-cran-checkmate r-cran-testthat \
+APT_PACKAGES := r-base-dev libopenblas-dev r-cran-r6 r-cran-checkmate r-cran-jsonlite r-cran-testthat \
   r-cran-future dataset-fashion-mnist pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Keep SwiftPM's caches inside the repository (fresh machines, CI).
@@ -14,7 +14,7 @@ SWIFTPM_FLAGS := --cache-path $(CURDIR)/.build-cache --config-path $(CURDIR)/.bu
   --security-path $(CURDIR)/.build-cache/security
 
 .PHONY: all deps swift-build swift-test c-test rpkg-sources rpkg-install rpkg-build r-test r-check \
-  test demo check-mlr3 clean
+  test demo check-mlr3 crosslang-fixtures clean
 
 all: rpkg-install
 
@@ -36,6 +36,8 @@ swift-test: deps
 
 ## The C smoke test: compiled with -Wall -Werror against include/ember.h, linked with the engine.
 c-test: deps
+	@# SwiftPM appends to an existing archive: remove it so objects of deleted sources cannot linger.
+	rm -f .build/release/libEmberStatic.a
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product EmberStatic
 	mkdir -p .build/c-test
 	gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude Examples/c/smoke.c -o .build/c-test/smoke \
@@ -44,7 +46,7 @@ c-test: deps
 	  -L$$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux \
 	  -Wl,-Bstatic -lswiftCore -lswift_StringProcessing -lswiftGlibc -lswiftSynchronization -Wl,-Bdynamic \
 	  -lopenblas -lstdc++ -lm -ldl -lpthread
-	.build/c-test/smoke
+	.build/c-test/smoke rpkg/tests/testthat/fixtures/r_iris_mlp.safetensors
 
 ## Copies the engine sources into the R package (R CMD build packs only rpkg/).
 rpkg-sources:
@@ -61,7 +63,7 @@ rpkg-build: deps rpkg-sources
 
 ## The R package's tests against the installed package (mlr3 tests skip without mlr3).
 r-test: rpkg-install
-	cd rpkg/tests && R_LIBS=$(RLIB_LOCAL) Rscript -e 'testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", stop_on_failure = TRUE)'
+	cd rpkg/tests && NOT_CRAN=true R_LIBS=$(RLIB_LOCAL) Rscript -e 'testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", stop_on_failure = TRUE)'
 
 ## R CMD check of the built tarball; CI has no mlr3, so suggested packages are not forced.
 r-check: rpkg-build
@@ -81,6 +83,12 @@ check-mlr3:
 	@if [ -z "$(RLIB)" ]; then echo "usage: make check-mlr3 RLIB=<library holding mlr3>"; exit 2; fi
 	@if [ ! -d "$(RLIB_LOCAL)/mlr3ember" ]; then echo "mlr3ember is not installed in $(RLIB_LOCAL): run 'make rpkg-install' first"; exit 2; fi
 	cd rpkg/tests && R_LIBS=$(RLIB_LOCAL):$(RLIB) EMBER_REQUIRE_MLR3=true Rscript -e 'options(width = 200); cat("mlr3", format(packageVersion("mlr3")), "from", find.package("mlr3"), "\n"); res <- testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", filter = "mlr3", reporter = "summary", stop_on_failure = TRUE); df <- as.data.frame(res); print(df[, c("test", "nb", "failed", "skipped", "error")], right = FALSE)'
+
+## Regenerates the cross-language fixtures (commit them): the model trained from Swift that the R
+## test compares bit for bit, and the model file written from R that Swift and C load.
+crosslang-fixtures: rpkg-install
+	$(SWIFT) run $(SWIFTPM_FLAGS) ember-fixtures rpkg/tests/testthat/fixtures
+	R_LIBS=$(RLIB_LOCAL) Rscript tools/crosslang/write_r_model.R rpkg/tests/testthat/fixtures
 
 clean:
 	rm -rf .build .build-cache .rlib rpkg/tools/engine mlr3ember.Rcheck $(TARBALL)

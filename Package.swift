@@ -33,13 +33,17 @@ let package = Package(
 
 if hasDevelopmentTargets {
     package.products.append(.executable(name: "ember-example", targets: ["EmberExample"]))
+    package.products.append(.executable(name: "ember-fixtures", targets: ["EmberFixtures"]))
     package.products.append(.executable(name: "ember-bench", targets: ["EmberBench"]))
     package.targets += [
         .executableTarget(name: "EmberExample", dependencies: ["EmberNN"], path: "Examples/swift"),
         .executableTarget(name: "EmberBench", dependencies: ["EmberNN"], path: "Benchmarks/swift"),
         .target(name: "EmberTestSupport", dependencies: ["EmberCore"], path: "Tests/EmberTestSupport"),
+        // The cross-language recipe, shared by the fixture writer (`make crosslang-fixtures`) and the tests.
+        .target(name: "EmberFixtureRecipes", dependencies: ["EmberNN"], path: "Tests/EmberFixtureRecipes"),
+        .executableTarget(name: "EmberFixtures", dependencies: ["EmberFixtureRecipes"], path: "Tests/EmberFixtures"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport", "EmberFixtureRecipes"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
     ]
 }

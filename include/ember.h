@@ -1,13 +1,21 @@
 /*
- * ember.h — the C interface of the Ember deep-learning engine.
+ * ember.h — the C interface of the Ember deep-learning engine (ABI version 2).
  *
  * Conventions (see DESIGN.md §3):
- *  - every function returns an int32_t status: EMBER_OK (0) or an EMBER_ERR_* code, and on
- *    failure sets a thread-local message readable with ember_last_error();
- *  - results come back through out-parameters, which are only written on success;
- *  - handles are typed and opaque; each _new/_deserialize has a _free, and _free(NULL) is a no-op;
- *    a handle that is not live (already freed, or never created) is reported as an error, not used;
- *  - matrices are column-major doubles (R's layout); class targets are 0-based indices;
+ *  - every function except ember_abi_version, ember_last_error and ember_last_error_detail
+ *    returns an int32_t status: EMBER_OK (0) or an EMBER_ERR_* code; on failure it sets a
+ *    thread-local message (ember_last_error) and a structured detail (ember_last_error_detail);
+ *    a successful call clears both;
+ *  - results come back through out-parameters, which are written only on success;
+ *  - handles are typed and opaque; each constructor has a _free, and _free(NULL) is a no-op;
+ *    a handle that is not live (freed, never created, or of another type) is reported as an
+ *    error, never used;
+ *  - text results (`const char **out_json` …) point into a thread-local buffer that stays valid
+ *    until the next call on the same thread that returns text; copy it if you need it longer;
+ *  - configurations are JSON text (UTF-8); class targets are 0-based indices; categorical codes
+ *    are 0-based level indices;
+ *  - matrices and tensors are doubles in the layout the caller names (EMBER_LAYOUT_*): R passes
+ *    column-major arrays, C callers usually row-major; the engine copies them once into float32;
  *  - a handle must not be used from two threads at once.
  */
 #ifndef EMBER_H
@@ -20,31 +28,43 @@ extern "C" {
 #endif
 
 /** Version of this interface; a host checks it at load time. */
-#define EMBER_ABI_VERSION 1
+#define EMBER_ABI_VERSION 2
 
 /** Status codes. */
 #define EMBER_OK 0
-#define EMBER_ERR_INVALID_ARGUMENT 1 /* NULL, out of range, non-finite, unknown enum value */
+#define EMBER_ERR_INVALID_ARGUMENT 1 /* NULL, out of range, non-finite, unknown name or value */
 #define EMBER_ERR_SHAPE 2            /* sizes that do not fit together */
 #define EMBER_ERR_STATE 3            /* call not allowed in the object's state */
-#define EMBER_ERR_CORRUPT 4          /* malformed or incompatible serialized bytes */
+#define EMBER_ERR_CORRUPT 4          /* malformed or incompatible serialized bytes or files */
 #define EMBER_ERR_OVERFLOW 5         /* a size beyond what the engine or BLAS supports */
 #define EMBER_ERR_INTERNAL 99        /* a bug: please report it with the message */
 
-/** Tasks: fixes the network head, the loss and what predictions mean. */
-#define EMBER_TASK_REGRESSION 0 /* one output, MSE */
-#define EMBER_TASK_BINARY 1     /* one logit for the positive class, BCE with logits */
-#define EMBER_TASK_MULTICLASS 2 /* K logits, cross-entropy */
+/** Memory layouts of caller matrices and tensors. */
+#define EMBER_LAYOUT_ROW_MAJOR 0    /* C order: the last index varies fastest */
+#define EMBER_LAYOUT_COLUMN_MAJOR 1 /* Fortran/R order: the first index (the row) varies fastest */
 
-/** Optimizers (PyTorch's update rules). */
-#define EMBER_OPTIMIZER_SGD 0
-#define EMBER_OPTIMIZER_ADAM 1
-#define EMBER_OPTIMIZER_ADAMW 2
-
-/** A trainable model (an MLP with its input scaling and training state). */
+/** A network with its task, class names, input scaling, history and RNG. */
 typedef struct ember_model ember_model;
-/** Training data held in engine memory (float32, row-major), created once and reused per slice. */
+/** Named inputs (and a target) held in engine memory, created once and reused across calls. */
 typedef struct ember_dataset ember_dataset;
+/** Training state of one model: optimizer, schedule, early stopping, the epoch in progress. */
+typedef struct ember_trainer ember_trainer;
+/** A byte buffer owned by the engine (serialized models, weight snapshots). */
+typedef struct ember_bytes ember_bytes;
+
+/** The structured part of an error; text fields are "" when absent, never NULL. */
+typedef struct ember_error_detail {
+    int32_t code;         /* status of the last call on this thread (EMBER_OK if it succeeded) */
+    const char *message;  /* the same text as ember_last_error() */
+    const char *op;       /* op, layer type or function, e.g. "linear", "fit", "dataset" */
+    const char *layer;    /* path of the layer in the network, e.g. "blocks.1.linear_first" */
+    const char *argument; /* argument, option or input at fault, e.g. "batch_size", "num" */
+    int64_t index;        /* 0-based row, column or element the error is about; -1 if none */
+    const char *expected; /* what was expected, as text */
+    const char *got;      /* what was found, as text */
+} ember_error_detail;
+
+/* ---- Engine --------------------------------------------------------------------------------- */
 
 /** The interface version, EMBER_ABI_VERSION of the library actually loaded. */
 int32_t ember_abi_version(void);
@@ -52,85 +72,227 @@ int32_t ember_abi_version(void);
 /** The calling thread's last error message ("" if none); valid until the next call on the thread. */
 const char *ember_last_error(void);
 
+/** Fills *out with the calling thread's last error (does not clear it). */
+int32_t ember_last_error_detail(ember_error_detail *out);
+
+/** The engine's version string (static), e.g. "0.2.0". */
+int32_t ember_version(const char **out_version);
+
 /** Name of the OpenBLAS kernel core in use (static string), e.g. "SkylakeX" or "Prescott". */
 int32_t ember_blas_core_name(const char **out_name);
 
-/** Number of threads used by BLAS (and, later, by the engine's own loops). */
+/** Number of threads used by the engine's loops and BLAS. */
 int32_t ember_get_num_threads(int32_t *out_threads);
 
 /** Sets the number of threads of the engine and of BLAS together, 1..65. */
 int32_t ember_set_num_threads(int32_t threads);
 
-/**
- * Creates an MLP: for each of the n_hidden widths in `neurons`, Linear → ReLU → Dropout(dropout),
- * then a Linear head sized from the task (n_classes logits for multiclass, else 1).
- * `standardize` (n_inputs entries of 0/1, or NULL for all 1) marks the input columns that the model
- * standardises with statistics of the training data; `standardize_target` does the same for a
- * regression target. Weights are drawn from the engine RNG seeded with `seed`.
- */
-int32_t ember_mlp_new(ember_model **out_model, int32_t task, int32_t n_classes, int32_t n_inputs,
-                      const int32_t *neurons, int32_t n_hidden, double dropout,
-                      const int32_t *standardize, int32_t standardize_target, uint64_t seed);
+/** Numbers of live handles of each type (for leak checks); each pointer may be NULL. */
+int32_t ember_live_handles(int64_t *out_models, int64_t *out_datasets, int64_t *out_trainers,
+                           int64_t *out_bytes);
 
-/** Frees a model; NULL is a no-op. */
+/**
+ * A predefined architecture as a network description (docs/network-description.md).
+ * name: "mlp", "tab_resnet", "ft_transformer", "lenet", "resnet" or "featureless".
+ * options_json: {"inputs": {"numeric": 4, "cardinalities": [3, 2]}} for tabular architectures
+ * or {"inputs": {"image": [1, 28, 28]}} for CNNs, plus the architecture's parameters with
+ * mlr3torch's names (mlp: neurons, p, activation, activation_args; tab_resnet: n_blocks, d_block,
+ * d_hidden, d_hidden_multiplier, dropout1, dropout2; ft_transformer: n_blocks, d_token,
+ * attention_n_heads, attention_dropout, ffn_d_hidden_multiplier, ffn_dropout, residual_dropout,
+ * ffn_activation; resnet: channels, n_blocks).
+ */
+int32_t ember_architecture(const char *name, const char *options_json, const char **out_network_json);
+
+/* ---- Byte buffers --------------------------------------------------------------------------- */
+
+/** The bytes and their count; the pointer is valid until the buffer is freed. */
+int32_t ember_bytes_data(const ember_bytes *bytes, const uint8_t **out_data, int64_t *out_size);
+
+/** Frees a byte buffer; NULL is a no-op. */
+int32_t ember_bytes_free(ember_bytes *bytes);
+
+/* ---- Models --------------------------------------------------------------------------------- */
+
+/**
+ * Creates a model with fresh weights. config_json:
+ *   {"network": {...description...}, "task": "regression" | "binary" | "multiclass",
+ *    "class_names": ["pos", "neg"]   (binary: positive class first; multiclass: K names),
+ *    "n_classes": K                  (multiclass without class names),
+ *    "standardize": {"num": [true, false, ...]}   (per numeric input; default: all columns),
+ *    "standardize_target": true, "seed": "12345" (decimal string, any 64-bit value),
+ *    "host": {"key": "value"}        (free-form strings stored in the model file)}
+ */
+int32_t ember_model_new(ember_model **out_model, const char *config_json);
+
+/** Frees a model; NULL is a no-op. A trainer of the model keeps working on its own reference. */
 int32_t ember_model_free(ember_model *model);
 
 /**
- * Sets how ember_model_fit trains. optimizer: EMBER_OPTIMIZER_*; lr > 0 finite; weight_decay >= 0;
- * momentum (sgd) >= 0; beta1, beta2 in [0, 1) and eps >= 0 (adam, adamw). Changing the optimizer
- * or its hyperparameters resets the optimizer state.
+ * Describes the model as JSON: task, class_names, outputs, prediction_columns, inputs, network,
+ * standardize, fitted, epochs, history, host, n_parameters.
  */
-int32_t ember_model_set_training(ember_model *model, int32_t batch_size, int32_t shuffle,
-                                 int32_t optimizer, double lr, double weight_decay, double momentum,
-                                 double beta1, double beta2, double eps);
+int32_t ember_model_info(const ember_model *model, const char **out_json);
 
-/**
- * Copies training data into the engine. x: n_rows × n_cols column-major; y: n_rows values
- * (regression: finite values; binary: 1 = positive class, 0 = negative; multiclass: 0-based class
- * index). Values are converted to float32.
- */
-int32_t ember_dataset_new(ember_dataset **out_dataset, const double *x, int64_t n_rows,
-                          int64_t n_cols, const double *y);
-
-/** Frees a dataset; NULL is a no-op. */
-int32_t ember_dataset_free(ember_dataset *dataset);
-
-/**
- * Trains `epochs` more epochs (a slice: call again to continue; optimizer state and RNG carry over).
- * out_losses (nullable) receives the mean training loss of each epoch (`epochs` doubles).
- */
-int32_t ember_model_fit(ember_model *model, const ember_dataset *dataset, int32_t epochs,
-                        double *out_losses);
+/** Sets (value non-NULL) or removes (value NULL) a host metadata entry stored in model files. */
+int32_t ember_model_set_host_metadata(ember_model *model, const char *key, const char *value);
 
 /** Number of columns ember_model_predict writes: 1 (regression), 2 (binary), K (multiclass). */
 int32_t ember_model_prediction_columns(const ember_model *model, int32_t *out_columns);
 
-/** Number of input columns the model expects. */
-int32_t ember_model_n_inputs(const ember_model *model, int32_t *out_inputs);
-
-/** Number of epochs the model has been trained for. */
-int32_t ember_model_epochs(const ember_model *model, int32_t *out_epochs);
-
 /**
- * Predicts for x (n_rows × n_cols, column-major). out (column-major, out_len = n_rows × columns)
- * receives regression values on the target's scale, or class probabilities (binary: positive
- * class in column 0).
+ * Predicts for every row of `data` in batches of `batch_size` (0: the engine's default). out
+ * (out_len = rows × columns) receives regression values on the target's scale or class
+ * probabilities (binary: positive class in column 0), in the given layout.
  */
-int32_t ember_model_predict(const ember_model *model, const double *x, int64_t n_rows,
-                            int64_t n_cols, double *out, int64_t out_len);
+int32_t ember_model_predict(const ember_model *model, const ember_dataset *data, int32_t batch_size,
+                            int32_t layout, double *out, int64_t out_len);
 
-/**
- * Serializes the model (safetensors layout). Call with buffer = NULL to learn the size in
- * *out_size; then call with a buffer of at least that capacity.
- */
-int32_t ember_model_serialize(const ember_model *model, uint8_t *buffer, int64_t capacity,
-                              int64_t *out_size);
+/** Raw network outputs (logits; standardised values for regression): rows × outputs values. */
+int32_t ember_model_logits(const ember_model *model, const ember_dataset *data, int32_t batch_size,
+                           int32_t layout, double *out, int64_t out_len);
 
-/** Reads a model from bytes written by ember_model_serialize. */
+/** Serializes the model (safetensors layout) into a new byte buffer. */
+int32_t ember_model_serialize(const ember_model *model, ember_bytes **out_bytes);
+
+/** Reads a model from bytes written by ember_model_serialize (or a model file's contents). */
 int32_t ember_model_deserialize(ember_model **out_model, const uint8_t *bytes, int64_t length);
 
-/** Numbers of live models and datasets (for leak checks). */
-int32_t ember_live_handles(int64_t *out_models, int64_t *out_datasets);
+/** Writes the model file (safetensors layout; written to a temporary name, then renamed). */
+int32_t ember_model_save(const ember_model *model, const char *path);
+
+/** Reads a model file. */
+int32_t ember_model_load(ember_model **out_model, const char *path);
+
+/** The weights (parameters and buffers) as safetensors bytes, e.g. to restore the best epoch. */
+int32_t ember_model_snapshot_weights(const ember_model *model, ember_bytes **out_bytes);
+
+/**
+ * Restores weights from safetensors bytes (a snapshot, or a PyTorch state dict saved with
+ * safetensors). strict: every parameter and buffer must be present and nothing else.
+ */
+int32_t ember_model_restore_weights(ember_model *model, const uint8_t *bytes, int64_t length, int32_t strict);
+
+/** The engine RNG state (four 64-bit words, xoshiro256**). */
+int32_t ember_model_get_rng_state(const ember_model *model, uint64_t out_state[4]);
+
+/** Sets the engine RNG state; all four words zero is invalid. */
+int32_t ember_model_set_rng_state(ember_model *model, const uint64_t state[4]);
+
+/**
+ * Parameters and buffers as a JSON array of {"name", "shape", "kind" ("parameter" | "buffer"),
+ * "frozen"}, in the network's order.
+ */
+int32_t ember_model_parameters(const ember_model *model, const char **out_json);
+
+/** Copies a parameter or buffer's values (row-major, PyTorch's order); out_len = its element count. */
+int32_t ember_model_get_parameter(const ember_model *model, const char *name, double *out, int64_t out_len);
+
+/** Sets a parameter or buffer from row-major values; length must equal its element count. */
+int32_t ember_model_set_parameter(ember_model *model, const char *name, const double *values, int64_t length);
+
+/**
+ * Freezes (frozen = 1) or unfreezes (0) the parameters whose names match `pattern` ('*' any run
+ * of characters, '?' one); *out_matched (nullable) receives the number matched. A pattern that
+ * matches nothing is an error. Takes effect for trainers created afterwards and for the frozen
+ * flag the optimizer checks at each step.
+ */
+int32_t ember_model_freeze(ember_model *model, const char *pattern, int32_t frozen, int64_t *out_matched);
+
+/* ---- Datasets ------------------------------------------------------------------------------- */
+
+/** Creates an empty dataset of n_rows rows (at least 1); add inputs and, to train, a target. */
+int32_t ember_dataset_new(ember_dataset **out_dataset, int64_t n_rows);
+
+/** Frees a dataset; NULL is a no-op. */
+int32_t ember_dataset_free(ember_dataset *dataset);
+
+/** Adds a numeric input `name`: an n_rows × n_cols matrix of finite doubles. */
+int32_t ember_dataset_add_numeric(ember_dataset *dataset, const char *name, const double *x, int64_t n_cols,
+                                  int32_t layout);
+
+/** Adds a categorical input `name`: an n_rows × n_cols matrix of 0-based level codes (>= 0). */
+int32_t ember_dataset_add_categorical(ember_dataset *dataset, const char *name, const int32_t *codes,
+                                      int64_t n_cols, int32_t layout);
+
+/**
+ * Adds a tensor input `name` of shape [n_rows, d1, ..., dk] (rank = k + 1, 2..5): e.g. images
+ * [n, channels, height, width]. R arrays are EMBER_LAYOUT_COLUMN_MAJOR, C arrays row-major.
+ */
+int32_t ember_dataset_add_tensor(ember_dataset *dataset, const char *name, const double *x, const int64_t *shape,
+                                 int32_t rank, int32_t layout);
+
+/**
+ * Sets the target: n_rows values (regression: finite values; binary: 1 = positive class, 0 =
+ * negative; multiclass: 0-based class index).
+ */
+int32_t ember_dataset_set_target(ember_dataset *dataset, const double *y, int64_t length);
+
+/** Number of rows. */
+int32_t ember_dataset_rows(const ember_dataset *dataset, int64_t *out_rows);
+
+/* ---- Trainers ------------------------------------------------------------------------------- */
+
+/**
+ * Creates a trainer for `model`. config_json (every field optional):
+ *   {"batch_size": 32, "shuffle": true, "drop_last": false,
+ *    "optimizer": {"kind": "adam" | "adamw" | "sgd" | "rmsprop" | "adagrad", "lr": 0.001,
+ *                  ...PyTorch's option names: betas [b1, b2], eps, weight_decay, amsgrad,
+ *                  momentum, dampening, nesterov, alpha, centered, lr_decay,
+ *                  initial_accumulator_value},
+ *    "loss": {"kind": "mse" | "l1" | "cross_entropy" | "bce_with_logits", "reduction": "mean" |
+ *             "sum", "class_weights": [...], "ignore_index": -100, "pos_weight": [...]},
+ *    "schedule": {"kind": "step", "step_size", "gamma"} | {"kind": "multiplicative", "factor"} |
+ *                {"kind": "cosine_annealing", "t_max", "eta_min"} | {"kind": "one_cycle",
+ *                "max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
+ *                "final_div_factor", "cycle_momentum", "base_momentum", "max_momentum"} |
+ *                {"kind": "reduce_on_plateau", "mode", "factor", "patience", "threshold",
+ *                "threshold_mode", "cooldown", "min_lr", "eps"},
+ *    "eval_freq": 1, "measures_train": ["accuracy", ...], "measures_valid": [...]
+ *    (accuracy, balanced_accuracy, logloss, mse, mae, rmse), "patience": 0, "min_delta": 0,
+ *    "restore_best_weights": true, "batch_size_predict": 4096,
+ *    "host_scoring": false   (true: only ember_trainer_report_score drives early stopping)}
+ */
+int32_t ember_trainer_new(ember_trainer **out_trainer, ember_model *model, const char *config_json);
+
+/** Frees a trainer; NULL is a no-op. */
+int32_t ember_trainer_free(ember_trainer *trainer);
+
+/**
+ * Trains a slice: until max_epochs more epochs are complete or, with max_batches > 0, that many
+ * batches ran (a slice may stop inside an epoch; the next call continues it), or early stopping
+ * ends training. `valid` (nullable) is scored every eval_freq epochs and at planned_epochs (0:
+ * unknown). *out_records_json (nullable) receives the completed epochs' records as a JSON array
+ * of {"epoch", "train_loss", "valid_loss", "lr", "train": {...}, "valid": {...}}.
+ */
+int32_t ember_trainer_fit(ember_trainer *trainer, const ember_dataset *train, const ember_dataset *valid,
+                          int32_t max_epochs, int32_t max_batches, int32_t planned_epochs,
+                          const char **out_records_json);
+
+/**
+ * The trainer's state as JSON: epoch, epoch_in_progress, batches_in_epoch, stopped, best_epoch,
+ * best_score, lr (per group), groups.
+ */
+int32_t ember_trainer_state(const ember_trainer *trainer, const char **out_json);
+
+/**
+ * The predictions of the last validation (probabilities or values, as ember_model_predict).
+ * Call with out = NULL to learn *out_rows and *out_cols; then with out_len = rows × cols.
+ */
+int32_t ember_trainer_valid_predictions(const ember_trainer *trainer, int32_t layout, double *out, int64_t out_len,
+                                        int64_t *out_rows, int64_t *out_cols);
+
+/**
+ * Reports a validation score computed by the host (with host_scoring, e.g. any mlr3 measure):
+ * an improvement by more than min_delta resets patience and remembers the weights; *out_stop
+ * (nullable) is set to 1 when patience has run out.
+ */
+int32_t ember_trainer_report_score(ember_trainer *trainer, double score, int32_t maximize, int32_t *out_stop);
+
+/** Sets an optimizer option (PyTorch's name, e.g. "lr") of one group, or of all with group = -1. */
+int32_t ember_trainer_set_option(ember_trainer *trainer, const char *name, double value, int32_t group);
+
+/** Ends training: restores the best weights when configured (restore_best_weights). */
+int32_t ember_trainer_finish(ember_trainer *trainer);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 // Small pieces that C does better than Swift: per-thread MXCSR bits and _Thread_local storage.
 #include "CEmberSupport.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -39,6 +40,88 @@ uint32_t cember_fp_denormal_mode(void) {
 
 static _Thread_local char last_error[4096];
 
+// The structured detail of the last error (see cember_set_last_error_detail).
+enum { DETAIL_FIELDS = 5, DETAIL_SIZE = 1024 };
+static _Thread_local char detail_text[DETAIL_FIELDS][DETAIL_SIZE];
+static _Thread_local int64_t detail_index = -1;
+static _Thread_local int32_t detail_code = 0;
+
+static void copy_field(char *dst, const char *src) {
+    if (src == NULL) {
+        dst[0] = '\0';
+        return;
+    }
+    size_t n = strlen(src);
+    if (n >= DETAIL_SIZE) n = DETAIL_SIZE - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void cember_set_last_error_detail(int32_t code, const char *op, const char *layer, const char *argument,
+                                  int64_t index, const char *expected, const char *got) {
+    detail_code = code;
+    copy_field(detail_text[0], op);
+    copy_field(detail_text[1], layer);
+    copy_field(detail_text[2], argument);
+    copy_field(detail_text[3], expected);
+    copy_field(detail_text[4], got);
+    detail_index = index;
+}
+
+const char *cember_last_error_field(int32_t field) {
+    if (field < 0 || field >= DETAIL_FIELDS) return "";
+    return detail_text[field];
+}
+
+int64_t cember_last_error_index(void) { return detail_index; }
+
+int32_t cember_last_error_code(void) { return detail_code; }
+
+// NOTE: must keep the layout of `ember_error_detail` in include/ember.h.
+typedef struct cember_error_detail {
+    int32_t code;
+    const char *message;
+    const char *op;
+    const char *layer;
+    const char *argument;
+    int64_t index;
+    const char *expected;
+    const char *got;
+} cember_error_detail;
+
+void cember_fill_error_detail(void *out) {
+    cember_error_detail *d = (cember_error_detail *)out;
+    d->code = detail_code;
+    d->message = last_error;
+    d->op = detail_text[0];
+    d->layer = detail_text[1];
+    d->argument = detail_text[2];
+    d->index = detail_index;
+    d->expected = detail_text[3];
+    d->got = detail_text[4];
+}
+
+// NOTE: the buffer is never freed (no thread-local destructor: DESIGN.md §4, the shared object
+// may outlive its threads' destructors); it is one allocation per thread, reused.
+static _Thread_local char *result_text = NULL;
+static _Thread_local size_t result_capacity = 0;
+
+const char *cember_set_result_text(const char *text, int64_t length) {
+    if (text == NULL || length < 0) length = 0;
+    size_t need = (size_t)length + 1;
+    if (need > result_capacity) {
+        size_t cap = result_capacity ? result_capacity : 256;
+        while (cap < need) cap *= 2;
+        char *grown = realloc(result_text, cap);
+        if (grown == NULL) return NULL;
+        result_text = grown;
+        result_capacity = cap;
+    }
+    if (length > 0) memcpy(result_text, text, (size_t)length);
+    result_text[length] = '\0';
+    return result_text;
+}
+
 void cember_set_last_error(const char *message) {
     if (message == NULL) {
         last_error[0] = '\0';
@@ -50,7 +133,12 @@ void cember_set_last_error(const char *message) {
     last_error[n] = '\0';
 }
 
-void cember_clear_last_error(void) { last_error[0] = '\0'; }
+void cember_clear_last_error(void) {
+    last_error[0] = '\0';
+    for (int i = 0; i < DETAIL_FIELDS; i++) detail_text[i][0] = '\0';
+    detail_index = -1;
+    detail_code = 0;
+}
 
 const char *cember_last_error(void) { return last_error; }
 

@@ -6,42 +6,80 @@ import Glibc
 /// Status codes of include/ember.h.
 enum Status {
     static let ok: Int32 = 0
-    static let invalidArgument: Int32 = 1
     static let internalError: Int32 = 99
 }
 
-/// The object behind an `ember_model*`: a model and the trainer that continues it between slices.
+/// The object behind an `ember_model*`.
 final class ModelBox {
     let model: Model
-    var config = TrainerConfig()
-    var trainer: Trainer?
-
     init(_ model: Model) { self.model = model }
+}
 
-    /// The trainer for the current configuration (created on first use; a new configuration
-    /// starts a new trainer, and with it a fresh optimizer state).
-    func currentTrainer() throws -> Trainer {
-        if let trainer { return trainer }
-        let t = try Trainer(model: model, config: config)
-        trainer = t
-        return t
+/// The object behind an `ember_dataset*`: named inputs and a target, added one by one, and the
+/// `Dataset` built from them on first use.
+final class DatasetBox {
+    let rows: Int
+    private(set) var inputs: [String: Tensor] = [:]
+    private(set) var target: Tensor?
+    private var built: Dataset?
+
+    init(rows: Int) { self.rows = rows }
+
+    func add(_ name: String, _ t: Tensor) throws {
+        guard !name.isEmpty else { throw EmberError.invalidArgument("name", "must be a non-empty input name") }
+        guard inputs[name] == nil else {
+            throw EmberError.invalidArgument("name", "the dataset already has an input named '\(name)'")
+        }
+        inputs[name] = t
+        built = nil
+    }
+
+    func setTarget(_ y: Tensor) {
+        target = y
+        built = nil
+    }
+
+    /// The dataset; at least one input is needed.
+    func dataset(_ argument: String) throws -> Dataset {
+        if let built { return built }
+        guard !inputs.isEmpty else {
+            throw EmberError(.invalidState, "[\(argument)] the dataset has no inputs; add them with ember_dataset_add_*",
+                             detail: EmberError.Detail(op: "dataset", argument: argument, expected: "at least one input", got: "none"))
+        }
+        let d = try Dataset(inputs: inputs, target: target)
+        built = d
+        return d
     }
 }
 
-/// The object behind an `ember_dataset*`.
-final class DatasetBox {
-    let data: Dataset
-    init(_ data: Dataset) { self.data = data }
+/// The object behind an `ember_trainer*`.
+final class TrainerBox {
+    let trainer: Trainer
+    init(_ trainer: Trainer) { self.trainer = trainer }
+}
+
+/// The object behind an `ember_bytes*`.
+final class BytesBox {
+    let bytes: UnsafeMutableBufferPointer<UInt8>
+
+    init(_ source: [UInt8]) {
+        bytes = .allocate(capacity: max(source.count, 1))
+        _ = bytes.initialize(from: source)
+        count = source.count
+    }
+
+    let count: Int
+
+    deinit { bytes.deallocate() }
 }
 
 /// Live handles, so that a freed, forged or wrong-typed pointer is reported instead of used.
 /// NOTE: a C caller can pass any address; looking it up here is what keeps a stale handle from
-/// crashing the host process.
+/// crashing the host process. The registry holds the only strong reference of each object.
 final class HandleRegistry: @unchecked Sendable {
     static let shared = HandleRegistry()
     private var mutex = pthread_mutex_t()
-    private var models: [UnsafeMutableRawPointer: ModelBox] = [:]
-    private var datasets: [UnsafeMutableRawPointer: DatasetBox] = [:]
+    private var objects: [UnsafeMutableRawPointer: AnyObject] = [:]
 
     private init() { pthread_mutex_init(&mutex, nil) }
 
@@ -51,55 +89,53 @@ final class HandleRegistry: @unchecked Sendable {
         return body()
     }
 
-    func register(_ box: ModelBox) -> OpaquePointer {
-        let p = Unmanaged.passUnretained(box).toOpaque()
-        locked { models[p] = box }
+    /// Registers an object and returns its handle.
+    func register(_ object: AnyObject) -> OpaquePointer {
+        let p = Unmanaged.passUnretained(object).toOpaque()
+        locked { objects[p] = object }
         return OpaquePointer(p)
     }
 
-    func register(_ box: DatasetBox) -> OpaquePointer {
-        let p = Unmanaged.passUnretained(box).toOpaque()
-        locked { datasets[p] = box }
-        return OpaquePointer(p)
-    }
-
-    func model(_ handle: OpaquePointer?, argument: String = "model") throws -> ModelBox {
+    /// The live object of type `T` behind `handle`.
+    func lookup<T: AnyObject>(_ handle: OpaquePointer?, _ type: T.Type, _ argument: String) throws -> T {
         guard let handle else { throw EmberError.invalidArgument(argument, "is NULL") }
-        let p = UnsafeMutableRawPointer(handle)
-        guard let box = locked({ models[p] }) else {
-            throw EmberError.invalidArgument(argument, "is not a live ember_model (freed, or not a model handle)")
+        guard let object = locked({ objects[UnsafeMutableRawPointer(handle)] }) as? T else {
+            throw EmberError(.invalidArgument, "[\(argument)] is not a live \(HandleRegistry.typeName(type)) (freed, or a handle of another type)",
+                             detail: EmberError.Detail(op: argument, argument: argument, expected: "a live \(HandleRegistry.typeName(type))"))
         }
-        return box
+        return object
     }
 
-    func dataset(_ handle: OpaquePointer?, argument: String = "dataset") throws -> DatasetBox {
-        guard let handle else { throw EmberError.invalidArgument(argument, "is NULL") }
+    /// Releases the object of type `T` behind `handle`; NULL is a no-op.
+    func free<T: AnyObject>(_ handle: OpaquePointer?, _ type: T.Type, _ argument: String) throws {
+        guard let handle else { return }
         let p = UnsafeMutableRawPointer(handle)
-        guard let box = locked({ datasets[p] }) else {
-            throw EmberError.invalidArgument(argument, "is not a live ember_dataset (freed, or not a dataset handle)")
+        let removed: AnyObject? = locked {
+            guard objects[p] is T else { return nil }
+            return objects.removeValue(forKey: p)
         }
-        return box
-    }
-
-    func freeModel(_ handle: OpaquePointer) throws {
-        let p = UnsafeMutableRawPointer(handle)
-        guard locked({ models.removeValue(forKey: p) }) != nil else {
-            throw EmberError.invalidArgument("model", "is not a live ember_model (double free?)")
+        guard removed != nil else {
+            throw EmberError(.invalidArgument, "[\(argument)] is not a live \(HandleRegistry.typeName(type)) (double free, or a handle of another type)",
+                             detail: EmberError.Detail(op: argument, argument: argument, expected: "a live \(HandleRegistry.typeName(type))"))
         }
     }
 
-    func freeDataset(_ handle: OpaquePointer) throws {
-        let p = UnsafeMutableRawPointer(handle)
-        guard locked({ datasets.removeValue(forKey: p) }) != nil else {
-            throw EmberError.invalidArgument("dataset", "is not a live ember_dataset (double free?)")
+    /// Number of live objects of type `T`.
+    func count<T: AnyObject>(_ type: T.Type) -> Int { locked { objects.values.filter { $0 is T }.count } }
+
+    static func typeName<T>(_ type: T.Type) -> String {
+        switch type {
+        case is ModelBox.Type: return "ember_model"
+        case is DatasetBox.Type: return "ember_dataset"
+        case is TrainerBox.Type: return "ember_trainer"
+        case is BytesBox.Type: return "ember_bytes"
+        default: return "handle"
         }
     }
-
-    var counts: (models: Int, datasets: Int) { locked { (models.count, datasets.count) } }
 }
 
-/// Runs `body`, turning every thrown error into a status code plus the thread's last-error text.
-/// Every exported function goes through here: no Swift error escapes into C.
+/// Runs `body`, turning every thrown error into a status code plus the thread's last error
+/// (message and detail). Every exported function goes through here: no Swift error escapes into C.
 @inline(__always)
 func guarded(_ body: () throws -> Void) -> Int32 {
     cember_clear_last_error()
@@ -107,32 +143,105 @@ func guarded(_ body: () throws -> Void) -> Int32 {
         try body()
         return Status.ok
     } catch let e as EmberError {
-        cember_set_last_error(e.message)
+        setLastError(e.kind.rawValue, e.message, e.detail)
         return e.kind.rawValue
     } catch {
-        cember_set_last_error("[internal] \(error)")
+        setLastError(Status.internalError, "[internal] \(error)", EmberError.Detail())
         return Status.internalError
     }
 }
 
-/// Checks a C length argument: non-negative and representable.
-func checkedCount(_ value: Int64, _ name: String, max: Int64 = Int64(Int32.max)) throws -> Int {
-    guard value >= 0 && value <= max else {
-        throw EmberError.invalidArgument(name, "must be in 0...\(max), got \(value)")
+func setLastError(_ code: Int32, _ message: String, _ d: EmberError.Detail) {
+    cember_set_last_error(message)
+    cember_set_last_error_detail(code, d.op, d.layer, d.argument, Int64(d.index ?? -1), d.expected, d.got)
+}
+
+/// Hands `text` to the caller through the thread's result buffer.
+func returnText(_ text: String, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>) throws {
+    var copy = text
+    let p: UnsafePointer<CChar>? = copy.withUTF8 { u in
+        u.withMemoryRebound(to: CChar.self) { c in cember_set_result_text(c.baseAddress, Int64(c.count)) }
+    }
+    guard let p else { throw EmberError(.overflow, "[result] out of memory for \(text.utf8.count) bytes of text") }
+    out.pointee = p
+}
+
+/// Reads a NUL-terminated UTF-8 argument.
+func string(_ p: UnsafePointer<CChar>?, _ argument: String) throws -> String {
+    guard let p else { throw EmberError.invalidArgument(argument, "is NULL") }
+    let n = strnlen(p, 1 << 30)
+    guard n < 1 << 30 else { throw EmberError.invalidArgument(argument, "is longer than 1 GiB or not NUL-terminated") }
+    return String(decoding: UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: n), as: UTF8.self)
+}
+
+/// Checks a C length argument: in `lower...max`.
+func checkedCount(_ value: Int64, _ name: String, lower: Int64 = 0, max: Int64 = Int64(Int32.max)) throws -> Int {
+    guard value >= lower && value <= max else {
+        throw EmberError(.invalidArgument, "[\(name)] must be in \(lower)...\(max), got \(value)",
+                         detail: EmberError.Detail(op: name, argument: name, expected: "\(lower)...\(max)", got: "\(value)"))
     }
     return Int(value)
 }
 
-/// Reads a column-major double matrix into a row-major float tensor.
-func rowMajorTensor(_ x: UnsafePointer<Double>, rows: Int, cols: Int) throws -> Tensor {
-    let (n, overflow) = rows.multipliedReportingOverflow(by: cols)
-    guard !overflow, n <= Int(Int32.max) * 64 else {
-        throw EmberError(.overflow, "[x] \(rows) × \(cols) elements is too many")
+/// Checks a layout flag.
+func checkedLayout(_ layout: Int32) throws -> Bool {
+    switch layout {
+    case 0: return false
+    case 1: return true
+    default:
+        throw EmberError(.invalidArgument, "[layout] must be EMBER_LAYOUT_ROW_MAJOR (0) or EMBER_LAYOUT_COLUMN_MAJOR (1), got \(layout)",
+                         detail: EmberError.Detail(op: "layout", argument: "layout", expected: "0 or 1", got: "\(layout)"))
     }
+}
+
+/// The element count of `shape`, refusing overflow and more than 2³¹·64 elements.
+func checkedElements(_ shape: [Int], _ argument: String) throws -> Int {
+    var n = 1
+    for d in shape {
+        let (m, overflow) = n.multipliedReportingOverflow(by: d)
+        guard !overflow, m <= Int(Int32.max) * 64 else {
+            throw EmberError(.overflow, "[\(argument)] \(shapeString(shape)) holds too many elements",
+                             detail: EmberError.Detail(op: argument, argument: argument, got: shapeString(shape)))
+        }
+        n = m
+    }
+    return n
+}
+
+/// Reads n-d data of `shape` in the caller's layout into a row-major float tensor.
+func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argument: String) throws -> Tensor {
+    let n = try checkedElements(shape, argument)
     var data = [Float](repeating: 0, count: n)
-    for j in 0..<cols {
-        let col = x + j * rows
-        for i in 0..<rows { data[i * cols + j] = Float(col[i]) }
+    if !columnMajor || shape.count <= 1 {
+        for i in 0..<n { data[i] = Float(x[i]) }
+    } else {
+        // Walk the column-major source in order while tracking the row-major destination index.
+        var strides = [Int](repeating: 1, count: shape.count)
+        for d in stride(from: shape.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * shape[d + 1] }
+        var index = [Int](repeating: 0, count: shape.count)
+        var dst = 0
+        for src in 0..<n {
+            data[dst] = Float(x[src])
+            var d = 0
+            while d < shape.count {
+                index[d] += 1
+                dst += strides[d]
+                if index[d] < shape[d] { break }
+                dst -= strides[d] * shape[d]
+                index[d] = 0
+                d += 1
+            }
+        }
     }
-    return try Tensor(shape: [rows, cols], data: data)
+    return try Tensor(shape: shape, data: data)
+}
+
+/// Writes a row-major [rows, cols] tensor to a caller buffer in its layout.
+func write(_ t: Tensor, rows: Int, cols: Int, columnMajor: Bool, to out: UnsafeMutablePointer<Double>) {
+    let p = t.storage.pointer
+    for i in 0..<rows {
+        for j in 0..<cols {
+            out[columnMajor ? j * rows + i : i * cols + j] = Double(p[i * cols + j])
+        }
+    }
 }

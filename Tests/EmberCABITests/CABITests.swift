@@ -5,138 +5,538 @@ import XCTest
 @testable import EmberCABI
 
 /// Drives the exported C functions the way a C caller does, including every error path:
-/// nothing may trap, every failure is a status code plus a message naming the argument.
+/// nothing may trap, every failure is a status code plus a message and a structured detail
+/// naming the argument, and out-parameters stay untouched on failure.
 final class CABITests: XCTestCase {
+    let ok: Int32 = 0, invalid: Int32 = 1, shape: Int32 = 2, state: Int32 = 3, corrupt: Int32 = 4
+
     private func lastError() -> String { String(cString: cember_last_error()) }
 
-    private func expectError(_ status: Int32, _ code: Int32, _ needle: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func expectError(_ status: Int32, _ code: Int32, _ needle: String, argument: String? = nil,
+                             file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(status, code, "status (message: \(lastError()))", file: file, line: line)
         XCTAssertTrue(lastError().contains(needle), "'\(lastError())' should contain '\(needle)'", file: file, line: line)
+        if let argument {
+            XCTAssertEqual(String(cString: cember_last_error_field(2)), argument, "detail.argument of '\(lastError())'", file: file, line: line)
+        }
     }
 
-    private func makeModel(task: Int32 = 2, classes: Int32 = 3, inputs: Int32 = 2) throws -> OpaquePointer {
+    private func check(_ status: Int32, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(status, ok, lastError(), file: file, line: line)
+    }
+
+    private func text(_ call: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Int32, file: StaticString = #filePath, line: UInt = #line) -> String {
+        var p: UnsafePointer<CChar>?
+        check(call(&p), file: file, line: line)
+        return p.map { String(cString: $0) } ?? ""
+    }
+
+    private func json(_ s: String) -> Any { (try? JSONSerialization.jsonObject(with: Data(s.utf8), options: [.fragmentsAllowed])) ?? NSNull() }
+
+    private func architecture(_ name: String, _ options: String) -> String {
+        text { ember_architecture(name, options, $0) }
+    }
+
+    /// A multiclass MLP over 2 numeric features.
+    private func makeModel(task: String = "multiclass", classes: String = "[\"a\", \"b\", \"c\"]", seed: String = "7") throws -> OpaquePointer {
+        let net = architecture("mlp", #"{"inputs": {"numeric": 2}, "neurons": [8]}"#)
         var model: OpaquePointer?
-        var neurons: [Int32] = [8]
-        XCTAssertEqual(ember_mlp_new(&model, task, classes, inputs, &neurons, 1, 0, nil, 1, 7), 0, lastError())
+        check(ember_model_new(&model, #"{"network": \#(net), "task": "\#(task)", "class_names": \#(classes), "seed": "\#(seed)"}"#))
         return try XCTUnwrap(model)
     }
 
-    func testTrainPredictSerializeRoundTrip() throws {
-        let model = try makeModel()
-        defer { _ = ember_model_free(model) }
-        XCTAssertEqual(ember_model_set_training(model, 4, 1, 1, 0.05, 0, 0, 0.9, 0.999, 1e-8), 0, lastError())
-        // Three separable clusters, column-major.
-        let n = 30
-        var x = [Double](repeating: 0, count: n * 2)
-        var y = [Double](repeating: 0, count: n)
+    /// Three separable clusters, column-major, with targets 0, 1, 2.
+    private func clusters(_ n: Int = 30) -> (x: [Double], y: [Double]) {
+        var x = [Double](repeating: 0, count: n * 2), y = [Double](repeating: 0, count: n)
         for i in 0..<n {
             let c = i % 3
             x[i] = Double(c) * 3 + Double(i % 5) * 0.1
             x[n + i] = Double(c == 1 ? 1 : -1) + Double(i % 4) * 0.1
             y[i] = Double(c)
         }
-        var data: OpaquePointer?
-        XCTAssertEqual(ember_dataset_new(&data, x, Int64(n), 2, y), 0, lastError())
-        defer { _ = ember_dataset_free(data) }
-        var losses = [Double](repeating: 0, count: 40)
-        XCTAssertEqual(ember_model_fit(model, data, 40, &losses), 0, lastError())
-        XCTAssertLessThan(losses[39], losses[0] * 0.2)
-        var epochs: Int32 = 0
-        XCTAssertEqual(ember_model_epochs(model, &epochs), 0)
-        XCTAssertEqual(epochs, 40)
-
-        var prob = [Double](repeating: 0, count: n * 3)
-        XCTAssertEqual(ember_model_predict(model, x, Int64(n), 2, &prob, Int64(n * 3)), 0, lastError())
-        for i in 0..<n {
-            let row = (0..<3).map { prob[$0 * n + i] }
-            XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-6)
-            XCTAssertEqual(row.firstIndex(of: row.max()!), Int(y[i]))
-        }
-
-        var size: Int64 = 0
-        XCTAssertEqual(ember_model_serialize(model, nil, 0, &size), 0)
-        var bytes = [UInt8](repeating: 0, count: Int(size))
-        expectError(ember_model_serialize(model, &bytes, size - 1, &size), 1, "capacity")
-        XCTAssertEqual(ember_model_serialize(model, &bytes, size, &size), 0)
-        var copy: OpaquePointer?
-        XCTAssertEqual(ember_model_deserialize(&copy, bytes, size), 0, lastError())
-        defer { _ = ember_model_free(copy) }
-        var prob2 = [Double](repeating: 0, count: n * 3)
-        XCTAssertEqual(ember_model_predict(copy, x, Int64(n), 2, &prob2, Int64(n * 3)), 0)
-        XCTAssertEqual(prob, prob2)
+        return (x, y)
     }
 
-    func testArgumentErrors() throws {
-        var model: OpaquePointer?
-        var neurons: [Int32] = [4, 0]
-        expectError(ember_mlp_new(nil, 0, 0, 2, &neurons, 1, 0, nil, 1, 1), 1, "out_model")
-        expectError(ember_mlp_new(&model, 3, 0, 2, &neurons, 1, 0, nil, 1, 1), 1, "task")
-        expectError(ember_mlp_new(&model, 2, 1, 2, &neurons, 1, 0, nil, 1, 1), 1, "n_classes")
-        expectError(ember_mlp_new(&model, 0, 0, 0, &neurons, 1, 0, nil, 1, 1), 1, "n_inputs")
-        expectError(ember_mlp_new(&model, 0, 0, 2, &neurons, 2, 0, nil, 1, 1), 1, "neurons")
-        expectError(ember_mlp_new(&model, 0, 0, 2, nil, 1, 0, nil, 1, 1), 1, "neurons")
-        expectError(ember_mlp_new(&model, 0, 0, 2, &neurons, -1, 0, nil, 1, 1), 1, "n_hidden")
-        expectError(ember_mlp_new(&model, 0, 0, 2, &neurons, 1, .nan, nil, 1, 1), 1, "dropout")
-        XCTAssertNil(model)
+    private func makeData(_ x: [Double], _ y: [Double]?, rows: Int) throws -> OpaquePointer {
+        var d: OpaquePointer?
+        check(ember_dataset_new(&d, Int64(rows)))
+        check(ember_dataset_add_numeric(d, "num", x, 2, 1))
+        if let y { check(ember_dataset_set_target(d, y, Int64(rows))) }
+        return try XCTUnwrap(d)
+    }
 
-        let m = try makeModel(task: 0, classes: 0, inputs: 2)
-        defer { _ = ember_model_free(m) }
-        expectError(ember_model_set_training(m, 0, 1, 1, 0.1, 0, 0, 0.9, 0.999, 1e-8), 1, "batch_size")
-        expectError(ember_model_set_training(m, 8, 1, 9, 0.1, 0, 0, 0.9, 0.999, 1e-8), 1, "optimizer")
-        expectError(ember_model_set_training(m, 8, 1, 1, .infinity, 0, 0, 0.9, 0.999, 1e-8), 1, "opt.lr")
-        expectError(ember_model_set_training(m, 8, 1, 1, 0.1, -1, 0, 0.9, 0.999, 1e-8), 1, "weight_decay")
-        expectError(ember_model_set_training(m, 8, 1, 1, 0.1, 0, 0, 1.5, 0.999, 1e-8), 1, "opt.beta1")
+    func testEngineFunctions() {
+        XCTAssertEqual(ember_abi_version(), 2)
+        XCTAssertEqual(text { ember_version($0) }, "0.2.0")
+        XCTAssertFalse(text { ember_blas_core_name($0) }.isEmpty)
+        check(ember_set_num_threads(1))
+        var threads: Int32 = 0
+        check(ember_get_num_threads(&threads))
+        XCTAssertEqual(threads, 1)
+        expectError(ember_set_num_threads(0), invalid, "num_threads", argument: "num_threads")
+        expectError(ember_set_num_threads(66), invalid, "1...65")
+        expectError(ember_get_num_threads(nil), invalid, "out_threads")
+        expectError(ember_version(nil), invalid, "out_version")
+        expectError(ember_blas_core_name(nil), invalid, "out_name")
+        check(ember_live_handles(nil, nil, nil, nil))
+    }
 
-        let x: [Double] = [1, 2, 3, 4]
+    func testErrorDetailIsStructuredAndClearedBySuccess() throws {
+        var d = ember_error_detail_layout()
         var data: OpaquePointer?
-        expectError(ember_dataset_new(&data, x, 0, 2, x), 1, "n_rows")
-        expectError(ember_dataset_new(&data, x, 2, -3, x), 1, "n_cols")
-        expectError(ember_dataset_new(&data, nil, 2, 2, x), 1, "x")
-        expectError(ember_dataset_new(&data, x, 2, 2, nil), 1, "y")
-        XCTAssertEqual(ember_dataset_new(&data, x, 2, 2, [0, .nan]), 0)
+        check(ember_dataset_new(&data, 3))
         defer { _ = ember_dataset_free(data) }
-        expectError(ember_model_fit(m, data, 1, nil), 1, "target 1 is nan")
-        expectError(ember_model_fit(m, data, -1, nil), 1, "epochs")
-        expectError(ember_model_fit(m, nil, 1, nil), 1, "dataset")
-        expectError(ember_model_fit(m, m, 1, nil), 1, "not a live ember_dataset")
+        let x: [Double] = [1, 2, .nan, 4, 5, 6]  // column-major 3 × 2: row 2, column 0 is NaN
+        expectError(ember_dataset_add_numeric(data, "num", x, 2, 1), invalid, "row 2, column 0")
+        XCTAssertEqual(withUnsafeMutableBytes(of: &d) { ember_last_error_detail($0.baseAddress) }, ok)
+        XCTAssertEqual(d.code, invalid)
+        XCTAssertEqual(String(cString: d.argument), "num")
+        XCTAssertEqual(d.index, 2)
+        XCTAssertEqual(String(cString: d.expected), "finite values")
+        XCTAssertEqual(String(cString: d.got), "nan")
+        XCTAssertEqual(String(cString: d.message), lastError())
+        XCTAssertEqual(String(cString: d.op), "dataset")
+        // Reading the detail does not clear it; a successful call does.
+        XCTAssertEqual(withUnsafeMutableBytes(of: &d) { ember_last_error_detail($0.baseAddress) }, ok)
+        XCTAssertEqual(d.code, invalid)
+        var rows: Int64 = 0
+        check(ember_dataset_rows(data, &rows))
+        XCTAssertEqual(withUnsafeMutableBytes(of: &d) { ember_last_error_detail($0.baseAddress) }, ok)
+        XCTAssertEqual(d.code, ok)
+        XCTAssertEqual(d.index, -1)
+        XCTAssertEqual(String(cString: d.argument), "")
+        XCTAssertEqual(lastError(), "")
+        XCTAssertEqual(ember_last_error_detail(nil), invalid)
+    }
 
-        var out = [Double](repeating: 0, count: 2)
-        expectError(ember_model_predict(m, x, 2, 3, &out, 2), 2, "expects 2 input columns, got 3")
-        expectError(ember_model_predict(m, x, 2, 2, &out, 3), 2, "out_len")
-        expectError(ember_model_predict(m, x, 2, 2, nil, 2), 1, "out")
-        expectError(ember_model_predict(m, x, -2, 2, &out, 2), 1, "n_rows")
+    func testArchitectures() {
+        for (name, options) in [("mlp", #"{"inputs": {"numeric": 3, "cardinalities": [2, 4]}, "neurons": [16, 8], "p": 0.1, "activation": "gelu"}"#),
+                                ("tab_resnet", #"{"inputs": {"numeric": 3}, "n_blocks": 1, "d_block": 8}"#),
+                                ("ft_transformer", #"{"inputs": {"numeric": 3, "cardinalities": [2]}, "n_blocks": 1, "d_token": 8, "attention_n_heads": 2}"#),
+                                ("featureless", #"{"inputs": {"numeric": 1}}"#),
+                                ("lenet", #"{"inputs": {"image": [1, 28, 28]}}"#),
+                                ("resnet", #"{"inputs": {"image": [3, 8, 8]}, "channels": 4, "n_blocks": 1}"#)] {
+            let net = architecture(name, options)
+            XCTAssertEqual((json(net) as? [String: Any])?["format"] as? String, "ember.network", name)
+        }
+        var out: UnsafePointer<CChar>?
+        expectError(ember_architecture("perceptron", #"{"inputs": {"numeric": 1}}"#, &out), invalid, "unknown architecture", argument: "name")
+        expectError(ember_architecture("mlp", "{", &out), invalid, "not valid JSON", argument: "options_json")
+        expectError(ember_architecture("mlp", "{}", &out), invalid, "inputs", argument: "inputs")
+        expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}, "neuron": [3]}"#, &out), invalid, "not a known option", argument: "neuron")
+        expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}, "neurons": [0]}"#, &out), invalid, "integers >= 1", argument: "neurons")
+        expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}, "p": 1}"#, &out), invalid, "[0, 1)", argument: "p")
+        expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}, "activation": "swoosh"}"#, &out), invalid, "activation", argument: "activation")
+        expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 0}}"#, &out), invalid, "at least one feature")
+        expectError(ember_architecture("lenet", #"{"inputs": {"image": [28, 28]}}"#, &out), invalid, "[channels, height, width]")
+        expectError(ember_architecture("ft_transformer", #"{"inputs": {"numeric": 2}, "d_token": 10, "attention_n_heads": 3}"#, &out), invalid, "divisible")
+        expectError(ember_architecture(nil, "{}", &out), invalid, "name")
+        expectError(ember_architecture("mlp", nil, &out), invalid, "options_json")
+        expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}}"#, nil), invalid, "out_network_json")
+        XCTAssertNil(out, "out-parameters are written only on success")
+    }
 
+    func testModelConfigErrors() throws {
+        let net = architecture("mlp", #"{"inputs": {"numeric": 2}}"#)
+        var model: OpaquePointer?
+        func new(_ config: String) -> Int32 { ember_model_new(&model, config) }
+        expectError(ember_model_new(nil, "{}"), invalid, "out_model")
+        expectError(ember_model_new(&model, nil), invalid, "config_json")
+        expectError(new("[1"), invalid, "not valid JSON")
+        expectError(new("[]"), invalid, "JSON object")
+        expectError(new(#"{"task": "binary", "seed": "1"}"#), invalid, "network", argument: "network")
+        expectError(new(#"{"network": \#(net), "task": "ranking", "seed": "1"}"#), invalid, "\"ranking\"", argument: "task")
+        expectError(new(#"{"network": \#(net), "task": "binary", "class_names": ["a"], "seed": "1"}"#), invalid, "2 class names", argument: "class_names")
+        expectError(new(#"{"network": \#(net), "task": "multiclass", "class_names": ["a"], "seed": "1"}"#), invalid, "at least 2 classes")
+        expectError(new(#"{"network": \#(net), "task": "multiclass", "class_names": ["a", "a"], "seed": "1"}"#), invalid, "unique")
+        expectError(new(#"{"network": \#(net), "task": "regression", "seed": "-1"}"#), invalid, "decimal string", argument: "seed")
+        expectError(new(#"{"network": \#(net), "task": "regression"}"#), invalid, "seed")
+        expectError(new(#"{"network": \#(net), "task": "regression", "seed": "1", "sede": 2}"#), invalid, "not a known option", argument: "sede")
+        expectError(new(#"{"network": \#(net), "task": "regression", "seed": "1", "standardize": {"num": [true]}}"#), shape, "standardize")
+        expectError(new(#"{"network": \#(net), "task": "regression", "seed": "1", "standardize": {"num": [1, 0]}}"#), invalid, "true/false")
+        expectError(new(#"{"network": \#(net), "task": "regression", "seed": "1", "host": {"k": 1}}"#), invalid, "string", argument: "host.k")
+        expectError(new(#"{"network": {"inputs": [], "nodes": [], "output": "x"}, "task": "regression", "seed": "1"}"#), invalid, "network")
+        XCTAssertNil(model)
+        // The largest 64-bit seed is fine.
+        check(new(#"{"network": \#(net), "task": "regression", "seed": "18446744073709551615"}"#))
+        check(ember_model_free(model))
+    }
+
+    func testTrainPredictSerializeSaveLoad() throws {
+        let model = try makeModel()
+        defer { _ = ember_model_free(model) }
+        let (x, y) = clusters()
+        let data = try makeData(x, y, rows: 30)
+        defer { _ = ember_dataset_free(data) }
+        var trainer: OpaquePointer?
+        check(ember_trainer_new(&trainer, model, #"{"batch_size": 4, "optimizer": {"kind": "adam", "lr": 0.05, "betas": [0.9, 0.99]}, "measures_train": ["accuracy"]}"#))
+        defer { _ = ember_trainer_free(trainer) }
+        let records = text { ember_trainer_fit(trainer, data, nil, 40, 0, 40, $0) }
+        let list = try XCTUnwrap(json(records) as? [[String: Any]])
+        XCTAssertEqual(list.count, 40)
+        let first = try XCTUnwrap(list.first?["train_loss"] as? Double), last = try XCTUnwrap(list.last?["train_loss"] as? Double)
+        XCTAssertLessThan(last, first * 0.2)
+        XCTAssertNotNil((list.last?["train"] as? [String: Any])?["accuracy"])
+        let info = try XCTUnwrap(json(text { ember_model_info(model, $0) }) as? [String: Any])
+        XCTAssertEqual(info["epochs"] as? Int, 40)
+        XCTAssertEqual(info["class_names"] as? [String], ["a", "b", "c"])
+        XCTAssertEqual(info["prediction_columns"] as? Int, 3)
+
+        var cols: Int32 = 0
+        check(ember_model_prediction_columns(model, &cols))
+        XCTAssertEqual(cols, 3)
+        var prob = [Double](repeating: 0, count: 90)
+        check(ember_model_predict(model, data, 7, 1, &prob, 90))
+        for i in 0..<30 {
+            let row = (0..<3).map { prob[$0 * 30 + i] }
+            XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-6)
+            XCTAssertEqual(row.firstIndex(of: row.max() ?? 0), Int(y[i]))
+        }
+        var rowMajor = [Double](repeating: 0, count: 90)
+        check(ember_model_predict(model, data, 0, 0, &rowMajor, 90))
+        XCTAssertEqual(rowMajor[1], prob[30], "row-major: row 0, column 1")
+        var logits = [Double](repeating: 0, count: 90)
+        check(ember_model_logits(model, data, 0, 1, &logits, 90))
+        expectError(ember_model_predict(model, data, 0, 1, &prob, 89), shape, "out_len", argument: "out_len")
+        expectError(ember_model_predict(model, data, -1, 1, &prob, 90), invalid, "batch_size")
+        expectError(ember_model_predict(model, data, 0, 2, &prob, 90), invalid, "layout", argument: "layout")
+        expectError(ember_model_predict(model, data, 0, 1, nil, 90), invalid, "out")
+        expectError(ember_model_predict(model, nil, 0, 1, &prob, 90), invalid, "data")
+        expectError(ember_model_predict(model, model, 0, 1, &prob, 90), invalid, "not a live ember_dataset")
+        expectError(ember_model_prediction_columns(model, nil), invalid, "out_columns")
+        // A dataset lacking the model's input, or with the wrong width.
+        var other: OpaquePointer?
+        check(ember_dataset_new(&other, 2))
+        defer { _ = ember_dataset_free(other) }
+        expectError(ember_model_predict(model, other, 0, 1, &prob, 6), state, "no inputs")
+        check(ember_dataset_add_numeric(other, "numbers", [1, 2], 1, 1))
+        expectError(ember_model_predict(model, other, 0, 1, &prob, 6), invalid, "lacks input 'num'")
+        var narrow: OpaquePointer?
+        check(ember_dataset_new(&narrow, 2))
+        defer { _ = ember_dataset_free(narrow) }
+        check(ember_dataset_add_numeric(narrow, "num", [1, 2, 3, 4, 5, 6], 3, 1))
+        expectError(ember_model_predict(model, narrow, 0, 1, &prob, 6), shape, "input 'num' has shape [2, 3]")
+
+        // Bytes, serialization, files.
+        var bytes: OpaquePointer?
+        check(ember_model_serialize(model, &bytes))
+        var p: UnsafePointer<UInt8>?
+        var size: Int64 = 0
+        check(ember_bytes_data(bytes, &p, &size))
+        XCTAssertGreaterThan(size, 8)
+        let copyBytes = Array(UnsafeBufferPointer(start: p, count: Int(size)))
+        check(ember_bytes_free(bytes))
+        expectError(ember_bytes_data(bytes, &p, &size), invalid, "not a live ember_bytes")
+        expectError(ember_model_serialize(model, nil), invalid, "out_bytes")
         var copy: OpaquePointer?
-        expectError(ember_model_deserialize(&copy, [1, 2, 3], 3), 4, "safetensors")
-        expectError(ember_model_deserialize(&copy, nil, 3), 1, "bytes")
-        expectError(ember_model_deserialize(&copy, [0], -1), 1, "length")
-        expectError(ember_set_num_threads(0), 1, "num_threads")
-        expectError(ember_blas_core_name(nil), 1, "out_name")
+        check(ember_model_deserialize(&copy, copyBytes, size))
+        defer { _ = ember_model_free(copy) }
+        var prob2 = [Double](repeating: 0, count: 90)
+        check(ember_model_predict(copy, data, 0, 1, &prob2, 90))
+        XCTAssertEqual(prob, prob2)
+        let path = NSTemporaryDirectory() + "/ember-cabi-\(getpid()).safetensors"
+        defer { unlink(path) }
+        check(ember_model_set_host_metadata(model, "r.encoding", "{\"x\": 1}"))
+        check(ember_model_save(model, path))
+        var loaded: OpaquePointer?
+        check(ember_model_load(&loaded, path))
+        defer { _ = ember_model_free(loaded) }
+        let loadedInfo = try XCTUnwrap(json(text { ember_model_info(loaded, $0) }) as? [String: Any])
+        XCTAssertEqual((loadedInfo["host"] as? [String: String])?["r.encoding"], "{\"x\": 1}")
+        check(ember_model_set_host_metadata(model, "r.encoding", nil))
+        expectError(ember_model_set_host_metadata(model, "", "v"), invalid, "key")
+        var bad: OpaquePointer?
+        expectError(ember_model_load(&bad, "/nonexistent/model.safetensors"), invalid, "cannot open", argument: "path")
+        expectError(ember_model_save(model, "/nonexistent/dir/model.safetensors"), invalid, "cannot open", argument: "path")
+        expectError(ember_model_load(&bad, nil), invalid, "path")
+        expectError(ember_model_deserialize(&bad, [1, 2, 3], 3), corrupt, "safetensors")
+        expectError(ember_model_deserialize(&bad, nil, 3), invalid, "bytes")
+        expectError(ember_model_deserialize(&bad, [0], -1), invalid, "length")
+        var truncated = copyBytes
+        truncated.removeLast(10)
+        expectError(ember_model_deserialize(&bad, truncated, Int64(truncated.count)), corrupt, "safetensors")
+        var garbled = copyBytes
+        garbled[9] = UInt8(ascii: "!")
+        expectError(ember_model_deserialize(&bad, garbled, Int64(garbled.count)), corrupt, "json")
+        XCTAssertNil(bad)
+    }
+
+    func testDatasetErrors() throws {
+        var d: OpaquePointer?
+        expectError(ember_dataset_new(nil, 2), invalid, "out_dataset")
+        expectError(ember_dataset_new(&d, 0), invalid, "n_rows", argument: "n_rows")
+        expectError(ember_dataset_new(&d, -5), invalid, "n_rows")
+        XCTAssertNil(d)
+        check(ember_dataset_new(&d, 2))
+        defer { _ = ember_dataset_free(d) }
+        let x: [Double] = [1, 2, 3, 4]
+        expectError(ember_dataset_add_numeric(d, "num", x, 0, 1), invalid, "n_cols")
+        expectError(ember_dataset_add_numeric(d, "num", nil, 2, 1), invalid, "x")
+        expectError(ember_dataset_add_numeric(d, nil, x, 2, 1), invalid, "name")
+        expectError(ember_dataset_add_numeric(d, "", x, 2, 1), invalid, "non-empty")
+        expectError(ember_dataset_add_numeric(d, "num", x, 2, 7), invalid, "layout")
+        expectError(ember_dataset_add_numeric(d, "num", [1, .infinity, 3, 4], 2, 0), invalid, "row 0, column 1", argument: "num")
+        expectError(ember_dataset_add_numeric(d, "num", x, Int64.max, 1), invalid, "n_cols")
+        check(ember_dataset_add_numeric(d, "num", x, 2, 1))
+        expectError(ember_dataset_add_numeric(d, "num", x, 2, 1), invalid, "already has an input")
+        expectError(ember_dataset_add_categorical(d, "categ", [0, -1], 1, 1), invalid, "code -1", argument: "categ")
+        expectError(ember_dataset_add_categorical(d, "categ", nil, 1, 1), invalid, "codes")
+        check(ember_dataset_add_categorical(d, "categ", [0, 2], 1, 1))
+        let dims: [Int64] = [2, 1, 2]
+        expectError(ember_dataset_add_tensor(d, "image", x, dims, 1, 1), invalid, "rank")
+        expectError(ember_dataset_add_tensor(d, "image", x, dims, 6, 1), invalid, "rank")
+        expectError(ember_dataset_add_tensor(d, "image", x, nil, 3, 1), invalid, "shape")
+        expectError(ember_dataset_add_tensor(d, "image", x, [3, 1, 2], 3, 1), shape, "shape[0] is 3")
+        expectError(ember_dataset_add_tensor(d, "image", x, [2, 0, 2], 3, 1), invalid, "shape")
+        expectError(ember_dataset_add_tensor(d, "image", [1, 2, .nan, 4], dims, 3, 1), invalid, "row 0", argument: "image")
+        check(ember_dataset_add_tensor(d, "image", x, dims, 3, 1))
+        expectError(ember_dataset_set_target(d, [1], 1), shape, "one value per row", argument: "length")
+        expectError(ember_dataset_set_target(d, nil, 2), invalid, "y")
+        expectError(ember_dataset_set_target(d, [1, .nan], 2), invalid, "target 1", argument: "y")
+        check(ember_dataset_set_target(d, [1, 0], 2))
+        expectError(ember_dataset_rows(d, nil), invalid, "out_rows")
+        expectError(ember_dataset_rows(nil, nil), invalid, "dataset")
+    }
+
+    func testTensorLayoutsAgree() throws {
+        // A [2, 1, 2, 3] tensor: column-major (R) and row-major (C) copies give the same tensor.
+        let dims = [2, 1, 2, 3]
+        var rowMajor = [Double](repeating: 0, count: 12), colMajor = [Double](repeating: 0, count: 12)
+        for n in 0..<2 { for h in 0..<2 { for w in 0..<3 {
+            let v = Double(100 * n + 10 * h + w)
+            rowMajor[((n * 1) * 2 + h) * 3 + w] = v
+            colMajor[n + 2 * (0 + 1 * (h + 2 * w))] = v
+        } } }
+        let t1 = try tensor(from: rowMajor, shape: dims, columnMajor: false, argument: "x")
+        let t2 = try tensor(from: colMajor, shape: dims, columnMajor: true, argument: "x")
+        XCTAssertEqual(t1.data, t2.data)
+        XCTAssertEqual(t1.data[3], 10, "row-major order: n, c, h, w (element [0, 0, 1, 0])")
+    }
+
+    func testTrainerConfigErrors() throws {
+        let model = try makeModel()
+        defer { _ = ember_model_free(model) }
+        var t: OpaquePointer?
+        func new(_ config: String) -> Int32 { ember_trainer_new(&t, model, config) }
+        expectError(ember_trainer_new(nil, model, "{}"), invalid, "out_trainer")
+        expectError(ember_trainer_new(&t, nil, "{}"), invalid, "model")
+        expectError(ember_trainer_new(&t, model, nil), invalid, "config_json")
+        expectError(new(#"{"batch_size": 0}"#), invalid, "integer in 1", argument: "batch_size")
+        expectError(new(#"{"batch_size": 2.5}"#), invalid, "integer", argument: "batch_size")
+        expectError(new(#"{"shuffle": 1}"#), invalid, "true or false", argument: "shuffle")
+        expectError(new(#"{"optimizer": {"kind": "adamax"}}"#), invalid, "\"sgd\"", argument: "optimizer.kind")
+        expectError(new(#"{"optimizer": {"kind": "sgd", "beta1": 0.9}}"#), invalid, "not an option of sgd", argument: "optimizer.beta1")
+        expectError(new(#"{"optimizer": {"kind": "adam", "lr": -1}}"#), invalid, "opt.lr")
+        expectError(new(#"{"optimizer": {"kind": "adam", "betas": [0.9]}}"#), invalid, "two numbers", argument: "optimizer.betas")
+        expectError(new(#"{"optimizer": {"kind": "sgd", "nesterov": true}}"#), invalid, "nesterov")
+        expectError(new(#"{"loss": {"kind": "mse"}}"#), invalid, "does not fit a multiclass model", argument: "loss.kind")
+        expectError(new(#"{"loss": {"kind": "cross_entropy", "class_weights": [1, 2]}}"#), invalid, "one weight", argument: "loss.class_weights")
+        expectError(new(#"{"loss": {"kind": "cross_entropy", "pos_weight": [2]}}"#), invalid, "bce_with_logits only")
+        expectError(new(#"{"loss": {"reduction": "median"}}"#), invalid, "\"mean\"", argument: "loss.reduction")
+        expectError(new(#"{"measures_valid": ["rmse"]}"#), invalid, "regression measure", argument: "measures_valid")
+        expectError(new(#"{"measures_valid": ["auc"]}"#), invalid, "unknown measure")
+        expectError(new(#"{"schedule": {"kind": "step"}}"#), invalid, "step_size")
+        expectError(new(#"{"schedule": {"kind": "warmup"}}"#), invalid, "\"step\"", argument: "schedule.kind")
+        expectError(new(#"{"patience": -1}"#), invalid, "patience")
+        expectError(new(#"{"min_delta": -0.1}"#), invalid, ">= 0", argument: "min_delta")
+        expectError(new(#"{"epochs": 3}"#), invalid, "not a known option", argument: "epochs")
+        XCTAssertNil(t)
+        check(new(#"{"optimizer": {"kind": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": true}, "loss": {"kind": "cross_entropy", "class_weights": [1, 2, 1], "reduction": "sum"}, "schedule": {"kind": "one_cycle", "max_lr": 0.1, "total_steps": 100}}"#))
+        check(ember_trainer_free(t))
+    }
+
+    func testSlicesValidationHostScoringAndOptions() throws {
+        let model = try makeModel()
+        defer { _ = ember_model_free(model) }
+        let (x, y) = clusters()
+        let data = try makeData(x, y, rows: 30)
+        defer { _ = ember_dataset_free(data) }
+        let unlabelled = try makeData(x, nil, rows: 30)
+        defer { _ = ember_dataset_free(unlabelled) }
+        var t: OpaquePointer?
+        check(ember_trainer_new(&t, model, #"{"batch_size": 4, "patience": 1, "host_scoring": true, "measures_valid": ["accuracy"]}"#))
+        defer { _ = ember_trainer_free(t) }
+        var rows: Int64 = 0, cols: Int64 = 0
+        var buffer = [Double](repeating: 0, count: 90)
+        expectError(ember_trainer_valid_predictions(t, 1, nil, 0, &rows, &cols), state, "no validation has run yet")
+        // 30 rows in batches of 4: 8 batches an epoch; 3 batches stop inside the first epoch.
+        XCTAssertEqual(text { ember_trainer_fit(t, data, data, 1, 3, 0, $0) }, "[]")
+        var st = try XCTUnwrap(json(text { ember_trainer_state(t, $0) }) as? [String: Any])
+        XCTAssertEqual(st["epoch_in_progress"] as? Bool, true)
+        XCTAssertEqual(st["batches_in_epoch"] as? Int, 3)
+        let rec = try XCTUnwrap(json(text { ember_trainer_fit(t, data, data, 1, 0, 0, $0) }) as? [[String: Any]])
+        XCTAssertEqual(rec.count, 1)
+        XCTAssertNotNil(rec[0]["valid_loss"])
+        XCTAssertNotNil((rec[0]["valid"] as? [String: Any])?["accuracy"])
+        check(ember_trainer_valid_predictions(t, 1, nil, 0, &rows, &cols))
+        XCTAssertEqual([rows, cols], [30, 3])
+        check(ember_trainer_valid_predictions(t, 1, &buffer, 90, nil, nil))
+        XCTAssertEqual(buffer[0] + buffer[30] + buffer[60], 1, accuracy: 1e-6)
+        expectError(ember_trainer_valid_predictions(t, 1, &buffer, 10, nil, nil), shape, "out_len")
+        var stop: Int32 = -1
+        check(ember_trainer_report_score(t, 0.9, 1, &stop))
+        XCTAssertEqual(stop, 0)
+        expectError(ember_trainer_report_score(t, .nan, 1, &stop), invalid, "finite", argument: "score")
+        check(ember_trainer_fit(t, data, data, 1, 0, 0, nil))
+        check(ember_trainer_report_score(t, 0.5, 1, &stop))
+        XCTAssertEqual(stop, 1, "patience 1: one validation without improvement stops")
+        st = try XCTUnwrap(json(text { ember_trainer_state(t, $0) }) as? [String: Any])
+        XCTAssertEqual(st["stopped"] as? Bool, true)
+        XCTAssertEqual(st["best_epoch"] as? Int, 1)
+        check(ember_trainer_finish(t))
+
+        check(ember_trainer_set_option(t, "lr", 0.01, -1))
+        check(ember_trainer_set_option(t, "lr", 0.02, 0))
+        st = try XCTUnwrap(json(text { ember_trainer_state(t, $0) }) as? [String: Any])
+        XCTAssertEqual(st["lr"] as? [Double], [0.02])
+        expectError(ember_trainer_set_option(t, "learning_rate", 0.1, -1), invalid, "unknown hyperparameter")
+        expectError(ember_trainer_set_option(t, "lr", 0.1, 3), invalid, "group 3 does not exist")
+        expectError(ember_trainer_set_option(t, "lr", 0.1, -2), invalid, "group")
+        expectError(ember_trainer_set_option(t, "lr", .nan, -1), invalid, "finite")
+        expectError(ember_trainer_set_option(t, nil, 0.1, -1), invalid, "name")
+
+        var fresh: OpaquePointer?
+        check(ember_trainer_new(&fresh, model, "{}"))
+        defer { _ = ember_trainer_free(fresh) }
+        expectError(ember_trainer_fit(fresh, unlabelled, nil, 1, 0, 0, nil), invalid, "no target")
+        expectError(ember_trainer_fit(fresh, data, unlabelled, 1, 0, 0, nil), invalid, "validation data has no target")
+        expectError(ember_trainer_fit(fresh, data, nil, -1, 0, 0, nil), invalid, "max_epochs")
+        expectError(ember_trainer_fit(fresh, data, nil, 1, -1, 0, nil), invalid, "max_batches")
+        expectError(ember_trainer_fit(fresh, data, nil, 1, 0, -1, nil), invalid, "planned_epochs")
+        expectError(ember_trainer_fit(fresh, nil, nil, 1, 0, 0, nil), invalid, "train")
+        expectError(ember_trainer_fit(fresh, data, model, 1, 0, 0, nil), invalid, "not a live ember_dataset", argument: "valid")
+        expectError(ember_trainer_fit(model, data, nil, 1, 0, 0, nil), invalid, "not a live ember_trainer")
+        // A bad target is reported with its row.
+        var badTarget: OpaquePointer?
+        check(ember_dataset_new(&badTarget, 2))
+        defer { _ = ember_dataset_free(badTarget) }
+        check(ember_dataset_add_numeric(badTarget, "num", [1, 2, 3, 4], 2, 1))
+        check(ember_dataset_set_target(badTarget, [0, 5], 2))
+        expectError(ember_trainer_fit(fresh, badTarget, nil, 1, 0, 0, nil), invalid, "target 1 (0-based) is 5.0", argument: "target")
+        expectError(ember_trainer_state(fresh, nil), invalid, "out_json")
+        expectError(ember_trainer_finish(nil), invalid, "trainer")
+    }
+
+    func testParametersRNGFreezeAndSnapshots() throws {
+        let model = try makeModel()
+        defer { _ = ember_model_free(model) }
+        let list = try XCTUnwrap(json(text { ember_model_parameters(model, $0) }) as? [[String: Any]])
+        XCTAssertEqual(list.map { $0["name"] as? String }, ["linear_0.weight", "linear_0.bias", "head.weight", "head.bias"])
+        XCTAssertEqual(list[0]["shape"] as? [Int], [8, 2])
+        var w = [Double](repeating: 0, count: 16)
+        check(ember_model_get_parameter(model, "linear_0.weight", &w, 16))
+        expectError(ember_model_get_parameter(model, "linear_0.weight", &w, 15), shape, "16 values", argument: "out_len")
+        expectError(ember_model_get_parameter(model, "linear_9.weight", &w, 16), invalid, "no parameter or buffer", argument: "name")
+        expectError(ember_model_get_parameter(model, "linear_0.weight", nil, 16), invalid, "out")
+        var snapshot: OpaquePointer?
+        check(ember_model_snapshot_weights(model, &snapshot))
+        defer { _ = ember_bytes_free(snapshot) }
+        var sp: UnsafePointer<UInt8>?
+        var ss: Int64 = 0
+        check(ember_bytes_data(snapshot, &sp, &ss))
+        let twice = w.map { $0 * 2 }
+        check(ember_model_set_parameter(model, "linear_0.weight", twice, 16))
+        var back = [Double](repeating: 0, count: 16)
+        check(ember_model_get_parameter(model, "linear_0.weight", &back, 16))
+        XCTAssertEqual(back, twice.map { Double(Float($0)) })
+        expectError(ember_model_set_parameter(model, "linear_0.weight", twice, 3), shape, "16 values", argument: "length")
+        expectError(ember_model_set_parameter(model, "linear_0.weight", [Double](repeating: .nan, count: 16), 16), invalid, "finite", argument: "values")
+        check(ember_model_restore_weights(model, sp, ss, 1))
+        check(ember_model_get_parameter(model, "linear_0.weight", &back, 16))
+        XCTAssertEqual(back, w)
+        expectError(ember_model_restore_weights(model, [1, 2, 3], 3, 1), corrupt, "safetensors")
+        expectError(ember_model_restore_weights(model, nil, 3, 1), invalid, "bytes")
+
+        var s0: [UInt64] = [0, 0, 0, 0], s1: [UInt64] = [0, 0, 0, 0]
+        check(ember_model_get_rng_state(model, &s0))
+        check(ember_model_set_rng_state(model, [1, 2, 3, 4]))
+        check(ember_model_get_rng_state(model, &s1))
+        XCTAssertEqual(s1, [1, 2, 3, 4])
+        expectError(ember_model_set_rng_state(model, [0, 0, 0, 0]), invalid, "all zeros")
+        expectError(ember_model_set_rng_state(model, nil), invalid, "state")
+        expectError(ember_model_get_rng_state(model, nil), invalid, "out_state")
+
+        var matched: Int64 = 0
+        check(ember_model_freeze(model, "linear_0.*", 1, &matched))
+        XCTAssertEqual(matched, 2)
+        let frozen = try XCTUnwrap(json(text { ember_model_parameters(model, $0) }) as? [[String: Any]])
+        XCTAssertEqual(frozen.map { $0["frozen"] as? Bool }, [true, true, false, false])
+        expectError(ember_model_freeze(model, "encoder.*", 1, &matched), invalid, "matches no parameter", argument: "pattern")
+        expectError(ember_model_freeze(model, nil, 1, &matched), invalid, "pattern")
+        // A frozen layer does not move in training.
+        let (x, y) = clusters()
+        let data = try makeData(x, y, rows: 30)
+        defer { _ = ember_dataset_free(data) }
+        var t: OpaquePointer?
+        check(ember_trainer_new(&t, model, #"{"batch_size": 8}"#))
+        defer { _ = ember_trainer_free(t) }
+        check(ember_trainer_fit(t, data, nil, 2, 0, 0, nil))
+        check(ember_model_get_parameter(model, "linear_0.weight", &back, 16))
+        XCTAssertEqual(back, w)
+        check(ember_model_freeze(model, "*", 0, nil))
+    }
+
+    func testSameSeedSameWeightsThroughTheABI() throws {
+        func run() throws -> [Double] {
+            let model = try makeModel(seed: "123456789012345")
+            defer { _ = ember_model_free(model) }
+            let (x, y) = clusters()
+            let data = try makeData(x, y, rows: 30)
+            defer { _ = ember_dataset_free(data) }
+            var t: OpaquePointer?
+            check(ember_trainer_new(&t, model, #"{"batch_size": 4}"#))
+            defer { _ = ember_trainer_free(t) }
+            check(ember_trainer_fit(t, data, nil, 3, 0, 0, nil))
+            var w = [Double](repeating: 0, count: 16)
+            check(ember_model_get_parameter(model, "linear_0.weight", &w, 16))
+            return w
+        }
+        XCTAssertEqual(try run(), try run())
     }
 
     func testHandlesAreCheckedAndCounted() throws {
-        var before: (Int64, Int64) = (0, 0)
-        XCTAssertEqual(ember_live_handles(&before.0, &before.1), 0)
+        func counts() -> [Int64] {
+            var a: Int64 = 0, b: Int64 = 0, c: Int64 = 0, d: Int64 = 0
+            check(ember_live_handles(&a, &b, &c, &d))
+            return [a, b, c, d]
+        }
+        let before = counts()
         let m = try makeModel()
-        var now: (Int64, Int64) = (0, 0)
-        XCTAssertEqual(ember_live_handles(&now.0, &now.1), 0)
-        XCTAssertEqual(now.0, before.0 + 1)
-        XCTAssertEqual(ember_model_free(m), 0)
-        expectError(ember_model_free(m), 1, "not a live ember_model")
+        var t: OpaquePointer?
+        check(ember_trainer_new(&t, m, "{}"))
+        XCTAssertEqual(counts(), [before[0] + 1, before[1], before[2] + 1, before[3]])
+        check(ember_model_free(m))
+        // The trainer keeps its own reference: training state survives the model handle.
+        var s: UnsafePointer<CChar>?
+        check(ember_trainer_state(t, &s))
+        expectError(ember_model_free(m), invalid, "not a live ember_model")
         var cols: Int32 = 0
-        expectError(ember_model_prediction_columns(m, &cols), 1, "not a live ember_model")
-        XCTAssertEqual(ember_model_free(nil), 0)
-        XCTAssertEqual(ember_dataset_free(nil), 0)
-        XCTAssertEqual(ember_live_handles(&now.0, &now.1), 0)
-        XCTAssertEqual(now.0, before.0)
-        XCTAssertEqual(String(cString: ember_last_error()!), "", "a successful call clears the last error")
+        expectError(ember_model_prediction_columns(m, &cols), invalid, "not a live ember_model")
+        expectError(ember_trainer_free(m), invalid, "not a live ember_trainer")
+        expectError(ember_dataset_free(t), invalid, "not a live ember_dataset")
+        check(ember_trainer_free(t))
+        for free in [ember_model_free, ember_dataset_free, ember_trainer_free, ember_bytes_free] { check(free(nil)) }
+        XCTAssertEqual(counts(), before)
+        XCTAssertEqual(lastError(), "", "a successful call clears the last error")
     }
 
     func testLastErrorIsPerThread() throws {
-        expectError(ember_set_num_threads(0), 1, "num_threads")
+        expectError(ember_set_num_threads(0), invalid, "num_threads")
         let t = Thread { XCTAssertEqual(String(cString: cember_last_error()), "") }
         t.start()
         while !t.isFinished { usleep(1000) }
         XCTAssertTrue(lastError().contains("num_threads"))
     }
+}
+
+/// The layout of `ember_error_detail` (include/ember.h), for reading it from Swift.
+struct ember_error_detail_layout {
+    var code: Int32 = 0
+    var message: UnsafePointer<CChar> = StaticStrings.version
+    var op: UnsafePointer<CChar> = StaticStrings.version
+    var layer: UnsafePointer<CChar> = StaticStrings.version
+    var argument: UnsafePointer<CChar> = StaticStrings.version
+    var index: Int64 = 0
+    var expected: UnsafePointer<CChar> = StaticStrings.version
+    var got: UnsafePointer<CChar> = StaticStrings.version
 }

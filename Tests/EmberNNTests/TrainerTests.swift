@@ -138,6 +138,64 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(resumed.history.map(\.trainLoss), whole.history.map(\.trainLoss))
     }
 
+    func testBatchLimitedSlicesEqualOneRun() throws {
+        // 13 rows in batches of 3: five batches an epoch, the last one short; slices of 2 batches
+        // stop inside epochs and must still give the weights and history of one run.
+        var rng = RandomGenerator(seed: 5)
+        let x = try Tensor.normal([13, 2], rng: &rng)
+        let y = try Tensor(shape: [13], data: (0..<13).map { x.data[2 * $0] > 0 ? 1 : 0 })
+        let data = try Dataset(x: x, y: y)
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8], p: 0.2)
+        var config = TrainerConfig()
+        config.batchSize = 3
+        config.measuresTrain = [.accuracy]
+        config.schedule = .oneCycle(maxLR: 0.01, totalSteps: 15)
+        let whole = try Model(spec: spec, task: .binary, seed: 9)
+        try Trainer(model: whole, config: config).fit(data, valid: data, epochs: 3)
+
+        let sliced = try Model(spec: spec, task: .binary, seed: 9)
+        let trainer = try Trainer(model: sliced, config: config)
+        var calls = 0, inProgressSeen = false
+        while trainer.epoch < 3 || trainer.epochInProgress {
+            let records = try trainer.fit(data, valid: data, epochs: 3 - sliced.history.count, maxBatches: 2)
+            XCTAssertLessThanOrEqual(records.count, 1, "two batches complete at most one epoch of five")
+            inProgressSeen = inProgressSeen || trainer.epochInProgress
+            calls += 1
+        }
+        XCTAssertTrue(inProgressSeen)
+        XCTAssertEqual(calls, 8, "15 batches in slices of 2")
+        XCTAssertEqual(sliced.snapshotWeights(), whole.snapshotWeights())
+        XCTAssertEqual(sliced.history, whole.history)
+        XCTAssertEqual(trainer.batchesInEpoch, 0)
+        XCTAssertThrowsError(try trainer.fit(data, epochs: 1, maxBatches: 0))
+        // An epoch in progress must be continued with the same training rows.
+        try trainer.fit(data, epochs: 1, maxBatches: 1)
+        XCTAssertEqual(trainer.batchesInEpoch, 1)
+        let other = try Dataset(x: try Tensor(shape: [4, 2], repeating: 0), y: try Tensor(shape: [4], repeating: 0))
+        XCTAssertThrowsError(try trainer.fit(other, epochs: 1)) { error in
+            XCTAssertEqual((error as? EmberError)?.kind, .invalidState)
+        }
+    }
+
+    func testHostScoringDrivesEarlyStopping() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [4])
+        let model = try Model(spec: spec, task: .binary, seed: 1)
+        var config = TrainerConfig()
+        config.patience = 1
+        config.hostScoring = true
+        let trainer = try Trainer(model: model, config: config)
+        // The engine's own validation loss would improve; the host says otherwise.
+        try trainer.fit(try xor(), valid: try xor(), epochs: 1)
+        XCTAssertNil(trainer.bestEpoch, "with host scoring, validation alone does not count")
+        XCTAssertNotNil(trainer.lastValidPredictions)
+        try trainer.reportValidationScore(0.5, maximize: true)
+        try trainer.fit(try xor(), valid: try xor(), epochs: 1)
+        try trainer.reportValidationScore(0.4, maximize: true)
+        XCTAssertTrue(trainer.stopped)
+        XCTAssertEqual(trainer.bestEpoch, 1)
+        XCTAssertEqual(try trainer.fit(try xor(), valid: try xor(), epochs: 5).count, 0, "a stopped trainer trains no more")
+    }
+
     func testEarlyStoppingPicksTheBestEpoch() throws {
         let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [4])
         let model = try Model(spec: spec, task: .binary, seed: 1)

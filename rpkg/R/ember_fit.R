@@ -1,155 +1,323 @@
-ember_optimizers <- c(sgd = 0L, adam = 1L, adamw = 2L)
-
-#' Fit an Ember multi-layer perceptron
+#' Fit an Ember network
 #'
-#' Trains an MLP on the Ember engine without needing 'mlr3': for each width in `neurons`,
-#' Linear -> ReLU -> Dropout(`p`), then a linear head sized from the target (one logit for a
-#' binary factor, one per level for a factor with more levels, one value for a numeric target).
+#' Trains a network on the Ember engine without needing 'mlr3': tabular data with one of the
+#' tabular architectures ([ember_mlp()], [ember_tab_resnet()], [ember_ft_transformer()],
+#' [ember_featureless()]), or images with [ember_cnn()]. The head is sized from the target: one
+#' logit for a factor with two levels (the first level is the positive class, as in 'mlr3'), one
+#' logit per level for more levels, one value for a numeric target.
 #'
-#' Features may be numeric, integer, logical, factor or ordered columns. Factors are one-hot
-#' encoded (one column per level; a level unseen in training encodes as all zeros), ordered
-#' factors enter as their integer codes, logicals as 0/1. Numeric, integer and ordered columns
-#' are standardised inside the model with the training data's mean and standard deviation, and so
-#' is a numeric target (predictions come back on the original scale); the scaling is stored in the
-#' model. Losses: cross-entropy (multiclass), BCE with logits (binary; the logit is the first
-#' level of `y`, the positive class in 'mlr3'), MSE (regression).
+#' @section Features:
+#' `x` is a data.frame or a matrix for tabular architectures. Columns may be numeric, integer,
+#' logical, factor or ordered: numeric, integer, logical (0/1) and ordered (integer codes) columns
+#' form the numeric input, and numeric, integer and ordered columns are standardised inside the
+#' model with the training data's mean and standard deviation (`standardize = TRUE`), as is a
+#' numeric target (predictions come back on its scale). Factors form the categorical input:
+#' one-hot inside MLPs and TabResNets, tokens in FT-Transformers. Columns are matched by name at
+#' prediction. For images, `x` is an array `[n, channels, height, width]`, or `[n, height, width]`
+#' for grey images.
 #'
-#' Training runs one epoch per engine call, so R can be interrupted between epochs.
+#' @section Training in slices, progress and interrupts:
+#' Training runs in slices of about a quarter of a second (whole epochs, or a number of batches
+#' within an epoch for big networks), so that R shows progress and honours Ctrl-C between slices.
+#' On an interrupt, `ember_fit()` finishes cleanly (the engine's objects are released, the best
+#' weights restored when early stopping is configured) and then, with `on_interrupt = "return"`
+#' (the default), returns the model trained so far with a warning of class
+#' `ember_warning_interrupted`; its history holds the completed epochs. With
+#' `on_interrupt = "stop"`, it signals an error of class `ember_error_interrupted` instead (the
+#' 'mlr3' learners do this, so that an interrupted resampling stops).
 #'
-#' @param x (`data.frame` or `matrix`)\cr Features.
+#' @section Validation and early stopping:
+#' `validate` holds out a ratio of the rows (drawn with R's RNG) or takes a separate data set
+#' `list(x = , y = )`. Each `eval_freq` epochs (and at the last epoch) the engine scores it with
+#' the loss and `measures`; the first measure (or the validation loss) drives early stopping:
+#' after `patience` validations without an improvement of more than `min_delta`, training stops,
+#' and with `restore_best_weights` the model keeps the weights of the best validation. Measures
+#' are engine measures by name (`"accuracy"`, `"balanced_accuracy"`, `"logloss"`, `"mse"`, `"mae"`,
+#' `"rmse"`) or R functions made with [ember_measure()].
+#'
+#' @param x (`data.frame`, `matrix` or `array`)\cr Features (see section Features).
 #' @param y (`factor` or `numeric`)\cr Target, one value per row of `x`. A factor gives
 #'   classification with its levels as classes (also levels absent from `y`).
-#' @param neurons (`integer()`)\cr Widths of the hidden layers; `integer(0)` for none.
-#' @param p (`numeric(1)`)\cr Dropout probability after each hidden layer, in \[0, 1).
+#' @param architecture (`ember_architecture`)\cr The network, e.g. [ember_mlp()].
 #' @param epochs (`integer(1)`)\cr Number of passes over the data.
 #' @param batch_size (`integer(1)`)\cr Rows per mini-batch.
-#' @param optimizer (`character(1)`)\cr `"adam"`, `"adamw"` or `"sgd"` (PyTorch's update rules).
-#' @param lr (`numeric(1)`)\cr Learning rate.
-#' @param weight_decay (`numeric(1)`)\cr Weight decay; default 0, or 0.01 for `"adamw"`.
-#' @param momentum (`numeric(1)`)\cr Momentum for `"sgd"`.
-#' @param shuffle (`logical(1)`)\cr Visit rows in a new random order each epoch.
+#' @param optimizer (`character(1)`)\cr `"adam"`, `"adamw"`, `"sgd"`, `"rmsprop"` or `"adagrad"`
+#'   (PyTorch's update rules).
+#' @param lr (`numeric(1)` or `NULL`)\cr Learning rate; `NULL` for the optimizer's default
+#'   (0.001 for adam, adamw and sgd; 0.01 for rmsprop and adagrad).
+#' @param weight_decay,momentum (`numeric(1)` or `NULL`)\cr Optimizer options; `NULL` for the
+#'   defaults (weight decay 0, or 0.01 for adamw; momentum 0).
+#' @param opt_args (`list()`)\cr Further optimizer options with PyTorch's names: `betas`, `eps`,
+#'   `amsgrad`, `dampening`, `nesterov`, `alpha`, `centered`, `lr_decay`,
+#'   `initial_accumulator_value`.
+#' @param loss (`character(1)` or `NULL`)\cr `NULL` for the task's loss (cross-entropy,
+#'   BCE with logits, MSE); `"l1"` for regression.
+#' @param loss_args (`list()`)\cr Loss options with PyTorch's names: `reduction` (`"mean"`,
+#'   `"sum"`), `class_weights` (one weight per class, cross-entropy), `pos_weight` (BCE).
+#' @param schedule (`list()` or `NULL`)\cr A learning-rate schedule with PyTorch's names, e.g.
+#'   `list(kind = "step", step_size = 10, gamma = 0.5)`, `list(kind = "cosine_annealing",
+#'   t_max = 30)`, `list(kind = "one_cycle", max_lr = 0.01, total_steps = 300)` (stepped per
+#'   batch) or `list(kind = "reduce_on_plateau", patience = 5)` (on the validation loss).
+#' @param validate (`numeric(1)`, `list()` or `NULL`)\cr Validation data: a ratio of the rows in
+#'   (0, 1), or `list(x = , y = )`.
+#' @param patience (`integer(1)`)\cr Validations without improvement before training stops; 0
+#'   never stops early.
+#' @param min_delta (`numeric(1)`)\cr Smallest change that counts as an improvement.
+#' @param restore_best_weights (`logical(1)`)\cr With early stopping, keep the best weights.
+#' @param eval_freq (`integer(1)`)\cr Validate every `eval_freq` epochs.
+#' @param measures (`character()` or `list()`)\cr Validation measures (see section Validation).
+#' @param measures_train (`character()`)\cr Engine measures computed on the training batches.
 #' @param standardize (`logical(1)`)\cr Standardise numeric features (and a numeric target).
-#' @param seed (`integer(1)` or `NULL`)\cr Seed of the engine RNG (weights, shuffling, dropout);
-#'   `NULL` draws one from R's RNG, so `set.seed()` makes the fit reproducible.
-#' @param num_threads (`integer(1)`)\cr Threads used while training.
-#' @return An object of class `ember_model`, with `predict()` and `print()` methods; its
-#'   `history` element holds the training loss per epoch.
-#' @seealso [predict.ember_model()], `mlr3::lrn("classif.ember_mlp")` for the 'mlr3' learner.
+#' @param seed (`integer(1)` or `NULL`)\cr Seed of the engine RNG (initialisation, shuffling,
+#'   dropout); `NULL` draws it from R's RNG, so that `set.seed()` governs it.
+#' @param num_threads (`integer(1)`)\cr Threads of the engine and BLAS while training.
+#' @param shuffle (`logical(1)`)\cr Visit rows in a new random order each epoch.
+#' @param drop_last (`logical(1)`)\cr Drop a last incomplete batch.
+#' @param batch_size_predict (`integer(1)`)\cr Rows per batch when predicting.
+#' @param progress (`logical(1)`)\cr Show a progress bar.
+#' @param on_interrupt (`character(1)`)\cr `"return"` or `"stop"` (see section Training in
+#'   slices).
+#' @return An `ember_model`: use [predict()][predict.ember_model], `$history` (an
+#'   `ember_history` data.frame with a `plot()` method), [ember_save()], [ember_parameters()].
+#' @seealso [ember_architectures], [predict.ember_model()], [ember_save()]
 #' @export
 #' @examples
 #' set.seed(1)
-#' model <- ember_fit(iris[, 1:4], iris$Species, epochs = 20, batch_size = 16)
-#' table(predict(model, iris[, 1:4]), iris$Species)
-#' head(predict(model, iris[, 1:4], type = "prob"))
-ember_fit <- function(x, y, neurons = 64L, p = 0, epochs = 30L, batch_size = 32L,
-                      optimizer = c("adam", "adamw", "sgd"), lr = 1e-3, weight_decay = NULL,
-                      momentum = 0, shuffle = TRUE, standardize = TRUE, seed = NULL, num_threads = 1L) {
-  if (is.matrix(x)) x <- as.data.frame(x)
-  checkmate::assert_data_frame(x, min.rows = 1L, min.cols = 1L)
-  optimizer <- match.arg(optimizer)
-  if (is.character(y)) stop("ember: 'y' is character; convert it to a factor for classification", call. = FALSE)
-  if (is.factor(y)) {
-    checkmate::assert_factor(y, len = nrow(x), any.missing = FALSE)
-    if (nlevels(y) < 2L) stop("ember: a factor 'y' needs at least 2 levels", call. = FALSE)
-  } else {
-    checkmate::assert_numeric(y, len = nrow(x), any.missing = FALSE, finite = TRUE)
-  }
-  checkmate::assert_integerish(neurons, lower = 1L, upper = 1048576L, any.missing = FALSE)
-  checkmate::assert_number(p, lower = 0, upper = 1)
-  if (p >= 1) stop("ember: 'p' must be < 1", call. = FALSE)
-  checkmate::assert_int(epochs, lower = 0L)
-  checkmate::assert_int(batch_size, lower = 1L)
-  checkmate::assert_number(lr, lower = 0, finite = TRUE)
-  if (is.null(weight_decay)) weight_decay <- if (optimizer == "adamw") 0.01 else 0
-  checkmate::assert_number(weight_decay, lower = 0, finite = TRUE)
-  checkmate::assert_number(momentum, lower = 0, finite = TRUE)
-  checkmate::assert_flag(shuffle)
-  checkmate::assert_flag(standardize)
-  if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
-  checkmate::assert_int(seed, lower = 0L)
-  checkmate::assert_int(num_threads, lower = 1L, upper = 65L)
-
-  old_threads <- ember_set_threads(num_threads)
-  on.exit(ember_set_threads(old_threads), add = TRUE)
-
-  encoder <- ember_encoder(x)
-  xm <- ember_encode(encoder, x)
-  if (is.factor(y)) {
-    class_levels <- levels(y)
-    k <- length(class_levels)
-    task <- if (k == 2L) 1L else 2L
-    # Binary: target 1 for the first level (mlr3's positive class), whose logit the head outputs.
-    yv <- if (k == 2L) as.double(as.integer(y) == 1L) else as.double(as.integer(y) - 1L)
-  } else {
-    class_levels <- NULL
-    k <- 0L
-    task <- 0L
-    yv <- as.double(y)
-  }
-  mask <- if (standardize) encoder$standardize else rep(FALSE, encoder$n_inputs)
-  ptr <- .Call(C_ember_mlp_new, task, as.integer(max(k, 0L)), as.integer(encoder$n_inputs),
-    as.integer(neurons), as.double(p), mask, standardize, as.double(seed))
-  .Call(C_ember_set_training, ptr, as.integer(batch_size), shuffle, ember_optimizers[[optimizer]],
-    as.double(lr), as.double(weight_decay), as.double(momentum), 0.9, 0.999, 1e-8)
-  dataset <- .Call(C_ember_dataset_new, xm, yv)
-  losses <- numeric(0)
-  for (e in seq_len(epochs)) {
-    losses <- c(losses, .Call(C_ember_fit, ptr, dataset, 1L))
-  }
-  structure(list(
-    ptr = ptr,
-    encoder = encoder,
-    task_type = if (is.null(class_levels)) "regr" else "classif",
-    class_levels = class_levels,
-    history = data.frame(epoch = seq_along(losses), train_loss = losses),
-    config = list(neurons = as.integer(neurons), p = p, epochs = epochs, batch_size = batch_size,
-      optimizer = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum,
-      shuffle = shuffle, standardize = standardize, seed = seed)
-  ), class = "ember_model")
-}
-
-#' Predict with an Ember model
+#' model <- ember_fit(iris[, 1:4], iris$Species, epochs = 20, batch_size = 16, lr = 0.01)
+#' model
+#' table(predict(model, iris), iris$Species)
 #'
-#' @param object (`ember_model`)\cr A model from [ember_fit()].
-#' @param newdata (`data.frame` or `matrix`)\cr Features, with the training columns (matched by
-#'   name; extra columns are ignored).
-#' @param type (`character(1)`)\cr `"response"`: class labels (a factor) or numeric values;
-#'   `"prob"`: a matrix of class probabilities with one column per class (classification only).
-#' @param num_threads (`integer(1)`)\cr Threads used while predicting.
-#' @param ... Not used.
-#' @return A factor, a numeric vector or a probability matrix.
-#' @export
-#' @examples
-#' set.seed(2)
-#' model <- ember_fit(mtcars[, -1], mtcars$mpg, epochs = 50, batch_size = 8)
-#' predict(model, head(mtcars))
-predict.ember_model <- function(object, newdata, type = c("response", "prob"), num_threads = 1L, ...) {
-  type <- match.arg(type)
-  checkmate::assert_int(num_threads, lower = 1L, upper = 65L)
-  if (is.matrix(newdata)) newdata <- as.data.frame(newdata)
-  checkmate::assert_data_frame(newdata)
+#' # Early stopping on a held-out fifth of the rows:
+#' model <- ember_fit(iris[, 1:4], iris$Species, epochs = 50, batch_size = 16, lr = 0.01,
+#'   validate = 0.2, patience = 5, measures = "accuracy")
+#' tail(model$history)
+#'
+#' # Mixed column types and a TabResNet:
+#' d <- data.frame(x = rnorm(100), g = factor(sample(c("a", "b"), 100, TRUE)))
+#' y <- d$x + (d$g == "a") + rnorm(100, sd = 0.1)
+#' model <- ember_fit(d, y, ember_tab_resnet(n_blocks = 1, d_block = 16), epochs = 10)
+#' head(predict(model, d))
+ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size = 32L, optimizer = "adam",
+                      lr = NULL, weight_decay = NULL, momentum = NULL, opt_args = list(), loss = NULL,
+                      loss_args = list(), schedule = NULL, validate = NULL, patience = 0L, min_delta = 0,
+                      restore_best_weights = TRUE, eval_freq = 1L, measures = NULL, measures_train = NULL,
+                      standardize = TRUE, seed = NULL, num_threads = 1L, shuffle = TRUE, drop_last = FALSE,
+                      batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop")) {
+  if (!inherits(architecture, "ember_architecture")) {
+    ember_abort("'architecture' must be an ember_architecture, e.g. ember_mlp() or ember_cnn()", argument = "architecture",
+      expected = "an ember_architecture", got = class(architecture)[1L])
+  }
+  epochs <- check_count(epochs, "epochs")
+  batch_size <- check_count(batch_size, "batch_size")
+  optimizer <- check_choice(optimizer, c("adam", "adamw", "sgd", "rmsprop", "adagrad"), "optimizer")
+  patience <- check_count(patience, "patience", lower = 0L)
+  eval_freq <- check_count(eval_freq, "eval_freq")
+  num_threads <- check_count(num_threads, "num_threads")
+  batch_size_predict <- check_count(batch_size_predict, "batch_size_predict")
+  for (arg in c("standardize", "shuffle", "drop_last", "progress", "restore_best_weights")) {
+    if (!checkmate::test_flag(get(arg))) {
+      ember_abort(sprintf("'%s' must be TRUE or FALSE", arg), argument = arg, expected = "TRUE or FALSE", got = deparse_short(get(arg)))
+    }
+  }
+  if (!checkmate::test_number(min_delta, lower = 0, finite = TRUE)) {
+    ember_abort("'min_delta' must be a number >= 0", argument = "min_delta", expected = "a number >= 0", got = deparse_short(min_delta))
+  }
+  on_interrupt <- match.arg(on_interrupt)
+  if (!is.null(seed) && !checkmate::test_number(seed, lower = 0, upper = 2^53, finite = TRUE) ||
+      (!is.null(seed) && seed != round(seed))) {
+    ember_abort("'seed' must be NULL or a non-negative integer", argument = "seed", expected = "a non-negative integer",
+      got = deparse_short(seed))
+  }
+
+  # Data: features, target, validation.
+  kind <- architecture_input_kind(architecture)
+  encoding <- ember_encoding(x, kind)
+  n <- if (kind == "image") dim(x)[1L] else NROW(x)
+  if (n < 1L) ember_abort("'x' has no rows; at least one row is needed", argument = "x", expected = "at least one row", got = "0 rows")
+  target <- ember_target(y, n)
+  if (n == 1L) {
+    if (architecture$name %in% c("tab_resnet", "resnet")) {
+      ember_abort(sprintf("'x' has a single row; %s uses batch normalization, which needs at least 2 rows", architecture$name),
+        argument = "x", expected = "at least 2 rows", got = "1 row")
+    }
+    ember_warn("'x' has a single row: the model can only memorise it", kind = "single_row", argument = "x")
+  }
+  unseen <- if (architecture$name == "ft_transformer") "error" else "warn"
+  inputs <- ember_encode(encoding, x, argument = "x", unseen = unseen)
+  if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
+  valid_inputs <- NULL
+  valid_target <- NULL
+  if (!is.null(validate)) {
+    if (is.numeric(validate) && length(validate) == 1L) {
+      if (!(validate > 0 && validate < 1)) {
+        ember_abort("'validate' as a ratio must be in (0, 1)", argument = "validate", expected = "a ratio in (0, 1)", got = format(validate))
+      }
+      n_valid <- round(validate * n)
+      if (n_valid < 1L || n_valid >= n) {
+        ember_abort(sprintf("'validate' = %g leaves %d of %d rows for validation; both parts need rows", validate, n_valid, n),
+          argument = "validate", expected = "a ratio leaving rows on both sides", got = format(validate))
+      }
+      idx <- sort(sample.int(n, n_valid))
+      valid_inputs <- subset_inputs(inputs, idx)
+      valid_target <- target$values[idx]
+      inputs <- subset_inputs(inputs, -idx)
+      target$values <- target$values[-idx]
+    } else if (is.list(validate) && !is.data.frame(validate) && all(c("x", "y") %in% names(validate))) {
+      valid_inputs <- ember_encode(encoding, validate$x, argument = "validate$x", unseen = unseen)
+      vt <- ember_target(validate$y, inputs_rows(valid_inputs), argument = "validate$y")
+      if (!identical(vt$levels, target$levels)) {
+        ember_abort("'validate$y' must have the levels of 'y'", argument = "validate$y", expected = paste(target$levels, collapse = ", "),
+          got = paste(vt$levels, collapse = ", "))
+      }
+      valid_target <- vt$values
+    } else {
+      ember_abort("'validate' must be NULL, a ratio in (0, 1) or list(x = , y = )", argument = "validate",
+        expected = "NULL, a ratio or list(x, y)", got = class(validate)[1L])
+    }
+  }
+  measures <- normalize_measures(measures, target$task)
+  measures_train <- normalize_measures(measures_train, target$task, engine_only = TRUE, argument = "measures_train")
+  host_scoring <- any(vapply(measures, is.function, logical(1)))
+
+  # The model and its trainer.
+  sizes <- encoding_inputs(encoding)
+  network <- if (kind == "image") ember_network_description(architecture, image = sizes$image) else
+    ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities)
+  standardize_num <- if (kind == "tabular" && sizes$numeric > 0L) list(num = json_array(encoding_standardize(encoding, standardize))) else json_object()
+  model_config <- list(
+    network = json_raw(network),
+    task = target$task, class_names = json_array(if (target$task == "regression") character(0) else target$levels),
+    standardize = standardize_num, standardize_target = standardize,
+    seed = format(seed, scientific = FALSE),
+    host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
+  )
+  ptr <- .Call(C_ember_model_new, to_json(model_config))
+  trainer_config <- list(
+    batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
+    optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
+    loss = c(list(kind = loss), loss_args_json(loss_args)), schedule = schedule, eval_freq = eval_freq,
+    measures_train = json_array(unlist(measures_train)),
+    measures_valid = json_array(unlist(Filter(is.character, measures))),
+    patience = patience, min_delta = min_delta, restore_best_weights = restore_best_weights,
+    batch_size_predict = batch_size_predict, host_scoring = host_scoring
+  )
+  if (is.null(loss) && !length(loss_args)) trainer_config$loss <- NULL
+  trainer <- tryCatch(.Call(C_ember_trainer_new, ptr, to_json(trainer_config)), ember_error = function(e) {
+    # The engine names configuration fields (optimizer.betas); speak of ember_fit()'s arguments.
+    e$argument <- r_argument_name(e$argument)
+    stop(e)
+  })
+  train_data <- engine_dataset(inputs, target$values, argument = "x")
+  valid_data <- if (!is.null(valid_inputs)) engine_dataset(valid_inputs, valid_target, argument = "validate")
+  on.exit({
+    .Call(C_ember_release, trainer)
+    .Call(C_ember_release, train_data)
+    if (!is.null(valid_data)) .Call(C_ember_release, valid_data)
+  }, add = TRUE)
+
   old_threads <- ember_set_threads(num_threads)
   on.exit(ember_set_threads(old_threads), add = TRUE)
-  xm <- ember_encode(object$encoder, newdata)
-  out <- .Call(C_ember_predict, object$ptr, xm)
-  if (object$task_type == "regr") {
-    if (type == "prob") stop("ember: type = 'prob' needs a classification model", call. = FALSE)
-    return(out[, 1L])
+  run <- train_slices(trainer, train_data, valid_data, epochs = epochs,
+    batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), measures = measures,
+    valid_truth = valid_target, target = target, progress = progress)
+  .Call(C_ember_trainer_finish, trainer)
+
+  model <- new_ember_model(ptr, encoding, target, architecture, run$history)
+  model$config <- list(epochs = epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
+    validate = validate, patience = patience, stopped_early = run$stopped)
+  if (run$interrupted) {
+    if (on_interrupt == "stop") {
+      ember_abort(sprintf("training was interrupted after %d complete epoch(s)", nrow(run$history)), kind = "interrupted",
+        argument = "epochs")
+    }
+    ember_warn(sprintf("training was interrupted after %d of %d epoch(s); returning the model trained so far",
+      nrow(run$history), epochs), kind = "interrupted")
   }
-  colnames(out) <- object$class_levels
-  if (type == "prob") return(out)
-  factor(object$class_levels[max.col(out, ties.method = "first")], levels = object$class_levels)
+  model
 }
 
-#' @export
-print.ember_model <- function(x, ...) {
-  what <- if (x$task_type == "regr") "regression" else sprintf("classification (%d classes)", length(x$class_levels))
-  cat(sprintf("<ember_model> MLP for %s\n", what))
-  cat(sprintf("  inputs: %d (from %d features); hidden: %s; dropout: %g\n", x$encoder$n_inputs,
-    length(x$encoder$columns), if (length(x$config$neurons)) paste(x$config$neurons, collapse = "-") else "none",
-    x$config$p))
-  n <- nrow(x$history)
-  if (n > 0L) cat(sprintf("  trained %d epochs; final training loss %.4g\n", n, x$history$train_loss[n]))
-  if (!isTRUE(.Call(C_ember_is_valid, x$ptr))) cat("  (engine handle not valid in this process: unmarshal first)\n")
-  invisible(x)
+# ember_fit()'s argument for an engine configuration field.
+r_argument_name <- function(field) {
+  if (is.na(field)) return(field)
+  direct <- c(optimizer.lr = "lr", optimizer.weight_decay = "weight_decay", optimizer.momentum = "momentum",
+    optimizer.kind = "optimizer", loss.kind = "loss", measures_valid = "measures")
+  if (field %in% names(direct)) return(direct[[field]])
+  if (startsWith(field, "opt.")) return(sub("^opt\\.", "", field))
+  if (startsWith(field, "optimizer.")) return(sub("^optimizer\\.", "opt_args$", field))
+  if (startsWith(field, "loss.")) return(sub("^loss\\.", "loss_args$", field))
+  if (startsWith(field, "schedule.")) return(sub("^schedule\\.", "schedule$", field))
+  field
+}
+
+opt_args_json <- function(args) {
+  checkmate::assert_list(args, names = "unique")
+  if (!is.null(args$betas)) args$betas <- json_array(as.double(args$betas))
+  args
+}
+
+loss_args_json <- function(args) {
+  checkmate::assert_list(args, names = "unique")
+  for (k in c("class_weights", "pos_weight")) if (!is.null(args[[k]])) args[[k]] <- json_array(as.double(args[[k]]))
+  args
+}
+
+# Runs the trainer in slices of about `target_seconds`, collecting epoch records into a history,
+# scoring R measures on the validation predictions, showing progress and catching interrupts.
+train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_epoch, measures, valid_truth, target,
+                         progress, target_seconds = 0.25) {
+  records <- list()
+  budget <- 1L  # batches per slice, adapted to the measured speed
+  stopped <- FALSE
+  interrupted <- FALSE
+  host_measures <- Filter(is.function, measures)
+  bar <- if (progress) utils::txtProgressBar(min = 0, max = epochs, style = 3) else NULL
+  on.exit(if (!is.null(bar)) close(bar), add = TRUE)
+  tryCatch({
+    while (length(records) < epochs && !stopped) {
+      started <- proc.time()[["elapsed"]]
+      max_epochs <- if (length(host_measures) && !is.null(valid_data)) 1L else epochs - length(records)
+      text <- .Call(C_ember_trainer_fit, trainer, train_data, valid_data, as.integer(max_epochs), as.integer(budget),
+        as.integer(epochs))
+      new <- from_json(text)
+      for (r in new) {
+        if (length(host_measures) && !is.null(r$valid_loss)) {
+          prediction <- .Call(C_ember_trainer_valid_predictions, trainer)
+          scores <- score_host_measures(host_measures, prediction, valid_truth, target)
+          r$valid <- c(r$valid, scores)
+          # With host scoring the engine leaves early stopping to us, whichever the first measure.
+          first <- measures[[1L]]
+          score <- if (is.function(first)) scores[[1L]] else as.double(r$valid[[first]])
+          maximize <- if (is.function(first)) !attr(first, "minimize") else first %in% c("accuracy", "balanced_accuracy")
+          if (isTRUE(.Call(C_ember_trainer_report_score, trainer, score, maximize))) stopped <- TRUE
+        }
+        records[[length(records) + 1L]] <- r
+      }
+      state <- from_json(.Call(C_ember_trainer_state, trainer))
+      stopped <- stopped || isTRUE(state$stopped)
+      elapsed <- proc.time()[["elapsed"]] - started
+      if (elapsed > 0.01) budget <- as.integer(min(max(1, round(budget * target_seconds / elapsed)), 1e6)) else budget <- min(budget * 4L, 1000000L)
+      if (!is.null(bar)) utils::setTxtProgressBar(bar, length(records) + state$batches_in_epoch / batches_per_epoch)
+    }
+  }, interrupt = function(e) interrupted <<- TRUE)
+  list(history = records_to_history(records), stopped = stopped, interrupted = interrupted)
+}
+
+# Epoch records (JSON) as an ember_history data.frame.
+records_to_history <- function(records) {
+  if (!length(records)) {
+    return(structure(data.frame(epoch = integer(0), train_loss = numeric(0), valid_loss = numeric(0), lr = numeric(0)),
+      class = c("ember_history", "data.frame")))
+  }
+  num <- function(v) if (is.null(v)) NA_real_ else as.double(v)
+  train_names <- unique(unlist(lapply(records, function(r) names(r$train))))
+  valid_names <- unique(unlist(lapply(records, function(r) names(r$valid))))
+  h <- data.frame(
+    epoch = vapply(records, function(r) as.integer(r$epoch), integer(1)),
+    train_loss = vapply(records, function(r) num(r$train_loss), numeric(1)),
+    valid_loss = vapply(records, function(r) num(r$valid_loss), numeric(1)),
+    lr = vapply(records, function(r) num(r$lr), numeric(1))
+  )
+  for (m in train_names) h[[paste0("train_", m)]] <- vapply(records, function(r) num(r$train[[m]]), numeric(1))
+  for (m in valid_names) h[[paste0("valid_", m)]] <- vapply(records, function(r) num(r$valid[[m]]), numeric(1))
+  structure(h, class = c("ember_history", "data.frame"))
 }

@@ -1,79 +1,294 @@
-# Turning the columns an mlr3 user has into the numeric matrix the engine trains on.
+# Turning R data into the engine's named inputs, and back into what the model file records.
 #
-# - numeric and integer columns: as numbers, standardised inside the model;
-# - logical columns: 0/1, not standardised;
-# - factor columns: one-hot, one 0/1 column per level (all levels, so no reference level is
-#   dropped), not standardised; a level unseen in training encodes as all zeros;
-# - ordered factors: their integer codes 1..K, standardised like numbers (order kept).
-# Columns are matched by name, so their order at prediction time does not matter.
+# Tabular data (data.frame or matrix):
+# - numeric and integer columns enter the `num` input as numbers, standardised inside the model;
+# - logical columns enter `num` as 0/1, not standardised;
+# - ordered factors enter `num` as their integer codes 1..K, standardised (the order is kept);
+# - factors enter the `categ` input as level codes: one-hot inside MLPs and TabResNets, tokens in
+#   FT-Transformers. A level unseen in training is "unknown": one-hot encodes it as all zeros
+#   (with a classed warning, ember_warning_unseen_level); a tokenizer cannot, so the
+#   FT-Transformer refuses it (ember_error_unseen_level). An unseen level of an ordered factor
+#   has no place in the order and is refused too.
+# Columns are matched by name, so their order at prediction time does not matter. The encoding
+# (names, types, levels) is stored in the model file, so that a saved file is self-describing.
+#
+# Images: a 4-d array [n, channels, height, width] or a 3-d array [n, height, width] of grey
+# images, numeric and finite; they enter the `image` input unchanged.
 
-ember_encoder <- function(data) {
-  checkmate::assert_data_frame(data, min.cols = 1L)
-  nms <- names(data)
-  if (anyDuplicated(nms) || any(!nzchar(nms))) {
-    stop("ember: feature names must be unique and non-empty", call. = FALSE)
-  }
-  columns <- lapply(nms, function(nm) {
-    col <- data[[nm]]
-    type <- if (is.ordered(col)) "ordered" else if (is.factor(col)) "factor" else if (is.logical(col)) "logical" else if (is.integer(col)) "integer" else if (is.numeric(col)) "numeric" else NA_character_
-    if (is.na(type)) {
-      stop(sprintf("ember: feature '%s' has class '%s'; expected numeric, integer, logical, factor or ordered",
-        nm, class(col)[1L]), call. = FALSE)
-    }
-    list(name = nm, type = type, levels = if (is.factor(col)) levels(col) else NULL)
-  })
-  widths <- vapply(columns, function(cl) if (cl$type == "factor") length(cl$levels) else 1L, integer(1))
-  standardize <- unlist(lapply(columns, function(cl) {
-    if (cl$type == "factor") rep(FALSE, length(cl$levels)) else cl$type %in% c("numeric", "integer", "ordered")
-  }))
-  if (sum(widths) < 1L) stop("ember: the features encode to zero columns (factors without levels?)", call. = FALSE)
-  structure(list(columns = columns, n_inputs = sum(widths), standardize = standardize), class = "ember_encoder")
+encoding_format <- "mlr3ember.encoding"
+
+column_type <- function(col) {
+  # Classed numbers (Date, POSIXct, difftime ...) are not plain numbers.
+  if (is.object(col) && !is.factor(col) && !identical(class(col), "AsIs")) return(NA_character_)
+  if (is.ordered(col)) "ordered" else if (is.factor(col)) "factor" else if (is.logical(col)) "logical" else
+    if (is.integer(col)) "integer" else if (is.double(col)) "numeric" else NA_character_
 }
 
-ember_encode <- function(encoder, data) {
-  if (is.matrix(data)) data <- as.data.frame(data)
-  checkmate::assert_data_frame(data)
-  n <- nrow(data)
-  missing_cols <- setdiff(vapply(encoder$columns, `[[`, "", "name"), names(data))
-  if (length(missing_cols)) {
-    stop(sprintf("ember: newdata lacks the feature(s) %s", paste0("'", missing_cols, "'", collapse = ", ")), call. = FALSE)
+# The encoding of training features `x` for an architecture reading `kind` inputs.
+ember_encoding <- function(x, kind, argument = "x") {
+  if (kind == "image") return(image_encoding(x, argument))
+  if (is.array(x) && length(dim(x)) > 2L) {
+    ember_abort(sprintf("'%s' is a %d-d array; this architecture needs tabular data (a data.frame or matrix); use ember_cnn() for images",
+      argument, length(dim(x))), argument = argument, expected = "a data.frame or matrix", got = sprintf("a %d-d array", length(dim(x))))
   }
-  out <- matrix(0, nrow = n, ncol = encoder$n_inputs)
-  j <- 1L
-  for (cl in encoder$columns) {
-    col <- data[[cl$name]]
-    if (anyNA(col)) {
-      stop(sprintf("ember: feature '%s' has missing values; impute them first (e.g. mlr3pipelines po('imputeoor'))",
-        cl$name), call. = FALSE)
+  positional <- FALSE
+  if (is.matrix(x)) {
+    if (!is.numeric(x) && !is.logical(x)) {
+      ember_abort(sprintf("'%s' is a %s matrix; expected a numeric or logical matrix, or a data.frame", argument, typeof(x)),
+        argument = argument, expected = "a numeric matrix or a data.frame", got = sprintf("a %s matrix", typeof(x)))
     }
-    if (cl$type == "factor") {
-      if (!is.factor(col) && !is.character(col)) {
-        stop(sprintf("ember: feature '%s' must be a factor, got '%s'", cl$name, class(col)[1L]), call. = FALSE)
-      }
-      codes <- match(as.character(col), cl$levels)
-      k <- length(cl$levels)
-      ok <- !is.na(codes)
-      if (n > 0L && k > 0L && any(ok)) {
-        out[cbind(which(ok), j - 1L + codes[ok])] <- 1
-      }
-      j <- j + k
-    } else {
-      if (cl$type == "ordered") {
-        if (!is.factor(col)) {
-          stop(sprintf("ember: feature '%s' must be an ordered factor, got '%s'", cl$name, class(col)[1L]), call. = FALSE)
-        }
-        vals <- match(as.character(col), cl$levels)
-        if (anyNA(vals)) stop(sprintf("ember: feature '%s' has levels not seen in training", cl$name), call. = FALSE)
-      } else {
-        if (!is.numeric(col) && !is.logical(col)) {
-          stop(sprintf("ember: feature '%s' must be %s, got '%s'", cl$name, cl$type, class(col)[1L]), call. = FALSE)
-        }
-        vals <- as.double(col)
-        if (any(!is.finite(vals))) stop(sprintf("ember: feature '%s' has non-finite values", cl$name), call. = FALSE)
-      }
-      out[, j] <- as.double(vals)
-      j <- j + 1L
+    positional <- is.null(colnames(x))
+    x <- as_data_frame(x)
+  }
+  if (!is.data.frame(x)) {
+    ember_abort(sprintf("'%s' must be a data.frame or a matrix, got %s", argument, class(x)[1L]),
+      argument = argument, expected = "a data.frame or matrix", got = class(x)[1L])
+  }
+  if (ncol(x) < 1L) ember_abort(sprintf("'%s' has no columns", argument), argument = argument, expected = "at least one feature", got = "0 columns")
+  nms <- names(x)
+  if (anyDuplicated(nms) || any(is.na(nms) | !nzchar(nms))) {
+    ember_abort(sprintf("the columns of '%s' must have unique, non-empty names", argument), argument = argument,
+      expected = "unique column names")
+  }
+  columns <- lapply(seq_along(nms), function(j) {
+    col <- x[[j]]
+    type <- column_type(col)
+    if (is.na(type)) {
+      hint <- if (is.character(col)) " (convert it with as.factor())" else ""
+      ember_abort(sprintf("column '%s' of '%s' has class '%s'; expected numeric, integer, logical, factor or ordered%s",
+        nms[j], argument, class(col)[1L], hint), argument = nms[j], index = j,
+        expected = "numeric, integer, logical, factor or ordered", got = class(col)[1L])
     }
+    if (type %in% c("factor", "ordered") && nlevels(col) < 1L) {
+      ember_abort(sprintf("column '%s' of '%s' is a factor without levels", nms[j], argument), argument = nms[j], index = j,
+        expected = "a factor with levels", got = "no levels")
+    }
+    list(name = nms[j], type = type, levels = if (is.factor(col)) levels(col) else NULL)
+  })
+  structure(list(kind = "tabular", columns = columns, positional = positional), class = "ember_encoding")
+}
+
+image_encoding <- function(x, argument) {
+  d <- dim(x)
+  if (!is.array(x) || !(length(d) %in% c(3L, 4L)) || !is.numeric(x)) {
+    ember_abort(sprintf("'%s' must be a numeric array [n, channels, height, width] (or [n, height, width] for grey images) for a CNN, got %s",
+      argument, if (is.null(d)) class(x)[1L] else sprintf("a %d-d %s array", length(d), typeof(x))),
+      argument = argument, expected = "a 3-d or 4-d numeric array", got = class(x)[1L])
+  }
+  shape <- if (length(d) == 3L) c(1L, d[2L], d[3L]) else d[2:4]
+  structure(list(kind = "image", shape = as.integer(shape)), class = "ember_encoding")
+}
+
+as_data_frame <- function(m) {
+  if (is.null(colnames(m))) colnames(m) <- paste0("V", seq_len(ncol(m)))
+  as.data.frame(m, stringsAsFactors = FALSE, optional = TRUE)
+}
+
+# Input sizes of the encoding (for the architecture).
+encoding_inputs <- function(enc) {
+  if (enc$kind == "image") return(list(image = enc$shape))
+  types <- vapply(enc$columns, `[[`, "", "type")
+  list(numeric = sum(types != "factor"),
+    cardinalities = vapply(enc$columns[types == "factor"], function(cl) length(cl$levels), integer(1)))
+}
+
+# Which `num` columns are standardised: numeric, integer and ordered (not logical).
+encoding_standardize <- function(enc, standardize) {
+  types <- vapply(enc$columns, `[[`, "", "type")
+  num <- types[types != "factor"]
+  if (!standardize) return(rep(FALSE, length(num)))
+  num %in% c("numeric", "integer", "ordered")
+}
+
+# Encodes features with a fitted encoding into list(num = matrix, categ = integer matrix (0-based))
+# or list(image = array). `unseen` says what an unseen factor level does: "warn" (one-hot:
+# all zeros) or "error" (tokenizers).
+ember_encode <- function(enc, x, argument = "newdata", unseen = "warn") {
+  if (enc$kind == "image") return(encode_image(enc, x, argument))
+  if (enc$kind == "inputs") return(encode_inputs(enc, x, argument))
+  if (is.matrix(x)) {
+    if (enc$positional && is.null(colnames(x))) colnames(x) <- vapply(enc$columns, `[[`, "", "name")
+    x <- as_data_frame(x)
+  }
+  if (!is.data.frame(x)) {
+    ember_abort(sprintf("'%s' must be a data.frame or a matrix, got %s", argument, class(x)[1L]), argument = argument,
+      expected = "a data.frame or matrix", got = class(x)[1L])
+  }
+  names_needed <- vapply(enc$columns, `[[`, "", "name")
+  missing_cols <- setdiff(names_needed, names(x))
+  if (length(missing_cols)) {
+    ember_abort(sprintf("'%s' lacks the column(s) %s that the model was trained on (columns are matched by name)",
+      argument, paste0("'", missing_cols, "'", collapse = ", ")), argument = missing_cols[1L],
+      expected = paste(names_needed, collapse = ", "), got = paste(names(x), collapse = ", "),
+      extra_class = "ember_error_missing_column")
+  }
+  n <- nrow(x)
+  types <- vapply(enc$columns, `[[`, "", "type")
+  num_cols <- enc$columns[types != "factor"]
+  cat_cols <- enc$columns[types == "factor"]
+  out <- list()
+  if (length(num_cols)) {
+    num <- matrix(0, nrow = n, ncol = length(num_cols))
+    for (j in seq_along(num_cols)) num[, j] <- encode_numeric_column(num_cols[[j]], x[[num_cols[[j]]$name]], argument)
+    out$num <- num
+  }
+  if (length(cat_cols)) {
+    categ <- matrix(0L, nrow = n, ncol = length(cat_cols))
+    for (j in seq_along(cat_cols)) categ[, j] <- encode_factor_column(cat_cols[[j]], x[[cat_cols[[j]]$name]], argument, unseen)
+    out$categ <- categ
   }
   out
 }
+
+check_no_missing <- function(values, name, argument) {
+  bad <- which(is.na(values))
+  if (length(bad)) {
+    ember_abort(sprintf("column '%s' of '%s' has %d missing value(s) (first in row %d); impute them first (e.g. mlr3pipelines po('imputeoor'))",
+      name, argument, length(bad), bad[1L]), kind = "missing_values", argument = name, index = bad[1L],
+      expected = "no missing values", got = "NA", extra_class = "ember_error_invalid_argument")
+  }
+}
+
+encode_numeric_column <- function(cl, col, argument) {
+  if (cl$type == "ordered") {
+    if (!is.factor(col)) {
+      ember_abort(sprintf("column '%s' of '%s' must be an ordered factor as in training, got '%s'", cl$name, argument, class(col)[1L]),
+        argument = cl$name, expected = "ordered", got = class(col)[1L])
+    }
+    check_no_missing(col, cl$name, argument)
+    codes <- match(as.character(col), cl$levels)
+    unseen <- which(is.na(codes))
+    if (length(unseen)) {
+      ember_abort(sprintf("column '%s' of '%s' has level '%s' (row %d), unseen in training; an ordered factor's levels must be those of training (%s)",
+        cl$name, argument, as.character(col[unseen[1L]]), unseen[1L], paste(cl$levels, collapse = " < ")),
+        kind = "unseen_level", argument = cl$name, index = unseen[1L], expected = paste(cl$levels, collapse = ", "),
+        got = as.character(col[unseen[1L]]), extra_class = "ember_error_invalid_argument")
+    }
+    return(as.double(codes))
+  }
+  if (!(is.numeric(col) || is.logical(col)) || is.factor(col)) {
+    ember_abort(sprintf("column '%s' of '%s' must be %s as in training, got '%s'", cl$name, argument, cl$type, class(col)[1L]),
+      argument = cl$name, expected = cl$type, got = class(col)[1L])
+  }
+  vals <- as.double(col)
+  check_no_missing(vals, cl$name, argument)
+  inf <- which(!is.finite(vals))
+  if (length(inf)) {
+    ember_abort(sprintf("column '%s' of '%s' has the non-finite value %s in row %d; expected finite numbers", cl$name, argument,
+      format(vals[inf[1L]]), inf[1L]), argument = cl$name, index = inf[1L], expected = "finite numbers", got = format(vals[inf[1L]]))
+  }
+  vals
+}
+
+encode_factor_column <- function(cl, col, argument, unseen) {
+  if (!is.factor(col) && !is.character(col)) {
+    ember_abort(sprintf("column '%s' of '%s' must be a factor as in training, got '%s'", cl$name, argument, class(col)[1L]),
+      argument = cl$name, expected = "factor", got = class(col)[1L])
+  }
+  check_no_missing(col, cl$name, argument)
+  codes <- match(as.character(col), cl$levels) - 1L
+  new <- which(is.na(codes))
+  if (length(new)) {
+    level <- as.character(col[new[1L]])
+    if (unseen == "error") {
+      ember_abort(sprintf("column '%s' of '%s' has level '%s' (row %d) unseen in training; this model's tokenizer has no embedding for it (known: %s)",
+        cl$name, argument, level, new[1L], paste(cl$levels, collapse = ", ")), kind = "unseen_level", argument = cl$name,
+        index = new[1L], expected = paste(cl$levels, collapse = ", "), got = level, extra_class = "ember_error_invalid_argument")
+    }
+    ember_warn(sprintf("column '%s' of '%s' has %d value(s) of level(s) unseen in training (first: '%s' in row %d); they are encoded as all zeros",
+      cl$name, argument, length(new), level, new[1L]), kind = "unseen_level", argument = cl$name, index = new[1L])
+    codes[new] <- length(cl$levels)  # out of range: one-hot writes zeros
+  }
+  as.integer(codes)
+}
+
+encode_image <- function(enc, x, argument) {
+  d <- dim(x)
+  if (!is.array(x) || !is.numeric(x) || !(length(d) %in% c(3L, 4L))) {
+    ember_abort(sprintf("'%s' must be a numeric array of images [n, %s]", argument, paste(enc$shape, collapse = ", ")),
+      argument = argument, expected = "a 3-d or 4-d numeric array", got = class(x)[1L])
+  }
+  if (length(d) == 3L) x <- array(x, dim = c(d[1L], 1L, d[2L], d[3L]))
+  d <- dim(x)
+  if (!identical(as.integer(d[2:4]), enc$shape)) {
+    ember_abort(sprintf("'%s' holds images of shape [%s]; the model expects [%s]", argument, paste(d[2:4], collapse = ", "),
+      paste(enc$shape, collapse = ", ")), kind = "shape", argument = argument, expected = paste(enc$shape, collapse = ", "),
+      got = paste(d[2:4], collapse = ", "))
+  }
+  storage.mode(x) <- "double"
+  bad <- which(!is.finite(x))
+  if (length(bad)) {
+    row <- (bad[1L] - 1L) %% d[1L] + 1L
+    ember_abort(sprintf("'%s' holds a missing or non-finite value in image %d; expected finite numbers", argument, row),
+      kind = if (is.na(x[bad[1L]])) "missing_values" else "invalid_argument", argument = argument, index = row,
+      expected = "finite numbers", got = format(x[bad[1L]]),
+      extra_class = if (is.na(x[bad[1L]])) "ember_error_invalid_argument" else NULL)
+  }
+  list(image = x)
+}
+
+# Models without an R encoding (written from Swift or C): `newdata` is a named list with one
+# array per network input (rows first), or a matrix when the network has one numeric input.
+encode_inputs <- function(enc, x, argument) {
+  if (!is.list(x) || is.data.frame(x)) {
+    if (length(enc$inputs) == 1L && (is.matrix(x) || is.array(x) || is.data.frame(x))) {
+      x <- stats::setNames(list(if (is.data.frame(x)) as.matrix(x) else x), enc$inputs[[1L]]$name)
+    } else {
+      ember_abort(sprintf("'%s' must be a named list with one array per input (%s)", argument,
+        paste(vapply(enc$inputs, `[[`, "", "name"), collapse = ", ")), argument = argument, expected = "a named list")
+    }
+  }
+  out <- list()
+  for (input in enc$inputs) {
+    v <- x[[input$name]]
+    if (is.null(v)) ember_abort(sprintf("'%s' lacks the input '%s'", argument, input$name), argument = input$name)
+    if (input$kind == "categorical") {
+      v <- as.matrix(v)
+      storage.mode(v) <- "integer"
+    } else if (input$kind == "numeric") {
+      v <- as.matrix(v)
+      storage.mode(v) <- "double"
+    } else {
+      storage.mode(v) <- "double"
+    }
+    out[[input$name]] <- v
+  }
+  out
+}
+
+# The encoding as stored in the model file (host metadata "mlr3ember.encoding").
+encoding_to_json <- function(enc, target, architecture) {
+  body <- list(format = encoding_format, version = 1L, kind = enc$kind)
+  if (enc$kind == "image") body$shape <- json_array(enc$shape)
+  if (enc$kind == "tabular") {
+    body$positional <- enc$positional
+    body$columns <- json_array(lapply(enc$columns, function(cl) {
+      list(name = cl$name, type = cl$type, levels = if (!is.null(cl$levels)) json_array(cl$levels))
+    }))
+  }
+  body$target <- list(type = target$type, levels = if (!is.null(target$levels)) json_array(target$levels))
+  body$architecture <- list(name = architecture$name, params = if (length(architecture$params)) architecture$params else json_object())
+  to_json(body)
+}
+
+encoding_from_json <- function(text) {
+  j <- tryCatch(from_json(text), error = function(e) NULL)
+  if (is.null(j) || !identical(j$format, encoding_format)) {
+    ember_abort("the model file's R encoding is malformed", kind = "corrupt", argument = "file")
+  }
+  enc <- if (j$kind == "image") list(kind = "image", shape = as.integer(j$shape)) else
+    list(kind = "tabular", columns = lapply(j$columns, function(cl) {
+      list(name = cl$name, type = cl$type, levels = if (length(cl$levels)) as.character(cl$levels) else NULL)
+    }), positional = isTRUE(j$positional))
+  arch <- new_architecture(j$architecture$name, j$architecture$params %||% list())
+  list(encoding = structure(enc, class = "ember_encoding"),
+    target = list(type = j$target$type, levels = if (length(j$target$levels)) as.character(j$target$levels) else NULL),
+    architecture = arch)
+}
+
+# The encoding of a model written without R (from its network inputs).
+encoding_from_inputs <- function(inputs) {
+  structure(list(kind = "inputs", inputs = lapply(inputs, function(i) list(name = i$name, kind = i$kind))), class = "ember_encoding")
+}
+
+`%||%` <- function(x, y) if (is.null(x)) y else x

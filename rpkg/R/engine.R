@@ -1,13 +1,14 @@
 #' Ember engine information and threads
 #'
-#' `ember_info()` reports the engine's ABI version, the OpenBLAS kernel core in use and the
-#' number of threads. Debian's OpenBLAS falls back to slow generic kernels (e.g. "Prescott") on
-#' CPUs it does not know unless the environment variable `OPENBLAS_CORETYPE` is set before R
-#' starts. `ember_set_threads()` sets the number of threads the engine (and OpenBLAS) uses.
+#' `ember_info()` reports the engine's version and ABI version, the OpenBLAS kernel core in use
+#' and the number of threads. Debian's OpenBLAS falls back to slow generic kernels (e.g.
+#' "Prescott") on CPUs it does not know unless the environment variable `OPENBLAS_CORETYPE` is set
+#' before R starts. `ember_set_threads()` sets the number of threads the engine (and OpenBLAS)
+#' uses.
 #'
-#' @param num_threads (`integer(1)`)\cr Number of threads, at least 1.
-#' @return `ember_info()`: a named list with `abi_version`, `blas_core` and `num_threads`.
-#'   `ember_set_threads()`: the previous number of threads, invisibly.
+#' @param num_threads (`integer(1)`)\cr Number of threads, 1 to 65.
+#' @return `ember_info()`: a named list with `version`, `abi_version`, `blas_core` and
+#'   `num_threads`. `ember_set_threads()`: the previous number of threads, invisibly.
 #' @export
 #' @examples
 #' ember_info()
@@ -20,13 +21,24 @@ ember_info <- function() {
 #' @rdname ember_info
 #' @export
 ember_set_threads <- function(num_threads) {
-  checkmate::assert_int(num_threads, lower = 1L, upper = 65L)
+  if (!checkmate::test_int(num_threads, lower = 1L, upper = 65L)) {
+    ember_abort(sprintf("'num_threads' must be an integer in 1..65, got %s", deparse_short(num_threads)),
+      argument = "num_threads", expected = "an integer in 1..65", got = deparse_short(num_threads))
+  }
   old <- .Call(C_ember_info)$num_threads
   .Call(C_ember_set_threads, as.integer(num_threads))
   invisible(old)
 }
 
-# Live engine handles (models, datasets), for leak checks in tests.
+#' Live engine objects
+#'
+#' Counts the engine objects alive in this process (models, datasets, trainers, byte buffers),
+#' for leak checks: objects are freed when R garbage-collects their handles.
+#'
+#' @return A named numeric vector.
+#' @export
+#' @examples
+#' ember_live_handles()
 ember_live_handles <- function() {
   .Call(C_ember_live_handles)
 }

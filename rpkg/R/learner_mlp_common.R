@@ -36,13 +36,15 @@ ember_mlp_learner_train <- function(learner, task) {
   if (identical(seed, "random")) seed <- sample.int(.Machine$integer.max, 1L)
   x <- task$data(cols = task$feature_names)
   # Classes come from the task, not from the rows seen: a class absent from the training rows
-  # still gets its output.
+  # still gets its output (and single-class training rows are fine for a learner).
   y <- if (task$task_type == "classif") factor(task$truth(), levels = task$class_names) else task$truth()
-  ember_fit(x, y,
-    neurons = pv$neurons %??% 64L, p = pv$p %??% 0, epochs = pv$epochs, batch_size = pv$batch_size,
+  suppressWarnings(ember_fit(x, y,
+    architecture = ember_mlp(neurons = pv$neurons %??% 64L, p = pv$p %??% 0),
+    epochs = pv$epochs, batch_size = pv$batch_size,
     optimizer = pv$optimizer %??% "adam", lr = pv$opt.lr %??% 0.001, weight_decay = pv$opt.weight_decay,
-    momentum = pv$opt.momentum %??% 0, shuffle = pv$shuffle %??% TRUE,
-    standardize = pv$standardize %??% TRUE, seed = seed, num_threads = pv$num_threads %??% 1L)
+    momentum = pv$opt.momentum, shuffle = pv$shuffle %??% TRUE,
+    standardize = pv$standardize %??% TRUE, seed = seed, num_threads = pv$num_threads %??% 1L,
+    progress = FALSE, on_interrupt = "stop"), classes = c("ember_warning_single_class", "ember_warning_single_row"))
 }
 
 # Predicts for a task. Uses only task$data(), feature_names and class_names (mlr3 also predicts
@@ -52,7 +54,7 @@ ember_mlp_learner_predict <- function(learner, task) {
   model <- learner$model
   newdata <- task$data(cols = task$feature_names)
   threads <- pv$num_threads %??% 1L
-  if (model$task_type == "regr") {
+  if (model$task == "regression") {
     return(list(response = stats::predict(model, newdata, num_threads = threads)))
   }
   prob <- stats::predict(model, newdata, type = "prob", num_threads = threads)

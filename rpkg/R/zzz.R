@@ -3,7 +3,7 @@
 NULL
 
 # The interface version of include/ember.h this R code was written against.
-ember_abi_expected <- 1L
+ember_abi_expected <- 2L
 
 .onLoad <- function(libname, pkgname) {
   abi <- .Call(C_ember_abi_version)

@@ -1,39 +1,67 @@
 /*
- * The .Call glue between R and the Ember engine (include/ember.h).
+ * The .Call glue between R and the Ember engine (include/ember.h, ABI 2).
  *
  * Rules (DESIGN.md §3, §4): Swift never calls the R API and R never longjmps through Swift
- * frames: every engine call returns first, then this file raises the R error. Models and datasets
- * live in external pointers with finalizers; a pointer that was saved without marshaling reads
- * back as NULL, and a handle created in another process (a fork) is refused.
+ * frames: every engine call returns first, then this file raises the R condition (through the
+ * package's R function ember_signal_engine_error(), which turns the engine's structured error
+ * detail into a classed condition with 1-based indices). Models, datasets and trainers live in
+ * external pointers with finalizers; a pointer that was saved without marshaling reads back as
+ * NULL, and a handle created in another process (a fork) is refused.
  */
 #include <R.h>
 #include <Rinternals.h>
 #include <R_ext/Rdynload.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ember.h"
 
-static pid_t owner_pid = 0;
+/* ---- Errors ---------------------------------------------------------------------------------- */
 
-/* Raises the engine's last error as an R error (after the engine call has returned). */
-static void stop_engine(int32_t status, const char *what) {
-    const char *msg = ember_last_error();
-    Rf_error("%s failed (status %d): %s", what, (int)status, (msg && msg[0]) ? msg : "unknown error");
+static SEXP mk_string_or_na(const char *s) {
+    return (s != NULL && s[0] != '\0') ? Rf_mkCharCE(s, CE_UTF8) : NA_STRING;
 }
 
-#define CHECK(call, what)                        \
-    do {                                         \
-        int32_t st_ = (call);                    \
+/* Raises the engine's last error as a classed R condition (after the engine call returned). */
+static void stop_engine(int32_t status, const char *what) {
+    ember_error_detail d;
+    memset(&d, 0, sizeof d);
+    ember_last_error_detail(&d);
+    const char *names[] = {"status", "what", "message", "op", "layer", "argument", "index", "expected", "got"};
+    SEXP info = PROTECT(Rf_allocVector(VECSXP, 9));
+    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 9));
+    for (int i = 0; i < 9; i++) SET_STRING_ELT(nms, i, Rf_mkChar(names[i]));
+    Rf_setAttrib(info, R_NamesSymbol, nms);
+    SET_VECTOR_ELT(info, 0, Rf_ScalarInteger((int)status));
+    SET_VECTOR_ELT(info, 1, Rf_mkString(what));
+    SET_VECTOR_ELT(info, 2, Rf_ScalarString(mk_string_or_na(d.message ? d.message : ember_last_error())));
+    SET_VECTOR_ELT(info, 3, Rf_ScalarString(mk_string_or_na(d.op)));
+    SET_VECTOR_ELT(info, 4, Rf_ScalarString(mk_string_or_na(d.layer)));
+    SET_VECTOR_ELT(info, 5, Rf_ScalarString(mk_string_or_na(d.argument)));
+    SET_VECTOR_ELT(info, 6, Rf_ScalarReal(d.index >= 0 ? (double)d.index : NA_REAL));
+    SET_VECTOR_ELT(info, 7, Rf_ScalarString(mk_string_or_na(d.expected)));
+    SET_VECTOR_ELT(info, 8, Rf_ScalarString(mk_string_or_na(d.got)));
+    SEXP ns = PROTECT(R_FindNamespace(Rf_mkString("mlr3ember")));
+    SEXP fn = PROTECT(Rf_findFun(Rf_install("ember_signal_engine_error"), ns));
+    SEXP call = PROTECT(Rf_lang2(fn, info));
+    Rf_eval(call, ns); /* signals an R error: does not return */
+    UNPROTECT(5);
+    Rf_error("%s failed (status %d): %s", what, (int)status, ember_last_error());
+}
+
+#define CHECK(call, what)                            \
+    do {                                             \
+        int32_t st_ = (call);                        \
         if (st_ != EMBER_OK) stop_engine(st_, what); \
     } while (0)
+
+/* ---- External pointers ----------------------------------------------------------------------- */
 
 static void model_finalizer(SEXP ptr) {
     void *p = R_ExternalPtrAddr(ptr);
     if (p == NULL) return;
-    /* A handle inherited through fork belongs to the parent's registry copy; freeing it in the
-       child is harmless (the child's copy of the registry knows it). */
     ember_model_free((ember_model *)p);
     R_ClearExternalPtr(ptr);
 }
@@ -42,6 +70,13 @@ static void dataset_finalizer(SEXP ptr) {
     void *p = R_ExternalPtrAddr(ptr);
     if (p == NULL) return;
     ember_dataset_free((ember_dataset *)p);
+    R_ClearExternalPtr(ptr);
+}
+
+static void trainer_finalizer(SEXP ptr) {
+    void *p = R_ExternalPtrAddr(ptr);
+    if (p == NULL) return;
+    ember_trainer_free((ember_trainer *)p);
     R_ClearExternalPtr(ptr);
 }
 
@@ -61,13 +96,18 @@ static void *unwrap_pointer(SEXP ptr, const char *cls, const char *arg) {
     void *p = R_ExternalPtrAddr(ptr);
     if (p == NULL)
         Rf_error("'%s' is a stale Ember handle: the object was saved or sent to another process "
-                 "without marshaling (use mlr3's $marshal() before saveRDS(), or refit)", arg);
+                 "without marshaling (use ember_serialize() or mlr3's $marshal() before saveRDS(), "
+                 "ember_save() for files, or refit)", arg);
     SEXP tag = R_ExternalPtrTag(ptr);
     if (TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && INTEGER(tag)[0] != (int)getpid())
         Rf_error("'%s' was created in another process (pid %d; this is %d), e.g. before a fork: "
-                 "marshal the model to move it between processes", arg, INTEGER(tag)[0], (int)getpid());
+                 "serialize the model to move it between processes", arg, INTEGER(tag)[0], (int)getpid());
     return p;
 }
+
+#define MODEL(x) ((ember_model *)unwrap_pointer(x, "ember_model_ptr", "model"))
+#define DATASET(x, arg) ((ember_dataset *)unwrap_pointer(x, "ember_dataset_ptr", arg))
+#define TRAINER(x) ((ember_trainer *)unwrap_pointer(x, "ember_trainer_ptr", "trainer"))
 
 static int scalar_int(SEXP x, const char *arg) {
     if (!Rf_isNumeric(x) || Rf_length(x) != 1) Rf_error("'%s' must be a single number", arg);
@@ -78,27 +118,61 @@ static int scalar_int(SEXP x, const char *arg) {
 
 static double scalar_real(SEXP x, const char *arg) {
     if (!Rf_isNumeric(x) || Rf_length(x) != 1) Rf_error("'%s' must be a single number", arg);
-    double v = Rf_asReal(x);
-    if (!R_FINITE(v)) Rf_error("'%s' must be finite, got %g", arg, v);
-    return v;
+    return Rf_asReal(x);
 }
+
+static const char *scalar_string(SEXP x, const char *arg) {
+    if (TYPEOF(x) != STRSXP || Rf_length(x) != 1 || STRING_ELT(x, 0) == NA_STRING)
+        Rf_error("'%s' must be a single string", arg);
+    return Rf_translateCharUTF8(STRING_ELT(x, 0));
+}
+
+static SEXP text_result(const char *text) {
+    SEXP out = PROTECT(Rf_allocVector(STRSXP, 1));
+    SET_STRING_ELT(out, 0, Rf_mkCharCE(text ? text : "", CE_UTF8));
+    UNPROTECT(1);
+    return out;
+}
+
+/* Copies an engine byte buffer into a raw vector and frees it. */
+static SEXP bytes_result(ember_bytes *bytes, const char *what) {
+    const uint8_t *data = NULL;
+    int64_t size = 0;
+    int32_t st = ember_bytes_data(bytes, &data, &size);
+    if (st != EMBER_OK) {
+        ember_bytes_free(bytes);
+        stop_engine(st, what);
+    }
+    if (size > R_XLEN_T_MAX) {
+        ember_bytes_free(bytes);
+        Rf_error("%s: %lld bytes are too many for an R raw vector", what, (long long)size);
+    }
+    SEXP out = PROTECT(Rf_allocVector(RAWSXP, (R_xlen_t)size));
+    if (size > 0) memcpy(RAW(out), data, (size_t)size);
+    ember_bytes_free(bytes);
+    UNPROTECT(1);
+    return out;
+}
+
+/* ---- Engine ---------------------------------------------------------------------------------- */
 
 SEXP C_ember_abi_version(void) { return Rf_ScalarInteger(ember_abi_version()); }
 
 SEXP C_ember_info(void) {
-    const char *core = NULL;
+    const char *core = NULL, *version = NULL;
     int32_t threads = 0;
+    CHECK(ember_version(&version), "ember_version");
     CHECK(ember_blas_core_name(&core), "ember_blas_core_name");
     CHECK(ember_get_num_threads(&threads), "ember_get_num_threads");
-    SEXP out = PROTECT(Rf_allocVector(VECSXP, 3));
-    SEXP names = PROTECT(Rf_allocVector(STRSXP, 3));
-    SET_VECTOR_ELT(out, 0, Rf_ScalarInteger(ember_abi_version()));
-    SET_VECTOR_ELT(out, 1, Rf_mkString(core ? core : "unknown"));
-    SET_VECTOR_ELT(out, 2, Rf_ScalarInteger(threads));
-    SET_STRING_ELT(names, 0, Rf_mkChar("abi_version"));
-    SET_STRING_ELT(names, 1, Rf_mkChar("blas_core"));
-    SET_STRING_ELT(names, 2, Rf_mkChar("num_threads"));
-    Rf_setAttrib(out, R_NamesSymbol, names);
+    const char *names[] = {"version", "abi_version", "blas_core", "num_threads"};
+    SEXP out = PROTECT(Rf_allocVector(VECSXP, 4));
+    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 4));
+    SET_VECTOR_ELT(out, 0, Rf_mkString(version));
+    SET_VECTOR_ELT(out, 1, Rf_ScalarInteger(ember_abi_version()));
+    SET_VECTOR_ELT(out, 2, Rf_mkString(core ? core : "unknown"));
+    SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(threads));
+    for (int i = 0; i < 4; i++) SET_STRING_ELT(nms, i, Rf_mkChar(names[i]));
+    Rf_setAttrib(out, R_NamesSymbol, nms);
     UNPROTECT(2);
     return out;
 }
@@ -108,117 +182,25 @@ SEXP C_ember_set_threads(SEXP threads) {
     return R_NilValue;
 }
 
-SEXP C_ember_mlp_new(SEXP task, SEXP n_classes, SEXP n_inputs, SEXP neurons, SEXP dropout,
-                     SEXP standardize, SEXP standardize_target, SEXP seed) {
-    if (TYPEOF(neurons) != INTSXP) Rf_error("'neurons' must be an integer vector");
-    if (TYPEOF(standardize) != LGLSXP) Rf_error("'standardize' must be a logical vector");
-    int ni = scalar_int(n_inputs, "n_inputs");
-    if (ni < 1) Rf_error("'n_inputs' must be >= 1, got %d", ni);
-    if (Rf_length(standardize) != ni)
-        Rf_error("'standardize' must have one entry per input (%d), got %d", ni, Rf_length(standardize));
-    double s = scalar_real(seed, "seed");
-    if (s < 0 || s > 9007199254740992.0 || s != (double)(uint64_t)s)
-        Rf_error("'seed' must be an integer in [0, 2^53], got %g", s);
-    int *mask = (int *)R_alloc(ni, sizeof(int));
-    for (int i = 0; i < ni; i++) {
-        int v = LOGICAL(standardize)[i];
-        if (v == NA_LOGICAL) Rf_error("'standardize' must not contain NA");
-        mask[i] = v;
-    }
-    for (int i = 0; i < Rf_length(neurons); i++)
-        if (INTEGER(neurons)[i] == NA_INTEGER) Rf_error("'neurons' must not contain NA");
-    ember_model *model = NULL;
-    CHECK(ember_mlp_new(&model, scalar_int(task, "task"), scalar_int(n_classes, "n_classes"), ni,
-                        INTEGER(neurons), Rf_length(neurons), scalar_real(dropout, "p"), mask,
-                        Rf_asLogical(standardize_target) == 1, (uint64_t)s),
-          "creating the MLP");
-    return wrap_pointer(model, "ember_model_ptr", model_finalizer);
-}
-
-SEXP C_ember_set_training(SEXP model, SEXP batch_size, SEXP shuffle, SEXP optimizer, SEXP lr,
-                          SEXP weight_decay, SEXP momentum, SEXP beta1, SEXP beta2, SEXP eps) {
-    ember_model *m = unwrap_pointer(model, "ember_model_ptr", "model");
-    int sh = Rf_asLogical(shuffle);
-    if (sh == NA_LOGICAL) Rf_error("'shuffle' must be TRUE or FALSE");
-    CHECK(ember_model_set_training(m, scalar_int(batch_size, "batch_size"), sh,
-                                   scalar_int(optimizer, "optimizer"), scalar_real(lr, "opt.lr"),
-                                   scalar_real(weight_decay, "opt.weight_decay"),
-                                   scalar_real(momentum, "opt.momentum"), scalar_real(beta1, "beta1"),
-                                   scalar_real(beta2, "beta2"), scalar_real(eps, "eps")),
-          "setting training options");
-    return R_NilValue;
-}
-
-SEXP C_ember_dataset_new(SEXP x, SEXP y) {
-    if (TYPEOF(x) != REALSXP || !Rf_isMatrix(x)) Rf_error("'x' must be a double matrix");
-    if (TYPEOF(y) != REALSXP) Rf_error("'y' must be a double vector");
-    int n = Rf_nrows(x), p = Rf_ncols(x);
-    if (Rf_length(y) != n) Rf_error("'y' must have one value per row of 'x' (%d), got %d", n, Rf_length(y));
-    ember_dataset *d = NULL;
-    CHECK(ember_dataset_new(&d, REAL(x), n, p, REAL(y)), "creating the dataset");
-    return wrap_pointer(d, "ember_dataset_ptr", dataset_finalizer);
-}
-
-SEXP C_ember_fit(SEXP model, SEXP dataset, SEXP epochs) {
-    ember_model *m = unwrap_pointer(model, "ember_model_ptr", "model");
-    ember_dataset *d = unwrap_pointer(dataset, "ember_dataset_ptr", "dataset");
-    int e = scalar_int(epochs, "epochs");
-    if (e < 0) Rf_error("'epochs' must be >= 0, got %d", e);
-    SEXP losses = PROTECT(Rf_allocVector(REALSXP, e));
-    CHECK(ember_model_fit(m, d, e, REAL(losses)), "training");
-    UNPROTECT(1);
-    return losses;
-}
-
-SEXP C_ember_predict(SEXP model, SEXP x) {
-    ember_model *m = unwrap_pointer(model, "ember_model_ptr", "model");
-    if (TYPEOF(x) != REALSXP || !Rf_isMatrix(x)) Rf_error("'x' must be a double matrix");
-    int32_t cols = 0;
-    CHECK(ember_model_prediction_columns(m, &cols), "predict");
-    int n = Rf_nrows(x);
-    SEXP out = PROTECT(Rf_allocMatrix(REALSXP, n, cols));
-    CHECK(ember_model_predict(m, REAL(x), n, Rf_ncols(x), REAL(out), (int64_t)n * cols), "predict");
-    UNPROTECT(1);
-    return out;
-}
-
-SEXP C_ember_model_epochs(SEXP model) {
-    ember_model *m = unwrap_pointer(model, "ember_model_ptr", "model");
-    int32_t e = 0;
-    CHECK(ember_model_epochs(m, &e), "ember_model_epochs");
-    return Rf_ScalarInteger(e);
-}
-
-SEXP C_ember_serialize(SEXP model) {
-    ember_model *m = unwrap_pointer(model, "ember_model_ptr", "model");
-    int64_t size = 0;
-    CHECK(ember_model_serialize(m, NULL, 0, &size), "serializing the model");
-    if (size > R_XLEN_T_MAX) Rf_error("the serialized model is too large (%lld bytes)", (long long)size);
-    SEXP out = PROTECT(Rf_allocVector(RAWSXP, (R_xlen_t)size));
-    CHECK(ember_model_serialize(m, RAW(out), size, &size), "serializing the model");
-    UNPROTECT(1);
-    return out;
-}
-
-SEXP C_ember_deserialize(SEXP bytes) {
-    if (TYPEOF(bytes) != RAWSXP) Rf_error("'bytes' must be a raw vector");
-    ember_model *m = NULL;
-    CHECK(ember_model_deserialize(&m, RAW(bytes), (int64_t)XLENGTH(bytes)), "reading the model");
-    return wrap_pointer(m, "ember_model_ptr", model_finalizer);
-}
-
 SEXP C_ember_live_handles(void) {
-    int64_t models = 0, datasets = 0;
-    CHECK(ember_live_handles(&models, &datasets), "ember_live_handles");
-    SEXP out = PROTECT(Rf_allocVector(REALSXP, 2));
-    REAL(out)[0] = (double)models;
-    REAL(out)[1] = (double)datasets;
-    SEXP names = PROTECT(Rf_allocVector(STRSXP, 2));
-    SET_STRING_ELT(names, 0, Rf_mkChar("models"));
-    SET_STRING_ELT(names, 1, Rf_mkChar("datasets"));
-    Rf_setAttrib(out, R_NamesSymbol, names);
+    int64_t counts[4] = {0, 0, 0, 0};
+    CHECK(ember_live_handles(&counts[0], &counts[1], &counts[2], &counts[3]), "ember_live_handles");
+    const char *names[] = {"models", "datasets", "trainers", "bytes"};
+    SEXP out = PROTECT(Rf_allocVector(REALSXP, 4));
+    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 4));
+    for (int i = 0; i < 4; i++) {
+        REAL(out)[i] = (double)counts[i];
+        SET_STRING_ELT(nms, i, Rf_mkChar(names[i]));
+    }
+    Rf_setAttrib(out, R_NamesSymbol, nms);
     UNPROTECT(2);
     return out;
+}
+
+SEXP C_ember_architecture(SEXP name, SEXP options) {
+    const char *out = NULL;
+    CHECK(ember_architecture(scalar_string(name, "name"), scalar_string(options, "options"), &out), "building the architecture");
+    return text_result(out);
 }
 
 SEXP C_ember_is_valid(SEXP ptr) {
@@ -229,25 +211,311 @@ SEXP C_ember_is_valid(SEXP ptr) {
     return Rf_ScalarLogical(same);
 }
 
+/* 0: usable here; 1: stale (saved without marshaling: NULL address); 2: created in another process. */
+SEXP C_ember_handle_state(SEXP ptr) {
+    if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrAddr(ptr) == NULL) return Rf_ScalarInteger(1);
+    SEXP tag = R_ExternalPtrTag(ptr);
+    int same = TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && INTEGER(tag)[0] == (int)getpid();
+    return Rf_ScalarInteger(same ? 0 : 2);
+}
+
+/* Frees an engine object now (instead of at garbage collection). */
+SEXP C_ember_release(SEXP ptr) {
+    if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrAddr(ptr) == NULL) return R_NilValue;
+    SEXP tag = R_ExternalPtrTag(ptr);
+    if (TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && INTEGER(tag)[0] != (int)getpid()) return R_NilValue;
+    if (Rf_inherits(ptr, "ember_model_ptr")) model_finalizer(ptr);
+    else if (Rf_inherits(ptr, "ember_dataset_ptr")) dataset_finalizer(ptr);
+    else if (Rf_inherits(ptr, "ember_trainer_ptr")) trainer_finalizer(ptr);
+    return R_NilValue;
+}
+
+/* ---- Models ---------------------------------------------------------------------------------- */
+
+SEXP C_ember_model_new(SEXP config) {
+    ember_model *m = NULL;
+    CHECK(ember_model_new(&m, scalar_string(config, "config")), "creating the model");
+    return wrap_pointer(m, "ember_model_ptr", model_finalizer);
+}
+
+SEXP C_ember_model_info(SEXP model) {
+    const char *out = NULL;
+    CHECK(ember_model_info(MODEL(model), &out), "describing the model");
+    return text_result(out);
+}
+
+SEXP C_ember_model_set_host(SEXP model, SEXP key, SEXP value) {
+    ember_model *m = MODEL(model);
+    const char *v = Rf_isNull(value) ? NULL : scalar_string(value, "value");
+    CHECK(ember_model_set_host_metadata(m, scalar_string(key, "key"), v), "setting host metadata");
+    return R_NilValue;
+}
+
+/* Predictions (or, with logits, raw outputs) as a column-major matrix of `columns` columns: the
+   model's prediction columns, or its outputs for logits (R knows both from ember_model_info). */
+SEXP C_ember_model_predict(SEXP model, SEXP dataset, SEXP batch_size, SEXP logits, SEXP columns) {
+    ember_model *m = MODEL(model);
+    ember_dataset *d = DATASET(dataset, "data");
+    int bs = scalar_int(batch_size, "batch_size");
+    int cols = scalar_int(columns, "columns");
+    if (cols < 1) Rf_error("'columns' must be >= 1");
+    int64_t rows = 0;
+    CHECK(ember_dataset_rows(d, &rows), "predict");
+    if (rows > INT32_MAX) Rf_error("too many rows");
+    SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)rows, cols));
+    int64_t len = rows * (int64_t)cols;
+    if (Rf_asLogical(logits) == 1) CHECK(ember_model_logits(m, d, bs, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), len), "predict");
+    else CHECK(ember_model_predict(m, d, bs, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), len), "predict");
+    UNPROTECT(1);
+    return out;
+}
+
+SEXP C_ember_model_serialize(SEXP model) {
+    ember_bytes *bytes = NULL;
+    CHECK(ember_model_serialize(MODEL(model), &bytes), "serializing the model");
+    return bytes_result(bytes, "serializing the model");
+}
+
+SEXP C_ember_model_deserialize(SEXP bytes) {
+    if (TYPEOF(bytes) != RAWSXP) Rf_error("'bytes' must be a raw vector");
+    ember_model *m = NULL;
+    CHECK(ember_model_deserialize(&m, RAW(bytes), (int64_t)XLENGTH(bytes)), "reading the model");
+    return wrap_pointer(m, "ember_model_ptr", model_finalizer);
+}
+
+SEXP C_ember_model_save(SEXP model, SEXP path) {
+    ember_model *m = MODEL(model);
+    CHECK(ember_model_save(m, scalar_string(path, "path")), "saving the model");
+    return R_NilValue;
+}
+
+SEXP C_ember_model_load(SEXP path) {
+    ember_model *m = NULL;
+    CHECK(ember_model_load(&m, scalar_string(path, "path")), "loading the model");
+    return wrap_pointer(m, "ember_model_ptr", model_finalizer);
+}
+
+SEXP C_ember_model_snapshot(SEXP model) {
+    ember_bytes *bytes = NULL;
+    CHECK(ember_model_snapshot_weights(MODEL(model), &bytes), "snapshotting the weights");
+    return bytes_result(bytes, "snapshotting the weights");
+}
+
+SEXP C_ember_model_restore(SEXP model, SEXP bytes, SEXP strict) {
+    ember_model *m = MODEL(model);
+    if (TYPEOF(bytes) != RAWSXP) Rf_error("'weights' must be a raw vector");
+    CHECK(ember_model_restore_weights(m, RAW(bytes), (int64_t)XLENGTH(bytes), Rf_asLogical(strict) == 1),
+          "restoring the weights");
+    return R_NilValue;
+}
+
+/* The RNG state as four decimal strings (R has no unsigned 64-bit integers). */
+SEXP C_ember_model_rng(SEXP model) {
+    uint64_t s[4] = {0, 0, 0, 0};
+    CHECK(ember_model_get_rng_state(MODEL(model), s), "reading the RNG state");
+    SEXP out = PROTECT(Rf_allocVector(STRSXP, 4));
+    for (int i = 0; i < 4; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)s[i]);
+        SET_STRING_ELT(out, i, Rf_mkChar(buf));
+    }
+    UNPROTECT(1);
+    return out;
+}
+
+SEXP C_ember_model_set_rng(SEXP model, SEXP state) {
+    ember_model *m = MODEL(model);
+    if (TYPEOF(state) != STRSXP || LENGTH(state) != 4) Rf_error("'state' must be 4 decimal strings");
+    uint64_t s[4];
+    for (int i = 0; i < 4; i++) {
+        if (STRING_ELT(state, i) == NA_STRING) Rf_error("'state' must not contain NA");
+        const char *txt = CHAR(STRING_ELT(state, i));
+        char *end = NULL;
+        s[i] = strtoull(txt, &end, 10);
+        if (end == txt || *end != '\0' || txt[0] == '-') Rf_error("'state' must hold unsigned decimal integers, got '%s'", txt);
+    }
+    CHECK(ember_model_set_rng_state(m, s), "setting the RNG state");
+    return R_NilValue;
+}
+
+SEXP C_ember_model_parameters(SEXP model) {
+    const char *out = NULL;
+    CHECK(ember_model_parameters(MODEL(model), &out), "listing parameters");
+    return text_result(out);
+}
+
+SEXP C_ember_model_get_parameter(SEXP model, SEXP name, SEXP length) {
+    ember_model *m = MODEL(model);
+    double n = scalar_real(length, "length");
+    if (!(n >= 0 && n <= (double)R_XLEN_T_MAX)) Rf_error("'length' out of range");
+    SEXP out = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t)n));
+    CHECK(ember_model_get_parameter(m, scalar_string(name, "name"), REAL(out), (int64_t)n), "reading a parameter");
+    UNPROTECT(1);
+    return out;
+}
+
+SEXP C_ember_model_set_parameter(SEXP model, SEXP name, SEXP values) {
+    ember_model *m = MODEL(model);
+    if (TYPEOF(values) != REALSXP) Rf_error("'value' must be a double vector");
+    CHECK(ember_model_set_parameter(m, scalar_string(name, "name"), REAL(values), (int64_t)XLENGTH(values)),
+          "setting a parameter");
+    return R_NilValue;
+}
+
+SEXP C_ember_model_freeze(SEXP model, SEXP pattern, SEXP frozen) {
+    ember_model *m = MODEL(model);
+    int64_t matched = 0;
+    CHECK(ember_model_freeze(m, scalar_string(pattern, "pattern"), Rf_asLogical(frozen) == 1, &matched),
+          "freezing parameters");
+    return Rf_ScalarReal((double)matched);
+}
+
+/* ---- Datasets -------------------------------------------------------------------------------- */
+
+SEXP C_ember_dataset_new(SEXP rows) {
+    ember_dataset *d = NULL;
+    double n = scalar_real(rows, "n_rows");
+    if (!R_FINITE(n)) Rf_error("'n_rows' must be finite");
+    CHECK(ember_dataset_new(&d, (int64_t)n), "creating the dataset");
+    return wrap_pointer(d, "ember_dataset_ptr", dataset_finalizer);
+}
+
+SEXP C_ember_dataset_add_numeric(SEXP dataset, SEXP name, SEXP x) {
+    ember_dataset *d = DATASET(dataset, "dataset");
+    if (TYPEOF(x) != REALSXP || !Rf_isMatrix(x)) Rf_error("'x' must be a double matrix");
+    CHECK(ember_dataset_add_numeric(d, scalar_string(name, "name"), REAL(x), Rf_ncols(x), EMBER_LAYOUT_COLUMN_MAJOR),
+          "adding a numeric input");
+    return R_NilValue;
+}
+
+SEXP C_ember_dataset_add_categorical(SEXP dataset, SEXP name, SEXP codes) {
+    ember_dataset *d = DATASET(dataset, "dataset");
+    if (TYPEOF(codes) != INTSXP || !Rf_isMatrix(codes)) Rf_error("'codes' must be an integer matrix");
+    CHECK(ember_dataset_add_categorical(d, scalar_string(name, "name"), INTEGER(codes), Rf_ncols(codes),
+                                        EMBER_LAYOUT_COLUMN_MAJOR),
+          "adding a categorical input");
+    return R_NilValue;
+}
+
+SEXP C_ember_dataset_add_tensor(SEXP dataset, SEXP name, SEXP x) {
+    ember_dataset *d = DATASET(dataset, "dataset");
+    if (TYPEOF(x) != REALSXP) Rf_error("'x' must be a double array");
+    SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+    if (TYPEOF(dim) != INTSXP || LENGTH(dim) < 2 || LENGTH(dim) > 5) Rf_error("'x' must be an array of rank 2 to 5");
+    int64_t shape[5];
+    for (int i = 0; i < LENGTH(dim); i++) shape[i] = INTEGER(dim)[i];
+    CHECK(ember_dataset_add_tensor(d, scalar_string(name, "name"), REAL(x), shape, LENGTH(dim), EMBER_LAYOUT_COLUMN_MAJOR),
+          "adding a tensor input");
+    return R_NilValue;
+}
+
+SEXP C_ember_dataset_set_target(SEXP dataset, SEXP y) {
+    ember_dataset *d = DATASET(dataset, "dataset");
+    if (TYPEOF(y) != REALSXP) Rf_error("'y' must be a double vector");
+    CHECK(ember_dataset_set_target(d, REAL(y), (int64_t)XLENGTH(y)), "setting the target");
+    return R_NilValue;
+}
+
+/* ---- Trainers -------------------------------------------------------------------------------- */
+
+SEXP C_ember_trainer_new(SEXP model, SEXP config) {
+    ember_model *m = MODEL(model);
+    ember_trainer *t = NULL;
+    CHECK(ember_trainer_new(&t, m, scalar_string(config, "config")), "configuring training");
+    return wrap_pointer(t, "ember_trainer_ptr", trainer_finalizer);
+}
+
+SEXP C_ember_trainer_fit(SEXP trainer, SEXP train, SEXP valid, SEXP max_epochs, SEXP max_batches, SEXP planned) {
+    ember_trainer *t = TRAINER(trainer);
+    ember_dataset *dt = DATASET(train, "train");
+    ember_dataset *dv = Rf_isNull(valid) ? NULL : DATASET(valid, "valid");
+    const char *records = NULL;
+    CHECK(ember_trainer_fit(t, dt, dv, scalar_int(max_epochs, "max_epochs"), scalar_int(max_batches, "max_batches"),
+                            scalar_int(planned, "planned_epochs"), &records),
+          "training");
+    return text_result(records);
+}
+
+SEXP C_ember_trainer_state(SEXP trainer) {
+    const char *out = NULL;
+    CHECK(ember_trainer_state(TRAINER(trainer), &out), "reading the trainer state");
+    return text_result(out);
+}
+
+SEXP C_ember_trainer_valid_predictions(SEXP trainer) {
+    ember_trainer *t = TRAINER(trainer);
+    int64_t rows = 0, cols = 0;
+    CHECK(ember_trainer_valid_predictions(t, EMBER_LAYOUT_COLUMN_MAJOR, NULL, 0, &rows, &cols), "validation predictions");
+    if (rows > INT32_MAX || cols > INT32_MAX) Rf_error("too many validation predictions");
+    SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)rows, (int)cols));
+    CHECK(ember_trainer_valid_predictions(t, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), rows * cols, NULL, NULL),
+          "validation predictions");
+    UNPROTECT(1);
+    return out;
+}
+
+SEXP C_ember_trainer_report_score(SEXP trainer, SEXP score, SEXP maximize) {
+    ember_trainer *t = TRAINER(trainer);
+    int32_t stop = 0;
+    CHECK(ember_trainer_report_score(t, scalar_real(score, "score"), Rf_asLogical(maximize) == 1, &stop),
+          "reporting the validation score");
+    return Rf_ScalarLogical(stop != 0);
+}
+
+SEXP C_ember_trainer_set_option(SEXP trainer, SEXP name, SEXP value, SEXP group) {
+    ember_trainer *t = TRAINER(trainer);
+    CHECK(ember_trainer_set_option(t, scalar_string(name, "name"), scalar_real(value, "value"), scalar_int(group, "group")),
+          "setting an optimizer option");
+    return R_NilValue;
+}
+
+SEXP C_ember_trainer_finish(SEXP trainer) {
+    CHECK(ember_trainer_finish(TRAINER(trainer)), "finishing training");
+    return R_NilValue;
+}
+
+#define ENTRY(name, n) {#name, (DL_FUNC)&name, n}
+
 static const R_CallMethodDef call_methods[] = {
-    {"C_ember_abi_version", (DL_FUNC)&C_ember_abi_version, 0},
-    {"C_ember_info", (DL_FUNC)&C_ember_info, 0},
-    {"C_ember_set_threads", (DL_FUNC)&C_ember_set_threads, 1},
-    {"C_ember_mlp_new", (DL_FUNC)&C_ember_mlp_new, 8},
-    {"C_ember_set_training", (DL_FUNC)&C_ember_set_training, 10},
-    {"C_ember_dataset_new", (DL_FUNC)&C_ember_dataset_new, 2},
-    {"C_ember_fit", (DL_FUNC)&C_ember_fit, 3},
-    {"C_ember_predict", (DL_FUNC)&C_ember_predict, 2},
-    {"C_ember_model_epochs", (DL_FUNC)&C_ember_model_epochs, 1},
-    {"C_ember_serialize", (DL_FUNC)&C_ember_serialize, 1},
-    {"C_ember_deserialize", (DL_FUNC)&C_ember_deserialize, 1},
-    {"C_ember_live_handles", (DL_FUNC)&C_ember_live_handles, 0},
-    {"C_ember_is_valid", (DL_FUNC)&C_ember_is_valid, 1},
+    ENTRY(C_ember_abi_version, 0),
+    ENTRY(C_ember_info, 0),
+    ENTRY(C_ember_set_threads, 1),
+    ENTRY(C_ember_live_handles, 0),
+    ENTRY(C_ember_architecture, 2),
+    ENTRY(C_ember_is_valid, 1),
+    ENTRY(C_ember_release, 1),
+    ENTRY(C_ember_handle_state, 1),
+    ENTRY(C_ember_model_new, 1),
+    ENTRY(C_ember_model_info, 1),
+    ENTRY(C_ember_model_set_host, 3),
+    ENTRY(C_ember_model_predict, 5),
+    ENTRY(C_ember_model_serialize, 1),
+    ENTRY(C_ember_model_deserialize, 1),
+    ENTRY(C_ember_model_save, 2),
+    ENTRY(C_ember_model_load, 1),
+    ENTRY(C_ember_model_snapshot, 1),
+    ENTRY(C_ember_model_restore, 3),
+    ENTRY(C_ember_model_rng, 1),
+    ENTRY(C_ember_model_set_rng, 2),
+    ENTRY(C_ember_model_parameters, 1),
+    ENTRY(C_ember_model_get_parameter, 3),
+    ENTRY(C_ember_model_set_parameter, 3),
+    ENTRY(C_ember_model_freeze, 3),
+    ENTRY(C_ember_dataset_new, 1),
+    ENTRY(C_ember_dataset_add_numeric, 3),
+    ENTRY(C_ember_dataset_add_categorical, 3),
+    ENTRY(C_ember_dataset_add_tensor, 3),
+    ENTRY(C_ember_dataset_set_target, 2),
+    ENTRY(C_ember_trainer_new, 2),
+    ENTRY(C_ember_trainer_fit, 6),
+    ENTRY(C_ember_trainer_state, 1),
+    ENTRY(C_ember_trainer_valid_predictions, 1),
+    ENTRY(C_ember_trainer_report_score, 3),
+    ENTRY(C_ember_trainer_set_option, 4),
+    ENTRY(C_ember_trainer_finish, 1),
     {NULL, NULL, 0}};
 
 void R_init_mlr3ember(DllInfo *dll) {
-    owner_pid = getpid();
-    (void)owner_pid;
     R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
     R_useDynamicSymbols(dll, FALSE);
     R_forceSymbols(dll, TRUE);

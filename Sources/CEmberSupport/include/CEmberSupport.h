@@ -27,6 +27,31 @@ void cember_clear_last_error(void);
 /// The calling thread's last error message; "" when none. Valid until the next call on this thread.
 const char *cember_last_error(void);
 
+/// Stores the structured detail of the calling thread's last error: status `code`, then op, layer,
+/// argument, expected and got (each copied, NULL for absent, truncated to 1023 bytes) and a
+/// 0-based `index` (-1 for absent). `cember_clear_last_error` clears it too.
+void cember_set_last_error_detail(int32_t code, const char *op, const char *layer, const char *argument,
+                                  int64_t index, const char *expected, const char *got);
+
+/// One text field of the last error's detail: 0 op, 1 layer, 2 argument, 3 expected, 4 got; ""
+/// when absent or `field` is out of range. Valid until the next call on this thread.
+const char *cember_last_error_field(int32_t field);
+
+/// The last error's 0-based index, -1 when it has none.
+int64_t cember_last_error_index(void);
+
+/// The last error's status code, 0 when the last call succeeded.
+int32_t cember_last_error_code(void);
+
+/// Fills `out`, an `ember_error_detail` of include/ember.h (same layout as `cember_error_detail`
+/// below), with the calling thread's last error.
+void cember_fill_error_detail(void *out);
+
+/// Copies `text` into the calling thread's result buffer (grown as needed) and returns it; the
+/// pointer stays valid until the next call that sets a result on this thread. Returns NULL (and
+/// keeps the previous buffer) only if memory runs out.
+const char *cember_set_result_text(const char *text, int64_t length);
+
 /// Whether operations on the calling thread record gradients (1, the default) or not (0).
 int32_t cember_grad_enabled(void);
 

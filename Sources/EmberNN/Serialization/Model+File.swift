@@ -142,7 +142,7 @@ extension Model {
 }
 
 extension EpochRecord {
-    var json: JSONValue {
+    public var json: JSONValue {
         var m: [(String, JSONValue)] = [("epoch", .number(Double(epoch))), ("train_loss", .number(trainLoss)),
                                         ("lr", .number(learningRate))]
         if let v = validLoss { m.append(("valid_loss", .number(v))) }

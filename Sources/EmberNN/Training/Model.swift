@@ -108,8 +108,22 @@ public final class Model {
                 throw EmberError.shapeMismatch(op, "input '\(input.name)' has shape \(shapeString(t.shape)); expected [n, \(input.sampleShape.map(String.init).joined(separator: ", "))]")
             }
             let p = t.storage.pointer
+            let width = max(input.sampleShape.reduce(1, *), 1)
             for i in 0..<t.count where !p[i].isFinite {
-                throw EmberError.invalidArgument(op, "input '\(input.name)' holds a non-finite value at element \(i)")
+                throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)' holds \(p[i]) in row \(i / width) (0-based); expected finite values",
+                                 detail: EmberError.Detail(op: op, argument: input.name, index: i / width, expected: "finite values", got: "\(p[i])"))
+            }
+            // Training data must hold known levels; at prediction an unknown code is the network's
+            // business (one-hot encodes it as zeros, a categorical tokenizer refuses it).
+            if case let .categorical(cards) = input.kind, op != "predict" {
+                let k = cards.count
+                for i in 0..<t.count {
+                    let v = p[i], card = cards[i % k]
+                    guard v >= 0, v < Float(card), v == v.rounded() else {
+                        throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)': row \(i / k), column \(i % k) (0-based) holds code \(v); expected an integer in 0..<\(card)",
+                                         detail: EmberError.Detail(op: op, argument: input.name, index: i / k, expected: "a code in 0..<\(card)", got: "\(v)"))
+                    }
+                }
             }
         }
         guard let y = data.target else { return }
@@ -118,15 +132,18 @@ public final class Model {
             let t = p[i]
             switch task {
             case .regression:
-                guard t.isFinite else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a finite value", index: i) }
+                guard t.isFinite else { throw Model.badTarget(op, i, t, "a finite value") }
             case .binary:
-                guard t == 0 || t == 1 else { throw EmberError.invalidArgument(op, "target \(i) is \(t); expected 0 or 1", index: i) }
+                guard t == 0 || t == 1 else { throw Model.badTarget(op, i, t, "0 or 1") }
             case let .multiclass(k):
-                guard t >= 0, t < Float(k), t == t.rounded() else {
-                    throw EmberError.invalidArgument(op, "target \(i) is \(t); expected a class index in 0..<\(k)", index: i)
-                }
+                guard t >= 0, t < Float(k), t == t.rounded() else { throw Model.badTarget(op, i, t, "a class index in 0..<\(k)") }
             }
         }
+    }
+
+    static func badTarget(_ op: String, _ i: Int, _ t: Float, _ expected: String) -> EmberError {
+        EmberError(.invalidArgument, "[\(op)] target \(i) (0-based) is \(t); expected \(expected)",
+                   detail: EmberError.Detail(op: op, argument: "target", index: i, expected: expected, got: "\(t)"))
     }
 
     /// Raw network outputs (logits, or standardised values for regression) without a tape.

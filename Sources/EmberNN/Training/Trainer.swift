@@ -46,6 +46,10 @@ public struct TrainerConfig: Equatable, Sendable {
     public var restoreBestWeights: Bool = true
     /// Batch size for validation predictions.
     public var batchSizePredict: Int = 4096
+    /// Early stopping is driven by the host: validation still computes the loss, the measures and
+    /// the predictions, but only `reportValidationScore` (called by the host with its own score,
+    /// e.g. any mlr3 measure) counts towards patience and the best weights.
+    public var hostScoring: Bool = false
 
     /// Default configuration.
     public init() {}
@@ -128,14 +132,25 @@ public final class Trainer {
     /// Whether the network has batch norm (a training batch of one row is then dropped).
     var hasBatchNorm: Bool { model.network.namedModules().contains { $0.1 is BatchNorm } }
 
-    /// Runs `epochs` more epochs on `train`, validating on `valid` every `evalFreq` epochs, and
-    /// returns their records. Stops early when patience runs out (`stopped` becomes true).
+    /// Runs up to `epochs` more epochs on `train`, validating on `valid` every `evalFreq` epochs,
+    /// and returns the records of the epochs it completed. With `maxBatches`, the call also stops
+    /// after that many batches, possibly inside an epoch; the next call continues that epoch where
+    /// it stopped (finishing it counts as one of its `epochs`). Slices of any size give the same
+    /// weights as one uninterrupted run. Stops early when patience runs out (`stopped`).
     /// `plannedEpochs` (the total) makes the last planned epoch always validate.
     @discardableResult
-    public func fit(_ train: Dataset, valid: Dataset? = nil, epochs: Int, plannedEpochs: Int? = nil) throws -> [EpochRecord] {
+    public func fit(_ train: Dataset, valid: Dataset? = nil, epochs: Int, maxBatches: Int? = nil,
+                    plannedEpochs: Int? = nil) throws -> [EpochRecord] {
         guard epochs >= 0 else { throw EmberError.invalidArgument("epochs", "must be >= 0, got \(epochs)") }
+        if let maxBatches, maxBatches < 1 {
+            throw EmberError.invalidArgument("max_batches", "must be >= 1, got \(maxBatches)")
+        }
         guard train.target != nil else { throw EmberError.invalidArgument("fit", "the training data has no target") }
         guard train.count >= 1 else { throw EmberError.invalidArgument("fit", "needs at least one training row") }
+        if let current, current.order.count != train.count {
+            throw EmberError(.invalidState, "[fit] an epoch over \(current.order.count) rows is in progress; continue it with the same training data (got \(train.count) rows)",
+                             detail: EmberError.Detail(op: "fit", argument: "train", expected: "\(current.order.count) rows", got: "\(train.count)"))
+        }
         try model.check(train, op: "fit")
         if let valid {
             guard valid.target != nil else { throw EmberError.invalidArgument("fit", "the validation data has no target") }
@@ -147,76 +162,121 @@ public final class Trainer {
             for c in callbacks { try c.onBegin(self) }
         }
         var records: [EpochRecord] = []
-        let perBatchSchedule: Bool = {
-            if case .oneCycle = config.schedule { return true }
-            return false
-        }()
+        var batchesLeft = maxBatches ?? Int.max
         try withDenormalsFlushed {
-            for _ in 0..<epochs where !stopped {
-                epoch += 1
-                for c in callbacks { try c.onEpochBegin(self, epoch: epoch) }
-                let n = train.count
-                let order = config.shuffle ? model.rng.permutation(n) : Array(0..<n)
-                var total = 0.0, seen = 0
-                var start = 0, batch = 0
-                var trainOutputs: [Float] = [], trainRows: [Int] = []
-                let wantTrainMetrics = !config.measuresTrain.isEmpty
-                while start < n {
-                    let end = min(start + config.batchSize, n)
-                    let size = end - start
-                    if size < config.batchSize && (config.dropLast || (size == 1 && hasBatchNorm)) && start > 0 { break }
-                    let rows = order[start..<end]
-                    batch += 1
-                    for c in callbacks { try c.onBatchBegin(self, batch: batch) }
-                    let xs = try model.prepare(train, rows: rows)
-                    let y = try model.prepareTarget(train, rows: rows)
-                    optimizer.zeroGrad()
-                    var ctx = ForwardContext(training: true, rng: model.rng)
-                    let out = try model.network.forward(xs, &ctx)
-                    model.rng = ctx.rng
-                    let l = try loss(out, y)
-                    let lv = Double(l.value.scalarValue ?? .nan)
-                    if wantTrainMetrics {
-                        trainOutputs.append(contentsOf: out.value.data)
-                        trainRows.append(contentsOf: rows)
-                    }
-                    try l.backward()
-                    for c in callbacks { try c.onAfterBackward(self, batch: batch) }
-                    try optimizer.step()
-                    if perBatchSchedule, let scheduler, scheduler.lastEpoch + 1 < (oneCycleTotal ?? Int.max) { try scheduler.step() }
-                    total += lv * Double(size)
-                    seen += size
-                    for c in callbacks { try c.onBatchEnd(self, batch: batch, loss: lv) }
-                    start = end
+            while records.count < epochs && !stopped && batchesLeft > 0 {
+                var state: EpochState
+                if let current {
+                    state = current
+                } else {
+                    epoch += 1
+                    for c in callbacks { try c.onEpochBegin(self, epoch: epoch) }
+                    state = EpochState(order: config.shuffle ? model.rng.permutation(train.count) : Array(0..<train.count))
                 }
-                optimizer.zeroGrad()
-                var record = EpochRecord(epoch: epoch, trainLoss: seen > 0 ? total / Double(seen) : .nan, validLoss: nil,
-                                         trainMetrics: [:], validMetrics: [:], learningRate: optimizer.learningRate)
-                if wantTrainMetrics, let y = train.target {
-                    let z = try Tensor(shape: [trainRows.count, model.task.outputs], data: trainOutputs)
-                    let p = model.probabilities(z)
-                    let t = try y.gatherRows(trainRows)
-                    for m in config.measuresTrain { record.trainMetrics[m.rawValue] = try m.score(p, t, task: model.task) }
+                let finished = try runBatches(train, &state, limit: &batchesLeft)
+                guard finished else {
+                    current = state
+                    break
                 }
-                let isLast = plannedEpochs.map { epoch >= $0 } ?? false
-                if let valid, epoch % config.evalFreq == 0 || isLast {
-                    try validate(valid, into: &record)
-                }
-                if let scheduler, !perBatchSchedule {
-                    if case .reduceOnPlateau = config.schedule {
-                        if let score = record.validLoss { try scheduler.step(metric: score) }
-                    } else {
-                        try scheduler.step()
-                    }
-                }
-                record.learningRate = optimizer.learningRate
-                model.history.append(record)
-                records.append(record)
-                for c in callbacks { try c.onEpochEnd(self, record: record) }
-                if stopRequested { stopped = true }
+                current = nil
+                records.append(try endEpoch(train, valid, state, plannedEpochs: plannedEpochs))
             }
         }
         return records
+    }
+
+    /// The part of an epoch done so far (a batch-limited slice can stop inside an epoch).
+    struct EpochState {
+        /// Row order of the epoch.
+        var order: [Int]
+        /// Next row position in `order`.
+        var start = 0
+        /// Batches run.
+        var batch = 0
+        /// Sum of batch losses × rows, and rows seen.
+        var total = 0.0, seen = 0
+        /// Raw outputs and rows of the training batches (only when training measures are wanted).
+        var outputs: [Float] = [], rows: [Int] = []
+    }
+
+    /// The epoch in progress, if a slice stopped inside one.
+    var current: EpochState?
+
+    /// Whether a slice stopped inside an epoch (the next `fit` continues it).
+    public var epochInProgress: Bool { current != nil }
+
+    /// Batches run in the epoch in progress (0 between epochs).
+    public var batchesInEpoch: Int { current?.batch ?? 0 }
+
+    var perBatchSchedule: Bool {
+        if case .oneCycle = config.schedule { return true }
+        return false
+    }
+
+    /// Runs batches of the epoch until it ends (returns true) or `limit` batches ran (false).
+    func runBatches(_ train: Dataset, _ st: inout EpochState, limit: inout Int) throws -> Bool {
+        let n = st.order.count
+        let wantTrainMetrics = !config.measuresTrain.isEmpty
+        while st.start < n {
+            let end = min(st.start + config.batchSize, n)
+            let size = end - st.start
+            if size < config.batchSize && (config.dropLast || (size == 1 && hasBatchNorm)) && st.start > 0 { break }
+            if limit <= 0 { return false }
+            limit -= 1
+            let rows = st.order[st.start..<end]
+            st.batch += 1
+            for c in callbacks { try c.onBatchBegin(self, batch: st.batch) }
+            let xs = try model.prepare(train, rows: rows)
+            let y = try model.prepareTarget(train, rows: rows)
+            optimizer.zeroGrad()
+            var ctx = ForwardContext(training: true, rng: model.rng)
+            let out = try model.network.forward(xs, &ctx)
+            model.rng = ctx.rng
+            let l = try loss(out, y)
+            let lv = Double(l.value.scalarValue ?? .nan)
+            if wantTrainMetrics {
+                st.outputs.append(contentsOf: out.value.data)
+                st.rows.append(contentsOf: rows)
+            }
+            try l.backward()
+            for c in callbacks { try c.onAfterBackward(self, batch: st.batch) }
+            try optimizer.step()
+            if perBatchSchedule, let scheduler, scheduler.lastEpoch + 1 < (oneCycleTotal ?? Int.max) { try scheduler.step() }
+            st.total += lv * Double(size)
+            st.seen += size
+            for c in callbacks { try c.onBatchEnd(self, batch: st.batch, loss: lv) }
+            st.start = end
+        }
+        return true
+    }
+
+    /// Closes an epoch: training measures, validation, schedule step, history and callbacks.
+    func endEpoch(_ train: Dataset, _ valid: Dataset?, _ st: EpochState, plannedEpochs: Int?) throws -> EpochRecord {
+        optimizer.zeroGrad()
+        var record = EpochRecord(epoch: epoch, trainLoss: st.seen > 0 ? st.total / Double(st.seen) : .nan, validLoss: nil,
+                                 trainMetrics: [:], validMetrics: [:], learningRate: optimizer.learningRate)
+        if !config.measuresTrain.isEmpty, let y = train.target {
+            let z = try Tensor(shape: [st.rows.count, model.task.outputs], data: st.outputs)
+            let p = model.probabilities(z)
+            let t = try y.gatherRows(st.rows)
+            for m in config.measuresTrain { record.trainMetrics[m.rawValue] = try m.score(p, t, task: model.task) }
+        }
+        let isLast = plannedEpochs.map { epoch >= $0 } ?? false
+        if let valid, epoch % config.evalFreq == 0 || isLast {
+            try validate(valid, into: &record)
+        }
+        if let scheduler, !perBatchSchedule {
+            if case .reduceOnPlateau = config.schedule {
+                if let score = record.validLoss { try scheduler.step(metric: score) }
+            } else {
+                try scheduler.step()
+            }
+        }
+        record.learningRate = optimizer.learningRate
+        model.history.append(record)
+        for c in callbacks { try c.onEpochEnd(self, record: record) }
+        if stopRequested { stopped = true }
+        return record
     }
 
     var oneCycleTotal: Int? {
@@ -239,7 +299,7 @@ public final class Trainer {
             if let m = config.measuresValid.first, let v = record.validMetrics[m.rawValue] { return (v, m.maximize) }
             return (record.validLoss ?? .nan, false)
         }()
-        try reportValidationScore(score, maximize: maximize)
+        if !config.hostScoring { try reportValidationScore(score, maximize: maximize) }
     }
 
     /// Early stopping on a score computed by the host (e.g. any mlr3 measure): improvement by more

@@ -62,7 +62,7 @@ test_that("marshal -> saveRDS -> readRDS -> unmarshal predicts identically", {
   learner$unmarshal()
   saveRDS(learner, file)
   learner3 <- readRDS(file)
-  expect_error(learner3$predict(task), "stale Ember handle")
+  expect_error(learner3$predict(task), class = "ember_error_stale_handle")
   unlink(file)
 })
 

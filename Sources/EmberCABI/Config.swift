@@ -1,0 +1,394 @@
+import EmberCore
+import EmberNN
+
+// The JSON configurations of include/ember.h: models, trainers and architectures. Every field is
+// checked; errors name the field by its path (`optimizer.lr`) so that hosts can map it to their
+// own argument names.
+
+/// Reads fields of a JSON object, remembering which were used so that unknown names are errors.
+struct ConfigReader {
+    let path: String
+    let members: [(String, JSONValue)]
+    private(set) var used: Set<String> = []
+
+    init(_ value: JSONValue, path: String) throws {
+        guard case let .object(m) = value else {
+            throw ConfigReader.error(path.isEmpty ? "config" : path, "must be a JSON object", expected: "an object", got: value.text)
+        }
+        self.path = path
+        self.members = m
+    }
+
+    static func error(_ argument: String, _ message: String, expected: String? = nil, got: String? = nil) -> EmberError {
+        EmberError(.invalidArgument, "[\(argument)] \(message)",
+                   detail: EmberError.Detail(op: "config", argument: argument, expected: expected, got: got))
+    }
+
+    func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    mutating func value(_ key: String) -> JSONValue? {
+        used.insert(key)
+        guard let v = members.first(where: { $0.0 == key })?.1, v != .null else { return nil }
+        return v
+    }
+
+    mutating func double(_ key: String, _ ok: (Double) -> Bool = { _ in true }, _ expected: String = "a number") throws -> Double? {
+        guard let v = value(key) else { return nil }
+        guard let d = v.numberValue, d.isFinite, ok(d) else { throw ConfigReader.error(name(key), "must be \(expected), got \(v.text)", expected: expected, got: v.text) }
+        return d
+    }
+
+    mutating func int(_ key: String, min: Int = Int.min, max: Int = Int(Int32.max)) throws -> Int? {
+        guard let v = value(key) else { return nil }
+        guard let i = v.intValue, i >= min, i <= max else {
+            let expected = min == Int.min ? "an integer" : "an integer in \(min)...\(max)"
+            throw ConfigReader.error(name(key), "must be \(expected), got \(v.text)", expected: expected, got: v.text)
+        }
+        return i
+    }
+
+    mutating func bool(_ key: String) throws -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard let b = v.boolValue else { throw ConfigReader.error(name(key), "must be true or false, got \(v.text)", expected: "true or false", got: v.text) }
+        return b
+    }
+
+    mutating func string(_ key: String, allowed: [String]? = nil) throws -> String? {
+        guard let v = value(key) else { return nil }
+        guard let s = v.stringValue else { throw ConfigReader.error(name(key), "must be a string, got \(v.text)", expected: "a string", got: v.text) }
+        if let allowed, !allowed.contains(s) {
+            let expected = "one of " + allowed.map { "\"\($0)\"" }.joined(separator: ", ")
+            throw ConfigReader.error(name(key), "is \"\(s)\"; expected \(expected)", expected: expected, got: s)
+        }
+        return s
+    }
+
+    mutating func strings(_ key: String) throws -> [String]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.arrayValue else { throw ConfigReader.error(name(key), "must be an array of strings, got \(v.text)", expected: "an array of strings", got: v.text) }
+        return try a.map {
+            guard let s = $0.stringValue else { throw ConfigReader.error(name(key), "must hold strings, got \($0.text)", expected: "strings", got: $0.text) }
+            return s
+        }
+    }
+
+    mutating func numbers(_ key: String) throws -> [Double]? {
+        guard let v = value(key) else { return nil }
+        if let d = v.numberValue, d.isFinite { return [d] }
+        guard let a = v.arrayValue else { throw ConfigReader.error(name(key), "must be an array of numbers, got \(v.text)", expected: "an array of numbers", got: v.text) }
+        return try a.map {
+            guard let d = $0.numberValue, d.isFinite else { throw ConfigReader.error(name(key), "must hold finite numbers, got \($0.text)", expected: "finite numbers", got: $0.text) }
+            return d
+        }
+    }
+
+    mutating func ints(_ key: String, min: Int = 0) throws -> [Int]? {
+        guard let ds = try numbers(key) else { return nil }
+        return try ds.map {
+            guard $0 == $0.rounded(), $0 >= Double(min), $0 <= Double(Int32.max) else {
+                throw ConfigReader.error(name(key), "must hold integers >= \(min), got \($0)", expected: "integers >= \(min)", got: "\($0)")
+            }
+            return Int($0)
+        }
+    }
+
+    mutating func object(_ key: String) throws -> ConfigReader? {
+        guard let v = value(key) else { return nil }
+        return try ConfigReader(v, path: name(key))
+    }
+
+    /// Throws for members never read.
+    func finish() throws {
+        for (k, v) in members where !used.contains(k) {
+            let known = used.sorted().joined(separator: ", ")
+            throw ConfigReader.error(name(k), "is not a known option here (known: \(known))", expected: known, got: v.text)
+        }
+    }
+}
+
+/// Parses JSON text given through the C interface.
+func parseJSON(_ text: String, _ argument: String) throws -> JSONValue {
+    do {
+        return try JSONValue.parse(text)
+    } catch let e as EmberError {
+        throw EmberError(.invalidArgument, "[\(argument)] is not valid JSON: \(e.message)",
+                         detail: EmberError.Detail(op: "config", argument: argument, expected: "JSON text"))
+    }
+}
+
+// MARK: Models
+
+/// Builds a model from `ember_model_new`'s configuration.
+func makeModel(_ json: JSONValue) throws -> Model {
+    var r = try ConfigReader(json, path: "")
+    guard let network = r.value("network") else {
+        throw ConfigReader.error("network", "is required: a network description", expected: "a network description")
+    }
+    let spec: NetworkSpec
+    if let text = network.stringValue { spec = try NetworkSpec(jsonText: text) } else { spec = try NetworkSpec(json: network) }
+    guard let taskName = try r.string("task", allowed: ["regression", "binary", "multiclass"]) else {
+        throw ConfigReader.error("task", "is required", expected: "\"regression\", \"binary\" or \"multiclass\"")
+    }
+    let classNames = try r.strings("class_names") ?? []
+    let task: TaskKind
+    switch taskName {
+    case "regression":
+        guard classNames.isEmpty else { throw ConfigReader.error("class_names", "must be empty for a regression task", expected: "[]", got: "\(classNames.count) names") }
+        task = .regression
+    case "binary":
+        guard classNames.isEmpty || classNames.count == 2 else {
+            throw ConfigReader.error("class_names", "a binary task needs 2 class names (positive first), got \(classNames.count)", expected: "2", got: "\(classNames.count)")
+        }
+        task = .binary
+    default:
+        let k = try r.int("n_classes", min: 2) ?? classNames.count
+        guard k >= 2 else {
+            throw ConfigReader.error("class_names", "a multiclass task needs at least 2 classes, got \(k)", expected: "at least 2", got: "\(k)")
+        }
+        guard classNames.isEmpty || classNames.count == k else {
+            throw ConfigReader.error("class_names", "has \(classNames.count) names for \(k) classes", expected: "\(k)", got: "\(classNames.count)")
+        }
+        task = .multiclass(classes: k)
+    }
+    guard Set(classNames).count == classNames.count else {
+        throw ConfigReader.error("class_names", "must be unique", expected: "unique names")
+    }
+    var standardize: [String: [Bool]] = [:]
+    if let s = r.value("standardize") {
+        guard case let .object(members) = s else { throw ConfigReader.error("standardize", "must be an object of masks per numeric input", expected: "an object") }
+        for (name, mask) in members {
+            guard let a = mask.arrayValue, a.allSatisfy({ $0.boolValue != nil }) else {
+                throw ConfigReader.error("standardize.\(name)", "must be an array of true/false", expected: "booleans", got: mask.text)
+            }
+            standardize[name] = a.compactMap(\.boolValue)
+        }
+    }
+    let standardizeTarget = try r.bool("standardize_target") ?? true
+    let seed = try parseSeed(r.value("seed"))
+    var host: [String: String] = [:]
+    if let h = r.value("host") {
+        guard case let .object(members) = h else { throw ConfigReader.error("host", "must be an object of strings", expected: "an object") }
+        for (k, v) in members {
+            guard let s = v.stringValue else { throw ConfigReader.error("host.\(k)", "must be a string", expected: "a string", got: v.text) }
+            host[k] = s
+        }
+    }
+    try r.finish()
+    let model = try Model(spec: spec, task: task, classNames: classNames, standardize: standardize,
+                          standardizeTarget: standardizeTarget, seed: seed)
+    model.hostMetadata = host
+    return model
+}
+
+/// A seed: a decimal string of any 64-bit value, or an integral number below 2⁵³.
+func parseSeed(_ v: JSONValue?) throws -> UInt64 {
+    guard let v else { throw ConfigReader.error("seed", "is required (a decimal string)", expected: "a decimal string") }
+    if let s = v.stringValue, let u = UInt64(s) { return u }
+    if let d = v.numberValue, d >= 0, d < 9007199254740992, d == d.rounded() { return UInt64(d) }
+    throw ConfigReader.error("seed", "must be a decimal string of an unsigned 64-bit integer, got \(v.text)", expected: "a decimal string", got: v.text)
+}
+
+// MARK: Trainers
+
+/// Builds a trainer configuration from `ember_trainer_new`'s JSON for a model of `task`.
+func makeTrainerConfig(_ json: JSONValue, task: TaskKind) throws -> TrainerConfig {
+    var r = try ConfigReader(json, path: "")
+    var c = TrainerConfig()
+    if let v = try r.int("batch_size", min: 1) { c.batchSize = v }
+    if let v = try r.bool("shuffle") { c.shuffle = v }
+    if let v = try r.bool("drop_last") { c.dropLast = v }
+    if var o = try r.object("optimizer") { c.optimizer = try optimizerConfig(&o) }
+    if var l = try r.object("loss") { c.loss = try lossFunction(&l, task: task) }
+    if var s = try r.object("schedule") { c.schedule = try schedule(&s) }
+    if let v = try r.int("eval_freq", min: 1) { c.evalFreq = v }
+    if let v = try r.strings("measures_train") { c.measuresTrain = try metrics(v, "measures_train", task: task) }
+    if let v = try r.strings("measures_valid") { c.measuresValid = try metrics(v, "measures_valid", task: task) }
+    if let v = try r.int("patience", min: 0) { c.patience = v }
+    if let v = try r.double("min_delta", { $0 >= 0 }, "a number >= 0") { c.minDelta = v }
+    if let v = try r.bool("restore_best_weights") { c.restoreBestWeights = v }
+    if let v = try r.int("batch_size_predict", min: 1) { c.batchSizePredict = v }
+    if let v = try r.bool("host_scoring") { c.hostScoring = v }
+    try r.finish()
+    return c
+}
+
+func metrics(_ names: [String], _ argument: String, task: TaskKind) throws -> [Metric] {
+    try names.map { name in
+        guard let m = Metric(rawValue: name) else {
+            let expected = Metric.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigReader.error(argument, "unknown measure '\(name)'; expected one of \(expected)", expected: expected, got: name)
+        }
+        let regression = [Metric.mse, .mae, .rmse].contains(m)
+        guard regression == (task == .regression) else {
+            throw ConfigReader.error(argument, "'\(name)' is a \(regression ? "regression" : "classification") measure; the model is a \(task.name) model",
+                                     expected: "a \(task == .regression ? "regression" : "classification") measure", got: name)
+        }
+        return m
+    }
+}
+
+func optimizerConfig(_ r: inout ConfigReader) throws -> OptimizerConfig {
+    let names = OptimizerKind.allCases.map(\.rawValue)
+    let kindName = try r.string("kind", allowed: names) ?? "adam"
+    guard let kind = OptimizerKind(rawValue: kindName) else { throw ConfigReader.error("optimizer.kind", "unknown optimizer '\(kindName)'") }
+    var options: [String: Double] = [:]
+    if let betas = try r.numbers("betas") {
+        guard betas.count == 2, kind == .adam || kind == .adamw else {
+            throw ConfigReader.error("optimizer.betas", "must be two numbers, for adam or adamw", expected: "[beta1, beta2]", got: "\(betas)")
+        }
+        options["beta1"] = betas[0]
+        options["beta2"] = betas[1]
+    }
+    for (key, _) in r.members where key != "kind" && key != "betas" {
+        guard let value = r.value(key) else { continue }
+        guard kind.defaults[key] != nil else {
+            let known = (kind.defaults.keys.sorted() + (kind == .adam || kind == .adamw ? ["betas"] : [])).joined(separator: ", ")
+            throw ConfigReader.error("optimizer.\(key)", "is not an option of \(kind.rawValue); expected one of \(known)", expected: known, got: key)
+        }
+        if let b = value.boolValue {
+            options[key] = b ? 1 : 0
+        } else if let d = value.numberValue, d.isFinite {
+            options[key] = d
+        } else {
+            throw ConfigReader.error("optimizer.\(key)", "must be a finite number, got \(value.text)", expected: "a finite number", got: value.text)
+        }
+    }
+    try r.finish()
+    let config = OptimizerConfig(kind, options)
+    _ = try config.make([])  // validates the values (ranges, flags) before any trainer exists
+    return config
+}
+
+func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunction {
+    let allowed: [Loss]
+    switch task {
+    case .regression: allowed = [.mse, .l1]
+    case .binary: allowed = [.bceWithLogits]
+    case .multiclass: allowed = [.crossEntropy]
+    }
+    let kindName = try r.string("kind", allowed: Loss.allCases.map(\.rawValue)) ?? task.loss.rawValue
+    guard let kind = Loss(rawValue: kindName), allowed.contains(kind) else {
+        let expected = allowed.map(\.rawValue).joined(separator: " or ")
+        throw ConfigReader.error("loss.kind", "'\(kindName)' does not fit a \(task.name) model; expected \(expected)", expected: expected, got: kindName)
+    }
+    var f = LossFunction(kind)
+    if let red = try r.string("reduction", allowed: ["mean", "sum"]) { f.reduction = red == "sum" ? .sum : .mean }
+    if let w = try r.numbers("class_weights") {
+        guard kind == .crossEntropy else { throw ConfigReader.error("loss.class_weights", "applies to cross_entropy only") }
+        guard w.count == task.outputs, w.allSatisfy({ $0 >= 0 }) else {
+            throw ConfigReader.error("loss.class_weights", "needs one weight >= 0 per class (\(task.outputs)), got \(w.count)", expected: "\(task.outputs) weights >= 0", got: "\(w.count)")
+        }
+        f.classWeights = w.map(Float.init)
+    }
+    if let i = try r.int("ignore_index") {
+        guard kind == .crossEntropy else { throw ConfigReader.error("loss.ignore_index", "applies to cross_entropy only") }
+        f.ignoreIndex = i
+    }
+    if let w = try r.numbers("pos_weight") {
+        guard kind == .bceWithLogits else { throw ConfigReader.error("loss.pos_weight", "applies to bce_with_logits only") }
+        guard w.count == 1, w[0] > 0 else {
+            throw ConfigReader.error("loss.pos_weight", "must be one number > 0", expected: "one number > 0", got: "\(w)")
+        }
+        f.posWeight = w.map(Float.init)
+    }
+    try r.finish()
+    return f
+}
+
+func schedule(_ r: inout ConfigReader) throws -> LRSchedule {
+    let kinds = ["step", "multiplicative", "cosine_annealing", "one_cycle", "reduce_on_plateau"]
+    guard let kind = try r.string("kind", allowed: kinds) else {
+        throw ConfigReader.error("schedule.kind", "is required", expected: kinds.joined(separator: ", "))
+    }
+    let positive: (Double) -> Bool = { $0 > 0 }
+    let s: LRSchedule
+    switch kind {
+    case "step":
+        guard let size = try r.int("step_size", min: 1) else { throw ConfigReader.error("schedule.step_size", "is required") }
+        s = .step(stepSize: size, gamma: try r.double("gamma", positive, "> 0") ?? 0.1)
+    case "multiplicative":
+        guard let f = try r.double("factor", positive, "> 0") else { throw ConfigReader.error("schedule.factor", "is required") }
+        s = .multiplicative(factor: f)
+    case "cosine_annealing":
+        guard let t = try r.int("t_max", min: 1) else { throw ConfigReader.error("schedule.t_max", "is required") }
+        s = .cosineAnnealing(tMax: t, etaMin: try r.double("eta_min", { $0 >= 0 }, ">= 0") ?? 0)
+    case "one_cycle":
+        guard let maxLR = try r.double("max_lr", positive, "> 0") else { throw ConfigReader.error("schedule.max_lr", "is required") }
+        guard let total = try r.int("total_steps", min: 1) else { throw ConfigReader.error("schedule.total_steps", "is required") }
+        s = .oneCycle(maxLR: maxLR, totalSteps: total, pctStart: try r.double("pct_start", { $0 >= 0 && $0 <= 1 }, "in [0, 1]") ?? 0.3,
+                      cosine: (try r.string("anneal_strategy", allowed: ["cos", "linear"]) ?? "cos") == "cos",
+                      divFactor: try r.double("div_factor", positive, "> 0") ?? 25,
+                      finalDivFactor: try r.double("final_div_factor", positive, "> 0") ?? 1e4,
+                      cycleMomentum: try r.bool("cycle_momentum") ?? true,
+                      baseMomentum: try r.double("base_momentum") ?? 0.85, maxMomentum: try r.double("max_momentum") ?? 0.95)
+    default:
+        s = .reduceOnPlateau(maximize: (try r.string("mode", allowed: ["min", "max"]) ?? "min") == "max",
+                             factor: try r.double("factor", { $0 > 0 && $0 < 1 }, "in (0, 1)") ?? 0.1,
+                             patience: try r.int("patience", min: 0) ?? 10,
+                             threshold: try r.double("threshold", { $0 >= 0 }, ">= 0") ?? 1e-4,
+                             relativeThreshold: (try r.string("threshold_mode", allowed: ["rel", "abs"]) ?? "rel") == "rel",
+                             cooldown: try r.int("cooldown", min: 0) ?? 0, minLR: try r.double("min_lr", { $0 >= 0 }, ">= 0") ?? 0,
+                             eps: try r.double("eps", { $0 >= 0 }, ">= 0") ?? 1e-8)
+    }
+    try r.finish()
+    return s
+}
+
+// MARK: Architectures
+
+/// A predefined architecture from `ember_architecture`'s name and options.
+func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
+    var r = try ConfigReader(json, path: "")
+    guard var inputs = try r.object("inputs") else { throw ConfigReader.error("inputs", "is required", expected: "an object") }
+    let spec: NetworkSpec
+    switch name {
+    case "mlp", "tab_resnet", "ft_transformer", "featureless":
+        let tab = TabularInputs(numeric: try inputs.int("numeric", min: 0) ?? 0, cardinalities: try inputs.ints("cardinalities", min: 1) ?? [])
+        try inputs.finish()
+        switch name {
+        case "mlp":
+            let act = try r.string("activation") ?? "relu"
+            guard let op = LayerOp(rawValue: act) else { throw ConfigReader.error("activation", "unknown activation '\(act)'", got: act) }
+            var actParams: [String: JSONValue] = [:]
+            if let a = r.value("activation_args") {
+                guard case let .object(m) = a else { throw ConfigReader.error("activation_args", "must be an object", expected: "an object") }
+                for (k, v) in m { actParams[k] = v }
+            }
+            spec = try Architectures.mlp(tab, neurons: try r.ints("neurons", min: 1) ?? [64], activation: op, activationParams: actParams,
+                                         p: try r.double("p", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0)
+        case "tab_resnet":
+            spec = try Architectures.tabResNet(tab, nBlocks: try r.int("n_blocks", min: 1) ?? 2, dBlock: try r.int("d_block", min: 1) ?? 64,
+                                               dHidden: try r.int("d_hidden", min: 1),
+                                               dHiddenMultiplier: try r.double("d_hidden_multiplier", { $0 > 0 }, "> 0") ?? 2,
+                                               dropout1: try r.double("dropout1", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.1,
+                                               dropout2: try r.double("dropout2", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.1)
+        case "ft_transformer":
+            spec = try Architectures.ftTransformer(
+                tab, nBlocks: try r.int("n_blocks", min: 1) ?? 3, dToken: try r.int("d_token", min: 1) ?? 192,
+                heads: try r.int("attention_n_heads", min: 1) ?? 8,
+                attentionDropout: try r.double("attention_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.2,
+                ffnDHiddenMultiplier: try r.double("ffn_d_hidden_multiplier", { $0 > 0 }, "> 0") ?? 4.0 / 3.0,
+                ffnDropout: try r.double("ffn_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.1,
+                residualDropout: try r.double("residual_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0,
+                ffnActivation: try r.string("ffn_activation", allowed: ["reglu", "geglu", "glu", "relu", "gelu"]) ?? "reglu")
+        default:
+            spec = try Architectures.featureless(tab)
+        }
+    case "lenet", "resnet":
+        guard let image = try inputs.ints("image", min: 1), image.count == 3 else {
+            throw ConfigReader.error("inputs.image", "must be [channels, height, width]", expected: "3 sizes >= 1")
+        }
+        try inputs.finish()
+        if name == "lenet" {
+            spec = try Architectures.lenet(imageShape: image)
+        } else {
+            spec = try Architectures.smallResNet(imageShape: image, channels: try r.int("channels", min: 1) ?? 16,
+                                                 nBlocks: try r.int("n_blocks", min: 1) ?? 2)
+        }
+    default:
+        throw EmberError(.invalidArgument, "[name] unknown architecture '\(name)'; expected mlp, tab_resnet, ft_transformer, lenet, resnet or featureless",
+                         detail: EmberError.Detail(op: "architecture", argument: "name", expected: "mlp, tab_resnet, ft_transformer, lenet, resnet or featureless", got: name))
+    }
+    try r.finish()
+    return spec
+}

@@ -1,0 +1,124 @@
+import EmberCore
+import EmberNN
+
+// Dataset functions of include/ember.h: named inputs and a target, copied once into engine memory.
+
+/// Creates an empty dataset.
+@_cdecl("ember_dataset_new")
+public func ember_dataset_new(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ nRows: Int64) -> Int32 {
+    guarded {
+        guard let out else { throw EmberError.invalidArgument("out_dataset", "is NULL") }
+        let rows = try checkedCount(nRows, "n_rows", lower: 1)
+        out.pointee = HandleRegistry.shared.register(DatasetBox(rows: rows))
+    }
+}
+
+/// Frees a dataset.
+@_cdecl("ember_dataset_free")
+public func ember_dataset_free(_ dataset: OpaquePointer?) -> Int32 {
+    guarded { try HandleRegistry.shared.free(dataset, DatasetBox.self, "dataset") }
+}
+
+/// The arguments every matrix input shares: the dataset, the input name, the column count and
+/// the layout.
+func matrixArguments(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ nCols: Int64, _ layout: Int32) throws
+    -> (box: DatasetBox, name: String, cols: Int, columnMajor: Bool) {
+    let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+    return (box, try string(name, "name"), try checkedCount(nCols, "n_cols", lower: 1), try checkedLayout(layout))
+}
+
+/// Adds a numeric matrix input.
+@_cdecl("ember_dataset_add_numeric")
+public func ember_dataset_add_numeric(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ x: UnsafePointer<Double>?,
+                                      _ nCols: Int64, _ layout: Int32) -> Int32 {
+    guarded {
+        let (box, n, cols, columnMajor) = try matrixArguments(dataset, name, nCols, layout)
+        guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
+        let count = try checkedElements([box.rows, cols], "x")
+        for i in 0..<count where !x[i].isFinite {
+            let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
+            throw EmberError(.invalidArgument, "[x] input '\(n)': row \(row), column \(col) (0-based) is \(x[i]); expected finite values",
+                             detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
+        }
+        try box.add(n, try tensor(from: x, shape: [box.rows, cols], columnMajor: columnMajor, argument: "x"))
+    }
+}
+
+/// Adds a categorical codes input.
+@_cdecl("ember_dataset_add_categorical")
+public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ codes: UnsafePointer<Int32>?,
+                                          _ nCols: Int64, _ layout: Int32) -> Int32 {
+    guarded {
+        let (box, n, cols, columnMajor) = try matrixArguments(dataset, name, nCols, layout)
+        guard let codes else { throw EmberError.invalidArgument("codes", "is NULL") }
+        let count = try checkedElements([box.rows, cols], "codes")
+        var data = [Float](repeating: 0, count: count)
+        for i in 0..<count {
+            let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
+            guard codes[i] >= 0, codes[i] < 1 << 24 else {
+                throw EmberError(.invalidArgument, "[codes] input '\(n)': row \(row), column \(col) (0-based) holds code \(codes[i]); expected a level index >= 0",
+                                 detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "a code >= 0", got: "\(codes[i])"))
+            }
+            data[row * cols + col] = Float(codes[i])
+        }
+        try box.add(n, try Tensor(shape: [box.rows, cols], data: data))
+    }
+}
+
+/// Adds an n-d tensor input.
+@_cdecl("ember_dataset_add_tensor")
+public func ember_dataset_add_tensor(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ x: UnsafePointer<Double>?,
+                                     _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ layout: Int32) -> Int32 {
+    guarded {
+        let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+        let n = try string(name, "name")
+        guard rank >= 2 && rank <= 5 else {
+            throw EmberError(.invalidArgument, "[rank] must be in 2...5 (rows plus 1 to 4 dimensions), got \(rank)",
+                             detail: EmberError.Detail(op: "dataset", argument: "rank", expected: "2...5", got: "\(rank)"))
+        }
+        guard let shape else { throw EmberError.invalidArgument("shape", "is NULL") }
+        var dims: [Int] = []
+        for d in 0..<Int(rank) { dims.append(try checkedCount(shape[d], "shape", lower: 1)) }
+        guard dims[0] == box.rows else {
+            throw EmberError(.shapeMismatch, "[shape] shape[0] is \(dims[0]); the dataset has \(box.rows) rows",
+                             detail: EmberError.Detail(op: "dataset", argument: "shape", index: 0, expected: "\(box.rows)", got: "\(dims[0])"))
+        }
+        let columnMajor = try checkedLayout(layout)
+        guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
+        let count = try checkedElements(dims, "x")
+        for i in 0..<count where !x[i].isFinite {
+            let row = columnMajor ? i % box.rows : i / (count / box.rows)
+            throw EmberError(.invalidArgument, "[x] input '\(n)': element \(i) (row \(row), 0-based) is \(x[i]); expected finite values",
+                             detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
+        }
+        try box.add(n, try tensor(from: x, shape: dims, columnMajor: columnMajor, argument: "x"))
+    }
+}
+
+/// Sets the target.
+@_cdecl("ember_dataset_set_target")
+public func ember_dataset_set_target(_ dataset: OpaquePointer?, _ y: UnsafePointer<Double>?, _ length: Int64) -> Int32 {
+    guarded {
+        let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+        guard length == Int64(box.rows) else {
+            throw EmberError(.shapeMismatch, "[length] the target needs one value per row (\(box.rows)), got \(length)",
+                             detail: EmberError.Detail(op: "dataset", argument: "length", expected: "\(box.rows)", got: "\(length)"))
+        }
+        guard let y else { throw EmberError.invalidArgument("y", "is NULL") }
+        for i in 0..<box.rows where !y[i].isFinite {
+            throw EmberError(.invalidArgument, "[y] target \(i) (0-based) is \(y[i]); expected finite values",
+                             detail: EmberError.Detail(op: "dataset", argument: "y", index: i, expected: "finite values", got: "\(y[i])"))
+        }
+        box.setTarget(try Tensor(shape: [box.rows], data: (0..<box.rows).map { Float(y[$0]) }))
+    }
+}
+
+/// Number of rows.
+@_cdecl("ember_dataset_rows")
+public func ember_dataset_rows(_ dataset: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded {
+        let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+        guard let out else { throw EmberError.invalidArgument("out_rows", "is NULL") }
+        out.pointee = Int64(box.rows)
+    }
+}

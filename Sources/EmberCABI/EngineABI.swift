@@ -1,0 +1,122 @@
+import CEmberSupport
+import EmberCore
+import EmberNN
+
+// Engine-wide functions of include/ember.h: version, errors, BLAS and threads, handle counts,
+// architectures and byte buffers. Each validates every argument, runs in `guarded` and never lets
+// a Swift error or trap reach the caller.
+
+/// The engine's version.
+let emberVersion = "0.2.0"
+
+/// The ABI version (EMBER_ABI_VERSION).
+@_cdecl("ember_abi_version")
+public func ember_abi_version() -> Int32 { 2 }
+
+/// The calling thread's last error message.
+@_cdecl("ember_last_error")
+public func ember_last_error() -> UnsafePointer<CChar>? { cember_last_error() }
+
+/// The last error's structured detail (`ember_error_detail`, filled by C, which knows its layout).
+@_cdecl("ember_last_error_detail")
+public func ember_last_error_detail(_ out: UnsafeMutableRawPointer?) -> Int32 {
+    // NOTE: not `guarded`: reading the last error must not clear it.
+    guard let out else { return EmberError.Kind.invalidArgument.rawValue }
+    cember_fill_error_detail(out)
+    return Status.ok
+}
+
+/// Holds a C string for the lifetime of the process.
+func staticCString(_ text: String) -> UnsafePointer<CChar> {
+    let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: text.utf8.count + 1)
+    for (i, b) in text.utf8.enumerated() { buffer[i] = CChar(bitPattern: b) }
+    buffer[text.utf8.count] = 0
+    return UnsafePointer(buffer)
+}
+
+enum StaticStrings {
+    nonisolated(unsafe) static let version = staticCString(emberVersion)
+    nonisolated(unsafe) static let blasCore = staticCString(BLAS.coreName)
+}
+
+/// The engine version.
+@_cdecl("ember_version")
+public func ember_version(_ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guarded {
+        guard let out else { throw EmberError.invalidArgument("out_version", "is NULL") }
+        out.pointee = StaticStrings.version
+    }
+}
+
+/// The OpenBLAS core name.
+@_cdecl("ember_blas_core_name")
+public func ember_blas_core_name(_ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guarded {
+        guard let out else { throw EmberError.invalidArgument("out_name", "is NULL") }
+        out.pointee = StaticStrings.blasCore
+    }
+}
+
+/// Threads used by the engine and BLAS.
+@_cdecl("ember_get_num_threads")
+public func ember_get_num_threads(_ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded {
+        guard let out else { throw EmberError.invalidArgument("out_threads", "is NULL") }
+        out.pointee = Int32(clamping: Engine.numThreads)
+    }
+}
+
+/// Sets the thread count.
+@_cdecl("ember_set_num_threads")
+public func ember_set_num_threads(_ threads: Int32) -> Int32 {
+    guarded { try Engine.setNumThreads(Int(threads)) }
+}
+
+/// Live handle counts.
+@_cdecl("ember_live_handles")
+public func ember_live_handles(_ models: UnsafeMutablePointer<Int64>?, _ datasets: UnsafeMutablePointer<Int64>?,
+                               _ trainers: UnsafeMutablePointer<Int64>?, _ bytes: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded {
+        let r = HandleRegistry.shared
+        models?.pointee = Int64(r.count(ModelBox.self))
+        datasets?.pointee = Int64(r.count(DatasetBox.self))
+        trainers?.pointee = Int64(r.count(TrainerBox.self))
+        bytes?.pointee = Int64(r.count(BytesBox.self))
+    }
+}
+
+/// A predefined architecture's network description.
+@_cdecl("ember_architecture")
+public func ember_architecture(_ name: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?,
+                               _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guarded {
+        let n = try string(name, "name")
+        let json = try parseJSON(try string(options, "options_json"), "options_json")
+        guard let out else { throw EmberError.invalidArgument("out_network_json", "is NULL") }
+        try returnText(try makeArchitecture(n, json).json.text, out)
+    }
+}
+
+/// The bytes of a buffer.
+@_cdecl("ember_bytes_data")
+public func ember_bytes_data(_ bytes: OpaquePointer?, _ outData: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+                             _ outSize: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded {
+        let box = try HandleRegistry.shared.lookup(bytes, BytesBox.self, "bytes")
+        guard let outData else { throw EmberError.invalidArgument("out_data", "is NULL") }
+        guard let outSize else { throw EmberError.invalidArgument("out_size", "is NULL") }
+        outData.pointee = UnsafePointer(box.bytes.baseAddress)
+        outSize.pointee = Int64(box.count)
+    }
+}
+
+/// Frees a byte buffer.
+@_cdecl("ember_bytes_free")
+public func ember_bytes_free(_ bytes: OpaquePointer?) -> Int32 {
+    guarded { try HandleRegistry.shared.free(bytes, BytesBox.self, "bytes") }
+}
+
+/// Registers bytes and writes the handle.
+func returnBytes(_ bytes: [UInt8], _ out: UnsafeMutablePointer<OpaquePointer?>) {
+    out.pointee = HandleRegistry.shared.register(BytesBox(bytes))
+}

@@ -1,0 +1,86 @@
+# Engine datasets: encoded inputs and a target, copied once into engine memory.
+
+# The target: a factor (classification: binary with 2 levels, the first level being the positive
+# class whose logit the head outputs, else multiclass) or numbers (regression).
+ember_target <- function(y, n, argument = "y") {
+  if (is.data.frame(y) && ncol(y) == 1L) y <- y[[1L]]
+  if (is.factor(y)) {
+    lev <- levels(y)
+    if (length(lev) < 2L) {
+      ember_abort(sprintf("'%s' is a factor with %d level(s); classification needs at least 2 classes", argument, length(lev)),
+        argument = argument, expected = "a factor with at least 2 levels", got = sprintf("%d level(s)", length(lev)))
+    }
+  } else if (!(is.numeric(y) && !is.object(y)) || is.logical(y)) {
+    hint <- if (is.character(y) || is.logical(y)) " (convert it with as.factor() for classification)" else ""
+    ember_abort(sprintf("'%s' must be a factor (classification) or numeric (regression), got '%s'%s", argument,
+      class(y)[1L], hint), argument = argument, expected = "a factor or a numeric vector", got = class(y)[1L])
+  }
+  if (length(y) != n) {
+    ember_abort(sprintf("'%s' has %d values; expected one per row of the features (%d)", argument, length(y), n),
+      kind = "shape", argument = argument, expected = as.character(n), got = as.character(length(y)))
+  }
+  bad <- which(is.na(y))
+  if (length(bad)) {
+    ember_abort(sprintf("'%s' has %d missing value(s) (first in row %d); remove those rows or impute the target",
+      argument, length(bad), bad[1L]), kind = "missing_values", argument = argument, index = bad[1L],
+      expected = "no missing values", got = "NA", extra_class = "ember_error_invalid_argument")
+  }
+  if (is.factor(y)) {
+    lev <- levels(y)
+    present <- unique(as.integer(y))
+    if (length(present) < 2L && n > 0L) {
+      ember_warn(sprintf("'%s' holds a single class ('%s') of its %d levels; the model can only learn to predict it",
+        argument, lev[present[1L]], length(lev)), kind = "single_class", argument = argument)
+    }
+    values <- if (length(lev) == 2L) as.double(as.integer(y) == 1L) else as.double(as.integer(y) - 1L)
+    return(list(type = "factor", levels = lev, values = values, task = if (length(lev) == 2L) "binary" else "multiclass"))
+  }
+  values <- as.double(y)
+  inf <- which(!is.finite(values))
+  if (length(inf)) {
+    ember_abort(sprintf("'%s' has the non-finite value %s in row %d; expected finite numbers", argument, format(values[inf[1L]]),
+      inf[1L]), argument = argument, index = inf[1L], expected = "finite numbers", got = format(values[inf[1L]]))
+  }
+  list(type = "numeric", levels = NULL, values = values, task = "regression")
+}
+
+# The number of rows of encoded inputs.
+inputs_rows <- function(inputs) {
+  first <- inputs[[1L]]
+  if (is.null(dim(first))) length(first) else dim(first)[1L]
+}
+
+# An engine dataset from encoded inputs (num: double matrix, categ: 0-based integer matrix,
+# image or other arrays: tensors) and an optional target vector.
+engine_dataset <- function(inputs, target = NULL, argument = "x") {
+  n <- inputs_rows(inputs)
+  if (n < 1L) {
+    ember_abort(sprintf("'%s' has no rows; at least one row is needed", argument), argument = argument,
+      expected = "at least one row", got = "0 rows")
+  }
+  ds <- .Call(C_ember_dataset_new, as.double(n))
+  for (name in names(inputs)) {
+    v <- inputs[[name]]
+    if (is.integer(v) && is.matrix(v)) {
+      .Call(C_ember_dataset_add_categorical, ds, name, v)
+    } else if (is.matrix(v)) {
+      storage.mode(v) <- "double"
+      .Call(C_ember_dataset_add_numeric, ds, name, v)
+    } else {
+      storage.mode(v) <- "double"
+      .Call(C_ember_dataset_add_tensor, ds, name, v)
+    }
+  }
+  if (!is.null(target)) .Call(C_ember_dataset_set_target, ds, as.double(target))
+  ds
+}
+
+# Rows `idx` of encoded inputs.
+subset_inputs <- function(inputs, idx) {
+  lapply(inputs, function(v) {
+    if (is.matrix(v)) return(v[idx, , drop = FALSE])
+    d <- dim(v)
+    args <- c(list(v, idx), rep(list(TRUE), length(d) - 1L), list(drop = FALSE))
+    do.call(`[`, args)
+  })
+}
