@@ -284,7 +284,7 @@ def core(systems, environment):
     for row in [None] + rows:
         print(line(CORE_HEADERS, row, widths))
     print(f"BLAS core (Ember): {cores(*ember)}")
-    return rows
+    return rows, cores(*ember)
 
 
 def main():
@@ -309,8 +309,9 @@ def main():
     for label, environment in passes:
         print(f"\n=== {label} ===")
         if args.mode == "core":
-            rows = core(systems, environment)
-            summaries.append(f"**EmberCore vs PyTorch, one thread** ({label})\n\n" + markdown(CORE_HEADERS, rows))
+            rows, blas = core(systems, environment)
+            summaries.append(f"**EmberCore vs PyTorch, one thread** ({label}; BLAS core {blas})\n\n"
+                             + markdown(CORE_HEADERS, rows))
             continue
         mlp = mlp_grid(systems, args.mode, environment)
         images = fashion(systems, args.mode, environment)
