@@ -25,8 +25,10 @@ let package = Package(
         ),
         // C where C is the right tool: MXCSR (flush-to-zero) and thread-local error text.
         .target(name: "CEmberSupport"),
+        // Vectorised hot loops (optimizer updates …) with runtime CPU dispatch.
+        .target(name: "CEmberKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport"]),
-        .target(name: "EmberNN", dependencies: ["EmberCore"]),
+        .target(name: "EmberNN", dependencies: ["EmberCore", "CEmberKernels"]),
         .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),
     ]
 )
@@ -35,6 +37,7 @@ if hasDevelopmentTargets {
     package.products.append(.executable(name: "ember-example", targets: ["EmberExample"]))
     package.targets += [
         .executableTarget(name: "EmberExample", dependencies: ["EmberNN"], path: "Examples/swift"),
+        .executableTarget(name: "PerfProbe", dependencies: ["EmberNN"], path: "Examples/perfprobe"),
         .target(name: "EmberTestSupport", dependencies: ["EmberCore"], path: "Tests/EmberTestSupport"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport"], resources: [.copy("Fixtures")]),
