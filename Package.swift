@@ -37,10 +37,11 @@ if hasDevelopmentTargets {
     package.products.append(.executable(name: "ember-example", targets: ["EmberExample"]))
     package.targets += [
         .executableTarget(name: "EmberExample", dependencies: ["EmberNN"], path: "Examples/swift"),
-        .executableTarget(name: "PerfProbe", dependencies: ["EmberNN"], path: "Examples/perfprobe"),
         .target(name: "EmberTestSupport", dependencies: ["EmberCore"], path: "Tests/EmberTestSupport"),
+        // Counts malloc calls of one thread (the allocation-free training step test).
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport", "CMallocCounter"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
     ]
 }

@@ -46,6 +46,9 @@ public struct TrainerConfig: Equatable, Sendable {
     public var restoreBestWeights: Bool = true
     /// Batch size for validation predictions.
     public var batchSizePredict: Int = 4096
+    /// Use a compiled, allocation-free training step when the network allows it (chains of
+    /// linear layers, activations and dropout); it gives bit-identical results to the tape.
+    public var compiledStep: Bool = true
 
     /// Default configuration.
     public init() {}
@@ -112,6 +115,8 @@ public final class Trainer {
     public var stopRequested = false
     let loss: LossFunction
     var bestWeights: [String: Tensor]?
+    /// The compiled step, built on first use when the network is a supported chain.
+    lazy var chainPlan: ChainPlan? = config.compiledStep ? ChainPlan(model, batchSize: config.batchSize, loss: loss) : nil
     var badValidations = 0
     var began = false
 
@@ -168,21 +173,8 @@ public final class Trainer {
                     let rows = order[start..<end]
                     batch += 1
                     for c in callbacks { try c.onBatchBegin(self, batch: batch) }
-                    let xs = try model.prepare(train, rows: rows)
-                    let y = try model.prepareTarget(train, rows: rows)
-                    optimizer.zeroGrad()
-                    var ctx = ForwardContext(training: true, rng: model.rng)
-                    let out = try model.network.forward(xs, &ctx)
-                    model.rng = ctx.rng
-                    let l = try loss(out, y)
-                    let lv = Double(l.value.scalarValue ?? .nan)
-                    if wantTrainMetrics {
-                        trainOutputs.append(contentsOf: out.value.data)
-                        trainRows.append(contentsOf: rows)
-                    }
-                    try l.backward()
-                    for c in callbacks { try c.onAfterBackward(self, batch: batch) }
-                    try optimizer.step()
+                    let lv = try trainBatch(train, rows: rows, batch: batch, collect: wantTrainMetrics, outputs: &trainOutputs)
+                    if wantTrainMetrics { trainRows.append(contentsOf: rows) }
                     if perBatchSchedule, let scheduler, scheduler.lastEpoch + 1 < (oneCycleTotal ?? Int.max) { try scheduler.step() }
                     total += lv * Double(size)
                     seen += size
@@ -217,6 +209,35 @@ public final class Trainer {
             }
         }
         return records
+    }
+
+    /// One training step on `rows`: forward, loss, backward, callbacks after backward, optimizer
+    /// step. Returns the batch loss; appends the raw outputs to `outputs` when `collect`. With a
+    /// compiled step and no callbacks this allocates nothing in the steady state.
+    func trainBatch(_ train: Dataset, rows: ArraySlice<Int>, batch: Int, collect: Bool, outputs: inout [Float]) throws -> Double {
+        let lv: Double
+        if let plan = chainPlan {
+            optimizer.zeroGrad()
+            lv = try plan.step(model, train, rows: rows, loss: loss, rng: &model.rng)
+            if collect {
+                let out = plan.values[plan.stages.count], k = plan.widths[plan.stages.count]
+                outputs.append(contentsOf: UnsafeBufferPointer(start: out, count: rows.count * k))
+            }
+        } else {
+            let xs = try model.prepare(train, rows: rows)
+            let y = try model.prepareTarget(train, rows: rows)
+            optimizer.zeroGrad()
+            var ctx = ForwardContext(training: true, rng: model.rng)
+            let out = try model.network.forward(xs, &ctx)
+            model.rng = ctx.rng
+            let l = try loss(out, y)
+            lv = Double(l.value.scalarValue ?? .nan)
+            if collect { outputs.append(contentsOf: out.value.data) }
+            try l.backward()
+        }
+        for c in callbacks { try c.onAfterBackward(self, batch: batch) }
+        try optimizer.step()
+        return lv
     }
 
     var oneCycleTotal: Int? {
