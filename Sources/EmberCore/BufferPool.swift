@@ -34,8 +34,9 @@ public final class BufferPool: @unchecked Sendable {
     func acquire(_ count: Int) -> UnsafeMutablePointer<Float> {
         let n = max(count, 1)
         pthread_mutex_lock(&mutex)
-        if var list = free[n], let p = list.popLast() {
-            free[n] = list.isEmpty ? nil : list
+        // In place (`free[n]?.popLast()`): copying the list out would make it shared and the
+        // pop would reallocate it — a malloc per tensor in the steady state.
+        if let p = free[n]?.popLast() {
             pooledBytes -= n * 4
             stats.pooled -= 1
             stats.live += 1

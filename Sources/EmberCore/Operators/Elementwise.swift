@@ -86,23 +86,29 @@ let sqrt2OverPi: Float = 0.7978845608028654
 let invSqrt2: Float = 0.7071067811865476
 let invSqrt2Pi: Float = 0.3989422804014327
 
-/// `f` applied elementwise, over several threads for large tensors.
+/// Where an elementwise kernel reads and writes: `n` values from `x` (and for gradients `dy`, `y`)
+/// into `out`. Tensor ops and compiled training steps share these kernels.
+@usableFromInline
+struct ElementwiseOperands {
+    let x: UnsafePointer<Float>
+    let y: UnsafePointer<Float>
+    let dy: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let n: Int
+}
+
+/// `f` applied elementwise, over several threads for large inputs.
 @inline(__always)
-func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
-    Tensor.build(shape: x.shape) { out in
-        let src = x.storage.pointer, dst = out.baseAddress.unsafelyUnwrapped
-        Parallel.forRange(out.count) { b, e in for i in b..<e { dst[i] = f(src[i]) } }
-    }
+func mapElements(_ o: ElementwiseOperands, _ f: (Float) -> Float) {
+    let src = o.x, dst = o.out
+    Parallel.forRange(o.n) { b, e in for i in b..<e { dst[i] = f(src[i]) } }
 }
 
 /// `dy · g(x, y)` elementwise (the backward of a unary op).
 @inline(__always)
-func mapGradient(_ dy: Tensor, _ x: Tensor, _ y: Tensor, _ g: (Float, Float) -> Float) -> Tensor {
-    Tensor.build(shape: dy.shape) { out in
-        let pdy = dy.storage.pointer, px = x.storage.pointer, py = y.storage.pointer
-        let dst = out.baseAddress.unsafelyUnwrapped
-        Parallel.forRange(out.count) { b, e in for i in b..<e { dst[i] = pdy[i] * g(px[i], py[i]) } }
-    }
+func mapGradient(_ o: ElementwiseOperands, _ g: (Float, Float) -> Float) {
+    let pdy = o.dy, px = o.x, py = o.y, dst = o.out
+    Parallel.forRange(o.n) { b, e in for i in b..<e { dst[i] = pdy[i] * g(px[i], py[i]) } }
 }
 
 @inline(__always) func stableSigmoid(_ x: Float) -> Float {
@@ -114,88 +120,113 @@ func mapGradient(_ dy: Tensor, _ x: Tensor, _ y: Tensor, _ g: (Float, Float) -> 
 extension UnaryFunction {
     /// The forward values.
     public func apply(_ x: Tensor) -> Tensor {
-        switch self {
-        case .neg: return mapElements(x) { -$0 }
-        case .exp: return mapElements(x) { expf($0) }
-        case .log: return mapElements(x) { logf($0) }
-        case .sqrt: return mapElements(x) { sqrtf($0) }
-        case .abs: return mapElements(x) { Swift.abs($0) }
-        case .square: return mapElements(x) { $0 * $0 }
-        case .reciprocal: return mapElements(x) { 1 / $0 }
-        case .sin: return mapElements(x) { sinf($0) }
-        case .cos: return mapElements(x) { cosf($0) }
-        case .log1p: return mapElements(x) { log1pf($0) }
-        case .tanh: return mapElements(x) { tanhf($0) }
-        case .sigmoid: return mapElements(x) { stableSigmoid($0) }
-        case .relu: return mapElements(x) { $0 > 0 ? $0 : 0 }
-        case let .addScalar(c): return mapElements(x) { $0 + c }
-        case let .mulScalar(c): return mapElements(x) { $0 * c }
-        case let .powScalar(p): return mapElements(x) { powf($0, p) }
-        case let .elu(a): return mapElements(x) { $0 > 0 ? $0 : a * expm1f($0) }
-        case let .celu(a): return mapElements(x) { max(0, $0) + min(0, a * expm1f($0 / a)) }
-        case .selu: return mapElements(x) { seluScale * ($0 > 0 ? $0 : seluAlpha * expm1f($0)) }
-        case let .leakyRelu(s): return mapElements(x) { $0 > 0 ? $0 : s * $0 }
-        case let .hardtanh(lo, hi): return mapElements(x) { min(max($0, lo), hi) }
-        case .relu6: return mapElements(x) { min(max($0, 0), 6) }
-        case .hardsigmoid: return mapElements(x) { min(max($0 + 3, 0), 6) / 6 }
-        case let .hardshrink(l): return mapElements(x) { $0 > l || $0 < -l ? $0 : 0 }
-        case let .softshrink(l): return mapElements(x) { $0 > l ? $0 - l : ($0 < -l ? $0 + l : 0) }
-        case let .softplus(beta, th): return mapElements(x) { beta * $0 > th ? $0 : log1pf(expf(beta * $0)) / beta }
-        case .softsign: return mapElements(x) { $0 / (1 + Swift.abs($0)) }
-        case .tanhshrink: return mapElements(x) { $0 - tanhf($0) }
-        case .logSigmoid: return mapElements(x) { min($0, 0) - log1pf(expf(-Swift.abs($0))) }
-        case let .threshold(th, v): return mapElements(x) { $0 > th ? $0 : v }
-        case let .gelu(approx):
-            if approx {
-                return mapElements(x) { 0.5 * $0 * (1 + tanhf(sqrt2OverPi * ($0 + 0.044715 * $0 * $0 * $0))) }
-            }
-            return mapElements(x) { 0.5 * $0 * (1 + erff($0 * invSqrt2)) }
+        Tensor.build(shape: x.shape) { out in
+            apply(x.storage.pointer, out.baseAddress.unsafelyUnwrapped, out.count)
         }
     }
 
     /// `dy · f'(x)`, given the input `x` and the forward result `y`.
-    /// NOTE: at kinks the derivative is PyTorch's choice (relu'(0) = 0, hardtanh' = 0 at the edges).
     public func gradient(_ dy: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        Tensor.build(shape: dy.shape) { out in
+            gradient(dy.storage.pointer, x.storage.pointer, y.storage.pointer, out.baseAddress.unsafelyUnwrapped, out.count)
+        }
+    }
+
+    /// The forward values of `n` elements from `x` into `out` (which may equal `x`).
+    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        let o = ElementwiseOperands(x: x, y: x, dy: x, out: out, n: n)
+        forward(o)
+    }
+
+    /// `dy · f'(x)` for `n` elements, given the input `x` and the forward result `y`.
+    public func gradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                         _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        let o = ElementwiseOperands(x: x, y: y, dy: dy, out: out, n: n)
+        backward(o)
+    }
+
+    private func forward(_ o: ElementwiseOperands) {
         switch self {
-        case .neg: return mapGradient(dy, x, y) { _, _ in -1 }
-        case .exp: return mapGradient(dy, x, y) { _, y in y }
-        case .log: return mapGradient(dy, x, y) { x, _ in 1 / x }
-        case .sqrt: return mapGradient(dy, x, y) { _, y in 0.5 / y }
-        case .abs: return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }
-        case .square: return mapGradient(dy, x, y) { x, _ in 2 * x }
-        case .reciprocal: return mapGradient(dy, x, y) { _, y in -y * y }
-        case .sin: return mapGradient(dy, x, y) { x, _ in cosf(x) }
-        case .cos: return mapGradient(dy, x, y) { x, _ in -sinf(x) }
-        case .log1p: return mapGradient(dy, x, y) { x, _ in 1 / (1 + x) }
-        case .tanh: return mapGradient(dy, x, y) { _, y in 1 - y * y }
-        case .sigmoid: return mapGradient(dy, x, y) { _, y in y * (1 - y) }
-        case .relu: return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : 0 }
-        case .addScalar: return mapGradient(dy, x, y) { _, _ in 1 }
-        case let .mulScalar(c): return mapGradient(dy, x, y) { _, _ in c }
-        case let .powScalar(p): return mapGradient(dy, x, y) { x, _ in p * powf(x, p - 1) }
-        case let .elu(a): return mapGradient(dy, x, y) { x, y in x > 0 ? 1 : y + a }
-        case let .celu(a): return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : expf(x / a) }
-        case .selu: return mapGradient(dy, x, y) { x, _ in x > 0 ? seluScale : seluScale * seluAlpha * expf(x) }
-        case let .leakyRelu(s): return mapGradient(dy, x, y) { x, _ in x > 0 ? 1 : s }
-        case let .hardtanh(lo, hi): return mapGradient(dy, x, y) { x, _ in x > lo && x < hi ? 1 : 0 }
-        case .relu6: return mapGradient(dy, x, y) { x, _ in x > 0 && x < 6 ? 1 : 0 }
-        case .hardsigmoid: return mapGradient(dy, x, y) { x, _ in x > -3 && x < 3 ? 1.0 / 6 : 0 }
-        case let .hardshrink(l): return mapGradient(dy, x, y) { x, _ in x > l || x < -l ? 1 : 0 }
-        case let .softshrink(l): return mapGradient(dy, x, y) { x, _ in x > l || x < -l ? 1 : 0 }
-        case let .softplus(beta, th): return mapGradient(dy, x, y) { x, _ in beta * x > th ? 1 : stableSigmoid(beta * x) }
-        case .softsign: return mapGradient(dy, x, y) { x, _ in let d = 1 + Swift.abs(x); return 1 / (d * d) }
-        case .tanhshrink: return mapGradient(dy, x, y) { x, _ in let t = tanhf(x); return t * t }
-        case .logSigmoid: return mapGradient(dy, x, y) { x, _ in stableSigmoid(-x) }
-        case let .threshold(th, _): return mapGradient(dy, x, y) { x, _ in x > th ? 1 : 0 }
+        case .neg: return mapElements(o) { -$0 }
+        case .exp: return mapElements(o) { expf($0) }
+        case .log: return mapElements(o) { logf($0) }
+        case .sqrt: return mapElements(o) { sqrtf($0) }
+        case .abs: return mapElements(o) { Swift.abs($0) }
+        case .square: return mapElements(o) { $0 * $0 }
+        case .reciprocal: return mapElements(o) { 1 / $0 }
+        case .sin: return mapElements(o) { sinf($0) }
+        case .cos: return mapElements(o) { cosf($0) }
+        case .log1p: return mapElements(o) { log1pf($0) }
+        case .tanh: return mapElements(o) { tanhf($0) }
+        case .sigmoid: return mapElements(o) { stableSigmoid($0) }
+        case .relu: return mapElements(o) { $0 > 0 ? $0 : 0 }
+        case let .addScalar(c): return mapElements(o) { $0 + c }
+        case let .mulScalar(c): return mapElements(o) { $0 * c }
+        case let .powScalar(p): return mapElements(o) { powf($0, p) }
+        case let .elu(a): return mapElements(o) { $0 > 0 ? $0 : a * expm1f($0) }
+        case let .celu(a): return mapElements(o) { max(0, $0) + min(0, a * expm1f($0 / a)) }
+        case .selu: return mapElements(o) { seluScale * ($0 > 0 ? $0 : seluAlpha * expm1f($0)) }
+        case let .leakyRelu(s): return mapElements(o) { $0 > 0 ? $0 : s * $0 }
+        case let .hardtanh(lo, hi): return mapElements(o) { min(max($0, lo), hi) }
+        case .relu6: return mapElements(o) { min(max($0, 0), 6) }
+        case .hardsigmoid: return mapElements(o) { min(max($0 + 3, 0), 6) / 6 }
+        case let .hardshrink(l): return mapElements(o) { $0 > l || $0 < -l ? $0 : 0 }
+        case let .softshrink(l): return mapElements(o) { $0 > l ? $0 - l : ($0 < -l ? $0 + l : 0) }
+        case let .softplus(beta, th): return mapElements(o) { beta * $0 > th ? $0 : log1pf(expf(beta * $0)) / beta }
+        case .softsign: return mapElements(o) { $0 / (1 + Swift.abs($0)) }
+        case .tanhshrink: return mapElements(o) { $0 - tanhf($0) }
+        case .logSigmoid: return mapElements(o) { min($0, 0) - log1pf(expf(-Swift.abs($0))) }
+        case let .threshold(th, v): return mapElements(o) { $0 > th ? $0 : v }
         case let .gelu(approx):
             if approx {
-                return mapGradient(dy, x, y) { x, _ in
+                return mapElements(o) { 0.5 * $0 * (1 + tanhf(sqrt2OverPi * ($0 + 0.044715 * $0 * $0 * $0))) }
+            }
+            return mapElements(o) { 0.5 * $0 * (1 + erff($0 * invSqrt2)) }
+        }
+    }
+
+    /// NOTE: at kinks the derivative is PyTorch's choice (relu'(0) = 0, hardtanh' = 0 at the edges).
+    private func backward(_ o: ElementwiseOperands) {
+        switch self {
+        case .neg: return mapGradient(o) { _, _ in -1 }
+        case .exp: return mapGradient(o) { _, y in y }
+        case .log: return mapGradient(o) { x, _ in 1 / x }
+        case .sqrt: return mapGradient(o) { _, y in 0.5 / y }
+        case .abs: return mapGradient(o) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }
+        case .square: return mapGradient(o) { x, _ in 2 * x }
+        case .reciprocal: return mapGradient(o) { _, y in -y * y }
+        case .sin: return mapGradient(o) { x, _ in cosf(x) }
+        case .cos: return mapGradient(o) { x, _ in -sinf(x) }
+        case .log1p: return mapGradient(o) { x, _ in 1 / (1 + x) }
+        case .tanh: return mapGradient(o) { _, y in 1 - y * y }
+        case .sigmoid: return mapGradient(o) { _, y in y * (1 - y) }
+        case .relu: return mapGradient(o) { x, _ in x > 0 ? 1 : 0 }
+        case .addScalar: return mapGradient(o) { _, _ in 1 }
+        case let .mulScalar(c): return mapGradient(o) { _, _ in c }
+        case let .powScalar(p): return mapGradient(o) { x, _ in p * powf(x, p - 1) }
+        case let .elu(a): return mapGradient(o) { x, y in x > 0 ? 1 : y + a }
+        case let .celu(a): return mapGradient(o) { x, _ in x > 0 ? 1 : expf(x / a) }
+        case .selu: return mapGradient(o) { x, _ in x > 0 ? seluScale : seluScale * seluAlpha * expf(x) }
+        case let .leakyRelu(s): return mapGradient(o) { x, _ in x > 0 ? 1 : s }
+        case let .hardtanh(lo, hi): return mapGradient(o) { x, _ in x > lo && x < hi ? 1 : 0 }
+        case .relu6: return mapGradient(o) { x, _ in x > 0 && x < 6 ? 1 : 0 }
+        case .hardsigmoid: return mapGradient(o) { x, _ in x > -3 && x < 3 ? 1.0 / 6 : 0 }
+        case let .hardshrink(l): return mapGradient(o) { x, _ in x > l || x < -l ? 1 : 0 }
+        case let .softshrink(l): return mapGradient(o) { x, _ in x > l || x < -l ? 1 : 0 }
+        case let .softplus(beta, th): return mapGradient(o) { x, _ in beta * x > th ? 1 : stableSigmoid(beta * x) }
+        case .softsign: return mapGradient(o) { x, _ in let d = 1 + Swift.abs(x); return 1 / (d * d) }
+        case .tanhshrink: return mapGradient(o) { x, _ in let t = tanhf(x); return t * t }
+        case .logSigmoid: return mapGradient(o) { x, _ in stableSigmoid(-x) }
+        case let .threshold(th, _): return mapGradient(o) { x, _ in x > th ? 1 : 0 }
+        case let .gelu(approx):
+            if approx {
+                return mapGradient(o) { x, _ in
                     let inner = sqrt2OverPi * (x + 0.044715 * x * x * x)
                     let t = tanhf(inner)
                     return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * sqrt2OverPi * (1 + 3 * 0.044715 * x * x)
                 }
             }
-            return mapGradient(dy, x, y) { x, _ in
+            return mapGradient(o) { x, _ in
                 0.5 * (1 + erff(x * invSqrt2)) + x * invSqrt2Pi * expf(-0.5 * x * x)
             }
         }

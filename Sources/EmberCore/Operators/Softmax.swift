@@ -57,3 +57,18 @@ public func logSoftmax(_ x: Variable, axis: Int = -1) throws -> Variable {
 public func logSoftmaxRows(_ x: Tensor) -> Tensor {
     (try? x.softmax(axis: -1, log: true)) ?? x
 }
+
+/// Row-wise log-softmax of a [rows, cols] buffer into `out`, with exactly the arithmetic of
+/// `Tensor.softmax(axis: 1, log: true)` (compiled training steps use it).
+public func logSoftmaxRows(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    for r in 0..<rows {
+        let base = r * cols
+        var m = -Float.infinity
+        for k in 0..<cols { m = Swift.max(m, x[base + k]) }
+        if m == -.infinity { m = 0 }
+        var s: Float = 0
+        for k in 0..<cols { s += expf(x[base + k] - m) }
+        let ls = logf(s)
+        for k in 0..<cols { out[base + k] = (x[base + k] - m) - ls }
+    }
+}

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberCore
 import Glibc
 
@@ -197,79 +198,34 @@ public final class Optimizer {
     private func update(_ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, _ st: inout ParameterState,
                         _ group: ParameterGroup) {
         let n = w.count
+        guard let wp = w.baseAddress, let gp = g.baseAddress, n > 0 else { return }
         let lr = Float(group["lr"]), wd = Float(group["weight_decay"])
+        // The fused loops live in CEmberKernels (vectorised, dispatched per CPU; see optimizers.c).
         switch kind {
         case .sgd:
-            let momentum = Float(group["momentum"]), dampening = Float(group["dampening"])
-            let nesterov = group["nesterov"] != 0
-            if momentum == 0 {
-                for i in 0..<n { w[i] -= lr * (g[i] + wd * w[i]) }
-                return
-            }
+            let momentum = Float(group["momentum"])
             let first = st.buffers["momentum_buffer"] == nil
-            let buf = buffer(&st, "momentum_buffer", n)
-            for i in 0..<n {
-                var d = g[i] + wd * w[i]
-                let b = first ? d : momentum * buf[i] + (1 - dampening) * d
-                buf[i] = b
-                d = nesterov ? d + momentum * b : b
-                w[i] -= lr * d
-            }
+            let buf = momentum != 0 ? buffer(&st, "momentum_buffer", n) : nil
+            cember_sgd(wp, gp, buf, Int64(n), lr, wd, momentum, Float(group["dampening"]),
+                       group["nesterov"] != 0 ? 1 : 0, first ? 1 : 0)
         case .adam, .adamw:
-            let b1 = Float(group["beta1"]), b2 = Float(group["beta2"]), eps = Float(group["eps"])
-            let amsgrad = group["amsgrad"] != 0
             // Bias corrections in double precision, as PyTorch computes them on Python floats.
             let bc1 = 1 - pow(group["beta1"], Double(st.step))
             let bc2Sqrt = Float((1 - pow(group["beta2"], Double(st.step))).squareRoot())
-            let stepSize = Float(group["lr"] / bc1)
-            let decoupled = kind == .adamw
-            let decay = 1 - lr * wd
             let m = buffer(&st, "exp_avg", n), v = buffer(&st, "exp_avg_sq", n)
-            let vmax = amsgrad ? buffer(&st, "max_exp_avg_sq", n) : v
-            for i in 0..<n {
-                var d = g[i]
-                if decoupled { w[i] *= decay } else if wd != 0 { d += wd * w[i] }
-                m[i] += (d - m[i]) * (1 - b1)  // PyTorch's lerp_
-                v[i] = b2 * v[i] + (1 - b2) * d * d
-                var s = v[i]
-                if amsgrad {
-                    vmax[i] = max(vmax[i], v[i])
-                    s = vmax[i]
-                }
-                w[i] -= stepSize * (m[i] / (s.squareRoot() / bc2Sqrt + eps))
-            }
+            let vmax = group["amsgrad"] != 0 ? buffer(&st, "max_exp_avg_sq", n) : nil
+            cember_adam(wp, gp, m, v, vmax, Int64(n), Float(group["lr"] / bc1), Float(group["beta1"]), Float(group["beta2"]),
+                        Float(group["eps"]), bc2Sqrt, wd, 1 - lr * wd, kind == .adamw ? 1 : 0)
         case .rmsprop:
-            let alpha = Float(group["alpha"]), eps = Float(group["eps"]), momentum = Float(group["momentum"])
-            let centered = group["centered"] != 0
+            let momentum = Float(group["momentum"])
             let sq = buffer(&st, "square_avg", n)
-            let ga = centered ? buffer(&st, "grad_avg", n) : sq
-            let buf = momentum > 0 ? buffer(&st, "momentum_buffer", n) : sq
-            for i in 0..<n {
-                let d = g[i] + wd * w[i]
-                sq[i] = alpha * sq[i] + (1 - alpha) * d * d
-                let avg: Float
-                if centered {
-                    ga[i] += (d - ga[i]) * (1 - alpha)
-                    avg = (sq[i] - ga[i] * ga[i]).squareRoot() + eps
-                } else {
-                    avg = sq[i].squareRoot() + eps
-                }
-                if momentum > 0 {
-                    buf[i] = momentum * buf[i] + d / avg
-                    w[i] -= lr * buf[i]
-                } else {
-                    w[i] -= lr * (d / avg)
-                }
-            }
+            let ga = group["centered"] != 0 ? buffer(&st, "grad_avg", n) : nil
+            let buf = momentum > 0 ? buffer(&st, "momentum_buffer", n) : nil
+            cember_rmsprop(wp, gp, sq, ga, buf, Int64(n), lr, Float(group["alpha"]), Float(group["eps"]), wd, momentum)
         case .adagrad:
-            let eps = Float(group["eps"])
             let clr = Float(group["lr"] / (1 + Double(st.step - 1) * group["lr_decay"]))
             let sum = buffer(&st, "sum", n, fill: Float(group["initial_accumulator_value"]))
-            for i in 0..<n {
-                let d = g[i] + wd * w[i]
-                sum[i] += d * d
-                w[i] -= clr * (d / (sum[i].squareRoot() + eps))
-            }
+            cember_adagrad(wp, gp, sum, Int64(n), clr, Float(group["eps"]), wd)
         }
     }
 

@@ -50,6 +50,9 @@ public struct TrainerConfig: Equatable, Sendable {
     /// the predictions, but only `reportValidationScore` (called by the host with its own score,
     /// e.g. any mlr3 measure) counts towards patience and the best weights.
     public var hostScoring: Bool = false
+    /// Use a compiled, allocation-free training step when the network allows it (chains of
+    /// linear layers, activations and dropout); it gives bit-identical results to the tape.
+    public var compiledStep: Bool = true
 
     /// Default configuration.
     public init() {}
@@ -116,6 +119,8 @@ public final class Trainer {
     public var stopRequested = false
     let loss: LossFunction
     var bestWeights: [String: Tensor]?
+    /// The compiled step, built on first use when the network is a supported chain.
+    lazy var chainPlan: ChainPlan? = config.compiledStep ? ChainPlan(model, batchSize: config.batchSize, loss: loss) : nil
     var badValidations = 0
     var began = false
 
@@ -226,21 +231,8 @@ public final class Trainer {
             let rows = st.order[st.start..<end]
             st.batch += 1
             for c in callbacks { try c.onBatchBegin(self, batch: st.batch) }
-            let xs = try model.prepare(train, rows: rows)
-            let y = try model.prepareTarget(train, rows: rows)
-            optimizer.zeroGrad()
-            var ctx = ForwardContext(training: true, rng: model.rng)
-            let out = try model.network.forward(xs, &ctx)
-            model.rng = ctx.rng
-            let l = try loss(out, y)
-            let lv = Double(l.value.scalarValue ?? .nan)
-            if wantTrainMetrics {
-                st.outputs.append(contentsOf: out.value.data)
-                st.rows.append(contentsOf: rows)
-            }
-            try l.backward()
-            for c in callbacks { try c.onAfterBackward(self, batch: st.batch) }
-            try optimizer.step()
+            let lv = try trainBatch(train, rows: rows, batch: st.batch, collect: wantTrainMetrics, outputs: &st.outputs)
+            if wantTrainMetrics { st.rows.append(contentsOf: rows) }
             if perBatchSchedule, let scheduler, scheduler.lastEpoch + 1 < (oneCycleTotal ?? Int.max) { try scheduler.step() }
             st.total += lv * Double(size)
             st.seen += size
@@ -277,6 +269,35 @@ public final class Trainer {
         for c in callbacks { try c.onEpochEnd(self, record: record) }
         if stopRequested { stopped = true }
         return record
+    }
+
+    /// One training step on `rows`: forward, loss, backward, callbacks after backward, optimizer
+    /// step. Returns the batch loss; appends the raw outputs to `outputs` when `collect`. With a
+    /// compiled step and no callbacks this allocates nothing in the steady state.
+    func trainBatch(_ train: Dataset, rows: ArraySlice<Int>, batch: Int, collect: Bool, outputs: inout [Float]) throws -> Double {
+        let lv: Double
+        if let plan = chainPlan {
+            optimizer.zeroGrad()
+            lv = try plan.step(model, train, rows: rows, loss: loss, rng: &model.rng)
+            if collect {
+                let out = plan.values[plan.stages.count], k = plan.widths[plan.stages.count]
+                outputs.append(contentsOf: UnsafeBufferPointer(start: out, count: rows.count * k))
+            }
+        } else {
+            let xs = try model.prepare(train, rows: rows)
+            let y = try model.prepareTarget(train, rows: rows)
+            optimizer.zeroGrad()
+            var ctx = ForwardContext(training: true, rng: model.rng)
+            let out = try model.network.forward(xs, &ctx)
+            model.rng = ctx.rng
+            let l = try loss(out, y)
+            lv = Double(l.value.scalarValue ?? .nan)
+            if collect { outputs.append(contentsOf: out.value.data) }
+            try l.backward()
+        }
+        for c in callbacks { try c.onAfterBackward(self, batch: batch) }
+        try optimizer.step()
+        return lv
     }
 
     var oneCycleTotal: Int? {
