@@ -520,6 +520,42 @@ final class CABITests: XCTestCase {
         XCTAssertEqual(lastError(), "", "a successful call clears the last error")
     }
 
+    func testEveryNullOutParameterIsAnError() throws {
+        let model = try makeModel()
+        defer { _ = ember_model_free(model) }
+        let (x, y) = clusters()
+        let data = try makeData(x, y, rows: 30)
+        defer { _ = ember_dataset_free(data) }
+        var t: OpaquePointer?
+        check(ember_trainer_new(&t, model, "{}"))
+        defer { _ = ember_trainer_free(t) }
+        var bytes: OpaquePointer?
+        check(ember_model_serialize(model, &bytes))
+        defer { _ = ember_bytes_free(bytes) }
+        var p: UnsafePointer<UInt8>?
+        var n: Int64 = 0
+        expectError(ember_bytes_data(bytes, nil, &n), invalid, "out_data")
+        expectError(ember_bytes_data(bytes, &p, nil), invalid, "out_size")
+        expectError(ember_model_info(model, nil), invalid, "out_json")
+        expectError(ember_model_parameters(model, nil), invalid, "out_json")
+        expectError(ember_model_snapshot_weights(model, nil), invalid, "out_bytes")
+        expectError(ember_model_deserialize(nil, [0], 1), invalid, "out_model")
+        expectError(ember_model_load(nil, "x"), invalid, "out_model")
+        expectError(ember_model_logits(model, data, 0, 1, nil, 30), invalid, "out")
+        expectError(ember_dataset_add_categorical(nil, "c", [0], 1, 1), invalid, "dataset")
+        expectError(ember_dataset_add_tensor(data, nil, x, [30, 2], 2, 1), invalid, "name")
+        var other: OpaquePointer?
+        expectError(ember_trainer_new(&other, model, #"{"batch_size": 1"#), invalid, "not valid JSON")
+        XCTAssertNil(other)
+        expectError(ember_trainer_report_score(nil, 1, 1, nil), invalid, "trainer")
+        expectError(ember_trainer_valid_predictions(t, 5, nil, 0, nil, nil), invalid, "layout")
+        expectError(ember_model_set_host_metadata(model, nil, "v"), invalid, "key")
+        expectError(ember_model_get_parameter(nil, "head.bias", nil, 0), invalid, "model")
+        expectError(ember_model_set_parameter(model, "head.bias", nil, 3), invalid, "values")
+        expectError(ember_model_freeze(nil, "*", 1, nil), invalid, "model")
+        check(ember_model_set_host_metadata(model, "k", String(repeating: "v", count: 100_000)))
+    }
+
     func testLastErrorIsPerThread() throws {
         expectError(ember_set_num_threads(0), invalid, "num_threads")
         let t = Thread { XCTAssertEqual(String(cString: cember_last_error()), "") }

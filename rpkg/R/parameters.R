@@ -90,3 +90,38 @@ ember_unfreeze <- function(model, pattern) {
   checkmate::assert_string(pattern)
   invisible(.Call(C_ember_model_freeze, model$ptr, pattern, FALSE))
 }
+
+#' @rdname ember_parameters
+#' @return `ember_get_weights()`: the weights (parameters and buffers) as safetensors bytes (a raw
+#'   vector).
+#' @export
+ember_get_weights <- function(model) {
+  check_model(model, "model")
+  .Call(C_ember_model_snapshot, model$ptr)
+}
+
+#' @rdname ember_parameters
+#' @param weights (`raw` or `character(1)`)\cr Safetensors bytes from `ember_get_weights()`, or
+#'   the path of a safetensors file, e.g. a PyTorch `state_dict` saved with
+#'   `safetensors.torch.save_file()` for a network with the same parameter names (fine-tuning).
+#'   Integer buffers such as batch norm's `num_batches_tracked` are accepted.
+#' @param strict (`logical(1)`)\cr Every parameter and buffer must be present, and nothing else.
+#' @export
+ember_set_weights <- function(model, weights, strict = TRUE) {
+  check_model(model, "model")
+  checkmate::assert_flag(strict)
+  if (is.character(weights)) {
+    check_path(weights)
+    if (!file.exists(weights)) {
+      ember_abort(sprintf("'weights' names no file: '%s'", weights), argument = "weights", expected = "a safetensors file",
+        got = weights)
+    }
+    weights <- readBin(weights, "raw", file.size(weights))
+  }
+  if (!is.raw(weights)) {
+    ember_abort("'weights' must be safetensors bytes (a raw vector) or a file path", argument = "weights",
+      expected = "a raw vector or a path", got = class(weights)[1L])
+  }
+  .Call(C_ember_model_restore, model$ptr, weights, strict)
+  invisible(model)
+}

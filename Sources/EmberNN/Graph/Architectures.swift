@@ -70,7 +70,12 @@ public enum Architectures {
                                  dHiddenMultiplier: Double = 2, dropout1: Double = 0.1, dropout2: Double = 0.1) throws -> NetworkSpec {
         try inputs.check("tab_resnet")
         guard nBlocks >= 1, dBlock >= 1 else { throw EmberError.invalidArgument("tab_resnet", "n_blocks and d_block must be >= 1") }
-        let hidden = dHidden ?? Int(Double(dBlock) * dHiddenMultiplier)
+        // NOTE: bounded before Int(...), which traps on values beyond Int's range.
+        let product = Double(dBlock) * dHiddenMultiplier
+        guard dHidden != nil || (product.isFinite && product >= 1 && product < 1e9) else {
+            throw EmberError.invalidArgument("tab_resnet", "d_hidden_multiplier × d_block must give a hidden width in 1..<10^9, got \(product)")
+        }
+        let hidden = dHidden ?? Int(product)
         guard hidden >= 1 else { throw EmberError.invalidArgument("tab_resnet", "the hidden width must be >= 1, got \(hidden)") }
         guard dropout1 >= 0 && dropout1 < 1 && dropout2 >= 0 && dropout2 < 1 else {
             throw EmberError.invalidArgument("tab_resnet", "dropout1 and dropout2 must be in [0, 1)")

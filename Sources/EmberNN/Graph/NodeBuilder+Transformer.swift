@@ -35,7 +35,9 @@ extension NodeBuilder {
             if node.params["ffn_d_hidden"] != nil {
                 hidden = try int("ffn_d_hidden")
             } else {
-                let m = try double("ffn_d_hidden_multiplier", 4.0 / 3.0, { $0 > 0 && $0.isFinite }, "a positive number")
+                // NOTE: bounded before Int(...), which traps on values beyond Int's range.
+                let m = try double("ffn_d_hidden_multiplier", 4.0 / 3.0, { $0 > 0 && Double(d) * $0 < 1e9 },
+                                   "a positive number giving a hidden width below 10^9")
                 hidden = max(1, Int(Double(d) * m))
             }
             try reserve([4, d, d], [6, d], [3, d, hidden])

@@ -284,6 +284,30 @@ test_that("parameters can be read, written, frozen and unfrozen", {
   expect_identical(ember_unfreeze(model, "*"), 4)
 })
 
+test_that("weights snapshot and restore, also from a file (fine-tuning)", {
+  set.seed(9)
+  model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = 8), epochs = 3)
+  before <- predict(model, iris, type = "prob")
+  weights <- ember_get_weights(model)
+  expect_type(weights, "raw")
+  ember_set_parameter(model, "head.bias", c(5, -5, 0))
+  expect_false(identical(predict(model, iris, type = "prob"), before))
+  ember_set_weights(model, weights)
+  expect_identical(predict(model, iris, type = "prob"), before)
+  file <- tempfile(fileext = ".safetensors")
+  writeBin(weights, file)
+  other <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = 8), epochs = 1, seed = 99)
+  ember_set_weights(other, file)
+  expect_identical(predict(other, iris, type = "prob"), before)
+  # A different network's weights do not fit.
+  wide <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = 16), epochs = 1)
+  expect_ember_error(ember_set_weights(wide, weights), "ember_error_shape", "linear_0")
+  expect_ember_error(ember_set_weights(wide, as.raw(1:3)), "ember_error_corrupt")
+  expect_ember_error(ember_set_weights(wide, tempfile()), "ember_error_invalid_argument", "names no file",
+    argument = "weights")
+  unlink(file)
+})
+
 test_that("engine handles are freed by the garbage collector", {
   gc()
   before <- ember_live_handles()
