@@ -25,8 +25,10 @@ let package = Package(
         ),
         // C where C is the right tool: MXCSR (flush-to-zero) and thread-local error text.
         .target(name: "CEmberSupport"),
+        // Vectorised hot loops (optimizer updates …) with runtime CPU dispatch.
+        .target(name: "CEmberKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport"]),
-        .target(name: "EmberNN", dependencies: ["EmberCore"]),
+        .target(name: "EmberNN", dependencies: ["EmberCore", "CEmberKernels"]),
         .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),
     ]
 )
@@ -43,7 +45,9 @@ if hasDevelopmentTargets {
         .target(name: "EmberFixtureRecipes", dependencies: ["EmberNN"], path: "Tests/EmberFixtureRecipes"),
         .executableTarget(name: "EmberFixtures", dependencies: ["EmberFixtureRecipes"], path: "Tests/EmberFixtures"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport", "EmberFixtureRecipes"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport", "EmberFixtureRecipes", "CMallocCounter"], resources: [.copy("Fixtures")]),
+        // Counts malloc calls of one thread (the allocation-free training step test).
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
     ]
 }
