@@ -196,6 +196,12 @@ test_that("validation data, measures and early stopping", {
     "multiclass task", argument = "measures", index = 1L)
 })
 
+test_that("a progress bar shows on request", {
+  out <- capture.output(m <- ember_fit(iris[, 1:4], iris$Species, epochs = 3, progress = TRUE))
+  expect_match(paste(out, collapse = "\n"), "100%")
+  expect_silent(ember_fit(iris[, 1:4], iris$Species, epochs = 1, progress = FALSE))
+})
+
 test_that("plot draws the history", {
   set.seed(10)
   model <- ember_fit(iris[, 1:4], iris$Species, epochs = 5, validate = 0.2, measures = "accuracy")
