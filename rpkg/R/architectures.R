@@ -20,6 +20,8 @@
 #'   `n_blocks` basic blocks of `channels` channels and global average pooling).
 #' * `ember_featureless()`: a learned constant (class log-odds or the target mean), the baseline.
 #'
+#' Networks of your own are built with the vocabulary of [ember_network()].
+#'
 #' @param neurons (`integer()`)\cr Hidden layer widths; `integer(0)` for none.
 #' @param p (`numeric(1)`)\cr Dropout probability after each hidden layer, in \[0, 1).
 #' @param activation (`character(1)`)\cr Activation after each hidden layer: `"relu"`, `"gelu"`,
@@ -148,19 +150,28 @@ ember_cnn <- function(type = c("lenet", "resnet"), channels = 16L, n_blocks = 2L
 #' @export
 ember_featureless <- function() new_architecture("featureless", list())
 
-# Which input kind an architecture reads.
-architecture_input_kind <- function(arch) if (arch$name %in% c("lenet", "resnet")) "image" else "tabular"
+# Which input kind an architecture reads: a network built in R reads images when it is given an
+# image array, else tabular data.
+architecture_input_kind <- function(arch, x = NULL) {
+  if (arch$name %in% c("lenet", "resnet")) return("image")
+  if (arch$name == "network" && is.array(x) && length(dim(x)) > 2L) return("image")
+  "tabular"
+}
 
 #' @rdname ember_architectures
 #' @param architecture (`ember_architecture`)\cr An architecture.
 #' @param numeric (`integer(1)`)\cr Number of numeric input columns (tabular architectures).
 #' @param cardinalities (`integer()`)\cr Number of levels of each categorical column.
-#' @param image (`integer(3)`)\cr Image shape `c(channels, height, width)` (CNNs).
+#' @param image (`integer(3)`)\cr Image shape `c(channels, height, width)` (CNNs, networks with
+#'   [ember_input_image()]).
 #' @return `ember_network_description()`: the network description as JSON text (format
 #'   `ember.network`, documented in the repository's `docs/network-description.md`).
 #' @export
 ember_network_description <- function(architecture, numeric = 0L, cardinalities = integer(0), image = NULL) {
   checkmate::assert_class(architecture, "ember_architecture")
+  if (architecture$name == "network") {
+    return(to_json(network_spec(architecture, numeric = numeric, cardinalities = cardinalities, image = image)))
+  }
   inputs <- if (!is.null(image)) list(image = json_array(as.integer(image))) else
     list(numeric = as.integer(numeric), cardinalities = json_array(as.integer(cardinalities)))
   .Call(C_ember_architecture, architecture$name, to_json(c(list(inputs = inputs), architecture$params)))

@@ -66,7 +66,13 @@
 #' @param restore_best_weights (`logical(1)`)\cr With early stopping, keep the best weights.
 #' @param eval_freq (`integer(1)`)\cr Validate every `eval_freq` epochs.
 #' @param measures (`character()` or `list()`)\cr Validation measures (see section Validation).
-#' @param measures_train (`character()`)\cr Engine measures computed on the training batches.
+#' @param measures_train (`character()` or `list()`)\cr Training measures: engine measures by
+#'   name, computed on the training batches as they are trained (dropout active), or
+#'   [ember_measure()]s, scored in R on the predictions of the training data at the end of each
+#'   epoch.
+#' @param callbacks (`list()` of functions)\cr Functions `function(model, record)` called after
+#'   each epoch with the model as it is (an `ember_model`, e.g. for [ember_save()]) and the epoch's
+#'   record (`epoch`, `train_loss`, `valid_loss`, `lr`, `train`, `valid`).
 #' @param standardize (`logical(1)`)\cr Standardise numeric features (and a numeric target).
 #' @param seed (`integer(1)` or `NULL`)\cr Seed of the engine RNG (initialisation, shuffling,
 #'   dropout); `NULL` draws it from R's RNG, so that `set.seed()` governs it.
@@ -102,7 +108,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
                       loss_args = list(), schedule = NULL, validate = NULL, patience = 0L, min_delta = 0,
                       restore_best_weights = TRUE, eval_freq = 1L, measures = NULL, measures_train = NULL,
                       standardize = TRUE, seed = NULL, num_threads = 1L, shuffle = TRUE, drop_last = FALSE,
-                      batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop")) {
+                      batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop"),
+                      callbacks = list()) {
   if (!inherits(architecture, "ember_architecture")) {
     ember_abort("'architecture' must be an ember_architecture, e.g. ember_mlp() or ember_cnn()", argument = "architecture",
       expected = "an ember_architecture", got = class(architecture)[1L])
@@ -130,8 +137,9 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   }
 
   # Data: features, target, validation.
-  kind <- architecture_input_kind(architecture)
+  kind <- architecture_input_kind(architecture, x)
   encoding <- ember_encoding(x, kind)
+  if (architecture$name == "network") encoding <- network_encoding(encoding, architecture)
   n <- if (kind == "image") dim(x)[1L] else NROW(x)
   if (n < 1L) ember_abort("'x' has no rows; at least one row is needed", argument = "x", expected = "at least one row", got = "0 rows")
   target <- ember_target(y, n)
@@ -142,7 +150,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     }
     ember_warn("'x' has a single row: the model can only memorise it", kind = "single_row", argument = "x")
   }
-  unseen <- if (architecture$name == "ft_transformer") "error" else "warn"
+  unseen <- unseen_policy(architecture, encoding)
   inputs <- ember_encode(encoding, x, argument = "x", unseen = unseen)
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
   valid_inputs <- NULL
@@ -176,14 +184,20 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     }
   }
   measures <- normalize_measures(measures, target$task)
-  measures_train <- normalize_measures(measures_train, target$task, engine_only = TRUE, argument = "measures_train")
+  measures_train <- normalize_measures(measures_train, target$task, argument = "measures_train")
   host_scoring <- any(vapply(measures, is.function, logical(1)))
+  if (is.function(callbacks)) callbacks <- list(callbacks)
+  if (!is.list(callbacks) || !all(vapply(callbacks, is.function, logical(1)))) {
+    ember_abort("'callbacks' must be a list of functions(model, record)", argument = "callbacks",
+      expected = "a list of functions", got = class(callbacks)[1L])
+  }
 
   # The model and its trainer.
   sizes <- encoding_inputs(encoding)
   network <- if (kind == "image") ember_network_description(architecture, image = sizes$image) else
-    ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities)
-  standardize_num <- if (kind == "tabular" && sizes$numeric > 0L) list(num = json_array(encoding_standardize(encoding, standardize))) else json_object()
+    ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities, image = sizes$image)
+  reads_num <- kind == "tabular" && sizes$numeric > 0L && (is.null(encoding$inputs) || isTRUE(encoding$inputs$num))
+  standardize_num <- if (reads_num) list(num = json_array(encoding_standardize(encoding, standardize))) else json_object()
   model_config <- list(
     network = json_raw(network),
     task = target$task, class_names = json_array(if (target$task == "regression") character(0) else target$levels),
@@ -196,7 +210,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
     optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
     loss = c(list(kind = loss), loss_args_json(loss_args)), schedule = schedule, eval_freq = eval_freq,
-    measures_train = json_array(unlist(measures_train)),
+    measures_train = json_array(unlist(Filter(is.character, measures_train))),
     measures_valid = json_array(unlist(Filter(is.character, measures))),
     patience = patience, min_delta = min_delta, restore_best_weights = restore_best_weights,
     batch_size_predict = batch_size_predict, host_scoring = host_scoring
@@ -217,14 +231,16 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
 
   old_threads <- ember_set_threads(num_threads)
   on.exit(ember_set_threads(old_threads), add = TRUE)
+  on_epoch <- epoch_hook(trainer, ptr, train_data, measures, measures_train, callbacks, target, target$values,
+    valid_target, batch_size_predict, new_model = function(history) new_ember_model(ptr, encoding, target, architecture, history))
   run <- train_slices(trainer, train_data, valid_data, epochs = epochs,
-    batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), measures = measures,
-    valid_truth = valid_target, target = target, progress = progress)
+    batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), on_epoch = on_epoch, progress = progress)
   .Call(C_ember_trainer_finish, trainer)
 
   model <- new_ember_model(ptr, encoding, target, architecture, run$history)
   model$config <- list(epochs = epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
-    validate = validate, patience = patience, stopped_early = run$stopped)
+    validate = if (is.list(validate)) sprintf("%d rows", length(valid_target)) else validate, patience = patience,
+    stopped_early = run$stopped, best_epoch = run$best_epoch)
   if (run$interrupted) {
     if (on_interrupt == "stop") {
       ember_abort(sprintf("training was interrupted after %d complete epoch(s)", nrow(run$history)), kind = "interrupted",
@@ -261,34 +277,65 @@ loss_args_json <- function(args) {
   args
 }
 
+# What happens in R after each epoch, or NULL when nothing does: R training measures (scored on
+# predictions of the training data), R validation measures (on the validation predictions the
+# engine kept; the first measure then drives early stopping through report_score) and callbacks.
+# Returns function(record, previous records) -> list(record, stop).
+epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, callbacks, target, train_truth,
+                       valid_truth, batch_size_predict, new_model) {
+  host_valid <- Filter(is.function, measures)
+  host_train <- Filter(is.function, measures_train)
+  if (!length(host_valid) && !length(host_train) && !length(callbacks)) return(NULL)
+  columns <- if (target$type == "factor") max(2L, length(target$levels)) else 1L
+  function(r, previous) {
+    stop <- FALSE
+    if (length(host_train)) {
+      prediction <- .Call(C_ember_model_predict, ptr, train_data, as.integer(batch_size_predict), FALSE, columns)
+      r[["train"]] <- c(r[["train"]], score_host_measures(host_train, prediction, train_truth, target))
+    }
+    if (length(host_valid) && !is.null(r$valid_loss)) {
+      prediction <- .Call(C_ember_trainer_valid_predictions, trainer)
+      scores <- score_host_measures(host_valid, prediction, valid_truth, target)
+      r[["valid"]] <- c(r[["valid"]], scores)
+      # NOTE: records hold train_loss and valid_loss, so r$train and r$valid would partially match
+      # them when the engine wrote no measures: always r[["train"]], r[["valid"]].
+      # With host scoring the engine leaves early stopping to us, whichever the first measure.
+      first <- measures[[1L]]
+      score <- if (is.function(first)) scores[[1L]] else as.double(r[["valid"]][[first]])
+      maximize <- if (is.function(first)) !attr(first, "minimize") else first %in% c("accuracy", "balanced_accuracy")
+      if (!is.na(score) && isTRUE(.Call(C_ember_trainer_report_score, trainer, score, maximize))) stop <- TRUE
+    }
+    if (length(callbacks)) {
+      model <- new_model(records_to_history(c(previous, list(r))))
+      for (cb in callbacks) cb(model, r)
+    }
+    list(record = r, stop = stop)
+  }
+}
+
 # Runs the trainer in slices of about `target_seconds`, collecting epoch records into a history,
-# scoring R measures on the validation predictions, showing progress and catching interrupts.
-train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_epoch, measures, valid_truth, target,
-                         progress, target_seconds = 0.25) {
+# running `on_epoch` (see epoch_hook()) after each epoch, showing progress and catching interrupts.
+train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_epoch, on_epoch, progress,
+                         target_seconds = 0.25) {
   records <- list()
   budget <- 1L  # batches per slice, adapted to the measured speed
   stopped <- FALSE
   interrupted <- FALSE
-  host_measures <- Filter(is.function, measures)
+  state <- NULL
   bar <- if (progress) utils::txtProgressBar(min = 0, max = epochs, style = 3) else NULL
   on.exit(if (!is.null(bar)) close(bar), add = TRUE)
   tryCatch({
     while (length(records) < epochs && !stopped) {
       started <- proc.time()[["elapsed"]]
-      max_epochs <- if (length(host_measures) && !is.null(valid_data)) 1L else epochs - length(records)
+      # With work in R after each epoch, a slice ends at the end of an epoch at the latest.
+      max_epochs <- if (!is.null(on_epoch)) 1L else epochs - length(records)
       text <- .Call(C_ember_trainer_fit, trainer, train_data, valid_data, as.integer(max_epochs), as.integer(budget),
         as.integer(epochs))
-      new <- from_json(text)
-      for (r in new) {
-        if (length(host_measures) && !is.null(r$valid_loss)) {
-          prediction <- .Call(C_ember_trainer_valid_predictions, trainer)
-          scores <- score_host_measures(host_measures, prediction, valid_truth, target)
-          r$valid <- c(r$valid, scores)
-          # With host scoring the engine leaves early stopping to us, whichever the first measure.
-          first <- measures[[1L]]
-          score <- if (is.function(first)) scores[[1L]] else as.double(r$valid[[first]])
-          maximize <- if (is.function(first)) !attr(first, "minimize") else first %in% c("accuracy", "balanced_accuracy")
-          if (isTRUE(.Call(C_ember_trainer_report_score, trainer, score, maximize))) stopped <- TRUE
+      for (r in from_json(text)) {
+        if (!is.null(on_epoch)) {
+          done <- on_epoch(r, records)
+          r <- done$record
+          stopped <- stopped || done$stop
         }
         records[[length(records) + 1L]] <- r
       }
@@ -299,7 +346,9 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
       if (!is.null(bar)) utils::setTxtProgressBar(bar, length(records) + state$batches_in_epoch / batches_per_epoch)
     }
   }, interrupt = function(e) interrupted <<- TRUE)
-  list(history = records_to_history(records), stopped = stopped, interrupted = interrupted)
+  best <- state$best_epoch
+  list(history = records_to_history(records), stopped = stopped, interrupted = interrupted,
+    best_epoch = if (length(best)) as.integer(best) else NULL)
 }
 
 # Epoch records (JSON) as an ember_history data.frame.
@@ -309,15 +358,15 @@ records_to_history <- function(records) {
       class = c("ember_history", "data.frame")))
   }
   num <- function(v) if (is.null(v)) NA_real_ else as.double(v)
-  train_names <- unique(unlist(lapply(records, function(r) names(r$train))))
-  valid_names <- unique(unlist(lapply(records, function(r) names(r$valid))))
+  train_names <- unique(unlist(lapply(records, function(r) names(r[["train"]]))))
+  valid_names <- unique(unlist(lapply(records, function(r) names(r[["valid"]]))))
   h <- data.frame(
     epoch = vapply(records, function(r) as.integer(r$epoch), integer(1)),
     train_loss = vapply(records, function(r) num(r$train_loss), numeric(1)),
     valid_loss = vapply(records, function(r) num(r$valid_loss), numeric(1)),
     lr = vapply(records, function(r) num(r$lr), numeric(1))
   )
-  for (m in train_names) h[[paste0("train_", m)]] <- vapply(records, function(r) num(r$train[[m]]), numeric(1))
-  for (m in valid_names) h[[paste0("valid_", m)]] <- vapply(records, function(r) num(r$valid[[m]]), numeric(1))
+  for (m in train_names) h[[paste0("train_", m)]] <- vapply(records, function(r) num(r[["train"]][[m]]), numeric(1))
+  for (m in valid_names) h[[paste0("valid_", m)]] <- vapply(records, function(r) num(r[["valid"]][[m]]), numeric(1))
   structure(h, class = c("ember_history", "data.frame"))
 }

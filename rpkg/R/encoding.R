@@ -89,7 +89,91 @@ encoding_inputs <- function(enc) {
   if (enc$kind == "image") return(list(image = enc$shape))
   types <- vapply(enc$columns, `[[`, "", "type")
   list(numeric = sum(types != "factor"),
-    cardinalities = vapply(enc$columns[types == "factor"], function(cl) length(cl$levels), integer(1)))
+    cardinalities = vapply(enc$columns[types == "factor"], function(cl) length(cl$levels), integer(1)),
+    image = enc$inputs$image)
+}
+
+# Which engine inputs a network built in R reads from the encoded data (`enc$inputs`: num, categ
+# and the image shape), checking that every feature column is read by some input. An image from
+# tabular data is made of its numeric features, pixel by pixel in row-major order.
+network_encoding <- function(enc, net) {
+  g <- graph_inputs(net)
+  kinds <- g$kinds
+  if (enc$kind == "image") {
+    if (!identical(kinds, "image")) {
+      ember_abort("image arrays need a network whose only input is ember_input_image()", argument = "x",
+        expected = "ember_input_image()", got = paste(kinds, collapse = ", "))
+    }
+    if (!is.null(g$image_shape) && !identical(g$image_shape, enc$shape)) {
+      ember_abort(sprintf("the images have shape [%s]; the network's ember_input_image() expects [%s]",
+        paste(enc$shape, collapse = ", "), paste(g$image_shape, collapse = ", ")), kind = "shape", argument = "x",
+        expected = paste(g$image_shape, collapse = ", "), got = paste(enc$shape, collapse = ", "))
+    }
+    return(enc)
+  }
+  sizes <- encoding_inputs(enc)
+  has_num <- sizes$numeric > 0L
+  has_categ <- length(sizes$cardinalities) > 0L
+  names_of <- function(factors) {
+    types <- vapply(enc$columns, `[[`, "", "type")
+    cols <- vapply(enc$columns, `[[`, "", "name")[if (factors) types == "factor" else types != "factor"]
+    paste0("'", utils::head(cols, 3L), "'", collapse = ", ")
+  }
+  if (has_categ && !any(c("categ", "tabular") %in% kinds)) {
+    ember_abort(sprintf("the data has factor columns (%s) that the network does not read: add ember_input_categ() or ember_input_tabular(), or encode the factors first (e.g. mlr3pipelines po('encode'))",
+      names_of(TRUE)), argument = "network", expected = "an input for the factors", got = paste(kinds, collapse = ", "))
+  }
+  if (has_num && !any(c("num", "tabular", "image") %in% kinds)) {
+    ember_abort(sprintf("the data has numeric columns (%s) that the network does not read: add ember_input_num() or ember_input_tabular()",
+      names_of(FALSE)), argument = "network", expected = "an input for the numeric features", got = paste(kinds, collapse = ", "))
+  }
+  image <- NULL
+  if ("image" %in% kinds) {
+    image <- g$image_shape
+    if (is.null(image)) {
+      ember_abort("ember_input_image() needs its 'shape' to read tabular data: c(channels, height, width)",
+        argument = "shape", expected = "c(channels, height, width)", got = "NULL")
+    }
+    if (prod(image) != sizes$numeric) {
+      ember_abort(sprintf("ember_input_image(shape = c(%s)) needs %d numeric features (pixels); the data has %d",
+        paste(image, collapse = ", "), prod(image), sizes$numeric), kind = "shape", argument = "shape",
+        expected = as.character(prod(image)), got = as.character(sizes$numeric))
+    }
+  }
+  # An unseen level can be one-hot encoded as zeros, but has no embedding or token.
+  categ_readers <- character(0)
+  walk_graph(net$params$output, function(node) {
+    if (any(vapply(node$inputs, function(i) identical(i$op, "input") && identical(i$input, "categ"), logical(1)))) {
+      categ_readers <<- c(categ_readers, node$op)
+    }
+  })
+  enc$inputs <- list(num = has_num && any(c("num", "tabular") %in% kinds),
+    categ = has_categ && any(c("categ", "tabular") %in% kinds), image = image,
+    unseen = if (all(categ_readers == "one_hot")) "warn" else "error")
+  enc
+}
+
+# What an unseen factor level does: "warn" (one-hot: all zeros) or "error" (embeddings, tokens).
+unseen_policy <- function(architecture, enc) {
+  if (!is.null(enc$inputs$unseen)) return(enc$inputs$unseen)
+  if (identical(architecture$name, "ft_transformer")) "error" else "warn"
+}
+
+# The encoded inputs a network built in R reads (see network_encoding()).
+select_network_inputs <- function(enc, out) {
+  sel <- enc$inputs
+  if (is.null(sel)) return(out)
+  if (!is.null(sel$image)) out$image <- pixels_as_images(out$num, sel$image)
+  if (!isTRUE(sel$num)) out$num <- NULL
+  if (!isTRUE(sel$categ)) out$categ <- NULL
+  out
+}
+
+# Rows of pixels (row-major per image: channel, then row, then column) as [n, channels, height, width].
+pixels_as_images <- function(m, shape) {
+  n <- nrow(m)
+  a <- array(m, dim = c(n, shape[3L], shape[2L], shape[1L]))
+  aperm(a, c(1L, 4L, 3L, 2L))
 }
 
 # Which `num` columns are standardised: numeric, integer and ordered (not logical).
@@ -137,7 +221,7 @@ ember_encode <- function(enc, x, argument = "newdata", unseen = "warn") {
     for (j in seq_along(cat_cols)) categ[, j] <- encode_factor_column(cat_cols[[j]], x[[cat_cols[[j]]$name]], argument, unseen)
     out$categ <- categ
   }
-  out
+  select_network_inputs(enc, out)
 }
 
 check_no_missing <- function(values, name, argument) {
@@ -265,9 +349,15 @@ encoding_to_json <- function(enc, target, architecture) {
     body$columns <- json_array(lapply(enc$columns, function(cl) {
       list(name = cl$name, type = cl$type, levels = if (!is.null(cl$levels)) json_array(cl$levels))
     }))
+    if (!is.null(enc$inputs)) {
+      body$inputs <- list(num = enc$inputs$num, categ = enc$inputs$categ,
+        image = if (!is.null(enc$inputs$image)) json_array(enc$inputs$image), unseen = enc$inputs$unseen)
+    }
   }
   body$target <- list(type = target$type, levels = if (!is.null(target$levels)) json_array(target$levels))
-  body$architecture <- list(name = architecture$name, params = if (length(architecture$params)) architecture$params else json_object())
+  # A network built in R is stored as its description (the model's network); its R graph is not kept.
+  params <- if (architecture$name == "network" || !length(architecture$params)) json_object() else architecture$params
+  body$architecture <- list(name = architecture$name, params = params)
   to_json(body)
 }
 
@@ -280,6 +370,10 @@ encoding_from_json <- function(text) {
     list(kind = "tabular", columns = lapply(j$columns, function(cl) {
       list(name = cl$name, type = cl$type, levels = if (length(cl$levels)) as.character(cl$levels) else NULL)
     }), positional = isTRUE(j$positional))
+  if (!is.null(j$inputs)) {
+    enc$inputs <- list(num = isTRUE(j$inputs$num), categ = isTRUE(j$inputs$categ),
+      image = if (length(j$inputs$image)) as.integer(j$inputs$image) else NULL, unseen = j$inputs$unseen)
+  }
   arch <- new_architecture(j$architecture$name, j$architecture$params %||% list())
   list(encoding = structure(enc, class = "ember_encoding"),
     target = list(type = j$target$type, levels = if (length(j$target$levels)) as.character(j$target$levels) else NULL),

@@ -59,8 +59,8 @@ check_path <- function(path) {
 #' @export
 ember_serialize <- function(model) {
   check_model(model, "model")
-  structure(list(bytes = .Call(C_ember_model_serialize, model$ptr), history = model$history, config = model$config),
-    class = "ember_model_serialized")
+  structure(list(bytes = .Call(C_ember_model_serialize, model$ptr), history = model$history, config = model$config,
+    architecture = model$architecture), class = "ember_model_serialized")
 }
 
 #' @rdname ember_save
@@ -71,8 +71,10 @@ ember_unserialize <- function(x) {
       got = class(x)[1L])
   }
   model <- model_from_handle(.Call(C_ember_model_deserialize, x$bytes))
-  # The R-side history may hold measures computed in R, which the engine does not store.
+  # The R-side history may hold measures computed in R, which the engine does not store; the R
+  # architecture (e.g. a network's graph) is richer than what the model file records.
   if (!is.null(x$history)) model$history <- x$history
+  if (!is.null(x$architecture)) model$architecture <- x$architecture
   model$config <- x$config
   model
 }

@@ -38,7 +38,7 @@ engine_measures <- list(
   regression = c("mse", "mae", "rmse")
 )
 
-normalize_measures <- function(measures, task, engine_only = FALSE, argument = "measures") {
+normalize_measures <- function(measures, task, argument = "measures") {
   if (is.null(measures)) return(list())
   if (is.character(measures) || is.function(measures)) measures <- as.list(if (is.function(measures)) list(measures) else measures)
   if (!is.list(measures)) {
@@ -49,9 +49,8 @@ normalize_measures <- function(measures, task, engine_only = FALSE, argument = "
   for (i in seq_along(measures)) {
     m <- measures[[i]]
     if (is.function(m)) {
-      if (engine_only || !inherits(m, "ember_measure")) {
-        ember_abort(sprintf("'%s' element %d must be %s", argument, i,
-          if (engine_only) "an engine measure name" else "an engine measure name or an ember_measure()"),
+      if (!inherits(m, "ember_measure")) {
+        ember_abort(sprintf("'%s' element %d must be an engine measure name or an ember_measure()", argument, i),
           argument = argument, index = i, expected = paste(allowed, collapse = ", "), got = "a function")
       }
     } else if (!checkmate::test_string(m) || !m %in% allowed) {
@@ -63,7 +62,8 @@ normalize_measures <- function(measures, task, engine_only = FALSE, argument = "
   measures
 }
 
-# Scores R measures on validation predictions (probabilities or values, engine columns).
+# Scores R measures on predictions (probabilities or values, engine columns) of data whose target
+# values (engine encoding) are `truth_values`.
 score_host_measures <- function(measures, prediction, truth_values, target) {
   truth <- truth_from_values(truth_values, target)
   if (target$type == "factor") colnames(prediction) <- target$levels
@@ -72,7 +72,8 @@ score_host_measures <- function(measures, prediction, truth_values, target) {
       factor(target$levels[max.col(prediction, ties.method = "first")], levels = target$levels)
     } else if (target$type == "numeric") prediction[, 1L] else prediction
     v <- m(truth, pred)
-    if (!checkmate::test_number(v)) {
+    # NA is a score (e.g. an AUC on validation rows of one class); it does not count for early stopping.
+    if (!checkmate::test_number(v, na.ok = TRUE)) {
       ember_abort(sprintf("the measure '%s' returned %s; expected a single number", attr(m, "name"), deparse_short(v)),
         argument = "measures", expected = "a number", got = deparse_short(v))
     }

@@ -78,8 +78,8 @@ predict.ember_model <- function(object, newdata, type = c("response", "prob", "l
     ember_abort("type = \"prob\" needs a classification model; this is a regression model", argument = "type",
       expected = "\"response\" or \"logits\"", got = "\"prob\"")
   }
-  unseen <- if (identical(object$architecture$name, "ft_transformer")) "error" else "warn"
-  inputs <- ember_encode(object$encoding, newdata, argument = "newdata", unseen = unseen)
+  inputs <- ember_encode(object$encoding, newdata, argument = "newdata",
+    unseen = unseen_policy(object$architecture, object$encoding))
   n <- inputs_rows(inputs)
   cols <- if (type == "logits") object$outputs else object$prediction_columns
   if (n == 0L) {

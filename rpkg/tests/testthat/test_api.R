@@ -190,10 +190,38 @@ test_that("validation data, measures and early stopping", {
   m3 <- ember_fit(iris[, 1:4], iris$Species, epochs = 100, batch_size = 16, lr = 0.01, validate = 0.3,
     patience = 2, measures = list(acc, "logloss"))
   expect_true("valid_acc" %in% names(m3$history))
+  expect_identical(grep("^valid_", names(m3$history), value = TRUE), c("valid_loss", "valid_logloss", "valid_acc"))
   expect_true(m3$config$stopped_early)
   expect_lt(nrow(m3$history), 100L)
+  expect_identical(m3$config$best_epoch, nrow(m3$history) - 2L)
+  expect_identical(max(m3$history$valid_acc), m3$history$valid_acc[m3$config$best_epoch])
   expect_ember_error(ember_fit(iris[, 1:4], iris$Species, measures = "rmse"), "ember_error_invalid_argument",
     "multiclass task", argument = "measures", index = 1L)
+})
+
+test_that("R training measures and epoch callbacks", {
+  set.seed(11)
+  acc <- ember_measure(function(truth, response) mean(truth == response), "acc", minimize = FALSE, type = "response")
+  seen <- list()
+  record_epoch <- function(model, record) seen[[length(seen) + 1L]] <<- list(model = model, record = record)
+  model <- ember_fit(iris[, 1:4], iris$Species, epochs = 4, batch_size = 16, lr = 0.01,
+    measures_train = list(acc, "accuracy"), callbacks = list(record_epoch))
+  h <- model$history
+  expect_identical(grep("^train_", names(h), value = TRUE), c("train_loss", "train_accuracy", "train_acc"))
+  # The R measure scores the model of the epoch's end on the training data, in evaluation mode.
+  expect_equal(h$train_acc[4], mean(predict(model, iris) == iris$Species))
+  expect_identical(vapply(seen, function(s) s$record$epoch, integer(1)), 1:4)
+  expect_s3_class(seen[[2]]$model, "ember_model")
+  expect_identical(nrow(seen[[2]]$model$history), 2L)
+  expect_ember_error(ember_fit(iris[, 1:4], iris$Species, epochs = 1, callbacks = "x"), "ember_error_invalid_argument",
+    "callbacks")
+  expect_ember_error(ember_fit(iris[, 1:4], iris$Species, epochs = 1, measures_train = list(function(t, p) 1)),
+    "ember_error_invalid_argument", "ember_measure")
+  # A measure may be NA (e.g. undefined on the data); it is recorded and skipped by early stopping.
+  undefined <- ember_measure(function(truth, prob) NA_real_, "undefined")
+  m2 <- ember_fit(iris[, 1:4], iris$Species, epochs = 3, validate = 0.2, patience = 1, measures = list(undefined))
+  expect_true(all(is.na(m2$history$valid_undefined)))
+  expect_identical(nrow(m2$history), 3L)
 })
 
 test_that("a progress bar shows on request", {
