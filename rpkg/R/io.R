@@ -89,3 +89,23 @@ marshal_model.ember_model <- function(model, inplace = FALSE, ...) {
 unmarshal_model.ember_model_marshaled <- function(model, inplace = FALSE, ...) {
   ember_unserialize(model$marshaled)
 }
+
+# A copy of a model with its own engine handle (deep clones of learners); a model whose handle is
+# not valid in this process is returned as it is.
+copy_model <- function(model) {
+  if (!isTRUE(.Call(C_ember_is_valid, model$ptr))) return(model)
+  ember_unserialize(ember_serialize(model))
+}
+
+# testthat's expect_equal() compares with 'waldo', which would compare the engine handles by
+# address: two models are the same when their weights, engine state and R parts are.
+#' @exportS3Method waldo::compare_proxy
+compare_proxy.ember_model <- function(x, path) {
+  state <- if (isTRUE(.Call(C_ember_is_valid, x$ptr))) {
+    info <- from_json(.Call(C_ember_model_info, x$ptr))
+    list(weights = .Call(C_ember_model_snapshot, x$ptr), rng = .Call(C_ember_model_rng, x$ptr),
+      info = info[setdiff(names(info), "history")])
+  } else "not valid in this process"
+  x$ptr <- state
+  list(object = unclass(x), path = path)
+}

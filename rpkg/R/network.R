@@ -3,7 +3,8 @@
 #' A small vocabulary for writing a network in R, as a graph of layers: start from one or more
 #' inputs, pipe them through layers (`|>`), merge branches, repeat blocks, end with
 #' `ember_head()`, and wrap the output with `ember_network()`. The result is an
-#' `ember_architecture` like [ember_mlp()]: train it with [ember_fit()]. Sizes that follow from the data or
+#' `ember_architecture` like [ember_mlp()]: train it with [ember_fit()] or with the 'mlr3'
+#' learners `classif.ember_network` and `regr.ember_network`. Sizes that follow from the data or
 #' from earlier layers are not given: the number of features and factor levels come from the
 #' data, and the engine infers the input width of every layer (`in_features`, `in_channels`,
 #' `num_features` ...), as in `docs/network-description.md`, the format the graph is written in.

@@ -20,9 +20,20 @@ ember_abi_expected <- 2L
 # NOTE: no .onUnload / library.dynam.unload: engine threads and thread-local destructors may
 # outlive an unloaded shared object (DESIGN.md §4).
 
+# The learners registered in mlr3::mlr_learners, by key.
+ember_learners <- function() {
+  list(
+    classif.ember_mlp = LearnerClassifEmberMLP, regr.ember_mlp = LearnerRegrEmberMLP,
+    classif.ember_tab_resnet = LearnerClassifEmberTabResNet, regr.ember_tab_resnet = LearnerRegrEmberTabResNet,
+    classif.ember_ft_transformer = LearnerClassifEmberFTTransformer, regr.ember_ft_transformer = LearnerRegrEmberFTTransformer,
+    classif.ember_featureless = LearnerClassifEmberFeatureless, regr.ember_featureless = LearnerRegrEmberFeatureless,
+    classif.ember_network = LearnerClassifEmberNetwork, regr.ember_network = LearnerRegrEmberNetwork
+  )
+}
+
 register_mlr3 <- function() {
-  learners <- utils::getFromNamespace("mlr_learners", ns = "mlr3")
-  learners$add("classif.ember_mlp", LearnerClassifEmberMLP)
-  learners$add("regr.ember_mlp", LearnerRegrEmberMLP)
+  dictionary <- utils::getFromNamespace("mlr_learners", ns = "mlr3")
+  learners <- ember_learners()
+  for (key in names(learners)) dictionary$add(key, learners[[key]])
   invisible(NULL)
 }

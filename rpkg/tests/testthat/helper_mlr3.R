@@ -14,9 +14,9 @@ skip_if_no_mlr3 <- function() {
 # NOTE: they must live in an environment under the global one: data.table's `[` only behaves as
 # data.table inside code it considers data.table-aware, which this package's namespace is not.
 mlr3_helpers <- function() {
-  # The helpers refer to mlr3's and testthat's exports unqualified (TaskClassif, expect_true, ...).
-  suppressPackageStartupMessages(library("mlr3", character.only = TRUE))
-  suppressPackageStartupMessages(library("testthat", character.only = TRUE))
+  # The helpers refer to the exports of mlr3, testthat and checkmate unqualified (TaskClassif,
+  # expect_true, test_class ...), as mlr3's own test setup attaches them.
+  for (pkg in c("mlr3", "testthat", "checkmate")) suppressPackageStartupMessages(library(pkg, character.only = TRUE))
   env <- new.env(parent = globalenv())
   dir <- system.file("testthat", package = "mlr3")
   files <- list.files(dir, pattern = "^helper.*\\.R$", full.names = TRUE)

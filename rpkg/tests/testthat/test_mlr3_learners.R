@@ -1,96 +1,192 @@
-# Tests that need mlr3; they skip when it is absent (CI) and run under `make check-mlr3`.
+# The Ember learners against mlr3's own conformance suite, and their contract: properties,
+# parameters, outputs, marshaling and clones. They skip when mlr3 is absent (CI) and run under
+# `make check-mlr3`.
 
-test_that("learners are registered and pass expect_learner", {
+ember_ids <- c("classif.ember_mlp", "regr.ember_mlp", "classif.ember_tab_resnet", "regr.ember_tab_resnet",
+  "classif.ember_ft_transformer", "regr.ember_ft_transformer", "classif.ember_featureless", "regr.ember_featureless",
+  "classif.ember_network", "regr.ember_network")
+
+# Small, fast architectures for the tests that are not about learning.
+small <- function(id, ...) {
+  learner <- mlr3::lrn(id, ...)
+  arch <- sub("^(classif|regr)\\.ember_", "", id)
+  if (arch == "ft_transformer") learner$param_set$set_values(n_blocks = 1, d_token = 16, attention_n_heads = 2)
+  if (arch == "tab_resnet") learner$param_set$set_values(n_blocks = 1, d_block = 16)
+  learner
+}
+
+test_that("every learner is registered and passes expect_learner, with a marshal round trip", {
   skip_if_no_mlr3()
   h <- mlr3_helpers()
-  for (id in c("classif.ember_mlp", "regr.ember_mlp")) {
-    learner <- mlr3::lrn(id)
-    h$expect_learner(learner)
-    expect_identical(learner$param_set$ids(tags = "threads"), "num_threads")
-    expect_true(all(vapply(learner$param_set$tags, function(t) any(c("train", "predict") %in% t), logical(1))))
-    expect_true("marshal" %in% learner$properties)
+  expect_true(all(ember_ids %in% mlr3::mlr_learners$keys()))
+  for (id in ember_ids) {
+    learner <- small(id, epochs = 2, batch_size = 16)
+    task <- if (startsWith(id, "classif")) mlr3::tsk("iris") else mlr3::tsk("mtcars")
+    h$expect_learner(learner, task)
+    expect_identical(learner$param_set$ids(tags = "threads"), "num_threads", label = id)
+    expect_true(all(c("marshal", "validation", "internal_tuning") %in% learner$properties), label = id)
+    expect_identical(learner$param_set$ids(tags = "internal_tuning"), "epochs", label = id)
+    expect_true(all(c("numeric", "integer", "logical", "factor", "ordered") %in% learner$feature_types), label = id)
+    if (startsWith(id, "classif")) {
+      expect_true(all(c("twoclass", "multiclass") %in% learner$properties), label = id)
+      expect_identical(learner$predict_types, c("response", "prob"), label = id)
+      expect_s3_class(learner, "LearnerClassifEmber")
+    } else {
+      expect_identical(learner$predict_types, "response", label = id)
+      expect_s3_class(learner, "LearnerRegrEmber")
+    }
   }
-  expect_true(all(c("twoclass", "multiclass") %in% mlr3::lrn("classif.ember_mlp")$properties))
 })
 
-test_that("run_autotest passes for classif.ember_mlp", {
+# mlr3's run_autotest() with only `epochs` and `batch_size` set: every task it generates (each
+# feature type, all of them, UTF-8 feature names, reordered columns, a switched positive class),
+# both predict types, replicability with a seed, and the sanity tasks it must learn. The
+# featureless baselines cannot learn the sanity tasks (nor can mlr3's own featureless learners,
+# whose tests exclude them). Regression sanity wants an MSE within a factor 2 of the noise, which
+# the dropout-regularised TabResNet and FT-Transformer reach reliably with 100 epochs.
+autotest_epochs <- c(classif.ember_mlp = 30, regr.ember_mlp = 30, classif.ember_tab_resnet = 30,
+  regr.ember_tab_resnet = 100, classif.ember_ft_transformer = 30, regr.ember_ft_transformer = 100,
+  classif.ember_featureless = 10, regr.ember_featureless = 10, classif.ember_network = 30, regr.ember_network = 30)
+
+for (id in ember_ids) {
+  local({
+    id <- id
+    test_that(sprintf("run_autotest passes for %s", id), {
+      skip_if_no_mlr3()
+      h <- mlr3_helpers()
+      learner <- mlr3::lrn(id, epochs = autotest_epochs[[id]], batch_size = 16)
+      exclude <- if (grepl("featureless", id)) "sanity" else NULL
+      result <- h$run_autotest(learner, exclude = exclude)
+      expect_true(isTRUE(result), info = if (!isTRUE(result)) result$error)
+    })
+  })
+}
+
+test_that("parameters: mlr3torch's names, architecture defaults equal the builders' defaults", {
   skip_if_no_mlr3()
-  h <- mlr3_helpers()
-  learner <- mlr3::lrn("classif.ember_mlp", epochs = 30, batch_size = 16)
-  result <- h$run_autotest(learner)
-  expect_true(result, info = if (!isTRUE(result)) result$error)
+  learner <- mlr3::lrn("classif.ember_mlp")
+  ps <- learner$param_set
+  expect_true(all(c("epochs", "batch_size", "batch_size_predict", "shuffle", "seed", "num_threads", "patience",
+    "min_delta", "restore_best_weights", "eval_freq", "measures_train", "measures_valid", "optimizer", "opt.lr",
+    "loss", "loss.weight", "cb.progress", "cb.checkpoint.path", "cb.lr_scheduler", "cb.lr_step.step_size") %in% ps$ids()))
+  expect_identical(ps$values$seed, "random")
+  expect_true(all(vapply(ps$tags, function(t) any(c("train", "predict") %in% t), logical(1))))
+  expect_identical(mlr3::lrn("regr.ember_mlp")$param_set$levels$loss, c("mse", "l1"))
+  builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer)
+  for (arch in names(builders)) {
+    ps <- mlr3::lrn(paste0("regr.ember_", arch))$param_set
+    formals_ <- formals(builders[[arch]])
+    for (name in intersect(names(formals_), ps$ids())) {
+      expect_equal(ps$default[[name]], eval(formals_[[name]]), label = sprintf("%s: default of '%s'", arch, name))
+    }
+  }
+  # Dependencies: optimizer options belong to their optimizer, schedule options to their schedule.
+  expect_error(mlr3::lrn("classif.ember_mlp", opt.momentum = 0.9), "optimizer")
+  expect_error(mlr3::lrn("classif.ember_mlp", cb.lr_step.step_size = 2), "cb.lr_scheduler")
+  expect_silent(mlr3::lrn("classif.ember_mlp", optimizer = "sgd", opt.momentum = 0.9, opt.nesterov = TRUE))
 })
 
-test_that("run_autotest passes for regr.ember_mlp", {
-  skip_if_no_mlr3()
-  h <- mlr3_helpers()
-  learner <- mlr3::lrn("regr.ember_mlp", epochs = 30, batch_size = 16)
-  result <- h$run_autotest(learner)
-  expect_true(result, info = if (!isTRUE(result)) result$error)
-})
-
-test_that("binary: the logit is the positive class; outputs follow the task's levels", {
+test_that("binary: the logit is the positive class; columns follow class_names; response is the argmax", {
   skip_if_no_mlr3()
   task <- mlr3::tsk("sonar")
   learner <- mlr3::lrn("classif.ember_mlp", epochs = 20, batch_size = 16, predict_type = "prob", seed = 1)
   learner$train(task)
   p <- learner$predict(task)
   expect_identical(colnames(p$prob), task$class_names)
+  expect_identical(as.character(p$response), colnames(p$prob)[max.col(p$prob, ties.method = "first")])
   expect_gt(p$score(mlr3::msr("classif.acc")), 0.8)
-  # A class absent from the training rows still gets a column.
+  # With the other positive class, the logit is that of "R".
+  switched <- task$clone()
+  switched$positive <- "R"
+  learner2 <- learner$clone()
+  learner2$train(switched)
+  p2 <- learner2$predict(switched)
+  expect_identical(colnames(p2$prob), c("R", "M"))
+  expect_identical(learner2$model$target$levels, c("R", "M"))
+  expect_gt(p2$score(mlr3::msr("classif.acc")), 0.8)
+  # A class absent from the training rows still gets a column; outputs come from the task's levels.
   iris_task <- mlr3::tsk("iris")
-  learner2 <- mlr3::lrn("classif.ember_mlp", epochs = 2, batch_size = 16, predict_type = "prob")
-  learner2$train(iris_task, row_ids = 1:100)  # setosa and versicolor only
-  expect_identical(ncol(learner2$predict(iris_task, row_ids = 101:150)$prob), 3L)
+  learner3 <- mlr3::lrn("classif.ember_mlp", epochs = 2, batch_size = 16, predict_type = "prob")
+  learner3$train(iris_task, row_ids = 1:100)  # setosa and versicolor only
+  expect_identical(colnames(learner3$predict(iris_task, row_ids = 101:150)$prob), iris_task$class_names)
+  expect_identical(learner3$model$outputs, 3L)
 })
 
-test_that("marshal -> saveRDS -> readRDS -> unmarshal predicts identically", {
+test_that("marshal -> saveRDS -> readRDS -> unmarshal predicts identically, for every learner", {
   skip_if_no_mlr3()
-  task <- mlr3::tsk("iris")
-  learner <- mlr3::lrn("classif.ember_mlp", epochs = 10, batch_size = 16, predict_type = "prob")
-  learner$train(task)
-  p1 <- learner$predict(task)
-  learner$marshal()
-  expect_true(learner$marshaled)
   file <- tempfile(fileext = ".rds")
+  on.exit(unlink(file))
+  for (id in ember_ids) {
+    task <- if (startsWith(id, "classif")) mlr3::tsk("iris") else mlr3::tsk("mtcars")
+    learner <- small(id, epochs = 3, batch_size = 16)
+    if (startsWith(id, "classif")) learner$predict_type <- "prob"
+    learner$train(task)
+    p1 <- learner$predict(task)
+    history <- learner$model$history
+    learner$marshal()
+    expect_true(learner$marshaled)
+    saveRDS(learner, file)
+    learner2 <- readRDS(file)
+    learner2$unmarshal()
+    expect_false(learner2$marshaled)
+    expect_identical(learner2$predict(task)$data, p1$data, label = id)
+    expect_identical(learner2$model$history, history)
+  }
+  # Saved without marshaling, the model errors when used; it does not crash.
+  learner <- mlr3::lrn("classif.ember_mlp", epochs = 2, batch_size = 16)
+  learner$train(mlr3::tsk("iris"))
   saveRDS(learner, file)
-  learner2 <- readRDS(file)
-  learner2$unmarshal()
-  expect_false(learner2$marshaled)
-  expect_identical(learner2$predict(task)$prob, p1$prob)
-  # The same learner saved without marshaling errors when used, it does not crash.
-  learner$unmarshal()
-  saveRDS(learner, file)
-  learner3 <- readRDS(file)
-  expect_error(learner3$predict(task), class = "ember_error_stale_handle")
-  unlink(file)
+  expect_error(readRDS(file)$predict(mlr3::tsk("iris")), class = "ember_error_stale_handle")
 })
 
-test_that("deep clones predict like the original", {
+test_that("deep clones have their own engine model", {
   skip_if_no_mlr3()
   task <- mlr3::tsk("mtcars")
   learner <- mlr3::lrn("regr.ember_mlp", epochs = 10, batch_size = 8)
   learner$train(task)
+  before <- learner$predict(task)$response
   clone <- learner$clone(deep = TRUE)
-  expect_identical(clone$predict(task)$response, learner$predict(task)$response)
+  expect_identical(clone$predict(task)$response, before)
+  # Changing the clone's weights leaves the original alone; a shallow clone shares them.
+  ember_set_parameter(clone$model, "head.bias", 100)
+  expect_identical(learner$predict(task)$response, before)
+  expect_false(identical(clone$predict(task)$response, before))
+  shallow <- learner$clone()
+  ember_set_parameter(shallow$model, "head.bias", 100)
+  expect_false(identical(learner$predict(task)$response, before))
+  # A marshaled learner clones too.
+  learner$marshal()
+  expect_true(learner$clone(deep = TRUE)$marshaled)
 })
 
-test_that("resample under future multisession equals sequential for the same seed", {
+test_that("predictions use only data(), feature_names, class_names and nrow; batch_size_predict", {
   skip_if_no_mlr3()
-  skip_if_not_installed("future")
   task <- mlr3::tsk("iris")
-  learner <- mlr3::lrn("classif.ember_mlp", epochs = 5, batch_size = 16, predict_type = "prob")
-  resampling <- mlr3::rsmp("cv", folds = 3)
-  set.seed(42)
-  resampling$instantiate(task)
-  future::plan("sequential")
-  set.seed(1)
-  seq_rr <- mlr3::resample(task, learner, resampling)
-  old <- future::plan("multisession", workers = 2)
-  on.exit(future::plan(old), add = TRUE)
-  set.seed(1)
-  par_rr <- mlr3::resample(task, learner, resampling)
-  expect_equal(seq_rr$aggregate(mlr3::msr("classif.logloss")), par_rr$aggregate(mlr3::msr("classif.logloss")))
-  expect_identical(as.data.frame(data.table::as.data.table(seq_rr$prediction()))$prob.setosa,
-    as.data.frame(data.table::as.data.table(par_rr$prediction()))$prob.setosa)
+  learner <- mlr3::lrn("classif.ember_tab_resnet", epochs = 3, batch_size = 16, predict_type = "prob", d_block = 16)
+  learner$train(task)
+  p <- learner$predict(task)
+  learner$param_set$set_values(batch_size_predict = 7)
+  expect_equal(learner$predict(task)$prob, p$prob, tolerance = 1e-6)
+  newdata <- task$data(cols = rev(task$feature_names))
+  expect_equal(learner$predict_newdata(newdata)$prob, p$prob, tolerance = 1e-6)
+  expect_equal(learner$predict_newdata_fast(newdata)$prob, p$prob, tolerance = 1e-6)
+})
+
+test_that("the featureless learners learn the class frequencies and the mean, whatever the features", {
+  skip_if_no_mlr3()
+  task <- mlr3::tsk("german_credit")  # 70% good
+  learner <- mlr3::lrn("classif.ember_featureless", epochs = 30, batch_size = 64, predict_type = "prob")
+  learner$train(task)
+  expect_equal(unname(learner$predict(task)$prob[1, ]), c(0.7, 0.3), tolerance = 0.03)
+  regr <- mlr3::lrn("regr.ember_featureless", epochs = 100, batch_size = 8)
+  regr$train(mlr3::tsk("mtcars"))
+  expect_equal(regr$predict(mlr3::tsk("mtcars"))$response[1], mean(mtcars$mpg), tolerance = 0.02)
+  # Missing values and feature types the others do not take.
+  d <- data.frame(y = factor(rep(c("a", "b"), 10)), when = Sys.Date() + 1:20, txt = letters[1:20], v = c(NA, 1:19))
+  no_features <- mlr3::as_task_classif(d, target = "y")
+  learner$train(no_features)
+  expect_length(learner$predict(no_features)$response, 20)
+  no_features$select(character(0))
+  learner$train(no_features)
+  expect_length(learner$predict(no_features)$response, 20)
 })

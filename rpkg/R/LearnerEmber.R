@@ -1,0 +1,408 @@
+#' @title Ember learners for mlr3
+#'
+#' @name mlr_learners_ember
+#'
+#' @description
+#' What every Ember learner shares, and the base classes `LearnerClassifEmber` and
+#' `LearnerRegrEmber` from which they inherit. The learners are
+#' [classif.ember_mlp][mlr_learners_classif.ember_mlp],
+#' [classif.ember_tab_resnet][mlr_learners_classif.ember_tab_resnet],
+#' [classif.ember_ft_transformer][mlr_learners_classif.ember_ft_transformer],
+#' [classif.ember_featureless][mlr_learners_classif.ember_featureless],
+#' [classif.ember_network][mlr_learners_classif.ember_network] and their `regr.` twins. They are
+#' registered in `mlr3::mlr_learners` when 'mlr3' (a suggested package) is loaded. Training runs
+#' through [ember_fit()] on the Ember engine: the features are encoded as described there (factors
+#' one-hot or as tokens, ordered factors as codes, logicals as 0/1, numeric features standardised
+#' inside the model) and matched by name at prediction; the classes and the number of outputs
+#' come from the task's levels (a class absent from the training rows keeps its output). A binary
+#' head outputs one logit for the positive class, `task$class_names[1]`; the probability columns
+#' follow `task$class_names` and the response is the class of the highest probability.
+#'
+#' @section Parameters:
+#' Names follow 'mlr3torch'. Training:
+#' * `epochs` (`integer(1)`, required): passes over the training data; tagged `"internal_tuning"`.
+#' * `batch_size` (`integer(1)`, required): rows per mini-batch (and per prediction batch unless
+#'   `batch_size_predict` is set).
+#' * `batch_size_predict` (`integer(1)`): rows per batch when predicting and validating.
+#' * `shuffle` (`logical(1)`, initially `TRUE`): a new random row order each epoch.
+#' * `drop_last` (`logical(1)`, default `FALSE`): drop a last incomplete batch.
+#' * `standardize` (`logical(1)`, default `TRUE`): standardise numeric features (and a numeric
+#'   target) inside the model.
+#' * `seed` (`integer(1)` or `"random"`, initially `"random"`): seed of the engine's random number
+#'   generator (initial weights, shuffling, dropout); `"random"` draws it from R's generator at
+#'   train time, so that `set.seed()` governs it (also on parallel workers, through mlr3's seeds).
+#' * `num_threads` (`integer(1)`, initially 1): threads of the engine and BLAS; the only
+#'   parameter tagged `"threads"`.
+#'
+#' Validation and early stopping (see section Validation):
+#' * `eval_freq` (`integer(1)`, initially 1): validate every `eval_freq` epochs (and after the
+#'   last).
+#' * `measures_valid` (a `mlr3::Measure` or a list of them, initially `list()`): scored in R on
+#'   the validation predictions after each validation; the first one drives early stopping, in
+#'   its own direction (`$minimize`).
+#' * `measures_train` (same): scored in R on predictions of the training data at the end of each
+#'   epoch (an extra pass over it, in evaluation mode).
+#' * `patience` (`integer(1)`, initially 0): validations without improvement before training
+#'   stops; 0 never stops early.
+#' * `min_delta` (`numeric(1)`, initially 0): the smallest change that counts as an improvement.
+#' * `restore_best_weights` (`logical(1)`, initially `FALSE`): with early stopping, end with the
+#'   weights of the best validation.
+#'
+#' Optimizer (PyTorch's update rules, names and defaults):
+#' * `optimizer` (`character(1)`, initially `"adam"`): `"adam"`, `"adamw"`, `"sgd"`,
+#'   `"rmsprop"` or `"adagrad"`.
+#' * `opt.lr` (`numeric(1)`): learning rate; by default 0.001 (adam, adamw, sgd) or 0.01
+#'   (rmsprop, adagrad).
+#' * `opt.weight_decay` (`numeric(1)`): by default 0, or 0.01 for adamw.
+#' * `opt.betas`, `opt.eps`, `opt.amsgrad` (adam, adamw); `opt.momentum` (sgd, rmsprop);
+#'   `opt.dampening`, `opt.nesterov` (sgd); `opt.alpha`, `opt.centered` (rmsprop); `opt.lr_decay`,
+#'   `opt.initial_accumulator_value` (adagrad).
+#'
+#' Loss:
+#' * `loss` (`character(1)`): classification `"cross_entropy"` (with two classes as
+#'   binary cross-entropy on the positive class's logit); regression `"mse"` (initially) or `"l1"`.
+#' * `loss.weight` (`numeric()`, classification): one weight per class, in the order of
+#'   `task$class_names`. With two classes they become the positive-class weight
+#'   `weight[1] / weight[2]` of the binary cross-entropy (`pos_weight` in PyTorch), which equals
+#'   class weights up to a constant factor.
+#' * `loss.reduction` (`character(1)`, default `"mean"`): `"mean"` or `"sum"` over a batch.
+#'
+#' Callbacks (`cb.*`); the training history is always kept (see section Model):
+#' * `cb.progress` (`logical(1)`, default `FALSE`): show a progress bar.
+#' * `cb.checkpoint.path` (`character(1)`), `cb.checkpoint.freq` (`integer(1)`, default 1): every
+#'   `freq` epochs, write the model as it is to `<path>/checkpoint_<epoch>.safetensors` (a model
+#'   file: [ember_load()] reads it).
+#' * `cb.lr_scheduler` (`character(1)`, default `"none"`): a learning-rate schedule, configured
+#'   by the parameters prefixed with its name:
+#'   * `"lr_step"`: `cb.lr_step.step_size` (required), `cb.lr_step.gamma` (0.1): multiply the rate
+#'     by `gamma` every `step_size` epochs.
+#'   * `"lr_multiplicative"`: `cb.lr_multiplicative.factor` (required): multiply it by `factor`
+#'     after every epoch.
+#'   * `"lr_cosine_annealing"`: `cb.lr_cosine_annealing.T_max` (default: `epochs`),
+#'     `cb.lr_cosine_annealing.eta_min` (0).
+#'   * `"lr_one_cycle"`: `cb.lr_one_cycle.max_lr` (required), `cb.lr_one_cycle.total_steps`
+#'     (default: the batches of `epochs` epochs), `pct_start` (0.3), `anneal_strategy` (`"cos"`),
+#'     `div_factor` (25), `final_div_factor` (1e4), `cycle_momentum` (`TRUE`), `base_momentum`
+#'     (0.85), `max_momentum` (0.95); stepped after every batch.
+#'   * `"lr_reduce_on_plateau"`: `mode`, `factor` (0.1), `patience` (10), `threshold` (1e-4),
+#'     `threshold_mode` (`"rel"`), `cooldown` (0), `min_lr` (0), `eps` (1e-8) with the prefix
+#'     `cb.lr_reduce_on_plateau.`; reduces the rate when the validation loss stops improving (it
+#'     needs validation data).
+#'
+#' @section Validation:
+#' Set the `$validate` field to a ratio in (0, 1) (that part of the training rows is held out),
+#' to `"test"` (the test rows of a resampling, e.g. in `mlr3::resample()` or mlr3tuning) or to
+#' `"predefined"` (the task's `$internal_valid_task`). The engine validates every `eval_freq`
+#' epochs; with `measures_valid` the predictions come back to R, where the measures score them
+#' and the first decides about early stopping (`patience`, `min_delta`); without, the validation
+#' loss does. `$internal_valid_scores` holds the validation scores of the final model (those of
+#' the best epoch when its weights were restored, else of the last validation): one per measure
+#' of `measures_valid`, or the validation loss as `loss`.
+#'
+#' @section Internal tuning:
+#' `epochs` can be tuned by early stopping inside mlr3tuning: use
+#' `epochs = to_tune(upper = <max>, internal = TRUE)`, `patience > 0` and `validate = "test"`.
+#' The best epoch is `$internal_tuned_values$epochs` (it needs `patience > 0`); over the
+#' resampling iterations of the tuning, mlr3 averages them (rounded up), and the final model is
+#' trained for that many epochs with early stopping switched off.
+#'
+#' @section Model:
+#' The model (`$model`) is an `ember_model` (see [ember_fit()]): `predict()`, [ember_save()] and
+#' [ember_parameters()] work on it, and `$model$history` is the training history (one row per
+#' epoch: losses, learning rate and the training and validation measures; `plot()` draws it).
+#'
+#' @section Marshaling:
+#' The model holds a pointer into the engine. Call `$marshal()` before `saveRDS()` (or before
+#' sending the learner to another process by hand) and `$unmarshal()` after reading it: the model
+#' travels as the engine's model bytes. 'mlr3' marshals by itself for parallel resampling
+#' (future plans, callr encapsulation). `$clone(deep = TRUE)` copies the engine model too.
+#'
+#' @section Extending:
+#' A learner on a new architecture inherits from `LearnerClassifEmber` or `LearnerRegrEmber`,
+#' calls `super$initialize(id, label, man, architecture_params)` with its own parameters (a list
+#' of 'paradox' domains tagged `"train"`; `param_vals` sets initial values) and implements the private method
+#' `.network(task, param_vals)`, which returns an `ember_architecture` (e.g. from
+#' [ember_network()]). The base class does the rest (template method): data, validation,
+#' optimizer, loss, callbacks, early stopping, prediction and marshaling.
+#'
+#' @seealso [ember_fit()], [ember_network()], [mlr_learners_classif.ember_mlp]
+#' @examplesIf requireNamespace("mlr3", quietly = TRUE)
+#' library(mlr3)
+#' learner <- lrn("classif.ember_mlp", epochs = 50, batch_size = 32, patience = 5,
+#'   measures_valid = msr("classif.logloss"), restore_best_weights = TRUE, predict_type = "prob")
+#' learner$validate <- 0.25
+#' learner$train(tsk("sonar"))
+#' learner$internal_valid_scores
+#' learner$internal_tuned_values
+#' tail(learner$model$history)
+NULL
+
+# The feature types of the tabular learners.
+ember_feature_types <- c("logical", "integer", "numeric", "factor", "ordered")
+
+# The featureless learners ignore the features: the network reads one constant column, so that
+# features of any type, missing values and tasks without features are fine.
+featureless_feature_types <- c("logical", "integer", "numeric", "character", "factor", "ordered", "POSIXct", "Date")
+featureless_features <- function(task) data.frame(constant = logical(task$nrow))
+
+# The template shared by LearnerClassifEmber and LearnerRegrEmber (R6 has single inheritance, and
+# mlr3's own tests dispatch on LearnerClassif/LearnerRegr, so both bases are built from it).
+ember_learner_public <- list(
+  # @description Creates a new Ember learner.
+  initialize = function(id, label, man, architecture_params = list(), feature_types = ember_feature_types,
+                        properties = character(), param_vals = list()) {
+    classif <- inherits(self, "LearnerClassif")
+    properties <- unique(c(if (classif) c("twoclass", "multiclass"), "marshal", "validation", "internal_tuning",
+      properties))
+    super$initialize(
+      id = id,
+      param_set = ember_param_set(if (classif) "classif" else "regr", architecture_params),
+      predict_types = if (classif) c("response", "prob") else "response",
+      feature_types = feature_types,
+      properties = properties,
+      packages = "mlr3ember",
+      label = label,
+      man = man
+    )
+    self$param_set$set_values(.values = param_vals)
+  },
+  # @description Marshals the model (see section Marshaling).
+  marshal = function(...) mlr3::learner_marshal(.learner = self, ...),
+  # @description Unmarshals the model.
+  unmarshal = function(...) mlr3::learner_unmarshal(.learner = self, ...)
+)
+
+ember_learner_active <- list(
+  # @field validate How to get validation data: NULL, a ratio, "test" or "predefined".
+  validate = function(rhs) {
+    if (!missing(rhs)) private$.validate <- mlr3::assert_validate(rhs)
+    private$.validate
+  },
+  # @field internal_valid_scores The validation scores of the final model.
+  internal_valid_scores = function(rhs) {
+    if (!missing(rhs)) stop("internal_valid_scores is read-only", call. = FALSE)
+    self$state$internal_valid_scores
+  },
+  # @field internal_tuned_values The tuned epochs (with early stopping).
+  internal_tuned_values = function(rhs) {
+    if (!missing(rhs)) stop("internal_tuned_values is read-only", call. = FALSE)
+    self$state$internal_tuned_values
+  },
+  # @field marshaled Whether the model is marshaled.
+  marshaled = function(rhs) {
+    if (!missing(rhs)) stop("marshaled is read-only", call. = FALSE)
+    mlr3::learner_marshaled(self)
+  }
+)
+
+ember_learner_private <- list(
+  .validate = NULL,
+  # The template method: the architecture for a task and the parameter values.
+  .network = function(task, param_vals) stop("an Ember learner must implement the private method .network()", call. = FALSE),
+  # The features the network reads (a data.frame); only data(), feature_names and nrow are used,
+  # as mlr3 predicts on stripped-down tasks.
+  .features = function(task) task$data(cols = task$feature_names),
+  .train = function(task) ember_learner_train(self, private, task),
+  .predict = function(task) ember_learner_predict(self, private, task),
+  .extract_internal_valid_scores = function() {
+    self$model$config$internal_valid_scores %||% structure(list(), names = character(0))
+  },
+  .extract_internal_tuned_values = function() {
+    if (!isTRUE(self$state$param_vals$patience > 0L)) return(structure(list(), names = character(0)))
+    list(epochs = self$model$config$best_epoch %||% nrow(self$model$history))
+  },
+  deep_clone = function(name, value) {
+    # The engine model is shared by shallow copies: a deep clone gets its own.
+    if (name == "state" && inherits(value$model, "ember_model")) value$model <- copy_model(value$model)
+    super$deep_clone(name, value)
+  }
+)
+
+#' @rdname mlr_learners_ember
+#' @format `LearnerClassifEmber`, `LearnerRegrEmber`: [R6::R6Class] generators inheriting from
+#'   `mlr3::LearnerClassif` and `mlr3::LearnerRegr`.
+#' @export
+LearnerClassifEmber <- R6::R6Class("LearnerClassifEmber",
+  inherit = mlr3::LearnerClassif,
+  public = ember_learner_public,
+  active = ember_learner_active,
+  private = ember_learner_private
+)
+
+#' @rdname mlr_learners_ember
+#' @export
+LearnerRegrEmber <- R6::R6Class("LearnerRegrEmber",
+  inherit = mlr3::LearnerRegr,
+  public = ember_learner_public,
+  active = ember_learner_active,
+  private = ember_learner_private
+)
+
+# Trains the learner's network on a task (the body of the base classes' .train()).
+ember_learner_train <- function(learner, private, task) {
+  pv <- learner$param_set$get_values(tags = "train")
+  valid_task <- task$internal_valid_task
+  measures_valid <- as_measure_list(pv$measures_valid)
+  measures_train <- as_measure_list(pv$measures_train)
+  if (length(measures_valid) && is.null(valid_task)) {
+    stop(sprintf(paste0("Learner '%s' has measures_valid but no validation data: set its $validate field (a ratio, ",
+      "\"test\" or \"predefined\"), e.g. learner$validate = 0.2; in an AutoTuner, tune epochs with ",
+      "to_tune(upper = ..., internal = TRUE)"), learner$id), call. = FALSE)
+  }
+  if (pv$patience > 0L && is.null(valid_task)) {
+    stop(sprintf("Learner '%s' has patience = %d (early stopping) but no validation data: set its $validate field",
+      learner$id, pv$patience), call. = FALSE)
+  }
+  if (pv$patience > 0L && length(measures_valid) && is.na(measures_valid[[1L]]$minimize)) {
+    stop(sprintf("Learner '%s': the first of measures_valid ('%s') drives early stopping but has no direction (minimize = NA)",
+      learner$id, measures_valid[[1L]]$id), call. = FALSE)
+  }
+  seed <- if (identical(pv$seed, "random")) sample.int(.Machine$integer.max, 1L) else pv$seed
+  classes <- if (learner$task_type == "classif") task$class_names
+  x <- private$.features(task)
+  validate <- if (!is.null(valid_task)) list(x = private$.features(valid_task), y = task_target(valid_task, classes))
+  callbacks <- list()
+  if (!is.null(pv$cb.checkpoint.path)) callbacks$checkpoint <- checkpoint_callback(pv$cb.checkpoint.path, pv$cb.checkpoint.freq %||% 1L)
+  optimizer <- optimizer_args(pv)
+  loss_args <- loss_args(pv, classes)
+  model <- withCallingHandlers(
+    ember_fit(x, task_target(task, classes), architecture = private$.network(task, pv),
+      epochs = pv$epochs, batch_size = pv$batch_size, optimizer = pv$optimizer, lr = pv$opt.lr,
+      weight_decay = pv$opt.weight_decay, momentum = pv$opt.momentum, opt_args = optimizer,
+      loss = if (learner$task_type == "regr" && pv$loss == "l1") "l1", loss_args = loss_args,
+      schedule = learner_schedule(pv, task$nrow, has_validation = !is.null(valid_task)), validate = validate,
+      patience = pv$patience, min_delta = pv$min_delta, restore_best_weights = pv$restore_best_weights,
+      eval_freq = pv$eval_freq, measures = lapply(measures_valid, measure_as_ember, task = valid_task),
+      measures_train = lapply(measures_train, measure_as_ember, task = task), standardize = pv$standardize %||% TRUE,
+      seed = seed, num_threads = pv$num_threads, shuffle = pv$shuffle %||% TRUE, drop_last = pv$drop_last %||% FALSE,
+      batch_size_predict = pv$batch_size_predict %||% pv$batch_size, progress = isTRUE(pv$cb.progress),
+      on_interrupt = "stop", callbacks = callbacks),
+    # A learner does not warn that the training rows hold one class or one row: mlr3 resamples
+    # small tasks, and the task's classes still get their outputs.
+    ember_warning_single_class = function(w) invokeRestart("muffleWarning"),
+    ember_warning_single_row = function(w) invokeRestart("muffleWarning")
+  )
+  if (!is.null(valid_task)) model$config$internal_valid_scores <- final_valid_scores(model, measures_valid, pv)
+  model
+}
+
+# Predicts for a task (the body of the base classes' .predict()).
+ember_learner_predict <- function(learner, private, task) {
+  pv <- learner$param_set$get_values(tags = "predict")
+  x <- private$.features(task)
+  batch_size <- pv$batch_size_predict %||% pv$batch_size %||% 4096L
+  threads <- pv$num_threads %||% 1L
+  if (learner$task_type == "regr") {
+    return(list(response = stats::predict(learner$model, x, batch_size = batch_size, num_threads = threads)))
+  }
+  prob <- stats::predict(learner$model, x, type = "prob", batch_size = batch_size, num_threads = threads)
+  response <- colnames(prob)[max.col(prob, ties.method = "first")]
+  if (learner$predict_type == "prob") list(response = response, prob = prob) else list(response = response)
+}
+
+# The target of a task: a factor with the training task's classes (also those absent from its
+# rows), or numbers.
+task_target <- function(task, classes) {
+  if (is.null(classes)) task$truth() else factor(task$truth(), levels = classes)
+}
+
+as_measure_list <- function(x) if (inherits(x, "Measure")) list(x) else as.list(x)
+
+# An mlr3 measure as an ember_measure: the engine's predictions (probabilities or values) become
+# an mlr3 Prediction of the rows of `task`, scored by the measure. Classification predictions
+# hold both the response and the probabilities, so that any measure can score them.
+# NOTE: using a Measure (scoring it, even cloning it) fills caches inside its param set, which
+# changes the digest of the R6 object and so the $hash of a learner holding it among its
+# parameter values; mlr3 orders stored learners by that hash (a resampling's $learners came back
+# rotated against its predictions). So the learner's own measures are never touched: a copy made
+# through serialize(), which reads no active binding, scores.
+measure_as_ember <- function(measure, task) {
+  measure <- unserialize(serialize(measure, NULL))
+  row_ids <- task$row_ids
+  ember_measure(function(truth, prediction) {
+    p <- if (is.factor(truth)) {
+      response <- factor(colnames(prediction)[max.col(prediction, ties.method = "first")], levels = levels(truth))
+      mlr3::PredictionClassif$new(row_ids = row_ids, truth = truth, response = response, prob = prediction)
+    } else {
+      mlr3::PredictionRegr$new(row_ids = row_ids, truth = truth, response = prediction)
+    }
+    measure$score(p, task = task, train_set = row_ids)
+  }, name = measure$id, minimize = !isFALSE(measure$minimize), type = "prob")
+}
+
+# The validation scores of the final model: at the best epoch when its weights were restored,
+# else at the last validation. Without measures_valid, the validation loss as `loss`.
+final_valid_scores <- function(model, measures, pv) {
+  h <- model$history
+  validated <- which(!is.na(h$valid_loss))
+  if (!length(validated)) return(structure(list(), names = character(0)))
+  row <- validated[length(validated)]
+  best <- model$config$best_epoch
+  if (isTRUE(pv$restore_best_weights) && pv$patience > 0L && length(best)) row <- match(best, h$epoch)
+  if (!length(measures)) return(list(loss = h$valid_loss[row]))
+  ids <- vapply(measures, function(m) m$id, "")
+  stats::setNames(lapply(ids, function(id) h[[paste0("valid_", id)]][row]), ids)
+}
+
+# opt.* parameters other than lr, weight_decay and momentum, with the engine's names.
+optimizer_args <- function(pv) {
+  args <- pv[startsWith(names(pv), "opt.")]
+  names(args) <- sub("^opt\\.", "", names(args))
+  args <- args[setdiff(names(args), c("lr", "weight_decay", "momentum"))]
+  for (flag in c("amsgrad", "nesterov", "centered")) if (!is.null(args[[flag]])) args[[flag]] <- as.numeric(args[[flag]])
+  args
+}
+
+loss_args <- function(pv, classes) {
+  args <- list(reduction = pv$loss.reduction)
+  w <- pv$loss.weight
+  if (!is.null(w)) {
+    if (length(w) != length(classes)) {
+      stop(sprintf("'loss.weight' needs one weight per class (%d: %s), got %d", length(classes),
+        paste(classes, collapse = ", "), length(w)), call. = FALSE)
+    }
+    if (length(classes) == 2L) {
+      if (w[2L] <= 0) stop("'loss.weight' of the negative class must be > 0 for a binary task", call. = FALSE)
+      args$pos_weight <- w[1L] / w[2L]
+    } else {
+      args$class_weights <- w
+    }
+  }
+  args[!vapply(args, is.null, logical(1))]
+}
+
+# The learning-rate schedule of the cb.lr_* parameters, in ember_fit()'s form.
+learner_schedule <- function(pv, n_train, has_validation) {
+  kind <- pv$cb.lr_scheduler %||% "none"
+  if (kind == "none") return(NULL)
+  get <- function(name) pv[[paste0("cb.", kind, ".", name)]]
+  required <- function(name) {
+    v <- get(name)
+    if (is.null(v)) stop(sprintf("cb.lr_scheduler = \"%s\" needs 'cb.%s.%s'", kind, kind, name), call. = FALSE)
+    v
+  }
+  batches <- if (isTRUE(pv$drop_last)) max(1L, n_train %/% pv$batch_size) else ceiling(n_train / pv$batch_size)
+  switch(kind,
+    lr_step = list(kind = "step", step_size = required("step_size"), gamma = get("gamma")),
+    lr_multiplicative = list(kind = "multiplicative", factor = required("factor")),
+    lr_cosine_annealing = list(kind = "cosine_annealing", t_max = get("T_max") %||% max(1L, pv$epochs),
+      eta_min = get("eta_min")),
+    lr_one_cycle = list(kind = "one_cycle", max_lr = required("max_lr"),
+      total_steps = get("total_steps") %||% max(1L, as.integer(pv$epochs * batches)), pct_start = get("pct_start"),
+      anneal_strategy = get("anneal_strategy"), div_factor = get("div_factor"), final_div_factor = get("final_div_factor"),
+      cycle_momentum = get("cycle_momentum"), base_momentum = get("base_momentum"), max_momentum = get("max_momentum")),
+    lr_reduce_on_plateau = {
+      if (!has_validation) stop("cb.lr_scheduler = \"lr_reduce_on_plateau\" steps on the validation loss: set $validate", call. = FALSE)
+      list(kind = "reduce_on_plateau", mode = get("mode"), factor = get("factor"), patience = get("patience"),
+        threshold = get("threshold"), threshold_mode = get("threshold_mode"), cooldown = get("cooldown"),
+        min_lr = get("min_lr"), eps = get("eps"))
+    })
+}
+
+# Writes the model to `<path>/checkpoint_<epoch>.safetensors` every `freq` epochs.
+checkpoint_callback <- function(path, freq) {
+  dir.create(path, recursive = TRUE, showWarnings = FALSE)
+  function(model, record) {
+    if (record$epoch %% freq == 0L) ember_save(model, file.path(path, sprintf("checkpoint_%d.safetensors", record$epoch)))
+  }
+}

@@ -1,0 +1,228 @@
+# The parameter sets of the Ember learners, with mlr3torch's names where mlr3torch has the
+# concept (epochs, batch_size, seed, num_threads, patience, measures_valid, opt.*, loss.*, cb.*),
+# so that its users feel at home. Every learner has the shared part (training, optimizer, loss,
+# callbacks) and its architecture's own parameters, whose defaults are the defaults of the
+# architecture builders (ember_mlp() ...): a learner learns with only `epochs` and `batch_size` set.
+
+# Internal tuning of `epochs` (mlr3's internal tuning, as in mlr3torch): the epochs of the best
+# validation score are the tuned value; over resampling iterations they are averaged.
+epochs_aggr <- function(x) as.integer(ceiling(mean(unlist(x))))
+
+epochs_in_tune <- function(domain, param_vals) {
+  if (is.null(param_vals$patience) || param_vals$patience <= 0L || domain$lower > 1) {
+    stop(sprintf(paste0("internal tuning of 'epochs' needs early stopping: set 'patience' > 0, and give 'epochs' no ",
+      "lower bound above 1 (got patience = %s, lower bound %s)"), format(param_vals$patience %||% 0L), format(domain$lower)),
+      call. = FALSE)
+  }
+  domain$upper
+}
+
+# custom_check for measures_train and measures_valid: mlr3 Measures of the task type that score a
+# prediction on its own (no learner, no model).
+make_check_measures <- function(task_type) {
+  force(task_type)
+  function(x) {
+    if (is.null(x)) return(TRUE)
+    if (inherits(x, "Measure")) x <- list(x)
+    if (!is.list(x) || !all(vapply(x, inherits, logical(1), "Measure"))) return("must be a Measure or a list of Measures")
+    ids <- vapply(x, function(m) m$id, "")
+    if (anyDuplicated(ids)) return("must hold measures with unique ids")
+    ok_type <- vapply(x, function(m) task_type %in% m$task_type || all(is.na(m$task_type)), logical(1))
+    if (!all(ok_type)) return(sprintf("must hold measures for %s tasks", task_type))
+    needs <- vapply(x, function(m) any(c("requires_learner", "requires_model") %in% m$properties), logical(1))
+    if (any(needs)) return("must hold measures that do not require a learner or a model")
+    TRUE
+  }
+}
+
+check_neurons <- function(x) {
+  if (checkmate::test_integerish(x, lower = 1, upper = 1048576, any.missing = FALSE)) TRUE else
+    "must be an integer vector of hidden layer widths >= 1 (integer(0) for no hidden layer)"
+}
+
+check_betas <- function(x) {
+  if (checkmate::test_numeric(x, lower = 0, upper = 1, len = 2L, any.missing = FALSE) && all(x < 1)) TRUE else
+    "must be two numbers in [0, 1)"
+}
+
+check_weights <- function(x) {
+  if (checkmate::test_numeric(x, lower = 0, finite = TRUE, any.missing = FALSE, min.len = 2L)) TRUE else
+    "must be one weight >= 0 per class"
+}
+
+check_directory <- function(x) {
+  if (is.null(x) || checkmate::test_string(x, min.chars = 1L)) TRUE else "must be a directory path"
+}
+
+# The shared parameters of an Ember learner for `task_type` ("classif" or "regr"), followed by the
+# architecture's own (a list of paradox domains).
+ember_param_set <- function(task_type, architecture = list()) {
+  p_int <- paradox::p_int
+  p_dbl <- paradox::p_dbl
+  p_lgl <- paradox::p_lgl
+  p_fct <- paradox::p_fct
+  p_uty <- paradox::p_uty
+  check_measures <- make_check_measures(task_type)
+  training <- list(
+    epochs = p_int(lower = 0L, tags = c("train", "internal_tuning", "required"), aggr = epochs_aggr,
+      in_tune_fn = epochs_in_tune, disable_in_tune = list(patience = 0L, measures_valid = list())),
+    batch_size = p_int(lower = 1L, tags = c("train", "predict", "required")),
+    batch_size_predict = p_int(lower = 1L, tags = c("train", "predict")),
+    shuffle = p_lgl(init = TRUE, tags = "train"),
+    drop_last = p_lgl(default = FALSE, tags = "train"),
+    standardize = p_lgl(default = TRUE, tags = "train"),
+    seed = p_int(lower = 0L, special_vals = list("random"), init = "random", tags = c("train", "required")),
+    num_threads = p_int(lower = 1L, upper = 65L, init = 1L, tags = c("train", "predict", "threads", "required")),
+    eval_freq = p_int(lower = 1L, init = 1L, tags = c("train", "required")),
+    measures_train = p_uty(init = list(), custom_check = check_measures, tags = c("train", "required")),
+    measures_valid = p_uty(init = list(), custom_check = check_measures, tags = c("train", "required")),
+    patience = p_int(lower = 0L, init = 0L, tags = c("train", "required")),
+    min_delta = p_dbl(lower = 0, init = 0, tags = c("train", "required")),
+    restore_best_weights = p_lgl(init = FALSE, tags = c("train", "required"))
+  )
+  # paradox takes `depends` as an expression, or as a single variable holding a quoted one.
+  adam <- quote(optimizer %in% c("adam", "adamw"))
+  with_eps <- quote(optimizer %in% c("adam", "adamw", "rmsprop", "adagrad"))
+  with_momentum <- quote(optimizer %in% c("sgd", "rmsprop"))
+  sgd <- quote(optimizer == "sgd")
+  rmsprop <- quote(optimizer == "rmsprop")
+  adagrad <- quote(optimizer == "adagrad")
+  optimizer <- list(
+    optimizer = p_fct(c("adam", "adamw", "sgd", "rmsprop", "adagrad"), init = "adam", tags = c("train", "required")),
+    opt.lr = p_dbl(lower = 0, tags = "train"),
+    opt.weight_decay = p_dbl(lower = 0, tags = "train"),
+    opt.betas = p_uty(default = c(0.9, 0.999), custom_check = check_betas, tags = "train",
+      depends = adam),
+    opt.eps = p_dbl(lower = 0, tags = "train", depends = with_eps),
+    opt.amsgrad = p_lgl(default = FALSE, tags = "train", depends = adam),
+    opt.momentum = p_dbl(lower = 0, default = 0, tags = "train", depends = with_momentum),
+    opt.dampening = p_dbl(lower = 0, default = 0, tags = "train", depends = sgd),
+    opt.nesterov = p_lgl(default = FALSE, tags = "train", depends = sgd),
+    opt.alpha = p_dbl(lower = 0, upper = 1, default = 0.99, tags = "train", depends = rmsprop),
+    opt.centered = p_lgl(default = FALSE, tags = "train", depends = rmsprop),
+    opt.lr_decay = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad),
+    opt.initial_accumulator_value = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad)
+  )
+  loss <- if (task_type == "classif") {
+    list(
+      loss = p_fct("cross_entropy", init = "cross_entropy", tags = c("train", "required")),
+      loss.weight = p_uty(custom_check = check_weights, tags = "train")
+    )
+  } else {
+    list(loss = p_fct(c("mse", "l1"), init = "mse", tags = c("train", "required")))
+  }
+  loss$loss.reduction <- p_fct(c("mean", "sum"), default = "mean", tags = "train")
+  schedulers <- c("lr_step", "lr_multiplicative", "lr_cosine_annealing", "lr_one_cycle", "lr_reduce_on_plateau")
+  step <- quote(cb.lr_scheduler == "lr_step")
+  multiplicative <- quote(cb.lr_scheduler == "lr_multiplicative")
+  cosine <- quote(cb.lr_scheduler == "lr_cosine_annealing")
+  one_cycle <- quote(cb.lr_scheduler == "lr_one_cycle")
+  plateau <- quote(cb.lr_scheduler == "lr_reduce_on_plateau")
+  callbacks <- list(
+    cb.progress = p_lgl(default = FALSE, tags = "train"),
+    cb.checkpoint.path = p_uty(default = NULL, custom_check = check_directory, tags = "train"),
+    cb.checkpoint.freq = p_int(lower = 1L, default = 1L, tags = "train"),
+    cb.lr_scheduler = p_fct(c("none", schedulers), default = "none", tags = "train"),
+    cb.lr_step.step_size = p_int(lower = 1L, tags = "train", depends = step),
+    cb.lr_step.gamma = p_dbl(lower = 0, default = 0.1, tags = "train", depends = step),
+    cb.lr_multiplicative.factor = p_dbl(lower = 0, tags = "train", depends = multiplicative),
+    cb.lr_cosine_annealing.T_max = p_int(lower = 1L, tags = "train", depends = cosine),
+    cb.lr_cosine_annealing.eta_min = p_dbl(lower = 0, default = 0, tags = "train", depends = cosine),
+    cb.lr_one_cycle.max_lr = p_dbl(lower = 0, tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.total_steps = p_int(lower = 1L, tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.pct_start = p_dbl(lower = 0, upper = 1, default = 0.3, tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.anneal_strategy = p_fct(c("cos", "linear"), default = "cos", tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.div_factor = p_dbl(lower = 0, default = 25, tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.final_div_factor = p_dbl(lower = 0, default = 1e4, tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.cycle_momentum = p_lgl(default = TRUE, tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.base_momentum = p_dbl(lower = 0, default = 0.85, tags = "train", depends = one_cycle),
+    cb.lr_one_cycle.max_momentum = p_dbl(lower = 0, default = 0.95, tags = "train", depends = one_cycle),
+    cb.lr_reduce_on_plateau.mode = p_fct(c("min", "max"), default = "min", tags = "train", depends = plateau),
+    cb.lr_reduce_on_plateau.factor = p_dbl(lower = 0, upper = 1, default = 0.1, tags = "train", depends = plateau),
+    cb.lr_reduce_on_plateau.patience = p_int(lower = 0L, default = 10L, tags = "train", depends = plateau),
+    cb.lr_reduce_on_plateau.threshold = p_dbl(lower = 0, default = 1e-4, tags = "train", depends = plateau),
+    cb.lr_reduce_on_plateau.threshold_mode = p_fct(c("rel", "abs"), default = "rel", tags = "train",
+      depends = plateau),
+    cb.lr_reduce_on_plateau.cooldown = p_int(lower = 0L, default = 0L, tags = "train", depends = plateau),
+    cb.lr_reduce_on_plateau.min_lr = p_dbl(lower = 0, default = 0, tags = "train", depends = plateau),
+    cb.lr_reduce_on_plateau.eps = p_dbl(lower = 0, default = 1e-8, tags = "train", depends = plateau)
+  )
+  do.call(paradox::ps, c(training, optimizer, loss, callbacks, architecture))
+}
+
+# The architectures' own parameters; their defaults are those of the builders (tested).
+ember_params_mlp <- function() {
+  list(
+    neurons = paradox::p_uty(default = 64L, custom_check = check_neurons, tags = "train"),
+    n_layers = paradox::p_int(lower = 1L, tags = "train"),
+    p = paradox::p_dbl(lower = 0, upper = 1, default = 0, tags = "train"),
+    activation = paradox::p_fct(activation_ops, default = "relu", tags = "train"),
+    activation_args = paradox::p_uty(default = list(), custom_check = checkmate::check_list, tags = "train")
+  )
+}
+
+ember_params_tab_resnet <- function() {
+  list(
+    n_blocks = paradox::p_int(lower = 1L, default = 2L, tags = "train"),
+    d_block = paradox::p_int(lower = 1L, default = 64L, tags = "train"),
+    d_hidden = paradox::p_int(lower = 1L, default = NULL, special_vals = list(NULL), tags = "train"),
+    d_hidden_multiplier = paradox::p_dbl(lower = 0, default = 2, tags = "train"),
+    dropout1 = paradox::p_dbl(lower = 0, upper = 1, default = 0.1, tags = "train"),
+    dropout2 = paradox::p_dbl(lower = 0, upper = 1, default = 0.1, tags = "train")
+  )
+}
+
+ember_params_ft_transformer <- function() {
+  list(
+    n_blocks = paradox::p_int(lower = 1L, default = 3L, tags = "train"),
+    d_token = paradox::p_int(lower = 1L, default = 192L, tags = "train"),
+    attention_n_heads = paradox::p_int(lower = 1L, default = 8L, tags = "train"),
+    attention_dropout = paradox::p_dbl(lower = 0, upper = 1, default = 0.2, tags = "train"),
+    ffn_d_hidden_multiplier = paradox::p_dbl(lower = 0, default = 4 / 3, tags = "train"),
+    ffn_dropout = paradox::p_dbl(lower = 0, upper = 1, default = 0.1, tags = "train"),
+    residual_dropout = paradox::p_dbl(lower = 0, upper = 1, default = 0, tags = "train"),
+    ffn_activation = paradox::p_fct(c("reglu", "geglu", "glu", "relu", "gelu"), default = "reglu", tags = "train")
+  )
+}
+
+check_network <- function(x) {
+  if (inherits(x, "ember_network")) TRUE else "must be a network built with ember_network()"
+}
+
+# The network of classif.ember_network and regr.ember_network until one is set: an MLP on all
+# features, written in the builder vocabulary.
+default_network <- function() {
+  ember_input_tabular() |>
+    ember_linear(64L) |>
+    ember_activation("relu") |>
+    ember_head() |>
+    ember_network()
+}
+
+ember_params_network <- function() {
+  list(network = paradox::p_uty(init = default_network(), custom_check = check_network, tags = c("train", "required")))
+}
+
+# The arguments of an architecture builder among the parameter values.
+builder_args <- function(builder, param_vals) {
+  param_vals[intersect(names(param_vals), names(formals(builder)))]
+}
+
+# The architectures of the learners from their parameter values.
+mlp_architecture <- function(param_vals) {
+  args <- builder_args(ember_mlp, param_vals)
+  if (!is.null(param_vals$n_layers)) {
+    neurons <- args$neurons %||% 64L
+    if (length(neurons) != 1L) {
+      stop(sprintf("'n_layers' repeats a single width; 'neurons' has %d", length(neurons)), call. = FALSE)
+    }
+    args$neurons <- rep(neurons, param_vals$n_layers)
+  }
+  do.call(ember_mlp, args)
+}
+
+tab_resnet_architecture <- function(param_vals) do.call(ember_tab_resnet, builder_args(ember_tab_resnet, param_vals))
+
+ft_transformer_architecture <- function(param_vals) {
+  do.call(ember_ft_transformer, builder_args(ember_ft_transformer, param_vals))
+}
