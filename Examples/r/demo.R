@@ -1,6 +1,7 @@
 # mlr3ember demo (run by `make demo`): trains and evaluates Ember networks on real data.
-#  - with mlr3 installed: 5-fold cross-validation of classif.ember_mlp on the Sonar data against
-#    a featureless baseline, and regr.ember_mlp on mtcars;
+#  - with mlr3 installed: 5-fold cross-validation of Ember learners (an MLP, a TabResNet and a
+#    network written in R) on the Sonar data against a featureless baseline, and regr.ember_mlp
+#    on mtcars (Examples/r/benchmark_mlr3.R is the larger benchmark);
 #  - always: Fashion-MNIST (Debian's dataset-fashion-mnist) through ember_fit(): an MLP trained
 #    on the 60,000 training images with early stopping on a validation split, and a LeNet CNN on
 #    the images as arrays, both evaluated on the 10,000 test images.
@@ -15,8 +16,12 @@ if (requireNamespace("mlr3", quietly = TRUE)) {
   cat(sprintf("== mlr3 %s: 5-fold CV on Sonar (208 rows, 60 features) ==\n", packageVersion("mlr3")))
   set.seed(1)
   task <- tsk("sonar")
+  net <- ember_input_num() |> ember_linear(32) |> ember_activation("gelu") |> ember_dropout(0.2) |> ember_head() |>
+    ember_network()
   learners <- list(
     lrn("classif.ember_mlp", epochs = 30, batch_size = 16, predict_type = "prob"),
+    lrn("classif.ember_tab_resnet", epochs = 30, batch_size = 16, d_block = 32, predict_type = "prob"),
+    lrn("classif.ember_network", network = net, epochs = 30, batch_size = 16, predict_type = "prob"),
     lrn("classif.featureless", predict_type = "prob")
   )
   design <- benchmark_grid(task, learners, rsmp("cv", folds = 5))
