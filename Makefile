@@ -31,8 +31,10 @@ swift-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS)
 
 ## Swift unit and golden tests.
+## Optimised, as shipped (the allocation-free training step is checked here); -enable-testing
+## keeps @testable imports working.
 swift-test: deps
-	$(SWIFT) test $(SWIFTPM_FLAGS)
+	$(SWIFT) test $(SWIFTPM_FLAGS) -c release -Xswiftc -enable-testing
 
 ## The C smoke test: compiled with -Wall -Werror against include/ember.h, linked with the engine.
 c-test: deps
