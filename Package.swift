@@ -25,9 +25,9 @@ let package = Package(
         ),
         // C where C is the right tool: MXCSR (flush-to-zero) and thread-local error text.
         .target(name: "CEmberSupport"),
-        // Vectorised hot loops (optimizer updates …) with runtime CPU dispatch.
+        // Vectorised hot loops (optimizer updates, convolution kernels …) with runtime CPU dispatch.
         .target(name: "CEmberKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
-        .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport"]),
+        .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport", "CEmberKernels"]),
         .target(name: "EmberNN", dependencies: ["EmberCore", "CEmberKernels"]),
         .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),
     ]
@@ -46,7 +46,7 @@ if hasDevelopmentTargets {
         // The cross-language recipe, shared by the fixture writer (`make crosslang-fixtures`) and the tests.
         .target(name: "EmberFixtureRecipes", dependencies: ["EmberNN"], path: "Tests/EmberFixtureRecipes"),
         .executableTarget(name: "EmberFixtures", dependencies: ["EmberFixtureRecipes"], path: "Tests/EmberFixtures"),
-        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport", "CEmberKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport", "EmberFixtureRecipes", "CMallocCounter"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
     ]
