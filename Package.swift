@@ -26,7 +26,9 @@ let package = Package(
         // C where C is the right tool: MXCSR (flush-to-zero) and thread-local error text.
         .target(name: "CEmberSupport"),
         // Vectorised hot loops (optimizer updates, convolution kernels …) with runtime CPU dispatch.
-        .target(name: "CEmberKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        // No memset/memcpy builtins: loops over short rows must stay loops, not library calls.
+        .target(name: "CEmberKernels",
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-fno-builtin-memset", "-fno-builtin-memcpy"])]),
         .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport", "CEmberKernels"]),
         .target(name: "EmberNN", dependencies: ["EmberCore", "CEmberKernels"]),
         .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),

@@ -13,78 +13,7 @@
 // sums of `cember_gemm_nt` and `cember_row_sums` keep 16 partial sums (l mod 16) and add them in one
 // fixed tree (`reduce16`). FP contraction is off (no FMA), as in optimizers.c.
 #include "CEmberKernels.h"
-
-#include <string.h>
-
-#pragma STDC FP_CONTRACT OFF
-// v16 values only pass between always-inline helpers, so no call ever uses the 512-bit ABI.
-#pragma clang diagnostic ignored "-Wpsabi"
-
-typedef float v16 __attribute__((vector_size(64)));
-
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE v16 vload(const float *p) {
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-INLINE void vstore(float *p, v16 v) { memcpy(p, &v, sizeof v); }
-
-INLINE v16 vsplat(float x) { return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
-
-/// The first `n` (< 16) floats at `p`, zeros after them.
-INLINE v16 vload_partial(const float *p, int64_t n) {
-    float t[16] = {0};
-    for (int64_t i = 0; i < n; i++) t[i] = p[i];
-    return vload(t);
-}
-
-// MARK: Instruction sets
-
-enum { ISA_BASELINE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
-
-static int32_t forced_isa = -1;
-
-static int32_t detected_isa(void) {
-#if defined(__x86_64__) && defined(__clang__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
-    if (__builtin_cpu_supports("avx2")) return ISA_AVX2;
-#endif
-    return ISA_BASELINE;
-}
-
-static int32_t current_isa(void) {
-    int32_t forced = __atomic_load_n(&forced_isa, __ATOMIC_RELAXED);
-    int32_t detected = detected_isa();
-    return forced >= 0 && forced < detected ? forced : detected;
-}
-
-int32_t cember_kernels_force_isa(int32_t level) {
-    return __atomic_exchange_n(&forced_isa, level, __ATOMIC_RELAXED);
-}
-
-int32_t cember_kernels_isa(void) { return current_isa(); }
-
-#if defined(__x86_64__) && defined(__clang__)
-#define TARGET_AVX512 __attribute__((target("avx512f")))
-#define TARGET_AVX2 __attribute__((target("avx2")))
-#define HAVE_VARIANTS 1
-// Runs the variant of kernel `name` (name##_avx512, _avx2, _baseline) for the current instruction set.
-#define DISPATCH(name, ...)                                                  \
-    switch (current_isa()) {                                                 \
-        case ISA_AVX512: name##_avx512(__VA_ARGS__); break;                  \
-        case ISA_AVX2: name##_avx2(__VA_ARGS__); break;                      \
-        default: name##_baseline(__VA_ARGS__); break;                        \
-    }
-// Copies and elementwise sums: any vector width gives the same bits, target_clones picks one.
-#define CLONES_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DISPATCH(name, ...) name##_baseline(__VA_ARGS__);
-#define CLONES_KERNEL
-#endif
+#include "simd.h"
 
 // MARK: C = bias + A·B
 
@@ -114,9 +43,7 @@ INLINE void nn_tile(const int mr, const int nv, int64_t k, const float *a, int64
             if (left >= 16) {
                 vstore(ci + 16 * v, acc[i][v]);
             } else {
-                float t[16];
-                vstore(t, acc[i][v]);
-                for (int64_t j = 0; j < left; j++) ci[16 * v + j] = t[j];
+                vstore_partial(ci + 16 * v, acc[i][v], left);
             }
         }
     }
@@ -296,7 +223,15 @@ void cember_row_sums(RS_ARGS) {
 
 /// Output positions [lo, hi) along one dimension whose input index pos·stride + offset lies in
 /// 0..<extent (the others read zero padding); written so that a huge stride cannot overflow.
-static void valid_range(int64_t offset, int64_t stride, int64_t extent, int64_t count, int64_t *lo, int64_t *hi) {
+INLINE void valid_range(int64_t offset, int64_t stride, int64_t extent, int64_t count, int64_t *lo, int64_t *hi) {
+    if (stride == 1) {  // the common case, without divisions
+        int64_t l = offset < 0 ? -offset : 0, h = extent - offset;
+        l = l > count ? count : l;
+        h = h > count ? count : h;
+        *lo = l;
+        *hi = h < l ? l : h;
+        return;
+    }
     int64_t l = 0;
     if (offset < 0) {
         l = -offset / stride + (-offset % stride == 0 ? 0 : 1);
@@ -308,59 +243,152 @@ static void valid_range(int64_t offset, int64_t stride, int64_t extent, int64_t 
     *hi = h < l ? l : h;
 }
 
-CLONES_KERNEL void cember_im2col(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld) {
-    const int64_t taps = g->kernel_h * g->kernel_w, outW = g->out_w, P = g->out_h * outW, padded = (P + 15) & ~(int64_t)15;
-    for (int64_t r = 0; r < g->channels * taps; r++) {
-        const int64_t c = r / taps, ki = r % taps / g->kernel_w, kj = r % g->kernel_w;
-        const float *plane = image + c * g->height * g->width;
-        float *row = cols + r * ld;
-        const int64_t offW = kj * g->dilation_w - g->pad_w;
-        int64_t lo, hi;
-        valid_range(offW, g->stride_w, g->width, outW, &lo, &hi);
-        for (int64_t oh = 0; oh < g->out_h; oh++) {
-            const int64_t ih = oh * g->stride_h - g->pad_h + ki * g->dilation_h;
-            float *d = row + oh * outW;
-            if (ih < 0 || ih >= g->height || lo >= hi) {
-                for (int64_t ow = 0; ow < outW; ow++) d[ow] = 0;
-                continue;
-            }
-            for (int64_t ow = 0; ow < lo; ow++) d[ow] = 0;
-            for (int64_t ow = hi; ow < outW; ow++) d[ow] = 0;
-            const float *src = plane + ih * g->width + offW;
-            if (g->stride_w == 1) {
-                for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow];
-            } else {
-                for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
-            }
-        }
-        for (int64_t p = P; p < padded; p++) row[p] = 0;
+/// Copies `count` runs of the input (`step` floats apart) to consecutive output rows of `outW`,
+/// vector v of a run reading the lanes of bits[v]; NV > 0 fixes the vectors per run (specialised
+/// for the common widths: the loop is then a handful of instructions per run).
+INLINE void im2col_runs(const int NV, int64_t nv, float *d, const float *src, int64_t outW, int64_t step, int64_t count,
+                        const uint32_t *bits, lanes_fn lanes) {
+    const int64_t n = NV ? NV : nv;
+    for (int64_t i = 0; i < count; i++, d += outW, src += step) {
+        for (int64_t v = 0; v < n; v++) vstore(d + 16 * v, lanes(src + 16 * v, bits[v]));
     }
 }
 
-CLONES_KERNEL void cember_col2im(const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image) {
-    const int64_t taps = g->kernel_h * g->kernel_w, outW = g->out_w, plane = g->height * g->width;
+/// NOTE: whole-vector writes run up to 16 floats past a sample's padded columns; the next sample
+/// or the row's slack takes them (see cember_im2col in CEmberKernels.h).
+INLINE void im2col_body(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld,
+                        lanes_fn lanes) {
+    const int64_t outW = g->out_w, P = g->out_h * outW, padded = (P + 15) & ~(int64_t)15;
+    const int64_t nv = (outW + 15) / 16, step = g->stride_h * g->width;
+    enum { max_vectors = 8 };  // the vectorised runs keep one lane mask per vector
+    float *row = cols;
+    for (int64_t c = 0; c < g->channels; c++) {
+        const float *plane = image + c * g->height * g->width;
+        for (int64_t ki = 0; ki < g->kernel_h; ki++) {
+            int64_t ohLo, ohHi;
+            valid_range(ki * g->dilation_h - g->pad_h, g->stride_h, g->height, g->out_h, &ohLo, &ohHi);
+            for (int64_t kj = 0; kj < g->kernel_w; kj++, row += ld) {
+                const int64_t offW = kj * g->dilation_w - g->pad_w;
+                int64_t lo, hi;
+                valid_range(offW, g->stride_w, g->width, outW, &lo, &hi);
+                const int64_t first = lo < hi ? ohLo : ohHi, count = lo < hi ? ohHi - ohLo : 0;
+                // Output rows above the image, the rows that read it, then rows below it and the padding.
+                for (int64_t p = 0; p < first * outW; p += 16) vstore(row + p, vsplat(0.0f));
+                const float *src = plane + (first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW;
+                float *d = row + first * outW;
+                if (g->stride_w == 1 && nv <= max_vectors) {
+                    uint32_t bits[max_vectors];
+                    for (int64_t v = 0; v < nv; v++) bits[v] = lane_bits(lo - 16 * v, hi - 16 * v);
+                    switch (nv) {
+                        case 1: im2col_runs(1, nv, d, src, outW, step, count, bits, lanes); break;
+                        case 2: im2col_runs(2, nv, d, src, outW, step, count, bits, lanes); break;
+                        default: im2col_runs(0, nv, d, src, outW, step, count, bits, lanes); break;
+                    }
+                } else {
+                    for (int64_t i = 0; i < count; i++, d += outW, src += step) {
+                        for (int64_t ow = 0; ow < lo; ow++) d[ow] = 0;
+                        for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
+                        for (int64_t ow = hi; ow < outW; ow++) d[ow] = 0;
+                    }
+                }
+                for (int64_t p = (first + count) * outW; p < padded; p += 16) vstore(row + p, vsplat(0.0f));
+            }
+        }
+    }
+}
+
+/// With stride 1 along the width, each row of the image is gathered once: for every kernel tap,
+/// the matching column-matrix row is loaded shifted into place and added in registers, in the
+/// order of the taps, then stored. (Scattering each row into the image instead reloads vectors
+/// that the previous tap has just partly stored, and store forwarding fails on every one.)
+INLINE void col2im_body(const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image,
+                        lanes_fn lanes, store_fn store) {
+    const int64_t taps = g->kernel_h * g->kernel_w, outW = g->out_w, W = g->width, plane = g->height * W;
     for (int64_t c = 0; c < g->channels; c++) {
         float *dst = image + c * plane;
+        if (g->stride_w == 1) {
+            for (int64_t v = 0; v * 16 < W; v++) {
+                // Lanes of tap kj: image column iw = 16v + lane reads output column iw + shift.
+                uint32_t bits[16];
+                for (int64_t kj = 0; kj < g->kernel_w && kj < 16; kj++) {
+                    const int64_t first = 16 * v + g->pad_w - kj * g->dilation_w;
+                    bits[kj] = lane_bits(-first, outW - first) & lane_bits(0, W - 16 * v);
+                }
+                for (int64_t ih = 0; ih < g->height; ih++) {
+                    v16 acc = vsplat(0.0f);
+                    for (int64_t ki = 0; ki < g->kernel_h; ki++) {
+                        const int64_t t = ih + g->pad_h - ki * g->dilation_h;
+                        if (t < 0) continue;
+                        int64_t oh = t;
+                        if (g->stride_h != 1) {
+                            if (t % g->stride_h != 0) continue;
+                            oh = t / g->stride_h;
+                        }
+                        if (oh >= g->out_h) continue;
+                        const float *src = cols + (c * taps + ki * g->kernel_w) * ld + oh * outW;
+                        for (int64_t kj = 0; kj < g->kernel_w; kj++) {
+                            const int64_t first = 16 * v + g->pad_w - kj * g->dilation_w;
+                            uint32_t b = kj < 16 ? bits[kj] : lane_bits(-first, outW - first) & lane_bits(0, W - 16 * v);
+                            acc += lanes(src + kj * ld + first, b);
+                        }
+                    }
+                    if (W - 16 * v >= 16) {
+                        vstore(dst + ih * W + 16 * v, acc);
+                    } else {
+                        store(dst + ih * W + 16 * v, acc, lane_bits(0, W - 16 * v));
+                    }
+                }
+            }
+            continue;
+        }
         for (int64_t i = 0; i < plane; i++) dst[i] = 0;
         for (int64_t ki = 0; ki < g->kernel_h; ki++) {
             for (int64_t kj = 0; kj < g->kernel_w; kj++) {
                 const float *row = cols + (c * taps + ki * g->kernel_w + kj) * ld;
                 const int64_t offW = kj * g->dilation_w - g->pad_w;
                 int64_t lo, hi;
-                valid_range(offW, g->stride_w, g->width, outW, &lo, &hi);
-                if (lo >= hi) continue;
+                valid_range(offW, g->stride_w, W, outW, &lo, &hi);
                 for (int64_t oh = 0; oh < g->out_h; oh++) {
                     const int64_t ih = oh * g->stride_h - g->pad_h + ki * g->dilation_h;
                     if (ih < 0 || ih >= g->height) continue;
                     const float *s = row + oh * outW;
-                    float *d = dst + ih * g->width + offW;
-                    if (g->stride_w == 1) {
-                        for (int64_t ow = lo; ow < hi; ow++) d[ow] += s[ow];
-                    } else {
-                        for (int64_t ow = lo; ow < hi; ow++) d[ow * g->stride_w] += s[ow];
-                    }
+                    float *d = dst + ih * W + offW;
+                    for (int64_t ow = lo; ow < hi; ow++) d[ow * g->stride_w] += s[ow];
                 }
             }
         }
     }
 }
+
+INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, float *restrict dst,
+                           int64_t dst_ld, int64_t padded, lanes_fn lanes) {
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t v = 0; v * 16 < padded; v++) {
+            vstore(dst + r * dst_ld + 16 * v, lanes(src + r * src_ld + 16 * v, lane_bits(0, len - 16 * v)));
+        }
+    }
+}
+
+#define IM2COL_ARGS const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld
+#define COL2IM_ARGS const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image
+#define ROWS_ARGS const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, float *restrict dst, \
+                  int64_t dst_ld, int64_t padded
+#define ROWS_PASS src, src_ld, rows, len, dst, dst_ld, padded
+
+#ifdef HAVE_VARIANTS
+TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512); }
+TARGET_AVX2 static void im2col_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2); }
+TARGET_AVX512 static void col2im_avx512(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx512, store_avx512); }
+TARGET_AVX2 static void col2im_avx2(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx2, store_avx2); }
+TARGET_AVX512 static void copy_rows_avx512(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx512); }
+TARGET_AVX2 static void copy_rows_avx2(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx2); }
+#endif
+static void im2col_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline); }
+static void col2im_baseline(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_baseline, store_baseline); }
+static void copy_rows_baseline(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_baseline); }
+
+void cember_im2col(IM2COL_ARGS) { DISPATCH(im2col, image, g, cols, ld) }
+
+void cember_col2im(COL2IM_ARGS) { DISPATCH(col2im, cols, ld, g, image) }
+
+void cember_copy_rows_padded(ROWS_ARGS) { DISPATCH(copy_rows, ROWS_PASS) }

@@ -41,12 +41,19 @@ typedef struct {
 
 /// im2col of one sample: row r = (c·kernel_h + ki)·kernel_w + kj of `cols` (rows `ld` apart) gets
 /// image[c, oh·stride_h - pad_h + ki·dilation_h, ow·stride_w - pad_w + kj·dilation_w] at column
-/// oh·out_w + ow (zero outside the image), then zeros up to the next multiple of 16 columns.
+/// oh·out_w + ow (zero outside the image), then zeros up to P16, the next multiple of 16 columns.
+/// NOTE: it writes whole vectors and may clobber up to 16 floats after column P16 of each row:
+/// the caller fills samples left to right and leaves 16 floats of slack at the end of each row.
 void cember_im2col(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld);
 
 /// col2im of one sample: overwrites `image` with the sum, over rows and columns of `cols` laid out
 /// as cember_im2col writes them, of each value at the image position it was read from.
 void cember_col2im(const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image);
+
+/// Copies `rows` rows of `len` floats (`src_ld` apart) to rows `dst_ld` apart, each followed by
+/// zeros up to `padded` floats, a multiple of 16.
+void cember_copy_rows_padded(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, float *restrict dst,
+                             int64_t dst_ld, int64_t padded);
 
 /// C[i][j] = bias[i] (0 without bias) + Σ_l A(i, l)·B[l][j] for i < m, j < n, summed in order of l,
 /// where A(i, l) = a[i·rsa + l·csa]. Rows of B are `ldb` apart and must be readable up to the next

@@ -36,6 +36,10 @@ extension ConvGeometry {
     /// Output positions per sample rounded up to whole 16-float vectors (the kernels' row length).
     var paddedPlane: Int { (outPlane + 15) / 16 * 16 }
 
+    /// Row length of a block's column matrix for `samples` samples: their padded positions and
+    /// 16 floats of slack that cember_im2col's whole-vector writes may run into.
+    func blockRowLength(_ samples: Int) -> Int { samples * paddedPlane + 16 }
+
     /// Samples per block: as many as fit the budget (at least one), at most `limit`.
     func directSamplesPerBlock(limit: Int) -> Int {
         Swift.max(1, Swift.min(batch, limit, ConvGeometry.directBlockBudget / Swift.max(1, colRows * paddedPlane)))
@@ -54,7 +58,7 @@ extension ConvGeometry {
     func directForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                        _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) {
         let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
-        let P = outPlane, P16 = paddedPlane, ld = S * P16, K = groupRows, Og = outPerGroup, O = outChannels
+        let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
         let sample = inChannels * inPlane
         Parallel.forRange(blocks, minChunk: minUnits(S * O * K * P)) { b, e in
             var win = window
@@ -83,7 +87,7 @@ extension ConvGeometry {
                         dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
                         maxSamplesPerChunk: Int) {
         let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
-        let P = outPlane, P16 = paddedPlane, ld = S * P16, K = groupRows, Og = outPerGroup, O = outChannels
+        let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
         let sample = inChannels * inPlane, weights = O * K
         // Per-block partial sums of dW and db, added in block order below.
         let partialW = dw == nil ? nil : TensorStorage(uninitializedCount: blocks * weights)
@@ -99,11 +103,8 @@ extension ConvGeometry {
                         let first = block * S, count = Swift.min(S, batch - first), L = count * P16
                         // dY of the block as [C_out, count · P16], each sample's positions zero-padded.
                         for s in 0..<count {
-                            for o in 0..<O {
-                                let dst = dyBlock.pointer + o * ld + s * P16
-                                dst.update(from: dy + ((first + s) * O + o) * P, count: P)
-                                (dst + P).update(repeating: 0, count: P16 - P)
-                            }
+                            cember_copy_rows_padded(dy + (first + s) * O * P, Int64(P), Int64(O), Int64(P),
+                                                    dyBlock.pointer + s * P16, Int64(ld), Int64(P16))
                         }
                         if let cols, let partialW {
                             for s in 0..<count {
