@@ -435,6 +435,53 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Max pooling whose windows tile the input (vectorised kernels for 2×2) against direct loops,
+    /// on values with many ties and some NaN (the first maximum wins, NaN wins over numbers), odd
+    /// sizes that leave a row and a column uncovered, one and two threads and every instruction set.
+    func testTiledMaxPoolingMatchesDirectLoopsWithTiesAndNaN() throws {
+        let threads = Engine.numThreads
+        defer {
+            try? Engine.setNumThreads(threads)
+            _ = cember_kernels_force_isa(-1)
+        }
+        for (shape, kernel) in [([6, 7, 29, 27], (2, 2)), ([3, 5, 40, 36], (2, 2)), ([4, 3, 11, 13], (3, 2)), ([5, 4, 1, 31], (1, 2))] {
+            let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+            let values: [Float] = (0..<(n * c * h * w)).map { _ in
+                let r = Int(rng.next() % 20)
+                return r == 0 ? .nan : Float(r % 7)
+            }
+            let x = try Tensor(shape: shape, data: values)
+            let (oh, ow) = (h / kernel.0, w / kernel.1)
+            let seed = randomTensor([n, c, oh, ow], &rng)
+            var y = [Float](), dx = [Float](repeating: 0, count: values.count)
+            for plane in 0..<(n * c) {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var best = -Float.infinity, at = (plane * h + i * kernel.0) * w + j * kernel.1
+                        for a in 0..<kernel.0 {
+                            for e in 0..<kernel.1 {
+                                let k = (plane * h + i * kernel.0 + a) * w + j * kernel.1 + e
+                                if values[k] > best || values[k].isNaN { best = values[k]; at = k }
+                            }
+                        }
+                        y.append(best)
+                        dx[at] += seed.data[(plane * oh + i) * ow + j]
+                    }
+                }
+            }
+            for (nThreads, isa) in [(1, -1), (2, -1), (1, 1), (1, 0)] {
+                try Engine.setNumThreads(nThreads)
+                _ = cember_kernels_force_isa(Int32(isa))
+                let xv = Variable(x, requiresGrad: true)
+                let out = try maxPool2d(xv, kernel: kernel)
+                try out.backward(seed: seed)
+                let what = "max_pool2d \(kernel) on \(shape), \(nThreads) threads, isa cap \(isa)"
+                XCTAssertEqual(out.value.data.map(\.bitPattern), y.map(\.bitPattern), "\(what): values")
+                XCTAssertEqual(try XCTUnwrap(xv.grad).data, dx, "\(what): gradient")
+            }
+        }
+    }
+
     /// Pooling over enough planes to run in parallel, against direct loops in the test.
     func testLargePoolingMatchesDirectLoops() throws {
         let (n, c, h, w) = (10, 8, 30, 31)

@@ -70,6 +70,18 @@ void cember_gemm_nt(int64_t m, int64_t n, int64_t len, const float *a, int64_t l
 /// out[r] = Σ_l a[r·lda + l] for r < rows, l < len, in the order cember_gemm_nt sums.
 void cember_row_sums(int64_t rows, int64_t len, const float *a, int64_t lda, float *out);
 
+// MARK: Pooling (pooling.c)
+
+/// Max pooling of `planes` planes of H × W with kH × kW windows that tile the plane (stride = kernel,
+/// no padding): y gets each window's maximum (NaN wins; the first in row-major order on ties) and
+/// pos its in-plane index, for (H / kH) × (W / kW) outputs per plane.
+void cember_max_pool_tiled(const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW,
+                           float *restrict y, int32_t *restrict pos);
+
+/// The gradient of cember_max_pool_tiled: overwrites dx with dy at each window's maximum, zeros elsewhere.
+void cember_max_pool_tiled_backward(const float *restrict dy, const int32_t *restrict pos, int64_t planes, int64_t H,
+                                    int64_t W, int64_t kH, int64_t kW, float *restrict dx);
+
 /// The instruction set the dispatched kernels use: 2 AVX-512, 1 AVX2, 0 baseline x86-64.
 int32_t cember_kernels_isa(void);
 
