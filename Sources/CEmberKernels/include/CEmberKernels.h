@@ -29,6 +29,19 @@ void cember_rmsprop(float *restrict w, const float *restrict g, float *restrict 
 void cember_adagrad(float *restrict w, const float *restrict g, float *restrict sum, int64_t n, float clr, float eps,
                     float wd);
 
+// MARK: Elementwise (elementwise.c)
+
+/// Binary elementwise functions and comparisons (comparisons give 1 or 0).
+enum {
+    CEMBER_ADD = 0, CEMBER_SUB = 1, CEMBER_MUL = 2, CEMBER_DIV = 3, CEMBER_MAX = 4, CEMBER_MIN = 5,
+    CEMBER_GT = 6, CEMBER_GE = 7, CEMBER_LT = 8, CEMBER_LE = 9, CEMBER_EQ = 10, CEMBER_NE = 11
+};
+
+/// out[i] = op(a[i·a_step], b[i·b_step]) for i < n; each step is 1 (contiguous) or 0 (one value).
+/// max/min are Swift's max(a, b) (b >= a ? b : a) and min(a, b) (b < a ? b : a).
+void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_t a_step, const float *restrict b,
+                   int64_t b_step, float *restrict out);
+
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of
