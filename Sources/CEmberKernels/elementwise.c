@@ -2,14 +2,7 @@
 // of a generic Swift loop were called once per element: ~14× slower than the unary ops). Each
 // element is one IEEE operation, so every variant gives the same bits as Swift's scalar code.
 #include "CEmberKernels.h"
-
-#pragma STDC FP_CONTRACT OFF
-
-#if defined(__x86_64__) && defined(__clang__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
+#include "simd.h"
 
 // One loop per stride combination (1: contiguous, 0: one value repeated), so that each vectorises.
 #define LOOPS(EXPR)                                                  \

@@ -62,8 +62,12 @@ int32_t cember_current_isa(void);
         case ISA_AVX2: name##_avx2(__VA_ARGS__); break;         \
         default: name##_baseline(__VA_ARGS__); break;           \
     }
+// Loops whose variants differ only in vector width (elementwise, so bit-identical): the compiler
+// builds one per instruction set and the loader picks (target_clones).
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DISPATCH(name, ...) name##_baseline(__VA_ARGS__);
+#define CLONES
 #endif
 
 // MARK: Lanes of a row
