@@ -501,8 +501,11 @@ final class TensorTests: XCTestCase {
                 let v = Variable(x, requiresGrad: true)
                 let g = unary(v, .gelu())
                 try g.backward(seed: seed)
+                let w = Variable(x, requiresGrad: true)
+                let r = relu(w)
+                try r.backward(seed: seed)
                 return [
-                    g.value, try XCTUnwrap(v.grad),
+                    g.value, try XCTUnwrap(v.grad), r.value, try XCTUnwrap(w.grad),
                     UnaryFunction.exp.apply(x), UnaryFunction.softplus().apply(x),
                     try BinaryFunction.add.apply(x, bias), try BinaryFunction.mul.apply(x, column),
                     try BinaryFunction.mul.apply(x, .scalar(0.3)), try BinaryFunction.div.apply(x, seed),

@@ -1,3 +1,4 @@
+import CEmberKernels
 import Glibc
 
 /// An elementwise function with its derivative: the unary math ops and the activations of
@@ -104,6 +105,19 @@ func mapElements(_ o: ElementwiseOperands, _ f: (Float) -> Float) {
     Parallel.forRange(o.n) { b, e in for i in b..<e { dst[i] = f(src[i]) } }
 }
 
+/// `kernel(x, out, count)` (a C kernel) over chunks of the elements, on several threads for large
+/// inputs.
+///
+/// NOTE: the closures of `mapElements` and `mapGradient` are one function shared by every op:
+/// they run specialised (`f` inlined and vectorised) only when `Parallel.forRange` runs them on
+/// the calling thread; on the pool's threads they call `f` once per element. Ops that matter on
+/// several threads run a C kernel per chunk instead.
+@inline(__always)
+func mapChunks(_ o: ElementwiseOperands, _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int64) -> Void) {
+    let src = o.x, dst = o.out
+    Parallel.forRange(o.n) { b, e in kernel(src + b, dst + b, Int64(e - b)) }
+}
+
 /// `dy · g(x, y)` elementwise (the backward of a unary op).
 @inline(__always)
 func mapGradient(_ o: ElementwiseOperands, _ g: (Float, Float) -> Float) {
@@ -159,7 +173,7 @@ extension UnaryFunction {
         case .log1p: return mapElements(o) { log1pf($0) }
         case .tanh: return mapElements(o) { tanhf($0) }
         case .sigmoid: return mapElements(o) { stableSigmoid($0) }
-        case .relu: return mapElements(o) { $0 > 0 ? $0 : 0 }
+        case .relu: return mapChunks(o) { cember_relu($0, $1, $2) }
         case let .addScalar(c): return mapElements(o) { $0 + c }
         case let .mulScalar(c): return mapElements(o) { $0 * c }
         case let .powScalar(p): return mapElements(o) { powf($0, p) }
@@ -200,7 +214,9 @@ extension UnaryFunction {
         case .log1p: return mapGradient(o) { x, _ in 1 / (1 + x) }
         case .tanh: return mapGradient(o) { _, y in 1 - y * y }
         case .sigmoid: return mapGradient(o) { _, y in y * (1 - y) }
-        case .relu: return mapGradient(o) { x, _ in x > 0 ? 1 : 0 }
+        case .relu:
+            let pdy = o.dy, px = o.x, dst = o.out
+            return Parallel.forRange(o.n) { b, e in cember_relu_backward(pdy + b, px + b, dst + b, Int64(e - b)) }
         case .addScalar: return mapGradient(o) { _, _ in 1 }
         case let .mulScalar(c): return mapGradient(o) { _, _ in c }
         case let .powScalar(p): return mapGradient(o) { x, _ in p * powf(x, p - 1) }
