@@ -47,13 +47,3 @@ CLONES void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_
         default: break;
     }
 }
-
-// ReLU and its gradient, PyTorch's: relu(NaN) = 0 here as in Swift's `x > 0 ? x : 0`, and the
-// gradient at 0 is 0; dy · 0 keeps the sign of zero and NaN of dy as Swift's multiplication does.
-CLONES void cember_relu(const float *x, float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0.0f;
-}
-
-CLONES void cember_relu_backward(const float *dy, const float *x, float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++) out[i] = dy[i] * (x[i] > 0 ? 1.0f : 0.0f);
-}

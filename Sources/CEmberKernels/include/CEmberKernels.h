@@ -42,12 +42,6 @@ enum {
 void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_t a_step, const float *restrict b,
                    int64_t b_step, float *restrict out);
 
-/// out[i] = x[i] > 0 ? x[i] : 0 for i < n; out may equal x.
-void cember_relu(const float *x, float *out, int64_t n);
-
-/// out[i] = dy[i] · (x[i] > 0 ? 1 : 0) for i < n; out may equal dy or x.
-void cember_relu_backward(const float *dy, const float *x, float *out, int64_t n);
-
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of
