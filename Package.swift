@@ -25,9 +25,11 @@ let package = Package(
         ),
         // C where C is the right tool: MXCSR (flush-to-zero) and thread-local error text.
         .target(name: "CEmberSupport"),
-        // Vectorised hot loops (optimizer updates …) with runtime CPU dispatch.
-        .target(name: "CEmberKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
-        .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport"]),
+        // Vectorised hot loops (optimizer updates, convolution kernels …) with runtime CPU dispatch.
+        // No memset/memcpy builtins: loops over short rows must stay loops, not library calls.
+        .target(name: "CEmberKernels",
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-fno-builtin-memset", "-fno-builtin-memcpy"])]),
+        .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport", "CEmberKernels"]),
         .target(name: "EmberNN", dependencies: ["EmberCore", "CEmberKernels"]),
         .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),
     ]
@@ -41,10 +43,12 @@ if hasDevelopmentTargets {
         .executableTarget(name: "EmberExample", dependencies: ["EmberNN"], path: "Examples/swift"),
         .executableTarget(name: "EmberBench", dependencies: ["EmberNN"], path: "Benchmarks/swift"),
         .target(name: "EmberTestSupport", dependencies: ["EmberCore"], path: "Tests/EmberTestSupport"),
+        // Counts malloc calls of one thread (the allocation-free training step test).
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         // The cross-language recipe, shared by the fixture writer (`make crosslang-fixtures`) and the tests.
         .target(name: "EmberFixtureRecipes", dependencies: ["EmberNN"], path: "Tests/EmberFixtureRecipes"),
         .executableTarget(name: "EmberFixtures", dependencies: ["EmberFixtureRecipes"], path: "Tests/EmberFixtures"),
-        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport", "CEmberKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport", "EmberFixtureRecipes", "CMallocCounter"], resources: [.copy("Fixtures")]),
         // Counts malloc calls of one thread (the allocation-free training step test).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),

@@ -1,16 +1,9 @@
 // Fused optimizer updates: one pass over a parameter, no temporaries (PyTorch's formulas; see
 // Sources/EmberNN/Optimizers/Optimizer.swift for the reference form).
 #include "CEmberKernels.h"
+#include "simd.h"
 
 #include <math.h>
-
-#pragma STDC FP_CONTRACT OFF
-
-#if defined(__x86_64__) && defined(__clang__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
 
 CLONES void cember_sgd(float *restrict w, const float *restrict g, float *restrict buf, int64_t n, float lr, float wd,
                        float momentum, float dampening, int32_t nesterov, int32_t first) {

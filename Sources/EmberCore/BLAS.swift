@@ -20,10 +20,12 @@ public enum BLAS {
         return String(cString: p)
     }
 
-    /// Number of threads OpenBLAS uses.
+    /// Number of threads OpenBLAS uses (1 once Ember's engine has started: see `Engine`).
     public static var numThreads: Int { Int(openblas_get_num_threads()) }
 
-    /// Sets the number of threads OpenBLAS uses (at least 1).
+    /// Sets the number of threads OpenBLAS uses (at least 1). Ember keeps OpenBLAS at one thread
+    /// and splits large products over its own threads; with more OpenBLAS threads, `gemm` leaves
+    /// the splitting to OpenBLAS.
     public static func setNumThreads(_ n: Int) throws {
         guard n >= 1 && n <= 1024 else {
             throw EmberError.invalidArgument("num_threads", "expected an integer in 1...1024, got \(n)")
@@ -35,14 +37,17 @@ public enum BLAS {
     ///
     /// `op(A)` is m×k, `op(B)` is k×n, C is m×n. With `transA`, A is stored k×m; with `transB`,
     /// B is stored n×k.
+    ///
+    /// OpenBLAS runs single-threaded (see `Engine`); a product of at least `splitWork`
+    /// multiply-adds is cut into panels of C's columns (or rows, when C is taller than wide), one
+    /// per thread of Ember's pool, each a single-threaded call. One pool does all the work: there
+    /// are no OpenBLAS threads left spinning while Ember's threads run, and nothing nests.
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         beta: Float = 0, c: UnsafeMutablePointer<Float>
     ) throws {
-        guard let m32 = Int32(exactly: m), let n32 = Int32(exactly: n), let k32 = Int32(exactly: k),
-              m >= 0, n >= 0, k >= 0
-        else {
+        guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil, m >= 0, n >= 0, k >= 0 else {
             throw EmberError(.overflow, "[matmul] dimensions m=\(m), n=\(n), k=\(k) must fit 32-bit BLAS integers")
         }
         if m == 0 || n == 0 { return }
@@ -51,10 +56,39 @@ public enum BLAS {
             for i in 0..<(m * n) { c[i] = beta == 0 ? 0 : beta * c[i] }
             return
         }
-        let lda = transA ? m32 : k32
-        let ldb = transB ? k32 : n32
-        cblas_sgemm(
-            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-            m32, n32, k32, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, max(n32, 1))
+        let lda = transA ? m : k, ldb = transB ? k : n
+        let threads = Parallel.numThreads
+        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), numThreads == 1 else {
+            sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
+            return
+        }
+        // Panels of whole 16-float vectors, at most one per thread.
+        let byColumns = n >= m
+        let extent = byColumns ? n : m
+        let panel = ((extent + threads - 1) / threads + 15) / 16 * 16
+        let panels = (extent + panel - 1) / panel
+        Parallel.forRange(panels, minChunk: 1) { first, end in
+            for p in first..<end {
+                let lo = p * panel, size = Swift.min(panel, extent - lo)
+                if byColumns {
+                    sgemm(transA, transB, m, size, k, alpha, a, lda, transB ? b + lo * k : b + lo, ldb, beta, c + lo, n)
+                } else {
+                    sgemm(transA, transB, size, n, k, alpha, transA ? a + lo : a + lo * k, lda, b, ldb, beta, c + lo * n, n)
+                }
+            }
+        }
+    }
+
+    /// Multiply-adds from which `gemm` splits a product over Ember's threads (~10 µs of work).
+    static let splitWork = 1 << 20
+
+    /// One cblas_sgemm call; every dimension and leading dimension has been checked to fit Int32.
+    private static func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                              _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                              _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k), alpha,
+                    a, Int32(truncatingIfNeeded: max(lda, 1)), b, Int32(truncatingIfNeeded: max(ldb, 1)), beta,
+                    c, Int32(truncatingIfNeeded: max(ldc, 1)))
     }
 }

@@ -1,4 +1,5 @@
 import CEmberSupport
+import COpenBLAS
 
 /// Ember's own loops over several threads (a small C pool; see threadpool.c for why not Dispatch).
 public enum Parallel {
@@ -42,23 +43,30 @@ public enum Parallel {
 }
 
 /// Engine-wide settings.
+///
+/// One pool of threads does all of Ember's work: its own loops, and matrix products split into
+/// panels by `BLAS.gemm`, each a single-threaded OpenBLAS call. OpenBLAS's own threads would spin
+/// (sched_yield) for a while after each call and take the cores from Ember's loops, so Ember keeps
+/// OpenBLAS at one thread (a process-wide OpenBLAS setting: R's own BLAS calls see it too).
 public enum Engine {
-    /// Sets the number of threads for Ember's loops and OpenBLAS together (1...65).
+    /// Sets the number of threads Ember computes with (1...65); OpenBLAS stays single-threaded.
     public static func setNumThreads(_ n: Int) throws {
         guard n >= 1 && n <= 65 else {
             throw EmberError.invalidArgument("num_threads", "expected an integer in 1...65, got \(n)")
         }
-        try BLAS.setNumThreads(n)
+        _ = defaultsApplied
+        try BLAS.setNumThreads(1)
         Parallel.setNumThreads(n)
     }
 
-    /// Threads used by Ember's loops and OpenBLAS; until set, OpenBLAS's default (the cores).
+    /// Threads Ember computes with; until set, OpenBLAS's default (the cores).
     public static var numThreads: Int { Parallel.numThreads }
 
-    /// Starts Ember's loops with as many threads as OpenBLAS uses by default, so that one number
-    /// describes both from the start (swift_once makes this thread-safe and run once).
+    /// Starts Ember's pool with as many threads as OpenBLAS would use by default and turns
+    /// OpenBLAS's own threads off (swift_once makes this thread-safe and run once).
     static let defaultsApplied: Bool = {
         cember_set_num_threads(Int32(clamping: BLAS.numThreads))
+        openblas_set_num_threads(1)
         return true
     }()
 }

@@ -1,6 +1,7 @@
 // Convolution and pooling: forward and every gradient against PyTorch (Fixtures/conv.json,
 // written by tools/golden/generate_conv.py), central-difference gradient checks, and the error
 // messages of every kind of bad argument. Tolerances: DESIGN.md §7 (`.reduction` throughout).
+import CEmberKernels
 @testable import EmberCore
 import EmberTestSupport
 import Foundation
@@ -98,23 +99,30 @@ final class ConvolutionTests: XCTestCase {
 
     func testConv1dMatchesTorch() throws {
         // Int.max: one chunk of samples per im2col buffer; 1 and 2 force the per-sample and the
-        // uneven chunked paths.
-        for limit in [Int.max, 1, 2] {
-            for c in try cases("conv1d") {
-                try checkGolden(c, "conv1d(chunk \(limit))") { x, w, b in
-                    try conv1d(x, weight: try XCTUnwrap(w), bias: b, stride: try c.int("stride"), padding: try c.int("padding"),
-                               dilation: try c.int("dilation"), groups: try c.int("groups"), maxSamplesPerChunk: limit)
+        // uneven chunked paths. Both the BLAS and the direct kernels (depthwise cases run their
+        // own loops whatever is asked).
+        for kernels in [ConvKernels.blas, .direct] {
+            for limit in [Int.max, 1, 2] {
+                for c in try cases("conv1d") {
+                    try checkGolden(c, "conv1d(\(kernels), chunk \(limit))") { x, w, b in
+                        try conv1d(x, weight: try XCTUnwrap(w), bias: b, stride: try c.int("stride"), padding: try c.int("padding"),
+                                   dilation: try c.int("dilation"), groups: try c.int("groups"), maxSamplesPerChunk: limit,
+                                   kernels: kernels)
+                    }
                 }
             }
         }
     }
 
     func testConv2dMatchesTorch() throws {
-        for limit in [Int.max, 1, 2] {
-            for c in try cases("conv2d") {
-                try checkGolden(c, "conv2d(chunk \(limit))") { x, w, b in
-                    try conv2d(x, weight: try XCTUnwrap(w), bias: b, stride: try c.pair("stride"), padding: try c.pair("padding"),
-                               dilation: try c.pair("dilation"), groups: try c.int("groups"), maxSamplesPerChunk: limit)
+        for kernels in [ConvKernels.blas, .direct] {
+            for limit in [Int.max, 1, 2] {
+                for c in try cases("conv2d") {
+                    try checkGolden(c, "conv2d(\(kernels), chunk \(limit))") { x, w, b in
+                        try conv2d(x, weight: try XCTUnwrap(w), bias: b, stride: try c.pair("stride"), padding: try c.pair("padding"),
+                                   dilation: try c.pair("dilation"), groups: try c.int("groups"), maxSamplesPerChunk: limit,
+                                   kernels: kernels)
+                    }
                 }
             }
         }
@@ -360,15 +368,15 @@ final class ConvolutionTests: XCTestCase {
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
-            for limit in [Int.max, 2] {
+            for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
                 let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
                 let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
-                                   groups: cfg.groups, maxSamplesPerChunk: limit)
+                                   groups: cfg.groups, maxSamplesPerChunk: limit, kernels: kernels)
                 let seed = randomTensor(y.shape, &rng)
                 try y.backward(seed: seed)
                 let ref = referenceConv2d(x, w, b, seed, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
                                           groups: cfg.groups)
-                let what = "conv2d config \(k), chunk \(limit)"
+                let what = "conv2d config \(k), \(kernels), chunk \(limit)"
                 assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "\(what) y")
                 assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "\(what) dx")
                 assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "\(what) dw")
@@ -386,6 +394,92 @@ final class ConvolutionTests: XCTestCase {
         assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "conv1d y")
         assertClose(xv.grad, try tensor(ref.dx, x1.shape), normwise(ref.dx), "conv1d dx")
         assertClose(wv.grad, try tensor(ref.dw, w1.shape), normwise(ref.dw), "conv1d dw")
+    }
+
+    /// The direct kernels give the same bits on one thread and on two, and in every instruction-set
+    /// variant this CPU can run (AVX-512, AVX2, baseline): blocks of samples depend on the shapes
+    /// only, and every long sum is added in one fixed order (CEmberKernels/convolution.c).
+    func testDirectConvolutionIsBitIdenticalAcrossThreadsAndInstructionSets() throws {
+        let threads = Engine.numThreads
+        defer {
+            try? Engine.setNumThreads(threads)
+            _ = cember_kernels_force_isa(-1)
+        }
+        // LeNet's two convolutions (uneven blocks: 13 samples) and a strided, dilated, grouped one.
+        let configs: [(x: [Int], w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int)] = [
+            ([13, 1, 28, 28], [6, 1, 5, 5], (1, 1), (2, 2), (1, 1), 1),
+            ([13, 6, 14, 14], [16, 6, 5, 5], (1, 1), (0, 0), (1, 1), 1),
+            ([5, 8, 25, 24], [6, 4, 3, 2], (2, 1), (2, 1), (2, 3), 2),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
+            var seed: Tensor?
+            var reference: [Tensor]?
+            for (nThreads, isa) in [(1, -1), (2, -1), (1, 1), (1, 0)] {
+                try Engine.setNumThreads(nThreads)
+                _ = cember_kernels_force_isa(Int32(isa))
+                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+                let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
+                                   groups: cfg.groups, maxSamplesPerChunk: Int.max, kernels: .direct)
+                if seed == nil { seed = randomTensor(y.shape, &rng) }
+                try y.backward(seed: try XCTUnwrap(seed))
+                let results = [y.value, try XCTUnwrap(xv.grad), try XCTUnwrap(wv.grad), try XCTUnwrap(bv.grad)]
+                if let reference {
+                    for (name, (r, e)) in zip(["y", "dx", "dw", "db"], zip(results, reference)) {
+                        XCTAssertEqual(r.data, e.data, "config \(k), \(nThreads) threads, isa cap \(isa): \(name) differs")
+                    }
+                } else {
+                    reference = results
+                }
+            }
+        }
+    }
+
+    /// Max pooling whose windows tile the input (vectorised kernels for 2×2) against direct loops,
+    /// on values with many ties and some NaN (the first maximum wins, NaN wins over numbers), odd
+    /// sizes that leave a row and a column uncovered, one and two threads and every instruction set.
+    func testTiledMaxPoolingMatchesDirectLoopsWithTiesAndNaN() throws {
+        let threads = Engine.numThreads
+        defer {
+            try? Engine.setNumThreads(threads)
+            _ = cember_kernels_force_isa(-1)
+        }
+        for (shape, kernel) in [([6, 7, 29, 27], (2, 2)), ([3, 5, 40, 36], (2, 2)), ([4, 3, 11, 13], (3, 2)), ([5, 4, 1, 31], (1, 2))] {
+            let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+            let values: [Float] = (0..<(n * c * h * w)).map { _ in
+                let r = Int(rng.next() % 20)
+                return r == 0 ? .nan : Float(r % 7)
+            }
+            let x = try Tensor(shape: shape, data: values)
+            let (oh, ow) = (h / kernel.0, w / kernel.1)
+            let seed = randomTensor([n, c, oh, ow], &rng)
+            var y = [Float](), dx = [Float](repeating: 0, count: values.count)
+            for plane in 0..<(n * c) {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var best = -Float.infinity, at = (plane * h + i * kernel.0) * w + j * kernel.1
+                        for a in 0..<kernel.0 {
+                            for e in 0..<kernel.1 {
+                                let k = (plane * h + i * kernel.0 + a) * w + j * kernel.1 + e
+                                if values[k] > best || values[k].isNaN { best = values[k]; at = k }
+                            }
+                        }
+                        y.append(best)
+                        dx[at] += seed.data[(plane * oh + i) * ow + j]
+                    }
+                }
+            }
+            for (nThreads, isa) in [(1, -1), (2, -1), (1, 1), (1, 0)] {
+                try Engine.setNumThreads(nThreads)
+                _ = cember_kernels_force_isa(Int32(isa))
+                let xv = Variable(x, requiresGrad: true)
+                let out = try maxPool2d(xv, kernel: kernel)
+                try out.backward(seed: seed)
+                let what = "max_pool2d \(kernel) on \(shape), \(nThreads) threads, isa cap \(isa)"
+                XCTAssertEqual(out.value.data.map(\.bitPattern), y.map(\.bitPattern), "\(what): values")
+                XCTAssertEqual(try XCTUnwrap(xv.grad).data, dx, "\(what): gradient")
+            }
+        }
     }
 
     /// Pooling over enough planes to run in parallel, against direct loops in the test.

@@ -134,6 +134,44 @@ final class GoldenCoreTests: XCTestCase {
         XCTAssertEqual(combos.count, 4, "all four transpose combinations are covered")
     }
 
+    /// Products large enough to be split over two threads (panels of C's columns, or rows when C
+    /// is taller than wide), in every transpose combination and with alpha, beta, against sums in
+    /// Double; the split is by whole 16-float panels, so uneven sizes leave a short last panel.
+    func testSplitGemmMatchesDoubleSums() throws {
+        let threads = Engine.numThreads
+        try Engine.setNumThreads(2)
+        defer { try? Engine.setNumThreads(threads) }
+        var rng = RandomGenerator(seed: 3)
+        for (m, n, k) in [(70, 301, 64), (303, 66, 64), (16, 4099, 17)] {
+            XCTAssertGreaterThanOrEqual(m * n * k, BLAS.splitWork, "large enough to be split")
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = try Tensor.uniform(ta ? [k, m] : [m, k], low: -1, high: 1, rng: &rng)
+                let b = try Tensor.uniform(tb ? [n, k] : [k, n], low: -1, high: 1, rng: &rng)
+                let c0 = try Tensor.uniform([m, n], low: -1, high: 1, rng: &rng)
+                let (alpha, beta): (Float, Float) = (0.5, -2)
+                var expected = [Double](repeating: 0, count: m * n), scale = 0.0
+                let av = a.data, bv = b.data, cv = c0.data
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum = 0.0
+                        for l in 0..<k {
+                            sum += Double(av[ta ? l * m + i : i * k + l]) * Double(bv[tb ? j * k + l : l * n + j])
+                        }
+                        expected[i * n + j] = Double(alpha) * sum + Double(beta) * Double(cv[i * n + j])
+                        scale = Swift.max(scale, Swift.abs(expected[i * n + j]))
+                    }
+                }
+                var out = c0
+                try out.withUnsafeMutableBufferPointer { pc in
+                    try BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a.storage.pointer,
+                                  b: b.storage.pointer, beta: beta, c: pc.baseAddress.unsafelyUnwrapped)
+                }
+                assertClose(out, try Tensor(shape: [m, n], data: expected.map { Float($0) }), Tolerance(rtol: 1e-5, atol: 1e-5 * scale),
+                            "gemm \(m)×\(n)×\(k) transA=\(ta) transB=\(tb)")
+            }
+        }
+    }
+
     /// A value feeding two different consumers that meet again: its gradient is the sum of both
     /// paths (PyTorch's value).
     func testFanOutGradientMatchesTorch() throws {

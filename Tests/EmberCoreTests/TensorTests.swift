@@ -298,6 +298,39 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(c.shape, [0])
     }
 
+    /// The C kernels of the binary functions and comparisons give the bits of Swift's scalar
+    /// expressions (max/min as Swift's, with NaN and signed zeros), for matching shapes, a single
+    /// value on either side and general broadcasting.
+    func testBinaryKernelsMatchScalarSwift() throws {
+        let special: [Float] = [.nan, 0, -0, 1, -1, .infinity, -.infinity, 2.5, -3.25, 1e-30, 7, .nan]
+        let a = try Tensor(shape: [3, 1, 12], data: (0..<36).map { special[($0 * 5) % 12] })
+        let b = try Tensor(shape: [2, 12], data: (0..<24).map { special[($0 * 7 + 3) % 12] })
+        let functions: [(BinaryFunction, (Float, Float) -> Float)] = [
+            (.add, { $0 + $1 }), (.sub, { $0 - $1 }), (.mul, { $0 * $1 }), (.div, { $0 / $1 }),
+            (.maximum, { Swift.max($0, $1) }), (.minimum, { Swift.min($0, $1) }),
+        ]
+        let comparisons: [(Comparison, (Float, Float) -> Bool)] = [
+            (.greater, { $0 > $1 }), (.greaterEqual, { $0 >= $1 }), (.less, { $0 < $1 }), (.lessEqual, { $0 <= $1 }),
+            (.equal, { $0 == $1 }), (.notEqual, { $0 != $1 }),
+        ]
+        var ops: [(String, (Tensor, Tensor) throws -> Tensor, (Float, Float) -> Float)] = []
+        for (f, scalar) in functions { ops.append((f.rawValue, { try f.apply($0, $1) }, scalar)) }
+        for (c, scalar) in comparisons { ops.append((c.rawValue, { try compare($0, $1, c) }, { scalar($0, $1) ? 1 : 0 })) }
+        let pairs: [(Tensor, Tensor)] = [
+            (a, b),  // [3, 1, 12] with [2, 12]: rows broadcast
+            (b, try Tensor(shape: [2, 12], data: b.data.reversed())),
+            (a, .scalar(-0)), (.scalar(.nan), b), (try Tensor(shape: [2, 1], data: [0, .nan]), b),
+        ]
+        for (name, op, scalar) in ops {
+            for (x, y) in pairs {
+                let shape = try broadcastShapes(x.shape, y.shape, op: name)
+                let ex = try x.expanded(to: shape), ey = try y.expanded(to: shape)
+                let expected = zip(ex.data, ey.data).map { scalar($0, $1).bitPattern }
+                XCTAssertEqual(try op(x, y).data.map(\.bitPattern), expected, "\(name) of \(x.shape) and \(y.shape)")
+            }
+        }
+    }
+
     /// reduceGradient sums over the broadcast dimensions (leading ones and size-1 ones).
     func testReduceGradient() throws {
         let g = try iota([2, 3, 4])
@@ -468,8 +501,11 @@ final class TensorTests: XCTestCase {
                 let v = Variable(x, requiresGrad: true)
                 let g = unary(v, .gelu())
                 try g.backward(seed: seed)
+                let w = Variable(x, requiresGrad: true)
+                let r = relu(w)
+                try r.backward(seed: seed)
                 return [
-                    g.value, try XCTUnwrap(v.grad),
+                    g.value, try XCTUnwrap(v.grad), r.value, try XCTUnwrap(w.grad),
                     UnaryFunction.exp.apply(x), UnaryFunction.softplus().apply(x),
                     try BinaryFunction.add.apply(x, bias), try BinaryFunction.mul.apply(x, column),
                     try BinaryFunction.mul.apply(x, .scalar(0.3)), try BinaryFunction.div.apply(x, seed),

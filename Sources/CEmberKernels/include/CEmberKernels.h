@@ -2,8 +2,9 @@
 #define CEMBER_KERNELS_H
 
 // Hot loops in C: `restrict` pointers let the compiler vectorise them, and each kernel is built
-// for AVX-512, AVX2 and baseline x86-64 with the best picked at load time (target_clones).
-// Floating-point contraction is off, so every variant gives bit-identical results.
+// for AVX-512, AVX2 and baseline x86-64 with the best picked at load time (target_clones, or an
+// explicit dispatch where the register tiles differ per variant). Floating-point contraction is
+// off and reductions keep one fixed order, so every variant gives bit-identical results.
 
 #include <stdint.h>
 
@@ -27,6 +28,79 @@ void cember_rmsprop(float *restrict w, const float *restrict g, float *restrict 
 /// Adagrad with the clipped learning rate `clr` of this step.
 void cember_adagrad(float *restrict w, const float *restrict g, float *restrict sum, int64_t n, float clr, float eps,
                     float wd);
+
+// MARK: Elementwise (elementwise.c)
+
+/// Binary elementwise functions and comparisons (comparisons give 1 or 0).
+enum {
+    CEMBER_ADD = 0, CEMBER_SUB = 1, CEMBER_MUL = 2, CEMBER_DIV = 3, CEMBER_MAX = 4, CEMBER_MIN = 5,
+    CEMBER_GT = 6, CEMBER_GE = 7, CEMBER_LT = 8, CEMBER_LE = 9, CEMBER_EQ = 10, CEMBER_NE = 11
+};
+
+/// out[i] = op(a[i·a_step], b[i·b_step]) for i < n; each step is 1 (contiguous) or 0 (one value).
+/// max/min are Swift's max(a, b) (b >= a ? b : a) and min(a, b) (b < a ? b : a).
+void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_t a_step, const float *restrict b,
+                   int64_t b_step, float *restrict out);
+
+// MARK: Convolution (convolution.c)
+
+/// The window geometry of a convolution over one sample: `channels` input planes of
+/// `height` × `width`, the kernel, stride, zero padding and dilation, and the output size.
+typedef struct {
+    int64_t channels, height, width;
+    int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+    int64_t out_h, out_w;
+} cember_window;
+
+/// im2col of one sample: row r = (c·kernel_h + ki)·kernel_w + kj of `cols` (rows `ld` apart) gets
+/// image[c, oh·stride_h - pad_h + ki·dilation_h, ow·stride_w - pad_w + kj·dilation_w] at column
+/// oh·out_w + ow (zero outside the image), then zeros up to P16, the next multiple of 16 columns.
+/// NOTE: it writes whole vectors and may clobber up to 16 floats after column P16 of each row:
+/// the caller fills samples left to right and leaves 16 floats of slack at the end of each row.
+void cember_im2col(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld);
+
+/// col2im of one sample: overwrites `image` with the sum, over rows and columns of `cols` laid out
+/// as cember_im2col writes them, of each value at the image position it was read from.
+void cember_col2im(const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image);
+
+/// Copies `rows` rows of `len` floats (`src_ld` apart) to rows `dst_ld` apart, each followed by
+/// zeros up to `padded` floats, a multiple of 16.
+void cember_copy_rows_padded(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, float *restrict dst,
+                             int64_t dst_ld, int64_t padded);
+
+/// C[i][j] = bias[i] (0 without bias) + Σ_l A(i, l)·B[l][j] for i < m, j < n, summed in order of l,
+/// where A(i, l) = a[i·rsa + l·csa]. Rows of B are `ldb` apart and must be readable up to the next
+/// multiple of 16 columns (the extra values only reach columns that are not stored). Suited to
+/// small m and k: A is read by broadcasts, B streamed without packing.
+void cember_gemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
+                    int64_t ldb, float *c, int64_t ldc, const float *bias);
+
+/// C[i][j] = Σ_l A[i][l]·B[j][l] for i < m, j < n, l < len (rows `lda`, `ldb`, `ldc` apart); each
+/// sum keeps 16 partial sums (l mod 16) added in one fixed tree.
+void cember_gemm_nt(int64_t m, int64_t n, int64_t len, const float *a, int64_t lda, const float *b, int64_t ldb,
+                    float *c, int64_t ldc);
+
+/// out[r] = Σ_l a[r·lda + l] for r < rows, l < len, in the order cember_gemm_nt sums.
+void cember_row_sums(int64_t rows, int64_t len, const float *a, int64_t lda, float *out);
+
+// MARK: Pooling (pooling.c)
+
+/// Max pooling of `planes` planes of H × W with kH × kW windows that tile the plane (stride = kernel,
+/// no padding): y gets each window's maximum (NaN wins; the first in row-major order on ties) and
+/// pos its in-plane index, for (H / kH) × (W / kW) outputs per plane.
+void cember_max_pool_tiled(const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW,
+                           float *restrict y, int32_t *restrict pos);
+
+/// The gradient of cember_max_pool_tiled: overwrites dx with dy at each window's maximum, zeros elsewhere.
+void cember_max_pool_tiled_backward(const float *restrict dy, const int32_t *restrict pos, int64_t planes, int64_t H,
+                                    int64_t W, int64_t kH, int64_t kW, float *restrict dx);
+
+/// The instruction set the dispatched kernels use: 2 AVX-512, 1 AVX2, 0 baseline x86-64.
+int32_t cember_kernels_isa(void);
+
+/// Caps the instruction set of the dispatched kernels at `level` (-1: none) and returns the
+/// previous cap; for tests that check every variant gives the same bits.
+int32_t cember_kernels_force_isa(int32_t level);
 
 #ifdef __cplusplus
 }

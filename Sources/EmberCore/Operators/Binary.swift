@@ -1,3 +1,4 @@
+import CEmberKernels
 import Glibc
 
 /// Elementwise functions of two tensors, with broadcasting.
@@ -10,39 +11,44 @@ public enum Comparison: String, CaseIterable, Sendable {
     case greater = "gt", greaterEqual = "ge", less = "lt", lessEqual = "le", equal = "eq", notEqual = "ne"
 }
 
-/// `f(a, b)` elementwise over the broadcast shape of `a` and `b`.
+/// A run of `count` output elements from `a` and `b`, each read with step 1 (contiguous) or 0
+/// (one value repeated): `(count, a, aStep, b, bStep, out)`.
+typealias BroadcastRun = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void
+
+/// Fills the broadcast shape of `a` and `b` with `rows`: the whole tensor at once, in parallel
+/// chunks, when the shapes match or one side is a single value; else one run per row of the last
+/// dimension.
 @inline(__always)
-func broadcastMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
+func broadcastRows(_ a: Tensor, _ b: Tensor, op: String, _ rows: BroadcastRun) throws -> Tensor {
+    let pa = a.storage.pointer, pb = b.storage.pointer
     if a.shape == b.shape {
         return Tensor.build(shape: a.shape) { out in
-            let pa = a.storage.pointer, pb = b.storage.pointer, dst = out.baseAddress.unsafelyUnwrapped
-            Parallel.forRange(out.count) { s, e in for i in s..<e { dst[i] = f(pa[i], pb[i]) } }
+            let dst = out.baseAddress.unsafelyUnwrapped
+            Parallel.forRange(out.count) { s, e in rows(e - s, pa + s, 1, pb + s, 1, dst + s) }
         }
     }
     let shape = try broadcastShapes(a.shape, b.shape, op: op)
     if b.count == 1 && shape == a.shape {
-        let c = b.storage.pointer[0]
         return Tensor.build(shape: shape) { out in
-            let pa = a.storage.pointer, dst = out.baseAddress.unsafelyUnwrapped
-            Parallel.forRange(out.count) { s, e in for i in s..<e { dst[i] = f(pa[i], c) } }
+            let dst = out.baseAddress.unsafelyUnwrapped
+            Parallel.forRange(out.count) { s, e in rows(e - s, pa + s, 1, pb, 0, dst + s) }
         }
     }
     if a.count == 1 && shape == b.shape {
-        let c = a.storage.pointer[0]
         return Tensor.build(shape: shape) { out in
-            let pb = b.storage.pointer, dst = out.baseAddress.unsafelyUnwrapped
-            Parallel.forRange(out.count) { s, e in for i in s..<e { dst[i] = f(c, pb[i]) } }
+            let dst = out.baseAddress.unsafelyUnwrapped
+            Parallel.forRange(out.count) { s, e in rows(e - s, pa, 0, pb + s, 1, dst + s) }
         }
     }
     let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
     return Tensor.build(shape: shape) { out in
-        let pa = a.storage.pointer, pb = b.storage.pointer, dst = out.baseAddress.unsafelyUnwrapped
+        let dst = out.baseAddress.unsafelyUnwrapped
         let r = shape.count
         let inner = shape[r - 1], ia = sa[r - 1], ib = sb[r - 1]
         var index = [Int](repeating: 0, count: r)
         var oa = 0, ob = 0, o = 0
         while o < out.count {
-            for k in 0..<inner { dst[o + k] = f(pa[oa + k * ia], pb[ob + k * ib]) }
+            rows(inner, pa + oa, ia, pb + ob, ib, dst + o)
             o += inner
             var d = r - 2
             while d >= 0 {
@@ -56,6 +62,22 @@ func broadcastMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> F
                 d -= 1
             }
         }
+    }
+}
+
+/// `f(a, b)` elementwise over the broadcast shape of `a` and `b`, for the functions without a
+/// C kernel (pow, local derivatives); `kernel` below is the fast path.
+@inline(__always)
+func broadcastMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
+    try broadcastRows(a, b, op: op) { n, pa, ia, pb, ib, dst in
+        for k in 0..<n { dst[k] = f(pa[k &* ia], pb[k &* ib]) }
+    }
+}
+
+/// The C kernel (CEmberKernels/elementwise.c) `code` over the broadcast shape of `a` and `b`.
+func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, code: Int32) throws -> Tensor {
+    try broadcastRows(a, b, op: op) { n, pa, ia, pb, ib, dst in
+        cember_binary(code, Int64(n), pa, Int64(ia), pb, Int64(ib), dst)
     }
 }
 
@@ -73,17 +95,23 @@ public func reduceGradient(_ grad: Tensor, toShape shape: [Int]) -> Tensor {
 }
 
 extension BinaryFunction {
+    /// The C kernel of this function; nil for pow (powf per element).
+    var kernelCode: Int32? {
+        switch self {
+        case .add: return Int32(CEMBER_ADD)
+        case .sub: return Int32(CEMBER_SUB)
+        case .mul: return Int32(CEMBER_MUL)
+        case .div: return Int32(CEMBER_DIV)
+        case .maximum: return Int32(CEMBER_MAX)
+        case .minimum: return Int32(CEMBER_MIN)
+        case .pow: return nil
+        }
+    }
+
     /// The forward values.
     public func apply(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-        switch self {
-        case .add: return try broadcastMap(a, b, op: rawValue) { $0 + $1 }
-        case .sub: return try broadcastMap(a, b, op: rawValue) { $0 - $1 }
-        case .mul: return try broadcastMap(a, b, op: rawValue) { $0 * $1 }
-        case .div: return try broadcastMap(a, b, op: rawValue) { $0 / $1 }
-        case .maximum: return try broadcastMap(a, b, op: rawValue) { Swift.max($0, $1) }
-        case .minimum: return try broadcastMap(a, b, op: rawValue) { Swift.min($0, $1) }
-        case .pow: return try broadcastMap(a, b, op: rawValue) { powf($0, $1) }
-        }
+        guard let code = kernelCode else { return try broadcastMap(a, b, op: rawValue) { powf($0, $1) } }
+        return try broadcastKernel(a, b, op: rawValue, code: code)
     }
 
     /// Gradients for `a` and `b` (already reduced to their shapes).
@@ -105,8 +133,15 @@ extension BinaryFunction {
         case .sub:
             return (needA ? reduceGradient(dy, toShape: a.shape) : nil,
                     needB ? reduceGradient(UnaryFunction.neg.apply(dy), toShape: b.shape) : nil)
-        case .mul: return (try ga { _, b in b }, try gb { a, _ in a })
-        case .div: return (try ga { _, b in 1 / b }, try gb { a, b in -a / (b * b) })
+        // mul and div on the C kernels, in the same roundings as dy · (local derivative).
+        case .mul:
+            return (needA ? reduceGradient(try BinaryFunction.mul.apply(dy, b), toShape: a.shape) : nil,
+                    needB ? reduceGradient(try BinaryFunction.mul.apply(dy, a), toShape: b.shape) : nil)
+        case .div:
+            let da = needA ? try BinaryFunction.mul.apply(dy, UnaryFunction.reciprocal.apply(b)) : nil
+            let db = needB ? try BinaryFunction.mul.apply(
+                dy, UnaryFunction.neg.apply(try BinaryFunction.div.apply(a, try BinaryFunction.mul.apply(b, b)))) : nil
+            return (da.map { reduceGradient($0, toShape: a.shape) }, db.map { reduceGradient($0, toShape: b.shape) })
         case .maximum: return (try ga { a, b in a > b ? 1 : (a == b ? 0.5 : 0) }, try gb { a, b in b > a ? 1 : (a == b ? 0.5 : 0) })
         case .minimum: return (try ga { a, b in a < b ? 1 : (a == b ? 0.5 : 0) }, try gb { a, b in b < a ? 1 : (a == b ? 0.5 : 0) })
         case .pow:
@@ -126,14 +161,16 @@ public func binary(_ a: Variable, _ b: Variable, _ f: BinaryFunction) throws -> 
 
 /// 1 where `compare(a, b)` holds, else 0 (broadcasting; no gradient).
 public func compare(_ a: Tensor, _ b: Tensor, _ c: Comparison) throws -> Tensor {
+    let code: Int32
     switch c {
-    case .greater: return try broadcastMap(a, b, op: c.rawValue) { $0 > $1 ? 1 : 0 }
-    case .greaterEqual: return try broadcastMap(a, b, op: c.rawValue) { $0 >= $1 ? 1 : 0 }
-    case .less: return try broadcastMap(a, b, op: c.rawValue) { $0 < $1 ? 1 : 0 }
-    case .lessEqual: return try broadcastMap(a, b, op: c.rawValue) { $0 <= $1 ? 1 : 0 }
-    case .equal: return try broadcastMap(a, b, op: c.rawValue) { $0 == $1 ? 1 : 0 }
-    case .notEqual: return try broadcastMap(a, b, op: c.rawValue) { $0 != $1 ? 1 : 0 }
+    case .greater: code = Int32(CEMBER_GT)
+    case .greaterEqual: code = Int32(CEMBER_GE)
+    case .less: code = Int32(CEMBER_LT)
+    case .lessEqual: code = Int32(CEMBER_LE)
+    case .equal: code = Int32(CEMBER_EQ)
+    case .notEqual: code = Int32(CEMBER_NE)
     }
+    return try broadcastKernel(a, b, op: c.rawValue, code: code)
 }
 
 /// `condition ≠ 0 ? a : b` elementwise, broadcasting all three; gradients flow to the chosen side.

@@ -1,6 +1,10 @@
 /// 1-d and 2-d convolution (PyTorch's `conv1d`/`conv2d`: zero padding, stride, dilation, groups)
 /// as im2col + GEMM.
 ///
+/// Few output channels per group (small CNNs) take the direct path of Convolution+Direct.swift:
+/// per-thread blocks of samples and GEMM micro-kernels of our own. The BLAS path below serves
+/// wider convolutions.
+///
 /// Forward, for a chunk of samples: the receptive fields of every output position are copied into
 /// a column matrix `cols` [C_in·kH·kW, samples·P] (P = output positions per sample), then one GEMM
 /// per group gives `out_g = W_g · cols_g`. Backward: `dW_g += dY_g · cols_gᵀ`,
@@ -248,10 +252,14 @@ struct ConvGeometry {
 
     /// The forward pass: `y` [N, C_out, P] from `x`, `w` [C_out, groupRows] and an optional bias.
     func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                 _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) throws {
+                 _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws {
         guard batch > 0, outChannels > 0, outPlane > 0 else { return }
         if isDepthwise {
             depthwiseForward(x, w, bias, y)
+            return
+        }
+        if runsDirect(kernels) {
+            directForward(x, w, bias, y, maxSamplesPerChunk: maxSamplesPerChunk)
             return
         }
         let chunk = samplesPerChunk(limit: maxSamplesPerChunk)
@@ -293,20 +301,28 @@ struct ConvGeometry {
         }
     }
 
-    /// The backward pass: `dx` (overwritten) and `dw` (accumulated; initialise it) from `dy`
-    /// [N, C_out, P]; either may be nil when not needed.
+    /// The backward pass: `dx` (overwritten), `dw` (accumulated; initialise it) and `db`
+    /// (overwritten) from `dy` [N, C_out, P]; each may be nil when not needed.
     func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
-                  dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, maxSamplesPerChunk: Int) throws {
-        guard batch > 0, dx != nil || dw != nil else { return }
-        if outChannels == 0 || outPlane == 0 {
+                  dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>? = nil,
+                  maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws {
+        guard dx != nil || dw != nil || db != nil else { return }
+        if batch == 0 || outChannels == 0 || outPlane == 0 {
             if let dx { dx.initialize(repeating: 0, count: batch * inChannels * inPlane) }
+            if let db { db.initialize(repeating: 0, count: outChannels) }
             return
         }
+        if runsDirect(kernels) {
+            directBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+            return
+        }
+        if let db { channelSums(dy, batch: batch, channels: outChannels, positions: outPlane, into: db) }
         if isDepthwise {
             if let dx { depthwiseInputGradient(dy, w, dx) }
             if let dw { depthwiseWeightGradient(dy, x, dw) }
             return
         }
+        guard dx != nil || dw != nil else { return }
         let chunk = samplesPerChunk(limit: maxSamplesPerChunk)
         let P = outPlane, O = outChannels, Og = outPerGroup, K = groupRows
         let cols = dw == nil ? nil : TensorStorage(uninitializedCount: colRows * chunk * P)
@@ -467,44 +483,38 @@ extension ConvGeometry {
     }
 }
 
-/// Σ over samples and positions of `dy` [N, C, P], per channel (the bias gradient).
-func channelSums(_ dy: Tensor, batch: Int, channels: Int, positions: Int) -> Tensor {
-    Tensor.build(shape: [channels]) { db in
-        let g = dy.storage.pointer
-        for c in 0..<channels {
-            var s = 0.0
-            for n in 0..<batch {
-                let row = g + (n * channels + c) * positions
-                var part: Float = 0
-                for p in 0..<positions { part += row[p] }
-                s += Double(part)
-            }
-            db[c] = Float(s)
+/// Σ over samples and positions of `dy` [N, C, P], per channel (the bias gradient), into `db`.
+func channelSums(_ g: UnsafePointer<Float>, batch: Int, channels: Int, positions: Int, into db: UnsafeMutablePointer<Float>) {
+    for c in 0..<channels {
+        var s = 0.0
+        for n in 0..<batch {
+            let row = g + (n * channels + c) * positions
+            var part: Float = 0
+            for p in 0..<positions { part += row[p] }
+            s += Double(part)
         }
+        db[c] = Float(s)
     }
 }
 
 /// Records a convolution of validated geometry on the tape; `outShape` is the rank-3 or rank-4
 /// output shape.
 func convolution(_ x: Variable, weight: Variable, bias: Variable?, geometry geo: ConvGeometry,
-                 outShape: [Int], maxSamplesPerChunk: Int) throws -> Variable {
+                 outShape: [Int], maxSamplesPerChunk: Int, kernels: ConvKernels) throws -> Variable {
     let y = try Tensor.build(shape: outShape) { out in
         try geo.forward(x.value.storage.pointer, weight.value.storage.pointer, bias.map { UnsafePointer($0.value.storage.pointer) },
-                        out.baseAddress.unsafelyUnwrapped, maxSamplesPerChunk: maxSamplesPerChunk)
+                        out.baseAddress.unsafelyUnwrapped, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
     }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Variable(y, inputs: inputs) { [xv = x.value, wv = weight.value, needX = x.requiresGrad, needW = weight.requiresGrad,
                                           hasBias = bias != nil, needB = bias?.requiresGrad ?? false] dy in
-        var dx: Tensor? = nil, dw: Tensor? = nil
+        var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
         if needX { dx = Tensor.build(shape: xv.shape) { _ in } }
         if needW { dw = Tensor.build(shape: wv.shape) { $0.initialize(repeating: 0) } }
-        try geo.backward(dy.storage.pointer, x: xv.storage.pointer, w: wv.storage.pointer,
-                         dx: dx?.storage.pointer, dw: dw?.storage.pointer, maxSamplesPerChunk: maxSamplesPerChunk)
-        var grads: [Tensor?] = [dx, dw]
-        if hasBias {
-            grads.append(needB ? channelSums(dy, batch: geo.batch, channels: geo.outChannels, positions: geo.outPlane) : nil)
-        }
-        return grads
+        if needB { db = Tensor.build(shape: [geo.outChannels]) { _ in } }
+        try geo.backward(dy.storage.pointer, x: xv.storage.pointer, w: wv.storage.pointer, dx: dx?.storage.pointer,
+                         dw: dw?.storage.pointer, db: db?.storage.pointer, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+        return hasBias ? [dx, dw, db] : [dx, dw]
     }
 }
 
@@ -520,13 +530,14 @@ public func conv1d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int
                maxSamplesPerChunk: Int.max)
 }
 
-/// `conv1d` with a cap on the samples that share one im2col buffer (tests force small chunks).
+/// `conv1d` with a cap on the samples that share one im2col buffer and a choice of kernels (tests
+/// force small chunks and each path).
 func conv1d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int, padding: Int, dilation: Int,
-            groups: Int, maxSamplesPerChunk: Int) throws -> Variable {
+            groups: Int, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws -> Variable {
     let geo = try ConvGeometry(op: "conv1d", input: x.shape, weight: weight.shape, bias: bias?.shape,
                                stride: [stride], padding: [padding], dilation: [dilation], groups: groups)
     return try convolution(x, weight: weight, bias: bias, geometry: geo,
-                           outShape: [geo.batch, geo.outChannels, geo.outW], maxSamplesPerChunk: maxSamplesPerChunk)
+                           outShape: [geo.batch, geo.outChannels, geo.outW], maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
 }
 
 /// 2-d convolution (PyTorch's `conv2d`): `x` [N, C_in, H, W], `weight` [C_out, C_in/groups, kH, kW],
@@ -549,12 +560,14 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int
                dilation: (dilation, dilation), groups: groups, maxSamplesPerChunk: Int.max)
 }
 
-/// `conv2d` with a cap on the samples that share one im2col buffer (tests force small chunks).
+/// `conv2d` with a cap on the samples that share one im2col buffer and a choice of kernels (tests
+/// force small chunks and each path).
 func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: (Int, Int), padding: (Int, Int),
-            dilation: (Int, Int), groups: Int, maxSamplesPerChunk: Int) throws -> Variable {
+            dilation: (Int, Int), groups: Int, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws -> Variable {
     let geo = try ConvGeometry(op: "conv2d", input: x.shape, weight: weight.shape, bias: bias?.shape,
                                stride: [stride.0, stride.1], padding: [padding.0, padding.1],
                                dilation: [dilation.0, dilation.1], groups: groups)
     return try convolution(x, weight: weight, bias: bias, geometry: geo,
-                           outShape: [geo.batch, geo.outChannels, geo.outH, geo.outW], maxSamplesPerChunk: maxSamplesPerChunk)
+                           outShape: [geo.batch, geo.outChannels, geo.outH, geo.outW], maxSamplesPerChunk: maxSamplesPerChunk,
+                           kernels: kernels)
 }

@@ -97,18 +97,18 @@ struct ElementwiseOperands {
     let n: Int
 }
 
-/// `f` applied elementwise, over several threads for large inputs.
+/// `f` applied to elements `b..<e`.
 @inline(__always)
-func mapElements(_ o: ElementwiseOperands, _ f: (Float) -> Float) {
+func mapElements(_ o: ElementwiseOperands, _ b: Int, _ e: Int, _ f: (Float) -> Float) {
     let src = o.x, dst = o.out
-    Parallel.forRange(o.n) { b, e in for i in b..<e { dst[i] = f(src[i]) } }
+    for i in b..<e { dst[i] = f(src[i]) }
 }
 
-/// `dy · g(x, y)` elementwise (the backward of a unary op).
+/// `dy · g(x, y)` for elements `b..<e` (the backward of a unary op).
 @inline(__always)
-func mapGradient(_ o: ElementwiseOperands, _ g: (Float, Float) -> Float) {
+func mapGradient(_ o: ElementwiseOperands, _ b: Int, _ e: Int, _ g: (Float, Float) -> Float) {
     let pdy = o.dy, px = o.x, py = o.y, dst = o.out
-    Parallel.forRange(o.n) { b, e in for i in b..<e { dst[i] = pdy[i] * g(px[i], py[i]) } }
+    for i in b..<e { dst[i] = pdy[i] * g(px[i], py[i]) }
 }
 
 @inline(__always) func stableSigmoid(_ x: Float) -> Float {
@@ -145,88 +145,99 @@ extension UnaryFunction {
         backward(o)
     }
 
+    /// Over several threads for large inputs. NOTE: the loops are written per function inside the
+    /// chunk's code (`forward(_:_:_:)`): a loop closure shared by every function and handed to the
+    /// pool would call the function once per element instead of inlining it.
     private func forward(_ o: ElementwiseOperands) {
+        Parallel.forRange(o.n) { b, e in forward(o, b, e) }
+    }
+
+    private func forward(_ o: ElementwiseOperands, _ b: Int, _ e: Int) {
         switch self {
-        case .neg: return mapElements(o) { -$0 }
-        case .exp: return mapElements(o) { expf($0) }
-        case .log: return mapElements(o) { logf($0) }
-        case .sqrt: return mapElements(o) { sqrtf($0) }
-        case .abs: return mapElements(o) { Swift.abs($0) }
-        case .square: return mapElements(o) { $0 * $0 }
-        case .reciprocal: return mapElements(o) { 1 / $0 }
-        case .sin: return mapElements(o) { sinf($0) }
-        case .cos: return mapElements(o) { cosf($0) }
-        case .log1p: return mapElements(o) { log1pf($0) }
-        case .tanh: return mapElements(o) { tanhf($0) }
-        case .sigmoid: return mapElements(o) { stableSigmoid($0) }
-        case .relu: return mapElements(o) { $0 > 0 ? $0 : 0 }
-        case let .addScalar(c): return mapElements(o) { $0 + c }
-        case let .mulScalar(c): return mapElements(o) { $0 * c }
-        case let .powScalar(p): return mapElements(o) { powf($0, p) }
-        case let .elu(a): return mapElements(o) { $0 > 0 ? $0 : a * expm1f($0) }
-        case let .celu(a): return mapElements(o) { max(0, $0) + min(0, a * expm1f($0 / a)) }
-        case .selu: return mapElements(o) { seluScale * ($0 > 0 ? $0 : seluAlpha * expm1f($0)) }
-        case let .leakyRelu(s): return mapElements(o) { $0 > 0 ? $0 : s * $0 }
-        case let .hardtanh(lo, hi): return mapElements(o) { min(max($0, lo), hi) }
-        case .relu6: return mapElements(o) { min(max($0, 0), 6) }
-        case .hardsigmoid: return mapElements(o) { min(max($0 + 3, 0), 6) / 6 }
-        case let .hardshrink(l): return mapElements(o) { $0 > l || $0 < -l ? $0 : 0 }
-        case let .softshrink(l): return mapElements(o) { $0 > l ? $0 - l : ($0 < -l ? $0 + l : 0) }
-        case let .softplus(beta, th): return mapElements(o) { beta * $0 > th ? $0 : log1pf(expf(beta * $0)) / beta }
-        case .softsign: return mapElements(o) { $0 / (1 + Swift.abs($0)) }
-        case .tanhshrink: return mapElements(o) { $0 - tanhf($0) }
-        case .logSigmoid: return mapElements(o) { min($0, 0) - log1pf(expf(-Swift.abs($0))) }
-        case let .threshold(th, v): return mapElements(o) { $0 > th ? $0 : v }
+        case .neg: return mapElements(o, b, e) { -$0 }
+        case .exp: return mapElements(o, b, e) { expf($0) }
+        case .log: return mapElements(o, b, e) { logf($0) }
+        case .sqrt: return mapElements(o, b, e) { sqrtf($0) }
+        case .abs: return mapElements(o, b, e) { Swift.abs($0) }
+        case .square: return mapElements(o, b, e) { $0 * $0 }
+        case .reciprocal: return mapElements(o, b, e) { 1 / $0 }
+        case .sin: return mapElements(o, b, e) { sinf($0) }
+        case .cos: return mapElements(o, b, e) { cosf($0) }
+        case .log1p: return mapElements(o, b, e) { log1pf($0) }
+        case .tanh: return mapElements(o, b, e) { tanhf($0) }
+        case .sigmoid: return mapElements(o, b, e) { stableSigmoid($0) }
+        case .relu: return mapElements(o, b, e) { $0 > 0 ? $0 : 0 }
+        case let .addScalar(c): return mapElements(o, b, e) { $0 + c }
+        case let .mulScalar(c): return mapElements(o, b, e) { $0 * c }
+        case let .powScalar(p): return mapElements(o, b, e) { powf($0, p) }
+        case let .elu(a): return mapElements(o, b, e) { $0 > 0 ? $0 : a * expm1f($0) }
+        case let .celu(a): return mapElements(o, b, e) { max(0, $0) + min(0, a * expm1f($0 / a)) }
+        case .selu: return mapElements(o, b, e) { seluScale * ($0 > 0 ? $0 : seluAlpha * expm1f($0)) }
+        case let .leakyRelu(s): return mapElements(o, b, e) { $0 > 0 ? $0 : s * $0 }
+        case let .hardtanh(lo, hi): return mapElements(o, b, e) { min(max($0, lo), hi) }
+        case .relu6: return mapElements(o, b, e) { min(max($0, 0), 6) }
+        case .hardsigmoid: return mapElements(o, b, e) { min(max($0 + 3, 0), 6) / 6 }
+        case let .hardshrink(l): return mapElements(o, b, e) { $0 > l || $0 < -l ? $0 : 0 }
+        case let .softshrink(l): return mapElements(o, b, e) { $0 > l ? $0 - l : ($0 < -l ? $0 + l : 0) }
+        case let .softplus(beta, th): return mapElements(o, b, e) { beta * $0 > th ? $0 : log1pf(expf(beta * $0)) / beta }
+        case .softsign: return mapElements(o, b, e) { $0 / (1 + Swift.abs($0)) }
+        case .tanhshrink: return mapElements(o, b, e) { $0 - tanhf($0) }
+        case .logSigmoid: return mapElements(o, b, e) { min($0, 0) - log1pf(expf(-Swift.abs($0))) }
+        case let .threshold(th, v): return mapElements(o, b, e) { $0 > th ? $0 : v }
         case let .gelu(approx):
             if approx {
-                return mapElements(o) { 0.5 * $0 * (1 + tanhf(sqrt2OverPi * ($0 + 0.044715 * $0 * $0 * $0))) }
+                return mapElements(o, b, e) { 0.5 * $0 * (1 + tanhf(sqrt2OverPi * ($0 + 0.044715 * $0 * $0 * $0))) }
             }
-            return mapElements(o) { 0.5 * $0 * (1 + erff($0 * invSqrt2)) }
+            return mapElements(o, b, e) { 0.5 * $0 * (1 + erff($0 * invSqrt2)) }
         }
     }
 
-    /// NOTE: at kinks the derivative is PyTorch's choice (relu'(0) = 0, hardtanh' = 0 at the edges).
     private func backward(_ o: ElementwiseOperands) {
+        Parallel.forRange(o.n) { b, e in backward(o, b, e) }
+    }
+
+    /// NOTE: at kinks the derivative is PyTorch's choice (relu'(0) = 0, hardtanh' = 0 at the edges).
+    private func backward(_ o: ElementwiseOperands, _ b: Int, _ e: Int) {
         switch self {
-        case .neg: return mapGradient(o) { _, _ in -1 }
-        case .exp: return mapGradient(o) { _, y in y }
-        case .log: return mapGradient(o) { x, _ in 1 / x }
-        case .sqrt: return mapGradient(o) { _, y in 0.5 / y }
-        case .abs: return mapGradient(o) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }
-        case .square: return mapGradient(o) { x, _ in 2 * x }
-        case .reciprocal: return mapGradient(o) { _, y in -y * y }
-        case .sin: return mapGradient(o) { x, _ in cosf(x) }
-        case .cos: return mapGradient(o) { x, _ in -sinf(x) }
-        case .log1p: return mapGradient(o) { x, _ in 1 / (1 + x) }
-        case .tanh: return mapGradient(o) { _, y in 1 - y * y }
-        case .sigmoid: return mapGradient(o) { _, y in y * (1 - y) }
-        case .relu: return mapGradient(o) { x, _ in x > 0 ? 1 : 0 }
-        case .addScalar: return mapGradient(o) { _, _ in 1 }
-        case let .mulScalar(c): return mapGradient(o) { _, _ in c }
-        case let .powScalar(p): return mapGradient(o) { x, _ in p * powf(x, p - 1) }
-        case let .elu(a): return mapGradient(o) { x, y in x > 0 ? 1 : y + a }
-        case let .celu(a): return mapGradient(o) { x, _ in x > 0 ? 1 : expf(x / a) }
-        case .selu: return mapGradient(o) { x, _ in x > 0 ? seluScale : seluScale * seluAlpha * expf(x) }
-        case let .leakyRelu(s): return mapGradient(o) { x, _ in x > 0 ? 1 : s }
-        case let .hardtanh(lo, hi): return mapGradient(o) { x, _ in x > lo && x < hi ? 1 : 0 }
-        case .relu6: return mapGradient(o) { x, _ in x > 0 && x < 6 ? 1 : 0 }
-        case .hardsigmoid: return mapGradient(o) { x, _ in x > -3 && x < 3 ? 1.0 / 6 : 0 }
-        case let .hardshrink(l): return mapGradient(o) { x, _ in x > l || x < -l ? 1 : 0 }
-        case let .softshrink(l): return mapGradient(o) { x, _ in x > l || x < -l ? 1 : 0 }
-        case let .softplus(beta, th): return mapGradient(o) { x, _ in beta * x > th ? 1 : stableSigmoid(beta * x) }
-        case .softsign: return mapGradient(o) { x, _ in let d = 1 + Swift.abs(x); return 1 / (d * d) }
-        case .tanhshrink: return mapGradient(o) { x, _ in let t = tanhf(x); return t * t }
-        case .logSigmoid: return mapGradient(o) { x, _ in stableSigmoid(-x) }
-        case let .threshold(th, _): return mapGradient(o) { x, _ in x > th ? 1 : 0 }
+        case .neg: return mapGradient(o, b, e) { _, _ in -1 }
+        case .exp: return mapGradient(o, b, e) { _, y in y }
+        case .log: return mapGradient(o, b, e) { x, _ in 1 / x }
+        case .sqrt: return mapGradient(o, b, e) { _, y in 0.5 / y }
+        case .abs: return mapGradient(o, b, e) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }
+        case .square: return mapGradient(o, b, e) { x, _ in 2 * x }
+        case .reciprocal: return mapGradient(o, b, e) { _, y in -y * y }
+        case .sin: return mapGradient(o, b, e) { x, _ in cosf(x) }
+        case .cos: return mapGradient(o, b, e) { x, _ in -sinf(x) }
+        case .log1p: return mapGradient(o, b, e) { x, _ in 1 / (1 + x) }
+        case .tanh: return mapGradient(o, b, e) { _, y in 1 - y * y }
+        case .sigmoid: return mapGradient(o, b, e) { _, y in y * (1 - y) }
+        case .relu: return mapGradient(o, b, e) { x, _ in x > 0 ? 1 : 0 }
+        case .addScalar: return mapGradient(o, b, e) { _, _ in 1 }
+        case let .mulScalar(c): return mapGradient(o, b, e) { _, _ in c }
+        case let .powScalar(p): return mapGradient(o, b, e) { x, _ in p * powf(x, p - 1) }
+        case let .elu(a): return mapGradient(o, b, e) { x, y in x > 0 ? 1 : y + a }
+        case let .celu(a): return mapGradient(o, b, e) { x, _ in x > 0 ? 1 : expf(x / a) }
+        case .selu: return mapGradient(o, b, e) { x, _ in x > 0 ? seluScale : seluScale * seluAlpha * expf(x) }
+        case let .leakyRelu(s): return mapGradient(o, b, e) { x, _ in x > 0 ? 1 : s }
+        case let .hardtanh(lo, hi): return mapGradient(o, b, e) { x, _ in x > lo && x < hi ? 1 : 0 }
+        case .relu6: return mapGradient(o, b, e) { x, _ in x > 0 && x < 6 ? 1 : 0 }
+        case .hardsigmoid: return mapGradient(o, b, e) { x, _ in x > -3 && x < 3 ? 1.0 / 6 : 0 }
+        case let .hardshrink(l): return mapGradient(o, b, e) { x, _ in x > l || x < -l ? 1 : 0 }
+        case let .softshrink(l): return mapGradient(o, b, e) { x, _ in x > l || x < -l ? 1 : 0 }
+        case let .softplus(beta, th): return mapGradient(o, b, e) { x, _ in beta * x > th ? 1 : stableSigmoid(beta * x) }
+        case .softsign: return mapGradient(o, b, e) { x, _ in let d = 1 + Swift.abs(x); return 1 / (d * d) }
+        case .tanhshrink: return mapGradient(o, b, e) { x, _ in let t = tanhf(x); return t * t }
+        case .logSigmoid: return mapGradient(o, b, e) { x, _ in stableSigmoid(-x) }
+        case let .threshold(th, _): return mapGradient(o, b, e) { x, _ in x > th ? 1 : 0 }
         case let .gelu(approx):
             if approx {
-                return mapGradient(o) { x, _ in
+                return mapGradient(o, b, e) { x, _ in
                     let inner = sqrt2OverPi * (x + 0.044715 * x * x * x)
                     let t = tanhf(inner)
                     return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * sqrt2OverPi * (1 + 3 * 0.044715 * x * x)
                 }
             }
-            return mapGradient(o) { x, _ in
+            return mapGradient(o, b, e) { x, _ in
                 0.5 * (1 + erff(x * invSqrt2)) + x * invSqrt2Pi * expf(-0.5 * x * x)
             }
         }

@@ -1,9 +1,13 @@
+import CEmberKernels
+
 /// Max, average and adaptive-average pooling over 1-d and 2-d windows (PyTorch's `max_pool1d/2d`,
 /// `avg_pool1d/2d`, `adaptive_avg_pool2d`, with `ceil_mode = false` and no dilation).
 ///
 /// Every (sample, channel) plane is pooled independently, so the loops run in parallel over
 /// planes; a 1-d op is the 2-d one over planes of height 1. Max pooling keeps the position of
-/// each maximum (the first one on ties, as PyTorch) for its backward pass.
+/// each maximum (the first one on ties, as PyTorch) for its backward pass. Max pooling whose
+/// windows tile the input (stride = kernel, no padding: the default) runs vectorised kernels of
+/// CEmberKernels/pooling.c; the loops below handle every other window.
 
 /// Sizes of one pooling op, validated; 1-d ops have `inH = kH = outH = 1`.
 struct PoolGeometry {
@@ -65,8 +69,18 @@ struct PoolGeometry {
     /// Minimum planes per thread.
     var minPlanes: Int { Swift.max(1, Parallel.minimumChunk / Swift.max(1, outPlane * kH * kW)) }
 
+    /// Whether the windows tile the input: stride = kernel and no padding.
+    var isTiled: Bool { strideH == kH && strideW == kW && padH == 0 && padW == 0 }
+
     /// Maximum of every window (padding reads -inf) and its in-plane position; NaN wins, as in PyTorch.
     func maxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ positions: UnsafeMutablePointer<Int32>) {
+        if isTiled {
+            Parallel.forRange(planes, minChunk: minPlanes) { b, e in
+                cember_max_pool_tiled(x + b * inPlane, Int64(e - b), Int64(inH), Int64(inW), Int64(kH), Int64(kW),
+                                      y + b * outPlane, positions + b * outPlane)
+            }
+            return
+        }
         Parallel.forRange(planes, minChunk: minPlanes) { b, e in
             for pl in b..<e {
                 let src = x + pl * inPlane, dst = y + pl * outPlane, pos = positions + pl * outPlane
@@ -98,6 +112,13 @@ struct PoolGeometry {
 
     /// Routes each output gradient to its window's maximum; `dx` is overwritten.
     func maxBackward(_ dy: UnsafePointer<Float>, _ positions: UnsafePointer<Int32>, _ dx: UnsafeMutablePointer<Float>) {
+        if isTiled {
+            Parallel.forRange(planes, minChunk: Swift.max(1, Parallel.minimumChunk / Swift.max(1, inPlane + outPlane))) { b, e in
+                cember_max_pool_tiled_backward(dy + b * outPlane, positions + b * outPlane, Int64(e - b), Int64(inH), Int64(inW),
+                                               Int64(kH), Int64(kW), dx + b * inPlane)
+            }
+            return
+        }
         Parallel.forRange(planes, minChunk: Swift.max(1, Parallel.minimumChunk / Swift.max(1, inPlane + outPlane))) { b, e in
             for pl in b..<e {
                 let g = dy + pl * outPlane, pos = positions + pl * outPlane, dst = dx + pl * inPlane

@@ -1,0 +1,152 @@
+import CEmberKernels
+
+/// Which kernels a convolution runs: chosen by size, or pinned (tests compare both).
+enum ConvKernels: Sendable {
+    case automatic, blas, direct
+}
+
+/// The direct path of `ConvGeometry`: im2col into a small per-thread block and GEMM micro-kernels
+/// of our own (CEmberKernels/convolution.c) for convolutions with few output channels per group.
+///
+/// Why: with C_out/groups of 6 or 16 (LeNet), a BLAS call spends more on packing and call overhead
+/// than on arithmetic, and the whole-chunk layout [C_out, samples · P] needs staging copies in and
+/// out of NCHW. Here each thread takes blocks of a few samples whose column matrix stays in L2:
+/// the forward GEMM writes straight into the NCHW output with the bias fused, the backward one
+/// stages dY of the block once and computes dW, db and dX from it. Samples run in parallel on
+/// Ember's threads (BLAS is not called, so its threads stay idle: nothing nests).
+///
+/// Deterministic whatever the thread count: blocks depend on the geometry only, each block
+/// writes its own partial dW and db, and the partials are added in block order.
+extension ConvGeometry {
+    /// Output channels per group up to which the direct kernels beat BLAS (small GEMM rows).
+    static let directMaxOutPerGroup = 64
+
+    /// Floats of column matrix a thread fills per block (256 KB: the block stays in L2).
+    static let directBlockBudget = 1 << 16
+
+    /// Whether `kernels` selects the direct path for this geometry.
+    func runsDirect(_ kernels: ConvKernels) -> Bool {
+        switch kernels {
+        case .blas: return false
+        case .direct: return !isDepthwise
+        case .automatic: return !isDepthwise && outPerGroup <= ConvGeometry.directMaxOutPerGroup
+        }
+    }
+
+    /// Output positions per sample rounded up to whole 16-float vectors (the kernels' row length).
+    var paddedPlane: Int { (outPlane + 15) / 16 * 16 }
+
+    /// Row length of a block's column matrix for `samples` samples: their padded positions and
+    /// 16 floats of slack that cember_im2col's whole-vector writes may run into.
+    func blockRowLength(_ samples: Int) -> Int { samples * paddedPlane + 16 }
+
+    /// Samples per block: as many as fit the budget (at least one), at most `limit`.
+    func directSamplesPerBlock(limit: Int) -> Int {
+        Swift.max(1, Swift.min(batch, limit, ConvGeometry.directBlockBudget / Swift.max(1, colRows * paddedPlane)))
+    }
+
+    /// The per-sample window geometry the C kernels take.
+    var window: cember_window {
+        cember_window(channels: Int64(inChannels), height: Int64(inH), width: Int64(inW),
+                      kernel_h: Int64(kH), kernel_w: Int64(kW), stride_h: Int64(strideH), stride_w: Int64(strideW),
+                      pad_h: Int64(padH), pad_w: Int64(padW), dilation_h: Int64(dilH), dilation_w: Int64(dilW),
+                      out_h: Int64(outH), out_w: Int64(outW))
+    }
+
+    /// `y` [N, C_out, P] = bias + W · im2col(x), block by block; `batch`, `outChannels` and
+    /// `outPlane` are positive.
+    func directForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                       _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) {
+        let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
+        let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
+        let sample = inChannels * inPlane
+        Parallel.forRange(blocks, minChunk: minUnits(S * O * K * P)) { b, e in
+            var win = window
+            let cols = TensorStorage(uninitializedCount: colRows * ld)
+            withExtendedLifetime(cols) {
+                for block in b..<e {
+                    let first = block * S, count = Swift.min(S, batch - first)
+                    for s in 0..<count {
+                        cember_im2col(x + (first + s) * sample, &win, cols.pointer + s * P16, Int64(ld))
+                    }
+                    for s in 0..<count {
+                        for g in 0..<groups {
+                            cember_gemm_nn(Int64(Og), Int64(P), Int64(K), w + g * Og * K, Int64(K), 1,
+                                           cols.pointer + g * K * ld + s * P16, Int64(ld),
+                                           y + ((first + s) * O + g * Og) * P, Int64(P), bias.map { $0 + g * Og })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The backward pass from `dy` [N, C_out, P]: `dx` overwritten, `dw` accumulated, `db`
+    /// overwritten; nil ones are skipped. `batch`, `outChannels` and `outPlane` are positive.
+    func directBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+                        dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
+                        maxSamplesPerChunk: Int) {
+        let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
+        let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
+        let sample = inChannels * inPlane, weights = O * K
+        // Per-block partial sums of dW and db, added in block order below.
+        let partialW = dw == nil ? nil : TensorStorage(uninitializedCount: blocks * weights)
+        let partialB = db == nil ? nil : TensorStorage(uninitializedCount: blocks * O)
+        withExtendedLifetime((partialW, partialB)) {
+            Parallel.forRange(blocks, minChunk: minUnits(S * O * K * P * 2)) { b, e in
+                var win = window
+                let dyBlock = TensorStorage(uninitializedCount: O * ld)
+                let cols = dw == nil ? nil : TensorStorage(uninitializedCount: colRows * ld)
+                let dcols = dx == nil ? nil : TensorStorage(uninitializedCount: colRows * ld)
+                withExtendedLifetime((dyBlock, cols, dcols)) {
+                    for block in b..<e {
+                        let first = block * S, count = Swift.min(S, batch - first), L = count * P16
+                        // dY of the block as [C_out, count · P16], each sample's positions zero-padded.
+                        for s in 0..<count {
+                            cember_copy_rows_padded(dy + (first + s) * O * P, Int64(P), Int64(O), Int64(P),
+                                                    dyBlock.pointer + s * P16, Int64(ld), Int64(P16))
+                        }
+                        if let cols, let partialW {
+                            for s in 0..<count {
+                                cember_im2col(x + (first + s) * sample, &win, cols.pointer + s * P16, Int64(ld))
+                            }
+                            for g in 0..<groups {
+                                cember_gemm_nt(Int64(Og), Int64(K), Int64(L), dyBlock.pointer + g * Og * ld, Int64(ld),
+                                               cols.pointer + g * K * ld, Int64(ld),
+                                               partialW.pointer + block * weights + g * Og * K, Int64(K))
+                            }
+                        }
+                        if let partialB {
+                            cember_row_sums(Int64(O), Int64(L), dyBlock.pointer, Int64(ld), partialB.pointer + block * O)
+                        }
+                        if let dcols, let dx {
+                            for g in 0..<groups {
+                                cember_gemm_nn(Int64(K), Int64(L), Int64(Og), w + g * Og * K, 1, Int64(K),
+                                               dyBlock.pointer + g * Og * ld, Int64(ld), dcols.pointer + g * K * ld, Int64(ld), nil)
+                            }
+                            for s in 0..<count {
+                                cember_col2im(dcols.pointer + s * P16, Int64(ld), &win, dx + (first + s) * sample)
+                            }
+                        }
+                    }
+                }
+            }
+            if let dw, let partialW { addBlocks(partialW.pointer, blocks: blocks, size: weights, into: dw, accumulate: true) }
+            if let db, let partialB { addBlocks(partialB.pointer, blocks: blocks, size: O, into: db, accumulate: false) }
+        }
+    }
+
+    /// `out[i] (+)= Σ_block partial[block · size + i]`, summed in block order.
+    private func addBlocks(_ partial: UnsafeMutablePointer<Float>, blocks: Int, size: Int,
+                           into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        for block in 1..<Swift.max(blocks, 1) {
+            let src = partial + block * size
+            for i in 0..<size { partial[i] += src[i] }
+        }
+        if accumulate {
+            for i in 0..<size { out[i] += partial[i] }
+        } else {
+            out.update(from: partial, count: size)
+        }
+    }
+}
