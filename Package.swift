@@ -50,8 +50,6 @@ if hasDevelopmentTargets {
         .executableTarget(name: "EmberFixtures", dependencies: ["EmberFixtureRecipes"], path: "Tests/EmberFixtures"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore", "EmberTestSupport", "CEmberKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EmberNNTests", dependencies: ["EmberNN", "EmberTestSupport", "EmberFixtureRecipes", "CMallocCounter"], resources: [.copy("Fixtures")]),
-        // Counts malloc calls of one thread (the allocation-free training step test).
-        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "EmberCABITests", dependencies: ["EmberCABI"]),
     ]
 }
