@@ -423,6 +423,37 @@ final class CompiledStepTests: XCTestCase {
         }
     }
 
+    /// LeNet's convolutions run with their ReLUs fused; training gives the weights and losses of
+    /// the unfused graph bit for bit. A convolution whose value is read twice is not fused.
+    func testFusedConvolutionReLUEqualsUnfusedBitForBit() throws {
+        var rng = RandomGenerator(seed: 6)
+        let x = try Tensor.uniform([24, 1, 28, 28], low: 0, high: 1, rng: &rng)
+        let y = try Tensor(shape: [24], data: (0..<24).map { Float($0 % 10) })
+        let data = try Dataset(inputs: ["image": x], target: y)
+        let spec = try Architectures.lenet(imageShape: [1, 28, 28])
+        var weights: [[String: Tensor]] = [], losses: [[Double]] = []
+        for fused in [false, true] {
+            let model = try Model(spec: spec, task: .multiclass(classes: 10), seed: 3)
+            XCTAssertEqual(model.network.fusedReLUs, [0: 1, 3: 4], "conv1 → relu1 and conv2 → relu2")
+            if !fused { model.network.fusedReLUs = [:] }
+            var config = TrainerConfig()
+            config.batchSize = 8
+            losses.append(try Trainer(model: model, config: config).fit(data, epochs: 2).map(\.trainLoss))
+            weights.append(model.snapshotWeights())
+        }
+        XCTAssertEqual(weights[0], weights[1])
+        XCTAssertEqual(losses[0], losses[1])
+
+        let twice = NetworkSpec(inputs: [InputSpec("image", .tensor(shape: [1, 8, 8]))], nodes: [
+            NodeSpec("conv", .conv2d, inputs: ["image"], params: ["out_channels": .number(2), "kernel_size": .number(3)]),
+            NodeSpec("relu", .relu, inputs: ["conv"]),
+            NodeSpec("sum", .mergeSum, inputs: ["conv", "relu"]),
+            NodeSpec("flatten", .flatten, inputs: ["sum"]),
+            NodeSpec("head", .head, inputs: ["flatten"]),
+        ], output: "head")
+        XCTAssertEqual(try GraphNetwork(twice, headOutputs: 1, rng: &rng).fusedReLUs, [:])
+    }
+
     func testNetworksOutsideTheChainFallBackToTheTape() throws {
         let model = try Model(spec: try Architectures.tabResNet(TabularInputs(numeric: 3)), task: .binary, seed: 1)
         XCTAssertNil(try Trainer(model: model, config: TrainerConfig()).chainPlan)
