@@ -322,6 +322,28 @@ final class TrainerTests: XCTestCase {
         XCTAssertLessThan(records.last?.trainLoss ?? 1, records.first?.trainLoss ?? 0)
     }
 
+    /// The first NaN or infinity of an input is reported with its row, wherever it lies (the scan
+    /// runs in blocks of 1024 values), and finite data passes.
+    func testNonFiniteInputsAreReportedWithTheirRow() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [4])
+        let model = try Model(spec: spec, task: .regression, seed: 1)
+        let trainer = try Trainer(model: model, config: TrainerConfig())
+        for (at, bad) in [(2 * 2100 + 1, Float.infinity), (0, -.infinity), (2 * 2999 + 1, .nan)] {
+            var values = (0..<6000).map { Float($0 % 7) - 3 }
+            values[at] = bad
+            if at != 2 * 2999 + 1 { values[2 * 2999 + 1] = .nan }  // a later one is not the first
+            let data = try Dataset(x: try Tensor(shape: [3000, 2], data: values), y: try Tensor.zeros([3000]))
+            XCTAssertThrowsError(try trainer.fit(data, epochs: 1)) { error in
+                let e = error as? EmberError
+                XCTAssertEqual(e?.kind, .invalidArgument)
+                XCTAssertEqual(e?.detail.index, at / 2, "\(bad) at row \(at / 2)")
+                XCTAssertTrue("\(error)".contains("row \(at / 2) (0-based)"), "\(error)")
+            }
+        }
+        let clean = try Dataset(x: try Tensor(shape: [3000, 2], data: (0..<6000).map { Float($0 % 7) }), y: try Tensor.zeros([3000]))
+        XCTAssertNoThrow(try trainer.fit(clean, epochs: 1))
+    }
+
     func testDivergedHistoryStillLoads() throws {
         let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: [3]), task: .regression, seed: 1)
         model.history = [EpochRecord(epoch: 1, trainLoss: .infinity, validLoss: .nan, trainMetrics: [:], validMetrics: [:], learningRate: 0.1)]

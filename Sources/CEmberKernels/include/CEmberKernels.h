@@ -42,6 +42,9 @@ enum {
 void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_t a_step, const float *restrict b,
                    int64_t b_step, float *restrict out);
 
+/// The index of the first element of x[0..<n] that is NaN or infinite, -1 if all are finite.
+int64_t cember_first_nonfinite(const float *x, int64_t n);
+
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of
