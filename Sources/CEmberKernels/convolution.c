@@ -21,7 +21,7 @@ enum { NN_MAX_MR = 6, NN_MAX_NV = 4 };
 
 /// One mr × (nv·16) tile of C; `ncols` (<= nv·16) of its columns are stored.
 INLINE void nn_tile(const int mr, const int nv, int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
-                    int64_t ldb, float *c, int64_t ldc, int64_t ncols, const float *bias) {
+                    int64_t ldb, float *c, int64_t ldc, int64_t ncols, const float *bias, int32_t relu) {
     v16 acc[NN_MAX_MR][NN_MAX_NV];
     for (int i = 0; i < mr; i++) {
         v16 init = vsplat(bias ? bias[i] : 0.0f);
@@ -35,6 +35,11 @@ INLINE void nn_tile(const int mr, const int nv, int64_t k, const float *a, int64
             v16 ai = vsplat(al[i * rsa]);
             for (int v = 0; v < nv; v++) acc[i][v] += ai * bv[v];
         }
+    }
+    if (relu) {
+        // Swift's `x > 0 ? x : 0`: +0 for negatives, zeros and NaN.
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < nv; v++) acc[i][v] = (v16)((v16i)acc[i][v] & (acc[i][v] > 0));
     }
     for (int i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
@@ -51,12 +56,12 @@ INLINE void nn_tile(const int mr, const int nv, int64_t k, const float *a, int64
 
 #define NN_CASE(MRc, NVc)                                                                       \
     case (MRc) * 8 + (NVc):                                                                     \
-        if ((MRc) <= MR && (NVc) <= NV) nn_tile(MRc, NVc, k, ai, rsa, csa, bj, ldb, cij, ldc, ncols, bi); \
+        if ((MRc) <= MR && (NVc) <= NV) nn_tile(MRc, NVc, k, ai, rsa, csa, bj, ldb, cij, ldc, ncols, bi, relu); \
         break;
 
 /// Tiles of MR rows × NV vectors; the B panel of a column block stays in L1 across row blocks.
 INLINE void nn_body(const int MR, const int NV, int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
-                    int64_t csa, const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias) {
+                    int64_t csa, const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias, int32_t relu) {
     int64_t nvec = (n + 15) / 16;
     for (int64_t j0 = 0; j0 < nvec; j0 += NV) {
         int nv = nvec - j0 < NV ? (int)(nvec - j0) : NV;
@@ -80,8 +85,8 @@ INLINE void nn_body(const int MR, const int NV, int64_t m, int64_t n, int64_t k,
 }
 
 #define NN_ARGS int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b, \
-                int64_t ldb, float *c, int64_t ldc, const float *bias
-#define NN_PASS m, n, k, a, rsa, csa, b, ldb, c, ldc, bias
+                int64_t ldb, float *c, int64_t ldc, const float *bias, int32_t relu
+#define NN_PASS m, n, k, a, rsa, csa, b, ldb, c, ldc, bias, relu
 
 #ifdef HAVE_VARIANTS
 TARGET_AVX512 static void nn_avx512(NN_ARGS) { nn_body(6, 4, NN_PASS); }
@@ -360,20 +365,27 @@ INLINE void col2im_body(const float *restrict cols, int64_t ld, const cember_win
     }
 }
 
-INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, float *restrict dst,
-                           int64_t dst_ld, int64_t padded, lanes_fn lanes) {
+INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, const float *restrict mask,
+                           float *restrict dst, int64_t dst_ld, int64_t padded, lanes_fn lanes) {
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t v = 0; v * 16 < padded; v++) {
-            vstore(dst + r * dst_ld + 16 * v, lanes(src + r * src_ld + 16 * v, lane_bits(0, len - 16 * v)));
+            const uint32_t bits = lane_bits(0, len - 16 * v);
+            v16 x = lanes(src + r * src_ld + 16 * v, bits);
+            if (mask) {
+                // Swift's relu gradient dy · (y > 0 ? 1 : 0), signed zeros and NaN included.
+                const v16 m = lanes(mask + r * src_ld + 16 * v, bits);
+                x = x * (v16)((v16i)vsplat(1.0f) & (m > 0));
+            }
+            vstore(dst + r * dst_ld + 16 * v, x);
         }
     }
 }
 
 #define IM2COL_ARGS const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld
 #define COL2IM_ARGS const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image
-#define ROWS_ARGS const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, float *restrict dst, \
-                  int64_t dst_ld, int64_t padded
-#define ROWS_PASS src, src_ld, rows, len, dst, dst_ld, padded
+#define ROWS_ARGS const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, const float *restrict mask, \
+                  float *restrict dst, int64_t dst_ld, int64_t padded
+#define ROWS_PASS src, src_ld, rows, len, mask, dst, dst_ld, padded
 
 #ifdef HAVE_VARIANTS
 TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512); }

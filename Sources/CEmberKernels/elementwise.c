@@ -47,3 +47,19 @@ CLONES void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_
         default: break;
     }
 }
+
+CLONES int64_t cember_first_nonfinite(const float *x, int64_t n) {
+    // Blocks of whole vectors flagged at once (x - x is 0 exactly for finite x, NaN for ±inf
+    // and NaN), then the first offender located within its block.
+    const int64_t block = 1024;
+    for (int64_t start = 0; start < n; start += block) {
+        const int64_t end = n - start < block ? n : start + block;
+        int bad = 0;
+        for (int64_t i = start; i < end; i++) bad |= !(x[i] - x[i] == 0.0f);
+        if (!bad) continue;
+        for (int64_t i = start; i < end; i++) {
+            if (!(x[i] - x[i] == 0.0f)) return i;
+        }
+    }
+    return -1;
+}

@@ -1,14 +1,30 @@
-// A small fixed thread pool for Ember's own loops (elementwise ops, reductions, im2col).
+// A small fixed thread pool for Ember's own loops (elementwise ops, reductions, im2col) and split
+// matrix products.
 //
 // Why not Dispatch: after fork() libdispatch refuses to run in the child if the parent used it,
 // and R forks (parallel::mclapply, future's multicore). This pool notices a changed process id and
 // starts fresh workers in the child. Each worker sets flush-to-zero/denormals-are-zero for the
 // duration of a job (FTZ/DAZ are per thread) and restores its previous mode afterwards.
+//
+// A training step runs dozens of short parallel loops back to back; waking a sleeping thread
+// costs a futex call and a trip through the scheduler each time (a fifth of a 2-thread MLP
+// profile). So idle workers, and a caller waiting for its loop to finish, first watch the job
+// counters for `SPIN_NS` before they sleep on the condition variable.
 #include "CEmberSupport.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+// How long an idle thread watches for work before it sleeps (nanoseconds).
+#define SPIN_NS 30000
 
 #define MAX_WORKERS 64
 
@@ -18,8 +34,8 @@ typedef struct {
     int64_t n;
     int64_t chunks;
     int64_t next;      // next chunk to hand out (under lock)
-    int64_t remaining; // chunks not finished yet (under lock)
-    uint64_t generation;
+    uint64_t remaining;  // chunks not finished yet (under lock; read by spinning threads)
+    uint64_t generation; // (under lock; read by spinning threads)
 } job_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,6 +46,30 @@ static job_t job;
 static int workers_started = 0;
 static pid_t pool_pid = 0;  // the process the pool belongs to (for diagnostics)
 static int32_t requested_threads = 1;
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+// Watches `*value` (written under `lock`) without the lock for up to SPIN_NS; returns 1 as soon
+// as (*value == target) == equal, 0 if that did not happen in time.
+static int spin_until(const uint64_t *value, uint64_t target, int equal) {
+    int64_t deadline = 0;
+    for (int i = 0;; i++) {
+        if ((__atomic_load_n(value, __ATOMIC_ACQUIRE) == target) == equal) return 1;
+        CPU_RELAX();
+        if ((i & 63) == 63) {
+            int64_t t = now_ns();
+            if (deadline == 0) {
+                deadline = t + SPIN_NS;
+            } else if (t > deadline) {
+                return 0;
+            }
+        }
+    }
+}
 
 static void chunk_bounds(int64_t n, int64_t chunks, int64_t c, int64_t *begin, int64_t *end) {
     int64_t base = n / chunks, extra = n % chunks;
@@ -50,7 +90,8 @@ static void run_chunks(uint64_t generation) {
         fn(ctx, begin, end);
         cember_fp_restore(saved);
         pthread_mutex_lock(&lock);
-        if (--job.remaining == 0) pthread_cond_broadcast(&done_cv);
+        __atomic_store_n(&job.remaining, job.remaining - 1, __ATOMIC_RELEASE);
+        if (job.remaining == 0) pthread_cond_broadcast(&done_cv);
     }
 }
 
@@ -60,8 +101,11 @@ static void *worker_main(void *arg) {
     uint64_t seen = job.generation;
     for (;;) {
         while (job.generation == seen || job.next >= job.chunks) {
-            if (job.generation != seen) seen = job.generation;
-            pthread_cond_wait(&work_cv, &lock);
+            if (job.generation != seen) seen = job.generation;  // a job whose chunks are all taken
+            pthread_mutex_unlock(&lock);
+            int moved = spin_until(&job.generation, seen, 0);
+            pthread_mutex_lock(&lock);
+            if (!moved && job.generation == seen) pthread_cond_wait(&work_cv, &lock);
         }
         seen = job.generation;
         run_chunks(seen);
@@ -146,10 +190,16 @@ void cember_parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void 
     job.n = n;
     job.chunks = chunks;
     job.next = 0;
-    job.remaining = chunks;
-    uint64_t generation = ++job.generation;
+    job.remaining = (uint64_t)chunks;
+    uint64_t generation = job.generation + 1;
+    __atomic_store_n(&job.generation, generation, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&work_cv);
     run_chunks(generation);
+    if (job.remaining > 0) {
+        pthread_mutex_unlock(&lock);
+        spin_until(&job.remaining, 0, 1);
+        pthread_mutex_lock(&lock);
+    }
     while (job.remaining > 0) pthread_cond_wait(&done_cv, &lock);
     pthread_mutex_unlock(&lock);
     pthread_mutex_unlock(&submit_lock);

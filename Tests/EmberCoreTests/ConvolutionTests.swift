@@ -435,6 +435,44 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// A fused ReLU gives the bits of relu(conv) and of its gradients on every path: the direct
+    /// kernels (ReLU in the GEMM's store, the mask applied while staging dY), BLAS and depthwise
+    /// (ReLU before and after the unfused op), for conv1d and conv2d.
+    func testFusedReLUEqualsConvolutionThenReLU() throws {
+        let configs: [(x: [Int], w: [Int], padding: Int, groups: Int, kernels: ConvKernels)] = [
+            ([5, 3, 12, 11], [6, 3, 3, 3], 1, 1, .direct), ([5, 3, 12, 11], [6, 3, 3, 3], 1, 1, .blas),
+            ([3, 4, 9, 9], [8, 1, 3, 3], 1, 4, .automatic), ([4, 2, 30], [5, 2, 4], 2, 1, .direct),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            // Exact zeros in the output (bias 0, an all-zero sample) exercise relu'(0) = 0.
+            var xs = randomTensor(cfg.x, &rng).data
+            for i in 0..<(xs.count / cfg.x[0]) { xs[i] = 0 }
+            let x = try Tensor(shape: cfg.x, data: xs), w = randomTensor(cfg.w, &rng)
+            let b = try Tensor(shape: [cfg.w[0]], data: (0..<cfg.w[0]).map { $0 == 0 ? 0 : Float($0) * 0.1 - 0.2 })
+            var results: [[Tensor]] = []
+            var seed: Tensor?
+            for fused in [false, true] {
+                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+                let y: Variable
+                if cfg.x.count == 3 {
+                    y = try conv1d(xv, weight: wv, bias: bv, stride: 1, padding: cfg.padding, dilation: 1, groups: cfg.groups,
+                                   fusedReLU: fused, maxSamplesPerChunk: 2, kernels: cfg.kernels)
+                } else {
+                    y = try conv2d(xv, weight: wv, bias: bv, stride: (1, 1), padding: (cfg.padding, cfg.padding), dilation: (1, 1),
+                                   groups: cfg.groups, fusedReLU: fused, maxSamplesPerChunk: 2, kernels: cfg.kernels)
+                }
+                let out = fused ? y : relu(y)
+                if seed == nil { seed = randomTensor(out.shape, &rng) }
+                try out.backward(seed: try XCTUnwrap(seed))
+                results.append([out.value, try XCTUnwrap(xv.grad), try XCTUnwrap(wv.grad), try XCTUnwrap(bv.grad)])
+            }
+            XCTAssertTrue(results[1][0].data.contains(0), "config \(k): some outputs are cut by the ReLU")
+            for (name, (fused, unfused)) in zip(["y", "dx", "dw", "db"], zip(results[1], results[0])) {
+                XCTAssertEqual(fused.data.map(\.bitPattern), unfused.data.map(\.bitPattern), "config \(k): fused \(name) differs")
+            }
+        }
+    }
+
     /// Max pooling whose windows tile the input (vectorised kernels for 2×2) against direct loops,
     /// on values with many ties and some NaN (the first maximum wins, NaN wins over numbers), odd
     /// sizes that leave a row and a column uncovered, one and two threads and every instruction set.

@@ -322,6 +322,28 @@ final class TrainerTests: XCTestCase {
         XCTAssertLessThan(records.last?.trainLoss ?? 1, records.first?.trainLoss ?? 0)
     }
 
+    /// The first NaN or infinity of an input is reported with its row, wherever it lies (the scan
+    /// runs in blocks of 1024 values), and finite data passes.
+    func testNonFiniteInputsAreReportedWithTheirRow() throws {
+        let spec = try Architectures.mlp(TabularInputs(numeric: 2), neurons: [4])
+        let model = try Model(spec: spec, task: .regression, seed: 1)
+        let trainer = try Trainer(model: model, config: TrainerConfig())
+        for (at, bad) in [(2 * 2100 + 1, Float.infinity), (0, -.infinity), (2 * 2999 + 1, .nan)] {
+            var values = (0..<6000).map { Float($0 % 7) - 3 }
+            values[at] = bad
+            if at != 2 * 2999 + 1 { values[2 * 2999 + 1] = .nan }  // a later one is not the first
+            let data = try Dataset(x: try Tensor(shape: [3000, 2], data: values), y: try Tensor.zeros([3000]))
+            XCTAssertThrowsError(try trainer.fit(data, epochs: 1)) { error in
+                let e = error as? EmberError
+                XCTAssertEqual(e?.kind, .invalidArgument)
+                XCTAssertEqual(e?.detail.index, at / 2, "\(bad) at row \(at / 2)")
+                XCTAssertTrue("\(error)".contains("row \(at / 2) (0-based)"), "\(error)")
+            }
+        }
+        let clean = try Dataset(x: try Tensor(shape: [3000, 2], data: (0..<6000).map { Float($0 % 7) }), y: try Tensor.zeros([3000]))
+        XCTAssertNoThrow(try trainer.fit(clean, epochs: 1))
+    }
+
     func testDivergedHistoryStillLoads() throws {
         let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: [3]), task: .regression, seed: 1)
         model.history = [EpochRecord(epoch: 1, trainLoss: .infinity, validLoss: .nan, trainMetrics: [:], validMetrics: [:], learningRate: 0.1)]
@@ -421,6 +443,37 @@ final class CompiledStepTests: XCTestCase {
             XCTAssertEqual(weights[0], weights[1], "\(task)")
             XCTAssertEqual(losses[0], losses[1], "\(task)")
         }
+    }
+
+    /// LeNet's convolutions run with their ReLUs fused; training gives the weights and losses of
+    /// the unfused graph bit for bit. A convolution whose value is read twice is not fused.
+    func testFusedConvolutionReLUEqualsUnfusedBitForBit() throws {
+        var rng = RandomGenerator(seed: 6)
+        let x = try Tensor.uniform([24, 1, 28, 28], low: 0, high: 1, rng: &rng)
+        let y = try Tensor(shape: [24], data: (0..<24).map { Float($0 % 10) })
+        let data = try Dataset(inputs: ["image": x], target: y)
+        let spec = try Architectures.lenet(imageShape: [1, 28, 28])
+        var weights: [[String: Tensor]] = [], losses: [[Double]] = []
+        for fused in [false, true] {
+            let model = try Model(spec: spec, task: .multiclass(classes: 10), seed: 3)
+            XCTAssertEqual(model.network.fusedReLUs, [0: 1, 3: 4], "conv1 → relu1 and conv2 → relu2")
+            if !fused { model.network.fusedReLUs = [:] }
+            var config = TrainerConfig()
+            config.batchSize = 8
+            losses.append(try Trainer(model: model, config: config).fit(data, epochs: 2).map(\.trainLoss))
+            weights.append(model.snapshotWeights())
+        }
+        XCTAssertEqual(weights[0], weights[1])
+        XCTAssertEqual(losses[0], losses[1])
+
+        let twice = NetworkSpec(inputs: [InputSpec("image", .tensor(shape: [1, 8, 8]))], nodes: [
+            NodeSpec("conv", .conv2d, inputs: ["image"], params: ["out_channels": .number(2), "kernel_size": .number(3)]),
+            NodeSpec("relu", .relu, inputs: ["conv"]),
+            NodeSpec("sum", .mergeSum, inputs: ["conv", "relu"]),
+            NodeSpec("flatten", .flatten, inputs: ["sum"]),
+            NodeSpec("head", .head, inputs: ["flatten"]),
+        ], output: "head")
+        XCTAssertEqual(try GraphNetwork(twice, headOutputs: 1, rng: &rng).fusedReLUs, [:])
     }
 
     func testNetworksOutsideTheChainFallBackToTheTape() throws {

@@ -42,6 +42,9 @@ enum {
 void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_t a_step, const float *restrict b,
                    int64_t b_step, float *restrict out);
 
+/// The index of the first element of x[0..<n] that is NaN or infinite, -1 if all are finite.
+int64_t cember_first_nonfinite(const float *x, int64_t n);
+
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of
@@ -64,16 +67,18 @@ void cember_im2col(const float *restrict image, const cember_window *g, float *r
 void cember_col2im(const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image);
 
 /// Copies `rows` rows of `len` floats (`src_ld` apart) to rows `dst_ld` apart, each followed by
-/// zeros up to `padded` floats, a multiple of 16.
-void cember_copy_rows_padded(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, float *restrict dst,
-                             int64_t dst_ld, int64_t padded);
+/// zeros up to `padded` floats, a multiple of 16. With a `mask` laid out as `src`, copies
+/// src · (mask > 0 ? 1 : 0) instead (the gradient through a ReLU whose output is `mask`).
+void cember_copy_rows_padded(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len,
+                             const float *restrict mask, float *restrict dst, int64_t dst_ld, int64_t padded);
 
 /// C[i][j] = bias[i] (0 without bias) + Σ_l A(i, l)·B[l][j] for i < m, j < n, summed in order of l,
-/// where A(i, l) = a[i·rsa + l·csa]. Rows of B are `ldb` apart and must be readable up to the next
-/// multiple of 16 columns (the extra values only reach columns that are not stored). Suited to
-/// small m and k: A is read by broadcasts, B streamed without packing.
+/// where A(i, l) = a[i·rsa + l·csa], then with `relu` C[i][j] > 0 ? C[i][j] : 0. Rows of B are
+/// `ldb` apart and must be readable up to the next multiple of 16 columns (the extra values only
+/// reach columns that are not stored). Suited to small m and k: A is read by broadcasts, B
+/// streamed without packing.
 void cember_gemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
-                    int64_t ldb, float *c, int64_t ldc, const float *bias);
+                    int64_t ldb, float *c, int64_t ldc, const float *bias, int32_t relu);
 
 /// C[i][j] = Σ_l A[i][l]·B[j][l] for i < m, j < n, l < len (rows `lda`, `ldb`, `ldc` apart); each
 /// sum keeps 16 partial sums (l mod 16) added in one fixed tree.

@@ -53,10 +53,10 @@ extension ConvGeometry {
                       out_h: Int64(outH), out_w: Int64(outW))
     }
 
-    /// `y` [N, C_out, P] = bias + W · im2col(x), block by block; `batch`, `outChannels` and
-    /// `outPlane` are positive.
+    /// `y` [N, C_out, P] = bias + W · im2col(x) (then relu'd with `relu`), block by block;
+    /// `batch`, `outChannels` and `outPlane` are positive.
     func directForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                       _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) {
+                       _ y: UnsafeMutablePointer<Float>, relu: Bool, maxSamplesPerChunk: Int) {
         let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
         let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
         let sample = inChannels * inPlane
@@ -73,7 +73,7 @@ extension ConvGeometry {
                         for g in 0..<groups {
                             cember_gemm_nn(Int64(Og), Int64(P), Int64(K), w + g * Og * K, Int64(K), 1,
                                            cols.pointer + g * K * ld + s * P16, Int64(ld),
-                                           y + ((first + s) * O + g * Og) * P, Int64(P), bias.map { $0 + g * Og })
+                                           y + ((first + s) * O + g * Og) * P, Int64(P), bias.map { $0 + g * Og }, relu ? 1 : 0)
                         }
                     }
                 }
@@ -82,10 +82,12 @@ extension ConvGeometry {
     }
 
     /// The backward pass from `dy` [N, C_out, P]: `dx` overwritten, `dw` accumulated, `db`
-    /// overwritten; nil ones are skipped. `batch`, `outChannels` and `outPlane` are positive.
+    /// overwritten; nil ones are skipped. With `reluOutput` (the forward output of a fused ReLU),
+    /// `dy` is the gradient of the ReLU's output and is masked by it as it is staged.
+    /// `batch`, `outChannels` and `outPlane` are positive.
     func directBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
                         dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
-                        maxSamplesPerChunk: Int) {
+                        reluOutput: UnsafePointer<Float>?, maxSamplesPerChunk: Int) {
         let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
         let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
         let sample = inChannels * inPlane, weights = O * K
@@ -104,6 +106,7 @@ extension ConvGeometry {
                         // dY of the block as [C_out, count · P16], each sample's positions zero-padded.
                         for s in 0..<count {
                             cember_copy_rows_padded(dy + (first + s) * O * P, Int64(P), Int64(O), Int64(P),
+                                                    reluOutput.map { $0 + (first + s) * O * P },
                                                     dyBlock.pointer + s * P16, Int64(ld), Int64(P16))
                         }
                         if let cols, let partialW {
@@ -122,7 +125,7 @@ extension ConvGeometry {
                         if let dcols, let dx {
                             for g in 0..<groups {
                                 cember_gemm_nn(Int64(K), Int64(L), Int64(Og), w + g * Og * K, 1, Int64(K),
-                                               dyBlock.pointer + g * Og * ld, Int64(ld), dcols.pointer + g * K * ld, Int64(ld), nil)
+                                               dyBlock.pointer + g * Og * ld, Int64(ld), dcols.pointer + g * K * ld, Int64(ld), nil, 0)
                             }
                             for s in 0..<count {
                                 cember_col2im(dcols.pointer + s * P16, Int64(ld), &win, dx + (first + s) * sample)

@@ -250,16 +250,25 @@ struct ConvGeometry {
         }
     }
 
-    /// The forward pass: `y` [N, C_out, P] from `x`, `w` [C_out, groupRows] and an optional bias.
+    /// The forward pass: `y` [N, C_out, P] from `x`, `w` [C_out, groupRows] and an optional bias,
+    /// then with `relu` relu(y).
     func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                 _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws {
+                 _ y: UnsafeMutablePointer<Float>, relu: Bool = false, maxSamplesPerChunk: Int,
+                 kernels: ConvKernels = .automatic) throws {
         guard batch > 0, outChannels > 0, outPlane > 0 else { return }
-        if isDepthwise {
-            depthwiseForward(x, w, bias, y)
+        if runsDirect(kernels) {
+            directForward(x, w, bias, y, relu: relu, maxSamplesPerChunk: maxSamplesPerChunk)
             return
         }
-        if runsDirect(kernels) {
-            directForward(x, w, bias, y, maxSamplesPerChunk: maxSamplesPerChunk)
+        try unfusedForward(x, w, bias, y, maxSamplesPerChunk: maxSamplesPerChunk)
+        if relu { UnaryFunction.relu.apply(y, y, batch * outChannels * outPlane) }
+    }
+
+    /// The depthwise and BLAS paths of `forward`, without the ReLU.
+    private func unfusedForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) throws {
+        if isDepthwise {
+            depthwiseForward(x, w, bias, y)
             return
         }
         let chunk = samplesPerChunk(limit: maxSamplesPerChunk)
@@ -302,10 +311,11 @@ struct ConvGeometry {
     }
 
     /// The backward pass: `dx` (overwritten), `dw` (accumulated; initialise it) and `db`
-    /// (overwritten) from `dy` [N, C_out, P]; each may be nil when not needed.
+    /// (overwritten) from `dy` [N, C_out, P]; each may be nil when not needed. With `reluOutput`
+    /// (the output of a forward pass with `relu`), `dy` is the gradient of the ReLU's output.
     func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>? = nil,
-                  maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws {
+                  reluOutput: UnsafePointer<Float>? = nil, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws {
         guard dx != nil || dw != nil || db != nil else { return }
         if batch == 0 || outChannels == 0 || outPlane == 0 {
             if let dx { dx.initialize(repeating: 0, count: batch * inChannels * inPlane) }
@@ -313,9 +323,25 @@ struct ConvGeometry {
             return
         }
         if runsDirect(kernels) {
-            directBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+            directBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk)
             return
         }
+        guard let reluOutput else {
+            try unfusedBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+            return
+        }
+        let count = batch * outChannels * outPlane
+        let masked = TensorStorage(uninitializedCount: count)
+        try withExtendedLifetime(masked) {
+            UnaryFunction.relu.gradient(dy, reluOutput, reluOutput, masked.pointer, count)
+            try unfusedBackward(masked.pointer, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+        }
+    }
+
+    /// The depthwise and BLAS paths of `backward`, without a ReLU.
+    private func unfusedBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+                                 dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
+                                 maxSamplesPerChunk: Int) throws {
         if let db { channelSums(dy, batch: batch, channels: outChannels, positions: outPlane, into: db) }
         if isDepthwise {
             if let dx { depthwiseInputGradient(dy, w, dx) }
@@ -500,12 +526,14 @@ func channelSums(_ g: UnsafePointer<Float>, batch: Int, channels: Int, positions
 /// Records a convolution of validated geometry on the tape; `outShape` is the rank-3 or rank-4
 /// output shape.
 func convolution(_ x: Variable, weight: Variable, bias: Variable?, geometry geo: ConvGeometry,
-                 outShape: [Int], maxSamplesPerChunk: Int, kernels: ConvKernels) throws -> Variable {
+                 outShape: [Int], fusedReLU: Bool, maxSamplesPerChunk: Int, kernels: ConvKernels) throws -> Variable {
     let y = try Tensor.build(shape: outShape) { out in
         try geo.forward(x.value.storage.pointer, weight.value.storage.pointer, bias.map { UnsafePointer($0.value.storage.pointer) },
-                        out.baseAddress.unsafelyUnwrapped, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+                        out.baseAddress.unsafelyUnwrapped, relu: fusedReLU, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
     }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    // A fused ReLU keeps its output for the backward mask (the unfused relu kept its input).
+    let reluOutput = fusedReLU ? y : nil
     return Variable(y, inputs: inputs) { [xv = x.value, wv = weight.value, needX = x.requiresGrad, needW = weight.requiresGrad,
                                           hasBias = bias != nil, needB = bias?.requiresGrad ?? false] dy in
         var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
@@ -513,7 +541,8 @@ func convolution(_ x: Variable, weight: Variable, bias: Variable?, geometry geo:
         if needW { dw = Tensor.build(shape: wv.shape) { $0.initialize(repeating: 0) } }
         if needB { db = Tensor.build(shape: [geo.outChannels]) { _ in } }
         try geo.backward(dy.storage.pointer, x: xv.storage.pointer, w: wv.storage.pointer, dx: dx?.storage.pointer,
-                         dw: dw?.storage.pointer, db: db?.storage.pointer, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+                         dw: dw?.storage.pointer, db: db?.storage.pointer, reluOutput: reluOutput.map { UnsafePointer($0.storage.pointer) },
+                         maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
         return hasBias ? [dx, dw, db] : [dx, dw]
     }
 }
@@ -522,22 +551,23 @@ func convolution(_ x: Variable, weight: Variable, bias: Variable?, geometry geo:
 /// `bias` [C_out]; output [N, C_out, floor((L + 2·padding - dilation·(K-1) - 1) / stride) + 1].
 ///
 /// Zero padding on both sides; `groups` splits the channels into independent convolutions
-/// (`groups == C_in` is a depthwise convolution).
+/// (`groups == C_in` is a depthwise convolution). With `fusedReLU`, returns relu(conv1d(…)) as one
+/// op: the values and gradients of `relu(conv1d(…))` without the intermediate tensor.
 /// - Throws: `EmberError` naming `[conv1d]` and the shapes on any invalid shape or parameter.
 public func conv1d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
-                   dilation: Int = 1, groups: Int = 1) throws -> Variable {
+                   dilation: Int = 1, groups: Int = 1, fusedReLU: Bool = false) throws -> Variable {
     try conv1d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
-               maxSamplesPerChunk: Int.max)
+               fusedReLU: fusedReLU, maxSamplesPerChunk: Int.max)
 }
 
 /// `conv1d` with a cap on the samples that share one im2col buffer and a choice of kernels (tests
 /// force small chunks and each path).
 func conv1d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int, padding: Int, dilation: Int,
-            groups: Int, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws -> Variable {
+            groups: Int, fusedReLU: Bool = false, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws -> Variable {
     let geo = try ConvGeometry(op: "conv1d", input: x.shape, weight: weight.shape, bias: bias?.shape,
                                stride: [stride], padding: [padding], dilation: [dilation], groups: groups)
-    return try convolution(x, weight: weight, bias: bias, geometry: geo,
-                           outShape: [geo.batch, geo.outChannels, geo.outW], maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+    return try convolution(x, weight: weight, bias: bias, geometry: geo, outShape: [geo.batch, geo.outChannels, geo.outW],
+                           fusedReLU: fusedReLU, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
 }
 
 /// 2-d convolution (PyTorch's `conv2d`): `x` [N, C_in, H, W], `weight` [C_out, C_in/groups, kH, kW],
@@ -545,29 +575,30 @@ func conv1d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int, paddi
 /// `floor((size + 2·padding - dilation·(k-1) - 1) / stride) + 1`.
 ///
 /// Zero padding; `groups` splits the channels into independent convolutions (`groups == C_in` is
-/// a depthwise convolution).
+/// a depthwise convolution). With `fusedReLU`, returns relu(conv2d(…)) as one op: the values and
+/// gradients of `relu(conv2d(…))` without the intermediate tensor.
 /// - Throws: `EmberError` naming `[conv2d]` and the shapes on any invalid shape or parameter.
 public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: (Int, Int), padding: (Int, Int) = (0, 0),
-                   dilation: (Int, Int) = (1, 1), groups: Int = 1) throws -> Variable {
+                   dilation: (Int, Int) = (1, 1), groups: Int = 1, fusedReLU: Bool = false) throws -> Variable {
     try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
-               maxSamplesPerChunk: Int.max)
+               fusedReLU: fusedReLU, maxSamplesPerChunk: Int.max)
 }
 
 /// 2-d convolution with the same stride, padding and dilation along height and width.
 public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
-                   dilation: Int = 1, groups: Int = 1) throws -> Variable {
+                   dilation: Int = 1, groups: Int = 1, fusedReLU: Bool = false) throws -> Variable {
     try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding),
-               dilation: (dilation, dilation), groups: groups, maxSamplesPerChunk: Int.max)
+               dilation: (dilation, dilation), groups: groups, fusedReLU: fusedReLU, maxSamplesPerChunk: Int.max)
 }
 
 /// `conv2d` with a cap on the samples that share one im2col buffer and a choice of kernels (tests
 /// force small chunks and each path).
 func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: (Int, Int), padding: (Int, Int),
-            dilation: (Int, Int), groups: Int, maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws -> Variable {
+            dilation: (Int, Int), groups: Int, fusedReLU: Bool = false, maxSamplesPerChunk: Int,
+            kernels: ConvKernels = .automatic) throws -> Variable {
     let geo = try ConvGeometry(op: "conv2d", input: x.shape, weight: weight.shape, bias: bias?.shape,
                                stride: [stride.0, stride.1], padding: [padding.0, padding.1],
                                dilation: [dilation.0, dilation.1], groups: groups)
-    return try convolution(x, weight: weight, bias: bias, geometry: geo,
-                           outShape: [geo.batch, geo.outChannels, geo.outH, geo.outW], maxSamplesPerChunk: maxSamplesPerChunk,
-                           kernels: kernels)
+    return try convolution(x, weight: weight, bias: bias, geometry: geo, outShape: [geo.batch, geo.outChannels, geo.outH, geo.outW],
+                           fusedReLU: fusedReLU, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
 }

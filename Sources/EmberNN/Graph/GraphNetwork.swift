@@ -18,6 +18,10 @@ public final class GraphNetwork: Module {
     public let headOutputs: Int
     let steps: [(node: NodeSpec, module: Module, inputIndices: [Int])]
     let outputIndex: Int
+    /// Convolutions evaluated together with the ReLU that alone reads them: step index of the
+    /// convolution → step index of the ReLU (which then passes the fused result on). The same
+    /// values and gradients, without the convolution's output tensor and a pass over it each way.
+    var fusedReLUs: [Int: Int]
     /// Per-sample output shape.
     public let outputShape: [Int]
 
@@ -62,6 +66,7 @@ public final class GraphNetwork: Module {
         self.steps = steps
         self.outputIndex = out
         self.outputShape = infos[out].shape
+        self.fusedReLUs = GraphNetwork.reluFusions(steps.map { ($0.1, $0.2) }, firstStepValue: spec.inputs.count, output: out)
         super.init()
         assignNames()
     }
@@ -82,11 +87,38 @@ public final class GraphNetwork: Module {
             }
             values.append(x)
         }
-        for step in steps {
+        var fusedResults: [Int: Variable] = [:]
+        for (i, step) in steps.enumerated() {
             let args = step.inputIndices.map { values[$0] }
-            values.append(args.count == 1 ? try step.module.forward(args[0], &ctx) : try step.module.forward(args, &ctx))
+            if let relu = fusedReLUs[i], let conv = step.module as? Conv {
+                // The convolution's own value is read by nobody but its ReLU.
+                let y = try conv.forward(args[0], &ctx, fusedReLU: true)
+                fusedResults[relu] = y
+                values.append(y)
+            } else if let y = fusedResults[i] {
+                values.append(y)
+            } else {
+                values.append(args.count == 1 ? try step.module.forward(args[0], &ctx) : try step.module.forward(args, &ctx))
+            }
         }
         return values[outputIndex]
+    }
+
+    /// The convolution → ReLU pairs `forward` fuses: a convolution whose value is read only by a
+    /// `relu` activation (and is not the output). `steps` are (module, input value indices);
+    /// step i's value has index `firstStepValue + i`.
+    static func reluFusions(_ steps: [(Module, [Int])], firstStepValue: Int, output: Int) -> [Int: Int] {
+        var readers: [Int: [Int]] = [:]
+        for (j, step) in steps.enumerated() {
+            for v in step.1 { readers[v, default: []].append(j) }
+        }
+        var fusions: [Int: Int] = [:]
+        for (i, step) in steps.enumerated() where step.0 is Conv && firstStepValue + i != output {
+            guard let r = readers[firstStepValue + i], r.count == 1, let j = r.first,
+                  steps[j].1.count == 1, (steps[j].0 as? Activation)?.function == .relu else { continue }
+            fusions[i] = j
+        }
+        return fusions
     }
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {

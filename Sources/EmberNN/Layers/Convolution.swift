@@ -58,16 +58,22 @@ public final class Conv: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try forward(x, &ctx, fusedReLU: false)
+    }
+
+    /// The convolution, followed with `fusedReLU` by a ReLU in the same op (see `conv2d`).
+    public func forward(_ x: Variable, _ ctx: inout ForwardContext, fusedReLU: Bool) throws -> Variable {
         guard x.shape.count == kernel.count + 2, x.shape[1] == inChannels else {
             let expected = kernel.count == 1 ? "[N, \(inChannels), L]" : "[N, \(inChannels), H, W]"
             throw error(.shapeMismatch, "expected input of shape \(expected), got \(shapeString(x.shape))")
         }
         if kernel.count == 1 {
             return try conv1d(x, weight: weight.variable, bias: bias?.variable, stride: stride[0], padding: padding[0],
-                              dilation: dilation[0], groups: groups)
+                              dilation: dilation[0], groups: groups, fusedReLU: fusedReLU)
         }
         return try conv2d(x, weight: weight.variable, bias: bias?.variable, stride: (stride[0], stride[1]),
-                          padding: (padding[0], padding[1]), dilation: (dilation[0], dilation[1]), groups: groups)
+                          padding: (padding[0], padding[1]), dilation: (dilation[0], dilation[1]), groups: groups,
+                          fusedReLU: fusedReLU)
     }
 
     /// Output size along each spatial dimension for an input of `size`, or nil if not positive.

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberCore
 import Glibc
 
@@ -109,9 +110,11 @@ public final class Model {
             }
             let p = t.storage.pointer
             let width = max(input.sampleShape.reduce(1, *), 1)
-            for i in 0..<t.count where !p[i].isFinite {
-                throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)' holds \(p[i]) in row \(i / width) (0-based); expected finite values",
-                                 detail: EmberError.Detail(op: op, argument: input.name, index: i / width, expected: "finite values", got: "\(p[i])"))
+            // A vectorised scan (the whole training set is checked once per fit).
+            let bad = Int(cember_first_nonfinite(p, Int64(t.count)))
+            if bad >= 0 {
+                throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)' holds \(p[bad]) in row \(bad / width) (0-based); expected finite values",
+                                 detail: EmberError.Detail(op: op, argument: input.name, index: bad / width, expected: "finite values", got: "\(p[bad])"))
             }
             // Training data must hold known levels; at prediction an unknown code is the network's
             // business (one-hot encodes it as zeros, a categorical tokenizer refuses it).
