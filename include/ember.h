@@ -81,10 +81,11 @@ int32_t ember_version(const char **out_version);
 /** Name of the OpenBLAS kernel core in use (static string), e.g. "SkylakeX" or "Prescott". */
 int32_t ember_blas_core_name(const char **out_name);
 
-/** Number of threads used by the engine's loops and BLAS. */
+/** Number of threads the engine computes with (its loops and its split matrix products). */
 int32_t ember_get_num_threads(int32_t *out_threads);
 
-/** Sets the number of threads of the engine and of BLAS together, 1..65. */
+/** Sets the number of threads the engine computes with, 1..65. The engine splits large matrix
+ *  products over them and keeps OpenBLAS single-threaded (a process-wide OpenBLAS setting). */
 int32_t ember_set_num_threads(int32_t threads);
 
 /** Numbers of live handles of each type (for leak checks); each pointer may be NULL. */

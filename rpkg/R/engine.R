@@ -3,8 +3,9 @@
 #' `ember_info()` reports the engine's version and ABI version, the OpenBLAS kernel core in use
 #' and the number of threads. Debian's OpenBLAS falls back to slow generic kernels (e.g.
 #' "Prescott") on CPUs it does not know unless the environment variable `OPENBLAS_CORETYPE` is set
-#' before R starts. `ember_set_threads()` sets the number of threads the engine (and OpenBLAS)
-#' uses.
+#' before R starts. `ember_set_threads()` sets the number of threads the engine uses; it splits
+#' large matrix products over them itself and keeps OpenBLAS single-threaded (a setting of the
+#' whole process: R's own matrix products then run on one thread too).
 #'
 #' @param num_threads (`integer(1)`)\cr Number of threads, 1 to 65.
 #' @return `ember_info()`: a named list with `version`, `abi_version`, `blas_core` and
