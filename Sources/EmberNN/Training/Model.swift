@@ -212,27 +212,20 @@ public final class Model {
     /// buffer must be present and nothing else; shapes must match.
     public func loadWeights(_ tensors: [String: Tensor], strict: Bool = true) throws {
         var known = Set<String>()
-        for (name, p) in network.namedParameters() {
+        // Parameters and buffers load the same way; `current`/`assign` reach the one or the other.
+        let slots: [(String, String, Tensor, (Tensor) -> Void)] =
+            network.namedParameters().map { p in (p.0, "parameter", p.1.value, { p.1.value = $0 }) }
+            + network.namedBuffers().map { b in (b.0, "buffer", b.1.value, { b.1.value = $0 }) }
+        for (name, kind, current, assign) in slots {
             known.insert(name)
             guard let t = tensors[name] else {
-                if strict { throw EmberError(.corruptData, "[weights] parameter '\(name)' is missing") }
+                if strict { throw EmberError(.corruptData, "[weights] \(kind) '\(name)' is missing") }
                 continue
             }
-            guard t.count == p.value.count else {
-                throw EmberError(.shapeMismatch, "[weights] '\(name)' has shape \(shapeString(t.shape)); expected \(shapeString(p.value.shape))")
+            guard t.count == current.count else {
+                throw EmberError(.shapeMismatch, "[weights] '\(name)' has shape \(shapeString(t.shape)); expected \(shapeString(current.shape))")
             }
-            p.value = try t.reshaped(p.value.shape)
-        }
-        for (name, b) in network.namedBuffers() {
-            known.insert(name)
-            guard let t = tensors[name] else {
-                if strict { throw EmberError(.corruptData, "[weights] buffer '\(name)' is missing") }
-                continue
-            }
-            guard t.count == b.value.count else {
-                throw EmberError(.shapeMismatch, "[weights] '\(name)' has shape \(shapeString(t.shape)); expected \(shapeString(b.value.shape))")
-            }
-            b.value = try t.reshaped(b.value.shape)
+            assign(try t.reshaped(current.shape))
         }
         if strict {
             let extra = tensors.keys.filter { !known.contains($0) }.sorted()
