@@ -4,9 +4,10 @@ the other, each measurement in its own process, and prints tables of ratios meas
 
     python3 Benchmarks/run.py quick|full|core [--ember .build/release/ember-bench] [--rlib .rlib]
 
-quick: five cells of the MLP grid (5 timed epochs) and Fashion-MNIST at one thread, one seed.
-full:  the mlr3torch paper's CPU grid (20 timed epochs) and Fashion-MNIST at 1 and 2 threads,
-       accuracy averaged over 3 seeds.
+quick: five cells of the MLP grid (5 timed epochs), Fashion-MNIST at one thread, one seed, and a
+       30-epoch long run (denormals).
+full:  the mlr3torch paper's CPU grid (20 timed epochs), Fashion-MNIST at 1 and 2 threads,
+       accuracy averaged over 3 seeds, and a 100-epoch long run.
 core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one thread.
 
 Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
@@ -264,6 +265,38 @@ def fashion(systems, mode, environment):
     return rows
 
 
+LONG_HEADERS = ["system", "epochs", "first ms", "last ms", "last/first", "subnormal at end", "last ms/PT"]
+
+
+def long_run(systems, mode, environment):
+    """Denormals over a long run: an MLP (4 × 100) trained with AdamW (lr 1e-3, weight decay 0.01)
+    for many epochs, so that the optimizer state of units that stop learning decays towards zero.
+    PyTorch runs twice, flushing denormals and not: its subnormal count shows that the run reaches
+    denormal values; Ember's last/first ratio shows whether it slows down, and its subnormal count
+    (at one and two threads) whether every thread that computes flushes them."""
+    epochs = 30 if mode == "quick" else 100
+    data = regression_data()
+    print(f"\nLong run: MLP 4 × 100 on the regression data, AdamW lr 1e-3 (weight decay 0.01), batch 32, {epochs} timed "
+          f"epochs, one thread unless the row says otherwise. Median ms per batch over the first and the last tenth "
+          f"of the epochs; values of the parameters and the optimizer state that are subnormal at the end; last ms "
+          f"over PyTorch's (flushing).", flush=True)
+    widths = [17] + [max(len(h), 7) for h in LONG_HEADERS[1:]]
+    print(line(LONG_HEADERS, widths=widths), flush=True)
+    options = dict(data=data, n=N, p=P, layers=4, width=100, opt="adamw", lr=1e-3, epochs=epochs, warmup=1)
+    results = [("Ember (Swift)", run(systems, "swift", "mlp", options, environment)[0]),
+               ("Ember, 2 threads", run(systems, "swift", "mlp", dict(options, threads=2), environment, threads=2)[0]),
+               ("PyTorch, flush", run(systems, "torch", "mlp", dict(options, flush=1), environment)[0]),
+               ("PyTorch, no flush", run(systems, "torch", "mlp", dict(options, flush=0), environment)[0])]
+    reference = results[2][1].get("last_ms")
+    rows = []
+    for name, r in results:
+        row = [name, epochs, r.get("first_ms"), r.get("last_ms"), ratio(r.get("last_ms"), r.get("first_ms")),
+               r.get("subnormal"), ratio(r.get("last_ms"), reference)]
+        rows.append(row)
+        print(line(LONG_HEADERS, row, widths), flush=True)
+    return rows
+
+
 CORE_HEADERS = ["benchmark", "Ember", "Ember (BLAS call)", "PyTorch", "Ember/PyTorch", "unit"]
 
 
@@ -315,7 +348,8 @@ def main():
             continue
         mlp = mlp_grid(systems, args.mode, environment)
         images = fashion(systems, args.mode, environment)
-        summaries.append(summary(label, mlp, images))
+        long = long_run(systems, args.mode, environment)
+        summaries.append(summary(label, mlp, images, long))
 
     settings = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_CORETYPES", "BENCH_EPOCHS") if k in os.environ)
     print(f"\n--- README-ready summary (`{settings}make bench{'' if args.mode == 'full' else '-' + args.mode}`) ---\n")
@@ -324,7 +358,7 @@ def main():
     print(f"({time.time() - started:.0f} s)")
 
 
-def summary(label, mlp, images):
+def summary(label, mlp, images, long):
     """Markdown: the MLP grid and Fashion-MNIST tables, with BLAS cores and peak RSS in the captions."""
     def peak(rows, column):
         values = [r[column] for r in rows if r[column] is not None]
@@ -337,6 +371,8 @@ def summary(label, mlp, images):
         text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "
                  f"peak RSS Ember {peak(images, 10)}, PyTorch {peak(images, 11)})\n\n"
                  + markdown(FASHION_HEADERS[:10], [r[:10] for r in images]))
+    text += (f"\n\n**Long run**, MLP 4 × 100, AdamW lr 1e-3, ms per batch over the first and last tenth of the epochs ({label})\n\n"
+             + markdown(LONG_HEADERS, long))
     return text
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """The PyTorch side of the benchmark harness: the same measurements as ember-bench, the same
 options, one JSON line per result (Benchmarks/run.py runs it once per measurement).
 
-    python3 torch_bench.py mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20
+    python3 torch_bench.py mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--lr 1e-4] [--flush 1]
     python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2]
     python3 torch_bench.py core
 
-Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default.
+Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default;
+`--flush 0` leaves them alone (the long-run denormal benchmark runs both).
 """
 import argparse
 import json
@@ -42,7 +43,7 @@ def mlp_bench(a):
         layers += [nn.Linear(width_in, a.width), nn.ReLU()]
         width_in = a.width
     model = nn.Sequential(*layers, nn.Linear(width_in, 1))
-    opt = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}[a.opt](model.parameters(), lr=1e-4)
+    opt = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}[a.opt](model.parameters(), lr=a.lr)
     loss_fn = nn.MSELoss()
     seconds, losses = [], []
     for epoch in range(a.warmup + a.epochs):
@@ -60,8 +61,13 @@ def mlp_bench(a):
             seconds.append(time.perf_counter() - t)
             losses.append(loss.item() * len(xb))
     total = time.perf_counter() - start_all
+    window = max(1, a.epochs // 10) * (len(seconds) // a.epochs)
+    state = list(model.parameters()) + [v for s in opt.state.values() for v in s.values() if v.dim() > 0]
+    subnormal = sum(((v.abs() < torch.finfo(torch.float32).tiny) & (v != 0)).sum().item() for v in state)
     emit(median_batch_ms=statistics.median(seconds) * 1e3, mean_batch_ms=total / len(seconds) * 1e3,
-         batches=len(seconds), final_loss=sum(losses) / a.n)
+         batches=len(seconds), first_ms=statistics.median(seconds[:window]) * 1e3,
+         last_ms=statistics.median(seconds[-window:]) * 1e3, subnormal=subnormal, flush=bool(a.flush),
+         final_loss=sum(losses) / a.n)
 
 
 def lenet():
@@ -146,15 +152,16 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["mlp", "fashion", "core"])
     for name, default in [("n", 2000), ("p", 1000), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
-                          ("threads", 1), ("seed", 1)]:
+                          ("threads", 1), ("seed", 1), ("flush", 1)]:
         parser.add_argument("--" + name, type=int, default=default)
     for name in ["data", "dir", "opt", "model"]:
         parser.add_argument("--" + name)
+    parser.add_argument("--lr", type=float, default=1e-4)
     a = parser.parse_args()
     if a.epochs is None:
         a.epochs = 2 if a.command == "fashion" else 20
     torch.set_num_threads(a.threads)
-    torch.set_flush_denormal(True)
+    torch.set_flush_denormal(bool(a.flush))
     {"mlp": mlp_bench, "fashion": fashion_bench, "core": core_bench}[a.command](a)
 
 

@@ -21,12 +21,15 @@ func noStandardization(_ features: Int) -> [String: [Bool]] {
 }
 
 /// One cell of the paper's grid: `--layers` hidden Linear+ReLU layers of `--width`, then
-/// Linear(·, 1); MSE; batch 32; no shuffling; `--opt` sgd or adamw with lr 1e-4.
-/// `--data` holds X (n × p) then y (n) as float32.
+/// Linear(·, 1); MSE; batch 32; no shuffling; `--opt` sgd or adamw with `--lr` (1e-4 by default).
+/// `--data` holds X (n × p) then y (n) as float32. Besides the median time per batch it reports
+/// the medians over the first and the last tenth of the timed epochs and how many values of the
+/// parameters and the optimizer state are subnormal at the end (the long-run denormal benchmark).
 func mlpBench(_ o: Options) throws {
     let n = try o.int("n"), p = try o.int("p")
     let layers = try o.int("layers"), width = try o.int("width"), optimizer = try o.string("opt")
     let epochs = try o.int("epochs", 20), warmup = try o.int("warmup", 1)
+    guard let lr = Double(try o.string("lr", "1e-4")), lr > 0 else { throw EmberError.invalidArgument("mlp", "--lr must be a positive number") }
     try Engine.setNumThreads(try o.int("threads", 1))
     let values = try readFloats(try o.string("data"))
     guard values.count == n * (p + 1) else {
@@ -41,8 +44,8 @@ func mlpBench(_ o: Options) throws {
     config.batchSize = 32
     config.shuffle = false
     switch optimizer {
-    case "sgd": config.optimizer = .sgd(lr: 1e-4)
-    case "adamw": config.optimizer = .adamw(lr: 1e-4)
+    case "sgd": config.optimizer = .sgd(lr: lr)
+    case "adamw": config.optimizer = .adamw(lr: lr)
     default: throw EmberError.invalidArgument("mlp", "--opt must be sgd or adamw, got \(optimizer)")
     }
     let trainer = try Trainer(model: model, config: config)
@@ -53,9 +56,14 @@ func mlpBench(_ o: Options) throws {
     let start = now()
     let records = try trainer.fit(data, epochs: epochs)
     let total = now() - start
+    let window = max(1, epochs / 10) * (timer.seconds.count / max(1, epochs))
+    let state = model.network.parameters.map(\.value) + trainer.optimizer.stateTensors().map(\.1)
+    let subnormal = state.reduce(0) { $0 + $1.data.lazy.filter(\.isSubnormal).count }
     emit([("system", .text("ember-swift")), ("median_batch_ms", .number(median(timer.seconds) * 1e3)),
           ("mean_batch_ms", .number(total / Double(timer.seconds.count) * 1e3)), ("batches", .number(Double(timer.seconds.count))),
-          ("final_loss", .number(records.last?.trainLoss ?? .nan))])
+          ("first_ms", .number(median(Array(timer.seconds.prefix(window))) * 1e3)),
+          ("last_ms", .number(median(Array(timer.seconds.suffix(window))) * 1e3)),
+          ("subnormal", .number(Double(subnormal))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
 }
 
 /// Fashion-MNIST from raw files written by run.py (`{train,test}-{images,labels}.u8`): an MLP

@@ -2,7 +2,7 @@
 // measurement, in its own process (so the peak RSS is that measurement's), and reads the JSON
 // line(s) it prints:
 //
-//     ember-bench mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--warmup 1]
+//     ember-bench mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--warmup 1] [--lr 1e-4]
 //     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2]
 //     ember-bench core
 import Glibc
