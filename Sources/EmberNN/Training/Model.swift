@@ -86,7 +86,7 @@ public final class Model {
 
     /// Inputs of a batch, standardised.
     func prepare(_ data: Dataset, rows: some Collection<Int>) throws -> [Variable] {
-        try zip(spec.inputs, try data.batch(rows, spec: spec)).map { input, t in
+        zip(spec.inputs, try data.batch(rows, spec: spec)).map { input, t in
             if let s = inputScaling[input.name] { return Variable(s.apply(t)) }
             return Variable(t)
         }
