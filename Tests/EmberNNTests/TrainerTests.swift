@@ -379,8 +379,7 @@ final class TrainerTests: XCTestCase {
 /// loads into the same network described in Ember and reproduces PyTorch's outputs.
 final class TorchWeightsTests: XCTestCase {
     func testNetworkSavedFromPyTorchReproducesItsOutputs() throws {
-        let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
-        let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent("torch_model.safetensors")))
+        let bytes = try Fixture.bytes("torch_model.safetensors")
         let fixture = try Fixture.load("torch_model")
         let spec = NetworkSpec(inputs: [InputSpec("num", .numeric(features: 3))], nodes: [
             NodeSpec("linear_0", .linear, inputs: ["num"], params: ["out_features": .number(8)]),
