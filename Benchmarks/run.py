@@ -187,7 +187,7 @@ def cores(*results):
 # The benchmarks.
 
 MLP_HEADERS = ["opt", "layers", "width", "Swift ms", "R ms", "PyTorch ms", "Swift/PT", "R/PT", "Swift GFLOP/s",
-               "RSS Swift", "RSS R", "RSS PT", "BLAS core (Swift/R)"]
+               "fwd+bwd GFLOP/s", "opt step ms", "RSS Swift", "RSS R", "RSS PT", "BLAS core (Swift/R)"]
 
 
 def mlp_flop(layers, width, batch=32):
@@ -211,7 +211,9 @@ def mlp_grid(systems, mode, environment):
     print(f"\nMLP regression, n = {N}, p = {P}, batch 32 ({-(-N // 32)} batches/epoch), MSE, lr 1e-4, no shuffling, "
           f"one thread; {epochs} timed epochs after 1 warm-up epoch. Time per batch: median (Swift, PyTorch), "
           f"mean from fits of different lengths (R; R/PT compares it with PyTorch's mean); Swift GFLOP/s: the batch's "
-          f"matrix-product work over Swift's time; peak RSS in MiB.", flush=True)
+          f"matrix-product work over Swift's time; fwd+bwd GFLOP/s: the same work over the time from the start of "
+          f"the batch to the end of its backward pass (so without the optimizer step, whose median time follows); "
+          f"peak RSS in MiB.", flush=True)
     print(line(MLP_HEADERS), flush=True)
     rows = []
     for opt, layers, width in mlp_cells(mode):
@@ -220,7 +222,8 @@ def mlp_grid(systems, mode, environment):
         ms = s.get("median_batch_ms"), r.get("mean_batch_ms"), t.get("median_batch_ms")
         # R gives a mean per batch: compare it with PyTorch's mean.
         row = [opt, layers, width if layers else "—", *ms, ratio(ms[0], ms[2]), ratio(ms[1], t.get("mean_batch_ms")),
-               ratio(mlp_flop(layers, width) / 1e6, ms[0]), s.get("peak_rss_mib"), r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}"]
+               ratio(mlp_flop(layers, width) / 1e6, ms[0]), ratio(mlp_flop(layers, width) / 1e6, s.get("median_fwdbwd_ms")),
+               s.get("median_opt_ms"), s.get("peak_rss_mib"), r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}"]
         rows.append(row)
         print(line(MLP_HEADERS, row), flush=True)
         # Same seed, data and settings: Swift and R must train the very same network.
@@ -364,9 +367,9 @@ def summary(label, mlp, images, long):
         values = [r[column] for r in rows if r[column] is not None]
         return f"{max(values):.0f} MiB" if values else "—"
 
-    text = (f"**MLP, time per batch** ({label}; BLAS core Swift/R: {', '.join(sorted({r[12] for r in mlp}))}; "
-            f"peak RSS Swift {peak(mlp, 9)}, R {peak(mlp, 10)}, PyTorch {peak(mlp, 11)})\n\n"
-            + markdown(MLP_HEADERS[:9], [r[:9] for r in mlp]))
+    text = (f"**MLP, time per batch** ({label}; BLAS core Swift/R: {', '.join(sorted({r[14] for r in mlp}))}; "
+            f"peak RSS Swift {peak(mlp, 11)}, R {peak(mlp, 12)}, PyTorch {peak(mlp, 13)})\n\n"
+            + markdown(MLP_HEADERS[:11], [r[:11] for r in mlp]))
     if images:
         text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "
                  f"peak RSS Ember {peak(images, 10)}, PyTorch {peak(images, 11)})\n\n"

@@ -4,15 +4,30 @@ import EmberCore
 import EmberNN
 
 /// Records the wall time of every training batch (from batch begin to batch end, so it covers
-/// gathering the batch, forward, loss, backward and the optimizer step).
+/// gathering the batch, forward, loss, backward and the optimizer step), and the part of it from
+/// the end of the backward pass to the end of the batch: the optimizer step.
 final class BatchTimer: TrainerCallback {
     var seconds: [Double] = []
-    private var start = 0.0
+    var optimizerSeconds: [Double] = []
+    private var start = 0.0, backwardEnd = 0.0
 
-    init() { seconds.reserveCapacity(1 << 16) }
+    init() {
+        seconds.reserveCapacity(1 << 16)
+        optimizerSeconds.reserveCapacity(1 << 16)
+    }
 
     func onBatchBegin(_ trainer: Trainer, batch: Int) throws { start = now() }
-    func onBatchEnd(_ trainer: Trainer, batch: Int, loss: Double) throws { seconds.append(now() - start) }
+    func onAfterBackward(_ trainer: Trainer, batch: Int) throws { backwardEnd = now() }
+    func onBatchEnd(_ trainer: Trainer, batch: Int, loss: Double) throws {
+        let end = now()
+        seconds.append(end - start)
+        optimizerSeconds.append(end - backwardEnd)
+    }
+
+    func removeAll() {
+        seconds.removeAll(keepingCapacity: true)
+        optimizerSeconds.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Every column as is: the benchmarks compare the same arithmetic as PyTorch's plain loops.
@@ -52,7 +67,7 @@ func mlpBench(_ o: Options) throws {
     let timer = BatchTimer()
     trainer.callbacks = [timer]
     try trainer.fit(data, epochs: warmup)
-    timer.seconds.removeAll(keepingCapacity: true)
+    timer.removeAll()
     let start = now()
     let records = try trainer.fit(data, epochs: epochs)
     let total = now() - start
@@ -61,6 +76,8 @@ func mlpBench(_ o: Options) throws {
     let subnormal = state.reduce(0) { $0 + $1.data.lazy.filter(\.isSubnormal).count }
     emit([("system", .text("ember-swift")), ("median_batch_ms", .number(median(timer.seconds) * 1e3)),
           ("mean_batch_ms", .number(total / Double(timer.seconds.count) * 1e3)), ("batches", .number(Double(timer.seconds.count))),
+          ("median_fwdbwd_ms", .number(median(zip(timer.seconds, timer.optimizerSeconds).map { $0 - $1 }) * 1e3)),
+          ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
           ("first_ms", .number(median(Array(timer.seconds.prefix(window))) * 1e3)),
           ("last_ms", .number(median(Array(timer.seconds.suffix(window))) * 1e3)),
           ("subnormal", .number(Double(subnormal))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
