@@ -2,7 +2,7 @@
 options, one JSON line per result (Benchmarks/run.py runs it once per measurement).
 
     python3 torch_bench.py mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--lr 1e-4] [--flush 1]
-    python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2]
+    python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--save-init FILE]
     python3 torch_bench.py core
 
 Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default;
@@ -90,6 +90,12 @@ def fashion_bench(a):
     torch.manual_seed(a.seed)
     model = lenet() if cnn else nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
                                               nn.Linear(128, 10))
+    if a.save_init:  # the initial weights under Ember's parameter names, for ember-bench's --init
+        from safetensors.torch import save_file
+        names = ["conv1", "conv2", "fc1", "fc2", "head"] if cnn else ["linear_0", "linear_1", "head"]
+        layers = [m for m in model if isinstance(m, (nn.Conv2d, nn.Linear))]
+        save_file({f"{name}.{kind}": getattr(m, kind).detach().contiguous() for name, m in zip(names, layers)
+                   for kind in ("weight", "bias")}, a.save_init)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     t0 = time.perf_counter()
@@ -157,6 +163,7 @@ def main():
     for name in ["data", "dir", "opt", "model"]:
         parser.add_argument("--" + name)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--save-init", dest="save_init")
     a = parser.parse_args()
     if a.epochs is None:
         a.epochs = 2 if a.command == "fashion" else 20

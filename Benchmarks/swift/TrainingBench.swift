@@ -85,7 +85,8 @@ func mlpBench(_ o: Options) throws {
 
 /// Fashion-MNIST from raw files written by run.py (`{train,test}-{images,labels}.u8`): an MLP
 /// 784-256-128-10 or LeNet, batch 128, Adam (lr 1e-3), shuffled; training and prediction images
-/// per second and test accuracy after `--epochs`.
+/// per second and test accuracy after `--epochs`. `--init FILE` starts from the weights in a
+/// safetensors file (torch_bench.py's `--save-init`) instead of Ember's own initialisation.
 func fashionBench(_ o: Options) throws {
     let dir = try o.string("dir"), arch = try o.string("model")
     let epochs = try o.int("epochs", 2), seed = try o.int("seed", 1)
@@ -106,6 +107,7 @@ func fashionBench(_ o: Options) throws {
                      : try Architectures.mlp(TabularInputs(numeric: 784), neurons: [256, 128])
     let model = try Model(spec: spec, task: .multiclass(classes: 10), standardize: isCNN ? [:] : noStandardization(784),
                           seed: UInt64(seed))
+    if let initial = try? o.string("init") { try model.loadWeights(safetensors: try readBytes(initial)) }
     var config = TrainerConfig()
     config.batchSize = 128
     config.optimizer = .adam(lr: 1e-3)

@@ -3,7 +3,7 @@
 // line(s) it prints:
 //
 //     ember-bench mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--warmup 1] [--lr 1e-4]
-//     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2]
+//     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--init FILE]
 //     ember-bench core
 import Glibc
 
