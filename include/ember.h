@@ -81,6 +81,11 @@ int32_t ember_version(const char **out_version);
 /** Name of the OpenBLAS kernel core in use (static string), e.g. "SkylakeX" or "Prescott". */
 int32_t ember_blas_core_name(const char **out_name);
 
+/** NULL when OpenBLAS's kernels fit this CPU; otherwise (static string) how to fix a fallback to
+ *  kernels that leave the CPU's AVX2/AVX-512 units unused, e.g. Debian's OpenBLAS picking "Prescott"
+ *  on a CPU it does not know: set OPENBLAS_CORETYPE before the process starts. */
+int32_t ember_blas_core_advice(const char **out_advice);
+
 /** Number of threads the engine computes with (its loops and its split matrix products). */
 int32_t ember_get_num_threads(int32_t *out_threads);
 

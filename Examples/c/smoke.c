@@ -78,6 +78,9 @@ int main(int argc, char **argv) {
     const char *version = NULL, *core = NULL;
     EXPECT(ember_version(&version) == EMBER_OK && version != NULL, "version");
     EXPECT(ember_blas_core_name(&core) == EMBER_OK && core != NULL && core[0] != '\0', "BLAS core name");
+    const char *advice = NULL;
+    EXPECT(ember_blas_core_advice(&advice) == EMBER_OK, "BLAS core advice");
+    if (advice != NULL) printf("advice: %s\n", advice);
     EXPECT(ember_set_num_threads(1) == EMBER_OK, "set threads");
     int32_t threads = 0;
     EXPECT(ember_get_num_threads(&threads) == EMBER_OK && threads == 1, "get threads");

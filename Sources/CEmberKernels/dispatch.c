@@ -21,3 +21,5 @@ int32_t cember_current_isa(void) {
 int32_t cember_kernels_force_isa(int32_t level) { return __atomic_exchange_n(&forced_isa, level, __ATOMIC_RELAXED); }
 
 int32_t cember_kernels_isa(void) { return cember_current_isa(); }
+
+int32_t cember_cpu_isa(void) { return detected_isa(); }

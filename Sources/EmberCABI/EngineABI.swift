@@ -37,6 +37,7 @@ func staticCString(_ text: String) -> UnsafePointer<CChar> {
 enum StaticStrings {
     nonisolated(unsafe) static let version = staticCString(emberVersion)
     nonisolated(unsafe) static let blasCore = staticCString(BLAS.coreName)
+    nonisolated(unsafe) static let blasAdvice = BLAS.coreAdvice.map(staticCString)
 }
 
 /// The engine version.
@@ -54,6 +55,15 @@ public func ember_blas_core_name(_ out: UnsafeMutablePointer<UnsafePointer<CChar
     guarded {
         guard let out else { throw EmberError.invalidArgument("out_name", "is NULL") }
         out.pointee = StaticStrings.blasCore
+    }
+}
+
+/// How to make OpenBLAS use this CPU's vector units (static string), or NULL when it already does.
+@_cdecl("ember_blas_core_advice")
+public func ember_blas_core_advice(_ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guarded {
+        guard let out else { throw EmberError.invalidArgument("out_advice", "is NULL") }
+        out.pointee = StaticStrings.blasAdvice
     }
 }
 

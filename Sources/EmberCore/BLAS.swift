@@ -1,3 +1,4 @@
+import CEmberKernels
 import COpenBLAS
 
 /// The engine's window on BLAS (OpenBLAS): matrix products, the kernel core and threads.
@@ -12,6 +13,34 @@ public enum BLAS {
     public static var coreName: String {
         guard let p = openblas_get_corename() else { return "unknown" }
         return String(cString: p)
+    }
+
+    /// How to make matrix products faster when OpenBLAS runs kernels that leave this CPU's vector
+    /// units unused, or `nil` when its kernels fit the CPU.
+    ///
+    /// Debian's OpenBLAS 0.3.21 does not recognise some newer CPUs and falls back to its
+    /// "Prescott" (SSE3) kernels, several times slower than the AVX2 or AVX-512 ones. Only the
+    /// environment variable `OPENBLAS_CORETYPE`, set before the process starts, changes that; the
+    /// advice names the value to set. Ember's own kernels choose their instruction set by
+    /// themselves.
+    public static var coreAdvice: String? { coreAdvice(core: coreName, cpuISA: Int(cember_cpu_isa())) }
+
+    /// OpenBLAS kernel cores (`openblas_get_corename()`, lower-cased) that use neither AVX2 nor AVX-512.
+    static let coresWithoutAVX2: Set<String> = [
+        "unknown", "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
+        "nehalem", "athlon", "opteron", "opteron(sse3)", "barcelona", "nano", "sandybridge", "bobcat", "bulldozer",
+        "piledriver", "steamroller",
+    ]
+
+    /// The advice for OpenBLAS core `core` on a CPU whose best instruction set is `cpuISA`
+    /// (2 AVX-512, 1 AVX2, 0 neither).
+    static func coreAdvice(core: String, cpuISA: Int) -> String? {
+        guard cpuISA >= 1, coresWithoutAVX2.contains(core.lowercased()) else { return nil }
+        let (units, value) = cpuISA >= 2 ? ("AVX-512", "SkylakeX") : ("AVX2", "Haswell")
+        return "OpenBLAS runs its '\(core)' kernels, which leave this CPU's \(units) units unused: matrix products "
+            + "run several times slower than they could. Set the environment variable OPENBLAS_CORETYPE=\(value) "
+            + "before the process starts (for R, in ~/.Renviron or before starting R); the BLAS core Ember reports "
+            + "then reads '\(value)'."
     }
 
     /// OpenBLAS's build configuration string.

@@ -1,4 +1,5 @@
 import CEmberSupport
+import EmberCore
 import Foundation
 import XCTest
 
@@ -69,6 +70,9 @@ final class CABITests: XCTestCase {
         XCTAssertEqual(ember_abi_version(), 2)
         XCTAssertEqual(text { ember_version($0) }, "0.2.0")
         XCTAssertFalse(text { ember_blas_core_name($0) }.isEmpty)
+        var advice: UnsafePointer<CChar>? = UnsafePointer(bitPattern: 1)
+        check(ember_blas_core_advice(&advice))
+        XCTAssertEqual(advice.map { String(cString: $0) }, BLAS.coreAdvice, "NULL exactly when the engine has no advice")
         check(ember_set_num_threads(1))
         var threads: Int32 = 0
         check(ember_get_num_threads(&threads))
@@ -78,6 +82,7 @@ final class CABITests: XCTestCase {
         expectError(ember_get_num_threads(nil), invalid, "out_threads")
         expectError(ember_version(nil), invalid, "out_version")
         expectError(ember_blas_core_name(nil), invalid, "out_name")
+        expectError(ember_blas_core_advice(nil), invalid, "out_advice")
         check(ember_live_handles(nil, nil, nil, nil))
     }
 

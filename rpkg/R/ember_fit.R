@@ -205,6 +205,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     seed = format(seed, scientific = FALSE),
     host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
   )
+  blas_advice_once()
   ptr <- .Call(C_ember_model_new, to_json(model_config))
   trainer_config <- list(
     batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,

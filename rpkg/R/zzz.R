@@ -17,6 +17,10 @@ ember_abi_expected <- 2L
   invisible(NULL)
 }
 
+.onAttach <- function(libname, pkgname) {
+  blas_advice_once(packageStartupMessage)
+}
+
 # NOTE: no .onUnload / library.dynam.unload: engine threads and thread-local destructors may
 # outlive an unloaded shared object (DESIGN.md §4).
 

@@ -159,19 +159,21 @@ static SEXP bytes_result(ember_bytes *bytes, const char *what) {
 SEXP C_ember_abi_version(void) { return Rf_ScalarInteger(ember_abi_version()); }
 
 SEXP C_ember_info(void) {
-    const char *core = NULL, *version = NULL;
+    const char *core = NULL, *version = NULL, *advice = NULL;
     int32_t threads = 0;
     CHECK(ember_version(&version), "ember_version");
     CHECK(ember_blas_core_name(&core), "ember_blas_core_name");
+    CHECK(ember_blas_core_advice(&advice), "ember_blas_core_advice");
     CHECK(ember_get_num_threads(&threads), "ember_get_num_threads");
-    const char *names[] = {"version", "abi_version", "blas_core", "num_threads"};
-    SEXP out = PROTECT(Rf_allocVector(VECSXP, 4));
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 4));
+    const char *names[] = {"version", "abi_version", "blas_core", "blas_advice", "num_threads"};
+    SEXP out = PROTECT(Rf_allocVector(VECSXP, 5));
+    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 5));
     SET_VECTOR_ELT(out, 0, Rf_mkString(version));
     SET_VECTOR_ELT(out, 1, Rf_ScalarInteger(ember_abi_version()));
     SET_VECTOR_ELT(out, 2, Rf_mkString(core ? core : "unknown"));
-    SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(threads));
-    for (int i = 0; i < 4; i++) SET_STRING_ELT(nms, i, Rf_mkChar(names[i]));
+    SET_VECTOR_ELT(out, 3, advice ? Rf_mkString(advice) : Rf_ScalarString(NA_STRING));
+    SET_VECTOR_ELT(out, 4, Rf_ScalarInteger(threads));
+    for (int i = 0; i < 5; i++) SET_STRING_ELT(nms, i, Rf_mkChar(names[i]));
     Rf_setAttrib(out, R_NamesSymbol, nms);
     UNPROTECT(2);
     return out;

@@ -103,6 +103,10 @@ void cember_max_pool_tiled_backward(const float *restrict dy, const int32_t *res
 /// The instruction set the dispatched kernels use: 2 AVX-512, 1 AVX2, 0 baseline x86-64.
 int32_t cember_kernels_isa(void);
 
+/// The instruction set this CPU supports, as cember_kernels_isa counts (2 AVX-512, 1 AVX2, 0 neither
+/// or not x86-64), whatever cap a test has set.
+int32_t cember_cpu_isa(void);
+
 /// Caps the instruction set of the dispatched kernels at `level` (-1: none) and returns the
 /// previous cap; for tests that check every variant gives the same bits.
 int32_t cember_kernels_force_isa(int32_t level);

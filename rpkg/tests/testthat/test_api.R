@@ -3,10 +3,21 @@ test_that("ember_info reports the engine; threads can be set", {
   expect_identical(info$abi_version, 2L)
   expect_match(info$version, "^[0-9]+\\.[0-9]+\\.[0-9]+$")
   expect_true(is.character(info$blas_core) && nzchar(info$blas_core))
+  expect_true(is.character(info$blas_advice) && length(info$blas_advice) == 1L)
+  if (!is.na(info$blas_advice)) expect_match(info$blas_advice, "OPENBLAS_CORETYPE=", fixed = TRUE)
   expect_true(info$num_threads >= 1L)
   old <- ember_set_threads(1)
   expect_identical(ember_info()$num_threads, 1L)
   ember_set_threads(old)
+})
+
+test_that("the advice on OpenBLAS's kernels is given once per session", {
+  old <- mlr3ember:::ember_session$blas_advice_given
+  on.exit(assign("blas_advice_given", old, envir = mlr3ember:::ember_session))
+  assign("blas_advice_given", FALSE, envir = mlr3ember:::ember_session)
+  expect_silent(mlr3ember:::blas_advice_once(advice = NA_character_))
+  expect_message(mlr3ember:::blas_advice_once(advice = "set OPENBLAS_CORETYPE=SkylakeX"), "mlr3ember: set OPENBLAS_CORETYPE=SkylakeX")
+  expect_silent(mlr3ember:::blas_advice_once(advice = "set OPENBLAS_CORETYPE=SkylakeX"))
 })
 
 test_that("architectures print and turn into network descriptions", {
