@@ -15,10 +15,8 @@ away from kinks (ReLU at 0). CI does not need PyTorch: the fixtures are committe
     python3 tools/golden/generate.py
 """
 
-import json
 import math
 import os
-import sys
 import zlib
 
 import torch
@@ -32,7 +30,7 @@ torch.set_num_threads(1)
 torch.set_default_dtype(torch.float32)
 
 
-from golden_common import L  # noqa: E402
+from golden_common import L, header as provenance, write_json as write  # noqa: E402
 
 
 def away_from_zero(t, margin=0.1):
@@ -725,17 +723,8 @@ def mlp_step_case():
             "steps": [run("sgd", sgd), run("adam", adam)]}
 
 
-def write(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1, allow_nan=False)
-        f.write("\n")
-    print(f"wrote {os.path.relpath(path, ROOT)}")
-
-
 def main():
-    header = {"generator": "tools/golden/generate.py", "torch_version": torch.__version__,
-              "python_version": sys.version.split()[0]}
+    header = provenance("tools/golden/generate.py")
     core = dict(header)
     core.update({
         "float_bits_check": float_bits_check(),

@@ -28,10 +28,8 @@ https://github.com/yandex-research/rtdl, rtdl/modules.py) and mlr3torch's port
     python3 tools/golden/generate_attention.py
 """
 
-import json
 import math
 import os
-import sys
 
 import torch
 import torch.nn as nn
@@ -43,13 +41,9 @@ OUT = os.path.join(ROOT, "Tests", "EmberNNTests", "Fixtures", "nn_attention.json
 torch.set_num_threads(1)
 torch.set_default_dtype(torch.float32)
 
+from golden_common import L, header, write_json as write  # noqa: E402
+
 KINK_MARGIN = 1e-3
-
-
-def L(t):
-    """A float32 tensor as nested lists of exact float64 values."""
-    assert t.dtype == torch.float32, t.dtype
-    return t.detach().double().tolist()
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,17 +309,8 @@ def transformer_block_cases():
     return cases
 
 
-def write(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1, allow_nan=False)
-        f.write("\n")
-    print(f"wrote {os.path.relpath(path, ROOT)}")
-
-
 def main():
-    fixture = {"generator": "tools/golden/generate_attention.py", "torch_version": torch.__version__,
-               "python_version": sys.version.split()[0]}
+    fixture = header("tools/golden/generate_attention.py")
     fixture.update({
         "multihead_attention": mha_cases(),
         "numeric_tokenizer": numeric_tokenizer_cases(),

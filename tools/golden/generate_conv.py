@@ -20,9 +20,7 @@ position is then unambiguous). CI does not need PyTorch: the fixture is committe
     python3 tools/golden/generate_conv.py
 """
 
-import json
 import os
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +32,7 @@ torch.set_num_threads(1)
 torch.set_default_dtype(torch.float32)
 
 
-from golden_common import L  # noqa: E402
+from golden_common import L, header, write_json  # noqa: E402
 
 
 def leaf(t):
@@ -221,9 +219,7 @@ def adaptive_avg_pool2d_cases():
 
 def main():
     fixture = {
-        "generator": "tools/golden/generate_conv.py",
-        "torch_version": torch.__version__,
-        "python_version": sys.version.split()[0],
+        **header("tools/golden/generate_conv.py"),
         "ops": {
             "conv1d": conv1d_cases(),
             "conv2d": conv2d_cases(),
@@ -234,11 +230,7 @@ def main():
             "adaptive_avg_pool2d": adaptive_avg_pool2d_cases(),
         },
     }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
-        json.dump(fixture, f, indent=1, allow_nan=False)
-        f.write("\n")
-    print(f"wrote {os.path.relpath(OUT, ROOT)}")
+    write_json(OUT, fixture)
 
 
 if __name__ == "__main__":

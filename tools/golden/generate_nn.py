@@ -22,10 +22,8 @@ difference). CI does not need PyTorch: the fixtures are committed.
     python3 tools/golden/generate_nn.py
 """
 
-import json
 import math
 import os
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -40,11 +38,7 @@ torch.set_default_dtype(torch.float32)
 # that every option changes the result by more than the tests could overlook.
 RTOL, ATOL = 1e-5, 1e-6
 
-
-def L(t):
-    """A float32 tensor as nested lists of exact float64 values (a 0-dim tensor as a number)."""
-    assert t.dtype == torch.float32, t.dtype
-    return t.detach().double().tolist()
+from golden_common import L, header as provenance, write_json  # noqa: E402
 
 
 def I(t):
@@ -660,17 +654,11 @@ def schedule_fixture():
 # --------------------------------------------------------------------------------------------
 
 def write(name, obj):
-    path = os.path.join(OUT_DIR, name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1, allow_nan=False)
-        f.write("\n")
-    print(f"wrote {os.path.relpath(path, ROOT)}")
+    write_json(os.path.join(OUT_DIR, name), obj)
 
 
 def main():
-    header = {"generator": "tools/golden/generate_nn.py", "torch_version": torch.__version__,
-              "python_version": sys.version.split()[0]}
+    header = provenance("tools/golden/generate_nn.py")
     layers = dict(header)
     layers.update({
         "batch_norm": batch_norm_cases(),
