@@ -4,7 +4,8 @@
 // Hot loops in C: `restrict` pointers let the compiler vectorise them, and each kernel is built
 // for AVX-512, AVX2 and baseline x86-64 with the best picked at load time (target_clones, or an
 // explicit dispatch where the register tiles differ per variant). Floating-point contraction is
-// off and reductions keep one fixed order, so every variant gives bit-identical results.
+// off and reductions keep one fixed order, so every variant gives bit-identical results; the one
+// exception is cember_sgemm, whose AVX variants use FMA (see there).
 
 #include <stdint.h>
 
