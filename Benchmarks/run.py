@@ -12,7 +12,9 @@ core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one
 
 Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
 SkylakeX (per child process); BENCH_EPOCHS overrides the timed epochs of the MLP grid;
-BENCH_PYTHON is the interpreter that runs torch_bench.py (default: this one).
+BENCH_PYTHON is the interpreter that runs torch_bench.py (default: this one); BENCH_KERNELS=openblas|ember
+makes ember-bench run its matrix products with OpenBLAS's or Ember's own kernels (default: Ember's
+exactly when OpenBLAS has fallen back to pre-AVX2 kernels).
 """
 import argparse
 import gzip
@@ -180,7 +182,9 @@ def markdown(headers, rows):
 
 
 def cores(*results):
-    return "/".join(sorted({r["blas_core"] for r in results if r.get("blas_core")})) or "—"
+    # "+ember": the matrix products ran Ember's own kernels (BLAS.kernels), not OpenBLAS's.
+    return "/".join(sorted({r["blas_core"] + ("+ember" if r.get("kernels") == "ember" else "")
+                            for r in results if r.get("blas_core")})) or "—"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +304,7 @@ def long_run(systems, mode, environment):
     return rows
 
 
-CORE_HEADERS = ["benchmark", "Ember", "Ember (BLAS call)", "PyTorch", "Ember/PyTorch", "unit"]
+CORE_HEADERS = ["benchmark", "Ember", "OpenBLAS call", "Ember kernels call", "PyTorch", "Ember/PyTorch", "unit"]
 
 
 def core(systems, environment):
@@ -314,12 +318,12 @@ def core(systems, environment):
             continue
         t = torch.get(e["bench"], {})
         key = "gflops" if "gflops" in e else "ns"
-        rows.append([e["bench"], e[key], e.get("gflops_blas"), t.get(key), ratio(e[key], t.get(key)),
+        rows.append([e["bench"], e[key], e.get("gflops_blas"), e.get("gflops_ember"), t.get(key), ratio(e[key], t.get(key)),
                      "GFLOP/s" if key == "gflops" else "ns"])
     widths = [max([len(h)] + [len(fmt(r[i])) for r in rows]) for i, h in enumerate(CORE_HEADERS)]
     for row in [None] + rows:
         print(line(CORE_HEADERS, row, widths))
-    print(f"BLAS core (Ember): {cores(*ember)}")
+    print(f"BLAS core (Ember; +ember: its own kernels run the products by default): {cores(*ember)}")
     return rows, cores(*ember)
 
 

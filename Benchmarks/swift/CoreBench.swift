@@ -30,16 +30,24 @@ func coreBench(_ o: Options) throws {
     for (m, k, n) in matmulShapes {
         let a = try Tensor.uniform([m, k], low: -1, high: 1, rng: &rng)
         let b = try Tensor.uniform([k, n], low: -1, high: 1, rng: &rng)
-        // Through the tensor op (result storage from the pool) and straight into BLAS.
+        // Through the tensor op (result storage from the pool; the kernels BLAS.kernels picks by
+        // default) and straight into BLAS.gemm with OpenBLAS's kernels and with Ember's.
         let op = try secondsPerCall { _ = try matmul(a, b) }
         let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
         defer { c.deallocate() }
-        let raw = try secondsPerCall {
-            try BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.storage.pointer, b: b.storage.pointer, c: c)
+        let chosen = BLAS.kernels
+        var raw: [Double] = []
+        for kernels in [BLAS.Kernels.openBLAS, .ember] {
+            BLAS.kernels = kernels
+            raw.append(try secondsPerCall {
+                try BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.storage.pointer, b: b.storage.pointer, c: c)
+            })
         }
+        BLAS.kernels = chosen
         let flop = 2 * Double(m * n * k)
         emit([("system", .text("ember-swift")), ("bench", .text("matmul \(m)x\(k)·\(k)x\(n)")),
-              ("gflops", .number(flop / op / 1e9)), ("gflops_blas", .number(flop / raw / 1e9))])
+              ("gflops", .number(flop / op / 1e9)), ("gflops_blas", .number(flop / raw[0] / 1e9)),
+              ("gflops_ember", .number(flop / raw[1] / 1e9))])
     }
 
     let x = try Tensor.uniform([32, 100], low: -1, high: 1, rng: &rng)

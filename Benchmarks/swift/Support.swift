@@ -94,7 +94,7 @@ enum Field {
 
 /// Prints one result line: the fields, the BLAS core, the thread count and the peak RSS.
 func emit(_ fields: [(String, Field)]) {
-    let common: [(String, Field)] = [("blas_core", .text(BLAS.coreName)), ("threads", .number(Double(Engine.numThreads))),
+    let common: [(String, Field)] = [("blas_core", .text(BLAS.coreName)), ("kernels", .text("\(BLAS.kernels)")), ("threads", .number(Double(Engine.numThreads))),
                                      ("peak_rss_mib", .number(peakRSSMiB()))]
     print("{" + (fields + common).map { "\"\($0.0)\": \($0.1.json)" }.joined(separator: ", ") + "}")
     fflush(nil)

@@ -5,7 +5,17 @@
 //     ember-bench mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--warmup 1] [--lr 1e-4]
 //     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--init FILE]
 //     ember-bench core
+//
+// BENCH_KERNELS=openblas|ember in the environment sets BLAS.kernels (default: Ember's kernels
+// exactly when OpenBLAS has fallen back to pre-AVX2 kernels), to time both on one machine.
+import EmberCore
 import Glibc
+
+switch getenv("BENCH_KERNELS").map({ String(cString: $0) }) {
+case "openblas"?: BLAS.kernels = .openBLAS
+case "ember"?: BLAS.kernels = .ember
+default: break
+}
 
 let arguments = CommandLine.arguments
 let command = arguments.count > 1 ? arguments[1] : ""

@@ -8,7 +8,8 @@ static int32_t detected_isa(void) {
 #ifdef HAVE_VARIANTS
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
-    if (__builtin_cpu_supports("avx2")) return ISA_AVX2;
+    // The AVX2 variants may use FMA (gemm.c): every AVX2 CPU made has it, but a virtual machine can hide it.
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
 #endif
     return ISA_BASELINE;
 }

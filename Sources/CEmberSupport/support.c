@@ -151,3 +151,9 @@ int32_t cember_set_grad_enabled(int32_t enabled) {
     grad_disabled = enabled ? 0 : 1;
     return previous;
 }
+
+static int32_t gemm_kernels = -1;
+
+int32_t cember_gemm_kernels(void) { return __atomic_load_n(&gemm_kernels, __ATOMIC_RELAXED); }
+
+void cember_set_gemm_kernels(int32_t kernels) { __atomic_store_n(&gemm_kernels, kernels, __ATOMIC_RELAXED); }

@@ -1,11 +1,36 @@
 import CEmberKernels
+import CEmberSupport
 import COpenBLAS
 
 /// The engine's window on BLAS (OpenBLAS): matrix products, the kernel core and threads.
 ///
 /// This file is the only place in Ember that calls BLAS; it checks that every dimension fits
-/// BLAS's 32-bit integers before the call.
+/// BLAS's 32-bit integers before the call. Matrix products run OpenBLAS's `sgemm` or Ember's own
+/// kernels (`cember_sgemm`), as `kernels` says.
 public enum BLAS {
+    /// The kernels that run `gemm`'s matrix products.
+    public enum Kernels: Int32, Sendable, CaseIterable {
+        /// OpenBLAS's `cblas_sgemm`.
+        case openBLAS = 0
+        /// Ember's own packed, register-tiled kernels (`cember_sgemm` in CEmberKernels), with
+        /// AVX-512, AVX2 + FMA and baseline variants chosen at run time. They match OpenBLAS's
+        /// AVX-512 kernels in speed and are several times faster than its "Prescott" fallback.
+        case ember = 1
+    }
+
+    /// The kernels that run `gemm`'s matrix products, process-wide.
+    ///
+    /// Until set, `.ember` when OpenBLAS has fallen back to kernels that leave this CPU's vector
+    /// units unused (`coreAdvice` is not `nil`), `.openBLAS` otherwise. Results of the two differ
+    /// in the last bits (rounding of long sums), as those of two BLAS libraries do.
+    public static var kernels: Kernels {
+        get { Kernels(rawValue: cember_gemm_kernels()) ?? defaultKernels }
+        set { cember_set_gemm_kernels(newValue.rawValue) }
+    }
+
+    /// `kernels` until set (decided once: the OpenBLAS core and the CPU do not change).
+    static let defaultKernels: Kernels = coreAdvice == nil ? .openBLAS : .ember
+
     /// The name of the kernel core OpenBLAS selected at start-up (e.g. "SkylakeX", "Prescott").
     ///
     /// Debian's OpenBLAS 0.3.21 does not recognise every CPU and may fall back to slow
@@ -70,7 +95,9 @@ public enum BLAS {
     /// OpenBLAS runs single-threaded (see `Engine`); a product of at least `splitWork`
     /// multiply-adds is cut into panels of C's columns (or rows, when C is taller than wide), one
     /// per thread of Ember's pool, each a single-threaded call. One pool does all the work: there
-    /// are no OpenBLAS threads left spinning while Ember's threads run, and nothing nests.
+    /// are no OpenBLAS threads left spinning while Ember's threads run, and nothing nests. The
+    /// calls go to OpenBLAS or to Ember's kernels as `kernels` says; with Ember's, the result does
+    /// not depend on the number of threads.
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
@@ -86,8 +113,9 @@ public enum BLAS {
             return
         }
         let lda = transA ? m : k, ldb = transB ? k : n
-        let threads = Parallel.numThreads
-        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), numThreads == 1 else {
+        let threads = Parallel.numThreads, own = kernels == .ember
+        let sgemm = own ? emberSgemm : openBLASSgemm
+        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), own || numThreads == 1 else {
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
             return
         }
@@ -111,10 +139,18 @@ public enum BLAS {
     /// Multiply-adds from which `gemm` splits a product over Ember's threads (~10 µs of work).
     static let splitWork = 1 << 20
 
+    /// One cember_sgemm call (Ember's kernels).
+    private static func emberSgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                                   _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                   _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cember_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(max(lda, 1)), b,
+                     Int64(max(ldb, 1)), beta, c, Int64(max(ldc, 1)))
+    }
+
     /// One cblas_sgemm call; every dimension and leading dimension has been checked to fit Int32.
-    private static func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                              _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
-                              _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    private static func openBLASSgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                      _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k), alpha,
                     a, Int32(truncatingIfNeeded: max(lda, 1)), b, Int32(truncatingIfNeeded: max(ldb, 1)), beta,

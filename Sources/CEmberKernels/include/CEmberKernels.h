@@ -4,7 +4,8 @@
 // Hot loops in C: `restrict` pointers let the compiler vectorise them, and each kernel is built
 // for AVX-512, AVX2 and baseline x86-64 with the best picked at load time (target_clones, or an
 // explicit dispatch where the register tiles differ per variant). Floating-point contraction is
-// off and reductions keep one fixed order, so every variant gives bit-identical results.
+// off and reductions keep one fixed order, so every variant gives bit-identical results; the one
+// exception is cember_sgemm, whose AVX variants use FMA (see there).
 
 #include <stdint.h>
 
@@ -88,6 +89,22 @@ void cember_gemm_nt(int64_t m, int64_t n, int64_t len, const float *a, int64_t l
 /// out[r] = Σ_l a[r·lda + l] for r < rows, l < len, in the order cember_gemm_nt sums.
 void cember_row_sums(int64_t rows, int64_t len, const float *a, int64_t lda, float *out);
 
+// MARK: Matrix products (gemm.c)
+
+/// C = alpha·op(A)·op(B) + beta·C for row-major matrices, as cblas_sgemm(CblasRowMajor, …):
+/// op(A) is m×k (A stored k×m, rows `lda` apart, when trans_a ≠ 0), op(B) is k×n (B stored n×k
+/// when trans_b ≠ 0), C is m×n with rows `ldc` apart. With beta = 0, C is overwritten and never
+/// read (NaN in C does not propagate); with k = 0 or alpha = 0, C = beta·C and A, B are not read.
+///
+/// Packed panels and a register-tiled micro-kernel per instruction set (AVX-512, AVX2 + FMA,
+/// baseline). Unlike the other kernels here, the AVX variants use fused multiply-adds and the
+/// baseline does not, so the baseline differs from them in the last bits (AVX-512 and AVX2 agree).
+/// Each element is summed in an order that depends on k only: the result does not depend on how
+/// the caller splits C into row or column panels (over threads, say). Thread-safe; packing buffers
+/// are per thread and reused, so repeated products allocate nothing.
+void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 // MARK: Pooling (pooling.c)
 
 /// Max pooling of `planes` planes of H × W with kH × kW windows that tile the plane (stride = kernel,
@@ -100,7 +117,7 @@ void cember_max_pool_tiled(const float *restrict x, int64_t planes, int64_t H, i
 void cember_max_pool_tiled_backward(const float *restrict dy, const int32_t *restrict pos, int64_t planes, int64_t H,
                                     int64_t W, int64_t kH, int64_t kW, float *restrict dx);
 
-/// The instruction set the dispatched kernels use: 2 AVX-512, 1 AVX2, 0 baseline x86-64.
+/// The instruction set the dispatched kernels use: 2 AVX-512, 1 AVX2 (with FMA), 0 baseline x86-64.
 int32_t cember_kernels_isa(void);
 
 /// The instruction set this CPU supports, as cember_kernels_isa counts (2 AVX-512, 1 AVX2, 0 neither

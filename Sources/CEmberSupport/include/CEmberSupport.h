@@ -76,6 +76,13 @@ void cember_parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void 
 /// Number of pool workers alive in this process (for tests).
 int32_t cember_pool_workers(void);
 
+/// Which kernels BLAS.gemm runs, process-wide (0 OpenBLAS, 1 Ember's; -1, the initial value: not
+/// set, BLAS.gemm decides).
+int32_t cember_gemm_kernels(void);
+
+/// Sets the value cember_gemm_kernels returns.
+void cember_set_gemm_kernels(int32_t kernels);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,285 @@
+// Single-precision matrix products (`cember_sgemm`), for CPUs where the BLAS library runs kernels
+// that leave the vector units unused (Debian's OpenBLAS 0.3.21 falls back to SSE3 "Prescott"
+// kernels on CPUs it does not know: DESIGN.md §6).
+//
+// The classic Goto/BLIS structure: for each block of NC columns and KC values of k, op(B) is
+// packed into NR-wide column panels (row l of a panel holds B(l, j..j+NR) contiguously), and for
+// each block of MC rows op(A) into MR-tall row panels (row l holds A(i..i+MR, l)); packing handles
+// the transposes (16×16 in-register transposes where the source is contiguous along k), so one
+// register-tiled micro-kernel serves all four cases. It keeps an mr × NR tile of C in registers,
+// adds broadcast A values times B vectors over the k block, then updates C once.
+//
+// Variants: AVX-512 (12 × 32: 24 zmm accumulators), AVX2 + FMA (6 × 16: 12 ymm accumulators) and
+// a baseline in plain C (2 × 16 on logical 16-float vectors, multiply then add). Edge tiles run
+// the same micro-kernel on zero-padded panels with fewer rows or vectors and masked C updates.
+//
+// Numerics. Unlike the other kernels of this target, FMA is intended: the AVX variants use fused
+// multiply-adds (explicitly; contraction stays off), the baseline a multiply and an add, so the
+// baseline differs from them in the last bits. Each element of C gets, for each k block in order
+// (KC is the same in every variant), acc = Σ_l A(i, l)·B(l, j) summed sequentially from l = 0,
+// then C = alpha·acc + beta·C (first block; beta = 0 never reads C) or C = alpha·acc + C (later
+// blocks). That order depends on k only, never on where the element sits in a tile, block or
+// panel: splitting C into row or column panels (BLAS.gemm does, over threads) does not change a
+// bit, and the AVX-512 and AVX2 variants give identical results.
+//
+// Packing buffers are per thread (a pthread key, freed when the thread exits), grown to the
+// largest product seen; in a steady state of repeated shapes nothing is allocated. If allocation
+// fails, the product runs with one panel of each on the stack (the same bits, slower).
+#include "CEmberKernels.h"
+#include "simd.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+enum {
+    KC = 256,     // k block: every variant uses the same (it fixes each element's order of additions)
+    MC = 144,     // rows of A packed at a time (a multiple of every MR)
+    NC = 2048,    // columns of B packed at a time (a multiple of every NR)
+    MAX_MR = 12,
+    MAX_NV = 2,   // 16-float vectors in the widest NR
+};
+
+// MARK: Packing
+
+/// Transposes 16 rows of 16 floats in place (r[i][j] ↔ r[j][i]): four rounds of swapping blocks
+/// of 8, 4, 2 and 1 between rows s apart.
+INLINE void transpose16(v16 r[16]) {
+#define SWAP_ROUND(S, LO, HI)                                     \
+    for (int i = 0; i < 16; i++) {                                \
+        if (i & (S)) continue;                                    \
+        v16 x = r[i], y = r[i + (S)];                             \
+        r[i] = __builtin_shufflevector(x, y, LO);                 \
+        r[i + (S)] = __builtin_shufflevector(x, y, HI);           \
+    }
+#define L8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define H8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define L4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define H4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define L2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define H2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define L1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define H1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+    SWAP_ROUND(8, L8, H8)
+    SWAP_ROUND(4, L4, H4)
+    SWAP_ROUND(2, L2, H2)
+    SWAP_ROUND(1, L1, H1)
+#undef SWAP_ROUND
+#undef L8
+#undef H8
+#undef L4
+#undef H4
+#undef L2
+#undef H2
+#undef L1
+#undef H1
+}
+
+/// Stores the first `W - c0` (at most 16) lanes of v at p.
+INLINE void store_lanes(const int W, int c0, float *p, v16 v, store_fn store) {
+    if (W - c0 >= 16) {
+        vstore(p, v);
+    } else {
+        store(p, v, lane_bits(0, W - c0));
+    }
+}
+
+/// Packs a panel of W (a multiple of 16, or less than 16) × kc: dst[l·W + x] = src[x·sw + l·sk]
+/// for x < w, zero for w <= x < W. One of sw, sk is 1 (row-major operands): with sw = 1 rows are
+/// copied, with sk = 1 blocks of 16 × 16 are transposed in registers.
+INLINE void pack_panel(const int W, int64_t w, int64_t kc, const float *src, int64_t sw, int64_t sk, float *dst,
+                       lanes_fn lanes, store_fn store) {
+    if (sw == 1) {
+        for (int64_t l = 0; l < kc; l++) {
+            for (int c0 = 0; c0 < W; c0 += 16) {
+                store_lanes(W, c0, dst + l * W + c0, lanes(src + l * sk + c0, lane_bits(0, w - c0)), store);
+            }
+        }
+        return;
+    }
+    for (int64_t l0 = 0; l0 < kc; l0 += 16) {
+        int64_t kn = kc - l0 < 16 ? kc - l0 : 16;
+        uint32_t kbits = lane_bits(0, kn);
+        for (int c0 = 0; c0 < W; c0 += 16) {
+            v16 r[16];
+            for (int x = 0; x < 16; x++) {
+                r[x] = c0 + x < w ? lanes(src + (c0 + x) * sw + l0, kbits) : vsplat(0.0f);
+            }
+            transpose16(r);
+            for (int t = 0; t < kn; t++) store_lanes(W, c0, dst + (l0 + t) * W + c0, r[t], store);
+        }
+    }
+}
+
+// MARK: Micro-kernel
+
+/// C tile of mr rows × nv vectors (ncols of its columns stored) += the product of an A panel
+/// (MR-tall) and a B panel (NV·16 wide) over kc; see the numerics above.
+INLINE void micro(const int MR, const int NV, const int mr, const int nv, const int fused, lanes_fn lanes,
+                  store_fn store, int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc, int64_t ncols,
+                  float alpha, float beta, int first) {
+    v16 acc[MAX_MR][MAX_NV];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++) acc[i][v] = vsplat(0.0f);
+    for (int64_t l = 0; l < kc; l++) {
+        const float *al = pa + l * MR, *bl = pb + l * NV * 16;
+        v16 bv[MAX_NV];
+        for (int v = 0; v < nv; v++) bv[v] = vload(bl + 16 * v);
+        for (int i = 0; i < mr; i++) {
+            v16 ai = vsplat(al[i]);
+            for (int v = 0; v < nv; v++) {
+                acc[i][v] = fused ? __builtin_elementwise_fma(ai, bv[v], acc[i][v]) : acc[i][v] + ai * bv[v];
+            }
+        }
+    }
+    v16 va = vsplat(alpha), vb = vsplat(beta);
+    for (int i = 0; i < mr; i++) {
+        for (int v = 0; v < nv; v++) {
+            float *p = c + i * ldc + 16 * v;
+            int64_t left = ncols - 16 * v;
+            uint32_t bits = lane_bits(0, left);
+            v16 out;
+            if (first && beta == 0.0f) {
+                out = va * acc[i][v];
+            } else {
+                v16 old = left >= 16 ? vload(p) : lanes(p, bits);
+                if (first) old = vb * old;
+                out = fused ? __builtin_elementwise_fma(va, acc[i][v], old) : va * acc[i][v] + old;
+            }
+            if (left >= 16) {
+                vstore(p, out);
+            } else {
+                store(p, out, bits);
+            }
+        }
+    }
+}
+
+#define MICRO_CASE(MRc, NVc)                                                                                \
+    case (MRc) * 4 + (NVc):                                                                                 \
+        if ((MRc) <= MR && (NVc) <= NV)                                                                     \
+            micro(MR, NV, MRc, NVc, fused, lanes, store, kc, pa + ip * kc, pb + jp * kc, cij, ldc, ncols,   \
+                  alpha, beta, pc == 0);                                                                    \
+        break;
+
+// MARK: Blocking
+
+/// The floats of packing buffer a product of m × n × k needs with MR × NR tiles and blocks mc, nc.
+INLINE int64_t buffer_floats(int64_t MR, int64_t NR, int64_t m, int64_t n, int64_t k, int64_t mc, int64_t nc) {
+    int64_t rows = (m < mc ? m : mc) + MR - 1, cols = (n < nc ? n : nc) + NR - 1, depth = k < KC ? k : KC;
+    return (rows / MR * MR + cols / NR * NR) * depth;
+}
+
+/// C = alpha·op(A)·op(B) + beta·C with A(i, l) = a[i·ars + l·acs], B(l, j) = b[l·brs + j·bcs];
+/// m, n, k > 0; buf holds buffer_floats(MR, NV·16, m, n, k, mc, nc) floats.
+INLINE void gemm_body(const int MR, const int NV, const int fused, lanes_fn lanes, store_fn store, int64_t m,
+                      int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs, const float *b,
+                      int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, float *buf, int64_t mc,
+                      int64_t nc) {
+    const int64_t NR = 16 * NV;
+    int64_t depth = k < KC ? k : KC, ncmax = ((n < nc ? n : nc) + NR - 1) / NR * NR;
+    float *pb = buf, *pa = buf + ncmax * depth;
+    for (int64_t jc = 0; jc < n; jc += nc) {
+        int64_t ncur = n - jc < nc ? n - jc : nc;
+        for (int64_t pc = 0; pc < k; pc += KC) {
+            int64_t kc = k - pc < KC ? k - pc : KC;
+            for (int64_t jp = 0; jp < ncur; jp += NR) {
+                pack_panel(NR, ncur - jp < NR ? ncur - jp : NR, kc, b + pc * brs + (jc + jp) * bcs, bcs, brs,
+                           pb + jp * kc, lanes, store);
+            }
+            for (int64_t ic = 0; ic < m; ic += mc) {
+                int64_t mcur = m - ic < mc ? m - ic : mc;
+                for (int64_t ip = 0; ip < mcur; ip += MR) {
+                    pack_panel(MR, mcur - ip < MR ? mcur - ip : MR, kc, a + (ic + ip) * ars + pc * acs, ars, acs,
+                               pa + ip * kc, lanes, store);
+                }
+                for (int64_t jp = 0; jp < ncur; jp += NR) {
+                    int64_t ncols = ncur - jp < NR ? ncur - jp : NR;
+                    int nv = (int)((ncols + 15) / 16);
+                    for (int64_t ip = 0; ip < mcur; ip += MR) {
+                        int mr = mcur - ip < MR ? (int)(mcur - ip) : MR;
+                        float *cij = c + (ic + ip) * ldc + jc + jp;
+                        switch (mr * 4 + nv) {
+                            MICRO_CASE(1, 1) MICRO_CASE(1, 2) MICRO_CASE(2, 1) MICRO_CASE(2, 2)
+                            MICRO_CASE(3, 1) MICRO_CASE(3, 2) MICRO_CASE(4, 1) MICRO_CASE(4, 2)
+                            MICRO_CASE(5, 1) MICRO_CASE(5, 2) MICRO_CASE(6, 1) MICRO_CASE(6, 2)
+                            MICRO_CASE(7, 1) MICRO_CASE(7, 2) MICRO_CASE(8, 1) MICRO_CASE(8, 2)
+                            MICRO_CASE(9, 1) MICRO_CASE(9, 2) MICRO_CASE(10, 1) MICRO_CASE(10, 2)
+                            MICRO_CASE(11, 1) MICRO_CASE(11, 2) MICRO_CASE(12, 1) MICRO_CASE(12, 2)
+                            default: break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: Per-thread packing buffer
+
+static pthread_key_t buffer_key;
+static pthread_once_t buffer_once = PTHREAD_ONCE_INIT;
+static int buffer_key_ready;
+
+static void make_buffer_key(void) { buffer_key_ready = pthread_key_create(&buffer_key, free) == 0; }
+
+/// This thread's packing buffer of at least `floats` floats (64-byte aligned), or NULL if it
+/// cannot be allocated. A 64-byte header before the floats holds the capacity.
+static float *thread_buffer(int64_t floats) {
+    pthread_once(&buffer_once, make_buffer_key);
+    if (!buffer_key_ready) return NULL;
+    char *block = pthread_getspecific(buffer_key);
+    if (block != NULL && *(int64_t *)(void *)block >= floats) return (float *)(void *)(block + 64);
+    void *fresh = NULL;
+    if (posix_memalign(&fresh, 64, 64 + (size_t)floats * sizeof(float)) != 0) return NULL;
+    if (pthread_setspecific(buffer_key, fresh) != 0) {
+        free(fresh);
+        return NULL;
+    }
+    free(block);
+    *(int64_t *)fresh = floats;
+    return (float *)(void *)((char *)fresh + 64);
+}
+
+// MARK: Variants
+
+#define GEMM_ARGS int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs, \
+                  const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc
+#define GEMM_PASS m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc
+
+// gemm_<isa>: with this thread's buffer, or (allocation failed) gemm_<isa>_stack: one A and one B
+// panel at a time in a stack buffer (blocks of MR rows and NR columns: the same sums, slower).
+#define GEMM_VARIANT(ISA, TARGET, MR, NV, FUSED)                                                       \
+    TARGET __attribute__((noinline)) static void gemm_##ISA##_stack(GEMM_ARGS) {                       \
+        float buf[(MR + 16 * NV) * KC];                                                                \
+        gemm_body(MR, NV, FUSED, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MR, 16 * NV);               \
+    }                                                                                                  \
+    TARGET static void gemm_##ISA(GEMM_ARGS) {                                                         \
+        float *buf = thread_buffer(buffer_floats(MR, 16 * NV, m, n, k, MC, NC));                       \
+        if (buf == NULL) {                                                                             \
+            gemm_##ISA##_stack(GEMM_PASS);                                                             \
+            return;                                                                                    \
+        }                                                                                              \
+        gemm_body(MR, NV, FUSED, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC);                    \
+    }
+
+#ifdef HAVE_VARIANTS
+GEMM_VARIANT(avx512, TARGET_AVX512, 12, 2, 1)
+GEMM_VARIANT(avx2, __attribute__((target("avx2,fma"))), 6, 1, 1)
+#endif
+GEMM_VARIANT(baseline, , 2, 1, 0)
+
+void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        // C = beta·C without reading A or B (and without reading C when beta is 0).
+        for (int64_t i = 0; i < m; i++) {
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        }
+        return;
+    }
+    // op(A)(i, l) = a[i·ars + l·acs], op(B)(l, j) = b[l·brs + j·bcs].
+    int64_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
+    int64_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
+    DISPATCH(gemm, GEMM_PASS)
+}

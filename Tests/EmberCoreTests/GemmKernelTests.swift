@@ -1,0 +1,252 @@
+// Ember's own matrix-product kernels (cember_sgemm, CEmberKernels/gemm.c): every instruction-set
+// variant against a Double-accumulated reference and against OpenBLAS (through BLAS.gemm with
+// kernels = .openBLAS), all four transpose cases, edge sizes around the tiles (1, 3, 15, 16, 17, 31,
+// 33, 100, 257), MLP shapes, alpha ≠ 1, beta ∈ {0 over NaN, 1, 0.5}, leading dimensions larger
+// than the rows; bit-identical results at one and two threads; and a short training run with
+// Ember's kernels against one with OpenBLAS's.
+//
+// Tolerances. A float32 sum of k products, added in any order, is off from the exact value by at
+// most about k·ε·Σ|products| (ε = 2⁻²⁴) and typically by √k·ε·Σ|products| (rounding errors of
+// random sign). The check is |C - reference| <= 1e-6·√k·(|alpha|·Σ_l |A(i,l)·B(l,j)| + |beta·C₀|)
+// + 1e-7: DESIGN.md §7's matmul rtol 1e-5 expressed per term of the sum (scaled by √k because
+// the error of a sum grows with its length, and taken against Σ|products| because the result
+// itself may cancel to near zero), ~17√k ε. Against OpenBLAS, whose error has the same bound,
+// twice that.
+import CEmberKernels
+@testable import EmberCore
+import EmberTestSupport
+import XCTest
+
+final class GemmKernelTests: XCTestCase {
+    var rng = RandomGenerator(seed: 11)
+
+    /// One product's operands, stored with leading dimensions `pad` larger than needed.
+    struct Problem {
+        let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, pad: Int
+        let lda: Int, ldb: Int, ldc: Int
+        let a: [Float], b: [Float], c0: [Float]
+
+        init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, pad: Int, rng: inout RandomGenerator) {
+            self.transA = transA
+            self.transB = transB
+            self.m = m
+            self.n = n
+            self.k = k
+            self.pad = pad
+            lda = (transA ? m : k) + pad
+            ldb = (transB ? k : n) + pad
+            ldc = n + pad
+            a = (0..<((transA ? k : m) * lda)).map { _ in rng.uniform(-1, 1) }
+            b = (0..<((transB ? n : k) * ldb)).map { _ in rng.uniform(-1, 1) }
+            c0 = (0..<(m * ldc)).map { _ in rng.uniform(-1, 1) }
+        }
+
+        func opA(_ i: Int, _ l: Int) -> Float { transA ? a[l * lda + i] : a[i * lda + l] }
+        func opB(_ l: Int, _ j: Int) -> Float { transB ? b[j * ldb + l] : b[l * ldb + j] }
+
+        /// The Double-accumulated product and, per element, the scale of its rounding error bound.
+        func reference(alpha: Float, beta: Float) -> (value: [Double], scale: [Double]) {
+            var value = [Double](repeating: 0, count: m * n), scale = value
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s = 0.0, s1 = 0.0
+                    for l in 0..<k {
+                        let p = Double(opA(i, l)) * Double(opB(l, j))
+                        s += p
+                        s1 += abs(p)
+                    }
+                    let old = beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j])
+                    value[i * n + j] = Double(alpha) * s + old
+                    scale[i * n + j] = abs(Double(alpha)) * s1 + abs(old)
+                }
+            }
+            return (value, scale)
+        }
+
+        /// cember_sgemm on a copy of C0 (NaN in C when beta is 0, which must not propagate).
+        func ember(alpha: Float, beta: Float) -> [Float] {
+            var c = beta == 0 ? [Float](repeating: .nan, count: c0.count) : c0
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        cember_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha,
+                                     pa.baseAddress, Int64(lda), pb.baseAddress, Int64(ldb), beta, pc.baseAddress,
+                                     Int64(ldc))
+                    }
+                }
+            }
+            return c
+        }
+
+        /// BLAS.gemm with the given kernels on C0 (packed to leading dimension n), the operands
+        /// repacked without padding (BLAS.gemm takes minimal leading dimensions).
+        func blas(_ kernels: BLAS.Kernels, alpha: Float, beta: Float) throws -> [Float] {
+            let saved = BLAS.kernels
+            BLAS.kernels = kernels
+            defer { BLAS.kernels = saved }
+            let (ra, ca) = transA ? (k, m) : (m, k), (rb, cb) = transB ? (n, k) : (k, n)
+            let ta = (0..<ra).flatMap { r in a[(r * lda)..<(r * lda + ca)] }
+            let tb = (0..<rb).flatMap { r in b[(r * ldb)..<(r * ldb + cb)] }
+            var c = (0..<m).flatMap { i in beta == 0 ? Array(repeating: Float.nan, count: n) : Array(c0[(i * ldc)..<(i * ldc + n)]) }
+            try ta.withUnsafeBufferPointer { pa in
+                try tb.withUnsafeBufferPointer { pb in
+                    try c.withUnsafeMutableBufferPointer { pc in
+                        guard let pa = pa.baseAddress, let pb = pb.baseAddress, let pc = pc.baseAddress else { return }
+                        try BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa, b: pb,
+                                      beta: beta, c: pc)
+                    }
+                }
+            }
+            return c
+        }
+
+        var name: String { "\(m)×\(k)·\(k)×\(n) transA \(transA) transB \(transB)" }
+    }
+
+    /// The shapes (m, n, k): every edge size in each role, and MLP/CNN products.
+    static let shapes: [(Int, Int, Int)] = {
+        let sizes = [1, 3, 15, 16, 17, 31, 33, 100, 257]
+        var s = sizes.flatMap { [($0, $0, $0), ($0, 17, 100), (31, $0, 16), (16, 33, $0)] }
+        // MLP 1000-100, batch 32: forward, weight gradient, input gradient; 400-400; 784-256, batch 128.
+        s += [(32, 100, 1000), (100, 1000, 32), (32, 1000, 100), (32, 400, 400), (128, 256, 784), (256, 784, 128)]
+        // Beyond one block of C columns (2048) and of k (256) together.
+        s += [(3, 2100, 600)]
+        return s
+    }()
+
+    static let transposes = [(false, false), (false, true), (true, false), (true, true)]
+
+    /// Instruction-set caps to test: every variant this CPU runs (2 AVX-512, 1 AVX2, 0 baseline).
+    static var isaLevels: [Int32] { Array((0...max(cember_cpu_isa(), 0)).reversed()) }
+
+    func testEveryVariantAgainstDoubleReferenceAndOpenBLAS() throws {
+        defer { _ = cember_kernels_force_isa(-1) }
+        var checked = 0
+        for (index, (m, n, k)) in Self.shapes.enumerated() {
+            for (tA, tB) in Self.transposes {
+                let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: 1 + index % 3, rng: &rng)
+                // Beta cycles through 0 (C full of NaN), 1 and 0.5 over the shapes; alpha is never 1.
+                for (alpha, beta) in [(Float(1.5), Float([0, 1, 0.5][index % 3])), (-0.75, 0)] {
+                    let (ref, scale) = p.reference(alpha: alpha, beta: beta)
+                    let blas = try p.blas(.openBLAS, alpha: alpha, beta: beta)
+                    let bound = { (e: Int) in 1e-6 * Double(k).squareRoot() * scale[e] + 1e-7 }
+                    for isa in Self.isaLevels {
+                        _ = cember_kernels_force_isa(isa)
+                        let c = p.ember(alpha: alpha, beta: beta)
+                        var failures = 0
+                        for i in 0..<m {
+                            for j in 0..<n where failures < 3 {
+                                let e = i * n + j, got = Double(c[i * p.ldc + j])
+                                if !(abs(got - ref[e]) <= bound(e)) || !(abs(got - Double(blas[e])) <= 2 * bound(e)) {
+                                    failures += 1
+                                    XCTFail("\(p.name) alpha \(alpha) beta \(beta) isa \(isa): C[\(i)][\(j)] = \(got), "
+                                            + "reference \(ref[e]), OpenBLAS \(blas[e]), bound \(bound(e))")
+                                }
+                            }
+                            // The padding between rows of C is untouched.
+                            for j in n..<p.ldc where i * p.ldc + j < c.count {
+                                let before = beta == 0 ? Float.nan : p.c0[i * p.ldc + j]
+                                XCTAssertEqual(c[i * p.ldc + j].bitPattern, before.bitPattern, "\(p.name): padding written")
+                            }
+                        }
+                        checked += 1
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(checked, Self.shapes.count * 4 * 2 * Self.isaLevels.count)
+    }
+
+    /// The AVX-512 and AVX2 variants both use FMA in the same order: identical bits.
+    func testAVX512AndAVX2VariantsGiveTheSameBits() throws {
+        guard cember_cpu_isa() >= 2 else { throw XCTSkip("needs an AVX-512 CPU") }
+        defer { _ = cember_kernels_force_isa(-1) }
+        for (m, n, k) in [(32, 100, 1000), (33, 257, 31), (100, 1000, 32), (17, 15, 600)] {
+            for (tA, tB) in Self.transposes {
+                let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: 2, rng: &rng)
+                _ = cember_kernels_force_isa(2)
+                let wide = p.ember(alpha: 0.5, beta: 0.5)
+                _ = cember_kernels_force_isa(1)
+                XCTAssertEqual(p.ember(alpha: 0.5, beta: 0.5).map(\.bitPattern), wide.map(\.bitPattern), p.name)
+            }
+        }
+    }
+
+    /// With beta = 0 C is never read; alpha = 0 and k = 0 leave beta·C without reading A or B.
+    func testDegenerateCases() {
+        var c: [Float] = [.nan, .nan, 2, 4]
+        let a: [Float] = [.nan, .nan], b: [Float] = [.nan, .nan]
+        cember_sgemm(0, 0, 2, 2, 1, 0, a, 1, b, 2, 0, &c, 2)
+        XCTAssertEqual(c, [0, 0, 0, 0])
+        c = [1, 2, 3, 4]
+        cember_sgemm(0, 0, 2, 2, 0, 1, a, 1, b, 2, 0.5, &c, 2)
+        XCTAssertEqual(c, [0.5, 1, 1.5, 2])
+        cember_sgemm(1, 1, 0, 2, 3, 1, a, 1, b, 2, 0.5, &c, 2)
+        XCTAssertEqual(c, [0.5, 1, 1.5, 2])
+    }
+
+    /// BLAS.gemm with Ember's kernels splits large products over threads; the bits do not change.
+    func testResultsDoNotDependOnTheThreadCount() throws {
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        // Split by columns (n >= m) and by rows (m > n), in all four transpose cases.
+        for (m, n, k) in [(32, 1000, 100), (100, 1000, 32), (1000, 64, 64), (257, 257, 257)] {
+            for (tA, tB) in Self.transposes {
+                let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
+                XCTAssertGreaterThanOrEqual(m * n * k, BLAS.splitWork, "the product must be large enough to split")
+                try Engine.setNumThreads(1)
+                let one = try p.blas(.ember, alpha: 1.25, beta: 0.5)
+                try Engine.setNumThreads(2)
+                let two = try p.blas(.ember, alpha: 1.25, beta: 0.5)
+                XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), p.name)
+            }
+        }
+    }
+
+    /// The default follows the advice: Ember's kernels exactly when OpenBLAS has fallen back.
+    func testDefaultKernelsFollowTheCoreAdvice() {
+        XCTAssertEqual(BLAS.defaultKernels, BLAS.coreAdvice == nil ? .openBLAS : .ember)
+        let saved = BLAS.kernels
+        defer { BLAS.kernels = saved }
+        for kernels in BLAS.Kernels.allCases {
+            BLAS.kernels = kernels
+            XCTAssertEqual(BLAS.kernels, kernels)
+        }
+    }
+
+    /// A short training run (MLP 20-64-32-1, plain SGD, 30 steps on one batch) with Ember's kernels
+    /// ends with the weights of the same run with OpenBLAS's, within DESIGN.md §7's rtol 1e-5 /
+    /// atol 1e-6 for matrix products, loosened ×10 because 30 steps compound the last-bit
+    /// differences of ~270 products (each step's update is small: lr 0.01 on weights of order 0.3).
+    func testTrainingWithEmberKernelsMatchesOpenBLAS() throws {
+        let x = randomTensor([32, 20], &rng), target = randomTensor([32, 1], &rng)
+        let initial = [randomTensor([64, 20], &rng, -0.3, 0.3), randomTensor([64], &rng, -0.1, 0.1),
+                       randomTensor([32, 64], &rng, -0.3, 0.3), randomTensor([32], &rng, -0.1, 0.1),
+                       randomTensor([1, 32], &rng, -0.3, 0.3), randomTensor([1], &rng, -0.1, 0.1)]
+        let saved = BLAS.kernels
+        defer { BLAS.kernels = saved }
+        var results: [[Tensor]] = []
+        for kernels in [BLAS.Kernels.openBLAS, .ember] {
+            BLAS.kernels = kernels
+            var params = initial
+            for _ in 0..<30 {
+                let vars = params.map { Variable($0, requiresGrad: true) }
+                var h = Variable(x)
+                for layer in 0..<3 {
+                    h = try linear(h, weight: vars[2 * layer], bias: vars[2 * layer + 1])
+                    if layer < 2 { h = relu(h) }
+                }
+                let diff = try h - Variable(target)
+                try sum(try diff * diff).backward()
+                params = try zip(params, vars).map { p, v in
+                    let g = try XCTUnwrap(v.grad)
+                    return try Tensor(shape: p.shape, data: zip(p.data, g.data).map { $0 - 0.01 * $1 })
+                }
+            }
+            results.append(params)
+        }
+        for (i, (e, o)) in zip(results[1], results[0]).enumerated() {
+            assertClose(e, o, Tolerance(rtol: 1e-4, atol: 1e-5), "parameter \(i) after 30 steps")
+        }
+    }
+}
