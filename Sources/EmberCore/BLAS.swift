@@ -62,10 +62,11 @@ public enum BLAS {
     static func coreAdvice(core: String, cpuISA: Int) -> String? {
         guard cpuISA >= 1, coresWithoutAVX2.contains(core.lowercased()) else { return nil }
         let (units, value) = cpuISA >= 2 ? ("AVX-512", "SkylakeX") : ("AVX2", "Haswell")
-        return "OpenBLAS runs its '\(core)' kernels, which leave this CPU's \(units) units unused: matrix products "
-            + "run several times slower than they could. Set the environment variable OPENBLAS_CORETYPE=\(value) "
-            + "before the process starts (for R, in ~/.Renviron or before starting R); the BLAS core Ember reports "
-            + "then reads '\(value)'."
+        return "OpenBLAS runs its '\(core)' kernels, which leave this CPU's \(units) units unused. Ember runs its "
+            + "own matrix-product kernels instead, but everything else in this process that calls OpenBLAS (R's own "
+            + "matrix products, for one) runs several times slower than it could. Set the environment variable "
+            + "OPENBLAS_CORETYPE=\(value) before the process starts (for R, in ~/.Renviron or before starting R); "
+            + "the BLAS core Ember reports then reads '\(value)'."
     }
 
     /// OpenBLAS's build configuration string.

@@ -7,7 +7,8 @@ import XCTest
 final class BLASAdviceTests: XCTestCase {
     func testFallbackKernelsOnAVXCPUsGetAdviceNamingTheVariable() throws {
         let avx512 = try XCTUnwrap(BLAS.coreAdvice(core: "Prescott", cpuISA: 2))
-        for part in ["'Prescott'", "AVX-512", "OPENBLAS_CORETYPE=SkylakeX", "before the process starts"] {
+        for part in ["'Prescott'", "AVX-512", "OPENBLAS_CORETYPE=SkylakeX", "before the process starts",
+                     "Ember runs its own matrix-product kernels"] {
             XCTAssertTrue(avx512.contains(part), "\(part) in: \(avx512)")
         }
         let avx2 = try XCTUnwrap(BLAS.coreAdvice(core: "Sandybridge", cpuISA: 1))
