@@ -23,8 +23,12 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-// How long an idle thread watches for work before it sleeps (nanoseconds).
-#define SPIN_NS 30000
+// How long an idle thread watches for work before it sleeps (nanoseconds). The gaps between the
+// parallel loops of a small MLP's step (4 × 100, batch 32: ~140 µs per step) are longer than 30 µs,
+// so with 30 µs the worker slept and woke several times per step and a 2-thread step took
+// 0.135–0.233 ms over four runs, against 0.115–0.146 ms with 300 µs (1 thread: 0.14 ms). An idle
+// pool burns at most this long after its last job.
+#define SPIN_NS 300000
 
 #define MAX_WORKERS 64
 
