@@ -1,7 +1,9 @@
 // multiHeadSelfAttention, the fused attention op: central-difference gradient checks (float32,
 // step 1e-2, rtol 1e-2, atol 1e-3, as OpGradientCheckTests), agreement with the same attention
 // composed of separate ops (slice, reshape, permute, matmul, softmax, dropout with the same mask),
-// at one and two threads, with both kernel sets, and its errors.
+// at one and two threads, with both kernel sets, and its errors; the vectorised row softmax
+// against Tensor.softmax (glibc expf).
+import CEmberKernels
 @testable import EmberCore
 import EmberTestSupport
 import XCTest
@@ -80,5 +82,51 @@ final class AttentionOpTests: XCTestCase {
             for i in 0..<1000 { XCTAssertEqual(md[i], b.uniform() < keep ? scale : 0, "p \(p) element \(i)") }
             XCTAssertEqual(a, b)
         }
+    }
+    func testVectorisedRowSoftmaxMatchesTensorSoftmax() throws {
+        var rng = RandomGenerator(seed: 8)
+        for cols in [1, 5, 15, 16, 17, 33, 58, 200] {
+            var x = randomTensor([4, cols], &rng, -30, 30)
+            x.withUnsafeMutableBufferPointer { p in
+                // One -inf entry (weight 0; not a whole row, whose softmax is NaN), and a value
+                // whose exp underflows.
+                if cols > 1 { p[0] = -.infinity }
+                if cols > 2 { p[cols + 1] = -200 }
+            }
+            let expected = try x.softmax(axis: -1, log: false)
+            var y = x
+            y.withUnsafeMutableBufferPointer { p in cember_softmax_rows(p.baseAddress, 4, Int64(cols)) }
+            assertClose(y, expected, Tolerance(rtol: 2e-6, atol: 1e-30), "softmax rows of \(cols)")
+            // The backward kernel against g = w · (g - Σ g·w) in Double.
+            let w = expected, g0 = randomTensor([4, cols], &rng)
+            var g = g0
+            w.withUnsafeBufferPointer { pw in
+                g.withUnsafeMutableBufferPointer { pg in cember_softmax_backward_rows(pw.baseAddress, pg.baseAddress, 4, Int64(cols)) }
+            }
+            let wd = w.data.map(Double.init), gd = g0.data.map(Double.init)
+            var reference = [Float](repeating: 0, count: 4 * cols)
+            for r in 0..<4 {
+                let dot = (0..<cols).reduce(0.0) { $0 + gd[r * cols + $1] * wd[r * cols + $1] }
+                for c in 0..<cols { reference[r * cols + c] = Float(wd[r * cols + c] * (gd[r * cols + c] - dot)) }
+            }
+            assertClose(g, try Tensor(shape: [4, cols], data: reference), .reduction, "softmax backward rows of \(cols)")
+        }
+    }
+    /// Every instruction-set variant of the row softmax kernels gives the same bits.
+    func testRowSoftmaxVariantsGiveTheSameBits() throws {
+        defer { _ = cember_kernels_force_isa(-1) }
+        var rng = RandomGenerator(seed: 12)
+        let x = randomTensor([6, 37], &rng, -20, 20), g0 = randomTensor([6, 37], &rng)
+        var results: [[Float]] = []
+        for isa in 0...Int(cember_cpu_isa()) {
+            _ = cember_kernels_force_isa(Int32(isa))
+            var y = x, g = g0
+            y.withUnsafeMutableBufferPointer { p in cember_softmax_rows(p.baseAddress, 6, 37) }
+            y.withUnsafeBufferPointer { pw in
+                g.withUnsafeMutableBufferPointer { pg in cember_softmax_backward_rows(pw.baseAddress, pg.baseAddress, 6, 37) }
+            }
+            results.append(y.data + g.data)
+        }
+        for r in results.dropFirst() { XCTAssertEqual(r.map(\.bitPattern), results[0].map(\.bitPattern)) }
     }
 }

@@ -1,4 +1,4 @@
-import Glibc
+import CEmberKernels
 
 /// Multi-head scaled dot-product self-attention as one tape op, on the packed query/key/value
 /// projection that `in_proj` produces: `qkv` [batch, tokens, 3 · d] holds the queries in columns
@@ -67,7 +67,7 @@ public func multiHeadSelfAttention(_ qkv: Variable, heads: Int, dropout: Float =
             let w = pw + pair * t * t
             BLAS.gemmStridedUnchecked(transA: false, transB: true, m: t, n: t, k: dh, alpha: alpha,
                                       a: q, lda: ld, b: k, ldb: ld, c: w, ldc: t)
-            softmaxRowsInPlace(w, rows: t, cols: t)
+            cember_softmax_rows(w, Int64(t), Int64(t))
             var used = UnsafePointer(w)
             if let pm, let dropped {
                 let m = pm + pair * t * t
@@ -107,12 +107,7 @@ public func multiHeadSelfAttention(_ qkv: Variable, heads: Int, dropout: Float =
                 BLAS.gemmStridedUnchecked(transA: true, transB: false, m: t, n: dh, k: t,
                                           a: used, lda: t, b: o, ldb: d, c: gv, ldc: ld)
                 // Softmax backward, row by row: ds = w · (dw - Σ dw·w).
-                for r in 0..<t {
-                    let wr = w + r * t, gr = dw + r * t
-                    var dot: Float = 0
-                    for c in 0..<t { dot += gr[c] * wr[c] }
-                    for c in 0..<t { gr[c] = wr[c] * (gr[c] - dot) }
-                }
+                cember_softmax_backward_rows(w, dw, Int64(t), Int64(t))
                 // dq = scale · ds · k; dk = scale · dsᵀ · q.
                 BLAS.gemmStridedUnchecked(transA: false, transB: false, m: t, n: dh, k: t, alpha: alpha,
                                           a: dw, lda: t, b: k, ldb: ld, c: gq, ldc: ld)
@@ -124,21 +119,3 @@ public func multiHeadSelfAttention(_ qkv: Variable, heads: Int, dropout: Float =
     }
 }
 
-/// Softmax of each row of a [rows, cols] buffer in place, with the arithmetic of
-/// `Tensor.softmax(axis: -1, log: false)` (max, then exp(x - max) once, then a scale by 1 / Σ).
-func softmaxRowsInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-    for r in 0..<rows {
-        let row = x + r * cols
-        var m = -Float.infinity
-        for k in 0..<cols { m = Swift.max(m, row[k]) }
-        if m == -.infinity { m = 0 }
-        var s: Float = 0
-        for k in 0..<cols {
-            let e = expf(row[k] - m)
-            row[k] = e
-            s += e
-        }
-        let inv = 1 / s
-        for k in 0..<cols { row[k] *= inv }
-    }
-}
