@@ -3,6 +3,7 @@ options, one JSON line per result (Benchmarks/run.py runs it once per measuremen
 
     python3 torch_bench.py mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--lr 1e-4] [--flush 1]
     python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--save-init FILE]
+    python3 torch_bench.py ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1]
     python3 torch_bench.py core
 
 Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default;
@@ -10,6 +11,7 @@ Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best,
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -115,6 +117,50 @@ def fashion_bench(a):
          accuracy=(predicted == yt).double().mean().item())
 
 
+def ftt_bench(a):
+    """rtdl's FT-Transformer (the reference modules of tools/golden/generate_attention.py): numeric
+    tokenizer, CLS token appended last, pre-norm blocks (the first without attention norm) with
+    nn.MultiheadAttention and a ReGLU FFN (d_hidden = d_token * 4/3), head LayerNorm → ReLU →
+    Linear(d_token, 1); BCE-with-logits; batch 32; AdamW lr 1e-4; not shuffled; the default
+    dropouts (attention 0.2, FFN 0.1, residual 0), as ember-bench ftt."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "golden"))
+    import generate_attention as g
+    torch.manual_seed(1)
+    x = torch.rand(a.n, a.p) * 2 - 1
+    y = (x[:, :1] > 0).float()
+    d, hidden = a.d_token, int(a.d_token * 4 / 3)
+
+    class FTT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tokenizer = g.NumericalFeatureTokenizer(a.p, d, True)
+            self.cls = g.CLSToken(d)
+            self.blocks = nn.Sequential(*[g.TransformerBlock(d, a.heads, 0.2, hidden, 0.1, 0.0, "reglu", True, i == 0)
+                                          for i in range(a.blocks)])
+            self.head = nn.Sequential(nn.LayerNorm(d), nn.ReLU(), nn.Linear(d, 1))
+
+        def forward(self, xb):
+            return self.head(self.blocks(self.cls(self.tokenizer(xb)))[:, -1])
+
+    model = FTT()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    loss_fn = nn.BCEWithLogitsLoss()
+    seconds = []
+    for epoch in range(a.warmup + a.epochs):
+        if epoch == a.warmup:
+            seconds.clear()
+        losses = []
+        for start in range(0, a.n, 32):
+            t = time.perf_counter()
+            opt.zero_grad()
+            loss = loss_fn(model(x[start:start + 32]), y[start:start + 32])
+            loss.backward()
+            opt.step()
+            seconds.append(time.perf_counter() - t)
+            losses.append(loss.item() * len(x[start:start + 32]))
+    emit(median_batch_ms=statistics.median(seconds) * 1e3, batches=len(seconds), final_loss=sum(losses) / a.n)
+
+
 def seconds_per_call(body):
     """The median of 7 rounds, each of enough calls to last >= 50 ms (as ember-bench does)."""
     body()
@@ -156,20 +202,24 @@ def core_bench(a):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "fashion", "core"])
-    for name, default in [("n", 2000), ("p", 1000), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
-                          ("threads", 1), ("seed", 1), ("flush", 1)]:
+    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "core"])
+    for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
+                          ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4)]:
         parser.add_argument("--" + name, type=int, default=default)
     for name in ["data", "dir", "opt", "model"]:
         parser.add_argument("--" + name)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--save-init", dest="save_init")
     a = parser.parse_args()
+    if a.n is None:
+        a.n, a.p = (4601, 57) if a.command == "ftt" else (2000, a.p or 1000)
+    if a.p is None:
+        a.p = 57 if a.command == "ftt" else 1000
     if a.epochs is None:
-        a.epochs = 2 if a.command == "fashion" else 20
+        a.epochs = 2 if a.command in ("fashion", "ftt") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
-    {"mlp": mlp_bench, "fashion": fashion_bench, "core": core_bench}[a.command](a)
+    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "core": core_bench}[a.command](a)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,38 @@ func fashionBench(_ o: Options) throws {
     emit([("system", .text("ember-swift")), ("train_images_per_s", .number(Double(epochs * train.count) / (t1 - t0))),
           ("predict_images_per_s", .number(Double(test.count) / (t2 - t1))), ("accuracy", .number(accuracy))])
 }
+
+/// The FT-Transformer on a wide tabular task shaped like mlr3's spam: `--n` rows (4601) of `--p`
+/// numeric features (57), two classes (BCE on one logit), batch 32, AdamW (lr 1e-4), not shuffled,
+/// `--blocks`/`--d-token`/`--heads` (1/32/4 as in Examples/r/benchmark_mlr3.R; 3/192/8 is the
+/// default architecture) with the architecture's default dropouts. The data are synthetic and
+/// generated here (torch_bench.py draws its own with the same recipe: X ~ U(-1, 1), y from the
+/// sign of the first feature): only the arithmetic matters, not the values. Reports the median
+/// time per batch over `--epochs` timed epochs after `--warmup`.
+func fttBench(_ o: Options) throws {
+    let n = try o.int("n", 4601), p = try o.int("p", 57)
+    let blocks = try o.int("blocks", 1), dToken = try o.int("d-token", 32), heads = try o.int("heads", 4)
+    let epochs = try o.int("epochs", 2), warmup = try o.int("warmup", 1)
+    try Engine.setNumThreads(try o.int("threads", 1))
+    var rng = RandomGenerator(seed: 1)
+    let x = try Tensor.uniform([n, p], low: -1, high: 1, rng: &rng)
+    let xs = x.data
+    let y = try Tensor(shape: [n], data: (0..<n).map { xs[$0 * p] > 0 ? 1 : 0 })
+    let data = try Dataset(x: x, y: y)
+    let spec = try Architectures.ftTransformer(TabularInputs(numeric: p), nBlocks: blocks, dToken: dToken, heads: heads)
+    let model = try Model(spec: spec, task: .binary, standardize: noStandardization(p), seed: 1)
+    var config = TrainerConfig()
+    config.batchSize = 32
+    config.shuffle = false
+    config.optimizer = .adamw(lr: 1e-4)
+    let trainer = try Trainer(model: model, config: config)
+    let timer = BatchTimer()
+    trainer.callbacks = [timer]
+    try trainer.fit(data, epochs: warmup)
+    timer.removeAll()
+    let records = try trainer.fit(data, epochs: epochs)
+    emit([("system", .text("ember-swift")), ("median_batch_ms", .number(median(timer.seconds) * 1e3)),
+          ("median_fwdbwd_ms", .number(median(zip(timer.seconds, timer.optimizerSeconds).map { $0 - $1 }) * 1e3)),
+          ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
+          ("batches", .number(Double(timer.seconds.count))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
+}

@@ -137,6 +137,51 @@ public enum BLAS {
         }
     }
 
+    /// C = alpha · op(A) · op(B) + beta · C with explicit leading dimensions (row-major), as one
+    /// single-threaded call to the kernels `kernels` selects: for many small products that the
+    /// caller spreads over threads itself (e.g. one per sample and attention head, reading heads
+    /// straight out of a packed projection). `lda`, `ldb`, `ldc` are the row strides of A, B and
+    /// C as stored.
+    /// - Throws: when a dimension or leading dimension does not fit a 32-bit BLAS integer, or a
+    ///   leading dimension is smaller than its stored row.
+    public static func gemmStrided(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) throws {
+        try checkStrided(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        if m == 0 || n == 0 || k == 0 {
+            try gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+            return
+        }
+        gemmStridedUnchecked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// Throws unless `gemmStrided`'s arguments fit 32-bit BLAS integers and each leading
+    /// dimension covers its stored row.
+    static func checkStrided(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) throws {
+        for v in [m, n, k, lda, ldb, ldc] {
+            guard v >= 0, Int32(exactly: v) != nil else {
+                throw EmberError(.overflow, "[matmul] dimensions m=\(m), n=\(n), k=\(k), lda=\(lda), ldb=\(ldb), ldc=\(ldc) must fit 32-bit BLAS integers")
+            }
+        }
+        guard lda >= (transA ? m : k), ldb >= (transB ? k : n), ldc >= n else {
+            throw EmberError.invalidArgument("matmul", "leading dimensions lda=\(lda), ldb=\(ldb), ldc=\(ldc) are shorter than the rows they stride")
+        }
+    }
+
+    /// `gemmStrided` without the checks (done once by the caller with `checkStrided`), for loops
+    /// inside `Parallel.forRange`; m, n and k must be positive.
+    static func gemmStridedUnchecked(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let sgemm = kernels == .ember ? emberSgemm : openBLASSgemm
+        sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
     /// Multiply-adds from which `gemm` splits a product over Ember's threads (~10 µs of work).
     static let splitWork = 1 << 20
 

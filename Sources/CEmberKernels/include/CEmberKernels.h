@@ -46,6 +46,15 @@ void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_t a_ste
 /// The index of the first element of x[0..<n] that is NaN or infinite, -1 if all are finite.
 int64_t cember_first_nonfinite(const float *x, int64_t n);
 
+// MARK: Softmax (softmax.c)
+
+/// Softmax of each row of a [rows, cols] buffer in place: exp(x - max) / Σ, with a vectorised
+/// exp (Cephes' polynomial, ~1 ulp; 0 below exp(-87)); every variant gives the same bits.
+void cember_softmax_rows(float *x, int64_t rows, int64_t cols);
+
+/// The softmax gradient row by row in place: g = w · (g - Σ g·w), w the softmax output.
+void cember_softmax_backward_rows(const float *restrict w, float *restrict g, int64_t rows, int64_t cols);
+
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of

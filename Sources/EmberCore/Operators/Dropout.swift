@@ -15,8 +15,20 @@ public func dropoutMask(_ shape: [Int], p: Float, rng: inout RandomGenerator) th
     }
     _ = try Tensor.elementCount(shape, op: "dropout")
     let keep = 1 - p, scale = 1 / keep
+    // rng.uniform() < keep, without a branch: uniform() is (next() >> 40) · 2⁻²⁴ exactly and
+    // keep · 2²⁴ is exact too, so the test is bits < keep · 2²⁴ on integers (threshold ≤ 2²⁴).
+    // A local copy of the generator keeps its state in registers through the loop.
+    let threshold = UInt64((Double(keep) * 0x1p24).rounded(.up))
+    let scaleBits = scale.bitPattern
+    var local = rng
+    defer { rng = local }
     return Tensor.build(shape: shape) { m in
-        for i in 0..<m.count { m[i] = rng.uniform() < keep ? scale : 0 }
+        guard let p = m.baseAddress else { return }
+        for i in 0..<m.count {
+            // All ones when bits < threshold (the difference wraps to a value with its top bit set).
+            let keepMask = UInt32(truncatingIfNeeded: 0 &- (((local.next() >> 40) &- threshold) >> 63))
+            p[i] = Float(bitPattern: scaleBits & keepMask)
+        }
     }
 }
 

@@ -66,22 +66,11 @@ public final class MultiheadAttention: Module {
         guard s.count == 3, s[2] == embedDim else {
             throw error(.shapeMismatch, "expected input of shape [batch, tokens, \(embedDim)], got \(shapeString(s))")
         }
-        let batch = s[0], tokens = s[1], h = numHeads, dh = headDim, d = embedDim
         let qkv = try linear(x, weight: inProjWeight.variable, bias: inProjBias?.variable)  // [B, T, 3d]
-        // Part i (0 = query, 1 = key, 2 = value) of the projection, split into heads: [B, h, T, dh].
-        func part(_ i: Int) throws -> Variable {
-            let p = try slice(qkv, axis: 2, start: i * d, end: (i + 1) * d)
-            return try permute(try reshape(p, [batch, tokens, h, dh]), [0, 2, 1, 3])
-        }
-        // As PyTorch, the query is scaled before the product (not the scores after it).
-        let q = unary(try part(0), .mulScalar(1 / Float(dh).squareRoot()))
-        let k = try part(1), v = try part(2)
-        var weights = try softmax(try matmul(q, k, transposeB: true), axis: -1)  // [B, h, T, T]
-        if ctx.training && dropout > 0 {
-            weights = try EmberCore.dropout(weights, p: dropout, rng: &ctx.rng)
-        }
-        let heads = try matmul(weights, v)  // [B, h, T, dh]
-        let merged = try reshape(try permute(heads, [0, 2, 1, 3]), [batch, tokens, d])
+        // One op for all heads: softmax(q · kᵀ / √head_dim) · v, heads read in place from the
+        // packed projection and written side by side ([B, T, d], as out_proj reads them).
+        let merged = try multiHeadSelfAttention(qkv, heads: numHeads, dropout: ctx.training ? dropout : 0,
+                                                rng: &ctx.rng)
         return try outProj.forward(merged, &ctx)
     }
 }

@@ -1,0 +1,132 @@
+// multiHeadSelfAttention, the fused attention op: central-difference gradient checks (float32,
+// step 1e-2, rtol 1e-2, atol 1e-3, as OpGradientCheckTests), agreement with the same attention
+// composed of separate ops (slice, reshape, permute, matmul, softmax, dropout with the same mask),
+// at one and two threads, with both kernel sets, and its errors; the vectorised row softmax
+// against Tensor.softmax (glibc expf).
+import CEmberKernels
+@testable import EmberCore
+import EmberTestSupport
+import XCTest
+
+final class AttentionOpTests: XCTestCase {
+    /// The same attention from separate tape ops, as MultiheadAttention computed it before the
+    /// fused op: the mask is drawn from `rng` in the same order.
+    private func composed(_ qkv: Variable, heads h: Int, dropout p: Float, rng: inout RandomGenerator) throws -> Variable {
+        let s = qkv.shape, b = s[0], t = s[1], d = s[2] / 3, dh = d / h
+        func part(_ i: Int) throws -> Variable {
+            let x = try slice(qkv, axis: 2, start: i * d, end: (i + 1) * d)
+            return try permute(try reshape(x, [b, t, h, dh]), [0, 2, 1, 3])
+        }
+        let q = try part(0), k = try part(1), v = try part(2)
+        var w = try softmax(unary(try matmul(q, k, transposeB: true), .mulScalar(1 / Float(dh).squareRoot())), axis: -1)
+        if p > 0 { w = try dropout(w, p: p, rng: &rng) }
+        return try reshape(try permute(try matmul(w, v), [0, 2, 1, 3]), [b, t, d])
+    }
+
+    func testGradientsMatchCentralDifferences() throws {
+        var rng = RandomGenerator(seed: 11)
+        for (shape, heads, p) in [([2, 3, 12], 2, Float(0)), ([1, 4, 6], 1, 0), ([2, 3, 12], 4, 0.3)] {
+            let x = randomTensor(shape, &rng, -1.5, 1.5)
+            let out = [shape[0], shape[1], shape[2] / 3]
+            try gradientCheck([x], seed: randomTensor(out, &rng), "attention \(shape) heads \(heads) dropout \(p)") { v in
+                var maskRNG = RandomGenerator(seed: 5)  // the same mask on every call
+                return try multiHeadSelfAttention(v[0], heads: heads, dropout: p, rng: &maskRNG)
+            }
+        }
+    }
+
+    func testMatchesComposedOps() throws {
+        let saved = (Parallel.numThreads, BLAS.kernels)
+        defer {
+            try? Engine.setNumThreads(saved.0)
+            BLAS.kernels = saved.1
+        }
+        var rng = RandomGenerator(seed: 3)
+        for (threads, kernels) in [(1, BLAS.Kernels.openBLAS), (2, .openBLAS), (2, .ember)] {
+            try Engine.setNumThreads(threads)
+            BLAS.kernels = kernels
+            for (shape, heads, p) in [([3, 7, 24], 4, Float(0)), ([5, 9, 48], 8, 0.2), ([2, 1, 3], 1, 0.5)] {
+                let what = "\(shape) heads \(heads) dropout \(p), \(threads) threads, \(kernels)"
+                let x = randomTensor(shape, &rng, -2, 2)
+                let seed = randomTensor([shape[0], shape[1], shape[2] / 3], &rng)
+                var r1 = RandomGenerator(seed: 9), r2 = r1
+                let a = Variable(x, requiresGrad: true), b = Variable(x, requiresGrad: true)
+                let fused = try multiHeadSelfAttention(a, heads: heads, dropout: p, rng: &r1)
+                let reference = try composed(b, heads: heads, dropout: p, rng: &r2)
+                XCTAssertEqual(r1, r2, "\(what): the mask draws as many numbers")
+                assertClose(fused.value, reference.value, .reduction, "forward \(what)")
+                try fused.backward(seed: seed)
+                try reference.backward(seed: seed)
+                assertClose(a.grad, try XCTUnwrap(b.grad), .reduction, "gradient \(what)")
+            }
+        }
+    }
+
+    func testRejectsBadShapesAndDropout() throws {
+        var rng = RandomGenerator(seed: 1)
+        let x = Variable(try Tensor.zeros([2, 3, 12]))
+        assertEmberError(.shapeMismatch, ["attention", "3·d"]) { _ = try multiHeadSelfAttention(x, heads: 5, rng: &rng) }
+        assertEmberError(.shapeMismatch, ["attention"]) {
+            _ = try multiHeadSelfAttention(Variable(try Tensor.zeros([2, 3, 10])), heads: 1, rng: &rng)
+        }
+        assertEmberError(.invalidArgument, ["dropout"]) { _ = try multiHeadSelfAttention(x, heads: 2, dropout: 1, rng: &rng) }
+    }
+
+    func testDropoutMaskIsUnchangedByTheBranchFreeDraw() throws {
+        // dropoutMask compares integers; the values must be those of rng.uniform() < 1 - p.
+        for p: Float in [0.1, 0.2, 0.5, 1.0 / 3.0] {
+            var a = RandomGenerator(seed: 42), b = a
+            let mask = try dropoutMask([1000], p: p, rng: &a)
+            let keep = 1 - p, scale = 1 / keep
+            let md = mask.data
+            for i in 0..<1000 { XCTAssertEqual(md[i], b.uniform() < keep ? scale : 0, "p \(p) element \(i)") }
+            XCTAssertEqual(a, b)
+        }
+    }
+    func testVectorisedRowSoftmaxMatchesTensorSoftmax() throws {
+        var rng = RandomGenerator(seed: 8)
+        for cols in [1, 5, 15, 16, 17, 33, 58, 200] {
+            var x = randomTensor([4, cols], &rng, -30, 30)
+            x.withUnsafeMutableBufferPointer { p in
+                // One -inf entry (weight 0; not a whole row, whose softmax is NaN), and a value
+                // whose exp underflows.
+                if cols > 1 { p[0] = -.infinity }
+                if cols > 2 { p[cols + 1] = -200 }
+            }
+            let expected = try x.softmax(axis: -1, log: false)
+            var y = x
+            y.withUnsafeMutableBufferPointer { p in cember_softmax_rows(p.baseAddress, 4, Int64(cols)) }
+            assertClose(y, expected, Tolerance(rtol: 2e-6, atol: 1e-30), "softmax rows of \(cols)")
+            // The backward kernel against g = w · (g - Σ g·w) in Double.
+            let w = expected, g0 = randomTensor([4, cols], &rng)
+            var g = g0
+            w.withUnsafeBufferPointer { pw in
+                g.withUnsafeMutableBufferPointer { pg in cember_softmax_backward_rows(pw.baseAddress, pg.baseAddress, 4, Int64(cols)) }
+            }
+            let wd = w.data.map(Double.init), gd = g0.data.map(Double.init)
+            var reference = [Float](repeating: 0, count: 4 * cols)
+            for r in 0..<4 {
+                let dot = (0..<cols).reduce(0.0) { $0 + gd[r * cols + $1] * wd[r * cols + $1] }
+                for c in 0..<cols { reference[r * cols + c] = Float(wd[r * cols + c] * (gd[r * cols + c] - dot)) }
+            }
+            assertClose(g, try Tensor(shape: [4, cols], data: reference), .reduction, "softmax backward rows of \(cols)")
+        }
+    }
+    /// Every instruction-set variant of the row softmax kernels gives the same bits.
+    func testRowSoftmaxVariantsGiveTheSameBits() throws {
+        defer { _ = cember_kernels_force_isa(-1) }
+        var rng = RandomGenerator(seed: 12)
+        let x = randomTensor([6, 37], &rng, -20, 20), g0 = randomTensor([6, 37], &rng)
+        var results: [[Float]] = []
+        for isa in 0...Int(cember_cpu_isa()) {
+            _ = cember_kernels_force_isa(Int32(isa))
+            var y = x, g = g0
+            y.withUnsafeMutableBufferPointer { p in cember_softmax_rows(p.baseAddress, 6, 37) }
+            y.withUnsafeBufferPointer { pw in
+                g.withUnsafeMutableBufferPointer { pg in cember_softmax_backward_rows(pw.baseAddress, pg.baseAddress, 6, 37) }
+            }
+            results.append(y.data + g.data)
+        }
+        for r in results.dropFirst() { XCTAssertEqual(r.map(\.bitPattern), results[0].map(\.bitPattern)) }
+    }
+}
