@@ -4,10 +4,10 @@ the other, each measurement in its own process, and prints tables of ratios meas
 
     python3 Benchmarks/run.py quick|full|core [--ember .build/release/ember-bench] [--rlib .rlib]
 
-quick: five cells of the MLP grid (5 timed epochs), Fashion-MNIST at one thread, one seed, and a
-       30-epoch long run (denormals).
+quick: five cells of the MLP grid (5 timed epochs), Fashion-MNIST at one thread, one seed, the
+       small FT-Transformer and a 30-epoch long run (denormals).
 full:  the mlr3torch paper's CPU grid (20 timed epochs), Fashion-MNIST at 1 and 2 threads,
-       accuracy averaged over 3 seeds, and a 100-epoch long run.
+       accuracy averaged over 3 seeds, two FT-Transformers and a 100-epoch long run.
 core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one thread.
 
 Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
@@ -272,6 +272,28 @@ def fashion(systems, mode, environment):
     return rows
 
 
+FTT_HEADERS = ["blocks", "d_token", "heads", "Ember ms", "PyTorch ms", "Ember/PT", "RSS Ember", "RSS PT", "BLAS core"]
+
+
+def ft_transformer(systems, mode, environment):
+    """The FT-Transformer on a spam-shaped task (4601 × 57 numeric, binary), batch 32, AdamW, one
+    thread: median time per training batch (ember-bench ftt, torch_bench.py ftt)."""
+    configs = [(1, 32, 4)] + ([] if mode == "quick" else [(3, 192, 8)])
+    epochs = 1 if mode == "quick" else 2
+    print(f"\nFT-Transformer, 4601 × 57 numeric features, binary, batch 32, AdamW, one thread; {epochs} timed "
+          f"epoch(s) after 1 warm-up epoch; median ms per batch; peak RSS in MiB.", flush=True)
+    print(line(FTT_HEADERS), flush=True)
+    rows = []
+    for blocks, d_token, heads in configs:
+        options = {"blocks": blocks, "d-token": d_token, "heads": heads, "epochs": epochs, "warmup": 1}
+        e, t = (run(systems, system, "ftt", options, environment)[0] for system in ("swift", "torch"))
+        row = [blocks, d_token, heads, e.get("median_batch_ms"), t.get("median_batch_ms"),
+               ratio(e.get("median_batch_ms"), t.get("median_batch_ms")), e.get("peak_rss_mib"), t.get("peak_rss_mib"), cores(e)]
+        rows.append(row)
+        print(line(FTT_HEADERS, row), flush=True)
+    return rows
+
+
 LONG_HEADERS = ["system", "epochs", "first ms", "last ms", "last/first", "subnormal at end", "last ms/PT"]
 
 
@@ -355,8 +377,9 @@ def main():
             continue
         mlp = mlp_grid(systems, args.mode, environment)
         images = fashion(systems, args.mode, environment)
+        ftt = ft_transformer(systems, args.mode, environment)
         long = long_run(systems, args.mode, environment)
-        summaries.append(summary(label, mlp, images, long))
+        summaries.append(summary(label, mlp, images, ftt, long))
 
     settings = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_CORETYPES", "BENCH_EPOCHS") if k in os.environ)
     print(f"\n--- README-ready summary (`{settings}make bench{'' if args.mode == 'full' else '-' + args.mode}`) ---\n")
@@ -365,7 +388,7 @@ def main():
     print(f"({time.time() - started:.0f} s)")
 
 
-def summary(label, mlp, images, long):
+def summary(label, mlp, images, ftt, long):
     """Markdown: the MLP grid and Fashion-MNIST tables, with BLAS cores and peak RSS in the captions."""
     def peak(rows, column):
         values = [r[column] for r in rows if r[column] is not None]
@@ -378,6 +401,9 @@ def summary(label, mlp, images, long):
         text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "
                  f"peak RSS Ember {peak(images, 10)}, PyTorch {peak(images, 11)})\n\n"
                  + markdown(FASHION_HEADERS[:10], [r[:10] for r in images]))
+    if ftt:
+        text += (f"\n\n**FT-Transformer**, spam-shaped task, batch 32, AdamW, ms per batch ({label})\n\n"
+                 + markdown(FTT_HEADERS[:6], [r[:6] for r in ftt]))
     text += (f"\n\n**Long run**, MLP 4 × 100, AdamW lr 1e-3, ms per batch over the first and last tenth of the epochs ({label})\n\n"
              + markdown(LONG_HEADERS, long))
     return text
