@@ -109,14 +109,12 @@ public enum BLAS {
         }
         if m == 0 || n == 0 { return }
         if k == 0 {
-            // An empty inner dimension: C = beta · C (BLAS may not touch C at all).
-            for i in 0..<(m * n) { c[i] = beta == 0 ? 0 : beta * c[i] }
+            scale(m: m, n: n, beta: beta, c: c, ldc: n)
             return
         }
         let lda = transA ? m : k, ldb = transB ? k : n
-        let threads = Parallel.numThreads, own = kernels == .ember
-        let sgemm = own ? emberSgemm : openBLASSgemm
-        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), own || numThreads == 1 else {
+        let threads = Parallel.numThreads, sgemm = selectedSgemm
+        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), kernels == .ember || numThreads == 1 else {
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
             return
         }
@@ -150,8 +148,9 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) throws {
         try checkStrided(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
-        if m == 0 || n == 0 || k == 0 {
-            try gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            scale(m: m, n: n, beta: beta, c: c, ldc: ldc)
             return
         }
         gemmStridedUnchecked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
@@ -178,8 +177,24 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        let sgemm = kernels == .ember ? emberSgemm : openBLASSgemm
-        sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        selectedSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// C = beta · C for an empty inner dimension (BLAS may not touch C at all then); rows `ldc` apart.
+    private static func scale(m: Int, n: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        for i in 0..<m {
+            for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] }
+        }
+    }
+
+    /// One single-threaded product call: C = alpha · op(A) · op(B) + beta · C with leading dimensions.
+    private typealias Sgemm = (Bool, Bool, Int, Int, Int, Float, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
+                               Float, UnsafeMutablePointer<Float>, Int) -> Void
+
+    /// The product call of the kernels `kernels` selects.
+    private static var selectedSgemm: Sgemm {
+        if kernels == .ember { return emberSgemm }
+        return openBLASSgemm
     }
 
     /// Multiply-adds from which `gemm` splits a product over Ember's threads (~10 µs of work).

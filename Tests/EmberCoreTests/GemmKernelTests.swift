@@ -249,4 +249,42 @@ final class GemmKernelTests: XCTestCase {
             assertClose(e, o, Tolerance(rtol: 1e-4, atol: 1e-5), "parameter \(i) after 30 steps")
         }
     }
+
+    /// gemmStrided reads and writes through its leading dimensions: a product into the middle
+    /// columns of a wider C equals gemm's contiguous result and leaves the other columns alone,
+    /// also for an empty inner dimension (C = beta · C); too-short leading dimensions throw.
+    func testStridedProductsUseTheLeadingDimensions() throws {
+        let m = 3, n = 4, k = 5, ldc = 7
+        let a: [Float] = (0..<(m * k)).map { Float($0 % 7) - 3 }, b: [Float] = (0..<(k * n)).map { Float($0 % 5) - 2 }
+        var expected = [Float](repeating: 0, count: m * n)
+        try BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a, b: b, c: &expected)
+        for kernels in BLAS.Kernels.allCases {
+            let saved = BLAS.kernels
+            defer { BLAS.kernels = saved }
+            BLAS.kernels = kernels
+            var c = [Float](repeating: 9, count: m * ldc)
+            try c.withUnsafeMutableBufferPointer { out in
+                try BLAS.gemmStrided(transA: false, transB: false, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n,
+                                     c: out.baseAddress.unsafelyUnwrapped + 1, ldc: ldc)
+            }
+            for i in 0..<m {
+                XCTAssertEqual(Array(c[(i * ldc + 1)..<(i * ldc + 1 + n)]), Array(expected[(i * n)..<(i * n + n)]), "\(kernels) row \(i)")
+                XCTAssertEqual([c[i * ldc]] + c[(i * ldc + 1 + n)..<(i * ldc + ldc)], [9, 9, 9], "\(kernels) row \(i): padding untouched")
+            }
+            var d = [Float](repeating: 2, count: m * ldc)
+            try d.withUnsafeMutableBufferPointer { out in
+                try BLAS.gemmStrided(transA: false, transB: false, m: m, n: n, k: 0, a: a, lda: 1, b: b, ldb: n,
+                                     beta: 0.5, c: out.baseAddress.unsafelyUnwrapped, ldc: ldc)
+            }
+            for i in 0..<m {
+                XCTAssertEqual(Array(d[(i * ldc)..<(i * ldc + n)]), [1, 1, 1, 1], "\(kernels) k = 0: C = beta · C")
+                XCTAssertEqual(Array(d[(i * ldc + n)..<(i * ldc + ldc)]), [2, 2, 2], "\(kernels) k = 0: padding untouched")
+            }
+        }
+        var unused = [Float](repeating: 0, count: m * n)
+        XCTAssertThrowsError(try BLAS.gemmStrided(transA: false, transB: false, m: m, n: n, k: k, a: a, lda: k - 1, b: b,
+                                                  ldb: n, c: &unused, ldc: n)) { error in
+            XCTAssertTrue("\(error)".contains("leading dimensions"), "\(error)")
+        }
+    }
 }

@@ -15,8 +15,13 @@ extension Tensor {
                     for k in 0..<n { m = Swift.max(m, src[base + k * inner]) }
                     if m == -.infinity { m = 0 }  // a row of -inf: keep NaN-free arithmetic below
                     var s: Float = 0
-                    if !log {
-                        // exp once: stored, summed, then scaled (the same values as two passes).
+                    if log {
+                        for k in 0..<n { s += expf(src[base + k * inner] - m) }
+                        // (x - m) - log s, not x - (m + log s), which rounds to the ulp of m.
+                        let ls = logf(s)
+                        for k in 0..<n { dst[base + k * inner] = (src[base + k * inner] - m) - ls }
+                    } else {
+                        // exp once: stored, summed, then scaled.
                         for k in 0..<n {
                             let e = expf(src[base + k * inner] - m)
                             dst[base + k * inner] = e
@@ -24,16 +29,6 @@ extension Tensor {
                         }
                         let inv = 1 / s
                         for k in 0..<n { dst[base + k * inner] *= inv }
-                        continue
-                    }
-                    for k in 0..<n { s += expf(src[base + k * inner] - m) }
-                    if log {
-                        // (x - m) - log s, not x - (m + log s), which rounds to the ulp of m.
-                        let ls = logf(s)
-                        for k in 0..<n { dst[base + k * inner] = (src[base + k * inner] - m) - ls }
-                    } else {
-                        let inv = 1 / s
-                        for k in 0..<n { dst[base + k * inner] = expf(src[base + k * inner] - m) * inv }
                     }
                 }
             }
