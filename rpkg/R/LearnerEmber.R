@@ -150,13 +150,13 @@ featureless_features <- function(task) data.frame(constant = logical(task$nrow))
 ember_learner_public <- list(
   # @description Creates a new Ember learner.
   initialize = function(id, label, man, architecture_params = list(), feature_types = ember_feature_types,
-                        properties = character(), param_vals = list()) {
+                        properties = character(), param_vals = list(), param_set = NULL) {
     classif <- inherits(self, "LearnerClassif")
     properties <- unique(c(if (classif) c("twoclass", "multiclass"), "marshal", "validation", "internal_tuning",
       properties))
     super$initialize(
       id = id,
-      param_set = ember_param_set(if (classif) "classif" else "regr", architecture_params),
+      param_set = param_set %||% ember_param_set(if (classif) "classif" else "regr", architecture_params),
       predict_types = if (classif) c("response", "prob") else "response",
       feature_types = feature_types,
       properties = properties,
@@ -199,6 +199,8 @@ ember_learner_private <- list(
   .validate = NULL,
   # The template method: the architecture for a task and the parameter values.
   .network = function(task, param_vals) stop("an Ember learner must implement the private method .network()", call. = FALSE),
+  # The values training uses (the model PipeOps' learners add the graph's configuration).
+  .train_values = function() self$param_set$get_values(tags = "train"),
   # The features the network reads (a data.frame); only data(), feature_names and nrow are used,
   # as mlr3 predicts on stripped-down tasks.
   .features = function(task) task$data(cols = task$feature_names),
@@ -240,7 +242,7 @@ LearnerRegrEmber <- R6::R6Class("LearnerRegrEmber",
 
 # Trains the learner's network on a task (the body of the base classes' .train()).
 ember_learner_train <- function(learner, private, task) {
-  pv <- learner$param_set$get_values(tags = "train")
+  pv <- private$.train_values()
   valid_task <- task$internal_valid_task
   measures_valid <- as_measure_list(pv$measures_valid)
   measures_train <- as_measure_list(pv$measures_train)

@@ -99,6 +99,7 @@ encoding_inputs <- function(enc) {
 network_encoding <- function(enc, net) {
   g <- graph_inputs(net)
   kinds <- g$kinds
+  if (!is.null(g$routes)) return(route_encoding(enc, g$routes, net))
   if (enc$kind == "image") {
     if (!identical(kinds, "image")) {
       ember_abort("image arrays need a network whose only input is ember_input_image()", argument = "x",
@@ -140,17 +141,117 @@ network_encoding <- function(enc, net) {
         expected = as.character(prod(image)), got = as.character(sizes$numeric))
     }
   }
-  # An unseen level can be one-hot encoded as zeros, but has no embedding or token.
+  enc$inputs <- list(num = has_num && any(c("num", "tabular") %in% kinds),
+    categ = has_categ && any(c("categ", "tabular") %in% kinds), image = image, unseen = unseen_for_network(net))
+  enc
+}
+
+# The ops that read a categorical input directly: an unseen level can be one-hot encoded as zeros,
+# but has no embedding or token.
+unseen_for_network <- function(net) {
   categ_readers <- character(0)
   walk_graph(net$params$output, function(node) {
     if (any(vapply(node$inputs, function(i) identical(i$op, "input") && identical(i$input, "categ"), logical(1)))) {
       categ_readers <<- c(categ_readers, node$op)
     }
   })
-  enc$inputs <- list(num = has_num && any(c("num", "tabular") %in% kinds),
-    categ = has_categ && any(c("categ", "tabular") %in% kinds), image = image,
-    unseen = if (all(categ_readers == "one_hot")) "warn" else "error")
+  if (all(categ_readers == "one_hot")) "warn" else "error"
+}
+
+# Inputs that name their columns (ember_input_num(columns = ...), the ingress PipeOps): each
+# engine input reads exactly its columns, in their order, matched by name. Numeric inputs take
+# numeric, integer, logical (0/1) and ordered (codes) columns; categorical inputs take factors and
+# ordered factors as level codes; image inputs take numeric columns as pixels (row-major).
+route_encoding <- function(enc, routes, net) {
+  if (enc$kind != "tabular") {
+    ember_abort("inputs that name their columns read a data.frame or an 'mlr3' task, not an array", argument = "x",
+      expected = "a data.frame", got = "an array")
+  }
+  names_all <- vapply(enc$columns, `[[`, "", "name")
+  types_all <- stats::setNames(vapply(enc$columns, `[[`, "", "type"), names_all)
+  allowed <- list(num = c("numeric", "integer", "logical", "ordered"), categ = c("factor", "ordered"),
+    image = c("numeric", "integer", "logical"))
+  what <- c(num = "numeric, integer, logical or ordered", categ = "factor or ordered", image = "numeric (pixels)")
+  for (r in routes) {
+    absent <- setdiff(r$columns, names_all)
+    if (length(absent)) {
+      ember_abort(sprintf("the input '%s' reads the column(s) %s, which the data lacks", r$name,
+        paste0("'", absent, "'", collapse = ", ")), argument = absent[1L], expected = paste(r$columns, collapse = ", "),
+        got = paste(names_all, collapse = ", "), extra_class = "ember_error_missing_column")
+    }
+    bad <- r$columns[!(types_all[r$columns] %in% allowed[[r$kind]])]
+    if (length(bad)) {
+      ember_abort(sprintf("the input '%s' reads column '%s' of type '%s'; it takes %s columns", r$name, bad[1L],
+        types_all[[bad[1L]]], what[[r$kind]]), argument = bad[1L], expected = what[[r$kind]], got = types_all[[bad[1L]]])
+    }
+    if (r$kind == "image") {
+      if (is.null(r$shape)) {
+        ember_abort(sprintf("the image input '%s' needs its 'shape': c(channels, height, width)", r$name), argument = "shape",
+          expected = "c(channels, height, width)", got = "NULL")
+      }
+      if (prod(r$shape) != length(r$columns)) {
+        ember_abort(sprintf("the image input '%s' of shape c(%s) needs %d pixel columns; it reads %d", r$name,
+          paste(r$shape, collapse = ", "), prod(r$shape), length(r$columns)), kind = "shape", argument = "shape",
+          expected = as.character(prod(r$shape)), got = as.character(length(r$columns)))
+      }
+    }
+  }
+  unread <- setdiff(names_all, unlist(lapply(routes, `[[`, "columns")))
+  if (length(unread)) {
+    ember_abort(sprintf("the data has column(s) that no input of the network reads: %s; read them with an input or drop them (e.g. mlr3pipelines po('select'))",
+      paste0("'", utils::head(unread, 5L), "'", collapse = ", ")), argument = unread[1L], expected = "an input for every column",
+      got = paste(unread, collapse = ", "))
+  }
+  enc$routes <- unname(lapply(routes, function(r) r[c("name", "kind", "columns", "shape")]))
+  enc$inputs <- list(unseen = unseen_for_network(net))
   enc
+}
+
+# The sizes of the routed inputs, by name, for network_spec().
+route_sizes <- function(enc) {
+  cols <- stats::setNames(enc$columns, vapply(enc$columns, `[[`, "", "name"))
+  stats::setNames(lapply(enc$routes, function(r) {
+    list(features = length(r$columns), shape = r$shape,
+      cardinalities = vapply(r$columns, function(cl) length(cols[[cl]]$levels), integer(1), USE.NAMES = FALSE))
+  }), vapply(enc$routes, `[[`, "", "name"))
+}
+
+# The standardize masks of the routed numeric inputs (numeric, integer and ordered columns).
+route_standardize <- function(enc, standardize) {
+  types <- stats::setNames(vapply(enc$columns, `[[`, "", "type"), vapply(enc$columns, `[[`, "", "name"))
+  num <- Filter(function(r) r$kind == "num", enc$routes)
+  stats::setNames(lapply(num, function(r) json_array(standardize & types[r$columns] %in% c("numeric", "integer", "ordered"))),
+    vapply(num, `[[`, "", "name"))
+}
+
+# Encodes the routed inputs of `x` (a data.frame): one matrix or array per input.
+encode_routes <- function(enc, x, argument, unseen) {
+  cols <- stats::setNames(enc$columns, vapply(enc$columns, `[[`, "", "name"))
+  needed <- unique(unlist(lapply(enc$routes, `[[`, "columns")))
+  missing_cols <- setdiff(needed, names(x))
+  if (length(missing_cols)) {
+    ember_abort(sprintf("'%s' lacks the column(s) %s that the model was trained on (columns are matched by name)",
+      argument, paste0("'", missing_cols, "'", collapse = ", ")), argument = missing_cols[1L],
+      expected = paste(needed, collapse = ", "), got = paste(names(x), collapse = ", "),
+      extra_class = "ember_error_missing_column")
+  }
+  n <- nrow(x)
+  out <- list()
+  for (r in enc$routes) {
+    if (r$kind == "categ") {
+      m <- matrix(0L, nrow = n, ncol = length(r$columns))
+      for (j in seq_along(r$columns)) {
+        cl <- cols[[r$columns[j]]]
+        m[, j] <- encode_factor_column(cl, x[[cl$name]], argument, unseen)
+      }
+    } else {
+      m <- matrix(0, nrow = n, ncol = length(r$columns))
+      for (j in seq_along(r$columns)) m[, j] <- encode_numeric_column(cols[[r$columns[j]]], x[[r$columns[j]]], argument)
+      if (r$kind == "image") m <- pixels_as_images(m, r$shape)
+    }
+    out[[r$name]] <- m
+  }
+  out
 }
 
 # What an unseen factor level does: "warn" (one-hot: all zeros) or "error" (embeddings, tokens).
@@ -198,6 +299,7 @@ ember_encode <- function(enc, x, argument = "newdata", unseen = "warn") {
     ember_abort(sprintf("'%s' must be a data.frame or a matrix, got %s", argument, class(x)[1L]), argument = argument,
       expected = "a data.frame or matrix", got = class(x)[1L])
   }
+  if (!is.null(enc$routes)) return(encode_routes(enc, x, argument, unseen))
   names_needed <- vapply(enc$columns, `[[`, "", "name")
   missing_cols <- setdiff(names_needed, names(x))
   if (length(missing_cols)) {
@@ -353,6 +455,12 @@ encoding_to_json <- function(enc, target, architecture) {
       body$inputs <- list(num = enc$inputs$num, categ = enc$inputs$categ,
         image = if (!is.null(enc$inputs$image)) json_array(enc$inputs$image), unseen = enc$inputs$unseen)
     }
+    if (!is.null(enc$routes)) {
+      body$routes <- json_array(lapply(enc$routes, function(r) {
+        list(name = r$name, kind = r$kind, columns = json_array(r$columns),
+          shape = if (!is.null(r$shape)) json_array(as.integer(r$shape)))
+      }))
+    }
   }
   body$target <- list(type = target$type, levels = if (!is.null(target$levels)) json_array(target$levels))
   # A network built in R is stored as its description (the model's network); its R graph is not kept.
@@ -373,6 +481,12 @@ encoding_from_json <- function(text) {
   if (!is.null(j$inputs)) {
     enc$inputs <- list(num = isTRUE(j$inputs$num), categ = isTRUE(j$inputs$categ),
       image = if (length(j$inputs$image)) as.integer(j$inputs$image) else NULL, unseen = j$inputs$unseen)
+  }
+  if (length(j$routes)) {
+    enc$routes <- lapply(j$routes, function(r) {
+      list(name = r$name, kind = r$kind, columns = as.character(unlist(r$columns)),
+        shape = if (length(r$shape)) as.integer(unlist(r$shape)) else NULL)
+    })
   }
   arch <- new_architecture(j$architecture$name, j$architecture$params %||% list())
   list(encoding = structure(enc, class = "ember_encoding"),

@@ -57,13 +57,18 @@ check_directory <- function(x) {
 # The shared parameters of an Ember learner for `task_type` ("classif" or "regr"), followed by the
 # architecture's own (a list of paradox domains).
 ember_param_set <- function(task_type, architecture = list()) {
+  do.call(paradox::ps, c(params_training(task_type), params_optimizer(), params_loss(task_type), params_callbacks(),
+    architecture))
+}
+
+# Training, validation and early stopping (what every learner and the model PipeOps share).
+params_training <- function(task_type) {
   p_int <- paradox::p_int
   p_dbl <- paradox::p_dbl
   p_lgl <- paradox::p_lgl
-  p_fct <- paradox::p_fct
   p_uty <- paradox::p_uty
   check_measures <- make_check_measures(task_type)
-  training <- list(
+  list(
     epochs = p_int(lower = 0L, tags = c("train", "internal_tuning", "required"), aggr = epochs_aggr,
       in_tune_fn = epochs_in_tune, disable_in_tune = list(patience = 0L, measures_valid = list())),
     batch_size = p_int(lower = 1L, tags = c("train", "predict", "required")),
@@ -80,6 +85,13 @@ ember_param_set <- function(task_type, architecture = list()) {
     min_delta = p_dbl(lower = 0, init = 0, tags = c("train", "required")),
     restore_best_weights = p_lgl(init = FALSE, tags = c("train", "required"))
   )
+}
+
+# The optimizer and its options; the options' names start with `prefix` ("opt." in the learners,
+# nothing in po("ember_optimizer")).
+params_optimizer <- function(prefix = "opt.") {
+  p_dbl <- paradox::p_dbl
+  p_lgl <- paradox::p_lgl
   # paradox takes `depends` as an expression, or as a single variable holding a quoted one.
   adam <- quote(optimizer %in% c("adam", "adamw"))
   with_eps <- quote(optimizer %in% c("adam", "adamw", "rmsprop", "adagrad"))
@@ -87,67 +99,78 @@ ember_param_set <- function(task_type, architecture = list()) {
   sgd <- quote(optimizer == "sgd")
   rmsprop <- quote(optimizer == "rmsprop")
   adagrad <- quote(optimizer == "adagrad")
-  optimizer <- list(
-    optimizer = p_fct(c("adam", "adamw", "sgd", "rmsprop", "adagrad"), init = "adam", tags = c("train", "required")),
-    opt.lr = p_dbl(lower = 0, tags = "train"),
-    opt.weight_decay = p_dbl(lower = 0, tags = "train"),
-    opt.betas = p_uty(default = c(0.9, 0.999), custom_check = check_betas, tags = "train",
-      depends = adam),
-    opt.eps = p_dbl(lower = 0, tags = "train", depends = with_eps),
-    opt.amsgrad = p_lgl(default = FALSE, tags = "train", depends = adam),
-    opt.momentum = p_dbl(lower = 0, default = 0, tags = "train", depends = with_momentum),
-    opt.dampening = p_dbl(lower = 0, default = 0, tags = "train", depends = sgd),
-    opt.nesterov = p_lgl(default = FALSE, tags = "train", depends = sgd),
-    opt.alpha = p_dbl(lower = 0, upper = 1, default = 0.99, tags = "train", depends = rmsprop),
-    opt.centered = p_lgl(default = FALSE, tags = "train", depends = rmsprop),
-    opt.lr_decay = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad),
-    opt.initial_accumulator_value = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad)
+  options <- list(
+    lr = p_dbl(lower = 0, tags = "train"),
+    weight_decay = p_dbl(lower = 0, tags = "train"),
+    betas = paradox::p_uty(default = c(0.9, 0.999), custom_check = check_betas, tags = "train", depends = adam),
+    eps = p_dbl(lower = 0, tags = "train", depends = with_eps),
+    amsgrad = p_lgl(default = FALSE, tags = "train", depends = adam),
+    momentum = p_dbl(lower = 0, default = 0, tags = "train", depends = with_momentum),
+    dampening = p_dbl(lower = 0, default = 0, tags = "train", depends = sgd),
+    nesterov = p_lgl(default = FALSE, tags = "train", depends = sgd),
+    alpha = p_dbl(lower = 0, upper = 1, default = 0.99, tags = "train", depends = rmsprop),
+    centered = p_lgl(default = FALSE, tags = "train", depends = rmsprop),
+    lr_decay = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad),
+    initial_accumulator_value = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad)
   )
-  loss <- if (task_type == "classif") {
-    list(
-      loss = p_fct("cross_entropy", init = "cross_entropy", tags = c("train", "required")),
-      loss.weight = p_uty(custom_check = check_weights, tags = "train")
-    )
-  } else {
-    list(loss = p_fct(c("mse", "l1"), init = "mse", tags = c("train", "required")))
-  }
-  loss$loss.reduction <- p_fct(c("mean", "sum"), default = "mean", tags = "train")
+  c(list(optimizer = paradox::p_fct(c("adam", "adamw", "sgd", "rmsprop", "adagrad"), init = "adam",
+    tags = c("train", "required"))), stats::setNames(options, paste0(prefix, names(options))))
+}
+
+# The loss (`loss`) and its options, prefixed like params_optimizer()'s. `task_type` NULL: the
+# losses of both task types (po("ember_loss") does not know the task yet).
+params_loss <- function(task_type, prefix = "loss.") {
+  losses <- switch(task_type %||% "any", classif = "cross_entropy", regr = c("mse", "l1"), c("cross_entropy", "mse", "l1"))
+  options <- list(reduction = paradox::p_fct(c("mean", "sum"), default = "mean", tags = "train"))
+  if (!identical(task_type, "regr")) options <- c(list(weight = paradox::p_uty(custom_check = check_weights, tags = "train")), options)
+  loss <- if (is.null(task_type)) paradox::p_fct(losses, tags = c("train", "required")) else
+    paradox::p_fct(losses, init = losses[1L], tags = c("train", "required"))
+  c(list(loss = loss), stats::setNames(options, paste0(prefix, names(options))))
+}
+
+# The callbacks: progress, checkpoints and learning-rate schedules, prefixed with `prefix`.
+params_callbacks <- function(prefix = "cb.") {
+  p_int <- paradox::p_int
+  p_dbl <- paradox::p_dbl
+  p_lgl <- paradox::p_lgl
+  p_fct <- paradox::p_fct
   schedulers <- c("lr_step", "lr_multiplicative", "lr_cosine_annealing", "lr_one_cycle", "lr_reduce_on_plateau")
-  step <- quote(cb.lr_scheduler == "lr_step")
-  multiplicative <- quote(cb.lr_scheduler == "lr_multiplicative")
-  cosine <- quote(cb.lr_scheduler == "lr_cosine_annealing")
-  one_cycle <- quote(cb.lr_scheduler == "lr_one_cycle")
-  plateau <- quote(cb.lr_scheduler == "lr_reduce_on_plateau")
+  scheduler <- as.name(paste0(prefix, "lr_scheduler"))
+  when <- function(kind) substitute(s == k, list(s = scheduler, k = kind))
+  step <- when("lr_step")
+  multiplicative <- when("lr_multiplicative")
+  cosine <- when("lr_cosine_annealing")
+  one_cycle <- when("lr_one_cycle")
+  plateau <- when("lr_reduce_on_plateau")
   callbacks <- list(
-    cb.progress = p_lgl(default = FALSE, tags = "train"),
-    cb.checkpoint.path = p_uty(default = NULL, custom_check = check_directory, tags = "train"),
-    cb.checkpoint.freq = p_int(lower = 1L, default = 1L, tags = "train"),
-    cb.lr_scheduler = p_fct(c("none", schedulers), default = "none", tags = "train"),
-    cb.lr_step.step_size = p_int(lower = 1L, tags = "train", depends = step),
-    cb.lr_step.gamma = p_dbl(lower = 0, default = 0.1, tags = "train", depends = step),
-    cb.lr_multiplicative.factor = p_dbl(lower = 0, tags = "train", depends = multiplicative),
-    cb.lr_cosine_annealing.T_max = p_int(lower = 1L, tags = "train", depends = cosine),
-    cb.lr_cosine_annealing.eta_min = p_dbl(lower = 0, default = 0, tags = "train", depends = cosine),
-    cb.lr_one_cycle.max_lr = p_dbl(lower = 0, tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.total_steps = p_int(lower = 1L, tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.pct_start = p_dbl(lower = 0, upper = 1, default = 0.3, tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.anneal_strategy = p_fct(c("cos", "linear"), default = "cos", tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.div_factor = p_dbl(lower = 0, default = 25, tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.final_div_factor = p_dbl(lower = 0, default = 1e4, tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.cycle_momentum = p_lgl(default = TRUE, tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.base_momentum = p_dbl(lower = 0, default = 0.85, tags = "train", depends = one_cycle),
-    cb.lr_one_cycle.max_momentum = p_dbl(lower = 0, default = 0.95, tags = "train", depends = one_cycle),
-    cb.lr_reduce_on_plateau.mode = p_fct(c("min", "max"), default = "min", tags = "train", depends = plateau),
-    cb.lr_reduce_on_plateau.factor = p_dbl(lower = 0, upper = 1, default = 0.1, tags = "train", depends = plateau),
-    cb.lr_reduce_on_plateau.patience = p_int(lower = 0L, default = 10L, tags = "train", depends = plateau),
-    cb.lr_reduce_on_plateau.threshold = p_dbl(lower = 0, default = 1e-4, tags = "train", depends = plateau),
-    cb.lr_reduce_on_plateau.threshold_mode = p_fct(c("rel", "abs"), default = "rel", tags = "train",
-      depends = plateau),
-    cb.lr_reduce_on_plateau.cooldown = p_int(lower = 0L, default = 0L, tags = "train", depends = plateau),
-    cb.lr_reduce_on_plateau.min_lr = p_dbl(lower = 0, default = 0, tags = "train", depends = plateau),
-    cb.lr_reduce_on_plateau.eps = p_dbl(lower = 0, default = 1e-8, tags = "train", depends = plateau)
+    progress = p_lgl(default = FALSE, tags = "train"),
+    checkpoint.path = paradox::p_uty(default = NULL, custom_check = check_directory, tags = "train"),
+    checkpoint.freq = p_int(lower = 1L, default = 1L, tags = "train"),
+    lr_scheduler = p_fct(c("none", schedulers), default = "none", tags = "train"),
+    lr_step.step_size = p_int(lower = 1L, tags = "train", depends = step),
+    lr_step.gamma = p_dbl(lower = 0, default = 0.1, tags = "train", depends = step),
+    lr_multiplicative.factor = p_dbl(lower = 0, tags = "train", depends = multiplicative),
+    lr_cosine_annealing.T_max = p_int(lower = 1L, tags = "train", depends = cosine),
+    lr_cosine_annealing.eta_min = p_dbl(lower = 0, default = 0, tags = "train", depends = cosine),
+    lr_one_cycle.max_lr = p_dbl(lower = 0, tags = "train", depends = one_cycle),
+    lr_one_cycle.total_steps = p_int(lower = 1L, tags = "train", depends = one_cycle),
+    lr_one_cycle.pct_start = p_dbl(lower = 0, upper = 1, default = 0.3, tags = "train", depends = one_cycle),
+    lr_one_cycle.anneal_strategy = p_fct(c("cos", "linear"), default = "cos", tags = "train", depends = one_cycle),
+    lr_one_cycle.div_factor = p_dbl(lower = 0, default = 25, tags = "train", depends = one_cycle),
+    lr_one_cycle.final_div_factor = p_dbl(lower = 0, default = 1e4, tags = "train", depends = one_cycle),
+    lr_one_cycle.cycle_momentum = p_lgl(default = TRUE, tags = "train", depends = one_cycle),
+    lr_one_cycle.base_momentum = p_dbl(lower = 0, default = 0.85, tags = "train", depends = one_cycle),
+    lr_one_cycle.max_momentum = p_dbl(lower = 0, default = 0.95, tags = "train", depends = one_cycle),
+    lr_reduce_on_plateau.mode = p_fct(c("min", "max"), default = "min", tags = "train", depends = plateau),
+    lr_reduce_on_plateau.factor = p_dbl(lower = 0, upper = 1, default = 0.1, tags = "train", depends = plateau),
+    lr_reduce_on_plateau.patience = p_int(lower = 0L, default = 10L, tags = "train", depends = plateau),
+    lr_reduce_on_plateau.threshold = p_dbl(lower = 0, default = 1e-4, tags = "train", depends = plateau),
+    lr_reduce_on_plateau.threshold_mode = p_fct(c("rel", "abs"), default = "rel", tags = "train", depends = plateau),
+    lr_reduce_on_plateau.cooldown = p_int(lower = 0L, default = 0L, tags = "train", depends = plateau),
+    lr_reduce_on_plateau.min_lr = p_dbl(lower = 0, default = 0, tags = "train", depends = plateau),
+    lr_reduce_on_plateau.eps = p_dbl(lower = 0, default = 1e-8, tags = "train", depends = plateau)
   )
-  do.call(paradox::ps, c(training, optimizer, loss, callbacks, architecture))
+  stats::setNames(callbacks, paste0(prefix, names(callbacks)))
 }
 
 # The architectures' own parameters; their defaults are those of the builders (tested).

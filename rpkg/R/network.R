@@ -26,6 +26,13 @@
 #' Every feature column must be read by some input: a factor column needs
 #' `ember_input_categ()` or `ember_input_tabular()`.
 #'
+#' Inputs can also name the columns they read (`columns`): then each input reads exactly those
+#' columns in that order (matched by name at prediction), so that, e.g., two groups of numeric
+#' columns enter the network through two branches. A numeric input reads numeric, integer, logical
+#' and ordered columns, a categorical input factors and ordered factors (as level codes), an image
+#' input numeric pixel columns. This is how the ingress PipeOps of [mlr_pipeops_ember] route the
+#' task's features.
+#'
 #' @section Layers:
 #' Each takes the node it reads as its first argument, so that layers chain with `|>`; `id`
 #' names the layer (its parameters are then `<id>.weight` ...; see [ember_parameters()]), by
@@ -52,6 +59,10 @@
 #' from that input; the block must keep the shape. Each repetition has its own parameters
 #' (`<id>.0.linear_0.weight`, `<id>.1.linear_0.weight` ...) unless `shared = TRUE`.
 #'
+#' @param columns (`character()` or `NULL`)\cr The columns an input reads, by name: `NULL` for
+#'   every column of its kind (see section Inputs). When one input names its columns, every input
+#'   must, and together they must read every column of the data; the input's `id` (by default
+#'   its kind) names it in the network description, so two inputs of one kind need ids.
 #' @param x (`ember_node`)\cr The node a layer reads.
 #' @param ... For `ember_merge_*()`: the nodes to merge. For `ember_activation()` and
 #'   `ember_layer()`: the op's parameters, with PyTorch's names.
@@ -140,7 +151,7 @@ next_node_key <- function() {
   paste0(node_keys$session, ":", node_keys$counter)
 }
 
-new_node <- function(op, inputs, params = list(), id = NULL, body = NULL, input = NULL, shape = NULL) {
+new_node <- function(op, inputs, params = list(), id = NULL, body = NULL, input = NULL, shape = NULL, columns = NULL) {
   if (!is.null(id)) {
     if (!checkmate::test_string(id, min.chars = 1L) || grepl(".", id, fixed = TRUE)) {
       ember_abort(sprintf("'id' must be a non-empty name without '.', got %s", deparse_short(id)), argument = "id",
@@ -148,7 +159,7 @@ new_node <- function(op, inputs, params = list(), id = NULL, body = NULL, input 
     }
   }
   structure(list(key = next_node_key(), op = op, id = id, inputs = inputs, params = params, body = body,
-    input = input, shape = shape), class = "ember_node")
+    input = input, shape = shape, columns = columns), class = "ember_node")
 }
 
 check_node <- function(x, argument = "x") {
@@ -184,13 +195,27 @@ check_dim <- function(dim) {
   as.integer(dim)
 }
 
-#' @rdname ember_network
-#' @export
-ember_input_num <- function() new_node("input", list(), input = "num")
+# `columns` of an input: NULL (every column of the input's kind) or unique column names.
+check_columns <- function(columns) {
+  if (is.null(columns)) return(NULL)
+  if (!checkmate::test_character(columns, min.chars = 1L, any.missing = FALSE, min.len = 1L, unique = TRUE)) {
+    ember_abort(sprintf("'columns' must be NULL or unique, non-empty column names, got %s", deparse_short(columns)),
+      argument = "columns", expected = "unique column names", got = deparse_short(columns))
+  }
+  columns
+}
 
 #' @rdname ember_network
 #' @export
-ember_input_categ <- function() new_node("input", list(), input = "categ")
+ember_input_num <- function(columns = NULL, id = NULL) {
+  new_node("input", list(), input = "num", columns = check_columns(columns), id = id)
+}
+
+#' @rdname ember_network
+#' @export
+ember_input_categ <- function(columns = NULL, id = NULL) {
+  new_node("input", list(), input = "categ", columns = check_columns(columns), id = id)
+}
 
 #' @rdname ember_network
 #' @export
@@ -198,7 +223,7 @@ ember_input_tabular <- function() new_node("input", list(), input = "tabular")
 
 #' @rdname ember_network
 #' @export
-ember_input_image <- function(shape = NULL) {
+ember_input_image <- function(shape = NULL, columns = NULL, id = NULL) {
   if (!is.null(shape)) {
     if (!checkmate::test_integerish(shape, lower = 1, any.missing = FALSE, min.len = 2L, max.len = 3L)) {
       ember_abort(sprintf("'shape' must be c(channels, height, width) or c(height, width), got %s", deparse_short(shape)),
@@ -207,7 +232,7 @@ ember_input_image <- function(shape = NULL) {
     shape <- as.integer(shape)
     if (length(shape) == 2L) shape <- c(1L, shape)
   }
-  new_node("input", list(), input = "image", shape = shape)
+  new_node("input", list(), input = "image", shape = shape, columns = check_columns(columns), id = id)
 }
 
 #' @rdname ember_network
@@ -374,22 +399,44 @@ ember_network <- function(output) {
   net
 }
 
-# The inputs a network reads: a subset of "num", "categ", "tabular", "image", and the image shape.
+# The engine name of an input node: its id, or its kind ("num", "categ", "image").
+input_name <- function(node) node$id %||% node$input
+
+# The inputs a network reads: `kinds` (a subset of "num", "categ", "tabular", "image"), the image
+# shape, and, when the inputs name their columns, `routes`: one entry per engine input (by name)
+# with its kind, columns and shape. Inputs either all name their columns or none does.
 graph_inputs <- function(net) {
   found <- character(0)
   shape <- NULL
+  routes <- list()
+  unrouted <- character(0)
   walk_graph(net$params$output, function(node) {
-    if (identical(node$op, "input")) {
-      found <<- union(found, node$input)
-      if (identical(node$input, "image") && !is.null(node$shape)) {
-        if (!is.null(shape) && !identical(shape, node$shape)) {
-          ember_abort("the network has image inputs of different shapes", argument = "shape")
-        }
-        shape <<- node$shape
+    if (!identical(node$op, "input")) return(invisible())
+    found <<- union(found, node$input)
+    if (identical(node$input, "image") && !is.null(node$shape) && is.null(node$columns)) {
+      if (!is.null(shape) && !identical(shape, node$shape)) {
+        ember_abort("the network has image inputs of different shapes", argument = "shape")
       }
+      shape <<- node$shape
     }
+    if (is.null(node$columns)) {
+      unrouted <<- union(unrouted, node$input)
+      return(invisible())
+    }
+    name <- input_name(node)
+    route <- list(name = name, kind = node$input, columns = node$columns, shape = node$shape)
+    if (!is.null(routes[[name]]) && !identical(routes[[name]], route)) {
+      ember_abort(sprintf("two inputs of the network are named '%s' but read different columns or kinds; give them different ids",
+        name), argument = "id", expected = "unique input ids", got = name)
+    }
+    routes[[name]] <<- route
   })
-  list(kinds = found, image_shape = shape)
+  if (length(routes) && length(unrouted)) {
+    ember_abort(sprintf("some inputs of the network name their columns and some do not (%s); give 'columns' to every input or to none",
+      paste0("ember_input_", unrouted, "()", collapse = ", ")), argument = "columns",
+      expected = "columns for every input", got = paste(unrouted, collapse = ", "))
+  }
+  list(kinds = found, image_shape = shape, routes = if (length(routes)) routes)
 }
 
 # Visits every node once, inputs before the nodes that read them; blocks are visited inside.
@@ -415,14 +462,24 @@ walk_graph <- function(output, visit, block_input = NULL, recurse = TRUE) {
 }
 
 # The network description (a list ready for to_json()) for data with `numeric` features, factor
-# `cardinalities` and images of shape `image`.
-network_spec <- function(net, numeric = 0L, cardinalities = integer(0), image = NULL) {
+# `cardinalities` and images of shape `image`; or, for inputs that name their columns, with the
+# sizes of each input in `routes` (name -> features, cardinalities or shape; see route_sizes()).
+network_spec <- function(net, numeric = 0L, cardinalities = integer(0), image = NULL, routes = NULL) {
   g <- graph_inputs(net)
   image <- image %||% g$image_shape
   inputs <- list()
-  add_input <- function(name) {
+  add_input <- function(kind, name = kind) {
     if (!is.null(inputs[[name]])) return(name)
-    inputs[[name]] <<- switch(name,
+    if (!is.null(routes)) {
+      r <- routes[[name]]
+      if (is.null(r)) ember_abort(sprintf("the data has no columns for the input '%s'", name), argument = "network")
+      inputs[[name]] <<- switch(kind,
+        num = list(name = name, kind = "numeric", features = as.integer(r$features)),
+        categ = list(name = name, kind = "categorical", cardinalities = json_array(as.integer(r$cardinalities))),
+        image = list(name = name, kind = "tensor", shape = json_array(as.integer(r$shape))))
+      return(name)
+    }
+    inputs[[name]] <<- switch(kind,
       num = {
         if (numeric < 1L) ember_abort("the network reads numeric features (ember_input_num()) but the data has none",
           argument = "network", expected = "numeric features", got = "none")
@@ -450,9 +507,14 @@ graph_spec <- function(output, add_input, numeric = 0L, cardinalities = integer(
   nodes <- list()
   # Ids given by the user are reserved first, so that generated ones (op_0, op_1 ...) avoid them.
   used <- character(0)
+  input_names <- character(0)
   walk_graph(output, function(node) {
+    if (identical(node$op, "input")) {
+      if (!identical(node$input, "block")) input_names <<- union(input_names, input_name(node))
+      return(invisible())
+    }
     if (is.null(node$id)) return(invisible())
-    if (node$id %in% c(used, "x", "num", "categ", "image")) {
+    if (node$id %in% c(used, input_names, "x", "num", "categ", "image")) {
       ember_abort(sprintf("the layer id '%s' is used twice in the network (or names an input)", node$id), argument = "id",
         expected = "unique ids", got = node$id)
     }
@@ -492,7 +554,7 @@ graph_spec <- function(output, add_input, numeric = 0L, cardinalities = integer(
           emit(node, fresh_id(list(), "tabular"), "merge_cat", as.list(parts), list(dim = -1L))
         }
       } else {
-        ids[[node$key]] <<- add_input(node$input)
+        ids[[node$key]] <<- add_input(node$input, input_name(node))
       }
       return(invisible())
     }
@@ -524,7 +586,8 @@ print_graph <- function(output, indent, block_input = NULL) {
   walk_graph(output, function(node) {
     if (identical(node$op, "input")) {
       labels[[node$key]] <<- if (identical(node$input, "block")) "x" else
-        paste0(node$input, if (!is.null(node$shape)) sprintf("[%s]", paste(node$shape, collapse = ", ")) else "")
+        paste0(input_name(node), if (!is.null(node$shape)) sprintf("[%s]", paste(node$shape, collapse = ", ")) else "",
+          if (!is.null(node$columns)) sprintf(" (%d column%s)", length(node$columns), if (length(node$columns) == 1L) "" else "s") else "")
       return(invisible())
     }
     k <- counter[[node$op]] %||% 0L

@@ -14,6 +14,9 @@ ember_abi_expected <- 2L
   # mlr3 is only suggested: register the learners when (and if) it is loaded.
   if (isNamespaceLoaded("mlr3")) register_mlr3()
   setHook(packageEvent("mlr3", "onLoad"), function(...) register_mlr3(), action = "append")
+  # Likewise the PipeOps and graph templates in mlr3pipelines.
+  if (isNamespaceLoaded("mlr3pipelines")) register_mlr3pipelines()
+  setHook(packageEvent("mlr3pipelines", "onLoad"), function(...) register_mlr3pipelines(), action = "append")
   invisible(NULL)
 }
 
