@@ -373,6 +373,31 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue(names.contains("blocks.0.lin.weight"))
         }
     }
+
+    func testRepeatWithOwnParametersMayChangeTheShapeOnce() throws {
+        // An MLP's hidden layers as one repeated block: 4 -> 6 -> 6 -> 6.
+        let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: []))],
+                               nodes: [NodeSpec("lin", .linear, inputs: ["x"], params: ["out_features": .number(6)])], output: "lin")
+        let spec = { (shared: Bool) in
+            NetworkSpec(inputs: [InputSpec("num", .numeric(features: 4))], nodes: [
+                NodeSpec("blocks", .repeat, inputs: ["num"], params: ["times": .number(3), "shared": .bool(shared)], body: body),
+                NodeSpec("head", .head, inputs: ["blocks"]),
+            ], output: "head")
+        }
+        var rng = RandomGenerator(seed: 1)
+        let net = try GraphNetwork(spec(false), headOutputs: 1, rng: &rng)
+        let shapes = Dictionary(uniqueKeysWithValues: net.namedParameters().map { ($0.0, $0.1.value.shape) })
+        XCTAssertEqual(shapes["blocks.0.lin.weight"], [6, 4])
+        XCTAssertEqual(shapes["blocks.1.lin.weight"], [6, 6])
+        XCTAssertEqual(shapes["blocks.2.lin.weight"], [6, 6])
+        XCTAssertEqual(shapes["head.weight"], [1, 6])
+        let model = try Model(spec: spec(false), task: .regression, seed: 1)
+        XCTAssertEqual(try model.predict(try Dataset(x: try Tensor(shape: [2, 4], repeating: 1))).shape, [2, 1])
+        // Shared parameters need one shape throughout.
+        XCTAssertThrowsError(try GraphNetwork(spec(true), headOutputs: 1, rng: &rng)) { error in
+            XCTAssertTrue("\(error)".contains("a block with shared parameters must keep the shape"), "\(error)")
+        }
+    }
 }
 
 /// Fine-tuning from PyTorch: a state dict saved with safetensors (tools/golden/torch_model.py)

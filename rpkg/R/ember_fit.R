@@ -194,14 +194,15 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
 
   # The model and its trainer.
   sizes <- encoding_inputs(encoding)
-  network <- if (kind == "image") ember_network_description(architecture, image = sizes$image) else
-    ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities, image = sizes$image)
-  reads_num <- kind == "tabular" && sizes$numeric > 0L && (is.null(encoding$inputs) || isTRUE(encoding$inputs$num))
-  standardize_num <- if (reads_num) list(num = json_array(encoding_standardize(encoding, standardize))) else json_object()
   if (!is.null(encoding$routes)) {
     network <- to_json(network_spec(architecture, routes = route_sizes(encoding)))
     standardize_num <- route_standardize(encoding, standardize)
     if (!length(standardize_num)) standardize_num <- json_object()
+  } else {
+    network <- if (kind == "image") ember_network_description(architecture, image = sizes$image) else
+      ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities, image = sizes$image)
+    reads_num <- kind == "tabular" && sizes$numeric > 0L && (is.null(encoding$inputs) || isTRUE(encoding$inputs$num))
+    standardize_num <- if (reads_num) list(num = json_array(encoding_standardize(encoding, standardize))) else json_object()
   }
   model_config <- list(
     network = json_raw(network),

@@ -56,7 +56,8 @@
 #' `ember_merge_sum()`, `ember_merge_prod()` and `ember_merge_cat()` combine two or more nodes
 #' (residual connections, several inputs). `ember_repeat()` applies a block `times` times: `body`
 #' is a function that receives the block's input node and returns its output node, built only
-#' from that input; the block must keep the shape. Each repetition has its own parameters
+#' from that input. Each repetition reads the previous one's output (with `shared = TRUE` the
+#' block must keep the shape; with its own parameters it may change it). Each repetition has its own parameters
 #' (`<id>.0.linear_0.weight`, `<id>.1.linear_0.weight` ...) unless `shared = TRUE`.
 #'
 #' @param columns (`character()` or `NULL`)\cr The columns an input reads, by name: `NULL` for
@@ -411,7 +412,7 @@ graph_inputs <- function(net) {
   routes <- list()
   unrouted <- character(0)
   walk_graph(net$params$output, function(node) {
-    if (!identical(node$op, "input")) return(invisible())
+    if (!identical(node$op, "input") || identical(node$input, "block")) return(invisible())
     found <<- union(found, node$input)
     if (identical(node$input, "image") && !is.null(node$shape) && is.null(node$columns)) {
       if (!is.null(shape) && !identical(shape, node$shape)) {

@@ -19,17 +19,19 @@
 #' @param activation (`character(1)`)\cr The MLP's activation (an Ember PipeOp's name, e.g.
 #'   `"relu"`, `"gelu"`).
 #' @param d_hidden_multiplier (`numeric(1)`)\cr Hidden width of a residual block over `d_block`.
-#' @param ... Parameter values of the model PipeOp (`epochs`, `batch_size` ...).
-#' @return A `Graph`; `mlr3::as_learner()` turns it into a `GraphLearner`.
+#' @return A `Graph`; `mlr3::as_learner()` turns it into a `GraphLearner`. Set the training
+#'   parameters by their ids in the graph, e.g. `ember_model_classif.epochs` (also as arguments of
+#'   `ppl()`).
 #' @seealso [mlr_pipeops_ember], [ember_nn()]
 #' @export
 #' @examplesIf requireNamespace("mlr3pipelines", quietly = TRUE)
 #' library(mlr3pipelines)
-#' graph <- ppl("ember_mlp", "classif", n_blocks = 2, d_block = 32, epochs = 10, batch_size = 16)
+#' graph <- ppl("ember_mlp", "classif", n_blocks = 2, d_block = 32, ember_model_classif.epochs = 10,
+#'   ember_model_classif.batch_size = 16)
 #' glrn <- mlr3::as_learner(graph)
 #' glrn$param_set$values$block.n_blocks <- 1
 #' glrn$train(mlr3::tsk("iris"))
-ember_ppl_mlp <- function(task_type = "classif", n_blocks = 1L, d_block = 64L, p = 0, activation = "relu", ...) {
+ember_ppl_mlp <- function(task_type = "classif", n_blocks = 1L, d_block = 64L, p = 0, activation = "relu") {
   task_type <- check_choice(task_type, c("classif", "regr"), "task_type")
   activation <- check_choice(activation, activation_ops, "activation")
   po <- mlr3pipelines::po
@@ -38,13 +40,13 @@ ember_ppl_mlp <- function(task_type = "classif", n_blocks = 1L, d_block = 64L, p
   po("ember_ingress_num") %>>%
     po("ember_block", block, id = "block", n_blocks = check_count(n_blocks, "n_blocks", lower = 0L)) %>>%
     po("ember_head", id = "head") %>>%
-    po(paste0("ember_model_", task_type), ...)
+    po(paste0("ember_model_", task_type))
 }
 
 #' @rdname ember_ppl_mlp
 #' @export
 ember_ppl_tab_resnet <- function(task_type = "classif", n_blocks = 2L, d_block = 64L, d_hidden_multiplier = 2,
-                                 dropout1 = 0.1, dropout2 = 0.1, ...) {
+                                 dropout1 = 0.1, dropout2 = 0.1) {
   task_type <- check_choice(task_type, c("classif", "regr"), "task_type")
   po <- mlr3pipelines::po
   d_block <- check_count(d_block, "d_block")
@@ -57,7 +59,7 @@ ember_ppl_tab_resnet <- function(task_type = "classif", n_blocks = 2L, d_block =
   po("ember_ingress_num") %>>% po("ember_linear", id = "first", out_features = d_block) %>>%
     po("ember_block", block, id = "block", n_blocks = check_count(n_blocks, "n_blocks", lower = 0L)) %>>%
     po("ember_batch_norm", id = "last_norm") %>>% po("ember_relu", id = "last_relu") %>>%
-    po("ember_head", id = "head") %>>% po(paste0("ember_model_", task_type), ...)
+    po("ember_head", id = "head") %>>% po(paste0("ember_model_", task_type))
 }
 
 `%>>%` <- function(g1, g2) mlr3pipelines::`%>>%`(g1, g2)

@@ -54,7 +54,8 @@
 #' `ember_block` repeats a `Graph` of layer PipeOps `n_blocks` times (0 passes its input
 #' through): each repetition has its own parameters unless `shared = TRUE`. The block's
 #' parameters appear with the block graph's ids (e.g. `linear.out_features`), and
-#' `n_blocks` is tunable like any other parameter. A block must keep the shape of its input.
+#' `n_blocks` is tunable like any other parameter. Each repetition reads the previous one's
+#' output; a block with `shared = TRUE` must keep the shape of its input.
 #'
 #' @section Configuration:
 #' * `ember_optimizer`: `optimizer` (`"adam"`, `"adamw"`, `"sgd"`, `"rmsprop"`, `"adagrad"`)
@@ -270,6 +271,12 @@ PipeOpEmberIngressTensor <- R6::R6Class("PipeOpEmberIngressTensor",
   private = list(.node = function(features, pv) {
     shape <- as.integer(pv$shape)
     if (length(shape) == 1L) shape <- c(1L, 1L, shape)
+    if (length(shape) == 2L) shape <- c(1L, shape)
+    if (prod(shape) != length(features)) {
+      ember_abort(sprintf("shape c(%s) needs %d pixel columns; the task has %d features", paste(shape, collapse = ", "),
+        prod(shape), length(features)), kind = "shape", argument = "shape", expected = as.character(prod(shape)),
+        got = as.character(length(features)))
+    }
     ember_input_image(shape = shape, columns = features, id = layer_id(self$id))
   })
 )
@@ -407,9 +414,10 @@ PipeOpEmberBlock <- R6::R6Class("PipeOpEmberBlock",
     # @description Creates a block PipeOp repeating the Graph `block`.
     initialize = function(block, id = "ember_block", param_vals = list()) {
       private$.block <- mlr3pipelines::as_graph(block, clone = TRUE)
-      if (nrow(private$.block$input) != 1L || nrow(private$.block$output) != 1L) {
-        stop(sprintf("the block of PipeOp '%s' must have one input and one output channel; it has %d and %d",
-          id, nrow(private$.block$input), nrow(private$.block$output)), call. = FALSE)
+      # Every input channel of the block receives the block's input (a residual block reads it twice).
+      if (nrow(private$.block$output) != 1L) {
+        stop(sprintf("the block of PipeOp '%s' must have one output channel; it has %d", id, nrow(private$.block$output)),
+          call. = FALSE)
       }
       private$.param_set_base <- paradox::ps(
         n_blocks = paradox::p_int(lower = 0L, tags = c("train", "required")),

@@ -222,17 +222,22 @@ struct NodeBuilder {
             guard body.inputs.count == 1 else { throw fail("its body must have exactly one input, got \(body.inputs.count)") }
             let times = try int("times")
             let shared = try bool("shared", false)
+            // Each repetition reads the previous one's output. Shared parameters need one shape
+            // throughout, so a shared body must keep the shape; own parameters may change it (an MLP's
+            // first hidden layer), as in mlr3torch's nn_block.
             var bodySpec = body
-            bodySpec.inputs[0].kind = .tensor(shape: x.shape)
+            var shape = x.shape
             var bodies: [GraphNetwork] = []
             for _ in 0..<(shared ? 1 : times) {
+                bodySpec.inputs[0].kind = .tensor(shape: shape)
                 let b = try GraphNetwork(bodySpec, headOutputs: headOutputs, budget: budget, rng: &rng)
-                guard b.outputShape == x.shape else {
-                    throw fail("its body maps \(shapeString(x.shape)) to \(shapeString(b.outputShape)); a repeated block must keep the shape")
+                if shared && b.outputShape != shape {
+                    throw fail("its body maps \(shapeString(shape)) to \(shapeString(b.outputShape)); a block with shared parameters must keep the shape")
                 }
+                shape = b.outputShape
                 bodies.append(b)
             }
-            return (Repeat(bodies: bodies, times: times), x)
+            return (Repeat(bodies: bodies, times: times), ValueInfo(shape: shape))
         }
     }
 
