@@ -60,6 +60,34 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// The network-description op `multihead_attention` builds the same layer: PyTorch's
+    /// parameters loaded under the node's id give PyTorch's outputs.
+    func testMultiheadAttentionNodeMatchesTorch() throws {
+        for c in try Case(fixture.root).cases("multihead_attention") {
+            let config = try Case(c.any("config"))
+            let x = try c.tensor("x")
+            let spec = NetworkSpec(inputs: [InputSpec("tokens", .tensor(shape: Array(x.shape.dropFirst())))], nodes: [
+                NodeSpec("attn", .multiheadAttention, inputs: ["tokens"],
+                         params: ["num_heads": .number(Double(try config.int("num_heads"))), "bias": .bool(try config.bool("bias"))]),
+            ], output: "attn")
+            var rng = RandomGenerator(seed: 0)
+            let net = try GraphNetwork(spec, headOutputs: 1, rng: &rng)
+            let params = try Case(c.any("params"))
+            XCTAssertEqual(Set(net.namedParameters().map(\.0)), Set(params.dict.keys.map { "attn." + $0 }))
+            for (name, p) in net.namedParameters() { p.value = try params.tensor(String(name.dropFirst("attn.".count))) }
+            var ctx = ForwardContext(training: false)
+            let out = try net.forward([Variable(x)], &ctx)
+            assertClose(out.value, try c.tensor("out"), .reduction, "multihead_attention node [\(try c.string("name"))]")
+        }
+        let bad = NetworkSpec(inputs: [InputSpec("tokens", .tensor(shape: [3, 6]))], nodes: [
+            NodeSpec("attn", .multiheadAttention, inputs: ["tokens"], params: ["num_heads": .number(4)]),
+        ], output: "attn")
+        var rng = RandomGenerator(seed: 0)
+        XCTAssertThrowsError(try GraphNetwork(bad, headOutputs: 1, rng: &rng)) { error in
+            XCTAssertTrue("\(error)".contains("node 'attn'") && "\(error)".contains("not divisible by num_heads 4"), "\(error)")
+        }
+    }
+
     func testNumericTokenizerMatchesTorch() throws {
         try checkGolden("numeric_tokenizer", names: ["bias", "nobias"]) { c in
             var rng = RandomGenerator(seed: 0)

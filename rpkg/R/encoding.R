@@ -227,14 +227,7 @@ route_standardize <- function(enc, standardize) {
 # Encodes the routed inputs of `x` (a data.frame): one matrix or array per input.
 encode_routes <- function(enc, x, argument, unseen) {
   cols <- stats::setNames(enc$columns, vapply(enc$columns, `[[`, "", "name"))
-  needed <- unique(unlist(lapply(enc$routes, `[[`, "columns")))
-  missing_cols <- setdiff(needed, names(x))
-  if (length(missing_cols)) {
-    ember_abort(sprintf("'%s' lacks the column(s) %s that the model was trained on (columns are matched by name)",
-      argument, paste0("'", missing_cols, "'", collapse = ", ")), argument = missing_cols[1L],
-      expected = paste(needed, collapse = ", "), got = paste(names(x), collapse = ", "),
-      extra_class = "ember_error_missing_column")
-  }
+  check_trained_columns(x, unique(unlist(lapply(enc$routes, `[[`, "columns"))), argument)
   n <- nrow(x)
   out <- list()
   for (r in enc$routes) {
@@ -300,14 +293,7 @@ ember_encode <- function(enc, x, argument = "newdata", unseen = "warn") {
       expected = "a data.frame or matrix", got = class(x)[1L])
   }
   if (!is.null(enc$routes)) return(encode_routes(enc, x, argument, unseen))
-  names_needed <- vapply(enc$columns, `[[`, "", "name")
-  missing_cols <- setdiff(names_needed, names(x))
-  if (length(missing_cols)) {
-    ember_abort(sprintf("'%s' lacks the column(s) %s that the model was trained on (columns are matched by name)",
-      argument, paste0("'", missing_cols, "'", collapse = ", ")), argument = missing_cols[1L],
-      expected = paste(names_needed, collapse = ", "), got = paste(names(x), collapse = ", "),
-      extra_class = "ember_error_missing_column")
-  }
+  check_trained_columns(x, vapply(enc$columns, `[[`, "", "name"), argument)
   n <- nrow(x)
   types <- vapply(enc$columns, `[[`, "", "type")
   num_cols <- enc$columns[types != "factor"]
@@ -324,6 +310,17 @@ ember_encode <- function(enc, x, argument = "newdata", unseen = "warn") {
     out$categ <- categ
   }
   select_network_inputs(enc, out)
+}
+
+# `x` (a data.frame) must hold the columns `needed` that the model was trained on.
+check_trained_columns <- function(x, needed, argument) {
+  missing_cols <- setdiff(needed, names(x))
+  if (length(missing_cols)) {
+    ember_abort(sprintf("'%s' lacks the column(s) %s that the model was trained on (columns are matched by name)",
+      argument, paste0("'", missing_cols, "'", collapse = ", ")), argument = missing_cols[1L],
+      expected = paste(needed, collapse = ", "), got = paste(names(x), collapse = ", "),
+      extra_class = "ember_error_missing_column")
+  }
 }
 
 check_no_missing <- function(values, name, argument) {

@@ -133,7 +133,7 @@ network_ops <- c("linear", "head", "dropout", "batch_norm", "layer_norm", "relu"
   "softplus", "softshrink", "hardshrink", "threshold", "prelu", "rrelu", "glu", "reglu", "geglu", "conv1d",
   "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "flatten", "reshape",
   "squeeze", "unsqueeze", "merge_sum", "merge_prod", "merge_cat", "one_hot", "embedding", "tokenizer_num",
-  "tokenizer_categ", "cls_token", "transformer_block", "select_cls", "featureless")
+  "tokenizer_categ", "cls_token", "transformer_block", "select_cls", "multihead_attention", "featureless")
 
 activation_ops <- c("relu", "relu6", "selu", "sigmoid", "tanh", "softsign", "hardsigmoid", "log_sigmoid",
   "tanhshrink", "elu", "celu", "gelu", "leaky_relu", "hardtanh", "softplus", "softshrink", "hardshrink", "threshold",

@@ -44,7 +44,8 @@
 #' `ember_tokenizer_num` and `ember_tokenizer_categ` (`d_token`, `bias`), `ember_ft_cls` (a
 #' learned CLS token), `ember_ft_transformer_block` (the FT-Transformer block: `n_heads`,
 #' `attention_dropout`, `ffn_d_hidden_multiplier`, `ffn_dropout`, `residual_dropout`,
-#' `ffn_activation`, `prenormalization`, `is_first_layer`), `ember_select_cls`, and
+#' `ffn_activation`, `prenormalization`, `is_first_layer`), `ember_multihead_attention`
+#' (self-attention over tokens `[t, d]`: `num_heads`, `dropout`, `bias`), `ember_select_cls`, and
 #' `ember_head` (the output layer, sized from the task). `ember_merge_sum`, `ember_merge_prod`
 #' and `ember_merge_cat` (`dim`) combine two or more branches (`innum` input channels; by default
 #' any number through the vararg channel `...`). The PipeOp's id names the layer (parameters
@@ -110,6 +111,12 @@
 #' glrn$param_set$values$block.n_blocks <- 3
 #' glrn$train(tsk("german_credit"))
 NULL
+
+# The channels of an Ember PipeOp: model descriptors (or `train_in`) in training, tasks in prediction.
+ember_channels <- function(inname = "input", train_in = "EmberModelDescriptor", predict_in = "Task") {
+  list(input = data.table::data.table(name = inname, train = train_in, predict = predict_in),
+    output = data.table::data.table(name = "output", train = "EmberModelDescriptor", predict = "Task"))
+}
 
 # A PipeOp id as a layer id of the network description (which has no '.').
 layer_id <- function(id) gsub(".", "_", id, fixed = TRUE)
@@ -190,10 +197,9 @@ PipeOpEmberIngress <- R6::R6Class("PipeOpEmberIngress",
     initialize = function(id, kind, feature_types, param_set = paradox::ps(), param_vals = list()) {
       private$.kind <- kind
       private$.feature_types <- feature_types
+      channels <- ember_channels(train_in = "Task")
       super$initialize(id = id, param_set = param_set, param_vals = param_vals,
-        input = data.table::data.table(name = "input", train = "Task", predict = "Task"),
-        output = data.table::data.table(name = "output", train = "EmberModelDescriptor", predict = "Task"),
-        packages = "mlr3ember", tags = "ember")
+        input = channels$input, output = channels$output, packages = "mlr3ember", tags = "ember")
     }
   ),
   active = list(
@@ -289,11 +295,9 @@ PipeOpEmberLayer <- R6::R6Class("PipeOpEmberLayer",
     # network graph with the builder vocabulary; `innum` 0 is a vararg input channel.
     initialize = function(id, build, param_set = paradox::ps(), param_vals = list(), innum = 1L) {
       private$.build <- build
-      inname <- if (innum == 0L) "..." else if (innum == 1L) "input" else paste0("input", seq_len(innum))
+      channels <- ember_channels(if (innum == 0L) "..." else if (innum == 1L) "input" else paste0("input", seq_len(innum)))
       super$initialize(id = id, param_set = param_set, param_vals = param_vals,
-        input = data.table::data.table(name = inname, train = "EmberModelDescriptor", predict = "Task"),
-        output = data.table::data.table(name = "output", train = "EmberModelDescriptor", predict = "Task"),
-        packages = "mlr3ember", tags = "ember")
+        input = channels$input, output = channels$output, packages = "mlr3ember", tags = "ember")
     }
   ),
   private = list(
@@ -359,6 +363,8 @@ layer_pipeop_table <- function() {
       ffn_activation = p_fct(c("reglu", "geglu", "glu", "relu", "gelu"), tags = tr), prenormalization = p_lgl(tags = tr),
       is_first_layer = p_lgl(tags = tr))),
     select_cls = list(op("select_cls"), list()),
+    multihead_attention = list(op("multihead_attention"), list(num_heads = p_int(lower = 1L, tags = req),
+      dropout = p_dbl(lower = 0, upper = 1, tags = tr), bias = p_lgl(tags = tr))),
     head = list(one(ember_head), list(bias = p_lgl(tags = tr))),
     merge_sum = list(merge(ember_merge_sum), list(), merge = TRUE),
     merge_prod = list(merge(ember_merge_prod), list(), merge = TRUE),
@@ -423,11 +429,10 @@ PipeOpEmberBlock <- R6::R6Class("PipeOpEmberBlock",
         n_blocks = paradox::p_int(lower = 0L, tags = c("train", "required")),
         shared = paradox::p_lgl(init = FALSE, tags = c("train", "required"))
       )
+      channels <- ember_channels()
       super$initialize(id = id, param_set = alist(private$.param_set_base, private$.block$param_set),
         param_vals = param_vals,
-        input = data.table::data.table(name = "input", train = "EmberModelDescriptor", predict = "Task"),
-        output = data.table::data.table(name = "output", train = "EmberModelDescriptor", predict = "Task"),
-        packages = "mlr3ember", tags = "ember")
+        input = channels$input, output = channels$output, packages = "mlr3ember", tags = "ember")
     }
   ),
   active = list(
@@ -479,10 +484,9 @@ PipeOpEmberConfig <- R6::R6Class("PipeOpEmberConfig",
       private$.field <- field
       private$.prefix <- prefix
       private$.keep <- keep
+      channels <- ember_channels()
       super$initialize(id = id, param_set = param_set, param_vals = param_vals,
-        input = data.table::data.table(name = "input", train = "EmberModelDescriptor", predict = "Task"),
-        output = data.table::data.table(name = "output", train = "EmberModelDescriptor", predict = "Task"),
-        packages = "mlr3ember", tags = "ember")
+        input = channels$input, output = channels$output, packages = "mlr3ember", tags = "ember")
     }
   ),
   private = list(

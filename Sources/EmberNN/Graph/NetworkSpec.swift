@@ -97,6 +97,9 @@ public enum LayerOp: String, CaseIterable, Sendable {
     // Tabular inputs and transformers.
     case oneHot = "one_hot", embedding, tokenizerNum = "tokenizer_num", tokenizerCateg = "tokenizer_categ"
     case clsToken = "cls_token", transformerBlock = "transformer_block", selectCls = "select_cls"
+    /// Multi-head self-attention over tokens [t, d] (PyTorch's `nn.MultiheadAttention` with
+    /// query = key = value and its parameter names).
+    case multiheadAttention = "multihead_attention"
     // Structure.
     case `repeat`
     /// A learned constant output of the head's width that ignores its input (featureless baseline).

@@ -50,6 +50,15 @@ extension NodeBuilder {
                 residualDropout: try probability("residual_dropout", 0), activation: activation,
                 prenormalization: try bool("prenormalization", true), firstBlock: try bool("is_first_layer", false), rng: &rng)
             return (block, x)
+        case .multiheadAttention:
+            try requireRank(x, [2], "[tokens, embed_dim]")
+            let d = x.shape[1]
+            let heads = try int("num_heads")
+            guard d % heads == 0 else { throw fail("embed_dim \(d) (its input's last dimension) is not divisible by num_heads \(heads)") }
+            let p = try double("dropout", 0, { $0 >= 0 && $0 < 1 }, "a probability in [0, 1)")
+            let bias = try bool("bias", true)
+            try reserve([4, d, d], [4, bias ? d : 0])
+            return (try MultiheadAttention(embedDim: d, numHeads: heads, dropout: Float(p), bias: bias, rng: &rng), x)
         case .selectCls:
             try requireRank(x, [2], "[tokens, d_token]")
             let t = x.shape[0]

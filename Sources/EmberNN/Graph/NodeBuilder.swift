@@ -211,7 +211,7 @@ struct NodeBuilder {
             let d = try int("embedding_dim")
             try reserve([n, d])
             return (try Embedding(n, d, rng: &rng), ValueInfo(shape: x.shape + [d]))
-        case .tokenizerNum, .tokenizerCateg, .clsToken, .transformerBlock, .selectCls:
+        case .tokenizerNum, .tokenizerCateg, .clsToken, .transformerBlock, .selectCls, .multiheadAttention:
             return try transformerPiece(rng: &rng)
         case .featureless:
             _ = try single()

@@ -250,6 +250,7 @@ test_that("an FT-Transformer written as a graph trains", {
       po("ember_tokenizer_categ", d_token = 8))) %>>%
     po("ember_merge_cat", dim = 1) %>>% po("ember_ft_cls") %>>%
     po("ember_ft_transformer_block", n_heads = 2, is_first_layer = TRUE, attention_dropout = 0, ffn_dropout = 0) %>>%
+    po("ember_multihead_attention", num_heads = 2) %>>%
     po("ember_select_cls") %>>% po("ember_layer_norm") %>>% po("ember_relu") %>>% po("ember_head") %>>%
     po("ember_optimizer", lr = 0.01) %>>% po("ember_model_classif", epochs = 30, batch_size = 16, seed = 1)
   glrn <- mlr3::as_learner(graph)

@@ -136,3 +136,71 @@ test_that("builder arguments are checked where they are given", {
   bad <- ember_input_num() |> ember_linear(4) |> ember_network()
   expect_error(ember_fit(data.frame(a = 1:10), rnorm(10), bad, epochs = 1), class = "ember_error")
 })
+
+test_that("inputs that name their columns: routing by name, bit-identical to the unrouted network", {
+  set.seed(3)
+  d <- data.frame(a = rnorm(60), b = rnorm(60), g = factor(sample(letters[1:3], 60, TRUE)),
+    o = factor(sample(c("lo", "hi"), 60, TRUE), levels = c("lo", "hi"), ordered = TRUE), flag = runif(60) > 0.5)
+  y <- d$a - d$b + as.integer(d$g) + rnorm(60, sd = 0.1)
+  build <- function(num, categ) {
+    ember_merge_cat(num |> ember_linear(8, id = "lin"), categ |> ember_embedding(3, id = "emb") |> ember_flatten(id = "flat")) |>
+      ember_activation("relu", id = "act") |> ember_head(id = "out") |> ember_network()
+  }
+  abg <- d[, c("a", "b", "g")]
+  unrouted <- ember_fit(abg, y, build(ember_input_num(), ember_input_categ()), epochs = 5, seed = 1)
+  routed_net <- build(ember_input_num(columns = c("a", "b")), ember_input_categ(columns = "g"))
+  expect_output(print(routed_net), "num \\(2 columns\\)")
+  routed <- ember_fit(abg, y, routed_net, epochs = 5, seed = 1)
+  expect_identical(predict(routed, abg), predict(unrouted, abg))
+  expect_identical(vapply(routed$encoding$routes, `[[`, "", "name"), c("num", "categ"))
+
+  # Two numeric inputs with ids, an ordered factor as a category, a logical as 0/1, any column order.
+  two <- ember_merge_cat(ember_input_num(columns = c("b", "flag"), id = "left") |> ember_linear(4),
+    ember_input_num(columns = "a", id = "right") |> ember_linear(4),
+    ember_input_categ(columns = c("o", "g"), id = "cats") |> ember_one_hot()) |> ember_head() |> ember_network()
+  d_desc <- jsonlite::fromJSON(ember_network_description(ember_input_num() |> ember_head() |> ember_network(), numeric = 1),
+    simplifyVector = FALSE)
+  expect_identical(d_desc$inputs[[1L]]$name, "num")
+  model <- ember_fit(d, y, two, epochs = 10, seed = 2)
+  expect_identical(lapply(model$encoding$routes, `[[`, "columns"), list(c("b", "flag"), "a", c("o", "g")))
+  p <- predict(model, d)
+  expect_identical(predict(model, d[, rev(names(d))]), p)
+  f <- tempfile(fileext = ".safetensors")
+  on.exit(unlink(f))
+  ember_save(model, f)
+  expect_identical(predict(ember_load(f), d), p)
+  expect_lt(sqrt(mean((p - y)^2)), stats::sd(y))
+
+  # Errors name the input and the column.
+  expect_error(ember_fit(d, y, routed_net, epochs = 1), "column\\(s\\) that no input of the network reads: 'o', 'flag'",
+    class = "ember_error")
+  mixed <- ember_merge_cat(ember_input_num(columns = "a"), ember_input_categ()) |> ember_head()
+  expect_error(ember_network(mixed), "some inputs of the network name their columns and some do not")
+  expect_error(ember_fit(d, y, ember_input_num(columns = c("a", "g")) |> ember_head() |> ember_network(), epochs = 1),
+    "the input 'num' reads column 'g' of type 'factor'; it takes numeric, integer, logical or ordered columns")
+  expect_error(ember_fit(d, y, ember_input_num(columns = c("a", "zz")) |> ember_head() |> ember_network(), epochs = 1),
+    "the input 'num' reads the column\\(s\\) 'zz', which the data lacks", class = "ember_error_missing_column")
+  clash <- ember_merge_cat(ember_input_num(columns = "a"), ember_input_num(columns = "b")) |> ember_head()
+  expect_error(ember_network(clash), "two inputs of the network are named 'num'")
+  expect_error(ember_input_num(columns = c("a", "a")), "'columns' must be NULL or unique", class = "ember_error")
+  expect_error(predict(model, d[, c("a", "b")]), "lacks the column\\(s\\) 'flag', 'o', 'g'", class = "ember_error_missing_column")
+})
+
+test_that("pixel columns routed into an image input; a repeated block with its own parameters may change the shape", {
+  set.seed(4)
+  pixels <- as.data.frame(matrix(runif(30 * 16), 30, 16))
+  y <- factor(rep(c("a", "b"), 15))
+  net <- ember_input_image(c(1, 4, 4), columns = names(pixels)) |> ember_conv(2, 3, padding = 1) |> ember_flatten() |>
+    ember_repeat(2, function(x) x |> ember_linear(5) |> ember_activation("relu")) |> ember_head() |> ember_network()
+  model <- ember_fit(pixels, y, net, epochs = 2, seed = 1)
+  expect_identical(dim(ember_get_parameter(model, "repeat_0.0.linear_0.weight")), c(5L, 32L))
+  expect_identical(dim(ember_get_parameter(model, "repeat_0.1.linear_0.weight")), c(5L, 5L))
+  expect_error(ember_fit(pixels[, 1:9], y, net, epochs = 1), "lacks the column|reads the column")
+  small <- ember_input_image(c(1, 3, 3), columns = names(pixels)[1:9], id = "img") |> ember_flatten() |> ember_head() |>
+    ember_network()
+  expect_error(ember_fit(pixels, y, small, epochs = 1), "no input of the network reads")
+  expect_error(ember_fit(pixels[, 1:8], y, ember_input_image(c(1, 3, 3), columns = names(pixels)[1:8]) |> ember_flatten() |>
+    ember_head() |> ember_network(), epochs = 1), "needs 9 pixel columns; it reads 8")
+  shared <- ember_input_num() |> ember_repeat(2, function(x) ember_linear(x, 3), shared = TRUE) |> ember_head() |> ember_network()
+  expect_error(ember_fit(pixels, y, shared, epochs = 1), "shared parameters must keep the shape")
+})
