@@ -103,7 +103,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-core bench-build
+.PHONY: bench bench-quick bench-core bench-build bench-graph
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -115,6 +115,11 @@ bench: bench-build
 ## A few cells of each, for everyday use.
 bench-quick: bench-build
 	$(BENCH_RUN) quick
+
+## A network written as an mlr3pipelines graph against the predefined learner (needs a library
+## with mlr3 and mlr3pipelines: MLR3_LIB=<path>).
+bench-graph: rpkg-install
+	R_LIBS=$(RLIB_LOCAL):$(MLR3_LIB) OMP_NUM_THREADS=1 Rscript Benchmarks/graph_bench.R
 
 ## EmberCore vs torch.matmul and small ops, one thread.
 bench-core: bench-build

@@ -26,8 +26,8 @@ LearnerClassifEmberFTTransformer <- R6::R6Class("LearnerClassifEmberFTTransforme
   inherit = LearnerClassifEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "classif.ember_ft_transformer",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "classif.ember_ft_transformer",
         label = "FT-Transformer (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_ft_transformer",
         architecture_params = ember_params_ft_transformer())

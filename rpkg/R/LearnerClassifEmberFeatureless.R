@@ -31,8 +31,8 @@ LearnerClassifEmberFeatureless <- R6::R6Class("LearnerClassifEmberFeatureless",
   inherit = LearnerClassifEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "classif.ember_featureless",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "classif.ember_featureless",
         label = "Featureless Network (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_featureless",
         feature_types = featureless_feature_types,

@@ -27,8 +27,8 @@ LearnerClassifEmberMLP <- R6::R6Class("LearnerClassifEmberMLP",
   inherit = LearnerClassifEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "classif.ember_mlp",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "classif.ember_mlp",
         label = "Multi-Layer Perceptron (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_mlp",
         architecture_params = ember_params_mlp())

@@ -32,8 +32,8 @@ LearnerClassifEmberNetwork <- R6::R6Class("LearnerClassifEmberNetwork",
   inherit = LearnerClassifEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "classif.ember_network",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "classif.ember_network",
         label = "Network built in R (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_network",
         architecture_params = ember_params_network())

@@ -25,8 +25,8 @@ LearnerClassifEmberTabResNet <- R6::R6Class("LearnerClassifEmberTabResNet",
   inherit = LearnerClassifEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "classif.ember_tab_resnet",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "classif.ember_tab_resnet",
         label = "Tabular ResNet (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_tab_resnet",
         architecture_params = ember_params_tab_resnet())

@@ -150,13 +150,21 @@ featureless_features <- function(task) data.frame(constant = logical(task$nrow))
 ember_learner_public <- list(
   # @description Creates a new Ember learner.
   initialize = function(id, label, man, architecture_params = list(), feature_types = ember_feature_types,
-                        properties = character(), param_vals = list(), param_set = NULL) {
+                        properties = character(), param_vals = list(), param_set = NULL, callbacks = list()) {
     classif <- inherits(self, "LearnerClassif")
+    private$.callbacks <- normalize_callbacks(callbacks)
+    reserved <- intersect(vapply(private$.callbacks, `[[`, "", "id"), c("progress", "checkpoint", "lr_scheduler",
+      paste0("lr_", c("step", "multiplicative", "cosine_annealing", "one_cycle", "reduce_on_plateau"))))
+    if (length(reserved)) {
+      stop(sprintf("callback id '%s' names one of the learner's own cb.* parameters; give the callback another id",
+        reserved[1L]), call. = FALSE)
+    }
     properties <- unique(c(if (classif) c("twoclass", "multiclass"), "marshal", "validation", "internal_tuning",
       properties))
     super$initialize(
       id = id,
-      param_set = param_set %||% ember_param_set(if (classif) "classif" else "regr", architecture_params),
+      param_set = with_callback_params(param_set %||% ember_param_set(if (classif) "classif" else "regr",
+        architecture_params), private$.callbacks),
       predict_types = if (classif) c("response", "prob") else "response",
       feature_types = feature_types,
       properties = properties,
@@ -164,6 +172,9 @@ ember_learner_public <- list(
       label = label,
       man = man
     )
+    for (cb in private$.callbacks) {
+      if (length(cb$params)) self$param_set$set_values(.values = stats::setNames(cb$params, paste0("cb.", cb$id, ".", names(cb$params))))
+    }
     self$param_set$set_values(.values = param_vals)
   },
   # @description Marshals the model (see section Marshaling).
@@ -197,6 +208,7 @@ ember_learner_active <- list(
 
 ember_learner_private <- list(
   .validate = NULL,
+  .callbacks = list(),
   # The template method: the architecture for a task and the parameter values.
   .network = function(task, param_vals) stop("an Ember learner must implement the private method .network()", call. = FALSE),
   # The values training uses (the model PipeOps' learners add the graph's configuration).
@@ -240,6 +252,14 @@ LearnerRegrEmber <- R6::R6Class("LearnerRegrEmber",
   private = ember_learner_private
 )
 
+# A learner's parameter set with its callbacks' parameters as cb.<id>.<name>.
+with_callback_params <- function(param_set, callbacks) {
+  sets <- Filter(Negate(is.null), lapply(callbacks, `[[`, "param_set"))
+  if (!length(sets)) return(param_set)
+  ids <- vapply(Filter(function(cb) !is.null(cb$param_set), callbacks), `[[`, "", "id")
+  paradox::ps_union(c(list(param_set), stats::setNames(lapply(sets, function(p) p$clone(deep = TRUE)), paste0("cb.", ids))))
+}
+
 # Trains the learner's network on a task (the body of the base classes' .train()).
 ember_learner_train <- function(learner, private, task) {
   pv <- private$.train_values()
@@ -263,8 +283,7 @@ ember_learner_train <- function(learner, private, task) {
   classes <- if (learner$task_type == "classif") task$class_names
   x <- private$.features(task)
   validate <- if (!is.null(valid_task)) list(x = private$.features(valid_task), y = task_target(valid_task, classes))
-  callbacks <- list()
-  if (!is.null(pv$cb.checkpoint.path)) callbacks$checkpoint <- checkpoint_callback(pv$cb.checkpoint.path, pv$cb.checkpoint.freq %||% 1L)
+  callbacks <- learner_callbacks(private$.callbacks, pv)
   optimizer <- optimizer_args(pv)
   loss_args <- loss_args(pv, classes)
   model <- withCallingHandlers(
@@ -401,10 +420,17 @@ learner_schedule <- function(pv, n_train, has_validation) {
     })
 }
 
-# Writes the model to `<path>/checkpoint_<epoch>.safetensors` every `freq` epochs.
-checkpoint_callback <- function(path, freq) {
-  dir.create(path, recursive = TRUE, showWarnings = FALSE)
-  function(model, record) {
-    if (record$epoch %% freq == 0L) ember_save(model, file.path(path, sprintf("checkpoint_%d.safetensors", record$epoch)))
+# The callbacks of a learner's training: the checkpoint of the cb.checkpoint.* parameters, then the
+# learner's own callbacks with their cb.<id>.* parameter values.
+learner_callbacks <- function(callbacks, pv) {
+  out <- list()
+  if (!is.null(pv$cb.checkpoint.path)) out$checkpoint <- ember_cb_checkpoint(pv$cb.checkpoint.path, pv$cb.checkpoint.freq %||% 1L)
+  for (cb in callbacks) {
+    prefix <- paste0("cb.", cb$id, ".")
+    values <- pv[startsWith(names(pv), prefix)]
+    names(values) <- substring(names(values), nchar(prefix) + 1L)
+    cb$params <- utils::modifyList(cb$params, values)
+    out[[length(out) + 1L]] <- cb
   }
+  unname(out)
 }

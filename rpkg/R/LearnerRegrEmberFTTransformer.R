@@ -25,8 +25,8 @@ LearnerRegrEmberFTTransformer <- R6::R6Class("LearnerRegrEmberFTTransformer",
   inherit = LearnerRegrEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "regr.ember_ft_transformer",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "regr.ember_ft_transformer",
         label = "FT-Transformer (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_ft_transformer",
         architecture_params = ember_params_ft_transformer())

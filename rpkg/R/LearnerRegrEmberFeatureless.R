@@ -30,8 +30,8 @@ LearnerRegrEmberFeatureless <- R6::R6Class("LearnerRegrEmberFeatureless",
   inherit = LearnerRegrEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "regr.ember_featureless",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "regr.ember_featureless",
         label = "Featureless Network (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_featureless",
         feature_types = featureless_feature_types,

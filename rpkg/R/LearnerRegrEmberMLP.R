@@ -25,8 +25,8 @@ LearnerRegrEmberMLP <- R6::R6Class("LearnerRegrEmberMLP",
   inherit = LearnerRegrEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "regr.ember_mlp",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "regr.ember_mlp",
         label = "Multi-Layer Perceptron (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_mlp",
         architecture_params = ember_params_mlp())

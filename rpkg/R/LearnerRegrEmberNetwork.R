@@ -32,8 +32,8 @@ LearnerRegrEmberNetwork <- R6::R6Class("LearnerRegrEmberNetwork",
   inherit = LearnerRegrEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "regr.ember_network",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "regr.ember_network",
         label = "Network built in R (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_network",
         architecture_params = ember_params_network())

@@ -24,8 +24,8 @@ LearnerRegrEmberTabResNet <- R6::R6Class("LearnerRegrEmberTabResNet",
   inherit = LearnerRegrEmber,
   public = list(
     # @description Creates a new instance of this learner.
-    initialize = function() {
-      super$initialize(id = "regr.ember_tab_resnet",
+    initialize = function(callbacks = list()) {
+      super$initialize(callbacks = callbacks, id = "regr.ember_tab_resnet",
         label = "Tabular ResNet (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_tab_resnet",
         architecture_params = ember_params_tab_resnet())

@@ -70,9 +70,13 @@
 #'   name, computed on the training batches as they are trained (dropout active), or
 #'   [ember_measure()]s, scored in R on the predictions of the training data at the end of each
 #'   epoch.
-#' @param callbacks (`list()` of functions)\cr Functions `function(model, record)` called after
-#'   each epoch with the model as it is (an `ember_model`, e.g. for [ember_save()]) and the epoch's
-#'   record (`epoch`, `train_loss`, `valid_loss`, `lr`, `train`, `valid`).
+#' @param callbacks (`list()`)\cr Callbacks made with [ember_callback()] (R code at the stages
+#'   of training, with a context that reads the history and acts on the live model: stop, set the
+#'   learning rate, freeze ...) or built in ([ember_cb_checkpoint()], [ember_cb_unfreeze()] ...).
+#'   A plain `function(model, record)` is called after each epoch with the model as it is and the
+#'   epoch's record (`epoch`, `train_loss`, `valid_loss`, `lr`, `train`, `valid`); returning
+#'   `FALSE` stops training. An error in a callback stops training and is raised again with the
+#'   model trained so far as its `$model`.
 #' @param standardize (`logical(1)`)\cr Standardise numeric features (and a numeric target).
 #' @param seed (`integer(1)` or `NULL`)\cr Seed of the engine RNG (initialisation, shuffling,
 #'   dropout); `NULL` draws it from R's RNG, so that `set.seed()` governs it.
@@ -186,11 +190,9 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   measures <- normalize_measures(measures, target$task)
   measures_train <- normalize_measures(measures_train, target$task, argument = "measures_train")
   host_scoring <- any(vapply(measures, is.function, logical(1)))
-  if (is.function(callbacks)) callbacks <- list(callbacks)
-  if (!is.list(callbacks) || !all(vapply(callbacks, is.function, logical(1)))) {
-    ember_abort("'callbacks' must be a list of functions(model, record)", argument = "callbacks",
-      expected = "a list of functions", got = class(callbacks)[1L])
-  }
+  callbacks <- fit_callbacks(normalize_callbacks(callbacks), schedule = schedule, patience = patience, min_delta = min_delta,
+    restore_best_weights = restore_best_weights, progress = progress)
+  engine <- callbacks_engine(callbacks)
 
   # The model and its trainer.
   sizes <- encoding_inputs(encoding)
@@ -216,10 +218,10 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   trainer_config <- list(
     batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
     optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
-    loss = c(list(kind = loss), loss_args_json(loss_args)), schedule = schedule, eval_freq = eval_freq,
+    loss = c(list(kind = loss), loss_args_json(loss_args)), schedule = engine$schedule, eval_freq = eval_freq,
     measures_train = json_array(unlist(Filter(is.character, measures_train))),
     measures_valid = json_array(unlist(Filter(is.character, measures))),
-    patience = patience, min_delta = min_delta, restore_best_weights = restore_best_weights,
+    patience = engine$patience, min_delta = engine$min_delta, restore_best_weights = engine$restore_best_weights,
     batch_size_predict = batch_size_predict, host_scoring = host_scoring
   )
   if (is.null(loss) && !length(loss_args)) trainer_config$loss <- NULL
@@ -238,16 +240,22 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
 
   old_threads <- ember_set_threads(num_threads)
   on.exit(ember_set_threads(old_threads), add = TRUE)
-  on_epoch <- epoch_hook(trainer, ptr, train_data, measures, measures_train, callbacks, target, target$values,
-    valid_target, batch_size_predict, new_model = function(history) new_ember_model(ptr, encoding, target, architecture, history))
+  on_epoch <- epoch_hook(trainer, ptr, train_data, measures, measures_train, target, target$values, valid_target,
+    batch_size_predict)
+  runner <- callback_runner(callbacks, trainer, epochs,
+    new_model = function(history) new_ember_model(ptr, encoding, target, architecture, history))
   run <- train_slices(trainer, train_data, valid_data, epochs = epochs,
-    batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), on_epoch = on_epoch, progress = progress)
+    batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), on_epoch = on_epoch,
+    progress = isTRUE(engine$progress), runner = runner)
   .Call(C_ember_trainer_finish, trainer)
 
   model <- new_ember_model(ptr, encoding, target, architecture, run$history)
   model$config <- list(epochs = epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
-    validate = if (is.list(validate)) sprintf("%d rows", length(valid_target)) else validate, patience = patience,
-    stopped_early = run$stopped, best_epoch = run$best_epoch)
+    validate = if (is.list(validate)) sprintf("%d rows", length(valid_target)) else validate,
+    patience = engine$patience, stopped_early = run$stopped, best_epoch = run$best_epoch)
+  states <- runner$end(model)
+  if (length(states)) model$config$callback_states <- states
+  if (!is.null(runner$error)) raise_callback_error(runner, model)
   if (run$interrupted) {
     if (on_interrupt == "stop") {
       ember_abort(sprintf("training was interrupted after %d complete epoch(s)", nrow(run$history)), kind = "interrupted",
@@ -284,15 +292,38 @@ loss_args_json <- function(args) {
   args
 }
 
+# The callbacks of a fit: those made from ember_fit()'s arguments (schedule, early stopping,
+# progress; see ember_callbacks_builtin), unless the user gave one of the same kind, then the user's.
+fit_callbacks <- function(callbacks, schedule, patience, min_delta, restore_best_weights, progress) {
+  ids <- vapply(callbacks, `[[`, "", "id")
+  builtin <- list()
+  if (!"early_stopping" %in% ids) {
+    builtin$early_stopping <- new_callback("early_stopping", engine = list(patience = patience, min_delta = min_delta,
+      restore_best_weights = restore_best_weights))
+  } else if (patience > 0L) {
+    ember_abort("give early stopping either as 'patience' or as ember_cb_early_stopping(), not both", argument = "patience",
+      expected = "one of them", got = "both")
+  }
+  if (!is.null(schedule)) {
+    if ("lr_scheduler" %in% ids) {
+      ember_abort("give the learning-rate schedule either as 'schedule' or as ember_cb_lr_scheduler(), not both",
+        argument = "schedule", expected = "one of them", got = "both")
+    }
+    builtin$lr_scheduler <- ember_cb_lr_scheduler(schedule)
+  }
+  if (progress && !"progress" %in% ids) builtin$progress <- ember_cb_progress()
+  c(unname(builtin), callbacks)
+}
+
 # What happens in R after each epoch, or NULL when nothing does: R training measures (scored on
-# predictions of the training data), R validation measures (on the validation predictions the
-# engine kept; the first measure then drives early stopping through report_score) and callbacks.
+# predictions of the training data) and R validation measures (on the validation predictions the
+# engine kept; the first measure then drives early stopping through report_score).
 # Returns function(record, previous records) -> list(record, stop).
-epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, callbacks, target, train_truth,
-                       valid_truth, batch_size_predict, new_model) {
+epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, target, train_truth, valid_truth,
+                       batch_size_predict) {
   host_valid <- Filter(is.function, measures)
   host_train <- Filter(is.function, measures_train)
-  if (!length(host_valid) && !length(host_train) && !length(callbacks)) return(NULL)
+  if (!length(host_valid) && !length(host_train)) return(NULL)
   columns <- if (target$type == "factor") max(2L, length(target$levels)) else 1L
   function(r, previous) {
     stop <- FALSE
@@ -312,10 +343,6 @@ epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, callb
       maximize <- if (is.function(first)) !attr(first, "minimize") else first %in% c("accuracy", "balanced_accuracy")
       if (!is.na(score) && isTRUE(.Call(C_ember_trainer_report_score, trainer, score, maximize))) stop <- TRUE
     }
-    if (length(callbacks)) {
-      model <- new_model(records_to_history(c(previous, list(r))))
-      for (cb in callbacks) cb(model, r)
-    }
     list(record = r, stop = stop)
   }
 }
@@ -323,7 +350,7 @@ epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, callb
 # Runs the trainer in slices of about `target_seconds`, collecting epoch records into a history,
 # running `on_epoch` (see epoch_hook()) after each epoch, showing progress and catching interrupts.
 train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_epoch, on_epoch, progress,
-                         target_seconds = 0.25) {
+                         runner, target_seconds = 0.25) {
   records <- list()
   budget <- 1L  # batches per slice, adapted to the measured speed
   stopped <- FALSE
@@ -332,10 +359,18 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
   bar <- if (progress) utils::txtProgressBar(min = 0, max = epochs, style = 3) else NULL
   on.exit(if (!is.null(bar)) close(bar), add = TRUE)
   tryCatch({
+    if (runner$active) {
+      runner$begin()
+      stopped <- runner$stopped
+    }
     while (length(records) < epochs && !stopped) {
+      if (runner$active && (is.null(state) || state$batches_in_epoch == 0L)) {
+        runner$epoch_begin(length(records) + 1L)
+        if (runner$stopped) break
+      }
       started <- proc.time()[["elapsed"]]
       # With work in R after each epoch, a slice ends at the end of an epoch at the latest.
-      max_epochs <- if (!is.null(on_epoch)) 1L else epochs - length(records)
+      max_epochs <- if (!is.null(on_epoch) || runner$active) 1L else epochs - length(records)
       text <- .Call(C_ember_trainer_fit, trainer, train_data, valid_data, as.integer(max_epochs), as.integer(budget),
         as.integer(epochs))
       for (r in from_json(text)) {
@@ -345,6 +380,10 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
           stopped <- stopped || done$stop
         }
         records[[length(records) + 1L]] <- r
+        if (runner$active) {
+          runner$epoch_end(r, records)
+          stopped <- stopped || runner$stopped
+        }
       }
       state <- from_json(.Call(C_ember_trainer_state, trainer))
       stopped <- stopped || isTRUE(state$stopped)

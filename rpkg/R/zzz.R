@@ -44,3 +44,7 @@ register_mlr3 <- function() {
   for (key in names(learners)) dictionary$add(key, learners[[key]])
   invisible(NULL)
 }
+
+# R6 methods of the PipeOp classes made in layer_pipeop_class() call `super`, which R CMD check
+# cannot see bound there.
+utils::globalVariables("super")
