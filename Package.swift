@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // Ember: a deep-learning engine in Swift. Layers depend one way:
-// COpenBLAS → EmberCore → EmberNN → EmberCABI (see ../shared/DESIGN.md §2).
+// COpenBLAS → EmberCore → EmberNN → EmberCABI (see docs/architecture.md#layers).
 import Foundation
 import PackageDescription
 

@@ -1,7 +1,7 @@
 /*
  * ember.h — the C interface of the Ember deep-learning engine (ABI version 2).
  *
- * Conventions (see DESIGN.md §3):
+ * Conventions (see docs/architecture.md#c-abi-contract):
  *  - every function except ember_abi_version, ember_last_error and ember_last_error_detail
  *    returns an int32_t status: EMBER_OK (0) or an EMBER_ERR_* code; on failure it sets a
  *    thread-local message (ember_last_error) and a structured detail (ember_last_error_detail);

@@ -1,5 +1,6 @@
 // Convolution kernels for few channels per group (LeNet-sized CNNs), where a BLAS call costs more
-// in packing and per-call overhead than it computes (DESIGN.md §6; issue 8's profile):
+// in packing and per-call overhead than it computes
+// (docs/architecture.md#own-gemm-and-convolution-kernels; issue 8's profile):
 //
 // - im2col / col2im of one sample, with contiguous row copies when the stride along the width is 1;
 // - `cember_gemm_nn`: C = bias + A·B, A small and read by broadcasts (any strides, so Wᵀ needs no

@@ -1,6 +1,6 @@
 // Single-precision matrix products (`cember_sgemm`), for CPUs where the BLAS library runs kernels
 // that leave the vector units unused (Debian's OpenBLAS 0.3.21 falls back to SSE3 "Prescott"
-// kernels on CPUs it does not know: DESIGN.md §6).
+// kernels on CPUs it does not know: docs/architecture.md#openblas-core-detection).
 //
 // The classic Goto/BLIS structure: for each block of NC columns and KC values of k, op(B) is
 // packed into NR-wide column panels (row l of a panel holds B(l, j..j+NR) contiguously), and for

@@ -101,8 +101,9 @@ void cember_fill_error_detail(void *out) {
     d->got = detail_text[4];
 }
 
-// NOTE: the buffer is never freed (no thread-local destructor: DESIGN.md §4, the shared object
-// may outlive its threads' destructors); it is one allocation per thread, reused.
+// NOTE: the buffer is never freed (no thread-local destructor:
+// docs/architecture.md#linking-the-r-package, the shared object may outlive its threads'
+// destructors); it is one allocation per thread, reused.
 static _Thread_local char *result_text = NULL;
 static _Thread_local size_t result_capacity = 0;
 

@@ -1,5 +1,5 @@
 // The engine's advice when OpenBLAS falls back to kernels that leave the CPU's vector units unused
-// (DESIGN.md §6: Debian's OpenBLAS picks "Prescott" on CPUs it does not know).
+// (docs/architecture.md#openblas-core-detection: Debian's OpenBLAS picks "Prescott" on CPUs it does not know).
 import CEmberKernels
 @testable import EmberCore
 import XCTest

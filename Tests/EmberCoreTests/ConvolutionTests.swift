@@ -1,6 +1,6 @@
-// Convolution and pooling: forward and every gradient against PyTorch (Fixtures/conv.json,
-// written by tools/golden/generate_conv.py), central-difference gradient checks, and the error
-// messages of every kind of bad argument. Tolerances: DESIGN.md §7 (`.reduction` throughout).
+// Convolution and pooling: forward and every gradient against PyTorch (Fixtures/conv.json, written by
+// tools/golden/generate_conv.py), central-difference gradient checks, and the error messages of every
+// kind of bad argument. Tolerances: docs/architecture.md#numerics-contract (`.reduction` throughout).
 import CEmberKernels
 @testable import EmberCore
 import EmberTestSupport

@@ -5,13 +5,13 @@
 // than the rows; bit-identical results at one and two threads; and a short training run with
 // Ember's kernels against one with OpenBLAS's.
 //
-// Tolerances. A float32 sum of k products, added in any order, is off from the exact value by at
-// most about k·ε·Σ|products| (ε = 2⁻²⁴) and typically by √k·ε·Σ|products| (rounding errors of
-// random sign). The check is |C - reference| <= 1e-6·√k·(|alpha|·Σ_l |A(i,l)·B(l,j)| + |beta·C₀|)
-// + 1e-7: DESIGN.md §7's matmul rtol 1e-5 expressed per term of the sum (scaled by √k because
-// the error of a sum grows with its length, and taken against Σ|products| because the result
-// itself may cancel to near zero), ~17√k ε. Against OpenBLAS, whose error has the same bound,
-// twice that.
+// Tolerances. A float32 sum of k products, added in any order, is off from the exact value by at most
+// about k·ε·Σ|products| (ε = 2⁻²⁴) and typically by √k·ε·Σ|products| (rounding errors of random
+// sign). The check is |C - reference| <= 1e-6·√k·(|alpha|·Σ_l |A(i,l)·B(l,j)| + |beta·C₀|) + 1e-7:
+// the matmul rtol 1e-5 of docs/architecture.md#numerics-contract expressed per term of the sum
+// (scaled by √k because the error of a sum grows with its length, and taken against Σ|products|
+// because the result itself may cancel to near zero), ~17√k ε. Against OpenBLAS, whose error has the
+// same bound, twice that.
 import CEmberKernels
 @testable import EmberCore
 import EmberTestSupport
@@ -215,9 +215,10 @@ final class GemmKernelTests: XCTestCase {
     }
 
     /// A short training run (MLP 20-64-32-1, plain SGD, 30 steps on one batch) with Ember's kernels
-    /// ends with the weights of the same run with OpenBLAS's, within DESIGN.md §7's rtol 1e-5 /
-    /// atol 1e-6 for matrix products, loosened ×10 because 30 steps compound the last-bit
-    /// differences of ~270 products (each step's update is small: lr 0.01 on weights of order 0.3).
+    /// ends with the weights of the same run with OpenBLAS's, within the rtol 1e-5 / atol 1e-6 for
+    /// matrix products of docs/architecture.md#numerics-contract, loosened ×10 because 30 steps
+    /// compound the last-bit differences of ~270 products (each step's update is small: lr 0.01 on
+    /// weights of order 0.3).
     func testTrainingWithEmberKernelsMatchesOpenBLAS() throws {
         let x = randomTensor([32, 20], &rng), target = randomTensor([32, 1], &rng)
         let initial = [randomTensor([64, 20], &rng, -0.3, 0.3), randomTensor([64], &rng, -0.1, 0.1),

@@ -1,5 +1,5 @@
 // Forward and backward of the EmberCore ops against PyTorch (Fixtures/core.json, written by
-// tools/golden/generate.py). Tolerances: DESIGN.md §7.
+// tools/golden/generate.py). Tolerances: docs/architecture.md#numerics-contract.
 @testable import EmberCore
 import EmberTestSupport
 import Foundation

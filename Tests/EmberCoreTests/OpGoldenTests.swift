@@ -2,7 +2,7 @@
 // of Fixtures/core.json (tools/golden/generate.py) and, for convolution and pooling,
 // Fixtures/conv.json (tools/golden/generate_conv.py). Each case holds the inputs, the op's
 // parameters, an upstream gradient `seed`, PyTorch's output and the gradient of every
-// differentiable input for loss = Σ output · seed. Tolerances: DESIGN.md §7.
+// differentiable input for loss = Σ output · seed. Tolerances: docs/architecture.md#numerics-contract.
 @testable import EmberCore
 import EmberTestSupport
 import Foundation

@@ -526,9 +526,9 @@ final class TensorTests: XCTestCase {
         }
     }
 
-    /// Ember flushes denormals during its own compute (DESIGN.md §6), whatever the caller's mode
-    /// and however many threads run the loop: an op whose results are denormal gives zeros on one
-    /// thread as on two.
+    /// Ember flushes denormals during its own compute (docs/architecture.md#threads-and-denormals),
+    /// whatever the caller's mode and however many threads run the loop: an op whose results are
+    /// denormal gives zeros on one thread as on two.
     func testSerialLoopsFlushDenormalsLikeParallelLoops() throws {
         #if arch(x86_64) || arch(i386)
         let saved = Engine.numThreads

@@ -2,7 +2,7 @@
 // against PyTorch/rtdl (Fixtures/nn_attention.json, written by tools/golden/generate_attention.py):
 // forward values and the gradients of the input and of every parameter, set by PyTorch name.
 // Then central-difference gradient checks, dropout in evaluation and training mode,
-// initialisation, names and error messages. Tolerances: DESIGN.md §7.
+// initialisation, names and error messages. Tolerances: docs/architecture.md#numerics-contract.
 import EmberTestSupport
 import EmberCore
 @testable import EmberNN

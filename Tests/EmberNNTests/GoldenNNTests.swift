@@ -1,5 +1,5 @@
 // Losses, optimizer steps and a whole MLP training step against PyTorch (Fixtures/nn.json,
-// written by tools/golden/generate.py). Tolerances: DESIGN.md §7.
+// written by tools/golden/generate.py). Tolerances: docs/architecture.md#numerics-contract.
 import EmberTestSupport
 import EmberCore
 @testable import EmberNN

@@ -1,8 +1,8 @@
-// Layers against PyTorch (Fixtures/nn_layers.json, written by tools/golden/generate_nn.py):
-// batch norm (training steps with running statistics, then evaluation), layer norm, embedding,
-// PReLU, GLU/ReGLU/GEGLU, RReLU (evaluation), merges and flatten, forward and backward; central-
-// difference gradient checks through modules (inputs and parameters); training versus evaluation
-// mode; freezing; hierarchical parameter names. Tolerance: DESIGN.md §7 (layers rtol 1e-5,
+// Layers against PyTorch (Fixtures/nn_layers.json, written by tools/golden/generate_nn.py): batch
+// norm (training steps with running statistics, then evaluation), layer norm, embedding, PReLU,
+// GLU/ReGLU/GEGLU, RReLU (evaluation), merges and flatten, forward and backward; central-difference
+// gradient checks through modules (inputs and parameters); training versus evaluation mode; freezing;
+// hierarchical parameter names. Tolerance: docs/architecture.md#numerics-contract (layers rtol 1e-5,
 // atol 1e-6; elementwise layers rtol 1e-6, atol 1e-7).
 import EmberTestSupport
 import EmberCore

@@ -1,6 +1,6 @@
 // Losses with every option against PyTorch (Fixtures/nn_losses.json, written by
 // tools/golden/generate_nn.py): value and gradient; central-difference gradient checks of each
-// option. Tolerance: DESIGN.md §7 (losses rtol 1e-5, atol 1e-6).
+// option. Tolerance: docs/architecture.md#numerics-contract (losses rtol 1e-5, atol 1e-6).
 import EmberTestSupport
 import EmberCore
 @testable import EmberNN

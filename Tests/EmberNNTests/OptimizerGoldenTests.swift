@@ -1,8 +1,8 @@
 // Every optimizer and option against PyTorch (Fixtures/nn_optim.json, written by
-// tools/golden/generate_nn.py): five steps on fixed parameters with fixed gradients, parameter
-// groups (with a learning rate changed mid-way), the optimizer state after three steps by
-// PyTorch's state_dict names, and state save/restore round trips. Tolerance: DESIGN.md §7
-// (optimizer steps rtol 1e-5, atol 1e-6).
+// tools/golden/generate_nn.py): five steps on fixed parameters with fixed gradients, parameter groups
+// (with a learning rate changed mid-way), the optimizer state after three steps by PyTorch's
+// state_dict names, and state save/restore round trips. Tolerance:
+// docs/architecture.md#numerics-contract (optimizer steps rtol 1e-5, atol 1e-6).
 import EmberTestSupport
 import EmberCore
 @testable import EmberNN

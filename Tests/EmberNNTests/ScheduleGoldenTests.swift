@@ -1,7 +1,7 @@
 // Learning-rate schedules against PyTorch's torch.optim.lr_scheduler (Fixtures/nn_schedules.json,
 // written by tools/golden/generate_nn.py): the learning rate of every parameter group after
 // creation and after each of 15 steps, and for one-cycle the momentum (SGD, RMSprop) or beta1
-// (Adam, AdamW). Tolerance: DESIGN.md §7, 1e-9 relative in Double.
+// (Adam, AdamW). Tolerance: docs/architecture.md#numerics-contract, 1e-9 relative in Double.
 import EmberTestSupport
 import EmberCore
 @testable import EmberNN

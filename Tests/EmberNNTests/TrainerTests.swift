@@ -496,14 +496,14 @@ final class LeNetTrainingTests: XCTestCase {
         assertClose(try Tensor(shape: [recorder.losses.count], data: recorder.losses.map(Float.init)), steps, .reduction, "loss of each step")
         assertClose(try Tensor(shape: [records.count], data: records.map { Float($0.trainLoss) }), epochs, .reduction,
                     "per-epoch training loss (the batch losses weighted by rows)")
-        // Weights: atol 5e-6 instead of §7's 1e-6. Adam's update lr·m̂/(√v̂ + eps) is ill-conditioned
-        // where |gradient| ≈ eps = 1e-8 (its derivative is up to lr/eps = 1e5): 46 fc1 weights
-        // have such gradients at step 1, and column 208 of fc1 again at step 5 (its input is a
-        // pooled conv2 output of 2.8e-5, a cancellation of terms ≈ 0.1). Float32 rounding of those
-        // gradients moves the weights by ~1e-6: PyTorch's own float32 run ends 1.6e-6 from its
-        // float64 run, Ember's 1.55e-6, and the two float32 runs 1.4e-6 apart (32 fc1 weights,
-        // all of column 208). 5e-6 is still 0.5% of one step (lr 1e-3); the other weights, the
-        // losses and the logits stay within §7's tolerances.
+        // Weights: atol 5e-6 instead of the 1e-6 of docs/architecture.md#numerics-contract. Adam's
+        // update lr·m̂/(√v̂ + eps) is ill-conditioned where |gradient| ≈ eps = 1e-8 (its derivative
+        // is up to lr/eps = 1e5): 46 fc1 weights have such gradients at step 1, and column 208 of fc1
+        // again at step 5 (its input is a pooled conv2 output of 2.8e-5, a cancellation of terms ≈
+        // 0.1). Float32 rounding of those gradients moves the weights by ~1e-6: PyTorch's own float32
+        // run ends 1.6e-6 from its float64 run, Ember's 1.55e-6, and the two float32 runs 1.4e-6
+        // apart (32 fc1 weights, all of column 208). 5e-6 is still 0.5% of one step (lr 1e-3); the
+        // other weights, the losses and the logits stay within the contract's tolerances.
         let weightTolerance = Tolerance(rtol: 1e-5, atol: 5e-6)
         for (name, value) in model.namedTensors {
             XCTAssertNotEqual(value, initial[name], "\(name) moved")

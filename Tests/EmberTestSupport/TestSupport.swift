@@ -3,7 +3,8 @@ import EmberCore
 import Foundation
 import XCTest
 
-/// Tolerances of DESIGN.md §7 (`|actual - expected| <= atol + rtol · |expected|`, elementwise).
+/// Tolerances of docs/architecture.md#numerics-contract
+/// (`|actual - expected| <= atol + rtol · |expected|`, elementwise).
 public struct Tolerance: Sendable {
     public var rtol: Double
     public var atol: Double

@@ -46,7 +46,11 @@
 #'   stops; 0 never stops early.
 #' * `min_delta` (`numeric(1)`, initially 0): the smallest change that counts as an improvement.
 #' * `restore_best_weights` (`logical(1)`, initially `FALSE`): with early stopping, end with the
-#'   weights of the best validation.
+#'   weights of the best validation. Initially `FALSE`, as in 'mlr3torch', although [ember_fit()]
+#'   restores by default: with early stopping and internal tuning (section Internal tuning) the
+#'   best epoch is reported as `$internal_tuned_values$epochs` and the final model is refit for
+#'   that many epochs, so no weights need restoring. Without restoring, the model ends with the
+#'   weights of the last epoch and `$internal_valid_scores` holds the last validation's scores.
 #'
 #' Optimizer (PyTorch's update rules, names and defaults):
 #' * `optimizer` (`character(1)`, initially `"adam"`): `"adam"`, `"adamw"`, `"sgd"`,

@@ -63,7 +63,11 @@
 #' @param patience (`integer(1)`)\cr Validations without improvement before training stops; 0
 #'   never stops early.
 #' @param min_delta (`numeric(1)`)\cr Smallest change that counts as an improvement.
-#' @param restore_best_weights (`logical(1)`)\cr With early stopping, keep the best weights.
+#' @param restore_best_weights (`logical(1)`)\cr With early stopping (`patience > 0`), end with the
+#'   weights of the best validation. `TRUE` by default here: `ember_fit()` is called directly and
+#'   keeps the best model. The 'mlr3' learners set it to `FALSE` initially, following 'mlr3torch':
+#'   there, early stopping with internal tuning reports the best epoch and the final model is refit
+#'   for that many epochs, so no weights need restoring (see [mlr_learners_ember]).
 #' @param eval_freq (`integer(1)`)\cr Validate every `eval_freq` epochs.
 #' @param measures (`character()` or `list()`)\cr Validation measures (see section Validation).
 #' @param measures_train (`character()` or `list()`)\cr Training measures: engine measures by

@@ -25,7 +25,7 @@ ember_abi_expected <- 2L
 }
 
 # NOTE: no .onUnload / library.dynam.unload: engine threads and thread-local destructors may
-# outlive an unloaded shared object (DESIGN.md §4).
+# outlive an unloaded shared object (docs/architecture.md#linking-the-r-package).
 
 # The learners registered in mlr3::mlr_learners, by key.
 ember_learners <- function() {

@@ -1,7 +1,7 @@
 /*
  * The .Call glue between R and the Ember engine (include/ember.h, ABI 2).
  *
- * Rules (DESIGN.md §3, §4): Swift never calls the R API and R never longjmps through Swift
+ * Rules (docs/architecture.md#c-abi-contract): Swift never calls the R API and R never longjmps through Swift
  * frames: every engine call returns first, then this file raises the R condition (through the
  * package's R function ember_signal_engine_error(), which turns the engine's structured error
  * detail into a classed condition with 1-based indices). Models, datasets and trainers live in

@@ -35,8 +35,8 @@ from golden_common import L
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "Tests" / "EmberNNTests" / "Fixtures"
 N, CLASSES, BATCH, EPOCHS, LR = 40, 10, 16, 2, 1e-3
-# The Swift tolerance for whole-network values (DESIGN.md §7), to check that training moved
-# every tensor by more than the test could overlook.
+# The Swift tolerance for whole-network values (docs/architecture.md#numerics-contract), to check that
+# training moved every tensor by more than the test could overlook.
 RTOL, ATOL = 1e-5, 1e-6
 
 torch.set_num_threads(1)

@@ -34,8 +34,8 @@ OUT_DIR = os.path.join(ROOT, "Tests", "EmberNNTests", "Fixtures")
 torch.set_num_threads(1)
 torch.set_default_dtype(torch.float32)
 
-# The Swift tolerance for layers, losses and optimizers (DESIGN.md §7); used here to make sure
-# that every option changes the result by more than the tests could overlook.
+# The Swift tolerance for layers, losses and optimizers (docs/architecture.md#numerics-contract); used
+# here to make sure that every option changes the result by more than the tests could overlook.
 RTOL, ATOL = 1e-5, 1e-6
 
 from golden_common import L, header as provenance, write_json  # noqa: E402

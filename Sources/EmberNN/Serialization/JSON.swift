@@ -1,7 +1,8 @@
 import EmberCore
 
 /// A small JSON value with a reader and writer of our own, so that the engine needs no
-/// Foundation (DESIGN.md §2: statically linked Foundation adds tens of MB to every R install).
+/// Foundation (docs/architecture.md#no-foundation-in-the-engine: statically linked Foundation
+/// adds tens of MB to every R install).
 /// Objects keep their key order.
 public enum JSONValue: Equatable, Sendable {
     case null

@@ -1,4 +1,4 @@
-# The doors agree (DESIGN.md §7): the same network, data and seed trained from R and from Swift
+# The doors agree (docs/architecture.md#tests): the same network, data and seed trained from R and from Swift
 # give bit-identical weights, and model files move between R, Swift and C. The Swift side is
 # Tests/EmberNNTests/CrossLanguageTests.swift (same recipe: Tests/EmberFixtureRecipes); the C side
 # is Examples/c/smoke.c. Regenerate the fixtures with `make crosslang-fixtures`.
