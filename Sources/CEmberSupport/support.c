@@ -101,9 +101,9 @@ void cember_fill_error_detail(void *out) {
     d->got = detail_text[4];
 }
 
-// NOTE: the buffer is never freed (no thread-local destructor:
-// docs/architecture.md#linking-the-r-package, the shared object may outlive its threads'
-// destructors); it is one allocation per thread, reused.
+// NOTE: the buffer is never freed: a thread-local destructor could run after the package's shared
+// object has been unloaded (docs/architecture.md#linking-the-r-package); it is one allocation per
+// thread, reused.
 static _Thread_local char *result_text = NULL;
 static _Thread_local size_t result_capacity = 0;
 

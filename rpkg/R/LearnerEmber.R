@@ -31,7 +31,7 @@
 #' * `seed` (`integer(1)` or `"random"`, initially `"random"`): seed of the engine's random number
 #'   generator (initial weights, shuffling, dropout); `"random"` draws it from R's generator at
 #'   train time, so that `set.seed()` governs it (also on parallel workers, through mlr3's seeds).
-#' * `num_threads` (`integer(1)`, initially 1): threads of the engine and BLAS; the only
+#' * `num_threads` (`integer(1)`, initially 1): threads of the engine's pool (OpenBLAS itself runs on one); the only
 #'   parameter tagged `"threads"`.
 #'
 #' Validation and early stopping (see section Validation):

@@ -84,7 +84,8 @@
 #' @param standardize (`logical(1)`)\cr Standardise numeric features (and a numeric target).
 #' @param seed (`integer(1)` or `NULL`)\cr Seed of the engine RNG (initialisation, shuffling,
 #'   dropout); `NULL` draws it from R's RNG, so that `set.seed()` governs it.
-#' @param num_threads (`integer(1)`)\cr Threads of the engine and BLAS while training.
+#' @param num_threads (`integer(1)`)\cr Threads of the engine's pool while training
+#'   (matrix products are split over them; OpenBLAS itself runs on one).
 #' @param shuffle (`logical(1)`)\cr Visit rows in a new random order each epoch.
 #' @param drop_last (`logical(1)`)\cr Drop a last incomplete batch.
 #' @param batch_size_predict (`integer(1)`)\cr Rows per batch when predicting.
