@@ -103,7 +103,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-core bench-build bench-graph
+.PHONY: bench bench-quick bench-core bench-build bench-graph bench-callbacks
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -120,6 +120,10 @@ bench-quick: bench-build
 ## with mlr3 and mlr3pipelines: MLR3_LIB=<path>).
 bench-graph: rpkg-install
 	R_LIBS=$(RLIB_LOCAL):$(MLR3_LIB) OMP_NUM_THREADS=1 Rscript Benchmarks/graph_bench.R
+
+## What an R callback costs per epoch.
+bench-callbacks: rpkg-install
+	R_LIBS=$(RLIB_LOCAL) OMP_NUM_THREADS=1 Rscript Benchmarks/callback_bench.R
 
 ## EmberCore vs torch.matmul and small ops, one thread.
 bench-core: bench-build

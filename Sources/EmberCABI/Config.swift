@@ -262,9 +262,9 @@ func optimizerConfig(_ r: inout ConfigReader) throws -> OptimizerConfig {
 func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunction {
     let allowed: [Loss]
     switch task {
-    case .regression: allowed = [.mse, .l1]
-    case .binary: allowed = [.bceWithLogits]
-    case .multiclass: allowed = [.crossEntropy]
+    case .regression: allowed = [.mse, .l1, .huber, .smoothL1]
+    case .binary: allowed = [.bceWithLogits, .sigmoidFocal]
+    case .multiclass: allowed = [.crossEntropy, .focal]
     }
     let kindName = try r.string("kind", allowed: Loss.allCases.map(\.rawValue)) ?? task.loss.rawValue
     guard let kind = Loss(rawValue: kindName), allowed.contains(kind) else {
@@ -274,7 +274,9 @@ func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunctio
     var f = LossFunction(kind)
     if let red = try r.string("reduction", allowed: ["mean", "sum"]) { f.reduction = red == "sum" ? .sum : .mean }
     if let w = try r.numbers("class_weights") {
-        guard kind == .crossEntropy else { throw ConfigReader.error("loss.class_weights", "applies to cross_entropy only") }
+        guard kind == .crossEntropy || kind == .focal else {
+            throw ConfigReader.error("loss.class_weights", "applies to cross_entropy and focal only")
+        }
         guard w.count == task.outputs, w.allSatisfy({ $0 >= 0 }) else {
             throw ConfigReader.error("loss.class_weights", "needs one weight >= 0 per class (\(task.outputs)), got \(w.count)", expected: "\(task.outputs) weights >= 0", got: "\(w.count)")
         }
@@ -290,6 +292,21 @@ func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunctio
             throw ConfigReader.error("loss.pos_weight", "must be one number > 0", expected: "one number > 0", got: "\(w)")
         }
         f.posWeight = w.map(Float.init)
+    }
+    // Options of one loss each, with their ranges (as LossFunction.validateOptions checks them).
+    let options: [(String, [Loss], WritableKeyPath<LossFunction, Float>, (Double) -> Bool, String)] = [
+        ("label_smoothing", [.crossEntropy, .bceWithLogits], \.labelSmoothing, { $0 >= 0 && $0 <= 1 }, "a number in [0, 1]"),
+        ("delta", [.huber], \.delta, { $0 > 0 && $0 < 1e30 }, "a number > 0"),
+        ("beta", [.smoothL1], \.delta, { $0 >= 0 && $0 < 1e30 }, "a number >= 0"),
+        ("gamma", [.focal, .sigmoidFocal], \.gamma, { $0 >= 0 && $0 < 1e30 }, "a number >= 0"),
+        ("alpha", [.sigmoidFocal], \.alpha, { $0 <= 1 && $0 > -1e30 }, "a number <= 1 (negative: no weighting)"),
+    ]
+    for (name, kinds, path, ok, expected) in options {
+        guard let v = try r.double(name, ok, expected) else { continue }
+        guard kinds.contains(kind) else {
+            throw ConfigReader.error("loss.\(name)", "applies to \(kinds.map(\.rawValue).joined(separator: " and ")) only")
+        }
+        f[keyPath: path] = Float(v)
     }
     try r.finish()
     return f

@@ -63,8 +63,13 @@
 #'   `opt.initial_accumulator_value` (adagrad).
 #'
 #' Loss:
-#' * `loss` (`character(1)`): classification `"cross_entropy"` (with two classes as
-#'   binary cross-entropy on the positive class's logit); regression `"mse"` (initially) or `"l1"`.
+#' * `loss` (`character(1)`): classification `"cross_entropy"` (initially; with two classes as
+#'   binary cross-entropy on the positive class's logit) or `"focal"` (softmax focal loss, or
+#'   torchvision's sigmoid focal loss on two classes); regression `"mse"` (initially), `"l1"`,
+#'   `"huber"` or `"smooth_l1"` (PyTorch's definitions).
+#' * `loss.label_smoothing` (`numeric(1)` in \[0, 1\], cross-entropy), `loss.gamma` (focal, default 2),
+#'   `loss.alpha` (focal on two classes: weight of the positive class, default 0.25; negative for
+#'   none), `loss.delta` (huber, default 1), `loss.beta` (smooth_l1, default 1).
 #' * `loss.weight` (`numeric()`, classification): one weight per class, in the order of
 #'   `task$class_names`. With two classes they become the positive-class weight
 #'   `weight[1] / weight[2]` of the binary cross-entropy (`pos_weight` in PyTorch), which equals
@@ -294,7 +299,7 @@ ember_learner_train <- function(learner, private, task) {
     ember_fit(x, task_target(task, classes), architecture = private$.network(task, pv),
       epochs = pv$epochs, batch_size = pv$batch_size, optimizer = pv$optimizer, lr = pv$opt.lr,
       weight_decay = pv$opt.weight_decay, momentum = pv$opt.momentum, opt_args = optimizer,
-      loss = if (learner$task_type == "regr" && pv$loss == "l1") "l1", loss_args = loss_args,
+      loss = pv$loss, loss_args = loss_args,
       schedule = learner_schedule(pv, task$nrow, has_validation = !is.null(valid_task)), validate = validate,
       patience = pv$patience, min_delta = pv$min_delta, restore_best_weights = pv$restore_best_weights,
       eval_freq = pv$eval_freq, measures = lapply(measures_valid, measure_as_ember, task = valid_task),
@@ -379,12 +384,23 @@ optimizer_args <- function(pv) {
 }
 
 loss_args <- function(pv, classes) {
-  args <- list(reduction = pv$loss.reduction)
+  args <- list(reduction = pv$loss.reduction, label_smoothing = pv$loss.label_smoothing, delta = pv$loss.delta,
+    beta = pv$loss.beta, gamma = pv$loss.gamma)
+  if (!is.null(pv$loss.alpha)) {
+    if (length(classes) != 2L) {
+      stop("'loss.alpha' weighs the positive class of the focal loss on two classes; with more classes give 'loss.weight'",
+        call. = FALSE)
+    }
+    args$alpha <- pv$loss.alpha
+  }
   w <- pv$loss.weight
   if (!is.null(w)) {
     if (length(w) != length(classes)) {
       stop(sprintf("'loss.weight' needs one weight per class (%d: %s), got %d", length(classes),
         paste(classes, collapse = ", "), length(w)), call. = FALSE)
+    }
+    if (length(classes) == 2L && identical(pv$loss, "focal")) {
+      stop("'loss.weight' on two classes with loss = \"focal\": weigh the positive class with 'loss.alpha'", call. = FALSE)
     }
     if (length(classes) == 2L) {
       if (w[2L] <= 0) stop("'loss.weight' of the negative class must be > 0 for a binary task", call. = FALSE)

@@ -37,7 +37,7 @@ ember_model_learner_private <- list(
 )
 
 check_graph_loss <- function(loss, task_type) {
-  allowed <- if (task_type == "classif") "cross_entropy" else c("mse", "l1")
+  allowed <- if (task_type == "classif") c("cross_entropy", "focal") else c("mse", "l1", "huber", "smooth_l1")
   if (!(loss %in% allowed)) {
     stop(sprintf("po(\"ember_loss\") sets loss = \"%s\", which does not fit a %s task (%s)", loss, task_type,
       paste0("\"", allowed, "\"", collapse = " or ")), call. = FALSE)

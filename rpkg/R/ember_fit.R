@@ -50,10 +50,17 @@
 #' @param opt_args (`list()`)\cr Further optimizer options with PyTorch's names: `betas`, `eps`,
 #'   `amsgrad`, `dampening`, `nesterov`, `alpha`, `centered`, `lr_decay`,
 #'   `initial_accumulator_value`.
-#' @param loss (`character(1)` or `NULL`)\cr `NULL` for the task's loss (cross-entropy,
-#'   BCE with logits, MSE); `"l1"` for regression.
+#' @param loss (`character(1)` or `NULL`)\cr `NULL` for the task's loss (cross-entropy, which is
+#'   BCE with logits on one logit for two classes; MSE for regression). Classification:
+#'   `"cross_entropy"` or `"focal"` (the focal loss of Lin et al. 2017: softmax focal loss for
+#'   more classes, torchvision's sigmoid focal loss for two); regression: `"mse"`, `"l1"`,
+#'   `"huber"` or `"smooth_l1"` (PyTorch's definitions).
 #' @param loss_args (`list()`)\cr Loss options with PyTorch's names: `reduction` (`"mean"`,
-#'   `"sum"`), `class_weights` (one weight per class, cross-entropy), `pos_weight` (BCE).
+#'   `"sum"`), `class_weights` (one weight per class: cross-entropy and the focal loss over
+#'   several classes), `pos_weight` (cross-entropy on two classes), `label_smoothing` (in \[0, 1\],
+#'   cross-entropy; for two classes the targets become `y (1 - e) + e / 2`), `delta` (huber, 1),
+#'   `beta` (smooth_l1, 1), `gamma` (focal, 2), `alpha` (focal on two classes: weight of the
+#'   positive class, 0.25; negative for none).
 #' @param schedule (`list()` or `NULL`)\cr A learning-rate schedule with PyTorch's names, e.g.
 #'   `list(kind = "step", step_size = 10, gamma = 0.5)`, `list(kind = "cosine_annealing",
 #'   t_max = 30)`, `list(kind = "one_cycle", max_lr = 0.01, total_steps = 300)` (stepped per
@@ -223,7 +230,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   trainer_config <- list(
     batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
     optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
-    loss = c(list(kind = loss), loss_args_json(loss_args)), schedule = engine$schedule, eval_freq = eval_freq,
+    loss = c(list(kind = engine_loss(loss, target$task)), loss_args_json(loss_args)), schedule = engine$schedule,
+    eval_freq = eval_freq,
     measures_train = json_array(unlist(Filter(is.character, measures_train))),
     measures_valid = json_array(unlist(Filter(is.character, measures))),
     patience = engine$patience, min_delta = engine$min_delta, restore_best_weights = engine$restore_best_weights,
@@ -283,6 +291,15 @@ r_argument_name <- function(field) {
   if (startsWith(field, "loss.")) return(sub("^loss\\.", "loss_args$", field))
   if (startsWith(field, "schedule.")) return(sub("^schedule\\.", "schedule$", field))
   field
+}
+
+# The engine's loss for ember_fit()'s `loss` on a task: on two classes, one logit with BCE (or the
+# sigmoid focal loss).
+engine_loss <- function(loss, task) {
+  if (is.null(loss)) return(NULL)
+  allowed <- if (task == "regression") c("mse", "l1", "huber", "smooth_l1") else c("cross_entropy", "focal")
+  loss <- check_choice(loss, allowed, "loss")
+  if (task == "binary") switch(loss, cross_entropy = "bce_with_logits", focal = "sigmoid_focal") else loss
 }
 
 opt_args_json <- function(args) {

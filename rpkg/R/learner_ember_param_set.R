@@ -120,9 +120,21 @@ params_optimizer <- function(prefix = "opt.") {
 # The loss (`loss`) and its options, prefixed like params_optimizer()'s. `task_type` NULL: the
 # losses of both task types (po("ember_loss") does not know the task yet).
 params_loss <- function(task_type, prefix = "loss.") {
-  losses <- switch(task_type %||% "any", classif = "cross_entropy", regr = c("mse", "l1"), c("cross_entropy", "mse", "l1"))
+  classif <- c("cross_entropy", "focal")
+  regr <- c("mse", "l1", "huber", "smooth_l1")
+  losses <- switch(task_type %||% "any", classif = classif, regr = regr, c(classif, regr))
+  p_dbl <- paradox::p_dbl
   options <- list(reduction = paradox::p_fct(c("mean", "sum"), default = "mean", tags = "train"))
-  if (!identical(task_type, "regr")) options <- c(list(weight = paradox::p_uty(custom_check = check_weights, tags = "train")), options)
+  if (!identical(task_type, "classif")) {
+    options <- c(options, list(delta = p_dbl(lower = 0, default = 1, tags = "train", depends = quote(loss == "huber")),
+      beta = p_dbl(lower = 0, default = 1, tags = "train", depends = quote(loss == "smooth_l1"))))
+  }
+  if (!identical(task_type, "regr")) {
+    options <- c(list(weight = paradox::p_uty(custom_check = check_weights, tags = "train")), options,
+      list(label_smoothing = p_dbl(lower = 0, upper = 1, default = 0, tags = "train", depends = quote(loss == "cross_entropy")),
+        gamma = p_dbl(lower = 0, default = 2, tags = "train", depends = quote(loss == "focal")),
+        alpha = p_dbl(upper = 1, default = 0.25, tags = "train", depends = quote(loss == "focal"))))
+  }
   loss <- if (is.null(task_type)) paradox::p_fct(losses, tags = c("train", "required")) else
     paradox::p_fct(losses, init = losses[1L], tags = c("train", "required"))
   c(list(loss = loss), stats::setNames(options, paste0(prefix, names(options))))

@@ -12,6 +12,17 @@ public enum Loss: String, Sendable, CaseIterable {
     case crossEntropy = "cross_entropy"
     /// Binary cross-entropy on logits, `max(x,0) - x·y + log(1 + e^-|x|)`; target holds values in [0, 1].
     case bceWithLogits = "bce_with_logits"
+    /// Huber loss (`nn.HuberLoss`): `0.5 d²` for `|d| < delta`, else `delta (|d| - 0.5 delta)`.
+    case huber
+    /// Smooth L1 loss (`nn.SmoothL1Loss`): `0.5 d² / beta` for `|d| < beta`, else `|d| - 0.5 beta`.
+    case smoothL1 = "smooth_l1"
+    /// Focal loss over K logits (Lin et al. 2017): `-w_y (1 - p_y)^gamma log p_y` per row, with
+    /// `p = softmax(x)` and class weights `w` (alpha); the mean is over the rows.
+    case focal
+    /// Sigmoid focal loss on logits (torchvision's `sigmoid_focal_loss`):
+    /// `alpha_t · bce(x, y) · (1 - p_t)^gamma` with `p_t = p y + (1 - p)(1 - y)`, `p = sigmoid(x)`,
+    /// `alpha_t = alpha y + (1 - alpha)(1 - y)` (no weighting when alpha < 0).
+    case sigmoidFocal = "sigmoid_focal"
 
     /// The loss of `output` against `target` with default options (mean reduction).
     public func callAsFunction(_ output: Variable, _ target: Tensor) throws -> Variable {
@@ -40,15 +51,31 @@ public struct LossFunction: Equatable, Sendable {
     public var ignoreIndex: Int?
     /// BCE with logits: weight of positive examples, one per output column (`pos_weight`).
     public var posWeight: [Float]?
+    /// Cross-entropy: PyTorch's `label_smoothing` in [0, 1]. BCE with logits: the same for the
+    /// two classes of one logit, i.e. targets `y (1 - ε) + ε / 2` (what two-class cross-entropy
+    /// with label smoothing computes).
+    public var labelSmoothing: Float
+    /// Huber: `delta` (> 0); smooth L1: `beta` (>= 0; 0 is the L1 loss).
+    public var delta: Float
+    /// Focal losses: the focusing exponent `gamma` (>= 0; 0 is cross-entropy).
+    public var gamma: Float
+    /// Sigmoid focal loss: the weight `alpha` of positives in [0, 1], or negative for none.
+    public var alpha: Float
 
-    /// Creates a loss; defaults match PyTorch (mean, no weights).
+    /// Creates a loss; defaults match PyTorch (mean, no weights, no smoothing, delta and beta 1)
+    /// and torchvision's focal loss (gamma 2, alpha 0.25).
     public init(_ kind: Loss, reduction: Reduction = .mean, classWeights: [Float]? = nil, ignoreIndex: Int? = nil,
-                posWeight: [Float]? = nil) {
+                posWeight: [Float]? = nil, labelSmoothing: Float = 0, delta: Float = 1, gamma: Float = 2,
+                alpha: Float = 0.25) {
         self.kind = kind
         self.reduction = reduction
         self.classWeights = classWeights
         self.ignoreIndex = ignoreIndex
         self.posWeight = posWeight
+        self.labelSmoothing = labelSmoothing
+        self.delta = delta
+        self.gamma = gamma
+        self.alpha = alpha
     }
 
     /// The loss of `output` against `target`, a scalar on the tape.
@@ -58,14 +85,168 @@ public struct LossFunction: Equatable, Sendable {
         case .l1: return try regressionLoss(output, target, absolute: true)
         case .crossEntropy: return try crossEntropy(output, target)
         case .bceWithLogits: return try bceWithLogits(output, target)
+        case .huber, .smoothL1: return try robustLoss(output, target)
+        case .focal: return try focal(output, target)
+        case .sigmoidFocal: return try sigmoidFocal(output, target)
         }
     }
 
     private var opName: String {
         switch kind {
-        case .mse, .l1: return kind.rawValue + "_loss"
-        case .crossEntropy, .bceWithLogits: return kind.rawValue
+        case .mse, .l1, .huber, .smoothL1: return kind.rawValue + "_loss"
+        case .crossEntropy, .bceWithLogits, .focal, .sigmoidFocal: return kind.rawValue
         }
+    }
+
+    /// Checks the options that apply to `kind` (the others keep their defaults).
+    func validateOptions() throws {
+        guard labelSmoothing >= 0 && labelSmoothing <= 1 else {
+            throw EmberError.invalidArgument(opName, "label_smoothing must be in [0, 1], got \(labelSmoothing)")
+        }
+        if kind == .huber && !(delta > 0 && delta.isFinite) {
+            throw EmberError.invalidArgument(opName, "delta must be a finite number > 0, got \(delta)")
+        }
+        if kind == .smoothL1 && !(delta >= 0 && delta.isFinite) {
+            throw EmberError.invalidArgument(opName, "beta must be a finite number >= 0, got \(delta)")
+        }
+        guard gamma >= 0 && gamma.isFinite else { throw EmberError.invalidArgument(opName, "gamma must be a finite number >= 0, got \(gamma)") }
+        guard alpha <= 1 && !alpha.isNaN else { throw EmberError.invalidArgument(opName, "alpha must be <= 1 (negative: none), got \(alpha)") }
+    }
+
+    /// Huber and smooth L1: quadratic within `delta` (beta), linear outside.
+    private func robustLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
+        try validateOptions()
+        let n = output.value.count
+        guard target.count == n else {
+            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target \(shapeString(target.shape)) has \(target.count)")
+        }
+        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let huber = kind == .huber, b = delta
+        let o = output.value.storage.pointer, t = target.storage.pointer
+        var s = 0.0
+        for i in 0..<n {
+            let d = o[i] - t[i], a = Swift.abs(d)
+            let l: Float
+            if huber {
+                l = a < b ? 0.5 * d * d : b * (a - 0.5 * b)
+            } else {
+                l = a < b ? 0.5 * d * d / b : a - 0.5 * b
+            }
+            s += Double(l)
+        }
+        let scale: Float = reduction == .mean ? 1 / Float(n) : 1
+        let shape = output.shape
+        return Variable(.scalar(Float(s) * scale), inputs: [output]) { [ov = output.value] dy in
+            let g = dy.storage.pointer[0] * scale
+            return [Tensor.build(shape: shape) { dx in
+                let o = ov.storage.pointer
+                for i in 0..<n {
+                    let d = o[i] - t[i], a = Swift.abs(d)
+                    let sign: Float = d > 0 ? 1 : (d < 0 ? -1 : 0)
+                    if a < b {
+                        dx[i] = (huber ? d : d / b) * g
+                    } else {
+                        dx[i] = (huber ? b * sign : sign) * g
+                    }
+                }
+            }]
+        }
+    }
+
+    /// Softmax focal loss over K logits with optional class weights (alpha per class).
+    private func focal(_ output: Variable, _ target: Tensor) throws -> Variable {
+        try validateOptions()
+        let (n, k, classes) = try classIndices(output, target)
+        let lsm = logSoftmaxRows(output.value)
+        let lp = lsm.storage.pointer
+        let gamma = self.gamma, weights = classWeights
+        var total = 0.0
+        for i in 0..<n {
+            let c = classes[i]
+            let logp = lp[i * k + c], q = 1 - expf(logp)
+            total -= Double((weights?[c] ?? 1) * powf(max(q, 0), gamma) * logp)
+        }
+        let denom = reduction == .mean ? Double(n) : 1
+        return Variable(.scalar(Float(total / denom)), inputs: [output]) { dy in
+            let g = dy.storage.pointer[0] / Float(denom)
+            return [Tensor.build(shape: [n, k]) { d in
+                for i in 0..<n {
+                    let c = classes[i]
+                    let logp = lp[i * k + c], pt = expf(logp), q = max(1 - pt, 0)
+                    // dL/dx_j = w [γ (1-p)^(γ-1) p log p - (1-p)^γ] (δ_jc - p_j); the first term is 0 at p = 1.
+                    let first: Float = (q > 0 && gamma > 0) ? gamma * powf(q, gamma - 1) * pt * logp : 0
+                    let factor = (weights?[c] ?? 1) * (first - powf(q, gamma)) * g
+                    for j in 0..<k { d[i * k + j] = -factor * expf(lp[i * k + j]) }
+                    d[i * k + c] += factor
+                }
+            }]
+        }
+    }
+
+    /// Sigmoid focal loss on logits against targets in [0, 1].
+    private func sigmoidFocal(_ output: Variable, _ target: Tensor) throws -> Variable {
+        try validateOptions()
+        let n = output.value.count
+        guard target.count == n else {
+            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target has \(target.count)")
+        }
+        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let x = output.value.storage.pointer, y = target.storage.pointer
+        for i in 0..<n where !(y[i] >= 0 && y[i] <= 1) {
+            throw EmberError.invalidArgument(opName, "target \(i) is \(y[i]), expected a value in [0, 1]")
+        }
+        let gamma = self.gamma, alpha = self.alpha
+        @inline(__always) func parts(_ i: Int) -> (ce: Float, p: Float, q: Float, a: Float) {
+            let ce = (1 - y[i]) * x[i] + log1pf(expf(-Swift.abs(x[i]))) + max(-x[i], 0)
+            let p = sigmoid(x[i])
+            let q = max(1 - (p * y[i] + (1 - p) * (1 - y[i])), 0)
+            let a = alpha >= 0 ? alpha * y[i] + (1 - alpha) * (1 - y[i]) : 1
+            return (ce, p, q, a)
+        }
+        var s = 0.0
+        for i in 0..<n {
+            let v = parts(i)
+            s += Double(v.a * v.ce * powf(v.q, gamma))
+        }
+        let scale: Float = reduction == .mean ? 1 / Float(n) : 1
+        let shape = output.shape
+        return Variable(.scalar(Float(s) * scale), inputs: [output]) { dy in
+            let g = dy.storage.pointer[0] * scale
+            return [Tensor.build(shape: shape) { d in
+                for i in 0..<n {
+                    let v = parts(i)
+                    // d/dx [ce (1-pt)^γ] = (p - y)(1-pt)^γ - ce γ (1-pt)^(γ-1) (2y - 1) p (1 - p)
+                    let second: Float = (v.q > 0 && gamma > 0) ? v.ce * gamma * powf(v.q, gamma - 1) * (2 * y[i] - 1) * v.p * (1 - v.p) : 0
+                    d[i] = v.a * ((v.p - y[i]) * powf(v.q, gamma) - second) * g
+                }
+            }]
+        }
+    }
+
+    /// The class index of each row of logits [n, K] (no ignore index).
+    private func classIndices(_ output: Variable, _ target: Tensor) throws -> (Int, Int, [Int]) {
+        let s = output.shape
+        guard s.count == 2 else {
+            throw EmberError.shapeMismatch(opName, "expected logits of rank 2 [batch, classes], got \(shapeString(s))")
+        }
+        let n = s[0], k = s[1]
+        guard target.count == n else {
+            throw EmberError.shapeMismatch(opName, "expected \(n) targets for logits \(shapeString(s)), got \(target.count)")
+        }
+        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        if let w = classWeights, w.count != k {
+            throw EmberError.shapeMismatch(opName, "class weights have \(w.count) entries; expected one per class (\(k))")
+        }
+        let t = target.storage.pointer
+        var classes = [Int](repeating: 0, count: n)
+        for i in 0..<n {
+            let v = t[i]
+            guard v >= 0, v < Float(k), v == v.rounded() else {
+                throw EmberError.invalidArgument(opName, "target \(i) is \(v), expected a class index in 0..<\(k)")
+            }
+            classes[i] = Int(v)
+        }
+        return (n, k, classes)
     }
 
     private func regressionLoss(_ output: Variable, _ target: Tensor, absolute: Bool) throws -> Variable {
@@ -118,8 +299,10 @@ public struct LossFunction: Equatable, Sendable {
             }
             classes[i] = Int(v)
         }
+        try validateOptions()
         let lsm = logSoftmaxRows(output.value)
         let lp = lsm.storage.pointer
+        if labelSmoothing > 0 { return smoothedCrossEntropy(output, lp: lsm, classes: classes, n: n, k: k) }
         var total = 0.0, weightSum = 0.0
         for i in 0..<n where classes[i] >= 0 {
             let w = Double(classWeights?[classes[i]] ?? 1)
@@ -148,6 +331,42 @@ public struct LossFunction: Equatable, Sendable {
         }
     }
 
+    /// Cross-entropy against the smoothed distribution `q_j = (1 - ε) w_y [j = y] + ε / K · w_j`
+    /// (PyTorch's label_smoothing with class weights); the mean divides by Σ w_y over kept rows.
+    private func smoothedCrossEntropy(_ output: Variable, lp lsm: Tensor, classes: [Int], n: Int, k: Int) -> Variable {
+        let lp = lsm.storage.pointer
+        let eps = labelSmoothing, weights = classWeights
+        var total = 0.0, weightSum = 0.0
+        for i in 0..<n where classes[i] >= 0 {
+            let c = classes[i]
+            let wy = weights?[c] ?? 1
+            var smooth = 0.0
+            for j in 0..<k { smooth -= Double((weights?[j] ?? 1) * lp[i * k + j]) }
+            total += Double(1 - eps) * Double(-wy * lp[i * k + c]) + Double(eps) / Double(k) * smooth
+            weightSum += Double(wy)
+        }
+        let denom = reduction == .mean ? weightSum : 1
+        return Variable(.scalar(Float(total / denom)), inputs: [output]) { dy in
+            // dL/dx_j = (Σ_m q_m) p_j - q_j per kept row.
+            let g = dy.storage.pointer[0] / Float(denom)
+            return [Tensor.build(shape: [n, k]) { d in
+                for i in 0..<n {
+                    let c = classes[i]
+                    if c < 0 {
+                        for j in 0..<k { d[i * k + j] = 0 }
+                        continue
+                    }
+                    var qsum: Float = (1 - eps) * (weights?[c] ?? 1)
+                    for j in 0..<k { qsum += eps / Float(k) * (weights?[j] ?? 1) }
+                    for j in 0..<k {
+                        let q = eps / Float(k) * (weights?[j] ?? 1) + (j == c ? (1 - eps) * (weights?[c] ?? 1) : 0)
+                        d[i * k + j] = (qsum * expf(lp[i * k + j]) - q) * g
+                    }
+                }
+            }]
+        }
+    }
+
     private func bceWithLogits(_ output: Variable, _ target: Tensor) throws -> Variable {
         let n = output.value.count
         guard target.count == n else {
@@ -158,10 +377,16 @@ public struct LossFunction: Equatable, Sendable {
         if let pw = posWeight, pw.count != cols && pw.count != 1 {
             throw EmberError.shapeMismatch(opName, "pos_weight has \(pw.count) entries; expected 1 or one per output column (\(cols))")
         }
-        let x = output.value.storage.pointer, y = target.storage.pointer
-        for i in 0..<n where !(y[i] >= 0 && y[i] <= 1) {
-            throw EmberError.invalidArgument(opName, "target \(i) is \(y[i]), expected a value in [0, 1]")
+        try validateOptions()
+        let x = output.value.storage.pointer
+        let raw = target.storage.pointer
+        for i in 0..<n where !(raw[i] >= 0 && raw[i] <= 1) {
+            throw EmberError.invalidArgument(opName, "target \(i) is \(raw[i]), expected a value in [0, 1]")
         }
+        let eps = labelSmoothing
+        // The (smoothed) targets, kept alive by the backward closure below.
+        let targets = eps > 0 ? Tensor.build(shape: target.shape) { s in for i in 0..<n { s[i] = raw[i] * (1 - eps) + eps / 2 } } : target
+        let y = targets.storage.pointer
         let pw = posWeight
         @inline(__always) func weight(_ i: Int) -> Float {
             guard let pw else { return 1 }
@@ -175,8 +400,9 @@ public struct LossFunction: Equatable, Sendable {
         }
         let scale: Float = reduction == .mean ? 1 / Float(n) : 1
         let shape = output.shape
-        return Variable(.scalar(Float(s) * scale), inputs: [output]) { [xv = output.value] dy in
+        return Variable(.scalar(Float(s) * scale), inputs: [output]) { [xv = output.value, targets] dy in
             let g = dy.storage.pointer[0] * scale
+            let y = targets.storage.pointer
             return [Tensor.build(shape: shape) { d in
                 let x = xv.storage.pointer
                 for i in 0..<n {

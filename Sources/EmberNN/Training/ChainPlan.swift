@@ -35,7 +35,8 @@ final class ChainPlan {
     init?(_ model: Model, batchSize: Int, loss: LossFunction) {
         let spec = model.spec
         guard spec.inputs.count == 1, case let .numeric(p) = spec.inputs[0].kind else { return nil }
-        guard loss.reduction == .mean, loss.classWeights == nil, loss.ignoreIndex == nil, loss.posWeight == nil else { return nil }
+        guard loss.reduction == .mean, loss.classWeights == nil, loss.ignoreIndex == nil, loss.posWeight == nil,
+              loss.labelSmoothing == 0, [.mse, .l1, .crossEntropy, .bceWithLogits].contains(loss.kind) else { return nil }
         var stages: [Stage] = []
         var previous = spec.inputs[0].name
         for step in model.network.steps {
@@ -217,6 +218,9 @@ final class ChainPlan {
                 go[i * k + c] -= wg
             }
             return Double(Float(total / Double(m)))
+        case .huber, .smoothL1, .focal, .sigmoidFocal:
+            // Not planned (init returns nil for them): they train through the tape.
+            throw EmberError(.invalidState, "[fit] the compiled step has no \(kind.rawValue) loss")
         }
     }
 }

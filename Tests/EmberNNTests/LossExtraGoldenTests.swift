@@ -1,0 +1,118 @@
+// Huber, smooth L1, label smoothing (cross-entropy and BCE), softmax and sigmoid focal losses
+// against PyTorch (Fixtures/nn_losses_extra.json, written by tools/golden/generate_losses.py):
+// value and gradient, and central-difference gradient checks. Tolerance:
+// docs/architecture.md#numerics-contract (losses rtol 1e-5, atol 1e-6).
+import EmberTestSupport
+import EmberCore
+@testable import EmberNN
+import Foundation
+import XCTest
+
+final class LossExtraGoldenTests: XCTestCase {
+    var cases: [Case] = []
+
+    override func setUpWithError() throws {
+        cases = try Case(try Fixture.load("nn_losses_extra").root).cases("cases")
+    }
+
+    func lossFunction(_ c: Case) throws -> LossFunction {
+        let kind = try c.string("kind")
+        guard let loss = Loss(rawValue: kind) else { throw FixtureError.malformed("loss kind \(kind)") }
+        guard let reduction = Reduction(rawValue: try c.string("reduction")) else { throw FixtureError.malformed("reduction") }
+        func floats(_ key: String) throws -> [Float]? {
+            guard c.dict[key] != nil else { return nil }
+            guard let a = try c.any(key) as? [NSNumber] else { throw FixtureError.malformed(key) }
+            return a.map(\.floatValue)
+        }
+        func float(_ key: String, _ fallback: Float) throws -> Float { c.dict[key] == nil ? fallback : try c.float(key) }
+        var f = LossFunction(loss, reduction: reduction, classWeights: try floats("class_weights"),
+                             ignoreIndex: c.dict["ignore_index"] == nil ? nil : try c.int("ignore_index"),
+                             posWeight: try floats("pos_weight"), labelSmoothing: try float("label_smoothing", 0),
+                             gamma: try float("gamma", 2), alpha: try float("alpha", 0.25))
+        f.delta = try float(loss == .smoothL1 ? "beta" : "delta", 1)
+        return f
+    }
+
+    func check(_ kind: String, minimum: Int, where filter: (String) -> Bool = { _ in true }) throws {
+        let selected = try cases.filter { try $0.string("kind") == kind && filter(try $0.string("name")) }
+        XCTAssertGreaterThanOrEqual(selected.count, minimum, kind)
+        for c in selected {
+            let name = try c.string("name")
+            let loss = try lossFunction(c)
+            let output = Variable(try c.tensor("output"), requiresGrad: true)
+            let target = try c.tensor("target")
+            let value = try loss(output, target)
+            assertClose(value.value, Tensor.scalar(try c.float("loss")), .reduction, "\(name): value")
+            try value.backward()
+            assertClose(output.grad, try c.tensor("grad"), .reduction, "\(name): d/d output")
+            try gradientCheck([try c.tensor("output")], name) { v in try loss(v[0], target) }
+        }
+    }
+
+    func testHuberLoss() throws { try check("huber", minimum: 6) }
+
+    /// beta = 0 is the L1 loss, as in PyTorch.
+    func testSmoothL1Loss() throws { try check("smooth_l1", minimum: 6) }
+
+    /// With class weights (the smoothing term weighted per class), ignore_index and sum.
+    func testCrossEntropyWithLabelSmoothing() throws { try check("cross_entropy", minimum: 6) }
+
+    /// Two-class label smoothing on one logit: targets y (1 - ε) + ε / 2, also with pos_weight.
+    func testBCEWithLabelSmoothing() throws { try check("bce_with_logits", minimum: 3) }
+
+    /// gamma 0 equals cross-entropy; class weights; confident rows (p_y near 1, where (1-p)^(γ-1) is large).
+    func testFocalLoss() throws {
+        try check("focal", minimum: 7)
+        let c = try XCTUnwrap(cases.first { try $0.string("name") == "focal_gamma0.0" })
+        let logits = try c.tensor("output"), target = try c.tensor("target")
+        let focal = try LossFunction(.focal, gamma: 0)(Variable(logits), target)
+        let ce = try LossFunction(.crossEntropy)(Variable(logits), target)
+        XCTAssertEqual(focal.value.data[0], ce.value.data[0], accuracy: 1e-6)
+    }
+
+    /// torchvision's sigmoid_focal_loss: gamma, alpha (and none), soft targets, sum.
+    func testSigmoidFocalLoss() throws { try check("sigmoid_focal", minimum: 5) }
+
+    func testOptionErrors() throws {
+        let out = Variable(try Tensor(shape: [2, 1], data: [0.5, -1]))
+        let t = try Tensor(shape: [2, 1], data: [1, 0])
+        assertEmberError(.invalidArgument, ["[huber_loss]", "delta must be a finite number > 0, got 0.0"]) {
+            try LossFunction(.huber, delta: 0)(out, t)
+        }
+        assertEmberError(.invalidArgument, ["[sigmoid_focal]", "gamma must be a finite number >= 0, got -1.0"]) {
+            try LossFunction(.sigmoidFocal, gamma: -1)(out, t)
+        }
+        assertEmberError(.invalidArgument, ["[bce_with_logits]", "label_smoothing must be in [0, 1], got 1.5"]) {
+            try LossFunction(.bceWithLogits, labelSmoothing: 1.5)(out, t)
+        }
+        assertEmberError(.invalidArgument, ["[focal]", "target 1 is 3.0, expected a class index in 0..<2"]) {
+            try LossFunction(.focal)(Variable(try Tensor(shape: [2, 2], repeating: 0)), try Tensor(shape: [2], data: [0, 3]))
+        }
+    }
+
+    /// The trainer trains with the new losses (through the tape, not the compiled step).
+    func testTrainerTrainsWithEveryNewLoss() throws {
+        let x = try Tensor(shape: [8, 2], data: (0..<16).map { Float($0 % 5) / 4 - 0.5 })
+        let ramp: [Float] = (0..<8).map { Float($0) / 8 }
+        let two: [Float] = (0..<8).map { Float($0 % 2) }
+        let three: [Float] = (0..<8).map { Float($0 % 3) }
+        let runs: [(TaskKind, LossFunction, [Float])] = [
+            (.regression, LossFunction(.huber, delta: 0.5), ramp),
+            (.regression, LossFunction(.smoothL1, delta: 0.2), ramp),
+            (.binary, LossFunction(.sigmoidFocal), two),
+            (.binary, LossFunction(.bceWithLogits, labelSmoothing: 0.1), two),
+            (.multiclass(classes: 3), LossFunction(.focal, gamma: 1), three),
+            (.multiclass(classes: 3), LossFunction(.crossEntropy, labelSmoothing: 0.2), three),
+        ]
+        for (task, loss, y) in runs {
+            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8]), task: task, seed: 1)
+            var config = TrainerConfig()
+            config.batchSize = 4
+            config.loss = loss
+            config.optimizer = .adam(lr: 0.05)
+            let records = try Trainer(model: model, config: config).fit(try Dataset(x: x, y: try Tensor(shape: [8], data: y)), epochs: 30)
+            let first = try XCTUnwrap(records.first?.trainLoss), last = try XCTUnwrap(records.last?.trainLoss)
+            XCTAssertLessThan(last, first, "\(loss.kind.rawValue) trains")
+        }
+    }
+}
