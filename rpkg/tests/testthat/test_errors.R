@@ -95,8 +95,8 @@ test_that("non-positive epochs or batch size, unknown optimizer, bad options", {
   expect_ember_error(ember_fit(x, y, lr = -1), "ember_error_invalid_argument", "opt.lr", argument = "lr")
   expect_ember_error(ember_fit(x, y, optimizer = "sgd", opt_args = list(betas = c(0.9, 0.99))),
     "ember_error_invalid_argument", "betas", argument = "opt_args$betas")
-  expect_ember_error(ember_fit(x, y, loss = "mse"), "ember_error_invalid_argument", "does not fit a multiclass model",
-    argument = "loss")
+  expect_ember_error(ember_fit(x, y, loss = "mse"), "ember_error_invalid_argument",
+    "'loss' must be one of \"cross_entropy\", \"focal\", got \"mse\"", argument = "loss")
   expect_ember_error(ember_fit(x, y, loss_args = list(class_weights = c(1, 2))), "ember_error_invalid_argument",
     "one weight", argument = "loss_args$class_weights")
   expect_ember_error(ember_fit(x, y, schedule = list(kind = "warmup")), "ember_error_invalid_argument", "\"step\"",
