@@ -262,9 +262,9 @@ func optimizerConfig(_ r: inout ConfigReader) throws -> OptimizerConfig {
 func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunction {
     let allowed: [Loss]
     switch task {
-    case .regression: allowed = [.mse, .l1, .huber, .smoothL1]
-    case .binary: allowed = [.bceWithLogits, .sigmoidFocal]
-    case .multiclass: allowed = [.crossEntropy, .focal]
+    case .regression: allowed = [.mse, .l1, .huber, .smoothL1, .expression]
+    case .binary: allowed = [.bceWithLogits, .sigmoidFocal, .expression]
+    case .multiclass: allowed = [.crossEntropy, .focal, .expression]
     }
     let kindName = try r.string("kind", allowed: Loss.allCases.map(\.rawValue)) ?? task.loss.rawValue
     guard let kind = Loss(rawValue: kindName), allowed.contains(kind) else {
@@ -301,6 +301,15 @@ func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunctio
         ("gamma", [.focal, .sigmoidFocal], \.gamma, { $0 >= 0 && $0 < 1e30 }, "a number >= 0"),
         ("alpha", [.sigmoidFocal], \.alpha, { $0 <= 1 && $0 > -1e30 }, "a number <= 1 (negative: no weighting)"),
     ]
+    if let e = r.value("expr") {
+        guard kind == .expression else { throw ConfigReader.error("loss.expr", "applies to the expression loss only") }
+        do { f.expression = try NetworkExpression(json: e) } catch let err as EmberError { throw ConfigReader.error("loss.expr", err.message) }
+        guard f.expression?.arity ?? 0 <= 2 else {
+            throw ConfigReader.error("loss.expr", "a loss reads the prediction (argument 0) and the target (argument 1) only")
+        }
+    } else if kind == .expression {
+        throw ConfigReader.error("loss.expr", "the expression loss needs 'expr'", expected: "an expression", got: "none")
+    }
     for (name, kinds, path, ok, expected) in options {
         guard let v = try r.double(name, ok, expected) else { continue }
         guard kinds.contains(kind) else {

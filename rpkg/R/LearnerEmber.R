@@ -75,6 +75,7 @@
 #'   `weight[1] / weight[2]` of the binary cross-entropy (`pos_weight` in PyTorch), which equals
 #'   class weights up to a constant factor.
 #' * `loss.reduction` (`character(1)`, default `"mean"`): `"mean"` or `"sum"` over a batch.
+#' * `loss.fn`: a custom loss made with [ember_loss_fn()]; when set, it replaces `loss`.
 #'
 #' Callbacks (`cb.*`); the training history is always kept (see section Model):
 #' * `cb.progress` (`logical(1)`, default `FALSE`): show a progress bar.
@@ -299,7 +300,7 @@ ember_learner_train <- function(learner, private, task) {
     ember_fit(x, task_target(task, classes), architecture = private$.network(task, pv),
       epochs = pv$epochs, batch_size = pv$batch_size, optimizer = pv$optimizer, lr = pv$opt.lr,
       weight_decay = pv$opt.weight_decay, momentum = pv$opt.momentum, opt_args = optimizer,
-      loss = pv$loss, loss_args = loss_args,
+      loss = pv$loss.fn %||% pv$loss, loss_args = loss_args,
       schedule = learner_schedule(pv, task$nrow, has_validation = !is.null(valid_task)), validate = validate,
       patience = pv$patience, min_delta = pv$min_delta, restore_best_weights = pv$restore_best_weights,
       eval_freq = pv$eval_freq, measures = lapply(measures_valid, measure_as_ember, task = valid_task),

@@ -54,7 +54,8 @@
 #'   BCE with logits on one logit for two classes; MSE for regression). Classification:
 #'   `"cross_entropy"` or `"focal"` (the focal loss of Lin et al. 2017: softmax focal loss for
 #'   more classes, torchvision's sigmoid focal loss for two); regression: `"mse"`, `"l1"`,
-#'   `"huber"` or `"smooth_l1"` (PyTorch's definitions).
+#'   `"huber"` or `"smooth_l1"` (PyTorch's definitions). Or a custom loss made with
+#'   [ember_loss_fn()].
 #' @param loss_args (`list()`)\cr Loss options with PyTorch's names: `reduction` (`"mean"`,
 #'   `"sum"`), `class_weights` (one weight per class: cross-entropy and the focal loss over
 #'   several classes), `pos_weight` (cross-entropy on two classes), `label_smoothing` (in \[0, 1\],
@@ -230,7 +231,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   trainer_config <- list(
     batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
     optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
-    loss = c(list(kind = engine_loss(loss, target$task)), loss_args_json(loss_args)), schedule = engine$schedule,
+    loss = c(list(kind = engine_loss(loss, target$task), expr = if (inherits(loss, "ember_loss_fn")) loss$expr),
+      loss_args_json(loss_args)), schedule = engine$schedule,
     eval_freq = eval_freq,
     measures_train = json_array(unlist(Filter(is.character, measures_train))),
     measures_valid = json_array(unlist(Filter(is.character, measures))),
@@ -297,6 +299,7 @@ r_argument_name <- function(field) {
 # sigmoid focal loss).
 engine_loss <- function(loss, task) {
   if (is.null(loss)) return(NULL)
+  if (inherits(loss, "ember_loss_fn")) return("expression")
   allowed <- if (task == "regression") c("mse", "l1", "huber", "smooth_l1") else c("cross_entropy", "focal")
   loss <- check_choice(loss, allowed, "loss")
   if (task == "binary") switch(loss, cross_entropy = "bce_with_logits", focal = "sigmoid_focal") else loss

@@ -50,6 +50,10 @@ check_weights <- function(x) {
     "must be one weight >= 0 per class"
 }
 
+check_loss_fn <- function(x) {
+  if (is.null(x) || inherits(x, "ember_loss_fn")) TRUE else "must be a custom loss made with ember_loss_fn()"
+}
+
 check_directory <- function(x) {
   if (is.null(x) || checkmate::test_string(x, min.chars = 1L)) TRUE else "must be a directory path"
 }
@@ -124,7 +128,8 @@ params_loss <- function(task_type, prefix = "loss.") {
   regr <- c("mse", "l1", "huber", "smooth_l1")
   losses <- switch(task_type %||% "any", classif = classif, regr = regr, c(classif, regr))
   p_dbl <- paradox::p_dbl
-  options <- list(reduction = paradox::p_fct(c("mean", "sum"), default = "mean", tags = "train"))
+  options <- list(reduction = paradox::p_fct(c("mean", "sum"), default = "mean", tags = "train"),
+    fn = paradox::p_uty(custom_check = check_loss_fn, tags = "train"))
   if (!identical(task_type, "classif")) {
     options <- c(options, list(delta = p_dbl(lower = 0, default = 1, tags = "train", depends = quote(loss == "huber")),
       beta = p_dbl(lower = 0, default = 1, tags = "train", depends = quote(loss == "smooth_l1"))))
@@ -135,7 +140,7 @@ params_loss <- function(task_type, prefix = "loss.") {
         gamma = p_dbl(lower = 0, default = 2, tags = "train", depends = quote(loss == "focal")),
         alpha = p_dbl(upper = 1, default = 0.25, tags = "train", depends = quote(loss == "focal"))))
   }
-  loss <- if (is.null(task_type)) paradox::p_fct(losses, tags = c("train", "required")) else
+  loss <- if (is.null(task_type)) paradox::p_fct(losses, tags = "train") else
     paradox::p_fct(losses, init = losses[1L], tags = c("train", "required"))
   c(list(loss = loss), stats::setNames(options, paste0(prefix, names(options))))
 }

@@ -133,7 +133,7 @@ network_ops <- c("linear", "head", "dropout", "batch_norm", "layer_norm", "relu"
   "softplus", "softshrink", "hardshrink", "threshold", "prelu", "rrelu", "glu", "reglu", "geglu", "conv1d",
   "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "flatten", "reshape",
   "squeeze", "unsqueeze", "merge_sum", "merge_prod", "merge_cat", "one_hot", "embedding", "tokenizer_num",
-  "tokenizer_categ", "cls_token", "transformer_block", "select_cls", "multihead_attention", "featureless")
+  "tokenizer_categ", "cls_token", "transformer_block", "select_cls", "multihead_attention", "fn", "featureless")
 
 activation_ops <- c("relu", "relu6", "selu", "sigmoid", "tanh", "softsign", "hardsigmoid", "log_sigmoid",
   "tanhshrink", "elu", "celu", "gelu", "leaky_relu", "hardtanh", "softplus", "softshrink", "hardshrink", "threshold",
@@ -596,6 +596,7 @@ print_graph <- function(output, indent, block_input = NULL) {
     label <- node$id %||% paste0(node$op, "_", k)
     labels[[node$key]] <<- label
     params <- node$params[!vapply(node$params, is.null, logical(1))]
+    if (identical(node$op, "fn")) params <- list(fn = attr(params$expr, "text") %||% "<expression>")
     args <- if (length(params)) paste0("; ", paste(names(params), vapply(params, function(v) paste(unlist(v), collapse = "x"), ""),
       sep = " = ", collapse = ", ")) else ""
     cat(sprintf("%s%s <- %s(%s%s)\n", indent, label, node$op,

@@ -46,7 +46,8 @@
 #' `attention_dropout`, `ffn_d_hidden_multiplier`, `ffn_dropout`, `residual_dropout`,
 #' `ffn_activation`, `prenormalization`, `is_first_layer`), `ember_multihead_attention`
 #' (self-attention over tokens `[t, d]`: `num_heads`, `dropout`, `bias`), `ember_select_cls`, and
-#' `ember_head` (the output layer, sized from the task). `ember_merge_sum`, `ember_merge_prod`
+#' `ember_head` (the output layer, sized from the task), and `ember_fn` (a custom layer: `fn`, a
+#' function of its inputs, see [ember_layer_fn()]; one input channel per argument). `ember_merge_sum`, `ember_merge_prod`
 #' and `ember_merge_cat` (`dim`) combine two or more branches (`innum` input channels; by default
 #' any number through the vararg channel `...`). The PipeOp's id names the layer (parameters
 #' `<id>.weight` ...), so ids must not contain `.`.
@@ -62,7 +63,9 @@
 #' * `ember_optimizer`: `optimizer` (`"adam"`, `"adamw"`, `"sgd"`, `"rmsprop"`, `"adagrad"`)
 #'   and its options without the learners' `opt.` prefix (`lr`, `weight_decay`, `betas`,
 #'   `momentum` ...).
-#' * `ember_loss`: `loss` (`"cross_entropy"`, `"mse"`, `"l1"`) and `weight`, `reduction`.
+#' * `ember_loss`: `loss` (`"cross_entropy"`, `"focal"`, `"mse"`, `"l1"`, `"huber"`, `"smooth_l1"`)
+#'   and its options (`weight`, `reduction`, `label_smoothing`, `gamma`, `alpha`, `delta`, `beta`),
+#'   or `fn`, a custom loss made with [ember_loss_fn()].
 #' * `ember_callbacks`: the learners' `cb.*` parameters without the prefix (`progress`,
 #'   `checkpoint.path`, `lr_scheduler`, `lr_step.step_size` ...).
 #'
@@ -363,6 +366,8 @@ layer_pipeop_table <- function() {
       ffn_activation = p_fct(c("reglu", "geglu", "glu", "relu", "gelu"), tags = tr), prenormalization = p_lgl(tags = tr),
       is_first_layer = p_lgl(tags = tr))),
     select_cls = list(op("select_cls"), list()),
+    fn = list(function(nodes, pv, id) ember_layer_fn(nodes, pv$fn, id = id),
+      list(fn = p_uty(custom_check = checkmate::check_function, tags = req)), merge = TRUE),
     multihead_attention = list(op("multihead_attention"), list(num_heads = p_int(lower = 1L, tags = req),
       dropout = p_dbl(lower = 0, upper = 1, tags = tr), bias = p_lgl(tags = tr))),
     head = list(one(ember_head), list(bias = p_lgl(tags = tr))),

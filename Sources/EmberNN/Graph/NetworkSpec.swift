@@ -100,6 +100,8 @@ public enum LayerOp: String, CaseIterable, Sendable {
     /// Multi-head self-attention over tokens [t, d] (PyTorch's `nn.MultiheadAttention` with
     /// query = key = value and its parameter names).
     case multiheadAttention = "multihead_attention"
+    /// A custom layer: an expression (`Expression`) over the node's inputs, e.g. `x * sigmoid(x)`.
+    case fn
     // Structure.
     case `repeat`
     /// A learned constant output of the head's width that ignores its input (featureless baseline).

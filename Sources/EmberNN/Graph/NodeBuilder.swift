@@ -213,6 +213,8 @@ struct NodeBuilder {
             return (try Embedding(n, d, rng: &rng), ValueInfo(shape: x.shape + [d]))
         case .tokenizerNum, .tokenizerCateg, .clsToken, .transformerBlock, .selectCls, .multiheadAttention:
             return try transformerPiece(rng: &rng)
+        case .fn:
+            return try expressionLayer()
         case .featureless:
             _ = try single()
             return (try Featureless(headOutputs), ValueInfo(shape: [headOutputs]))
@@ -286,4 +288,39 @@ func oneHot(_ x: Variable, cardinalities: [Int], offsets: [Int]) throws -> Varia
         }
     }
     return Variable(out)
+}
+
+extension NodeBuilder {
+    /// A custom layer: parses `expr`, checks that it works per sample, and infers the output shape by
+    /// evaluating it on a batch of two zero samples.
+    func expressionLayer() throws -> (Module, ValueInfo) {
+        guard !inputs.isEmpty else { throw fail("needs at least one input") }
+        guard let json = node.params["expr"] else { throw fail("parameter 'expr' is required") }
+        let expression: NetworkExpression
+        do { expression = try NetworkExpression(json: json) } catch let e as EmberError { throw fail(e.message) }
+        guard expression.arity <= inputs.count else {
+            throw fail("its expression reads input \(expression.arity); the node has \(inputs.count)")
+        }
+        try checkPerSample(expression)
+        let probe = try inputs.map { Variable(try Tensor.zeros([2] + $0.shape)) }
+        let out: Variable
+        do {
+            out = try GradientMode.withoutGradients { try expression.evaluate(probe) }
+        } catch let e as EmberError {
+            throw fail("its expression does not apply to inputs \(inputs.map { shapeString($0.shape) }.joined(separator: ", ")): \(e.message)")
+        }
+        guard out.shape.first == 2 else { throw fail("its expression must keep the batch dimension, got \(shapeString(out.shape))") }
+        return (ExpressionLayer(expression), ValueInfo(shape: Array(out.shape.dropFirst())))
+    }
+
+    /// Reductions, softmax and select in a layer act within a sample: `dim` given and not 0 (the batch).
+    private func checkPerSample(_ e: NetworkExpression) throws {
+        guard case let .operation(op, args, dim, _) = e else { return }
+        if [.sum, .mean, .softmax, .logSoftmax, .select].contains(op) {
+            guard let d = dim, d != 0 else {
+                throw fail("'\(op.rawValue)' in a layer needs a 'dim' other than 0 (the batch): a layer works per sample")
+            }
+        }
+        for a in args { try checkPerSample(a) }
+    }
 }

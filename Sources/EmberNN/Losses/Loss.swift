@@ -23,6 +23,10 @@ public enum Loss: String, Sendable, CaseIterable {
     /// `alpha_t · bce(x, y) · (1 - p_t)^gamma` with `p_t = p y + (1 - p)(1 - y)`, `p = sigmoid(x)`,
     /// `alpha_t = alpha y + (1 - alpha)(1 - y)` (no weighting when alpha < 0).
     case sigmoidFocal = "sigmoid_focal"
+    /// A custom loss: a `NetworkExpression` of the prediction (argument 0) and the target (argument 1)
+    /// that gives one number. The target has the prediction's shape: values for regression, 0/1
+    /// for two classes (one logit), one-hot rows for more classes.
+    case expression
 
     /// The loss of `output` against `target` with default options (mean reduction).
     public func callAsFunction(_ output: Variable, _ target: Tensor) throws -> Variable {
@@ -61,6 +65,8 @@ public struct LossFunction: Equatable, Sendable {
     public var gamma: Float
     /// Sigmoid focal loss: the weight `alpha` of positives in [0, 1], or negative for none.
     public var alpha: Float
+    /// The custom loss of kind `.expression`.
+    public var expression: NetworkExpression?
 
     /// Creates a loss; defaults match PyTorch (mean, no weights, no smoothing, delta and beta 1)
     /// and torchvision's focal loss (gamma 2, alpha 0.25).
@@ -88,13 +94,14 @@ public struct LossFunction: Equatable, Sendable {
         case .huber, .smoothL1: return try robustLoss(output, target)
         case .focal: return try focal(output, target)
         case .sigmoidFocal: return try sigmoidFocal(output, target)
+        case .expression: return try expressionLoss(output, target)
         }
     }
 
     private var opName: String {
         switch kind {
         case .mse, .l1, .huber, .smoothL1: return kind.rawValue + "_loss"
-        case .crossEntropy, .bceWithLogits, .focal, .sigmoidFocal: return kind.rawValue
+        case .crossEntropy, .bceWithLogits, .focal, .sigmoidFocal, .expression: return kind.rawValue
         }
     }
 
@@ -111,6 +118,36 @@ public struct LossFunction: Equatable, Sendable {
         }
         guard gamma >= 0 && gamma.isFinite else { throw EmberError.invalidArgument(opName, "gamma must be a finite number >= 0, got \(gamma)") }
         guard alpha <= 1 && !alpha.isNaN else { throw EmberError.invalidArgument(opName, "alpha must be <= 1 (negative: none), got \(alpha)") }
+    }
+
+    /// The custom loss: the expression of the prediction and the target (shaped like the
+    /// prediction: one-hot rows when the prediction has K > 1 columns and the target holds K-class
+    /// indices), which must give one number.
+    private func expressionLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
+        guard let expression else { throw EmberError.invalidArgument(opName, "no expression is set") }
+        let n = output.shape.first ?? 0
+        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let k = output.value.count / n
+        let t: Tensor
+        if target.count == output.value.count {
+            t = try target.reshaped(output.shape)
+        } else if target.count == n && output.shape.count == 2 {
+            let codes = target.storage.pointer
+            for i in 0..<n where !(codes[i] >= 0 && codes[i] < Float(k) && codes[i] == codes[i].rounded()) {
+                throw EmberError.invalidArgument(opName, "target \(i) is \(codes[i]), expected a class index in 0..<\(k)")
+            }
+            t = Tensor.build(shape: output.shape) { d in
+                for i in 0..<(n * k) { d[i] = 0 }
+                for i in 0..<n { d[i * k + Int(codes[i])] = 1 }
+            }
+        } else {
+            throw EmberError.shapeMismatch(opName, "target \(shapeString(target.shape)) does not fit the prediction \(shapeString(output.shape))")
+        }
+        let value = try expression.evaluate([output, Variable(t)])
+        guard value.value.count == 1 else {
+            throw EmberError.shapeMismatch(opName, "the loss expression must give one number, got shape \(shapeString(value.shape)) (reduce it with sum() or mean())")
+        }
+        return value.shape.isEmpty ? value : try reshape(value, [])
     }
 
     /// Huber and smooth L1: quadratic within `delta` (beta), linear outside.
@@ -136,7 +173,7 @@ public struct LossFunction: Equatable, Sendable {
         }
         let scale: Float = reduction == .mean ? 1 / Float(n) : 1
         let shape = output.shape
-        return Variable(.scalar(Float(s) * scale), inputs: [output]) { [ov = output.value] dy in
+        return Variable(.scalar(Float(s) * scale), inputs: [output]) { [ov = output.value, target] dy in
             let g = dy.storage.pointer[0] * scale
             return [Tensor.build(shape: shape) { dx in
                 let o = ov.storage.pointer
@@ -167,7 +204,8 @@ public struct LossFunction: Equatable, Sendable {
             total -= Double((weights?[c] ?? 1) * powf(max(q, 0), gamma) * logp)
         }
         let denom = reduction == .mean ? Double(n) : 1
-        return Variable(.scalar(Float(total / denom)), inputs: [output]) { dy in
+        return Variable(.scalar(Float(total / denom)), inputs: [output]) { [lsm] dy in
+            let lp = lsm.storage.pointer  // the log-softmax, kept alive by this closure
             let g = dy.storage.pointer[0] / Float(denom)
             return [Tensor.build(shape: [n, k]) { d in
                 for i in 0..<n {
@@ -210,7 +248,7 @@ public struct LossFunction: Equatable, Sendable {
         }
         let scale: Float = reduction == .mean ? 1 / Float(n) : 1
         let shape = output.shape
-        return Variable(.scalar(Float(s) * scale), inputs: [output]) { dy in
+        return Variable(.scalar(Float(s) * scale), inputs: [output]) { [target] dy in
             let g = dy.storage.pointer[0] * scale
             return [Tensor.build(shape: shape) { d in
                 for i in 0..<n {
@@ -313,7 +351,8 @@ public struct LossFunction: Equatable, Sendable {
         let denom = reduction == .mean ? weightSum : 1
         let value = Float(total / denom)
         let weights = classWeights
-        return Variable(.scalar(value), inputs: [output]) { dy in
+        return Variable(.scalar(value), inputs: [output]) { [lsm] dy in
+            let lp = lsm.storage.pointer  // the log-softmax, kept alive by this closure
             // d/dx = w_y (softmax - onehot) / denominator, per kept row.
             let g = dy.storage.pointer[0] / Float(denom)
             return [Tensor.build(shape: [n, k]) { d in
@@ -346,7 +385,8 @@ public struct LossFunction: Equatable, Sendable {
             weightSum += Double(wy)
         }
         let denom = reduction == .mean ? weightSum : 1
-        return Variable(.scalar(Float(total / denom)), inputs: [output]) { dy in
+        return Variable(.scalar(Float(total / denom)), inputs: [output]) { [lsm] dy in
+            let lp = lsm.storage.pointer  // the log-softmax, kept alive by this closure
             // dL/dx_j = (Σ_m q_m) p_j - q_j per kept row.
             let g = dy.storage.pointer[0] / Float(denom)
             return [Tensor.build(shape: [n, k]) { d in

@@ -218,7 +218,7 @@ final class ChainPlan {
                 go[i * k + c] -= wg
             }
             return Double(Float(total / Double(m)))
-        case .huber, .smoothL1, .focal, .sigmoidFocal:
+        case .huber, .smoothL1, .focal, .sigmoidFocal, .expression:
             // Not planned (init returns nil for them): they train through the tape.
             throw EmberError(.invalidState, "[fit] the compiled step has no \(kind.rawValue) loss")
         }
