@@ -103,7 +103,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-core bench-build bench-graph bench-callbacks
+.PHONY: bench bench-quick bench-core bench-build bench-graph bench-extending
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -121,9 +121,9 @@ bench-quick: bench-build
 bench-graph: rpkg-install
 	R_LIBS=$(RLIB_LOCAL):$(MLR3_LIB) OMP_NUM_THREADS=1 Rscript Benchmarks/graph_bench.R
 
-## What an R callback costs per epoch.
-bench-callbacks: rpkg-install
-	R_LIBS=$(RLIB_LOCAL) OMP_NUM_THREADS=1 Rscript Benchmarks/callback_bench.R
+## What an R callback costs per epoch, and a custom loss against the built-in one.
+bench-extending: rpkg-install
+	R_LIBS=$(RLIB_LOCAL) OMP_NUM_THREADS=1 Rscript Benchmarks/extending_bench.R
 
 ## EmberCore vs torch.matmul and small ops, one thread.
 bench-core: bench-build

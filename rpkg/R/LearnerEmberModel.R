@@ -29,8 +29,12 @@ ember_model_learner_private <- list(
   .train_values = function() {
     pv <- self$param_set$get_values(tags = "train")
     config <- private$.graph_config %||% list()
+    callbacks <- config$callbacks %||% list()
+    # The callback objects of po("ember_callbacks", callbacks = ...) run with their cb.<id>.* values.
+    private$.callbacks <- callbacks$.objects %||% list()
+    callbacks$.objects <- NULL
     defaults <- list(optimizer = "adam", loss = if (self$task_type == "classif") "cross_entropy" else "mse")
-    merged <- utils::modifyList(defaults, c(config$optimizer %||% list(), config$loss %||% list(), config$callbacks %||% list()))
+    merged <- utils::modifyList(defaults, c(config$optimizer %||% list(), config$loss %||% list(), callbacks))
     check_graph_loss(merged$loss, self$task_type)
     c(pv, merged)
   }

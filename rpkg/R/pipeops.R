@@ -67,7 +67,9 @@
 #'   and its options (`weight`, `reduction`, `label_smoothing`, `gamma`, `alpha`, `delta`, `beta`),
 #'   or `fn`, a custom loss made with [ember_loss_fn()].
 #' * `ember_callbacks`: the learners' `cb.*` parameters without the prefix (`progress`,
-#'   `checkpoint.path`, `lr_scheduler`, `lr_step.step_size` ...).
+#'   `checkpoint.path`, `lr_scheduler`, `lr_step.step_size` ...), and callbacks made with
+#'   [ember_callback()] (construction argument `callbacks`), whose parameters appear as
+#'   `<id>.<name>`.
 #'
 #' Without them the model trains with Adam at its defaults, the task's loss and no callbacks.
 #'
@@ -534,8 +536,28 @@ PipeOpEmberLoss <- R6::R6Class("PipeOpEmberLoss",
 PipeOpEmberCallbacks <- R6::R6Class("PipeOpEmberCallbacks",
   inherit = PipeOpEmberConfig,
   public = list(
-    initialize = function(id = "ember_callbacks", param_vals = list()) {
-      super$initialize(id, "callbacks", do.call(paradox::ps, params_callbacks(prefix = "")), "cb.", param_vals = param_vals)
+    # @description Creates the PipeOp; `callbacks` are ember_callback()s whose parameters become
+    # `<id>.<name>`.
+    initialize = function(id = "ember_callbacks", param_vals = list(), callbacks = list()) {
+      private$.callbacks <- normalize_callbacks(callbacks)
+      ps <- do.call(paradox::ps, params_callbacks(prefix = ""))
+      sets <- Filter(function(cb) !is.null(cb$param_set), private$.callbacks)
+      if (length(sets)) {
+        ps <- paradox::ps_union(c(list(ps), stats::setNames(lapply(sets, function(cb) cb$param_set$clone(deep = TRUE)),
+          vapply(sets, `[[`, "", "id"))))
+      }
+      super$initialize(id, "callbacks", ps, "cb.", param_vals = param_vals)
+      for (cb in private$.callbacks) {
+        if (length(cb$params)) self$param_set$set_values(.values = stats::setNames(cb$params, paste0(cb$id, ".", names(cb$params))))
+      }
+    }
+  ),
+  private = list(
+    .callbacks = list(),
+    .train = function(inputs) {
+      out <- super$.train(inputs)
+      out[[1L]]$callbacks$.objects <- private$.callbacks
+      out
     }
   )
 )

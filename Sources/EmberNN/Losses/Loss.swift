@@ -175,6 +175,7 @@ public struct LossFunction: Equatable, Sendable {
         let shape = output.shape
         return Variable(.scalar(Float(s) * scale), inputs: [output]) { [ov = output.value, target] dy in
             let g = dy.storage.pointer[0] * scale
+            let t = target.storage.pointer  // the closure keeps the target alive
             return [Tensor.build(shape: shape) { dx in
                 let o = ov.storage.pointer
                 for i in 0..<n {
@@ -250,14 +251,15 @@ public struct LossFunction: Equatable, Sendable {
         let shape = output.shape
         return Variable(.scalar(Float(s) * scale), inputs: [output]) { [target] dy in
             let g = dy.storage.pointer[0] * scale
-            return [Tensor.build(shape: shape) { d in
+            // parts() reads the target through a pointer: keep the tensor alive while it runs.
+            return withExtendedLifetime(target) { [Tensor.build(shape: shape) { d in
                 for i in 0..<n {
                     let v = parts(i)
                     // d/dx [ce (1-pt)^γ] = (p - y)(1-pt)^γ - ce γ (1-pt)^(γ-1) (2y - 1) p (1 - p)
                     let second: Float = (v.q > 0 && gamma > 0) ? v.ce * gamma * powf(v.q, gamma - 1) * (2 * y[i] - 1) * v.p * (1 - v.p) : 0
                     d[i] = v.a * ((v.p - y[i]) * powf(v.q, gamma) - second) * g
                 }
-            }]
+            }] }
         }
     }
 

@@ -199,6 +199,16 @@ test_that("loss and callbacks travel along the graph; a loss that does not fit t
     po("ember_ingress_num", id = "in2") %>>% po("ember_optimizer", id = "o2", lr = 0.2))) %>>% po("ember_merge_sum") %>>%
     po("ember_head") %>>% po("ember_model_regr", epochs = 1, batch_size = 8))
   expect_error(twice$train(task), "configure the optimizer differently")
+
+  # Callback objects travel along the graph with their tunable parameters.
+  stopper <- ember_callback("stopper", on_epoch_end = function(ctx) if (ctx$epoch >= ctx$params$at) ctx$stop(),
+    param_set = paradox::ps(at = paradox::p_int(1, tags = "train")), params = list(at = 2L))
+  cbs <- mlr3::as_learner(po("ember_ingress_num") %>>% po("ember_head") %>>% po("ember_callbacks", callbacks = list(stopper)) %>>%
+    po("ember_model_regr", epochs = 10, batch_size = 8))
+  expect_true("ember_callbacks.stopper.at" %in% cbs$param_set$ids())
+  cbs$param_set$values$ember_callbacks.stopper.at <- 3L
+  cbs$train(task)
+  expect_identical(nrow(cbs$graph_model$pipeops$ember_model_regr$learner_model$model$history), 3L)
 })
 
 test_that("errors speak the graph's language: PipeOp ids, columns, what was expected", {
