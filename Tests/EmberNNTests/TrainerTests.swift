@@ -546,6 +546,42 @@ final class CompiledStepTests: XCTestCase {
         }
     }
 
+    /// An MLP whose hidden layers are one repeated block (as mlr3pipelines graphs write it) runs in
+    /// the compiled step too, bit for bit as the tape; a shared block stays on the tape.
+    func testRepeatedBlockChainCompilesBitForBit() throws {
+        var rng = RandomGenerator(seed: 5)
+        let x = try Tensor.normal([40, 5], rng: &rng)
+        let y = try Tensor.normal([40], rng: &rng)
+        let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: []))], nodes: [
+            NodeSpec("lin", .linear, inputs: ["x"], params: ["out_features": .number(12)]),
+            NodeSpec("act", .relu, inputs: ["lin"]),
+            NodeSpec("drop", .dropout, inputs: ["act"], params: ["p": .number(0.2)]),
+        ], output: "drop")
+        func spec(shared: Bool) -> NetworkSpec {
+            NetworkSpec(inputs: [InputSpec("num", .numeric(features: 5))], nodes: [
+                NodeSpec("first", .linear, inputs: ["num"], params: ["out_features": .number(12)]),
+                NodeSpec("block", .repeat, inputs: ["first"], params: ["times": .number(3), "shared": .bool(shared)], body: body),
+                NodeSpec("head", .head, inputs: ["block"]),
+            ], output: "head")
+        }
+        var weights: [[String: Tensor]] = [], losses: [[Double]] = []
+        for compiled in [false, true] {
+            let model = try Model(spec: spec(shared: false), task: .regression, seed: 3)
+            var config = TrainerConfig()
+            config.batchSize = 8
+            config.optimizer = .adam(lr: 0.01)
+            config.compiledStep = compiled
+            let trainer = try Trainer(model: model, config: config)
+            XCTAssertEqual(trainer.chainPlan != nil, compiled)
+            losses.append(try trainer.fit(try Dataset(x: x, y: y), epochs: 3).map(\.trainLoss))
+            weights.append(model.snapshotWeights())
+        }
+        XCTAssertEqual(weights[0], weights[1])
+        XCTAssertEqual(losses[0], losses[1])
+        let shared = try Trainer(model: try Model(spec: spec(shared: true), task: .regression, seed: 3), config: TrainerConfig())
+        XCTAssertNil(shared.chainPlan, "shared parameters are not compiled")
+    }
+
     /// LeNet's convolutions run with their ReLUs fused; training gives the weights and losses of
     /// the unfused graph bit for bit. A convolution whose value is read twice is not fused.
     func testFusedConvolutionReLUEqualsUnfusedBitForBit() throws {

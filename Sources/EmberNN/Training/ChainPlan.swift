@@ -38,18 +38,28 @@ final class ChainPlan {
         guard loss.reduction == .mean, loss.classWeights == nil, loss.ignoreIndex == nil, loss.posWeight == nil,
               loss.labelSmoothing == 0, [.mse, .l1, .crossEntropy, .bceWithLogits].contains(loss.kind) else { return nil }
         var stages: [Stage] = []
-        var previous = spec.inputs[0].name
-        for step in model.network.steps {
-            guard step.node.inputs == [previous] else { return nil }
-            switch step.module {
-            case let l as Linear: stages.append(.linear(l))
-            case let a as Activation: stages.append(.activation(a.function))
-            case let d as Dropout: stages.append(.dropout(d.p))
-            default: return nil
+        // The stages of `network`'s chain from its input `previous`; false when it is not a chain.
+        // A repeated block with its own parameters per repetition (an MLP's hidden layers written
+        // as one block) is its bodies' chains one after the other, as Repeat evaluates them.
+        func appendChain(_ network: GraphNetwork, from input: String) -> Bool {
+            var previous = input
+            for step in network.steps {
+                guard step.node.inputs == [previous] else { return false }
+                switch step.module {
+                case let l as Linear: stages.append(.linear(l))
+                case let a as Activation: stages.append(.activation(a.function))
+                case let d as Dropout: stages.append(.dropout(d.p))
+                case let r as Repeat where r.bodies.count == r.times:
+                    for body in r.bodies {
+                        guard body.spec.inputs.count == 1, appendChain(body, from: body.spec.inputs[0].name) else { return false }
+                    }
+                default: return false
+                }
+                previous = step.node.id
             }
-            previous = step.node.id
+            return previous == network.spec.output
         }
-        guard previous == spec.output, case .linear? = stages.last else { return nil }
+        guard appendChain(model.network, from: spec.inputs[0].name), case .linear? = stages.last else { return nil }
         self.stages = stages
         self.inputWidth = p
         self.capacity = batchSize
