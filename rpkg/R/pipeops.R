@@ -680,3 +680,69 @@ ember_nn <- function(.key, ..., .id = NULL) {
   }
   mlr3pipelines::po(key, id = .id, ...)
 }
+
+#' @title Ingress PipeOps: task features into a network graph
+#' @name mlr_pipeops_ember_ingress
+#' @description `po("ember_ingress_num")`, `po("ember_ingress_categ")` and
+#'   `po("ember_ingress_tensor", shape = )` start a network graph: each reads exactly the features
+#'   of the task that reaches it (numeric/integer/logical; factor/ordered; numeric pixel columns
+#'   read as tensors of `shape`). See [mlr_pipeops_ember] for the whole family.
+#' @format [R6::R6Class] generators inheriting from `mlr3pipelines::PipeOp`.
+#' @seealso [mlr_pipeops_ember], [ember_input_num()]
+#' @examplesIf requireNamespace("mlr3pipelines", quietly = TRUE)
+#' library(mlr3pipelines)
+#' task <- mlr3::tsk("german_credit")
+#' ingress <- po("select", selector = selector_type("factor")) %>>% po("ember_ingress_categ")
+#' md <- ingress$train(task)[[1L]]
+#' md
+NULL
+
+#' @title Layer PipeOps: one per op of the network description
+#' @name mlr_pipeops_ember_layers
+#' @description `po("ember_linear")`, `po("ember_relu")` and the other activations,
+#'   `po("ember_conv")`, `po("ember_merge_cat")`, `po("ember_fn")` ... add a layer to the network
+#'   graph, with the op's parameters under PyTorch's names; the engine infers the input sizes. See
+#'   [mlr_pipeops_ember] for the list.
+#' @format [R6::R6Class] generators inheriting from `PipeOpEmberLayer`.
+#' @seealso [mlr_pipeops_ember], [ember_network()], [ember_nn()]
+#' @examplesIf requireNamespace("mlr3pipelines", quietly = TRUE)
+#' library(mlr3pipelines)
+#' po("ember_linear", out_features = 16)
+#' po("ember_leaky_relu", negative_slope = 0.1)$param_set
+#' grep("^ember_", mlr_pipeops$keys(), value = TRUE)
+NULL
+
+#' @title Repeated blocks in a network graph
+#' @name mlr_pipeops_ember_block
+#' @description `po("ember_block", block, n_blocks = , shared = )` repeats a Graph of layer
+#'   PipeOps; its parameters carry the block graph's ids, so `n_blocks` and every layer inside are
+#'   tunable. See section Blocks of [mlr_pipeops_ember].
+#' @format An [R6::R6Class] generator inheriting from `mlr3pipelines::PipeOp`.
+#' @seealso [mlr_pipeops_ember], [ember_repeat()]
+#' @examplesIf requireNamespace("mlr3pipelines", quietly = TRUE)
+#' library(mlr3pipelines)
+#' block <- po("ember_linear", out_features = 8) %>>% po("ember_relu")
+#' op <- po("ember_block", block, n_blocks = 3)
+#' op$param_set$ids()
+NULL
+
+#' @title Optimizer, loss, callbacks and model PipeOps
+#' @name mlr_pipeops_ember_model
+#' @description `po("ember_optimizer")`, `po("ember_loss")` and `po("ember_callbacks")` configure
+#'   training along the graph; `po("ember_model_classif")` and `po("ember_model_regr")` train the
+#'   network with the Ember learners' training parameters and predict. See sections
+#'   Configuration and Model of [mlr_pipeops_ember].
+#' @format [R6::R6Class] generators inheriting from `mlr3pipelines::PipeOp` and
+#'   `mlr3pipelines::PipeOpLearner`.
+#' @seealso [mlr_pipeops_ember], [mlr_learners_ember]
+#' @examplesIf requireNamespace("mlr3pipelines", quietly = TRUE)
+#' library(mlr3pipelines)
+#' graph <- po("ember_ingress_num") %>>% po("ember_head") %>>%
+#'   po("ember_optimizer", optimizer = "sgd", lr = 0.05, momentum = 0.9) %>>%
+#'   po("ember_loss", loss = "huber", delta = 0.5) %>>%
+#'   po("ember_callbacks", lr_scheduler = "lr_step", lr_step.step_size = 5) %>>%
+#'   po("ember_model_regr", epochs = 10, batch_size = 8)
+#' glrn <- mlr3::as_learner(graph)
+#' glrn$train(mlr3::tsk("mtcars"))
+#' glrn$predict(mlr3::tsk("mtcars"))$score()
+NULL
