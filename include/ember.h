@@ -86,6 +86,12 @@ int32_t ember_blas_core_name(const char **out_name);
  *  on a CPU it does not know: set OPENBLAS_CORETYPE before the process starts. */
 int32_t ember_blas_core_advice(const char **out_advice);
 
+/** What the engine offers, as JSON (static string): {"ops": [...] (node ops of network
+ *  descriptions), "activations": [...], "measures": [{"name", "task" ("classification" or
+ *  "regression"), "maximize"}], "expression_ops": [...], "losses": {"regression": [...],
+ *  "binary": [...], "multiclass": [...]}} (the first loss of each task is its default). */
+int32_t ember_vocabulary(const char **out_json);
+
 /** Number of threads the engine computes with (its loops and its split matrix products). */
 int32_t ember_get_num_threads(int32_t *out_threads);
 

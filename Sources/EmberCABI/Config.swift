@@ -260,12 +260,7 @@ func optimizerConfig(_ r: inout ConfigReader) throws -> OptimizerConfig {
 }
 
 func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunction {
-    let allowed: [Loss]
-    switch task {
-    case .regression: allowed = [.mse, .l1, .huber, .smoothL1, .expression]
-    case .binary: allowed = [.bceWithLogits, .sigmoidFocal, .expression]
-    case .multiclass: allowed = [.crossEntropy, .focal, .expression]
-    }
+    let allowed = task.losses
     let kindName = try r.string("kind", allowed: Loss.allCases.map(\.rawValue)) ?? task.loss.rawValue
     guard let kind = Loss(rawValue: kindName), allowed.contains(kind) else {
         let expected = allowed.map(\.rawValue).joined(separator: " or ")

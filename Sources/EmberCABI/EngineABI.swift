@@ -38,6 +38,26 @@ enum StaticStrings {
     nonisolated(unsafe) static let version = staticCString(emberVersion)
     nonisolated(unsafe) static let blasCore = staticCString(BLAS.coreName)
     nonisolated(unsafe) static let blasAdvice = BLAS.coreAdvice.map(staticCString)
+    nonisolated(unsafe) static let vocabulary = staticCString(vocabularyJSON().text)
+}
+
+/// What the engine offers, as data, so that hosts derive their lists from it instead of keeping
+/// copies: the ops of network descriptions, the activations, the engine measures with their
+/// task and direction, the expression ops, and the losses of each task kind.
+func vocabularyJSON() -> JSONValue {
+    let strings = { (names: [String]) in JSONValue.array(names.map { .string($0) }) }
+    let measures = Metric.allCases.map { m in
+        JSONValue.object([("name", .string(m.rawValue)), ("task", .string(m.classification ? "classification" : "regression")),
+                          ("maximize", .bool(m.maximize))])
+    }
+    let tasks: [TaskKind] = [.regression, .binary, .multiclass(classes: 3)]
+    return .object([
+        ("ops", strings(LayerOp.allCases.map(\.rawValue))),
+        ("activations", strings(LayerOp.activations.map(\.rawValue))),
+        ("measures", .array(measures)),
+        ("expression_ops", strings(NetworkExpressionOp.allCases.map(\.rawValue))),
+        ("losses", .object(tasks.map { ($0.name, strings($0.losses.map(\.rawValue))) })),
+    ])
 }
 
 /// The engine version.
@@ -64,6 +84,15 @@ public func ember_blas_core_advice(_ out: UnsafeMutablePointer<UnsafePointer<CCh
     guarded {
         guard let out else { throw EmberError.invalidArgument("out_advice", "is NULL") }
         out.pointee = StaticStrings.blasAdvice
+    }
+}
+
+/// The engine's vocabulary as JSON (a static string; see include/ember.h).
+@_cdecl("ember_vocabulary")
+public func ember_vocabulary(_ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guarded {
+        guard let out else { throw EmberError.invalidArgument("out_json", "is NULL") }
+        out.pointee = StaticStrings.vocabulary
     }
 }
 

@@ -41,7 +41,7 @@ ember_model_learner_private <- list(
 )
 
 check_graph_loss <- function(loss, task_type) {
-  allowed <- if (task_type == "classif") c("cross_entropy", "focal") else c("mse", "l1", "huber", "smooth_l1")
+  allowed <- builtin_losses(task_type)
   if (!(loss %in% allowed)) {
     stop(sprintf("po(\"ember_loss\") sets loss = \"%s\", which does not fit a %s task (%s)", loss, task_type,
       paste0("\"", allowed, "\"", collapse = " or ")), call. = FALSE)

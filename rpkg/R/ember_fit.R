@@ -300,7 +300,7 @@ r_argument_name <- function(field) {
 engine_loss <- function(loss, task) {
   if (is.null(loss)) return(NULL)
   if (inherits(loss, "ember_loss_fn")) return("expression")
-  allowed <- if (task == "regression") c("mse", "l1", "huber", "smooth_l1") else c("cross_entropy", "focal")
+  allowed <- builtin_losses(if (task == "regression") "regr" else "classif")
   loss <- check_choice(loss, allowed, "loss")
   if (task == "binary") switch(loss, cross_entropy = "bce_with_logits", focal = "sigmoid_focal") else loss
 }
@@ -365,7 +365,7 @@ epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, targe
       # With host scoring the engine leaves early stopping to us, whichever the first measure.
       first <- measures[[1L]]
       score <- if (is.function(first)) scores[[1L]] else as.double(r[["valid"]][[first]])
-      maximize <- if (is.function(first)) !attr(first, "minimize") else first %in% c("accuracy", "balanced_accuracy")
+      maximize <- if (is.function(first)) !attr(first, "minimize") else engine_measure_maximize(first)
       if (!is.na(score) && isTRUE(.Call(C_ember_trainer_report_score, trainer, score, maximize))) stop <- TRUE
     }
     list(record = r, stop = stop)

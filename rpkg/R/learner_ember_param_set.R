@@ -124,9 +124,7 @@ params_optimizer <- function(prefix = "opt.") {
 # The loss (`loss`) and its options, prefixed like params_optimizer()'s. `task_type` NULL: the
 # losses of both task types (po("ember_loss") does not know the task yet).
 params_loss <- function(task_type, prefix = "loss.") {
-  classif <- c("cross_entropy", "focal")
-  regr <- c("mse", "l1", "huber", "smooth_l1")
-  losses <- switch(task_type %||% "any", classif = classif, regr = regr, c(classif, regr))
+  losses <- builtin_losses(task_type)
   p_dbl <- paradox::p_dbl
   options <- list(reduction = paradox::p_fct(c("mean", "sum"), default = "mean", tags = "train"),
     fn = paradox::p_uty(custom_check = check_loss_fn, tags = "train"))
@@ -196,7 +194,7 @@ ember_params_mlp <- function() {
     neurons = paradox::p_uty(default = 64L, custom_check = check_neurons, tags = "train"),
     n_layers = paradox::p_int(lower = 1L, tags = "train"),
     p = paradox::p_dbl(lower = 0, upper = 1, default = 0, tags = "train"),
-    activation = paradox::p_fct(activation_ops, default = "relu", tags = "train"),
+    activation = paradox::p_fct(activation_ops(), default = "relu", tags = "train"),
     activation_args = paradox::p_uty(default = list(), custom_check = checkmate::check_list, tags = "train")
   )
 }

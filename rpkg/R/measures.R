@@ -33,11 +33,6 @@ ember_measure <- function(fun, name, minimize = TRUE, type = c("prob", "response
     class = c("ember_measure", "function"))
 }
 
-engine_measures <- list(
-  classification = c("accuracy", "balanced_accuracy", "logloss"),
-  regression = c("mse", "mae", "rmse")
-)
-
 normalize_measures <- function(measures, task, argument = "measures") {
   if (is.null(measures)) return(list())
   if (is.character(measures) || is.function(measures)) measures <- as.list(if (is.function(measures)) list(measures) else measures)
@@ -45,7 +40,7 @@ normalize_measures <- function(measures, task, argument = "measures") {
     ember_abort(sprintf("'%s' must be a character vector of engine measures or a list of them and ember_measure()s", argument),
       argument = argument, expected = "measure names or ember_measure()s", got = class(measures)[1L])
   }
-  allowed <- engine_measures[[if (task == "regression") "regression" else "classification"]]
+  allowed <- engine_measure_names(if (task == "regression") "regression" else "classification")
   for (i in seq_along(measures)) {
     m <- measures[[i]]
     if (is.function(m)) {

@@ -127,18 +127,6 @@
 #' model3 <- ember_fit(images, factor(rep(c("a", "b"), 10)), cnn, epochs = 2)
 NULL
 
-# Ops of the network description format (docs/network-description.md) that ember_layer() accepts.
-network_ops <- c("linear", "head", "dropout", "batch_norm", "layer_norm", "relu", "relu6", "selu", "sigmoid",
-  "tanh", "softsign", "hardsigmoid", "log_sigmoid", "tanhshrink", "elu", "celu", "gelu", "leaky_relu", "hardtanh",
-  "softplus", "softshrink", "hardshrink", "threshold", "prelu", "rrelu", "glu", "reglu", "geglu", "conv1d",
-  "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "flatten", "reshape",
-  "squeeze", "unsqueeze", "merge_sum", "merge_prod", "merge_cat", "one_hot", "embedding", "tokenizer_num",
-  "tokenizer_categ", "cls_token", "transformer_block", "select_cls", "multihead_attention", "fn", "featureless")
-
-activation_ops <- c("relu", "relu6", "selu", "sigmoid", "tanh", "softsign", "hardsigmoid", "log_sigmoid",
-  "tanhshrink", "elu", "celu", "gelu", "leaky_relu", "hardtanh", "softplus", "softshrink", "hardshrink", "threshold",
-  "prelu", "rrelu", "glu", "reglu", "geglu")
-
 # Nodes carry a key that is unique in the session (and, with the process id and start time, across
 # sessions), so that a node read twice (a residual connection) is one node of the graph while two
 # equal-looking layers stay two.
@@ -239,7 +227,7 @@ ember_input_image <- function(shape = NULL, columns = NULL, id = NULL) {
 #' @rdname ember_network
 #' @export
 ember_layer <- function(x, op, ..., id = NULL) {
-  check_choice(op, network_ops, "op")
+  check_choice(op, network_ops(), "op")
   inputs <- if (inherits(x, "ember_node")) list(x) else x
   if (!is.list(inputs) || !length(inputs)) check_node(x)
   for (i in seq_along(inputs)) check_node(inputs[[i]], "x")
@@ -260,7 +248,7 @@ ember_linear <- function(x, out_features, bias = TRUE, id = NULL) {
 #' @rdname ember_network
 #' @export
 ember_activation <- function(x, fn = "relu", ..., id = NULL) {
-  ember_layer(x, check_choice(fn, activation_ops, "fn"), ..., id = id)
+  ember_layer(x, check_choice(fn, activation_ops(), "fn"), ..., id = id)
 }
 
 #' @rdname ember_network

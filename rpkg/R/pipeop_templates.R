@@ -33,7 +33,7 @@
 #' glrn$train(mlr3::tsk("iris"))
 ember_ppl_mlp <- function(task_type = "classif", n_blocks = 1L, d_block = 64L, p = 0, activation = "relu") {
   task_type <- check_choice(task_type, c("classif", "regr"), "task_type")
-  activation <- check_choice(activation, activation_ops, "activation")
+  activation <- check_choice(activation, activation_ops(), "activation")
   po <- mlr3pipelines::po
   block <- po("ember_linear", id = "linear", out_features = check_count(d_block, "d_block")) %>>%
     po(paste0("ember_", activation), id = "activation") %>>% po("ember_dropout", id = "dropout", p = check_rate(p, "p"))

@@ -389,7 +389,7 @@ layer_pipeop_table <- function() {
     prelu = list(num_parameters = p_int(lower = 1L, tags = tr), init = p_dbl(tags = tr)),
     rrelu = list(lower = p_dbl(tags = tr), upper = p_dbl(tags = tr))
   )
-  for (fn in activation_ops) {
+  for (fn in activation_ops()) {
     layers[[fn]] <- list(local({
       f <- fn
       function(nodes, pv, id) do.call(ember_activation, c(list(nodes[[1L]], f), pv, list(id = id)))

@@ -179,6 +179,12 @@ SEXP C_ember_info(void) {
     return out;
 }
 
+SEXP C_ember_vocabulary(void) {
+    const char *json = NULL;
+    CHECK(ember_vocabulary(&json), "ember_vocabulary");
+    return Rf_mkString(json);
+}
+
 SEXP C_ember_set_threads(SEXP threads) {
     CHECK(ember_set_num_threads(scalar_int(threads, "num_threads")), "setting num_threads");
     return R_NilValue;
@@ -481,6 +487,7 @@ SEXP C_ember_trainer_finish(SEXP trainer) {
 static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_abi_version, 0),
     ENTRY(C_ember_info, 0),
+    ENTRY(C_ember_vocabulary, 0),
     ENTRY(C_ember_set_threads, 1),
     ENTRY(C_ember_live_handles, 0),
     ENTRY(C_ember_architecture, 2),

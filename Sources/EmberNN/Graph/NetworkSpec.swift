@@ -108,6 +108,15 @@ public enum LayerOp: String, CaseIterable, Sendable {
     case featureless
 }
 
+extension LayerOp {
+    /// The activations (an elementwise or gated function of one input; PyTorch's names): the ops
+    /// R's `ember_activation()` and the activation PipeOps offer.
+    public static let activations: [LayerOp] = [
+        .relu, .relu6, .selu, .sigmoid, .tanh, .softsign, .hardsigmoid, .logSigmoid, .tanhshrink, .elu, .celu, .gelu,
+        .leakyRelu, .hardtanh, .softplus, .softshrink, .hardshrink, .threshold, .prelu, .rrelu, .glu, .reglu, .geglu,
+    ]
+}
+
 // MARK: JSON
 
 extension NetworkSpec {

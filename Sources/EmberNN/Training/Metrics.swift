@@ -8,6 +8,8 @@ public enum Metric: String, CaseIterable, Sendable {
 
     /// Whether larger values are better.
     public var maximize: Bool { self == .accuracy || self == .balancedAccuracy }
+    /// Whether it scores classification (else regression) predictions.
+    public var classification: Bool { self == .accuracy || self == .balancedAccuracy || self == .logloss }
 
     /// The measure of `prediction` (probabilities [n, K] or values [n, 1]) against `target`.
     /// Throws for a classification measure on a regression task and vice versa.

@@ -25,6 +25,15 @@ public enum TaskKind: Equatable, Sendable {
         }
     }
 
+    /// The losses a model of this task trains with (the first is the default).
+    public var losses: [Loss] {
+        switch self {
+        case .regression: return [.mse, .l1, .huber, .smoothL1, .expression]
+        case .binary: return [.bceWithLogits, .sigmoidFocal, .expression]
+        case .multiclass: return [.crossEntropy, .focal, .expression]
+        }
+    }
+
     /// The loss trained by default.
     public var loss: Loss {
         switch self {

@@ -33,7 +33,7 @@ test_that("every op of the network description has a PipeOp, and each passes mlr
   keys <- grep("^ember_", mlr_pipeops$keys(), value = TRUE)
   # Ops whose PipeOp covers several ops (conv1d/conv2d -> ember_conv ...) or that are not layers.
   op_keys <- unique(sub("(conv|max_pool|avg_pool)[12]d$", "\\1", sub("adaptive_avg_pool2d", "adaptive_avg_pool",
-    setdiff(mlr3ember:::network_ops, c("featureless")))))
+    setdiff(mlr3ember:::network_ops(), c("featureless")))))
   op_keys[op_keys == "cls_token"] <- "ft_cls"
   op_keys[op_keys == "transformer_block"] <- "ft_transformer_block"
   expect_setequal(setdiff(keys, paste0("ember_", c("ingress_num", "ingress_categ", "ingress_tensor", "block",

@@ -1,0 +1,60 @@
+# R's lists of ops, activations, measures and losses come from the engine (ember_vocabulary);
+# these tests fail when what R offers on top disagrees with the engine.
+
+test_that("the engine's vocabulary is read once and has every part", {
+  v <- mlr3ember:::engine_vocabulary()
+  expect_true(all(c("ops", "activations", "measures", "expression_ops", "losses") %in% names(v)))
+  expect_true(all(v$activations %in% v$ops))
+  expect_true(all(c("linear", "head", "repeat", "fn", "multihead_attention") %in% v$ops))
+  expect_identical(v$losses$regression[1L], "mse")
+  expect_identical(v$losses$binary[1L], "bce_with_logits")
+  expect_identical(v$losses$multiclass[1L], "cross_entropy")
+  expect_false("repeat" %in% mlr3ember:::network_ops())
+})
+
+test_that("every activation of the engine builds and trains through ember_activation()", {
+  d <- data.frame(a = rnorm(16), b = rnorm(16))
+  y <- d$a + d$b
+  required <- list(threshold = list(threshold = 0.1, value = 0))
+  for (fn in mlr3ember:::activation_ops()) {
+    args <- c(list(ember_input_num() |> ember_linear(4), fn), required[[fn]] %||% list())
+    net <- do.call(ember_activation, args) |> ember_head() |> ember_network()
+    model <- ember_fit(d, y, net, epochs = 1, batch_size = 8)
+    expect_s3_class(model, "ember_model")
+  }
+})
+
+test_that("every engine measure is accepted and scored in its direction", {
+  v <- mlr3ember:::engine_vocabulary()
+  for (m in v$measures) {
+    if (m$task == "classification") {
+      model <- ember_fit(iris[, 1:4], iris$Species, epochs = 2, validate = 0.3, measures = m$name)
+    } else {
+      model <- ember_fit(mtcars[, -1], mtcars$mpg, epochs = 2, validate = 0.3, measures = m$name)
+    }
+    expect_true(all(is.finite(model$history[[paste0("valid_", m$name)]])), label = m$name)
+    expect_identical(mlr3ember:::engine_measure_maximize(m$name), m$name %in% c("accuracy", "balanced_accuracy"))
+  }
+})
+
+test_that("every built-in loss trains on its tasks", {
+  yb <- factor(iris$Species == "setosa", levels = c(TRUE, FALSE))
+  for (loss in mlr3ember:::builtin_losses("classif")) {
+    expect_s3_class(ember_fit(iris[, 1:4], iris$Species, loss = loss, epochs = 1), "ember_model")
+    expect_s3_class(ember_fit(iris[, 1:4], yb, loss = loss, epochs = 1), "ember_model")
+  }
+  for (loss in mlr3ember:::builtin_losses("regr")) {
+    expect_s3_class(ember_fit(mtcars[, -1], mtcars$mpg, loss = loss, epochs = 1), "ember_model")
+  }
+})
+
+test_that("the PipeOps' activation parameter table names engine activations only", {
+  skip_if_no_mlr3()
+  skip_if_not_installed("mlr3pipelines")
+  table <- mlr3ember:::layer_pipeop_table()
+  expect_true(all(mlr3ember:::activation_ops() %in% names(table)))
+  ops <- sub("(conv|max_pool|avg_pool)[12]d$", "\\1", sub("adaptive_avg_pool2d", "adaptive_avg_pool", mlr3ember:::network_ops()))
+  ops[ops == "cls_token"] <- "ft_cls"
+  ops[ops == "transformer_block"] <- "ft_transformer_block"
+  expect_setequal(setdiff(names(table), ops), character(0))
+})
