@@ -184,6 +184,12 @@ int32_t ember_model_snapshot_weights(const ember_model *model, ember_bytes **out
  */
 int32_t ember_model_restore_weights(ember_model *model, const uint8_t *bytes, int64_t length, int32_t strict);
 
+/** Warm start: loads the tensors of safetensors `bytes` whose names and sizes match the model's
+ *  parameters and buffers, keeps the others as initialised, and reports as JSON
+ *  {"loaded": [names], "mismatched": [{"name", "given", "expected"}], "missing": [names the
+ *  bytes lack], "unused": [names the model lacks]}. */
+int32_t ember_model_restore_matching(ember_model *model, const uint8_t *bytes, int64_t length, const char **out_json);
+
 /** The engine RNG state (four 64-bit words, xoshiro256**). */
 int32_t ember_model_get_rng_state(const ember_model *model, uint64_t out_state[4]);
 

@@ -171,6 +171,27 @@ public func ember_model_restore_weights(_ model: OpaquePointer?, _ bytes: Unsafe
     }
 }
 
+/// Warm start: loads the tensors of safetensors `bytes` whose names and sizes match the model's and
+/// reports, as JSON, {"loaded", "mismatched": [{"name", "given", "expected"}], "missing", "unused"}.
+@_cdecl("ember_model_restore_matching")
+public func ember_model_restore_matching(_ model: OpaquePointer?, _ bytes: UnsafePointer<UInt8>?, _ length: Int64,
+                                         _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guarded {
+        let m = try HandleRegistry.shared.lookup(model, ModelBox.self, "model").model
+        guard let out else { throw EmberError.invalidArgument("out_json", "is NULL") }
+        let (tensors, _) = try Safetensors.decode(try callerBytes(bytes, length))
+        let match = try m.loadMatchingWeights(tensors)
+        let names = { (n: [String]) in JSONValue.array(n.map { .string($0) }) }
+        let shape = { (s: [Int]) in JSONValue.array(s.map { .number(Double($0)) }) }
+        try returnText(JSONValue.object([
+            ("loaded", names(match.loaded)),
+            ("mismatched", .array(match.mismatched.map { .object([("name", .string($0.name)), ("given", shape($0.given)),
+                                                                   ("expected", shape($0.expected))]) })),
+            ("missing", names(match.missing)), ("unused", names(match.unused)),
+        ]).text, out)
+    }
+}
+
 /// The engine RNG state.
 @_cdecl("ember_model_get_rng_state")
 public func ember_model_get_rng_state(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<UInt64>?) -> Int32 {

@@ -374,6 +374,23 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    func testMatchingWeightsLoadByNameAndSizeAndReportTheRest() throws {
+        let source = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 3), neurons: [5]), task: .multiclass(classes: 3), seed: 1)
+        let target = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 3), neurons: [5]), task: .binary, seed: 2)
+        var tensors = source.snapshotWeights()
+        tensors["extra.weight"] = try Tensor(shape: [2], data: [1, 2])
+        tensors["linear_0.bias"] = nil
+        let match = try target.loadMatchingWeights(tensors)
+        XCTAssertEqual(match.loaded, ["linear_0.weight"])
+        XCTAssertEqual(match.mismatched.map(\.name), ["head.weight", "head.bias"])
+        XCTAssertEqual(match.mismatched.first?.given, [3, 5])
+        XCTAssertEqual(match.mismatched.first?.expected, [1, 5])
+        XCTAssertEqual(match.missing, ["linear_0.bias"])
+        XCTAssertEqual(match.unused, ["extra.weight"])
+        XCTAssertEqual(target.snapshotWeights()["linear_0.weight"], source.snapshotWeights()["linear_0.weight"])
+        XCTAssertNotEqual(target.snapshotWeights()["head.bias"]?.shape, source.snapshotWeights()["head.bias"]?.shape)
+    }
+
     func testRepeatWithOwnParametersMayChangeTheShapeOnce() throws {
         // An MLP's hidden layers as one repeated block: 4 -> 6 -> 6 -> 6.
         let body = NetworkSpec(inputs: [InputSpec("x", .tensor(shape: []))],

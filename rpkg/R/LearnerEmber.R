@@ -52,6 +52,13 @@
 #'   that many epochs, so no weights need restoring. Without restoring, the model ends with the
 #'   weights of the last epoch and `$internal_valid_scores` holds the last validation's scores.
 #'
+#' Warm start (fine-tuning):
+#' * `init_weights` (an `ember_model`, or the path of a model file or a safetensors file of
+#'   weights): training starts from its parameters wherever name and size match; the others (a
+#'   head re-sized to this task's classes) keep their initialisation, reported by a warning of
+#'   class `ember_warning_init_partial` (see [ember_fit()]'s `init`).
+#' * `init_strict` (`logical(1)`, default `FALSE`): refuse any difference in names or sizes.
+#'
 #' Optimizer (PyTorch's update rules, names and defaults):
 #' * `optimizer` (`character(1)`, initially `"adam"`): `"adam"`, `"adamw"`, `"sgd"`,
 #'   `"rmsprop"` or `"adagrad"`.
@@ -307,7 +314,7 @@ ember_learner_train <- function(learner, private, task) {
       measures_train = lapply(measures_train, measure_as_ember, task = task), standardize = pv$standardize %||% TRUE,
       seed = seed, num_threads = pv$num_threads, shuffle = pv$shuffle %||% TRUE, drop_last = pv$drop_last %||% FALSE,
       batch_size_predict = pv$batch_size_predict %||% pv$batch_size, progress = isTRUE(pv$cb.progress),
-      on_interrupt = "stop", callbacks = callbacks),
+      on_interrupt = "stop", callbacks = callbacks, init = pv$init_weights, init_strict = pv$init_strict %||% FALSE),
     # A learner does not warn that the training rows hold one class or one row: mlr3 resamples
     # small tasks, and the task's classes still get their outputs.
     ember_warning_single_class = function(w) invokeRestart("muffleWarning"),

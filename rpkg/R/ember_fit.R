@@ -82,6 +82,14 @@
 #'   name, computed on the training batches as they are trained (dropout active), or
 #'   [ember_measure()]s, scored in R on the predictions of the training data at the end of each
 #'   epoch.
+#' @param init (`ember_model`, `character(1)` or `NULL`)\cr Warm start: a model, or the path of a
+#'   model file or of a safetensors file of weights (e.g. a PyTorch `state_dict`), whose
+#'   parameters and buffers initialise those of this network with the same name and size; the
+#'   others keep their initialisation (a head re-sized to another number of classes), which a
+#'   warning of class `ember_warning_init_partial` reports. The report is kept as
+#'   `model$config$init`. Standardisation statistics come from `x`, not from `init`.
+#' @param init_strict (`logical(1)`)\cr Refuse a warm start in which any name or size differs,
+#'   with an error listing them.
 #' @param callbacks (`list()`)\cr Callbacks made with [ember_callback()] (R code at the stages
 #'   of training, with a context that reads the history and acts on the live model: stop, set the
 #'   learning rate, freeze ...) or built in ([ember_cb_checkpoint()], [ember_cb_unfreeze()] ...).
@@ -126,7 +134,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
                       restore_best_weights = TRUE, eval_freq = 1L, measures = NULL, measures_train = NULL,
                       standardize = TRUE, seed = NULL, num_threads = 1L, shuffle = TRUE, drop_last = FALSE,
                       batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop"),
-                      callbacks = list()) {
+                      callbacks = list(), init = NULL, init_strict = FALSE) {
   if (!inherits(architecture, "ember_architecture")) {
     ember_abort("'architecture' must be an ember_architecture, e.g. ember_mlp() or ember_cnn()", argument = "architecture",
       expected = "an ember_architecture", got = class(architecture)[1L])
@@ -228,6 +236,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   )
   blas_advice_once()
   ptr <- .Call(C_ember_model_new, to_json(model_config))
+  init_report <- if (!is.null(init)) warm_start(ptr, init, check_flag(init_strict, "init_strict"))
   trainer_config <- list(
     batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
     optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
@@ -268,6 +277,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   model$config <- list(epochs = epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
     validate = if (is.list(validate)) sprintf("%d rows", length(valid_target)) else validate,
     patience = engine$patience, stopped_early = run$stopped, best_epoch = run$best_epoch)
+  if (!is.null(init_report)) model$config$init <- init_report
   states <- runner$end(model)
   if (length(states)) model$config$callback_states <- states
   if (!is.null(runner$error)) raise_callback_error(runner, model)
@@ -280,6 +290,45 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
       nrow(run$history), epochs), kind = "interrupted")
   }
   model
+}
+
+# Loads the weights of `init` (a model, a model file or a safetensors file) into the new model
+# `ptr` by name and size; returns the report (loaded, mismatched, missing, unused).
+warm_start <- function(ptr, init, strict) {
+  bytes <- if (inherits(init, "ember_model")) {
+    check_model(init, "init")
+    .Call(C_ember_model_snapshot, init$ptr)
+  } else if (checkmate::test_string(init)) {
+    if (!file.exists(init)) {
+      ember_abort(sprintf("'init' names no file: '%s'", init), argument = "init", expected = "a model or safetensors file",
+        got = init)
+    }
+    readBin(init, "raw", file.size(init))
+  } else {
+    ember_abort("'init' must be an ember_model or the path of a model or safetensors file", argument = "init",
+      expected = "an ember_model or a path", got = class(init)[1L])
+  }
+  report <- from_json(.Call(C_ember_model_restore_matching, ptr, bytes))
+  mismatched <- vapply(report$mismatched, function(m) sprintf("'%s' [%s] -> [%s]", m$name,
+    paste(unlist(m$given), collapse = ", "), paste(unlist(m$expected), collapse = ", ")), "")
+  if (!length(report$loaded)) {
+    ember_abort(sprintf("no parameter of 'init' matches this network by name and size (the network has %s)",
+      paste0("'", utils::head(c(report$missing, vapply(report$mismatched, `[[`, "", "name")), 4L), "'", collapse = ", ")),
+      kind = "shape", argument = "init", expected = "parameters with this network's names", got = "none")
+  }
+  differs <- c(mismatched, if (length(report$missing)) paste0("'", report$missing, "' (not in 'init')"),
+    if (length(report$unused)) paste0("'", report$unused, "' (not in this network)"))
+  if (length(differs) && strict) {
+    ember_abort(sprintf("'init' does not fit this network exactly (init_strict = TRUE): %s", paste(differs, collapse = "; ")),
+      kind = "shape", argument = "init", expected = "the same names and sizes", got = paste(differs, collapse = "; "))
+  }
+  if (length(mismatched) || length(report$missing)) {
+    ember_warn(sprintf("'init' set %d of %d parameters and buffers; kept as initialised: %s", length(report$loaded),
+      length(report$loaded) + length(mismatched) + length(report$missing),
+      paste(c(mismatched, if (length(report$missing)) paste0("'", report$missing, "' (not in 'init')")), collapse = "; ")),
+      kind = "init_partial", argument = "init")
+  }
+  report
 }
 
 # ember_fit()'s argument for an engine configuration field.

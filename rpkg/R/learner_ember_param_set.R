@@ -54,6 +54,11 @@ check_loss_fn <- function(x) {
   if (is.null(x) || inherits(x, "ember_loss_fn")) TRUE else "must be a custom loss made with ember_loss_fn()"
 }
 
+check_init <- function(x) {
+  if (is.null(x) || inherits(x, "ember_model") || checkmate::test_string(x, min.chars = 1L)) TRUE else
+    "must be an ember_model or the path of a model or safetensors file"
+}
+
 check_directory <- function(x) {
   if (is.null(x) || checkmate::test_string(x, min.chars = 1L)) TRUE else "must be a directory path"
 }
@@ -87,7 +92,9 @@ params_training <- function(task_type) {
     measures_valid = p_uty(init = list(), custom_check = check_measures, tags = c("train", "required")),
     patience = p_int(lower = 0L, init = 0L, tags = c("train", "required")),
     min_delta = p_dbl(lower = 0, init = 0, tags = c("train", "required")),
-    restore_best_weights = p_lgl(init = FALSE, tags = c("train", "required"))
+    restore_best_weights = p_lgl(init = FALSE, tags = c("train", "required")),
+    init_weights = p_uty(custom_check = check_init, tags = "train"),
+    init_strict = p_lgl(default = FALSE, tags = "train")
   )
 }
 

@@ -317,6 +317,14 @@ SEXP C_ember_model_restore(SEXP model, SEXP bytes, SEXP strict) {
     return R_NilValue;
 }
 
+SEXP C_ember_model_restore_matching(SEXP model, SEXP bytes) {
+    ember_model *m = MODEL(model);
+    if (TYPEOF(bytes) != RAWSXP) Rf_error("'init' must be a raw vector");
+    const char *out = NULL;
+    CHECK(ember_model_restore_matching(m, RAW(bytes), (int64_t)XLENGTH(bytes), &out), "loading the initial weights");
+    return text_result(out);
+}
+
 /* The RNG state as four decimal strings (R has no unsigned 64-bit integers). */
 SEXP C_ember_model_rng(SEXP model) {
     uint64_t s[4] = {0, 0, 0, 0};
@@ -504,6 +512,7 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_model_load, 1),
     ENTRY(C_ember_model_snapshot, 1),
     ENTRY(C_ember_model_restore, 3),
+    ENTRY(C_ember_model_restore_matching, 2),
     ENTRY(C_ember_model_rng, 1),
     ENTRY(C_ember_model_set_rng, 2),
     ENTRY(C_ember_model_parameters, 1),

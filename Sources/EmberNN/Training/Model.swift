@@ -235,6 +235,49 @@ public final class Model {
         }
     }
 
+    /// What `loadMatchingWeights` did: the names loaded, those whose shape differs (kept as
+    /// initialised, e.g. a head re-sized to a task with another number of classes), those this
+    /// network has but `tensors` lacks, and those `tensors` has but this network lacks.
+    public struct WeightMatch: Equatable, Sendable {
+        public var loaded: [String] = []
+        public var mismatched: [(name: String, given: [Int], expected: [Int])] = []
+        public var missing: [String] = []
+        public var unused: [String] = []
+
+        public static func == (a: WeightMatch, b: WeightMatch) -> Bool {
+            a.loaded == b.loaded && a.missing == b.missing && a.unused == b.unused
+                && a.mismatched.map(\.name) == b.mismatched.map(\.name)
+                && a.mismatched.map(\.given) == b.mismatched.map(\.given) && a.mismatched.map(\.expected) == b.mismatched.map(\.expected)
+        }
+    }
+
+    /// Warm start: loads every parameter and buffer of `tensors` whose name and number of elements
+    /// match this network's, leaves the others as initialised, and reports what it did (names in
+    /// the network's order; unused names sorted).
+    @discardableResult
+    public func loadMatchingWeights(_ tensors: [String: Tensor]) throws -> WeightMatch {
+        var match = WeightMatch()
+        var known = Set<String>()
+        let slots: [(String, Tensor, (Tensor) -> Void)] =
+            network.namedParameters().map { p in (p.0, p.1.value, { p.1.value = $0 }) }
+            + network.namedBuffers().map { b in (b.0, b.1.value, { b.1.value = $0 }) }
+        for (name, current, assign) in slots {
+            known.insert(name)
+            guard let t = tensors[name] else {
+                match.missing.append(name)
+                continue
+            }
+            guard t.count == current.count else {
+                match.mismatched.append((name, t.shape, current.shape))
+                continue
+            }
+            assign(try t.reshaped(current.shape))
+            match.loaded.append(name)
+        }
+        match.unused = tensors.keys.filter { !known.contains($0) }.sorted()
+        return match
+    }
+
     /// Sets the engine RNG state (host control between slices).
     public func setRNG(_ rng: RandomGenerator) { self.rng = rng }
 }

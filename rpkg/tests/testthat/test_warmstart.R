@@ -1,0 +1,60 @@
+# Warm starts: ember_fit(init = ) and the learners' init_weights.
+
+test_that("a warm start loads every matching parameter; a re-sized head is reported", {
+  set.seed(1)
+  a <- ember_fit(iris[, 1:4], iris$Species, epochs = 20, lr = 0.01, seed = 1)
+  # lr = 0: the started model is the initial one, bit for bit.
+  b <- ember_fit(iris[, 1:4], iris$Species, epochs = 1, optimizer = "sgd", lr = 0, seed = 2, init = a)
+  expect_identical(predict(b, iris, type = "prob"), predict(a, iris, type = "prob"))
+  expect_setequal(b$config$init$loaded, c("linear_0.weight", "linear_0.bias", "head.weight", "head.bias"))
+  f <- tempfile(fileext = ".safetensors")
+  on.exit(unlink(f))
+  ember_save(a, f)
+  from_file <- ember_fit(iris[, 1:4], iris$Species, epochs = 1, optimizer = "sgd", lr = 0, init = f)
+  expect_identical(predict(from_file, iris, type = "prob"), predict(a, iris, type = "prob"))
+  # Two classes instead of three: the body is loaded, the head keeps its initialisation.
+  yb <- factor(iris$Species == "setosa", levels = c(TRUE, FALSE))
+  expect_warning(two <- ember_fit(iris[, 1:4], yb, epochs = 1, optimizer = "sgd", lr = 0, init = a),
+    "'init' set 2 of 4 parameters and buffers; kept as initialised: 'head.weight' \\[3, 64\\] -> \\[1, 64\\]; 'head.bias' \\[3\\] -> \\[1\\]",
+    class = "ember_warning_init_partial")
+  expect_identical(ember_get_parameter(two, "linear_0.weight"), ember_get_parameter(a, "linear_0.weight"))
+  expect_identical(two$config$init$mismatched[[1L]]$name, "head.weight")
+  # Strict mode and bad arguments.
+  expect_error(ember_fit(iris[, 1:4], yb, epochs = 1, init = a, init_strict = TRUE),
+    "'init' does not fit this network exactly \\(init_strict = TRUE\\): 'head.weight'", class = "ember_error")
+  expect_error(ember_fit(iris[, 1:4], iris$Species, epochs = 1, init = "no_such.safetensors"), "'init' names no file")
+  expect_error(ember_fit(iris[, 1:4], iris$Species, epochs = 1, init = 42), "'init' must be an ember_model or the path")
+  net <- ember_network(ember_input_num() |> ember_linear(4, id = "other") |> ember_head(id = "out"))
+  expect_error(ember_fit(iris[, 1:4], iris$Species, net, epochs = 1, init = a), "no parameter of 'init' matches this network")
+})
+
+test_that("fine-tuning: warm start, a frozen body, then gradual unfreezing", {
+  set.seed(3)
+  d <- data.frame(a = rnorm(200), b = rnorm(200), c = rnorm(200))
+  net <- ember_network(ember_input_num() |> ember_linear(16, id = "body") |> ember_activation("relu") |> ember_head(id = "out"))
+  source_model <- ember_fit(d, d$a - d$b, net, epochs = 30, lr = 0.01, seed = 1)
+  y <- factor(ifelse(d$a - d$b + 0.1 * d$c > 0, "up", "down"))
+  seen <- list()
+  spy <- ember_callback("spy", on_epoch_end = function(ctx) seen[[ctx$epoch]] <<- ember_get_parameter(ctx$model, "body.weight"))
+  # Regression and two classes both have one output: every parameter loads.
+  tuned <- ember_fit(d, y, net, epochs = 20, lr = 0.01, init = source_model, callbacks = list(
+    ember_cb_unfreeze("out.*", data.frame(epoch = 3, weights = "body.*")), spy))
+  expect_length(tuned$config$init$mismatched, 0L)
+  expect_identical(seen[[1L]], ember_get_parameter(source_model, "body.weight"))
+  expect_identical(seen[[2L]], seen[[1L]])
+  expect_false(identical(seen[[3L]], seen[[2L]]))
+  expect_gt(mean(predict(tuned, d) == y), 0.8)
+})
+
+test_that("learners start from init_weights", {
+  skip_if_no_mlr3()
+  task <- mlr3::tsk("iris")
+  first <- mlr3::lrn("classif.ember_mlp", epochs = 10, batch_size = 16, opt.lr = 0.01, seed = 1)
+  first$train(task)
+  second <- mlr3::lrn("classif.ember_mlp", epochs = 1, batch_size = 16, optimizer = "sgd", opt.lr = 0,
+    init_weights = first$model, seed = 2, predict_type = "prob")
+  second$train(task)
+  first$predict_type <- "prob"
+  expect_identical(second$predict(task)$prob, first$predict(task)$prob)
+  expect_error(mlr3::lrn("classif.ember_mlp", init_weights = 3), "must be an ember_model or the path")
+})
