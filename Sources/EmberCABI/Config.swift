@@ -218,7 +218,7 @@ func metrics(_ names: [String], _ argument: String, task: TaskKind) throws -> [M
             let expected = Metric.allCases.map(\.rawValue).joined(separator: ", ")
             throw ConfigReader.error(argument, "unknown measure '\(name)'; expected one of \(expected)", expected: expected, got: name)
         }
-        let regression = [Metric.mse, .mae, .rmse].contains(m)
+        let regression = !m.classification
         guard regression == (task == .regression) else {
             throw ConfigReader.error(argument, "'\(name)' is a \(regression ? "regression" : "classification") measure; the model is a \(task.name) model",
                                      expected: "a \(task == .regression ? "regression" : "classification") measure", got: name)
@@ -239,24 +239,57 @@ func optimizerConfig(_ r: inout ConfigReader) throws -> OptimizerConfig {
         options["beta1"] = betas[0]
         options["beta2"] = betas[1]
     }
-    for (key, _) in r.members where key != "kind" && key != "betas" {
+    try optimizerOptions(&r, kind, into: &options, skipping: ["kind", "betas", "param_groups"])
+    var groups: [ParameterGroupSpec] = []
+    if let list = r.value("param_groups") {
+        guard let items = list.arrayValue, !items.isEmpty else {
+            throw ConfigReader.error("optimizer.param_groups", "must be a non-empty array of groups", expected: "an array", got: list.text)
+        }
+        for (i, item) in items.enumerated() {
+            var g = try ConfigReader(item, path: "optimizer.param_groups[\(i + 1)]")
+            let one = g.members.first { $0.0 == "params" }?.1.stringValue
+            guard let patterns = try one.map({ _ in [try g.string("params") ?? ""] }) ?? (try g.strings("params")),
+                  !patterns.isEmpty, !patterns.contains("") else {
+                throw ConfigReader.error("optimizer.param_groups[\(i + 1)].params", "is required: parameter name patterns",
+                                         expected: "patterns such as \"linear_0.*\"", got: "none")
+            }
+            var overrides: [String: Double] = [:]
+            if let betas = try g.numbers("betas") {
+                guard betas.count == 2, kind == .adam || kind == .adamw else {
+                    throw ConfigReader.error("optimizer.param_groups[\(i + 1)].betas", "must be two numbers, for adam or adamw")
+                }
+                overrides["beta1"] = betas[0]
+                overrides["beta2"] = betas[1]
+            }
+            try optimizerOptions(&g, kind, into: &overrides, skipping: ["params", "betas"])
+            try g.finish()
+            groups.append(ParameterGroupSpec(patterns: patterns, options: overrides))
+        }
+    }
+    try r.finish()
+    let config = OptimizerConfig(kind, options, parameterGroups: groups)
+    // Validates the values (ranges, flags) of every group before any trainer exists.
+    _ = try config.make(groups: [([], [:])] + groups.map { ([], $0.options) })
+    return config
+}
+
+/// Reads the optimizer's numeric and flag options of `r` (those `kind` knows) into `options`.
+func optimizerOptions(_ r: inout ConfigReader, _ kind: OptimizerKind, into options: inout [String: Double],
+                      skipping: Set<String>) throws {
+    for (key, _) in r.members where !skipping.contains(key) {
         guard let value = r.value(key) else { continue }
         guard kind.defaults[key] != nil else {
             let known = (kind.defaults.keys.sorted() + (kind == .adam || kind == .adamw ? ["betas"] : [])).joined(separator: ", ")
-            throw ConfigReader.error("optimizer.\(key)", "is not an option of \(kind.rawValue); expected one of \(known)", expected: known, got: key)
+            throw ConfigReader.error(r.name(key), "is not an option of \(kind.rawValue); expected one of \(known)", expected: known, got: key)
         }
         if let b = value.boolValue {
             options[key] = b ? 1 : 0
         } else if let d = value.numberValue, d.isFinite {
             options[key] = d
         } else {
-            throw ConfigReader.error("optimizer.\(key)", "must be a finite number, got \(value.text)", expected: "a finite number", got: value.text)
+            throw ConfigReader.error(r.name(key), "must be a finite number, got \(value.text)", expected: "a finite number", got: value.text)
         }
     }
-    try r.finish()
-    let config = OptimizerConfig(kind, options)
-    _ = try config.make([])  // validates the values (ranges, flags) before any trainer exists
-    return config
 }
 
 func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunction {

@@ -685,3 +685,35 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(a.count, 1000)
     }
 }
+
+/// Optimizer parameter groups (PyTorch's param_groups) by name pattern.
+final class ParameterGroupTests: XCTestCase {
+    func testGroupsByPatternWithTheirOwnLearningRates() throws {
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 3), neurons: [4]), task: .regression, seed: 1)
+        var config = TrainerConfig()
+        config.optimizer = OptimizerConfig(.sgd, ["lr": 0.1], parameterGroups: [ParameterGroupSpec(patterns: ["linear_0.*"], options: ["lr": 0.01])])
+        config.batchSize = 4
+        let trainer = try Trainer(model: model, config: config)
+        XCTAssertEqual(trainer.optimizer.groups.count, 2)
+        XCTAssertEqual(trainer.optimizer.groups.map { $0["lr"] }, [0.01, 0.1])
+        let before = model.snapshotWeights()
+        let x = try Tensor(shape: [4, 3], data: (0..<12).map { Float($0) / 12 })
+        try trainer.fit(try Dataset(x: x, y: try Tensor(shape: [4], data: [1, 0, 1, 0])), epochs: 1)
+        let after = model.snapshotWeights()
+        // One SGD step: each parameter moved by its group's lr times its gradient; compare with a
+        // single-group run at lr 0.1 for the head and 0.01 for the body.
+        for (lr, name) in [(0.01, "linear_0.weight"), (0.1, "head.weight")] {
+            let reference = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 3), neurons: [4]), task: .regression, seed: 1)
+            var c = TrainerConfig()
+            c.optimizer = .sgd(lr: lr)
+            c.batchSize = 4
+            try Trainer(model: reference, config: c).fit(try Dataset(x: x, y: try Tensor(shape: [4], data: [1, 0, 1, 0])), epochs: 1)
+            XCTAssertEqual(after[name], reference.snapshotWeights()[name], name)
+            XCTAssertNotEqual(after[name], before[name], name)
+        }
+        config.optimizer.parameterGroups = [ParameterGroupSpec(patterns: ["nothing.*"], options: [:])]
+        assertEmberError(.invalidArgument, ["param_groups[1] (nothing.*) matches no parameter"]) {
+            try Trainer(model: model, config: config)
+        }
+    }
+}

@@ -68,6 +68,8 @@
 #' * `opt.betas`, `opt.eps`, `opt.amsgrad` (adam, adamw); `opt.momentum` (sgd, rmsprop);
 #'   `opt.dampening`, `opt.nesterov` (sgd); `opt.alpha`, `opt.centered` (rmsprop); `opt.lr_decay`,
 #'   `opt.initial_accumulator_value` (adagrad).
+#' * `opt.param_groups`: parameter groups with their own options, e.g.
+#'   `list(list(params = "linear_*", lr = 1e-4))` (see [ember_fit()]'s `opt_args`).
 #'
 #' Loss:
 #' * `loss` (`character(1)`): classification `"cross_entropy"` (initially; with two classes as

@@ -49,7 +49,10 @@
 #'   defaults (weight decay 0, or 0.01 for adamw; momentum 0).
 #' @param opt_args (`list()`)\cr Further optimizer options with PyTorch's names: `betas`, `eps`,
 #'   `amsgrad`, `dampening`, `nesterov`, `alpha`, `centered`, `lr_decay`,
-#'   `initial_accumulator_value`.
+#'   `initial_accumulator_value`, and `param_groups`: parameter groups with their own options, as
+#'   PyTorch's, e.g. `list(list(params = "linear_*", lr = 1e-4))` for a body at a tenth of the
+#'   head's rate; `params` are name patterns (see [ember_parameters()]); a parameter belongs to the
+#'   first group that matches, and the others form a last group with the optimizer's options.
 #' @param loss (`character(1)` or `NULL`)\cr `NULL` for the task's loss (cross-entropy, which is
 #'   BCE with logits on one logit for two classes; MSE for regression). Classification:
 #'   `"cross_entropy"` or `"focal"` (the focal loss of Lin et al. 2017: softmax focal loss for
@@ -357,7 +360,24 @@ engine_loss <- function(loss, task) {
 opt_args_json <- function(args) {
   checkmate::assert_list(args, names = "unique")
   if (!is.null(args$betas)) args$betas <- json_array(as.double(args$betas))
+  if (!is.null(args$param_groups)) args$param_groups <- param_groups_json(args$param_groups)
   args
+}
+
+# Optimizer parameter groups: a list of lists, each with `params` (name patterns) and options.
+param_groups_json <- function(groups) {
+  ok <- is.list(groups) && length(groups) > 0L && all(vapply(groups, function(g) {
+    is.list(g) && !is.null(names(g)) && checkmate::test_character(g$params, min.chars = 1L, any.missing = FALSE, min.len = 1L)
+  }, logical(1)))
+  if (!ok) {
+    ember_abort("'param_groups' must be a list of groups, each a list with 'params' (parameter name patterns) and options, e.g. list(list(params = \"linear_0.*\", lr = 1e-4))",
+      argument = "param_groups", expected = "list(list(params = , ...))", got = class(groups)[1L])
+  }
+  json_array(lapply(groups, function(g) {
+    g$params <- json_array(g$params)
+    if (!is.null(g$betas)) g$betas <- json_array(as.double(g$betas))
+    g
+  }))
 }
 
 loss_args_json <- function(args) {

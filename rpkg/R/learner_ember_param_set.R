@@ -54,6 +54,12 @@ check_loss_fn <- function(x) {
   if (is.null(x) || inherits(x, "ember_loss_fn")) TRUE else "must be a custom loss made with ember_loss_fn()"
 }
 
+check_param_groups <- function(x) {
+  if (is.null(x)) return(TRUE)
+  ok <- is.list(x) && length(x) > 0L && all(vapply(x, function(g) is.list(g) && is.character(g$params), logical(1)))
+  if (ok) TRUE else "must be a list of groups, each a list with 'params' (name patterns) and options such as lr"
+}
+
 check_init <- function(x) {
   if (is.null(x) || inherits(x, "ember_model") || checkmate::test_string(x, min.chars = 1L)) TRUE else
     "must be an ember_model or the path of a model or safetensors file"
@@ -122,7 +128,8 @@ params_optimizer <- function(prefix = "opt.") {
     alpha = p_dbl(lower = 0, upper = 1, default = 0.99, tags = "train", depends = rmsprop),
     centered = p_lgl(default = FALSE, tags = "train", depends = rmsprop),
     lr_decay = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad),
-    initial_accumulator_value = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad)
+    initial_accumulator_value = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad),
+    param_groups = paradox::p_uty(custom_check = check_param_groups, tags = "train")
   )
   c(list(optimizer = paradox::p_fct(c("adam", "adamw", "sgd", "rmsprop", "adagrad"), init = "adam",
     tags = c("train", "required"))), stats::setNames(options, paste0(prefix, names(options))))

@@ -24,11 +24,37 @@ public struct OptimizerConfig: Equatable, Sendable {
     public var kind: OptimizerKind
     /// Hyperparameters by PyTorch name; missing ones take `kind.defaults`.
     public var options: [String: Double]
+    /// Parameter groups with their own hyperparameters (PyTorch's `param_groups`), e.g. a
+    /// pretrained body at a tenth of the head's learning rate. A parameter belongs to the first
+    /// group with a matching name pattern; the parameters no group matches form a last group with
+    /// `options`. Empty: one group of all parameters.
+    public var parameterGroups: [ParameterGroupSpec]
 
     /// Creates a configuration; unknown names are rejected when the optimizer is built.
-    public init(_ kind: OptimizerKind, _ options: [String: Double] = [:]) {
+    public init(_ kind: OptimizerKind, _ options: [String: Double] = [:], parameterGroups: [ParameterGroupSpec] = []) {
         self.kind = kind
         self.options = options
+        self.parameterGroups = parameterGroups
+    }
+
+    /// Builds the optimizer over named parameters, split into `parameterGroups`.
+    public func make(named parameters: [(String, Parameter)]) throws -> Optimizer {
+        guard !parameterGroups.isEmpty else { return try make(parameters.map(\.1)) }
+        var members = [[Parameter]](repeating: [], count: parameterGroups.count)
+        var rest: [Parameter] = []
+        for (name, p) in parameters {
+            if let g = parameterGroups.firstIndex(where: { $0.patterns.contains { globMatch($0, name) } }) {
+                members[g].append(p)
+            } else {
+                rest.append(p)
+            }
+        }
+        for (i, m) in members.enumerated() where m.isEmpty {
+            throw EmberError.invalidArgument("optimizer", "param_groups[\(i + 1)] (\(parameterGroups[i].patterns.joined(separator: ", "))) matches no parameter that an earlier group left")
+        }
+        var groups = zip(members, parameterGroups).map { ($0.0, $0.1.options) }
+        if !rest.isEmpty { groups.append((rest, [:])) }
+        return try make(groups: groups)
     }
 
     /// `torch.optim.SGD`.
@@ -83,6 +109,18 @@ public struct OptimizerConfig: Equatable, Sendable {
             built.append(g)
         }
         return Optimizer(kind: kind, groups: built)
+    }
+}
+
+/// A parameter group of `OptimizerConfig`: name patterns (`*` any run, `?` one character) and
+/// hyperparameters that override the optimizer's.
+public struct ParameterGroupSpec: Equatable, Sendable {
+    public var patterns: [String]
+    public var options: [String: Double]
+
+    public init(patterns: [String], options: [String: Double]) {
+        self.patterns = patterns
+        self.options = options
     }
 }
 

@@ -130,7 +130,7 @@ public final class Trainer {
         self.model = model
         self.config = config
         self.loss = config.loss ?? LossFunction(model.task.loss)
-        self.optimizer = try config.optimizer.make(model.network.parameters)
+        self.optimizer = try config.optimizer.make(named: model.network.namedParameters())
         if let s = config.schedule { scheduler = try LRScheduler(s, optimizer: optimizer) }
     }
 

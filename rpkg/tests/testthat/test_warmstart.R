@@ -58,3 +58,26 @@ test_that("learners start from init_weights", {
   expect_identical(second$predict(task)$prob, first$predict(task)$prob)
   expect_error(mlr3::lrn("classif.ember_mlp", init_weights = 3), "must be an ember_model or the path")
 })
+
+test_that("optimizer parameter groups give the body its own learning rate", {
+  set.seed(4)
+  d <- data.frame(a = rnorm(40), b = rnorm(40))
+  y <- d$a - d$b
+  net <- ember_network(ember_input_num() |> ember_linear(8, id = "body") |> ember_activation("relu") |> ember_head(id = "out"))
+  start <- ember_fit(d, y, net, epochs = 1, optimizer = "sgd", lr = 0, seed = 1)
+  # The body at lr 0 stays where it started; the head (the rest) trains at lr 0.05.
+  grouped <- ember_fit(d, y, net, epochs = 3, optimizer = "sgd", lr = 0.05, seed = 1,
+    opt_args = list(param_groups = list(list(params = "body.*", lr = 0))))
+  expect_identical(ember_get_parameter(grouped, "body.weight"), ember_get_parameter(start, "body.weight"))
+  expect_false(identical(ember_get_parameter(grouped, "out.weight"), ember_get_parameter(start, "out.weight")))
+  expect_error(ember_fit(d, y, net, epochs = 1, opt_args = list(param_groups = list(list(lr = 1)))),
+    "'param_groups' must be a list of groups", class = "ember_error")
+  expect_error(ember_fit(d, y, net, epochs = 1, opt_args = list(param_groups = list(list(params = "nope.*", lr = 1)))),
+    "param_groups\\[1\\] \\(nope.\\*\\) matches no parameter")
+  expect_error(ember_fit(d, y, net, epochs = 1, opt_args = list(param_groups = list(list(params = "body.*", foo = 1)))),
+    "\\[optimizer.param_groups\\[1\\].foo\\] is not an option of adam")
+  skip_if_no_mlr3()
+  learner <- mlr3::lrn("regr.ember_mlp", epochs = 2, batch_size = 8, opt.param_groups = list(list(params = "head.*", lr = 0.1)))
+  learner$train(mlr3::tsk("mtcars"))
+  expect_length(learner$model$history$lr, 2L)
+})
