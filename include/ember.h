@@ -309,6 +309,14 @@ int32_t ember_trainer_report_score(ember_trainer *trainer, double score, int32_t
 /** Sets an optimizer option (PyTorch's name, e.g. "lr") of one group, or of all with group = -1. */
 int32_t ember_trainer_set_option(ember_trainer *trainer, const char *name, double value, int32_t group);
 
+/** The trainer's state for continuing later: the model's weights, the optimizer's state, the epoch
+ *  count, the learning rates, the schedule's and early stopping's state, as safetensors bytes. */
+int32_t ember_trainer_checkpoint(const ember_trainer *trainer, ember_bytes **out_bytes);
+
+/** Continues from ember_trainer_checkpoint's bytes (of a trainer with the same configuration on a
+ *  model of the same network); call before the first ember_trainer_fit. */
+int32_t ember_trainer_resume(ember_trainer *trainer, const uint8_t *bytes, int64_t length);
+
 /** Ends training: restores the best weights when configured (restore_best_weights). */
 int32_t ember_trainer_finish(ember_trainer *trainer);
 

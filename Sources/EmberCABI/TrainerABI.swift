@@ -109,6 +109,28 @@ public func ember_trainer_set_option(_ trainer: OpaquePointer?, _ name: UnsafePo
 }
 
 /// Ends training.
+/// The trainer's state for continuing later (weights, optimizer state, epoch, learning rates,
+/// schedule and early-stopping state) as safetensors bytes.
+@_cdecl("ember_trainer_checkpoint")
+public func ember_trainer_checkpoint(_ trainer: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        let t = try HandleRegistry.shared.lookup(trainer, TrainerBox.self, "trainer").trainer
+        guard let out else { throw EmberError.invalidArgument("out_bytes", "is NULL") }
+        let state = t.checkpointState.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        returnBytes(Safetensors.encode(tensors: t.checkpointTensors(), metadata: state), out)
+    }
+}
+
+/// Continues from ember_trainer_checkpoint's bytes, before the trainer's first slice.
+@_cdecl("ember_trainer_resume")
+public func ember_trainer_resume(_ trainer: OpaquePointer?, _ bytes: UnsafePointer<UInt8>?, _ length: Int64) -> Int32 {
+    guarded {
+        let t = try HandleRegistry.shared.lookup(trainer, TrainerBox.self, "trainer").trainer
+        let (tensors, state) = try Safetensors.decode(try callerBytes(bytes, length))
+        try t.resume(tensors: tensors, state: state)
+    }
+}
+
 @_cdecl("ember_trainer_finish")
 public func ember_trainer_finish(_ trainer: OpaquePointer?) -> Int32 {
     guarded { try HandleRegistry.shared.lookup(trainer, TrainerBox.self, "trainer").trainer.finish() }

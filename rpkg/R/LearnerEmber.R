@@ -58,6 +58,11 @@
 #'   head re-sized to this task's classes) keep their initialisation, reported by a warning of
 #'   class `ember_warning_init_partial` (see [ember_fit()]'s `init`).
 #' * `init_strict` (`logical(1)`, default `FALSE`): refuse any difference in names or sizes.
+#' * `keep_optimizer_state` (`logical(1)`, default `FALSE`): keep the optimizer's state with the
+#'   model, so that mlr3's hotstart (property `"hotstart_forward"`: `epochs` is tagged
+#'   `"hotstart"`; see `mlr3::HotstartStack`) continues training exactly, as if it had run for the
+#'   larger number of epochs from the start. Without it, a hotstart continues from the weights with
+#'   a new optimizer state (and says so with a warning of class `ember_warning_hotstart_restart`).
 #'
 #' Optimizer (PyTorch's update rules, names and defaults):
 #' * `optimizer` (`character(1)`, initially `"adam"`): `"adam"`, `"adamw"`, `"sgd"`,
@@ -179,7 +184,7 @@ ember_learner_public <- list(
         reserved[1L]), call. = FALSE)
     }
     properties <- unique(c(if (classif) c("twoclass", "multiclass"), "marshal", "validation", "internal_tuning",
-      properties))
+      "hotstart_forward", properties))
     super$initialize(
       id = id,
       param_set = with_callback_params(param_set %||% ember_param_set(if (classif) "classif" else "regr",
@@ -236,6 +241,8 @@ ember_learner_private <- list(
   # as mlr3 predicts on stripped-down tasks.
   .features = function(task) task$data(cols = task$feature_names),
   .train = function(task) ember_learner_train(self, private, task),
+  # mlr3's hotstart: continue the model of a learner trained for fewer epochs.
+  .hotstart = function(task) ember_learner_train(self, private, task, continue = self$model),
   .predict = function(task) ember_learner_predict(self, private, task),
   .extract_internal_valid_scores = function() {
     self$model$config$internal_valid_scores %||% structure(list(), names = character(0))
@@ -280,8 +287,23 @@ with_callback_params <- function(param_set, callbacks) {
 }
 
 # Trains the learner's network on a task (the body of the base classes' .train()).
-ember_learner_train <- function(learner, private, task) {
+ember_learner_train <- function(learner, private, task, continue = NULL) {
   pv <- private$.train_values()
+  epochs <- pv$epochs
+  init <- pv$init_weights
+  resume <- FALSE
+  if (!is.null(continue)) {
+    done <- continue$config$epochs %||% nrow(continue$history)
+    epochs <- pv$epochs - done
+    if (epochs < 1L) stop(sprintf("Learner '%s' can only continue a model trained for fewer than %d epochs (it has %d)",
+      learner$id, pv$epochs, done), call. = FALSE)
+    init <- continue
+    resume <- !is.null(continue$config$trainer_state)
+    if (!resume) {
+      ember_warn(sprintf(paste0("Learner '%s' continues its model for %d more epochs from its weights, with a new optimizer state: ",
+        "set keep_optimizer_state = TRUE to continue exactly"), learner$id, epochs), kind = "hotstart_restart")
+    }
+  }
   valid_task <- task$internal_valid_task
   measures_valid <- as_measure_list(pv$measures_valid)
   measures_train <- as_measure_list(pv$measures_train)
@@ -307,7 +329,7 @@ ember_learner_train <- function(learner, private, task) {
   loss_args <- loss_args(pv, classes)
   model <- withCallingHandlers(
     ember_fit(x, task_target(task, classes), architecture = private$.network(task, pv),
-      epochs = pv$epochs, batch_size = pv$batch_size, optimizer = pv$optimizer, lr = pv$opt.lr,
+      epochs = epochs, batch_size = pv$batch_size, optimizer = pv$optimizer, lr = pv$opt.lr,
       weight_decay = pv$opt.weight_decay, momentum = pv$opt.momentum, opt_args = optimizer,
       loss = pv$loss.fn %||% pv$loss, loss_args = loss_args,
       schedule = learner_schedule(pv, task$nrow, has_validation = !is.null(valid_task)), validate = validate,
@@ -316,7 +338,8 @@ ember_learner_train <- function(learner, private, task) {
       measures_train = lapply(measures_train, measure_as_ember, task = task), standardize = pv$standardize %||% TRUE,
       seed = seed, num_threads = pv$num_threads, shuffle = pv$shuffle %||% TRUE, drop_last = pv$drop_last %||% FALSE,
       batch_size_predict = pv$batch_size_predict %||% pv$batch_size, progress = isTRUE(pv$cb.progress),
-      on_interrupt = "stop", callbacks = callbacks, init = pv$init_weights, init_strict = pv$init_strict %||% FALSE),
+      on_interrupt = "stop", callbacks = callbacks, init = init, init_strict = pv$init_strict %||% FALSE,
+      init_resume = resume, keep_optimizer_state = pv$keep_optimizer_state %||% FALSE),
     # A learner does not warn that the training rows hold one class or one row: mlr3 resamples
     # small tasks, and the task's classes still get their outputs.
     ember_warning_single_class = function(w) invokeRestart("muffleWarning"),

@@ -93,6 +93,15 @@
 #'   `model$config$init`. Standardisation statistics come from `x`, not from `init`.
 #' @param init_strict (`logical(1)`)\cr Refuse a warm start in which any name or size differs,
 #'   with an error listing them.
+#' @param init_resume (`logical(1)`)\cr Continue training `init`, a model trained with
+#'   `keep_optimizer_state = TRUE`, for `epochs` more epochs: its network, encoding,
+#'   standardisation, random state, optimizer state, epoch count, learning-rate schedule and
+#'   early-stopping state carry on, so that training 6 epochs and continuing for 4 gives the model
+#'   of training 10 (with the same data and arguments). `architecture` and `seed` are then
+#'   ignored; the history holds all epochs.
+#' @param keep_optimizer_state (`logical(1)`)\cr Keep the trainer's state with the model (in
+#'   `model$config$trainer_state`; for Adam about twice the size of the weights), so that training
+#'   can continue with `init_resume = TRUE` (the learners' `hotstart_forward`).
 #' @param callbacks (`list()`)\cr Callbacks made with [ember_callback()] (R code at the stages
 #'   of training, with a context that reads the history and acts on the live model: stop, set the
 #'   learning rate, freeze ...) or built in ([ember_cb_checkpoint()], [ember_cb_unfreeze()] ...).
@@ -137,7 +146,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
                       restore_best_weights = TRUE, eval_freq = 1L, measures = NULL, measures_train = NULL,
                       standardize = TRUE, seed = NULL, num_threads = 1L, shuffle = TRUE, drop_last = FALSE,
                       batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop"),
-                      callbacks = list(), init = NULL, init_strict = FALSE) {
+                      callbacks = list(), init = NULL, init_strict = FALSE, init_resume = FALSE,
+                      keep_optimizer_state = FALSE) {
   if (!inherits(architecture, "ember_architecture")) {
     ember_abort("'architecture' must be an ember_architecture, e.g. ember_mlp() or ember_cnn()", argument = "architecture",
       expected = "an ember_architecture", got = class(architecture)[1L])
@@ -164,13 +174,21 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
       got = deparse_short(seed))
   }
 
-  # Data: features, target, validation.
+  # Data: features, target, validation. Continuing a model (init_resume) keeps its network and encoding.
+  resume <- resume_source(init, check_flag(init_resume, "init_resume"))
+  check_flag(keep_optimizer_state, "keep_optimizer_state")
+  if (!is.null(resume)) architecture <- resume$architecture
   kind <- architecture_input_kind(architecture, x)
-  encoding <- ember_encoding(x, kind)
-  if (architecture$name == "network") encoding <- network_encoding(encoding, architecture)
+  encoding <- if (!is.null(resume)) resume$encoding else ember_encoding(x, kind)
+  if (is.null(resume) && architecture$name == "network") encoding <- network_encoding(encoding, architecture)
   n <- if (kind == "image") dim(x)[1L] else NROW(x)
   if (n < 1L) ember_abort("'x' has no rows; at least one row is needed", argument = "x", expected = "at least one row", got = "0 rows")
   target <- ember_target(y, n)
+  if (!is.null(resume) && !identical(target[c("type", "levels")], resume$target[c("type", "levels")])) {
+    ember_abort("'y' must have the type and levels of the model that training continues (init_resume = TRUE)",
+      argument = "y", expected = paste(resume$target$levels %||% resume$target$type, collapse = ", "),
+      got = paste(target$levels %||% target$type, collapse = ", "))
+  }
   if (n == 1L) {
     if (architecture$name %in% c("tab_resnet", "resnet")) {
       ember_abort(sprintf("'x' has a single row; %s uses batch normalization, which needs at least 2 rows", architecture$name),
@@ -238,8 +256,9 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
   )
   blas_advice_once()
-  ptr <- .Call(C_ember_model_new, to_json(model_config))
-  init_report <- if (!is.null(init)) warm_start(ptr, init, check_flag(init_strict, "init_strict"))
+  # A continued model is a copy of `init` (weights, standardisation, random state); otherwise a new one.
+  ptr <- if (!is.null(resume)) copy_model(resume)$ptr else .Call(C_ember_model_new, to_json(model_config))
+  init_report <- if (!is.null(init) && is.null(resume)) warm_start(ptr, init, check_flag(init_strict, "init_strict"))
   trainer_config <- list(
     batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
     optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
@@ -257,6 +276,11 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     e$argument <- r_argument_name(e$argument)
     stop(e)
   })
+  previous <- 0L
+  if (!is.null(resume)) {
+    .Call(C_ember_trainer_resume, trainer, resume$config$trainer_state)
+    previous <- as.integer(from_json(.Call(C_ember_trainer_state, trainer))$epoch)
+  }
   train_data <- engine_dataset(inputs, target$values, argument = "x")
   valid_data <- if (!is.null(valid_inputs)) engine_dataset(valid_inputs, valid_target, argument = "validate")
   on.exit({
@@ -269,18 +293,20 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   on.exit(ember_set_threads(old_threads), add = TRUE)
   on_epoch <- epoch_hook(trainer, ptr, train_data, measures, measures_train, target, target$values, valid_target,
     batch_size_predict)
-  runner <- callback_runner(callbacks, trainer, epochs,
+  runner <- callback_runner(callbacks, trainer, previous + epochs,
     new_model = function(history) new_ember_model(ptr, encoding, target, architecture, history))
   run <- train_slices(trainer, train_data, valid_data, epochs = epochs,
     batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), on_epoch = on_epoch,
-    progress = isTRUE(engine$progress), runner = runner)
+    progress = isTRUE(engine$progress), runner = runner, planned = previous + epochs)
   .Call(C_ember_trainer_finish, trainer)
 
-  model <- new_ember_model(ptr, encoding, target, architecture, run$history)
-  model$config <- list(epochs = epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
+  history <- if (!is.null(resume)) bind_histories(resume$history, run$history) else run$history
+  model <- new_ember_model(ptr, encoding, target, architecture, history)
+  model$config <- list(epochs = previous + epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
     validate = if (is.list(validate)) sprintf("%d rows", length(valid_target)) else validate,
     patience = engine$patience, stopped_early = run$stopped, best_epoch = run$best_epoch)
   if (!is.null(init_report)) model$config$init <- init_report
+  if (keep_optimizer_state) model$config$trainer_state <- .Call(C_ember_trainer_checkpoint, trainer)
   states <- runner$end(model)
   if (length(states)) model$config$callback_states <- states
   if (!is.null(runner$error)) raise_callback_error(runner, model)
@@ -293,6 +319,29 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
       nrow(run$history), epochs), kind = "interrupted")
   }
   model
+}
+
+# The model that training continues (init_resume = TRUE), or NULL.
+resume_source <- function(init, init_resume) {
+  if (!init_resume) return(NULL)
+  if (!inherits(init, "ember_model") || is.null(init$config$trainer_state)) {
+    ember_abort("init_resume = TRUE continues a model trained with keep_optimizer_state = TRUE; 'init' is not one",
+      argument = "init", expected = "an ember_model with its optimizer state", got = class(init)[1L])
+  }
+  check_model(init, "init")
+  init
+}
+
+# The history of a continued model: the earlier epochs, then the new ones (measure columns of
+# either, NA where a part has none).
+bind_histories <- function(old, new) {
+  cols <- union(names(old), names(new))
+  fill <- function(h) {
+    h <- as.data.frame(h)
+    for (c in setdiff(cols, names(h))) h[[c]] <- rep(NA_real_, nrow(h))
+    h[cols]
+  }
+  structure(rbind(fill(old), fill(new)), class = c("ember_history", "data.frame"))
 }
 
 # Loads the weights of `init` (a model, a model file or a safetensors file) into the new model
@@ -444,7 +493,7 @@ epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, targe
 # Runs the trainer in slices of about `target_seconds`, collecting epoch records into a history,
 # running `on_epoch` (see epoch_hook()) after each epoch, showing progress and catching interrupts.
 train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_epoch, on_epoch, progress,
-                         runner, target_seconds = 0.25) {
+                         runner, planned = epochs, target_seconds = 0.25) {
   records <- list()
   budget <- 1L  # batches per slice, adapted to the measured speed
   stopped <- FALSE
@@ -466,7 +515,7 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
       # With work in R after each epoch, a slice ends at the end of an epoch at the latest.
       max_epochs <- if (!is.null(on_epoch) || runner$active) 1L else epochs - length(records)
       text <- .Call(C_ember_trainer_fit, trainer, train_data, valid_data, as.integer(max_epochs), as.integer(budget),
-        as.integer(epochs))
+        as.integer(planned))
       for (r in from_json(text)) {
         if (!is.null(on_epoch)) {
           done <- on_epoch(r, records)

@@ -84,7 +84,7 @@ params_training <- function(task_type) {
   p_uty <- paradox::p_uty
   check_measures <- make_check_measures(task_type)
   list(
-    epochs = p_int(lower = 0L, tags = c("train", "internal_tuning", "required"), aggr = epochs_aggr,
+    epochs = p_int(lower = 0L, tags = c("train", "internal_tuning", "hotstart", "required"), aggr = epochs_aggr,
       in_tune_fn = epochs_in_tune, disable_in_tune = list(patience = 0L, measures_valid = list())),
     batch_size = p_int(lower = 1L, tags = c("train", "predict", "required")),
     batch_size_predict = p_int(lower = 1L, tags = c("train", "predict")),
@@ -100,7 +100,8 @@ params_training <- function(task_type) {
     min_delta = p_dbl(lower = 0, init = 0, tags = c("train", "required")),
     restore_best_weights = p_lgl(init = FALSE, tags = c("train", "required")),
     init_weights = p_uty(custom_check = check_init, tags = "train"),
-    init_strict = p_lgl(default = FALSE, tags = "train")
+    init_strict = p_lgl(default = FALSE, tags = "train"),
+    keep_optimizer_state = p_lgl(default = FALSE, tags = "train")
   )
 }
 

@@ -485,6 +485,18 @@ SEXP C_ember_trainer_set_option(SEXP trainer, SEXP name, SEXP value, SEXP group)
     return R_NilValue;
 }
 
+SEXP C_ember_trainer_checkpoint(SEXP trainer) {
+    ember_bytes *bytes = NULL;
+    CHECK(ember_trainer_checkpoint(TRAINER(trainer), &bytes), "saving the trainer's state");
+    return bytes_result(bytes, "saving the trainer's state");
+}
+
+SEXP C_ember_trainer_resume(SEXP trainer, SEXP bytes) {
+    if (TYPEOF(bytes) != RAWSXP) Rf_error("'bytes' must be a raw vector");
+    CHECK(ember_trainer_resume(TRAINER(trainer), RAW(bytes), (int64_t)XLENGTH(bytes)), "resuming training");
+    return R_NilValue;
+}
+
 SEXP C_ember_trainer_finish(SEXP trainer) {
     CHECK(ember_trainer_finish(TRAINER(trainer)), "finishing training");
     return R_NilValue;
@@ -531,6 +543,8 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_trainer_report_score, 3),
     ENTRY(C_ember_trainer_set_option, 4),
     ENTRY(C_ember_trainer_finish, 1),
+    ENTRY(C_ember_trainer_checkpoint, 1),
+    ENTRY(C_ember_trainer_resume, 2),
     {NULL, NULL, 0}};
 
 void R_init_mlr3ember(DllInfo *dll) {

@@ -81,3 +81,54 @@ test_that("optimizer parameter groups give the body its own learning rate", {
   learner$train(mlr3::tsk("mtcars"))
   expect_length(learner$model$history$lr, 2L)
 })
+
+test_that("training continues exactly from a kept optimizer state (init_resume)", {
+  full <- ember_fit(iris[, 1:4], iris$Species, epochs = 10, seed = 3, lr = 0.01)
+  part <- ember_fit(iris[, 1:4], iris$Species, epochs = 6, seed = 3, lr = 0.01, keep_optimizer_state = TRUE)
+  expect_true(is.raw(part$config$trainer_state))
+  expect_null(full$config$trainer_state)
+  continued <- ember_fit(iris[, 1:4], iris$Species, epochs = 4, lr = 0.01, init = part, init_resume = TRUE,
+    keep_optimizer_state = TRUE)
+  expect_identical(predict(continued, iris, type = "prob"), predict(full, iris, type = "prob"))
+  expect_identical(continued$history$epoch, 1:10)
+  expect_identical(continued$history$train_loss, full$history$train_loss)
+  expect_identical(continued$config$epochs, 10L)
+  # With a schedule, validation and early-stopping state too.
+  sched <- list(kind = "step", step_size = 3, gamma = 0.5)
+  a <- ember_fit(iris[, 1:4], iris$Species, epochs = 8, seed = 4, lr = 0.02, schedule = sched,
+    validate = list(x = iris[, 1:4], y = iris$Species))
+  b1 <- ember_fit(iris[, 1:4], iris$Species, epochs = 5, seed = 4, lr = 0.02, schedule = sched,
+    validate = list(x = iris[, 1:4], y = iris$Species), keep_optimizer_state = TRUE)
+  b <- ember_fit(iris[, 1:4], iris$Species, epochs = 3, lr = 0.02, schedule = sched, init = b1, init_resume = TRUE,
+    validate = list(x = iris[, 1:4], y = iris$Species))
+  expect_identical(b$history$lr, a$history$lr)
+  expect_identical(b$history$valid_loss, a$history$valid_loss)
+  expect_error(ember_fit(iris[, 1:4], iris$Species, epochs = 1, init = full, init_resume = TRUE),
+    "init_resume = TRUE continues a model trained with keep_optimizer_state = TRUE", class = "ember_error")
+  expect_error(ember_fit(iris[, 1:4], factor(iris$Species == "setosa"), epochs = 1, init = part, init_resume = TRUE),
+    "'y' must have the type and levels of the model that training continues")
+})
+
+test_that("mlr3's hotstart continues a learner exactly (hotstart_forward)", {
+  skip_if_no_mlr3()
+  task <- mlr3::tsk("iris")
+  make <- function(epochs) mlr3::lrn("classif.ember_mlp", epochs = epochs, batch_size = 16, opt.lr = 0.01, seed = 1,
+    keep_optimizer_state = TRUE, predict_type = "prob")
+  short <- make(6)
+  short$train(task)
+  expect_true("hotstart_forward" %in% short$properties)
+  hot <- make(10)
+  hot$hotstart_stack <- mlr3::HotstartStack$new(list(short))
+  hot$train(task)
+  full <- make(10)
+  full$train(task)
+  expect_identical(hot$predict(task)$prob, full$predict(task)$prob)
+  expect_identical(nrow(hot$model$history), 10L)
+  # Without the optimizer state it continues from the weights, and says so.
+  plain <- mlr3::lrn("classif.ember_mlp", epochs = 3, batch_size = 16, seed = 1)
+  plain$train(task)
+  more <- mlr3::lrn("classif.ember_mlp", epochs = 5, batch_size = 16, seed = 1)
+  more$hotstart_stack <- mlr3::HotstartStack$new(list(plain))
+  expect_warning(more$train(task), class = "ember_warning_hotstart_restart")
+  expect_identical(nrow(more$model$history), 2L)
+})
