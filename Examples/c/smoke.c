@@ -85,6 +85,9 @@ int main(int argc, char **argv) {
     int32_t threads = 0;
     EXPECT(ember_get_num_threads(&threads) == EMBER_OK && threads == 1, "get threads");
     printf("ember %s (ABI %d), BLAS core %s\n", version, (int)ember_abi_version(), core);
+    const char *vocabulary = NULL;
+    EXPECT(ember_vocabulary(&vocabulary) == EMBER_OK && vocabulary != NULL && strstr(vocabulary, "\"multihead_attention\"") != NULL,
+           "vocabulary lists the ops");
 
     /* Two Gaussian blobs in 2-D; row-major x, class 1 = positive. */
     enum { N = 200, P = 2 };

@@ -561,6 +561,71 @@ final class CABITests: XCTestCase {
         check(ember_model_set_host_metadata(model, "k", String(repeating: "v", count: 100_000)))
     }
 
+    /// ember_vocabulary, ember_model_restore_matching, ember_trainer_checkpoint and
+    /// ember_trainer_resume, as a C caller uses them.
+    func testVocabularyWarmStartAndResume() throws {
+        let vocabulary = json(text { ember_vocabulary($0) }) as? [String: Any]
+        XCTAssertTrue((vocabulary?["ops"] as? [String])?.contains("fn") ?? false)
+        XCTAssertEqual((vocabulary?["losses"] as? [String: [String]])?["binary"]?.first, "bce_with_logits")
+        XCTAssertEqual((vocabulary?["measures"] as? [[String: Any]])?.first?["name"] as? String, "accuracy")
+
+        let (x, y) = clusters()
+        let data = try makeData(x, y, rows: 30)
+        defer { _ = ember_dataset_free(data) }
+        // Train 2 epochs, checkpoint, continue 2 more on a copy: equals 4 epochs in one go.
+        func trained(_ epochs: Int32) throws -> (OpaquePointer, OpaquePointer) {
+            let m = try makeModel()
+            var t: OpaquePointer?
+            check(ember_trainer_new(&t, m, #"{"batch_size": 8}"#))
+            check(ember_trainer_fit(t, data, nil, epochs, 0, 0, nil))
+            return (m, try XCTUnwrap(t))
+        }
+        let (full, fullTrainer) = try trained(4)
+        let (part, partTrainer) = try trained(2)
+        defer { for p in [full, part] { _ = ember_model_free(p) }; for t in [fullTrainer, partTrainer] { _ = ember_trainer_free(t) } }
+        var checkpoint: OpaquePointer?
+        check(ember_trainer_checkpoint(partTrainer, &checkpoint))
+        defer { _ = ember_bytes_free(checkpoint) }
+        var cp: UnsafePointer<UInt8>?
+        var cn: Int64 = 0
+        check(ember_bytes_data(checkpoint, &cp, &cn))
+        var serialized: OpaquePointer?
+        check(ember_model_serialize(part, &serialized))
+        defer { _ = ember_bytes_free(serialized) }
+        var sp: UnsafePointer<UInt8>?
+        var sn: Int64 = 0
+        check(ember_bytes_data(serialized, &sp, &sn))
+        var copy: OpaquePointer?
+        check(ember_model_deserialize(&copy, sp, sn))
+        defer { _ = ember_model_free(copy) }
+        var resumed: OpaquePointer?
+        check(ember_trainer_new(&resumed, copy, #"{"batch_size": 8}"#))
+        defer { _ = ember_trainer_free(resumed) }
+        check(ember_trainer_resume(resumed, cp, cn))
+        check(ember_trainer_fit(resumed, data, nil, 2, 0, 0, nil))
+        func weights(_ m: OpaquePointer?) -> [UInt8] {
+            var b: OpaquePointer?
+            check(ember_model_snapshot_weights(m, &b))
+            defer { _ = ember_bytes_free(b) }
+            var p: UnsafePointer<UInt8>?
+            var n: Int64 = 0
+            check(ember_bytes_data(b, &p, &n))
+            return Array(UnsafeBufferPointer(start: p, count: Int(n)))
+        }
+        XCTAssertEqual(weights(copy), weights(full), "2 + 2 epochs equal 4")
+        expectError(ember_trainer_resume(resumed, [1, 2, 3], 3), corrupt, "[safetensors] need at least 8 bytes")
+        expectError(ember_trainer_checkpoint(resumed, nil), invalid, "out_bytes")
+
+        // Warm start into a binary model: the body loads, the head is reported.
+        let binary = try makeModel(task: "binary", classes: "[\"yes\", \"no\"]")
+        defer { _ = ember_model_free(binary) }
+        let w = weights(full)
+        let report = json(text { out in w.withUnsafeBufferPointer { ember_model_restore_matching(binary, $0.baseAddress, Int64(w.count), out) } }) as? [String: Any]
+        XCTAssertEqual(report?["loaded"] as? [String], ["linear_0.weight", "linear_0.bias"])
+        XCTAssertEqual((report?["mismatched"] as? [[String: Any]])?.map { $0["name"] as? String }, ["head.weight", "head.bias"])
+        expectError(ember_model_restore_matching(binary, [0], 1, nil), invalid, "out_json")
+    }
+
     func testLastErrorIsPerThread() throws {
         expectError(ember_set_num_threads(0), invalid, "num_threads")
         let t = Thread { XCTAssertEqual(String(cString: cember_last_error()), "") }
