@@ -89,7 +89,8 @@ int32_t ember_blas_core_advice(const char **out_advice);
 /** What the engine offers, as JSON (static string): {"ops": [...] (node ops of network
  *  descriptions), "activations": [...], "measures": [{"name", "task" ("classification" or
  *  "regression"), "maximize"}], "expression_ops": [...], "losses": {"regression": [...],
- *  "binary": [...], "multiclass": [...]}} (the first loss of each task is its default). */
+ *  "binary": [...], "multiclass": [...]} (the first loss of each task is its default),
+ *  "architectures": {"mlp": {option: default, ...}, ...} (the predefined architectures' defaults)}. */
 int32_t ember_vocabulary(const char **out_json);
 
 /** Number of threads the engine computes with (its loops and its split matrix products). */

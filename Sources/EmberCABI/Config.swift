@@ -390,6 +390,26 @@ func schedule(_ r: inout ConfigReader) throws -> LRSchedule {
 
 // MARK: Architectures
 
+/// The defaults of the predefined architectures' options, in one place: `makeArchitecture` reads
+/// them, and `ember_vocabulary` reports them so that hosts check their own (tested in R).
+let architectureDefaults: [(String, [(String, JSONValue)])] = [
+    ("mlp", [("neurons", .array([.number(64)])), ("p", .number(0)), ("activation", .string("relu"))]),
+    ("tab_resnet", [("n_blocks", .number(2)), ("d_block", .number(64)), ("d_hidden_multiplier", .number(2)),
+                    ("dropout1", .number(0.1)), ("dropout2", .number(0.1))]),
+    ("ft_transformer", [("n_blocks", .number(3)), ("d_token", .number(192)), ("attention_n_heads", .number(8)),
+                        ("attention_dropout", .number(0.2)), ("ffn_d_hidden_multiplier", .number(4.0 / 3.0)),
+                        ("ffn_dropout", .number(0.1)), ("residual_dropout", .number(0)), ("ffn_activation", .string("reglu"))]),
+    ("resnet", [("channels", .number(16)), ("n_blocks", .number(2))]),
+]
+
+/// An architecture option's default (`architectureDefaults` holds every one read here).
+private func archDefault(_ arch: String, _ key: String) -> JSONValue {
+    architectureDefaults.first { $0.0 == arch }?.1.first { $0.0 == key }?.1 ?? .null
+}
+private func defaultInt(_ arch: String, _ key: String) -> Int { archDefault(arch, key).intValue ?? 0 }
+private func defaultDouble(_ arch: String, _ key: String) -> Double { archDefault(arch, key).numberValue ?? 0 }
+private func defaultString(_ arch: String, _ key: String) -> String { archDefault(arch, key).stringValue ?? "" }
+
 /// A predefined architecture from `ember_architecture`'s name and options.
 func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
     var r = try ConfigReader(json, path: "")
@@ -401,30 +421,35 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
         try inputs.finish()
         switch name {
         case "mlp":
-            let act = try r.string("activation") ?? "relu"
+            let act = try r.string("activation") ?? defaultString("mlp", "activation")
             guard let op = LayerOp(rawValue: act) else { throw ConfigReader.error("activation", "unknown activation '\(act)'", got: act) }
             var actParams: [String: JSONValue] = [:]
             if let a = r.value("activation_args") {
                 guard case let .object(m) = a else { throw ConfigReader.error("activation_args", "must be an object", expected: "an object") }
                 for (k, v) in m { actParams[k] = v }
             }
-            spec = try Architectures.mlp(tab, neurons: try r.ints("neurons", min: 1) ?? [64], activation: op, activationParams: actParams,
-                                         p: try r.double("p", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0)
+            let neurons = archDefault("mlp", "neurons").arrayValue?.compactMap(\.intValue) ?? []
+            spec = try Architectures.mlp(tab, neurons: try r.ints("neurons", min: 1) ?? neurons, activation: op, activationParams: actParams,
+                                         p: try r.double("p", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble("mlp", "p"))
         case "tab_resnet":
-            spec = try Architectures.tabResNet(tab, nBlocks: try r.int("n_blocks", min: 1) ?? 2, dBlock: try r.int("d_block", min: 1) ?? 64,
+            let a = "tab_resnet"
+            spec = try Architectures.tabResNet(tab, nBlocks: try r.int("n_blocks", min: 1) ?? defaultInt(a, "n_blocks"),
+                                               dBlock: try r.int("d_block", min: 1) ?? defaultInt(a, "d_block"),
                                                dHidden: try r.int("d_hidden", min: 1),
-                                               dHiddenMultiplier: try r.double("d_hidden_multiplier", { $0 > 0 }, "> 0") ?? 2,
-                                               dropout1: try r.double("dropout1", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.1,
-                                               dropout2: try r.double("dropout2", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.1)
+                                               dHiddenMultiplier: try r.double("d_hidden_multiplier", { $0 > 0 }, "> 0") ?? defaultDouble(a, "d_hidden_multiplier"),
+                                               dropout1: try r.double("dropout1", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "dropout1"),
+                                               dropout2: try r.double("dropout2", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "dropout2"))
         case "ft_transformer":
+            let a = "ft_transformer"
             spec = try Architectures.ftTransformer(
-                tab, nBlocks: try r.int("n_blocks", min: 1) ?? 3, dToken: try r.int("d_token", min: 1) ?? 192,
-                heads: try r.int("attention_n_heads", min: 1) ?? 8,
-                attentionDropout: try r.double("attention_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.2,
-                ffnDHiddenMultiplier: try r.double("ffn_d_hidden_multiplier", { $0 > 0 }, "> 0") ?? 4.0 / 3.0,
-                ffnDropout: try r.double("ffn_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0.1,
-                residualDropout: try r.double("residual_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0,
-                ffnActivation: try r.string("ffn_activation", allowed: ["reglu", "geglu", "glu", "relu", "gelu"]) ?? "reglu")
+                tab, nBlocks: try r.int("n_blocks", min: 1) ?? defaultInt(a, "n_blocks"),
+                dToken: try r.int("d_token", min: 1) ?? defaultInt(a, "d_token"),
+                heads: try r.int("attention_n_heads", min: 1) ?? defaultInt(a, "attention_n_heads"),
+                attentionDropout: try r.double("attention_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "attention_dropout"),
+                ffnDHiddenMultiplier: try r.double("ffn_d_hidden_multiplier", { $0 > 0 }, "> 0") ?? defaultDouble(a, "ffn_d_hidden_multiplier"),
+                ffnDropout: try r.double("ffn_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "ffn_dropout"),
+                residualDropout: try r.double("residual_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "residual_dropout"),
+                ffnActivation: try r.string("ffn_activation", allowed: ["reglu", "geglu", "glu", "relu", "gelu"]) ?? defaultString(a, "ffn_activation"))
         default:
             spec = try Architectures.featureless(tab)
         }
@@ -436,8 +461,8 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
         if name == "lenet" {
             spec = try Architectures.lenet(imageShape: image)
         } else {
-            spec = try Architectures.smallResNet(imageShape: image, channels: try r.int("channels", min: 1) ?? 16,
-                                                 nBlocks: try r.int("n_blocks", min: 1) ?? 2)
+            spec = try Architectures.smallResNet(imageShape: image, channels: try r.int("channels", min: 1) ?? defaultInt("resnet", "channels"),
+                                                 nBlocks: try r.int("n_blocks", min: 1) ?? defaultInt("resnet", "n_blocks"))
         }
     default:
         throw EmberError(.invalidArgument, "[name] unknown architecture '\(name)'; expected mlp, tab_resnet, ft_transformer, lenet, resnet or featureless",

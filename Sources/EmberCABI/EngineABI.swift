@@ -57,6 +57,7 @@ func vocabularyJSON() -> JSONValue {
         ("measures", .array(measures)),
         ("expression_ops", strings(NetworkExpressionOp.allCases.map(\.rawValue))),
         ("losses", .object(tasks.map { ($0.name, strings($0.losses.map(\.rawValue))) })),
+        ("architectures", .object(architectureDefaults.map { ($0.0, .object($0.1)) })),
     ])
 }
 

@@ -58,3 +58,15 @@ test_that("the PipeOps' activation parameter table names engine activations only
   ops[ops == "transformer_block"] <- "ft_transformer_block"
   expect_setequal(setdiff(names(table), ops), character(0))
 })
+
+test_that("the architecture builders' defaults are the engine's", {
+  defaults <- mlr3ember:::engine_vocabulary()$architectures
+  builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer, resnet = ember_cnn)
+  expect_setequal(names(defaults), names(builders))
+  for (arch in names(defaults)) {
+    f <- formals(builders[[arch]])
+    for (option in names(defaults[[arch]])) {
+      expect_equal(eval(f[[option]]), defaults[[arch]][[option]], label = sprintf("%s: %s", arch, option))
+    }
+  }
+})
