@@ -164,6 +164,11 @@ func makeModel(_ json: JSONValue) throws -> Model {
         }
     }
     let standardizeTarget = try r.bool("standardize_target") ?? true
+    let link = try r.string("output_link", allowed: OutputLink.allCases.map(\.rawValue)).flatMap(OutputLink.init(rawValue:)) ?? .identity
+    if link != .identity && (task != .regression || standardizeTarget) {
+        throw ConfigReader.error("output_link", "'\(link.rawValue)' applies to regression models with standardize_target = false",
+                                 expected: "identity", got: link.rawValue)
+    }
     let seed = try parseSeed(r.value("seed"))
     var host: [String: String] = [:]
     if let h = r.value("host") {
@@ -177,6 +182,7 @@ func makeModel(_ json: JSONValue) throws -> Model {
     let model = try Model(spec: spec, task: task, classNames: classNames, standardize: standardize,
                           standardizeTarget: standardizeTarget, seed: seed)
     model.hostMetadata = host
+    model.outputLink = link
     return model
 }
 
@@ -329,6 +335,15 @@ func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunctio
         ("gamma", [.focal, .sigmoidFocal], \.gamma, { $0 >= 0 && $0 < 1e30 }, "a number >= 0"),
         ("alpha", [.sigmoidFocal], \.alpha, { $0 <= 1 && $0 > -1e30 }, "a number <= 1 (negative: no weighting)"),
     ]
+    for (name, path) in [("log_input", \LossFunction.logInput), ("full", \LossFunction.full)] {
+        guard let v = try r.bool(name) else { continue }
+        guard kind == .poissonNLL else { throw ConfigReader.error("loss.\(name)", "applies to poisson_nll only") }
+        f[keyPath: path] = v
+    }
+    if let v = try r.double("eps", { $0 > 0 && $0 < 1 }, "a number in (0, 1)") {
+        guard kind == .poissonNLL else { throw ConfigReader.error("loss.eps", "applies to poisson_nll only") }
+        f.eps = Float(v)
+    }
     if let e = r.value("expr") {
         guard kind == .expression else { throw ConfigReader.error("loss.expr", "applies to the expression loss only") }
         do { f.expression = try NetworkExpression(json: e) } catch let err as EmberError { throw ConfigReader.error("loss.expr", err.message) }

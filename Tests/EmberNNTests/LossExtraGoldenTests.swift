@@ -30,6 +30,8 @@ final class LossExtraGoldenTests: XCTestCase {
                              posWeight: try floats("pos_weight"), labelSmoothing: try float("label_smoothing", 0),
                              gamma: try float("gamma", 2), alpha: try float("alpha", 0.25))
         f.delta = try float(loss == .smoothL1 ? "beta" : "delta", 1)
+        if c.dict["log_input"] != nil { f.logInput = try c.bool("log_input") }
+        if c.dict["full"] != nil { f.full = try c.bool("full") }
         return f
     }
 
@@ -70,6 +72,32 @@ final class LossExtraGoldenTests: XCTestCase {
         XCTAssertEqual(focal.value.data[0], ce.value.data[0], accuracy: 1e-6)
     }
 
+    /// PyTorch's poisson_nll_loss: log-rate and rate outputs, Stirling's term, mean and sum.
+    func testPoissonNLLLoss() throws {
+        try check("poisson_nll", minimum: 8)
+        var f = LossFunction(.poissonNLL)
+        f.logInput = true
+        assertEmberError(.invalidArgument, ["[poisson_nll_loss]", "target 1 is -1.0, expected a count >= 0"]) {
+            try f(Variable(try Tensor(shape: [2, 1], data: [0, 0])), try Tensor(shape: [2], data: [1, -1]))
+        }
+    }
+
+    /// A model with the exp output link predicts rates: exp of the network's output.
+    func testExpOutputLinkPredictsRates() throws {
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 1), neurons: []), task: .regression,
+                              standardizeTarget: false, seed: 1)
+        let x = try Tensor(shape: [3, 1], data: [0.5, -1, 2])
+        let raw = try model.predict(try Dataset(x: x))
+        model.outputLink = .exp
+        let rates = try model.predict(try Dataset(x: x))
+        for (r, z) in zip(rates.data, raw.data) { XCTAssertEqual(r, expf(z), accuracy: 1e-6) }
+        let copy = try Model(serialized: model.serialized())
+        XCTAssertEqual(copy.outputLink, .exp, "stored in the model file")
+        let standardized = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 1), neurons: []), task: .regression, seed: 1)
+        standardized.outputLink = .exp
+        XCTAssertEqual(standardized.outputLink, .identity, "a standardised target keeps the identity link")
+    }
+
     /// torchvision's sigmoid_focal_loss: gamma, alpha (and none), soft targets, sum.
     func testSigmoidFocalLoss() throws { try check("sigmoid_focal", minimum: 5) }
 
@@ -99,13 +127,15 @@ final class LossExtraGoldenTests: XCTestCase {
         let runs: [(TaskKind, LossFunction, [Float])] = [
             (.regression, LossFunction(.huber, delta: 0.5), ramp),
             (.regression, LossFunction(.smoothL1, delta: 0.2), ramp),
+            (.regression, LossFunction(.poissonNLL), ramp.map { $0 * 8 }),
             (.binary, LossFunction(.sigmoidFocal), two),
             (.binary, LossFunction(.bceWithLogits, labelSmoothing: 0.1), two),
             (.multiclass(classes: 3), LossFunction(.focal, gamma: 1), three),
             (.multiclass(classes: 3), LossFunction(.crossEntropy, labelSmoothing: 0.2), three),
         ]
         for (task, loss, y) in runs {
-            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8]), task: task, seed: 1)
+            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2), neurons: [8]), task: task,
+                                  standardizeTarget: loss.kind != .poissonNLL, seed: 1)  // counts stay counts
             var config = TrainerConfig()
             config.batchSize = 4
             config.loss = loss

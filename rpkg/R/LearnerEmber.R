@@ -80,7 +80,8 @@
 #' * `loss` (`character(1)`): classification `"cross_entropy"` (initially; with two classes as
 #'   binary cross-entropy on the positive class's logit) or `"focal"` (softmax focal loss, or
 #'   torchvision's sigmoid focal loss on two classes); regression `"mse"` (initially), `"l1"`,
-#'   `"huber"` or `"smooth_l1"` (PyTorch's definitions).
+#'   `"huber"`, `"smooth_l1"` or `"poisson_nll"` (PyTorch's definitions; `loss.log_input`,
+#'   `loss.full`; for counts, predictions are rates).
 #' * `loss.label_smoothing` (`numeric(1)` in \[0, 1\], cross-entropy), `loss.gamma` (focal, default 2),
 #'   `loss.alpha` (focal on two classes: weight of the positive class, default 0.25; negative for
 #'   none), `loss.delta` (huber, default 1), `loss.beta` (smooth_l1, default 1).
@@ -418,7 +419,7 @@ optimizer_args <- function(pv) {
 
 loss_args <- function(pv, classes) {
   args <- list(reduction = pv$loss.reduction, label_smoothing = pv$loss.label_smoothing, delta = pv$loss.delta,
-    beta = pv$loss.beta, gamma = pv$loss.gamma)
+    beta = pv$loss.beta, gamma = pv$loss.gamma, log_input = pv$loss.log_input, full = pv$loss.full)
   if (!is.null(pv$loss.alpha)) {
     if (length(classes) != 2L) {
       stop("'loss.alpha' weighs the positive class of the focal loss on two classes; with more classes give 'loss.weight'",

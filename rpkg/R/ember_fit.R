@@ -57,14 +57,17 @@
 #'   BCE with logits on one logit for two classes; MSE for regression). Classification:
 #'   `"cross_entropy"` or `"focal"` (the focal loss of Lin et al. 2017: softmax focal loss for
 #'   more classes, torchvision's sigmoid focal loss for two); regression: `"mse"`, `"l1"`,
-#'   `"huber"` or `"smooth_l1"` (PyTorch's definitions). Or a custom loss made with
+#'   `"huber"`, `"smooth_l1"` or `"poisson_nll"` (PyTorch's definitions; for counts: the target
+#'   is not standardised and, on log inputs, predictions are the rates `exp(output)`). Or a custom loss made with
 #'   [ember_loss_fn()].
 #' @param loss_args (`list()`)\cr Loss options with PyTorch's names: `reduction` (`"mean"`,
 #'   `"sum"`), `class_weights` (one weight per class: cross-entropy and the focal loss over
 #'   several classes), `pos_weight` (cross-entropy on two classes), `label_smoothing` (in \[0, 1\],
 #'   cross-entropy; for two classes the targets become `y (1 - e) + e / 2`), `delta` (huber, 1),
 #'   `beta` (smooth_l1, 1), `gamma` (focal, 2), `alpha` (focal on two classes: weight of the
-#'   positive class, 0.25; negative for none).
+#'   positive class, 0.25; negative for none), `log_input` (poisson_nll: the network outputs the
+#'   log-rate, `TRUE`), `full` (poisson_nll: add Stirling's term, `FALSE`), `eps` (poisson_nll
+#'   without log inputs, 1e-8).
 #' @param schedule (`list()` or `NULL`)\cr A learning-rate schedule with PyTorch's names, e.g.
 #'   `list(kind = "step", step_size = 10, gamma = 0.5)`, `list(kind = "cosine_annealing",
 #'   t_max = 30)`, `list(kind = "one_cycle", max_lr = 0.01, total_steps = 300)` (stepped per
@@ -251,7 +254,9 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   model_config <- list(
     network = json_raw(network),
     task = target$task, class_names = json_array(if (target$task == "regression") character(0) else target$levels),
-    standardize = standardize_num, standardize_target = standardize,
+    # Poisson: counts are not standardised, and on log inputs predictions are exp(output), the rates.
+    standardize = standardize_num, standardize_target = standardize && !poisson_loss(loss),
+    output_link = if (poisson_loss(loss) && !isFALSE(loss_args$log_input)) "exp",
     seed = format(seed, scientific = FALSE),
     host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
   )
@@ -395,6 +400,8 @@ r_argument_name <- function(field) {
   if (startsWith(field, "schedule.")) return(sub("^schedule\\.", "schedule$", field))
   field
 }
+
+poisson_loss <- function(loss) identical(loss, "poisson_nll")
 
 # The engine's loss for ember_fit()'s `loss` on a task: on two classes, one logit with BCE (or the
 # sigmoid focal loss).

@@ -145,7 +145,9 @@ params_loss <- function(task_type, prefix = "loss.") {
     fn = paradox::p_uty(custom_check = check_loss_fn, tags = "train"))
   if (!identical(task_type, "classif")) {
     options <- c(options, list(delta = p_dbl(lower = 0, default = 1, tags = "train", depends = quote(loss == "huber")),
-      beta = p_dbl(lower = 0, default = 1, tags = "train", depends = quote(loss == "smooth_l1"))))
+      beta = p_dbl(lower = 0, default = 1, tags = "train", depends = quote(loss == "smooth_l1")),
+      log_input = paradox::p_lgl(default = TRUE, tags = "train", depends = quote(loss == "poisson_nll")),
+      full = paradox::p_lgl(default = FALSE, tags = "train", depends = quote(loss == "poisson_nll"))))
   }
   if (!identical(task_type, "regr")) {
     options <- c(list(weight = paradox::p_uty(custom_check = check_weights, tags = "train")), options,

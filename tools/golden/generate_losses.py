@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden values for the losses beyond mse, l1, cross-entropy and BCE (those are in
 generate_nn.py): huber and smooth L1 (torch.nn.functional), cross-entropy and BCE with label
-smoothing, the softmax focal loss and torchvision's sigmoid focal loss, written with torch ops
+smoothing, Poisson NLL, the softmax focal loss and torchvision's sigmoid focal loss, written with torch ops
 (torchvision's `sigmoid_focal_loss` is these lines; the softmax focal loss of Lin et al. 2017 has
 no PyTorch function). Value and gradient per case, PyTorch (CPU, one thread, float32, fixed seed).
 
@@ -56,7 +56,8 @@ def main():
         c = {"name": name, "kind": kind, "reduction": options.get("reduction", "mean"), "output": L(o),
              "target": target.tolist() if target.dtype == torch.int64 else L(target),
              "loss": float(loss.detach()), "grad": L(o.grad)}
-        for k in ("class_weights", "ignore_index", "pos_weight", "label_smoothing", "delta", "beta", "gamma", "alpha"):
+        for k in ("class_weights", "ignore_index", "pos_weight", "label_smoothing", "delta", "beta", "gamma", "alpha",
+                  "log_input", "full", "eps"):
             if k in options:
                 c[k] = options[k]
         cases.append(c)
@@ -125,6 +126,18 @@ def main():
                lambda oo, gamma=gamma, alpha=alpha: sigmoid_focal(oo, ys, gamma, alpha))
     record("sigmoid_focal_sum", "sigmoid_focal", xs, ys, {"gamma": 2.0, "alpha": 0.25, "reduction": "sum"},
            lambda oo: sigmoid_focal(oo, ys, 2.0, 0.25, "sum"))
+
+    # Poisson NLL: log-rate outputs and rate outputs, Stirling's term, counts with zeros and ones.
+    counts = torch.tensor([[0.0], [1.0], [3.0], [7.0], [2.0], [12.0]])
+    log_rates = torch.randn(6, 1)
+    rates = torch.rand(6, 1) * 5 + 0.1
+    for log_input, out in ((True, log_rates), (False, rates)):
+        for full in (False, True):
+            for reduction in ("mean", "sum"):
+                record(f"poisson_log{log_input}_full{full}_{reduction}", "poisson_nll", out, counts,
+                       {"log_input": log_input, "full": full, "reduction": reduction},
+                       lambda oo, li=log_input, fu=full, r=reduction: F.poisson_nll_loss(oo, counts, log_input=li, full=fu,
+                                                                                          reduction=r))
 
     fixture = header("tools/golden/generate_losses.py")
     fixture["cases"] = cases

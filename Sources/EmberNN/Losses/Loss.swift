@@ -23,6 +23,10 @@ public enum Loss: String, Sendable, CaseIterable {
     /// `alpha_t · bce(x, y) · (1 - p_t)^gamma` with `p_t = p y + (1 - p)(1 - y)`, `p = sigmoid(x)`,
     /// `alpha_t = alpha y + (1 - alpha)(1 - y)` (no weighting when alpha < 0).
     case sigmoidFocal = "sigmoid_focal"
+    /// Poisson negative log-likelihood (`nn.PoissonNLLLoss`): `exp(x) - y x` on log inputs
+    /// (`logInput`), else `x - y log(x + eps)`; with `full`, Stirling's term
+    /// `y log y - y + 0.5 log(2 pi y)` for y > 1. Targets are counts (>= 0).
+    case poissonNLL = "poisson_nll"
     /// A custom loss: a `NetworkExpression` of the prediction (argument 0) and the target (argument 1)
     /// that gives one number. The target has the prediction's shape: values for regression, 0/1
     /// for two classes (one logit), one-hot rows for more classes.
@@ -67,6 +71,12 @@ public struct LossFunction: Equatable, Sendable {
     public var alpha: Float
     /// The custom loss of kind `.expression`.
     public var expression: NetworkExpression?
+    /// Poisson NLL: whether the output is a log-rate (PyTorch's `log_input`, default true).
+    public var logInput: Bool = true
+    /// Poisson NLL: add Stirling's approximation term (PyTorch's `full`).
+    public var full: Bool = false
+    /// Poisson NLL: `eps` in `log(x + eps)` without log inputs.
+    public var eps: Float = 1e-8
 
     /// Creates a loss; defaults match PyTorch (mean, no weights, no smoothing, delta and beta 1)
     /// and torchvision's focal loss (gamma 2, alpha 0.25).
@@ -95,12 +105,14 @@ public struct LossFunction: Equatable, Sendable {
         case .focal: return try focal(output, target)
         case .sigmoidFocal: return try sigmoidFocal(output, target)
         case .expression: return try expressionLoss(output, target)
+        case .poissonNLL: return try poissonNLL(output, target)
         }
     }
 
     private var opName: String {
         switch kind {
         case .mse, .l1, .huber, .smoothL1: return kind.rawValue + "_loss"
+        case .poissonNLL: return "poisson_nll_loss"
         case .crossEntropy, .bceWithLogits, .focal, .sigmoidFocal, .expression: return kind.rawValue
         }
     }
@@ -148,6 +160,36 @@ public struct LossFunction: Equatable, Sendable {
             throw EmberError.shapeMismatch(opName, "the loss expression must give one number, got shape \(shapeString(value.shape)) (reduce it with sum() or mean())")
         }
         return value.shape.isEmpty ? value : try reshape(value, [])
+    }
+
+    /// Poisson negative log-likelihood with PyTorch's options.
+    private func poissonNLL(_ output: Variable, _ target: Tensor) throws -> Variable {
+        let n = output.value.count
+        guard target.count == n else {
+            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target \(shapeString(target.shape)) has \(target.count)")
+        }
+        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let x = output.value.storage.pointer, y = target.storage.pointer
+        for i in 0..<n where !(y[i] >= 0 && y[i].isFinite) {
+            throw EmberError.invalidArgument(opName, "target \(i) is \(y[i]), expected a count >= 0")
+        }
+        let logInput = self.logInput, eps = self.eps
+        var s = 0.0
+        for i in 0..<n {
+            var l = logInput ? expf(x[i]) - y[i] * x[i] : x[i] - y[i] * logf(x[i] + eps)
+            if full && y[i] > 1 { l += y[i] * logf(y[i]) - y[i] + 0.5 * logf(2 * Float.pi * y[i]) }
+            s += Double(l)
+        }
+        let scale: Float = reduction == .mean ? 1 / Float(n) : 1
+        let shape = output.shape
+        return Variable(.scalar(Float(s) * scale), inputs: [output]) { [xv = output.value, target] dy in
+            let g = dy.storage.pointer[0] * scale
+            let y = target.storage.pointer  // the closure keeps the target alive
+            return [Tensor.build(shape: shape) { d in
+                let x = xv.storage.pointer
+                for i in 0..<n { d[i] = (logInput ? expf(x[i]) - y[i] : 1 - y[i] / (x[i] + eps)) * g }
+            }]
+        }
     }
 
     /// Huber and smooth L1: quadratic within `delta` (beta), linear outside.

@@ -36,7 +36,7 @@ extension Model {
             ("fitted", .bool(isFitted)),
             ("history", .array(history.map { $0.json })),
             ("rng", .array([s.0, s.1, s.2, s.3].map { .string(String($0)) })),
-        ])
+        ] + (outputLink == .identity ? [] : [("output_link", JSONValue.string(outputLink.rawValue))]))
         let host: JSONValue = .object(hostMetadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
         return Safetensors.encode(tensors: tensors, metadata: [
             ("ember.network", spec.json.text), ("ember.model", meta.text), ("ember.host", host.text),
@@ -118,6 +118,12 @@ extension Model {
             v.arrayValue.flatMap { a in let r = a.compactMap(EpochRecord.init(json:)); return r.count == a.count ? r : nil }
         }
         rng = try RandomGenerator(state: (words[0], words[1], words[2], words[3]))
+        if let link = meta["output_link"] {
+            guard let l = link.stringValue.flatMap(OutputLink.init(rawValue:)) else {
+                throw EmberError(.corruptData, "[model] unknown output_link \(link.text)")
+            }
+            outputLink = l
+        }
         if let hostText = metadata["ember.host"], case let .object(members) = try JSONValue.parse(hostText) {
             for (k, v) in members { hostMetadata[k] = v.stringValue ?? v.text }
         }

@@ -228,7 +228,7 @@ final class ChainPlan {
                 go[i * k + c] -= wg
             }
             return Double(Float(total / Double(m)))
-        case .huber, .smoothL1, .focal, .sigmoidFocal, .expression:
+        case .huber, .smoothL1, .focal, .sigmoidFocal, .expression, .poissonNLL:
             // Not planned (init returns nil for them): they train through the tape.
             throw EmberError(.invalidState, "[fit] the compiled step has no \(kind.rawValue) loss")
         }

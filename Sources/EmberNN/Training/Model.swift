@@ -27,6 +27,11 @@ public final class Model {
     public internal(set) var isFitted = false
     /// Free-form strings the host stores with the model (e.g. R's feature encoding).
     public var hostMetadata: [String: String] = [:]
+    /// What regression predictions apply to the network's output: `.exp` for a network that
+    /// outputs a log-rate (the Poisson loss on log inputs), so that predictions are rates.
+    public var outputLink: OutputLink = .identity {
+        didSet { if task != .regression || standardizeTarget { outputLink = .identity } }
+    }
     /// The engine RNG (initialisation, shuffling, dropout).
     public internal(set) var rng: RandomGenerator
     /// Per-epoch training record.
@@ -182,8 +187,12 @@ public final class Model {
         let n = z.shape[0]
         switch task {
         case .regression:
+            let exp = outputLink == .exp
             return Tensor.build(shape: [n, 1]) { o in
-                for i in 0..<n { o[i] = z.storage.pointer[i] * targetScaling.scale[0] + targetScaling.mean[0] }
+                for i in 0..<n {
+                    let v = z.storage.pointer[i] * targetScaling.scale[0] + targetScaling.mean[0]
+                    o[i] = exp ? expf(v) : v
+                }
             }
         case .binary:
             return Tensor.build(shape: [n, 2]) { o in
@@ -280,4 +289,12 @@ public final class Model {
 
     /// Sets the engine RNG state (host control between slices).
     public func setRNG(_ rng: RandomGenerator) { self.rng = rng }
+}
+
+/// How regression predictions follow from the network's output (`Model.outputLink`).
+public enum OutputLink: String, Sendable, CaseIterable {
+    /// The output itself (on the target's scale).
+    case identity
+    /// `exp` of the output: the network predicts a log-rate (Poisson regression).
+    case exp
 }

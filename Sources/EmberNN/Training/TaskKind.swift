@@ -28,7 +28,7 @@ public enum TaskKind: Equatable, Sendable {
     /// The losses a model of this task trains with (the first is the default).
     public var losses: [Loss] {
         switch self {
-        case .regression: return [.mse, .l1, .huber, .smoothL1, .expression]
+        case .regression: return [.mse, .l1, .huber, .smoothL1, .poissonNLL, .expression]
         case .binary: return [.bceWithLogits, .sigmoidFocal, .expression]
         case .multiclass: return [.crossEntropy, .focal, .expression]
         }

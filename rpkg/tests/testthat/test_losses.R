@@ -68,3 +68,34 @@ test_that("learners take the new losses and their options", {
     po("ember_loss", loss = "smooth_l1", beta = 0.5), po("ember_model_regr", epochs = 2, batch_size = 8)))
   expect_silent(mlr3::as_learner(graph)$train(mlr3::tsk("mtcars")))
 })
+
+test_that("Poisson regression: counts stay counts, predictions are rates, the link is in the model file", {
+  set.seed(5)
+  d <- data.frame(a = stats::runif(400, -1, 1))
+  rate <- exp(0.5 + 1.2 * d$a)
+  y <- stats::rpois(400, rate)
+  model <- ember_fit(d, y, ember_mlp(neurons = integer(0)), loss = "poisson_nll", epochs = 60, lr = 0.05, seed = 1,
+    standardize = FALSE)
+  p <- predict(model, d)
+  expect_true(all(p > 0))
+  expect_lt(max(abs(log(p) - log(rate))), 0.35)  # a linear model on the log scale recovers the rate
+  f <- tempfile(fileext = ".safetensors")
+  on.exit(unlink(f))
+  ember_save(model, f)
+  expect_identical(predict(ember_load(f), d), p)
+  # Rate outputs (log_input = FALSE, a network whose output is positive) predict the output itself.
+  positive <- ember_input_num() |> ember_head() |> ember_activation("softplus") |> ember_network()
+  raw <- ember_fit(d, y, positive, loss = "poisson_nll", loss_args = list(log_input = FALSE, full = TRUE), epochs = 30,
+    lr = 0.05, seed = 1)
+  expect_true(all(is.finite(raw$history$train_loss)))
+  expect_lt(raw$history$train_loss[30], raw$history$train_loss[1])
+  expect_gt(stats::cor(predict(raw, d), rate), 0.9)
+  expect_error(ember_fit(d, y - 5, loss = "poisson_nll", epochs = 1), "expected a count >= 0")
+  expect_error(ember_fit(d, y, loss = "mse", loss_args = list(full = TRUE), epochs = 1), "\\[loss.full\\] applies to poisson_nll only")
+  skip_if_no_mlr3()
+  task <- mlr3::as_task_regr(data.frame(d, y = y), target = "y")
+  learner <- mlr3::lrn("regr.ember_mlp", loss = "poisson_nll", neurons = integer(0), epochs = 40, batch_size = 32,
+    opt.lr = 0.05, seed = 1)
+  learner$train(task)
+  expect_true(all(learner$predict(task)$response > 0))
+})
