@@ -117,6 +117,16 @@ public struct LossFunction: Equatable, Sendable {
         }
     }
 
+    /// The number of elements of an elementwise loss: the output's, which the target must match.
+    private func elementCount(_ output: Variable, _ target: Tensor) throws -> Int {
+        let n = output.value.count
+        guard target.count == n else {
+            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target \(shapeString(target.shape)) has \(target.count)")
+        }
+        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        return n
+    }
+
     /// Checks the options that apply to `kind` (the others keep their defaults).
     func validateOptions() throws {
         guard labelSmoothing >= 0 && labelSmoothing <= 1 else {
@@ -164,11 +174,7 @@ public struct LossFunction: Equatable, Sendable {
 
     /// Poisson negative log-likelihood with PyTorch's options.
     private func poissonNLL(_ output: Variable, _ target: Tensor) throws -> Variable {
-        let n = output.value.count
-        guard target.count == n else {
-            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target \(shapeString(target.shape)) has \(target.count)")
-        }
-        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let n = try elementCount(output, target)
         let x = output.value.storage.pointer, y = target.storage.pointer
         for i in 0..<n where !(y[i] >= 0 && y[i].isFinite) {
             throw EmberError.invalidArgument(opName, "target \(i) is \(y[i]), expected a count >= 0")
@@ -195,11 +201,7 @@ public struct LossFunction: Equatable, Sendable {
     /// Huber and smooth L1: quadratic within `delta` (beta), linear outside.
     private func robustLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
         try validateOptions()
-        let n = output.value.count
-        guard target.count == n else {
-            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target \(shapeString(target.shape)) has \(target.count)")
-        }
-        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let n = try elementCount(output, target)
         let huber = kind == .huber, b = delta
         let o = output.value.storage.pointer, t = target.storage.pointer
         var s = 0.0
@@ -267,11 +269,7 @@ public struct LossFunction: Equatable, Sendable {
     /// Sigmoid focal loss on logits against targets in [0, 1].
     private func sigmoidFocal(_ output: Variable, _ target: Tensor) throws -> Variable {
         try validateOptions()
-        let n = output.value.count
-        guard target.count == n else {
-            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target has \(target.count)")
-        }
-        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let n = try elementCount(output, target)
         let x = output.value.storage.pointer, y = target.storage.pointer
         for i in 0..<n where !(y[i] >= 0 && y[i] <= 1) {
             throw EmberError.invalidArgument(opName, "target \(i) is \(y[i]), expected a value in [0, 1]")
@@ -332,11 +330,7 @@ public struct LossFunction: Equatable, Sendable {
     }
 
     private func regressionLoss(_ output: Variable, _ target: Tensor, absolute: Bool) throws -> Variable {
-        let n = output.value.count
-        guard target.count == n else {
-            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target \(shapeString(target.shape)) has \(target.count)")
-        }
-        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let n = try elementCount(output, target)
         let o = output.value.storage.pointer, t = target.storage.pointer
         var s = 0.0
         for i in 0..<n {
@@ -452,11 +446,7 @@ public struct LossFunction: Equatable, Sendable {
     }
 
     private func bceWithLogits(_ output: Variable, _ target: Tensor) throws -> Variable {
-        let n = output.value.count
-        guard target.count == n else {
-            throw EmberError.shapeMismatch(opName, "output \(shapeString(output.shape)) has \(n) elements but the target has \(target.count)")
-        }
-        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        let n = try elementCount(output, target)
         let cols = output.shape.last ?? 1
         if let pw = posWeight, pw.count != cols && pw.count != 1 {
             throw EmberError.shapeMismatch(opName, "pos_weight has \(pw.count) entries; expected 1 or one per output column (\(cols))")
