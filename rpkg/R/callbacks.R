@@ -41,12 +41,16 @@
 #'
 #' `state_dict`, a `function(ctx)` called after `on_end`, returns what the callback wants to keep
 #' with the model: it is stored in `model$config$callback_states[[id]]` (and travels with the
-#' model through [ember_serialize()] and 'mlr3' marshaling).
+#' model through [ember_serialize()] and 'mlr3' marshaling). When training continues that model
+#' (`ember_fit(init_resume = TRUE)`, a learner's hotstart), `load_state_dict`, a
+#' `function(ctx, state)`, receives it before `on_begin`, so that the callback carries on.
 #'
 #' @param id (`character(1)`)\cr The callback's id: a name without `.`.
 #' @param on_begin,on_epoch_begin,on_epoch_end,on_valid_end,on_end (`function(ctx)` or `NULL`)\cr
 #'   The stages (see sections Stages and Context).
 #' @param state_dict (`function(ctx)` or `NULL`)\cr What to keep with the model after training.
+#' @param load_state_dict (`function(ctx, state)` or `NULL`)\cr Takes back what `state_dict`
+#'   kept, when training continues a model.
 #' @param param_set (`paradox::ParamSet` or `NULL`)\cr The callback's parameters (each tagged
 #'   `"train"`); a learner exposes them as `cb.<id>.<name>`.
 #' @param params (`list()`)\cr Parameter values used by [ember_fit()] (a learner takes them from
@@ -77,18 +81,20 @@
 #' model <- ember_fit(iris[, 1:4], iris$Species, epochs = 12, lr = 0.02, callbacks = list(halve))
 #' model$config$callback_states$halve
 ember_callback <- function(id, on_begin = NULL, on_epoch_begin = NULL, on_epoch_end = NULL, on_valid_end = NULL,
-                           on_end = NULL, state_dict = NULL, param_set = NULL, params = list()) {
+                           on_end = NULL, state_dict = NULL, load_state_dict = NULL, param_set = NULL,
+                           params = list()) {
   if (!checkmate::test_string(id, min.chars = 1L) || grepl(".", id, fixed = TRUE)) {
     ember_abort(sprintf("'id' must be a non-empty name without '.', got %s", deparse_short(id)), argument = "id",
       expected = "a name without '.'", got = deparse_short(id))
   }
   stages <- list(on_begin = on_begin, on_epoch_begin = on_epoch_begin, on_epoch_end = on_epoch_end,
-    on_valid_end = on_valid_end, on_end = on_end, state_dict = state_dict)
+    on_valid_end = on_valid_end, on_end = on_end, state_dict = state_dict, load_state_dict = load_state_dict)
   for (stage in names(stages)) {
     f <- stages[[stage]]
-    if (!is.null(f) && (!is.function(f) || length(formals(f)) < 1L)) {
-      ember_abort(sprintf("'%s' of callback '%s' must be NULL or a function(ctx)", stage, id), argument = stage,
-        expected = "a function(ctx)", got = class(f)[1L])
+    arity <- if (stage == "load_state_dict") 2L else 1L
+    if (!is.null(f) && (!is.function(f) || length(formals(f)) < arity)) {
+      ember_abort(sprintf("'%s' of callback '%s' must be NULL or a function(%s)", stage, id,
+        if (arity == 2L) "ctx, state" else "ctx"), argument = stage, expected = "a function", got = class(f)[1L])
     }
   }
   if (!is.null(param_set)) {
@@ -271,7 +277,7 @@ callbacks_engine <- function(callbacks) {
 }
 
 # Runs the R stages of `callbacks` with one context; errors and stop requests end training.
-callback_runner <- function(callbacks, trainer, epochs, new_model) {
+callback_runner <- function(callbacks, trainer, epochs, new_model, states_kept = NULL) {
   callbacks <- Filter(function(cb) length(cb$stages) > 0L, callbacks)
   runner <- new.env(parent = emptyenv())
   runner$active <- length(callbacks) > 0L
@@ -323,7 +329,22 @@ callback_runner <- function(callbacks, trainer, epochs, new_model) {
     }
     invisible(TRUE)
   }
-  runner$begin <- function() run("on_begin")
+  # Before on_begin: what the callbacks kept with the model that training continues.
+  runner$begin <- function() {
+    for (i in seq_along(callbacks)) {
+      f <- callbacks[[i]]$stages$load_state_dict
+      kept <- states_kept[[callbacks[[i]]$id]]
+      if (is.null(f) || is.null(kept) || !is.null(runner$error)) next
+      ctx$params <- callbacks[[i]]$params
+      ctx$state <- states[[i]]
+      tryCatch(f(ctx, kept), error = function(e) {
+        runner$error <- e
+        runner$error_callback <- callbacks[[i]]$id
+        runner$stopped <- TRUE
+      })
+    }
+    run("on_begin")
+  }
   runner$epoch_begin <- function(epoch) {
     ctx$epoch <- epoch
     model_cache <<- NULL

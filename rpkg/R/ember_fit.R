@@ -299,7 +299,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   on_epoch <- epoch_hook(trainer, ptr, train_data, measures, measures_train, target, target$values, valid_target,
     batch_size_predict)
   runner <- callback_runner(callbacks, trainer, previous + epochs,
-    new_model = function(history) new_ember_model(ptr, encoding, target, architecture, history))
+    new_model = function(history) new_ember_model(ptr, encoding, target, architecture, history),
+    states_kept = resume$config$callback_states)
   run <- train_slices(trainer, train_data, valid_data, epochs = epochs,
     batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), on_epoch = on_epoch,
     progress = isTRUE(engine$progress), runner = runner, planned = previous + epochs)

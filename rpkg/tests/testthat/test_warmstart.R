@@ -132,3 +132,16 @@ test_that("mlr3's hotstart continues a learner exactly (hotstart_forward)", {
   expect_warning(more$train(task), class = "ember_warning_hotstart_restart")
   expect_identical(nrow(more$model$history), 2L)
 })
+
+test_that("callbacks take back their kept state when training continues", {
+  counter <- ember_callback("counter",
+    on_begin = function(ctx) if (is.null(ctx$state$n)) ctx$state$n <- 0L,
+    on_epoch_end = function(ctx) ctx$state$n <- ctx$state$n + 1L,
+    state_dict = function(ctx) ctx$state$n,
+    load_state_dict = function(ctx, state) ctx$state$n <- state)
+  part <- ember_fit(iris[, 1:4], iris$Species, epochs = 6, seed = 3, keep_optimizer_state = TRUE, callbacks = list(counter))
+  expect_identical(part$config$callback_states$counter, 6L)
+  more <- ember_fit(iris[, 1:4], iris$Species, epochs = 4, init = part, init_resume = TRUE, callbacks = list(counter))
+  expect_identical(more$config$callback_states$counter, 10L)
+  expect_error(ember_callback("x", load_state_dict = function(ctx) NULL), "must be NULL or a function\\(ctx, state\\)")
+})
