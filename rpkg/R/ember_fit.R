@@ -192,13 +192,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
       argument = "y", expected = paste(resume$target$levels %||% resume$target$type, collapse = ", "),
       got = paste(target$levels %||% target$type, collapse = ", "))
   }
-  if (n == 1L) {
-    if (architecture$name %in% c("tab_resnet", "resnet")) {
-      ember_abort(sprintf("'x' has a single row; %s uses batch normalization, which needs at least 2 rows", architecture$name),
-        argument = "x", expected = "at least 2 rows", got = "1 row")
-    }
-    ember_warn("'x' has a single row: the model can only memorise it", kind = "single_row", argument = "x")
-  }
+  if (n == 1L) ember_warn("'x' has a single row: the model can only memorise it", kind = "single_row", argument = "x")
   unseen <- unseen_policy(architecture, encoding)
   inputs <- ember_encode(encoding, x, argument = "x", unseen = unseen)
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
@@ -261,6 +255,14 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
   )
   blas_advice_once()
+  # Batch normalisation in training mode needs two rows (as in PyTorch): asked of the description.
+  if (n == 1L && is.null(resume)) {
+    bn <- description_nodes(network, "batch_norm")
+    if (length(bn)) {
+      ember_abort(sprintf("'x' has a single row; the network uses batch normalization (node '%s'), which needs at least 2 rows",
+        bn[1L]), argument = "x", expected = "at least 2 rows", got = "1 row")
+    }
+  }
   # A continued model is a copy of `init` (weights, standardisation, random state); otherwise a new one.
   ptr <- if (!is.null(resume)) copy_model(resume)$ptr else .Call(C_ember_model_new, to_json(model_config))
   init_report <- if (!is.null(init) && is.null(resume)) warm_start(ptr, init, check_flag(init_strict, "init_strict"))
@@ -325,6 +327,19 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
       nrow(run$history), epochs), kind = "interrupted")
   }
   model
+}
+
+# The ids of the nodes of a network description (JSON text) with op `op`, repeated blocks included.
+description_nodes <- function(network, op) {
+  found <- character(0)
+  walk <- function(nodes) {
+    for (node in nodes) {
+      if (identical(node$op, op)) found <<- c(found, node$id)
+      if (!is.null(node$body)) walk(node$body$nodes)
+    }
+  }
+  walk(jsonlite::fromJSON(network, simplifyVector = FALSE)$nodes)
+  found
 }
 
 # The model that training continues (init_resume = TRUE), or NULL.
@@ -475,7 +490,7 @@ epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, targe
   host_valid <- Filter(is.function, measures)
   host_train <- Filter(is.function, measures_train)
   if (!length(host_valid) && !length(host_train)) return(NULL)
-  columns <- if (target$type == "factor") max(2L, length(target$levels)) else 1L
+  columns <- as.integer(from_json(.Call(C_ember_model_info, ptr))$prediction_columns)
   function(r, previous) {
     stop <- FALSE
     if (length(host_train)) {

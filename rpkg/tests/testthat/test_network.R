@@ -204,3 +204,12 @@ test_that("pixel columns routed into an image input; a repeated block with its o
   shared <- ember_input_num() |> ember_repeat(2, function(x) ember_linear(x, 3), shared = TRUE) |> ember_head() |> ember_network()
   expect_error(ember_fit(pixels, y, shared, epochs = 1), "shared parameters must keep the shape")
 })
+
+test_that("one row with batch normalization anywhere in the network is refused before training", {
+  net <- ember_network(ember_input_num() |> ember_repeat(2, function(x) x |> ember_batch_norm(id = "bn") |> ember_linear(4)) |>
+    ember_head())
+  expect_error(suppressWarnings(ember_fit(iris[1, 1:4], iris$Species[1], net)),
+    "the network uses batch normalization \\(node 'bn'\\), which needs at least 2 rows", class = "ember_error")
+  expect_identical(mlr3ember:::description_nodes(ember_network_description(ember_tab_resnet(n_blocks = 1), numeric = 2),
+    "batch_norm"), c("norm", "head_norm"))
+})
