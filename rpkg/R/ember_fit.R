@@ -196,36 +196,11 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   unseen <- unseen_policy(architecture, encoding)
   inputs <- ember_encode(encoding, x, argument = "x", unseen = unseen)
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
-  valid_inputs <- NULL
-  valid_target <- NULL
-  if (!is.null(validate)) {
-    if (is.numeric(validate) && length(validate) == 1L) {
-      if (!(validate > 0 && validate < 1)) {
-        ember_abort("'validate' as a ratio must be in (0, 1)", argument = "validate", expected = "a ratio in (0, 1)", got = format(validate))
-      }
-      n_valid <- round(validate * n)
-      if (n_valid < 1L || n_valid >= n) {
-        ember_abort(sprintf("'validate' = %g leaves %d of %d rows for validation; both parts need rows", validate, n_valid, n),
-          argument = "validate", expected = "a ratio leaving rows on both sides", got = format(validate))
-      }
-      idx <- sort(sample.int(n, n_valid))
-      valid_inputs <- subset_inputs(inputs, idx)
-      valid_target <- target$values[idx]
-      inputs <- subset_inputs(inputs, -idx)
-      target$values <- target$values[-idx]
-    } else if (is.list(validate) && !is.data.frame(validate) && all(c("x", "y") %in% names(validate))) {
-      valid_inputs <- ember_encode(encoding, validate$x, argument = "validate$x", unseen = unseen)
-      vt <- ember_target(validate$y, inputs_rows(valid_inputs), argument = "validate$y")
-      if (!identical(vt$levels, target$levels)) {
-        ember_abort("'validate$y' must have the levels of 'y'", argument = "validate$y", expected = paste(target$levels, collapse = ", "),
-          got = paste(vt$levels, collapse = ", "))
-      }
-      valid_target <- vt$values
-    } else {
-      ember_abort("'validate' must be NULL, a ratio in (0, 1) or list(x = , y = )", argument = "validate",
-        expected = "NULL, a ratio or list(x, y)", got = class(validate)[1L])
-    }
-  }
+  split <- fit_validation(validate, inputs, target, encoding, unseen, n)
+  inputs <- split$inputs
+  target <- split$target
+  valid_inputs <- split$valid_inputs
+  valid_target <- split$valid_target
   measures <- normalize_measures(measures, target$task)
   measures_train <- normalize_measures(measures_train, target$task, argument = "measures_train")
   host_scoring <- any(vapply(measures, is.function, logical(1)))
@@ -234,22 +209,13 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   engine <- callbacks_engine(callbacks)
 
   # The model and its trainer.
-  sizes <- encoding_inputs(encoding)
-  if (!is.null(encoding$routes)) {
-    network <- to_json(network_spec(architecture, routes = route_sizes(encoding)))
-    standardize_num <- route_standardize(encoding, standardize)
-    if (!length(standardize_num)) standardize_num <- json_object()
-  } else {
-    network <- if (kind == "image") ember_network_description(architecture, image = sizes$image) else
-      ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities, image = sizes$image)
-    reads_num <- kind == "tabular" && sizes$numeric > 0L && (is.null(encoding$inputs) || isTRUE(encoding$inputs$num))
-    standardize_num <- if (reads_num) list(num = json_array(encoding_standardize(encoding, standardize))) else json_object()
-  }
+  described <- fit_network(architecture, encoding, kind, standardize)
+  network <- described$network
   model_config <- list(
     network = json_raw(network),
     task = target$task, class_names = json_array(if (target$task == "regression") character(0) else target$levels),
     # Poisson: counts are not standardised, and on log inputs predictions are exp(output), the rates.
-    standardize = standardize_num, standardize_target = standardize && !poisson_loss(loss),
+    standardize = described$standardize, standardize_target = standardize && !poisson_loss(loss),
     output_link = if (poisson_loss(loss) && !isFALSE(loss_args$log_input)) "exp",
     seed = format(seed, scientific = FALSE),
     host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
@@ -266,18 +232,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   # A continued model is a copy of `init` (weights, standardisation, random state); otherwise a new one.
   ptr <- if (!is.null(resume)) copy_model(resume)$ptr else .Call(C_ember_model_new, to_json(model_config))
   init_report <- if (!is.null(init) && is.null(resume)) warm_start(ptr, init, check_flag(init_strict, "init_strict"))
-  trainer_config <- list(
-    batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
-    optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
-    loss = c(list(kind = engine_loss(loss, target$task), expr = if (inherits(loss, "ember_loss_fn")) loss$expr),
-      loss_args_json(loss_args)), schedule = engine$schedule,
-    eval_freq = eval_freq,
-    measures_train = json_array(unlist(Filter(is.character, measures_train))),
-    measures_valid = json_array(unlist(Filter(is.character, measures))),
-    patience = engine$patience, min_delta = engine$min_delta, restore_best_weights = engine$restore_best_weights,
-    batch_size_predict = batch_size_predict, host_scoring = host_scoring
-  )
-  if (is.null(loss) && !length(loss_args)) trainer_config$loss <- NULL
+  trainer_config <- fit_trainer_config(batch_size, shuffle, drop_last, optimizer, lr, weight_decay, momentum, opt_args,
+    loss, loss_args, target, engine, eval_freq, measures, measures_train, batch_size_predict, host_scoring)
   trainer <- tryCatch(.Call(C_ember_trainer_new, ptr, to_json(trainer_config)), ember_error = function(e) {
     # The engine names configuration fields (optimizer.betas); speak of ember_fit()'s arguments.
     e$argument <- r_argument_name(e$argument)
@@ -340,6 +296,78 @@ description_nodes <- function(network, op) {
   }
   walk(jsonlite::fromJSON(network, simplifyVector = FALSE)$nodes)
   found
+}
+
+# The validation data of ember_fit(): a ratio of the rows (drawn with R's RNG) or list(x, y).
+# Returns the training inputs and target, and the validation inputs and target (NULL without).
+fit_validation <- function(validate, inputs, target, encoding, unseen, n) {
+  valid_inputs <- NULL
+  valid_target <- NULL
+  if (!is.null(validate)) {
+    if (is.numeric(validate) && length(validate) == 1L) {
+      if (!(validate > 0 && validate < 1)) {
+        ember_abort("'validate' as a ratio must be in (0, 1)", argument = "validate", expected = "a ratio in (0, 1)", got = format(validate))
+      }
+      n_valid <- round(validate * n)
+      if (n_valid < 1L || n_valid >= n) {
+        ember_abort(sprintf("'validate' = %g leaves %d of %d rows for validation; both parts need rows", validate, n_valid, n),
+          argument = "validate", expected = "a ratio leaving rows on both sides", got = format(validate))
+      }
+      idx <- sort(sample.int(n, n_valid))
+      valid_inputs <- subset_inputs(inputs, idx)
+      valid_target <- target$values[idx]
+      inputs <- subset_inputs(inputs, -idx)
+      target$values <- target$values[-idx]
+    } else if (is.list(validate) && !is.data.frame(validate) && all(c("x", "y") %in% names(validate))) {
+      valid_inputs <- ember_encode(encoding, validate$x, argument = "validate$x", unseen = unseen)
+      vt <- ember_target(validate$y, inputs_rows(valid_inputs), argument = "validate$y")
+      if (!identical(vt$levels, target$levels)) {
+        ember_abort("'validate$y' must have the levels of 'y'", argument = "validate$y", expected = paste(target$levels, collapse = ", "),
+          got = paste(vt$levels, collapse = ", "))
+      }
+      valid_target <- vt$values
+    } else {
+      ember_abort("'validate' must be NULL, a ratio in (0, 1) or list(x = , y = )", argument = "validate",
+        expected = "NULL, a ratio or list(x, y)", got = class(validate)[1L])
+    }
+  }
+  list(inputs = inputs, target = target, valid_inputs = valid_inputs, valid_target = valid_target)
+}
+
+# The network description (JSON text) for the encoded data, and the standardize masks of its
+# numeric inputs.
+fit_network <- function(architecture, encoding, kind, standardize) {
+  sizes <- encoding_inputs(encoding)
+  if (!is.null(encoding$routes)) {
+    network <- to_json(network_spec(architecture, routes = route_sizes(encoding)))
+    standardize_num <- route_standardize(encoding, standardize)
+    if (!length(standardize_num)) standardize_num <- json_object()
+  } else {
+    network <- if (kind == "image") ember_network_description(architecture, image = sizes$image) else
+      ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities, image = sizes$image)
+    reads_num <- kind == "tabular" && sizes$numeric > 0L && (is.null(encoding$inputs) || isTRUE(encoding$inputs$num))
+    standardize_num <- if (reads_num) list(num = json_array(encoding_standardize(encoding, standardize))) else json_object()
+  }
+  list(network = network, standardize = standardize_num)
+}
+
+# The trainer configuration of ember_fit() (include/ember.h, ember_trainer_new).
+fit_trainer_config <- function(batch_size, shuffle, drop_last, optimizer, lr, weight_decay, momentum, opt_args, loss,
+                               loss_args, target, engine, eval_freq, measures, measures_train, batch_size_predict,
+                               host_scoring) {
+  config <- list(
+    batch_size = batch_size, shuffle = shuffle, drop_last = drop_last,
+    optimizer = c(list(kind = optimizer, lr = lr, weight_decay = weight_decay, momentum = momentum), opt_args_json(opt_args)),
+    loss = c(list(kind = engine_loss(loss, target$task), expr = if (inherits(loss, "ember_loss_fn")) loss$expr),
+      loss_args_json(loss_args)), schedule = engine$schedule,
+    eval_freq = eval_freq,
+    measures_train = json_array(unlist(Filter(is.character, measures_train))),
+    measures_valid = json_array(unlist(Filter(is.character, measures))),
+    patience = engine$patience, min_delta = engine$min_delta, restore_best_weights = engine$restore_best_weights,
+    batch_size_predict = batch_size_predict, host_scoring = host_scoring
+  )
+  if (is.null(loss) && !length(loss_args)) config$loss <- NULL
+  config
 }
 
 # The model that training continues (init_resume = TRUE), or NULL.

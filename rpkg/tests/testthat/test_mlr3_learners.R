@@ -71,7 +71,7 @@ test_that("parameters: mlr3torch's names, architecture defaults equal the builde
     "loss", "loss.weight", "cb.progress", "cb.checkpoint.path", "cb.lr_scheduler", "cb.lr_step.step_size") %in% ps$ids()))
   expect_identical(ps$values$seed, "random")
   expect_true(all(vapply(ps$tags, function(t) any(c("train", "predict") %in% t), logical(1))))
-  expect_identical(mlr3::lrn("regr.ember_mlp")$param_set$levels$loss, c("mse", "l1", "huber", "smooth_l1"))
+  expect_identical(mlr3::lrn("regr.ember_mlp")$param_set$levels$loss, c("mse", "l1", "huber", "smooth_l1", "poisson_nll"))
   expect_identical(mlr3::lrn("classif.ember_mlp")$param_set$levels$loss, c("cross_entropy", "focal"))
   builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer)
   for (arch in names(builders)) {
