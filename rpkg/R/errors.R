@@ -61,3 +61,9 @@ rebase_indices <- function(msg) {
   }
   msg
 }
+
+# Called from the C glue (rpkg/src/init.c) for problems it finds itself (argument types, stale
+# handles, sizes): the same classed errors as the rest of the package.
+ember_signal_glue_error <- function(message, kind, argument) {
+  ember_abort(message, kind = kind, argument = argument)
+}

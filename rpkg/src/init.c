@@ -13,6 +13,7 @@
 #include <R_ext/Rdynload.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,6 +52,24 @@ static void stop_engine(int32_t status, const char *what) {
     Rf_error("%s failed (status %d): %s", what, (int)status, ember_last_error());
 }
 
+/* Raises a classed R error (ember_error_<kind>, naming `arg`) for a problem the glue finds itself. */
+static void stop_glue(const char *kind, const char *arg, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    SEXP ns = PROTECT(R_FindNamespace(Rf_mkString("mlr3ember")));
+    SEXP fn = PROTECT(Rf_findFun(Rf_install("ember_signal_glue_error"), ns));
+    SEXP m = PROTECT(Rf_mkString(msg));
+    SEXP k = PROTECT(Rf_mkString(kind));
+    SEXP a = PROTECT(arg != NULL ? Rf_mkString(arg) : Rf_ScalarString(NA_STRING));
+    SEXP call = PROTECT(Rf_lang4(fn, m, k, a));
+    Rf_eval(call, ns); /* signals an R error: does not return */
+    UNPROTECT(6);
+    Rf_error("%s", msg);
+}
+
 #define CHECK(call, what)                            \
     do {                                             \
         int32_t st_ = (call);                        \
@@ -80,6 +99,12 @@ static void trainer_finalizer(SEXP ptr) {
     R_ClearExternalPtr(ptr);
 }
 
+/* Whether the external pointer was created in this process (its tag records the creating pid). */
+static int same_process(SEXP ptr) {
+    SEXP tag = R_ExternalPtrTag(ptr);
+    return TYPEOF(tag) != INTSXP || LENGTH(tag) != 1 || INTEGER(tag)[0] == (int)getpid();
+}
+
 /* The tag of every external pointer records the creating process id. */
 static SEXP wrap_pointer(void *p, const char *cls, R_CFinalizer_t fin) {
     SEXP tag = PROTECT(Rf_ScalarInteger((int)getpid()));
@@ -92,16 +117,15 @@ static SEXP wrap_pointer(void *p, const char *cls, R_CFinalizer_t fin) {
 
 static void *unwrap_pointer(SEXP ptr, const char *cls, const char *arg) {
     if (TYPEOF(ptr) != EXTPTRSXP || !Rf_inherits(ptr, cls))
-        Rf_error("'%s' must be an external pointer of class '%s'", arg, cls);
+        stop_glue("invalid_argument", arg, "'%s' must be an external pointer of class '%s'", arg, cls);
     void *p = R_ExternalPtrAddr(ptr);
     if (p == NULL)
-        Rf_error("'%s' is a stale Ember handle: the object was saved or sent to another process "
+        stop_glue("stale_handle", arg, "'%s' is a stale Ember handle: the object was saved or sent to another process "
                  "without marshaling (use ember_serialize() or mlr3's $marshal() before saveRDS(), "
                  "ember_save() for files, or refit)", arg);
-    SEXP tag = R_ExternalPtrTag(ptr);
-    if (TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && INTEGER(tag)[0] != (int)getpid())
-        Rf_error("'%s' was created in another process (pid %d; this is %d), e.g. before a fork: "
-                 "serialize the model to move it between processes", arg, INTEGER(tag)[0], (int)getpid());
+    if (!same_process(ptr))
+        stop_glue("stale_handle", arg, "'%s' was created in another process (pid %d; this is %d), e.g. before a fork: "
+                 "serialize the model to move it between processes", arg, INTEGER(R_ExternalPtrTag(ptr))[0], (int)getpid());
     return p;
 }
 
@@ -110,20 +134,20 @@ static void *unwrap_pointer(SEXP ptr, const char *cls, const char *arg) {
 #define TRAINER(x) ((ember_trainer *)unwrap_pointer(x, "ember_trainer_ptr", "trainer"))
 
 static int scalar_int(SEXP x, const char *arg) {
-    if (!Rf_isNumeric(x) || Rf_length(x) != 1) Rf_error("'%s' must be a single number", arg);
+    if (!Rf_isNumeric(x) || Rf_length(x) != 1) stop_glue("invalid_argument", arg, "'%s' must be a single number", arg);
     double v = Rf_asReal(x);
-    if (!R_FINITE(v) || v != (double)(int)v) Rf_error("'%s' must be a finite integer, got %g", arg, v);
+    if (!R_FINITE(v) || v != (double)(int)v) stop_glue("invalid_argument", arg, "'%s' must be a finite integer, got %g", arg, v);
     return (int)v;
 }
 
 static double scalar_real(SEXP x, const char *arg) {
-    if (!Rf_isNumeric(x) || Rf_length(x) != 1) Rf_error("'%s' must be a single number", arg);
+    if (!Rf_isNumeric(x) || Rf_length(x) != 1) stop_glue("invalid_argument", arg, "'%s' must be a single number", arg);
     return Rf_asReal(x);
 }
 
 static const char *scalar_string(SEXP x, const char *arg) {
     if (TYPEOF(x) != STRSXP || Rf_length(x) != 1 || STRING_ELT(x, 0) == NA_STRING)
-        Rf_error("'%s' must be a single string", arg);
+        stop_glue("invalid_argument", arg, "'%s' must be a single string", arg);
     return Rf_translateCharUTF8(STRING_ELT(x, 0));
 }
 
@@ -145,7 +169,7 @@ static SEXP bytes_result(ember_bytes *bytes, const char *what) {
     }
     if (size > R_XLEN_T_MAX) {
         ember_bytes_free(bytes);
-        Rf_error("%s: %lld bytes are too many for an R raw vector", what, (long long)size);
+        stop_glue("overflow", NULL, "%s: %lld bytes are too many for an R raw vector", what, (long long)size);
     }
     SEXP out = PROTECT(Rf_allocVector(RAWSXP, (R_xlen_t)size));
     if (size > 0) memcpy(RAW(out), data, (size_t)size);
@@ -215,23 +239,20 @@ SEXP C_ember_is_valid(SEXP ptr) {
     if (TYPEOF(ptr) != EXTPTRSXP) return Rf_ScalarLogical(0);
     if (R_ExternalPtrAddr(ptr) == NULL) return Rf_ScalarLogical(0);
     SEXP tag = R_ExternalPtrTag(ptr);
-    int same = TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && INTEGER(tag)[0] == (int)getpid();
-    return Rf_ScalarLogical(same);
+    return Rf_ScalarLogical(TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && same_process(ptr));
 }
 
 /* 0: usable here; 1: stale (saved without marshaling: NULL address); 2: created in another process. */
 SEXP C_ember_handle_state(SEXP ptr) {
     if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrAddr(ptr) == NULL) return Rf_ScalarInteger(1);
     SEXP tag = R_ExternalPtrTag(ptr);
-    int same = TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && INTEGER(tag)[0] == (int)getpid();
-    return Rf_ScalarInteger(same ? 0 : 2);
+    return Rf_ScalarInteger(TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && same_process(ptr) ? 0 : 2);
 }
 
 /* Frees an engine object now (instead of at garbage collection). */
 SEXP C_ember_release(SEXP ptr) {
     if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrAddr(ptr) == NULL) return R_NilValue;
-    SEXP tag = R_ExternalPtrTag(ptr);
-    if (TYPEOF(tag) == INTSXP && LENGTH(tag) == 1 && INTEGER(tag)[0] != (int)getpid()) return R_NilValue;
+    if (!same_process(ptr)) return R_NilValue;
     if (Rf_inherits(ptr, "ember_model_ptr")) model_finalizer(ptr);
     else if (Rf_inherits(ptr, "ember_dataset_ptr")) dataset_finalizer(ptr);
     else if (Rf_inherits(ptr, "ember_trainer_ptr")) trainer_finalizer(ptr);
@@ -266,10 +287,10 @@ SEXP C_ember_model_predict(SEXP model, SEXP dataset, SEXP batch_size, SEXP logit
     ember_dataset *d = DATASET(dataset, "data");
     int bs = scalar_int(batch_size, "batch_size");
     int cols = scalar_int(columns, "columns");
-    if (cols < 1) Rf_error("'columns' must be >= 1");
+    if (cols < 1) stop_glue("invalid_argument", "columns", "'columns' must be >= 1");
     int64_t rows = 0;
     CHECK(ember_dataset_rows(d, &rows), "predict");
-    if (rows > INT32_MAX) Rf_error("too many rows");
+    if (rows > INT32_MAX) stop_glue("overflow", NULL, "too many rows");
     SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)rows, cols));
     int64_t len = rows * (int64_t)cols;
     if (Rf_asLogical(logits) == 1) CHECK(ember_model_logits(m, d, bs, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), len), "predict");
@@ -285,7 +306,7 @@ SEXP C_ember_model_serialize(SEXP model) {
 }
 
 SEXP C_ember_model_deserialize(SEXP bytes) {
-    if (TYPEOF(bytes) != RAWSXP) Rf_error("'bytes' must be a raw vector");
+    if (TYPEOF(bytes) != RAWSXP) stop_glue("invalid_argument", "bytes", "'bytes' must be a raw vector");
     ember_model *m = NULL;
     CHECK(ember_model_deserialize(&m, RAW(bytes), (int64_t)XLENGTH(bytes)), "reading the model");
     return wrap_pointer(m, "ember_model_ptr", model_finalizer);
@@ -311,7 +332,7 @@ SEXP C_ember_model_snapshot(SEXP model) {
 
 SEXP C_ember_model_restore(SEXP model, SEXP bytes, SEXP strict) {
     ember_model *m = MODEL(model);
-    if (TYPEOF(bytes) != RAWSXP) Rf_error("'weights' must be a raw vector");
+    if (TYPEOF(bytes) != RAWSXP) stop_glue("invalid_argument", "weights", "'weights' must be a raw vector");
     CHECK(ember_model_restore_weights(m, RAW(bytes), (int64_t)XLENGTH(bytes), Rf_asLogical(strict) == 1),
           "restoring the weights");
     return R_NilValue;
@@ -319,7 +340,7 @@ SEXP C_ember_model_restore(SEXP model, SEXP bytes, SEXP strict) {
 
 SEXP C_ember_model_restore_matching(SEXP model, SEXP bytes) {
     ember_model *m = MODEL(model);
-    if (TYPEOF(bytes) != RAWSXP) Rf_error("'init' must be a raw vector");
+    if (TYPEOF(bytes) != RAWSXP) stop_glue("invalid_argument", "init", "'init' must be a raw vector");
     const char *out = NULL;
     CHECK(ember_model_restore_matching(m, RAW(bytes), (int64_t)XLENGTH(bytes), &out), "loading the initial weights");
     return text_result(out);
@@ -341,14 +362,14 @@ SEXP C_ember_model_rng(SEXP model) {
 
 SEXP C_ember_model_set_rng(SEXP model, SEXP state) {
     ember_model *m = MODEL(model);
-    if (TYPEOF(state) != STRSXP || LENGTH(state) != 4) Rf_error("'state' must be 4 decimal strings");
+    if (TYPEOF(state) != STRSXP || LENGTH(state) != 4) stop_glue("invalid_argument", "state", "'state' must be 4 decimal strings");
     uint64_t s[4];
     for (int i = 0; i < 4; i++) {
-        if (STRING_ELT(state, i) == NA_STRING) Rf_error("'state' must not contain NA");
+        if (STRING_ELT(state, i) == NA_STRING) stop_glue("invalid_argument", "state", "'state' must not contain NA");
         const char *txt = CHAR(STRING_ELT(state, i));
         char *end = NULL;
         s[i] = strtoull(txt, &end, 10);
-        if (end == txt || *end != '\0' || txt[0] == '-') Rf_error("'state' must hold unsigned decimal integers, got '%s'", txt);
+        if (end == txt || *end != '\0' || txt[0] == '-') stop_glue("invalid_argument", "state", "'state' must hold unsigned decimal integers, got '%s'", txt);
     }
     CHECK(ember_model_set_rng_state(m, s), "setting the RNG state");
     return R_NilValue;
@@ -363,7 +384,7 @@ SEXP C_ember_model_parameters(SEXP model) {
 SEXP C_ember_model_get_parameter(SEXP model, SEXP name, SEXP length) {
     ember_model *m = MODEL(model);
     double n = scalar_real(length, "length");
-    if (!(n >= 0 && n <= (double)R_XLEN_T_MAX)) Rf_error("'length' out of range");
+    if (!(n >= 0 && n <= (double)R_XLEN_T_MAX)) stop_glue("invalid_argument", "length", "'length' out of range");
     SEXP out = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t)n));
     CHECK(ember_model_get_parameter(m, scalar_string(name, "name"), REAL(out), (int64_t)n), "reading a parameter");
     UNPROTECT(1);
@@ -372,7 +393,7 @@ SEXP C_ember_model_get_parameter(SEXP model, SEXP name, SEXP length) {
 
 SEXP C_ember_model_set_parameter(SEXP model, SEXP name, SEXP values) {
     ember_model *m = MODEL(model);
-    if (TYPEOF(values) != REALSXP) Rf_error("'value' must be a double vector");
+    if (TYPEOF(values) != REALSXP) stop_glue("invalid_argument", "value", "'value' must be a double vector");
     CHECK(ember_model_set_parameter(m, scalar_string(name, "name"), REAL(values), (int64_t)XLENGTH(values)),
           "setting a parameter");
     return R_NilValue;
@@ -391,14 +412,14 @@ SEXP C_ember_model_freeze(SEXP model, SEXP pattern, SEXP frozen) {
 SEXP C_ember_dataset_new(SEXP rows) {
     ember_dataset *d = NULL;
     double n = scalar_real(rows, "n_rows");
-    if (!R_FINITE(n)) Rf_error("'n_rows' must be finite");
+    if (!R_FINITE(n)) stop_glue("invalid_argument", "n_rows", "'n_rows' must be finite");
     CHECK(ember_dataset_new(&d, (int64_t)n), "creating the dataset");
     return wrap_pointer(d, "ember_dataset_ptr", dataset_finalizer);
 }
 
 SEXP C_ember_dataset_add_numeric(SEXP dataset, SEXP name, SEXP x) {
     ember_dataset *d = DATASET(dataset, "dataset");
-    if (TYPEOF(x) != REALSXP || !Rf_isMatrix(x)) Rf_error("'x' must be a double matrix");
+    if (TYPEOF(x) != REALSXP || !Rf_isMatrix(x)) stop_glue("invalid_argument", "x", "'x' must be a double matrix");
     CHECK(ember_dataset_add_numeric(d, scalar_string(name, "name"), REAL(x), Rf_ncols(x), EMBER_LAYOUT_COLUMN_MAJOR),
           "adding a numeric input");
     return R_NilValue;
@@ -406,7 +427,7 @@ SEXP C_ember_dataset_add_numeric(SEXP dataset, SEXP name, SEXP x) {
 
 SEXP C_ember_dataset_add_categorical(SEXP dataset, SEXP name, SEXP codes) {
     ember_dataset *d = DATASET(dataset, "dataset");
-    if (TYPEOF(codes) != INTSXP || !Rf_isMatrix(codes)) Rf_error("'codes' must be an integer matrix");
+    if (TYPEOF(codes) != INTSXP || !Rf_isMatrix(codes)) stop_glue("invalid_argument", "codes", "'codes' must be an integer matrix");
     CHECK(ember_dataset_add_categorical(d, scalar_string(name, "name"), INTEGER(codes), Rf_ncols(codes),
                                         EMBER_LAYOUT_COLUMN_MAJOR),
           "adding a categorical input");
@@ -415,9 +436,9 @@ SEXP C_ember_dataset_add_categorical(SEXP dataset, SEXP name, SEXP codes) {
 
 SEXP C_ember_dataset_add_tensor(SEXP dataset, SEXP name, SEXP x) {
     ember_dataset *d = DATASET(dataset, "dataset");
-    if (TYPEOF(x) != REALSXP) Rf_error("'x' must be a double array");
+    if (TYPEOF(x) != REALSXP) stop_glue("invalid_argument", "x", "'x' must be a double array");
     SEXP dim = Rf_getAttrib(x, R_DimSymbol);
-    if (TYPEOF(dim) != INTSXP || LENGTH(dim) < 2 || LENGTH(dim) > 5) Rf_error("'x' must be an array of rank 2 to 5");
+    if (TYPEOF(dim) != INTSXP || LENGTH(dim) < 2 || LENGTH(dim) > 5) stop_glue("invalid_argument", "x", "'x' must be an array of rank 2 to 5");
     int64_t shape[5];
     for (int i = 0; i < LENGTH(dim); i++) shape[i] = INTEGER(dim)[i];
     CHECK(ember_dataset_add_tensor(d, scalar_string(name, "name"), REAL(x), shape, LENGTH(dim), EMBER_LAYOUT_COLUMN_MAJOR),
@@ -427,7 +448,7 @@ SEXP C_ember_dataset_add_tensor(SEXP dataset, SEXP name, SEXP x) {
 
 SEXP C_ember_dataset_set_target(SEXP dataset, SEXP y) {
     ember_dataset *d = DATASET(dataset, "dataset");
-    if (TYPEOF(y) != REALSXP) Rf_error("'y' must be a double vector");
+    if (TYPEOF(y) != REALSXP) stop_glue("invalid_argument", "y", "'y' must be a double vector");
     CHECK(ember_dataset_set_target(d, REAL(y), (int64_t)XLENGTH(y)), "setting the target");
     return R_NilValue;
 }
@@ -462,7 +483,7 @@ SEXP C_ember_trainer_valid_predictions(SEXP trainer) {
     ember_trainer *t = TRAINER(trainer);
     int64_t rows = 0, cols = 0;
     CHECK(ember_trainer_valid_predictions(t, EMBER_LAYOUT_COLUMN_MAJOR, NULL, 0, &rows, &cols), "validation predictions");
-    if (rows > INT32_MAX || cols > INT32_MAX) Rf_error("too many validation predictions");
+    if (rows > INT32_MAX || cols > INT32_MAX) stop_glue("overflow", NULL, "too many validation predictions");
     SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)rows, (int)cols));
     CHECK(ember_trainer_valid_predictions(t, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), rows * cols, NULL, NULL),
           "validation predictions");
@@ -492,7 +513,7 @@ SEXP C_ember_trainer_checkpoint(SEXP trainer) {
 }
 
 SEXP C_ember_trainer_resume(SEXP trainer, SEXP bytes) {
-    if (TYPEOF(bytes) != RAWSXP) Rf_error("'bytes' must be a raw vector");
+    if (TYPEOF(bytes) != RAWSXP) stop_glue("invalid_argument", "bytes", "'bytes' must be a raw vector");
     CHECK(ember_trainer_resume(TRAINER(trainer), RAW(bytes), (int64_t)XLENGTH(bytes)), "resuming training");
     return R_NilValue;
 }

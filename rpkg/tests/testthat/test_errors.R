@@ -148,3 +148,17 @@ test_that("engine errors are rebased to 1-based indices with structured fields",
     "target 2 is nan", argument = "y", index = 2L, expected = "finite values", got = "nan")
   expect_identical(e$op, "dataset")
 })
+
+test_that("errors the C glue finds itself are classed ember errors naming the argument", {
+  e <- tryCatch(.Call(mlr3ember:::C_ember_model_info, "not a pointer"), error = function(e) e)
+  expect_s3_class(e, "ember_error_invalid_argument")
+  expect_identical(e$argument, "model")
+  expect_match(conditionMessage(e), "'model' must be an external pointer of class 'ember_model_ptr'")
+  e <- tryCatch(.Call(mlr3ember:::C_ember_set_threads, "two"), error = function(e) e)
+  expect_s3_class(e, "ember_error")
+  expect_identical(e$argument, "num_threads")
+  model <- ember_fit(iris[, 1:4], iris$Species, epochs = 1)
+  stale <- unserialize(serialize(model, NULL))
+  e <- tryCatch(.Call(mlr3ember:::C_ember_model_info, stale$ptr), error = function(e) e)
+  expect_s3_class(e, "ember_error_stale_handle")
+})
