@@ -66,8 +66,12 @@ final class CABITests: XCTestCase {
         return try XCTUnwrap(d)
     }
 
-    func testEngineFunctions() {
-        XCTAssertEqual(ember_abi_version(), 2)
+    func testEngineFunctions() throws {
+        // The ABI version is written once, in include/ember.h; the engine must report that number.
+        let header = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../include/ember.h").standardizedFileURL.path, encoding: .utf8)
+        let line = try XCTUnwrap(header.split(separator: "\n").first { $0.hasPrefix("#define EMBER_ABI_VERSION ") })
+        XCTAssertEqual(ember_abi_version(), Int32(try XCTUnwrap(line.split(separator: " ").last.flatMap { Int32($0) })))
         XCTAssertEqual(text { ember_version($0) }, "0.2.0")
         XCTAssertFalse(text { ember_blas_core_name($0) }.isEmpty)
         var advice: UnsafePointer<CChar>? = UnsafePointer(bitPattern: 1)

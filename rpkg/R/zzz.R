@@ -2,14 +2,14 @@
 #' @importFrom R6 R6Class
 NULL
 
-# The interface version of include/ember.h this R code was written against.
-ember_abi_expected <- 2L
-
 .onLoad <- function(libname, pkgname) {
+  # The engine linked in must implement the interface version of the header the glue was compiled
+  # against (EMBER_ABI_VERSION in include/ember.h, the one place it is written).
   abi <- .Call(C_ember_abi_version)
-  if (!identical(abi, ember_abi_expected)) {
+  expected <- .Call(C_ember_abi_header)
+  if (!identical(abi, expected)) {
     stop(sprintf("mlr3ember: the loaded Ember engine has ABI version %d, expected %d; reinstall the package",
-      abi, ember_abi_expected), call. = FALSE)
+      abi, expected), call. = FALSE)
   }
   # mlr3 is only suggested: register the learners when (and if) it is loaded.
   if (isNamespaceLoaded("mlr3")) register_mlr3()

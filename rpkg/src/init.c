@@ -182,6 +182,9 @@ static SEXP bytes_result(ember_bytes *bytes, const char *what) {
 
 SEXP C_ember_abi_version(void) { return Rf_ScalarInteger(ember_abi_version()); }
 
+/* EMBER_ABI_VERSION of the header this glue was compiled against (the one place it is written). */
+SEXP C_ember_abi_header(void) { return Rf_ScalarInteger(EMBER_ABI_VERSION); }
+
 SEXP C_ember_info(void) {
     const char *core = NULL, *version = NULL, *advice = NULL;
     int32_t threads = 0;
@@ -528,6 +531,7 @@ SEXP C_ember_trainer_finish(SEXP trainer) {
 static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_abi_version, 0),
     ENTRY(C_ember_info, 0),
+    ENTRY(C_ember_abi_header, 0),
     ENTRY(C_ember_vocabulary, 0),
     ENTRY(C_ember_set_threads, 1),
     ENTRY(C_ember_live_handles, 0),
