@@ -587,35 +587,27 @@ final class CABITests: XCTestCase {
         let (full, fullTrainer) = try trained(4)
         let (part, partTrainer) = try trained(2)
         defer { for p in [full, part] { _ = ember_model_free(p) }; for t in [fullTrainer, partTrainer] { _ = ember_trainer_free(t) } }
-        var checkpoint: OpaquePointer?
-        check(ember_trainer_checkpoint(partTrainer, &checkpoint))
-        defer { _ = ember_bytes_free(checkpoint) }
-        var cp: UnsafePointer<UInt8>?
-        var cn: Int64 = 0
-        check(ember_bytes_data(checkpoint, &cp, &cn))
-        var serialized: OpaquePointer?
-        check(ember_model_serialize(part, &serialized))
-        defer { _ = ember_bytes_free(serialized) }
-        var sp: UnsafePointer<UInt8>?
-        var sn: Int64 = 0
-        check(ember_bytes_data(serialized, &sp, &sn))
-        var copy: OpaquePointer?
-        check(ember_model_deserialize(&copy, sp, sn))
-        defer { _ = ember_model_free(copy) }
-        var resumed: OpaquePointer?
-        check(ember_trainer_new(&resumed, copy, #"{"batch_size": 8}"#))
-        defer { _ = ember_trainer_free(resumed) }
-        check(ember_trainer_resume(resumed, cp, cn))
-        check(ember_trainer_fit(resumed, data, nil, 2, 0, 0, nil))
-        func weights(_ m: OpaquePointer?) -> [UInt8] {
+        // The contents of an ember_bytes result, copied out; the handle is freed.
+        func bytes(_ produce: (UnsafeMutablePointer<OpaquePointer?>) -> Int32) -> [UInt8] {
             var b: OpaquePointer?
-            check(ember_model_snapshot_weights(m, &b))
+            check(produce(&b))
             defer { _ = ember_bytes_free(b) }
             var p: UnsafePointer<UInt8>?
             var n: Int64 = 0
             check(ember_bytes_data(b, &p, &n))
             return Array(UnsafeBufferPointer(start: p, count: Int(n)))
         }
+        func weights(_ m: OpaquePointer?) -> [UInt8] { bytes { ember_model_snapshot_weights(m, $0) } }
+        let checkpoint = bytes { ember_trainer_checkpoint(partTrainer, $0) }
+        let serialized = bytes { ember_model_serialize(part, $0) }
+        var copy: OpaquePointer?
+        check(ember_model_deserialize(&copy, serialized, Int64(serialized.count)))
+        defer { _ = ember_model_free(copy) }
+        var resumed: OpaquePointer?
+        check(ember_trainer_new(&resumed, copy, #"{"batch_size": 8}"#))
+        defer { _ = ember_trainer_free(resumed) }
+        check(ember_trainer_resume(resumed, checkpoint, Int64(checkpoint.count)))
+        check(ember_trainer_fit(resumed, data, nil, 2, 0, 0, nil))
         XCTAssertEqual(weights(copy), weights(full), "2 + 2 epochs equal 4")
         expectError(ember_trainer_resume(resumed, [1, 2, 3], 3), corrupt, "[safetensors] need at least 8 bytes")
         expectError(ember_trainer_checkpoint(resumed, nil), invalid, "out_bytes")

@@ -14,21 +14,6 @@ final class LossGoldenTests: XCTestCase {
         cases = try Case(try Fixture.load("nn_losses").root).cases("cases")
     }
 
-    /// The Ember loss a fixture case describes (PyTorch's option names).
-    func lossFunction(_ c: Case) throws -> LossFunction {
-        let kind = try c.string("kind")
-        guard let loss = Loss(rawValue: kind) else { throw FixtureError.malformed("loss kind \(kind)") }
-        guard let reduction = Reduction(rawValue: try c.string("reduction")) else { throw FixtureError.malformed("reduction") }
-        func floats(_ key: String) throws -> [Float]? {
-            guard c.dict[key] != nil else { return nil }
-            guard let a = try c.any(key) as? [NSNumber] else { throw FixtureError.malformed(key) }
-            return a.map(\.floatValue)
-        }
-        return LossFunction(loss, reduction: reduction, classWeights: try floats("class_weights"),
-                            ignoreIndex: c.dict["ignore_index"] == nil ? nil : try c.int("ignore_index"),
-                            posWeight: try floats("pos_weight"))
-    }
-
     /// The expected loss; PyTorch's NaN is written as the string "nan".
     func expectedLoss(_ c: Case) throws -> Float? {
         if let s = try c.any("loss") as? String {
@@ -43,7 +28,7 @@ final class LossGoldenTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(selected.count, minimum, kind)
         for c in selected {
             let name = try c.string("name")
-            let loss = try lossFunction(c)
+            let loss = try fixtureLossFunction(c)
             let output = Variable(try c.tensor("output"), requiresGrad: true)
             let target = try c.tensor("target")
             let value = try loss(output, target)
@@ -85,7 +70,7 @@ final class LossGoldenTests: XCTestCase {
                 continue
             }
             let name = try c.string("name")
-            let loss = try lossFunction(c)
+            let loss = try fixtureLossFunction(c)
             let target = try c.tensor("target")
             try gradientCheck([try c.tensor("output")], name) { v in try loss(v[0], target) }
             checked += 1
@@ -128,4 +113,26 @@ final class LossGoldenTests: XCTestCase {
             try LossFunction(.l1, reduction: .sum)(Variable(try Tensor.zeros([0])), try Tensor.zeros([0]))
         }
     }
+}
+
+/// The Ember loss a fixture case describes (PyTorch's option names; absent options keep the
+/// defaults). Shared with LossExtraGoldenTests.
+func fixtureLossFunction(_ c: Case) throws -> LossFunction {
+    let kind = try c.string("kind")
+    guard let loss = Loss(rawValue: kind) else { throw FixtureError.malformed("loss kind \(kind)") }
+    guard let reduction = Reduction(rawValue: try c.string("reduction")) else { throw FixtureError.malformed("reduction") }
+    func floats(_ key: String) throws -> [Float]? {
+        guard c.dict[key] != nil else { return nil }
+        guard let a = try c.any(key) as? [NSNumber] else { throw FixtureError.malformed(key) }
+        return a.map(\.floatValue)
+    }
+    func float(_ key: String, _ fallback: Float) throws -> Float { c.dict[key] == nil ? fallback : try c.float(key) }
+    var f = LossFunction(loss, reduction: reduction, classWeights: try floats("class_weights"),
+                         ignoreIndex: c.dict["ignore_index"] == nil ? nil : try c.int("ignore_index"),
+                         posWeight: try floats("pos_weight"), labelSmoothing: try float("label_smoothing", 0),
+                         gamma: try float("gamma", 2), alpha: try float("alpha", 0.25))
+    f.delta = try float(loss == .smoothL1 ? "beta" : "delta", 1)
+    if c.dict["log_input"] != nil { f.logInput = try c.bool("log_input") }
+    if c.dict["full"] != nil { f.full = try c.bool("full") }
+    return f
 }

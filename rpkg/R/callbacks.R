@@ -307,25 +307,23 @@ callback_runner <- function(callbacks, trainer, epochs, new_model, states_kept =
     invisible(NULL)
   }
   states <- lapply(callbacks, function(cb) new.env(parent = emptyenv()))
+  # Calls callback i's function `f` with the context (and `...`). An error is kept and stops
+  # training; ember_fit() raises it again afterwards. Returns list(ok, value).
+  call_one <- function(i, f, ...) {
+    ctx$params <- callbacks[[i]]$params
+    ctx$state <- states[[i]]
+    tryCatch(list(ok = TRUE, value = f(ctx, ...)), error = function(e) {
+      runner$error <- e
+      runner$error_callback <- callbacks[[i]]$id
+      runner$stopped <- TRUE
+      list(ok = FALSE)
+    })
+  }
   run <- function(stage) {
-    if (!is.null(runner$error)) return(invisible(FALSE))
     for (i in seq_along(callbacks)) {
+      if (!is.null(runner$error)) return(invisible(FALSE))
       f <- callbacks[[i]]$stages[[stage]]
-      if (is.null(f)) next
-      ctx$params <- callbacks[[i]]$params
-      ctx$state <- states[[i]]
-      ok <- tryCatch({
-        f(ctx)
-        TRUE
-      }, error = function(e) {
-        runner$error <- e
-        runner$error_callback <- callbacks[[i]]$id
-        FALSE
-      })
-      if (!ok) {
-        runner$stopped <- TRUE
-        return(invisible(FALSE))
-      }
+      if (!is.null(f) && !call_one(i, f)$ok) return(invisible(FALSE))
     }
     invisible(TRUE)
   }
@@ -334,14 +332,7 @@ callback_runner <- function(callbacks, trainer, epochs, new_model, states_kept =
     for (i in seq_along(callbacks)) {
       f <- callbacks[[i]]$stages$load_state_dict
       kept <- states_kept[[callbacks[[i]]$id]]
-      if (is.null(f) || is.null(kept) || !is.null(runner$error)) next
-      ctx$params <- callbacks[[i]]$params
-      ctx$state <- states[[i]]
-      tryCatch(f(ctx, kept), error = function(e) {
-        runner$error <- e
-        runner$error_callback <- callbacks[[i]]$id
-        runner$stopped <- TRUE
-      })
+      if (!is.null(f) && !is.null(kept) && !call_one(i, f, kept)$ok) break
     }
     run("on_begin")
   }
@@ -367,13 +358,8 @@ callback_runner <- function(callbacks, trainer, epochs, new_model, states_kept =
     for (i in seq_along(callbacks)) {
       f <- callbacks[[i]]$stages$state_dict
       if (is.null(f)) next
-      ctx$params <- callbacks[[i]]$params
-      ctx$state <- states[[i]]
-      kept[callbacks[[i]]$id] <- list(tryCatch(f(ctx), error = function(e) {
-        runner$error <- e
-        runner$error_callback <- callbacks[[i]]$id
-        NULL
-      }))
+      r <- call_one(i, f)
+      if (r$ok) kept[callbacks[[i]]$id] <- list(r$value)
     }
     kept
   }

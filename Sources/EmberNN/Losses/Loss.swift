@@ -303,8 +303,8 @@ public struct LossFunction: Equatable, Sendable {
         }
     }
 
-    /// The class index of each row of logits [n, K] (no ignore index).
-    private func classIndices(_ output: Variable, _ target: Tensor) throws -> (Int, Int, [Int]) {
+    /// The class index of each row of logits [n, K]; -1 for rows whose target is `ignoring`.
+    private func classIndices(_ output: Variable, _ target: Tensor, ignoring: Int? = nil) throws -> (Int, Int, [Int]) {
         let s = output.shape
         guard s.count == 2 else {
             throw EmberError.shapeMismatch(opName, "expected logits of rank 2 [batch, classes], got \(shapeString(s))")
@@ -318,9 +318,10 @@ public struct LossFunction: Equatable, Sendable {
             throw EmberError.shapeMismatch(opName, "class weights have \(w.count) entries; expected one per class (\(k))")
         }
         let t = target.storage.pointer
-        var classes = [Int](repeating: 0, count: n)
+        var classes = [Int](repeating: -1, count: n)
         for i in 0..<n {
             let v = t[i]
+            if let ignoring, v == Float(ignoring) { continue }
             guard v >= 0, v < Float(k), v == v.rounded() else {
                 throw EmberError.invalidArgument(opName, "target \(i) is \(v), expected a class index in 0..<\(k)")
             }
@@ -353,28 +354,7 @@ public struct LossFunction: Equatable, Sendable {
     }
 
     private func crossEntropy(_ output: Variable, _ target: Tensor) throws -> Variable {
-        let s = output.shape
-        guard s.count == 2 else {
-            throw EmberError.shapeMismatch(opName, "expected logits of rank 2 [batch, classes], got \(shapeString(s))")
-        }
-        let n = s[0], k = s[1]
-        guard target.count == n else {
-            throw EmberError.shapeMismatch(opName, "expected \(n) targets for logits \(shapeString(s)), got \(target.count)")
-        }
-        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
-        if let w = classWeights, w.count != k {
-            throw EmberError.shapeMismatch(opName, "class weights have \(w.count) entries; expected one per class (\(k))")
-        }
-        var classes = [Int](repeating: -1, count: n)
-        let t = target.storage.pointer
-        for i in 0..<n {
-            let v = t[i]
-            if let ignore = ignoreIndex, v == Float(ignore) { continue }
-            guard v >= 0, v < Float(k), v == v.rounded() else {
-                throw EmberError.invalidArgument(opName, "target \(i) is \(v), expected a class index in 0..<\(k)")
-            }
-            classes[i] = Int(v)
-        }
+        let (n, k, classes) = try classIndices(output, target, ignoring: ignoreIndex)
         try validateOptions()
         let lsm = logSoftmaxRows(output.value)
         let lp = lsm.storage.pointer

@@ -221,11 +221,7 @@ public final class Model {
     /// buffer must be present and nothing else; shapes must match.
     public func loadWeights(_ tensors: [String: Tensor], strict: Bool = true) throws {
         var known = Set<String>()
-        // Parameters and buffers load the same way; `current`/`assign` reach the one or the other.
-        let slots: [(String, String, Tensor, (Tensor) -> Void)] =
-            network.namedParameters().map { p in (p.0, "parameter", p.1.value, { p.1.value = $0 }) }
-            + network.namedBuffers().map { b in (b.0, "buffer", b.1.value, { b.1.value = $0 }) }
-        for (name, kind, current, assign) in slots {
+        for (name, kind, current, assign) in weightSlots() {
             known.insert(name)
             guard let t = tensors[name] else {
                 if strict { throw EmberError(.corruptData, "[weights] \(kind) '\(name)' is missing") }
@@ -244,20 +240,26 @@ public final class Model {
         }
     }
 
+    /// Parameters and buffers, which load the same way: name, kind, current value and a setter.
+    private func weightSlots() -> [(String, String, Tensor, (Tensor) -> Void)] {
+        network.namedParameters().map { p in (p.0, "parameter", p.1.value, { p.1.value = $0 }) }
+            + network.namedBuffers().map { b in (b.0, "buffer", b.1.value, { b.1.value = $0 }) }
+    }
+
     /// What `loadMatchingWeights` did: the names loaded, those whose shape differs (kept as
     /// initialised, e.g. a head re-sized to a task with another number of classes), those this
     /// network has but `tensors` lacks, and those `tensors` has but this network lacks.
     public struct WeightMatch: Equatable, Sendable {
+        /// A tensor whose size differs from the network's.
+        public struct Mismatch: Equatable, Sendable {
+            public var name: String
+            public var given: [Int]
+            public var expected: [Int]
+        }
         public var loaded: [String] = []
-        public var mismatched: [(name: String, given: [Int], expected: [Int])] = []
+        public var mismatched: [Mismatch] = []
         public var missing: [String] = []
         public var unused: [String] = []
-
-        public static func == (a: WeightMatch, b: WeightMatch) -> Bool {
-            a.loaded == b.loaded && a.missing == b.missing && a.unused == b.unused
-                && a.mismatched.map(\.name) == b.mismatched.map(\.name)
-                && a.mismatched.map(\.given) == b.mismatched.map(\.given) && a.mismatched.map(\.expected) == b.mismatched.map(\.expected)
-        }
     }
 
     /// Warm start: loads every parameter and buffer of `tensors` whose name and number of elements
@@ -267,17 +269,14 @@ public final class Model {
     public func loadMatchingWeights(_ tensors: [String: Tensor]) throws -> WeightMatch {
         var match = WeightMatch()
         var known = Set<String>()
-        let slots: [(String, Tensor, (Tensor) -> Void)] =
-            network.namedParameters().map { p in (p.0, p.1.value, { p.1.value = $0 }) }
-            + network.namedBuffers().map { b in (b.0, b.1.value, { b.1.value = $0 }) }
-        for (name, current, assign) in slots {
+        for (name, _, current, assign) in weightSlots() {
             known.insert(name)
             guard let t = tensors[name] else {
                 match.missing.append(name)
                 continue
             }
             guard t.count == current.count else {
-                match.mismatched.append((name, t.shape, current.shape))
+                match.mismatched.append(.init(name: name, given: t.shape, expected: current.shape))
                 continue
             }
             assign(try t.reshaped(current.shape))
