@@ -1,23 +1,89 @@
 import EmberCore
 
-/// Data for a model: one tensor per network input (batch first, by input name) and, for training
-/// and validation, a target per row (regression values, 0/1 for binary with 1 = positive class,
-/// class indices for multiclass).
+/// Rows of one network input produced batch by batch instead of held as one `Float` tensor: bytes
+/// widened per batch (`ByteSource`), image files decoded per batch (`ImageFileSource`).
+///
+/// A source is read from several threads at once (the next batch is assembled while the current
+/// one trains), so conforming types are immutable or synchronise themselves.
+public protocol BatchSource: Sendable {
+    /// Number of rows.
+    var count: Int { get }
+    /// Shape of one row, without the batch dimension (e.g. `[3, 32, 32]`).
+    var sampleShape: [Int] { get }
+    /// Rows `rows` (0-based, each in `0..<count`) as a tensor `[rows.count] + sampleShape`.
+    /// - Throws: an `EmberError` naming the row when a row cannot be produced (an unreadable file).
+    func gather(_ rows: [Int]) throws -> Tensor
+}
+
+/// An in-memory `[n, ...]` array of bytes (images stay one byte per value), widened to `Float`
+/// per batch as `scale * byte` (`scale` 1/255 gives torchvision's `to_tensor` range [0, 1]).
+public struct ByteSource: BatchSource {
+    /// The bytes, row-major: row `i` is `bytes[i * width ..< (i + 1) * width]`.
+    public let bytes: [UInt8]
+    public let count: Int
+    public let sampleShape: [Int]
+    /// Factor applied to every byte.
+    public let scale: Float
+
+    /// Creates a source over `bytes` holding `count` rows of `sampleShape`.
+    /// - Throws: if the byte count is not `count × product(sampleShape)` or a dimension is < 1.
+    public init(bytes: [UInt8], count: Int, sampleShape: [Int], scale: Float = 1.0 / 255) throws {
+        guard count >= 1, !sampleShape.isEmpty, sampleShape.allSatisfy({ $0 >= 1 }) else {
+            throw EmberError.invalidArgument("shape", "needs >= 1 rows and dimensions >= 1, got \(count) rows of \(shapeString(sampleShape))")
+        }
+        let width = sampleShape.reduce(1, *)
+        let (total, overflow) = count.multipliedReportingOverflow(by: width)
+        guard !overflow, total == bytes.count else {
+            throw EmberError.shapeMismatch("x", "holds \(bytes.count) bytes; \(count) rows of \(shapeString(sampleShape)) need \(overflow ? "more than Int.max" : String(total))")
+        }
+        guard scale.isFinite else { throw EmberError.invalidArgument("scale", "must be finite, got \(scale)") }
+        self.bytes = bytes
+        self.count = count
+        self.sampleShape = sampleShape
+        self.scale = scale
+    }
+
+    public func gather(_ rows: [Int]) throws -> Tensor {
+        let width = sampleShape.reduce(1, *)
+        for r in rows where r < 0 || r >= count {
+            throw EmberError.invalidArgument("gather", "row \(r) out of range 0..<\(count)")
+        }
+        return Tensor.build(shape: [rows.count] + sampleShape) { out in
+            bytes.withUnsafeBufferPointer { src in
+                for (k, r) in rows.enumerated() {
+                    let s = src.baseAddress! + r * width, o = out.baseAddress! + k * width
+                    for j in 0..<width { o[j] = Float(s[j]) * scale }
+                }
+            }
+        }
+    }
+}
+
+/// Data for a model: one tensor or batch source per network input (batch first, by input name)
+/// and, for training and validation, a target per row (regression values, 0/1 for binary with
+/// 1 = positive class, class indices for multiclass).
 public struct Dataset: Sendable {
     /// Input tensors by the network's input names.
     public let inputs: [String: Tensor]
+    /// Inputs produced per batch (bytes, image files) by the network's input names.
+    public let sources: [String: any BatchSource]
     /// Targets [n], if any.
     public let target: Tensor?
     /// Number of rows.
     public let count: Int
 
-    /// Creates a dataset; every input must have the same number of rows (and the target too).
-    public init(inputs: [String: Tensor], target: Tensor? = nil) throws {
-        guard let first = inputs.first else { throw EmberError.invalidArgument("dataset", "needs at least one input") }
-        let n = first.value.shape.first ?? 0
-        for (name, t) in inputs {
-            guard t.rank >= 1, t.shape[0] == n else {
-                throw EmberError.shapeMismatch("dataset", "input '\(name)' has shape \(shapeString(t.shape)); expected \(n) rows like '\(first.key)'")
+    /// Creates a dataset; every input must have the same number of rows (and the target too), and
+    /// no name may be both a tensor and a source.
+    public init(inputs: [String: Tensor], sources: [String: any BatchSource] = [:], target: Tensor? = nil) throws {
+        let shapes = inputs.mapValues { $0.shape } .merging(sources.mapValues { [$0.count] + $0.sampleShape }) { a, _ in a }
+        guard let first = shapes.min(by: { $0.key < $1.key }) else { throw EmberError.invalidArgument("dataset", "needs at least one input") }
+        for name in sources.keys where inputs[name] != nil {
+            throw EmberError.invalidArgument("dataset", "input '\(name)' is given both as a tensor and as a source")
+        }
+        let n = first.value.first ?? 0
+        for (name, shape) in shapes {
+            guard shape.count >= 1, shape[0] == n else {
+                throw EmberError.shapeMismatch("dataset", "input '\(name)' has shape \(shapeString(shape)); expected \(n) rows like '\(first.key)'")
             }
         }
         if let target {
@@ -26,6 +92,7 @@ public struct Dataset: Sendable {
             }
         }
         self.inputs = inputs
+        self.sources = sources
         self.target = target
         self.count = n
     }
@@ -38,10 +105,18 @@ public struct Dataset: Sendable {
     /// Inputs of `rows` in the order of `spec.inputs`.
     func batch<C: Collection>(_ rows: C, spec: NetworkSpec) throws -> [Tensor] where C.Element == Int {
         try spec.inputs.map { input in
-            guard let t = inputs[input.name] else {
-                throw EmberError.invalidArgument("dataset", "lacks the network input '\(input.name)'; it has \(inputs.keys.sorted().joined(separator: ", "))")
-            }
-            return try t.gatherRows(rows)
+            if let t = inputs[input.name] { return try t.gatherRows(rows) }
+            if let s = sources[input.name] { return try s.gather(Array(rows)) }
+            throw EmberError.invalidArgument("dataset", "lacks the network input '\(input.name)'; it has \(inputNames.joined(separator: ", "))")
         }
+    }
+
+    /// Names of all inputs, sorted.
+    public var inputNames: [String] { (Array(inputs.keys) + Array(sources.keys)).sorted() }
+
+    /// Shape of one row of input `name` (tensor or source), or nil if there is no such input.
+    public func sampleShape(of name: String) -> [Int]? {
+        if let t = inputs[name] { return Array(t.shape.dropFirst()) }
+        return sources[name]?.sampleShape
     }
 }

@@ -107,12 +107,14 @@ public final class Model {
     /// Checks that the dataset fits the network's inputs and, if present, the task's targets.
     func check(_ data: Dataset, op: String) throws {
         for input in spec.inputs {
-            guard let t = data.inputs[input.name] else {
+            guard let shape = data.sampleShape(of: input.name) else {
                 throw EmberError.invalidArgument(op, "the data lacks input '\(input.name)'")
             }
-            guard Array(t.shape.dropFirst()) == input.sampleShape else {
-                throw EmberError.shapeMismatch(op, "input '\(input.name)' has shape \(shapeString(t.shape)); expected [n, \(input.sampleShape.map(String.init).joined(separator: ", "))]")
+            guard shape == input.sampleShape else {
+                throw EmberError.shapeMismatch(op, "input '\(input.name)' has shape \(shapeString([data.count] + shape)); expected [n, \(input.sampleShape.map(String.init).joined(separator: ", "))]")
             }
+            // A source's values are checked as its batches are produced (bytes are always finite).
+            guard let t = data.inputs[input.name] else { continue }
             let p = t.storage.pointer
             let width = max(input.sampleShape.reduce(1, *), 1)
             // A vectorised scan (the whole training set is checked once per fit).
@@ -157,7 +159,7 @@ public final class Model {
     /// Raw network outputs (logits, or standardised values for regression) without a tape.
     public func logits(_ data: Dataset, batchSize: Int = 4096) throws -> Tensor {
         guard batchSize >= 1 else { throw EmberError.invalidArgument("batch_size_predict", "must be >= 1, got \(batchSize)") }
-        try check(Dataset(inputs: data.inputs), op: "predict")
+        try check(Dataset(inputs: data.inputs, sources: data.sources), op: "predict")
         let n = data.count, k = task.outputs
         var out = [Float](repeating: 0, count: n * k)
         var ctx = ForwardContext(training: false, rng: rng)
