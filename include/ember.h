@@ -241,6 +241,14 @@ int32_t ember_dataset_add_tensor(ember_dataset *dataset, const char *name, const
                                  int32_t rank, int32_t layout);
 
 /**
+ * Adds a byte tensor input `name` of shape [n_rows, d1, ..., dk] (rank = k + 1, 2..5), row-major
+ * (each row's bytes contiguous, e.g. images [n, channels, height, width]). The bytes are kept as
+ * bytes (one per value) and widened per batch to `scale * byte` (1/255: the range [0, 1]).
+ */
+int32_t ember_dataset_add_bytes(ember_dataset *dataset, const char *name, const uint8_t *x, const int64_t *shape,
+                                int32_t rank, double scale);
+
+/**
  * Sets the target: n_rows values (regression: finite values; binary: 1 = positive class, 0 =
  * negative; multiclass: 0-based class index).
  */

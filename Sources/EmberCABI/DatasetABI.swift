@@ -65,24 +65,35 @@ public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: Uns
     }
 }
 
+/// The arguments every tensor input shares: the dataset, the input name and the shape.
+func tensorArguments(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ shape: UnsafePointer<Int64>?, _ rank: Int32) throws
+    -> (box: DatasetBox, name: String, dims: [Int]) {
+    let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+    return (box, try string(name, "name"), try tensorShape(shape, rank, rows: box.rows))
+}
+
+/// The shape [rows, d1, ..., dk] of a tensor input (rank 2...5, rows equal to the dataset's).
+func tensorShape(_ shape: UnsafePointer<Int64>?, _ rank: Int32, rows: Int) throws -> [Int] {
+    guard rank >= 2 && rank <= 5 else {
+        throw EmberError(.invalidArgument, "[rank] must be in 2...5 (rows plus 1 to 4 dimensions), got \(rank)",
+                         detail: EmberError.Detail(op: "dataset", argument: "rank", expected: "2...5", got: "\(rank)"))
+    }
+    guard let shape else { throw EmberError.invalidArgument("shape", "is NULL") }
+    var dims: [Int] = []
+    for d in 0..<Int(rank) { dims.append(try checkedCount(shape[d], "shape", lower: 1)) }
+    guard dims[0] == rows else {
+        throw EmberError(.shapeMismatch, "[shape] shape[0] is \(dims[0]); the dataset has \(rows) rows",
+                         detail: EmberError.Detail(op: "dataset", argument: "shape", index: 0, expected: "\(rows)", got: "\(dims[0])"))
+    }
+    return dims
+}
+
 /// Adds an n-d tensor input.
 @_cdecl("ember_dataset_add_tensor")
 public func ember_dataset_add_tensor(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ x: UnsafePointer<Double>?,
                                      _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ layout: Int32) -> Int32 {
     guarded {
-        let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
-        let n = try string(name, "name")
-        guard rank >= 2 && rank <= 5 else {
-            throw EmberError(.invalidArgument, "[rank] must be in 2...5 (rows plus 1 to 4 dimensions), got \(rank)",
-                             detail: EmberError.Detail(op: "dataset", argument: "rank", expected: "2...5", got: "\(rank)"))
-        }
-        guard let shape else { throw EmberError.invalidArgument("shape", "is NULL") }
-        var dims: [Int] = []
-        for d in 0..<Int(rank) { dims.append(try checkedCount(shape[d], "shape", lower: 1)) }
-        guard dims[0] == box.rows else {
-            throw EmberError(.shapeMismatch, "[shape] shape[0] is \(dims[0]); the dataset has \(box.rows) rows",
-                             detail: EmberError.Detail(op: "dataset", argument: "shape", index: 0, expected: "\(box.rows)", got: "\(dims[0])"))
-        }
+        let (box, n, dims) = try tensorArguments(dataset, name, shape, rank)
         let columnMajor = try checkedLayout(layout)
         guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
         let count = try checkedElements(dims, "x")
@@ -92,6 +103,24 @@ public func ember_dataset_add_tensor(_ dataset: OpaquePointer?, _ name: UnsafePo
                              detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
         }
         try box.add(n, try tensor(from: x, shape: dims, columnMajor: columnMajor, argument: "x"))
+    }
+}
+
+/// Adds a byte tensor input: `x` holds n_rows rows of shape `shape[1...]`, row-major, kept as
+/// bytes and widened per batch to `scale × byte`.
+@_cdecl("ember_dataset_add_bytes")
+public func ember_dataset_add_bytes(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ x: UnsafePointer<UInt8>?,
+                                    _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ scale: Double) -> Int32 {
+    guarded {
+        let (box, n, dims) = try tensorArguments(dataset, name, shape, rank)
+        guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
+        let count = try checkedElements(dims, "x")
+        guard scale.isFinite, scale != 0, abs(scale) < 1e30 else {
+            throw EmberError(.invalidArgument, "[scale] must be finite and non-zero, got \(scale)",
+                             detail: EmberError.Detail(op: "dataset", argument: "scale", expected: "a finite non-zero number", got: "\(scale)"))
+        }
+        let bytes = Array(UnsafeBufferPointer(start: x, count: count))
+        try box.add(n, source: try ByteSource(bytes: bytes, count: box.rows, sampleShape: Array(dims.dropFirst()), scale: Float(scale)))
     }
 }
 

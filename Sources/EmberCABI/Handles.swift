@@ -20,17 +20,34 @@ final class ModelBox {
 final class DatasetBox {
     let rows: Int
     private(set) var inputs: [String: Tensor] = [:]
+    private(set) var sources: [String: any BatchSource] = [:]
     private(set) var target: Tensor?
     private var built: Dataset?
 
     init(rows: Int) { self.rows = rows }
 
-    func add(_ name: String, _ t: Tensor) throws {
+    /// Checks that `name` is a new, non-empty input name.
+    private func checkNewName(_ name: String) throws {
         guard !name.isEmpty else { throw EmberError.invalidArgument("name", "must be a non-empty input name") }
-        guard inputs[name] == nil else {
+        guard inputs[name] == nil, sources[name] == nil else {
             throw EmberError.invalidArgument("name", "the dataset already has an input named '\(name)'")
         }
+    }
+
+    func add(_ name: String, _ t: Tensor) throws {
+        try checkNewName(name)
         inputs[name] = t
+        built = nil
+    }
+
+    /// Adds an input produced per batch (bytes, image files) with one row per dataset row.
+    func add(_ name: String, source: any BatchSource) throws {
+        try checkNewName(name)
+        guard source.count == rows else {
+            throw EmberError(.shapeMismatch, "[\(name)] the source has \(source.count) rows; the dataset has \(rows)",
+                             detail: EmberError.Detail(op: "dataset", argument: name, expected: "\(rows)", got: "\(source.count)"))
+        }
+        sources[name] = source
         built = nil
     }
 
@@ -42,11 +59,11 @@ final class DatasetBox {
     /// The dataset; at least one input is needed.
     func dataset(_ argument: String) throws -> Dataset {
         if let built { return built }
-        guard !inputs.isEmpty else {
+        guard !inputs.isEmpty || !sources.isEmpty else {
             throw EmberError(.invalidState, "[\(argument)] the dataset has no inputs; add them with ember_dataset_add_*",
                              detail: EmberError.Detail(op: "dataset", argument: argument, expected: "at least one input", got: "none"))
         }
-        let d = try Dataset(inputs: inputs, target: target)
+        let d = try Dataset(inputs: inputs, sources: sources, target: target)
         built = d
         return d
     }

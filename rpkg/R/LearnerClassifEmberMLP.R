@@ -10,7 +10,7 @@
 #'
 #' @templateVar id classif.ember_mlp
 #' @templateVar task_type classif
-#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`
+#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`, `"ember_tensor"` (a tensor column alone, flattened)
 #' @template learner_ember
 #' @template params_mlp
 #'
@@ -28,7 +28,7 @@ LearnerClassifEmberMLP <- R6::R6Class("LearnerClassifEmberMLP",
   public = list(
     # @description Creates a new instance of this learner.
     initialize = function(callbacks = list()) {
-      super$initialize(callbacks = callbacks, id = "classif.ember_mlp",
+      super$initialize(callbacks = callbacks, feature_types = tensor_feature_types, id = "classif.ember_mlp",
         label = "Multi-Layer Perceptron (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_mlp",
         architecture_params = ember_params_mlp())

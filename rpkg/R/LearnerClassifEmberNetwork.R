@@ -12,7 +12,7 @@
 #'
 #' @templateVar id classif.ember_network
 #' @templateVar task_type classif
-#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`
+#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`, `"ember_tensor"` (read by an image input)
 #' @template learner_ember
 #' @template params_network
 #'
@@ -33,7 +33,7 @@ LearnerClassifEmberNetwork <- R6::R6Class("LearnerClassifEmberNetwork",
   public = list(
     # @description Creates a new instance of this learner.
     initialize = function(callbacks = list()) {
-      super$initialize(callbacks = callbacks, id = "classif.ember_network",
+      super$initialize(callbacks = callbacks, feature_types = tensor_feature_types, id = "classif.ember_network",
         label = "Network built in R (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_network",
         architecture_params = ember_params_network())

@@ -164,6 +164,8 @@ NULL
 
 # The feature types of the tabular learners.
 ember_feature_types <- c("logical", "integer", "numeric", "factor", "ordered")
+# ... and of the learners that also read tensor columns (MLPs flatten one; networks route them).
+tensor_feature_types <- c(ember_feature_types, "ember_tensor")
 
 # The featureless learners ignore the features: the network reads one constant column, so that
 # features of any type, missing values and tasks without features are fine.

@@ -9,7 +9,7 @@
 #'
 #' @templateVar id regr.ember_mlp
 #' @templateVar task_type regr
-#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`
+#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`, `"ember_tensor"` (a tensor column alone, flattened)
 #' @template learner_ember
 #' @template params_mlp
 #'
@@ -26,7 +26,7 @@ LearnerRegrEmberMLP <- R6::R6Class("LearnerRegrEmberMLP",
   public = list(
     # @description Creates a new instance of this learner.
     initialize = function(callbacks = list()) {
-      super$initialize(callbacks = callbacks, id = "regr.ember_mlp",
+      super$initialize(callbacks = callbacks, feature_types = tensor_feature_types, id = "regr.ember_mlp",
         label = "Multi-Layer Perceptron (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_mlp",
         architecture_params = ember_params_mlp())

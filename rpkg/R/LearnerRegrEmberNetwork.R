@@ -11,7 +11,7 @@
 #'
 #' @templateVar id regr.ember_network
 #' @templateVar task_type regr
-#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`
+#' @templateVar feature_types `"logical"`, `"integer"`, `"numeric"`, `"factor"`, `"ordered"`, `"ember_tensor"` (read by an image input)
 #' @template learner_ember
 #' @template params_network
 #'
@@ -33,7 +33,7 @@ LearnerRegrEmberNetwork <- R6::R6Class("LearnerRegrEmberNetwork",
   public = list(
     # @description Creates a new instance of this learner.
     initialize = function(callbacks = list()) {
-      super$initialize(callbacks = callbacks, id = "regr.ember_network",
+      super$initialize(callbacks = callbacks, feature_types = tensor_feature_types, id = "regr.ember_network",
         label = "Network built in R (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_network",
         architecture_params = ember_params_network())

@@ -154,7 +154,8 @@ ember_featureless <- function() new_architecture("featureless", list())
 # image array, else tabular data.
 architecture_input_kind <- function(arch, x = NULL) {
   if (arch$name %in% c("lenet", "resnet")) return("image")
-  if (arch$name == "network" && is.array(x) && length(dim(x)) > 2L) return("image")
+  if (arch$name == "network" && ((is.array(x) && length(dim(x)) > 2L) || (is_tensor_data(x) && identical(graph_inputs(arch)$kinds, "image") &&
+      is.null(graph_inputs(arch)$routes)))) return("image")
   "tabular"
 }
 

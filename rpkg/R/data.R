@@ -61,7 +61,9 @@ engine_dataset <- function(inputs, target = NULL, argument = "x") {
   ds <- .Call(C_ember_dataset_new, as.double(n))
   for (name in names(inputs)) {
     v <- inputs[[name]]
-    if (is.integer(v) && is.matrix(v)) {
+    if (inherits(v, "ember_tensor")) {
+      add_tensor_input(ds, name, v, flatten = isTRUE(attr(v, "flatten")))
+    } else if (is.integer(v) && is.matrix(v)) {
       .Call(C_ember_dataset_add_categorical, ds, name, v)
     } else if (is.matrix(v)) {
       storage.mode(v) <- "double"
@@ -75,9 +77,26 @@ engine_dataset <- function(inputs, target = NULL, argument = "x") {
   ds
 }
 
+# A tensor column as an engine input: the bytes (or doubles) of its rows, or its image files,
+# decoded by the engine batch by batch. `flatten`: one row of prod(shape) values.
+add_tensor_input <- function(ds, name, v, flatten = FALSE) {
+  src <- tensor_source(v)
+  shape <- if (flatten) prod(src$shape) else src$shape
+  idx <- unclass(v)
+  if (src$kind == "files") {
+    .Call(C_ember_dataset_add_image_files, ds, name, src$paths[idx], as.integer(src$shape))
+    return(invisible(NULL))
+  }
+  rows <- src$values[, idx, drop = FALSE]
+  if (is.double(rows) && src$scale != 1) rows <- rows * src$scale
+  .Call(C_ember_dataset_add_rows, ds, name, rows, as.integer(c(length(idx), shape)), as.double(src$scale))
+  invisible(NULL)
+}
+
 # Rows `idx` of encoded inputs.
 subset_inputs <- function(inputs, idx) {
   lapply(inputs, function(v) {
+    if (inherits(v, "ember_tensor")) return(structure(v[idx], flatten = attr(v, "flatten")))
     if (is.matrix(v)) return(v[idx, , drop = FALSE])
     d <- dim(v)
     args <- c(list(v, idx), rep(list(TRUE), length(d) - 1L), list(drop = FALSE))

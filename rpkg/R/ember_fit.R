@@ -184,7 +184,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   kind <- architecture_input_kind(architecture, x)
   encoding <- if (!is.null(resume)) resume$encoding else ember_encoding(x, kind)
   if (is.null(resume) && architecture$name == "network") encoding <- network_encoding(encoding, architecture)
-  n <- if (kind == "image") dim(x)[1L] else NROW(x)
+  n <- if (kind == "image" && is.array(x)) dim(x)[1L] else NROW(x)
   if (n < 1L) ember_abort("'x' has no rows; at least one row is needed", argument = "x", expected = "at least one row", got = "0 rows")
   target <- ember_target(y, n)
   if (!is.null(resume) && !identical(target[c("type", "levels")], resume$target[c("type", "levels")])) {

@@ -18,6 +18,7 @@
 encoding_format <- "mlr3ember.encoding"
 
 column_type <- function(col) {
+  if (inherits(col, "ember_tensor")) return("tensor")
   # Classed numbers (Date, POSIXct, difftime ...) are not plain numbers.
   if (is.object(col) && !is.factor(col) && !identical(class(col), "AsIs")) return(NA_character_)
   if (is.ordered(col)) "ordered" else if (is.factor(col)) "factor" else if (is.logical(col)) "logical" else
@@ -55,20 +56,23 @@ ember_encoding <- function(x, kind, argument = "x") {
     type <- column_type(col)
     if (is.na(type)) {
       hint <- if (is.character(col)) " (convert it with as.factor())" else ""
-      ember_abort(sprintf("column '%s' of '%s' has class '%s'; expected numeric, integer, logical, factor or ordered%s",
+      ember_abort(sprintf("column '%s' of '%s' has class '%s'; expected numeric, integer, logical, factor, ordered or ember_tensor%s",
         nms[j], argument, class(col)[1L], hint), argument = nms[j], index = j,
-        expected = "numeric, integer, logical, factor or ordered", got = class(col)[1L])
+        expected = "numeric, integer, logical, factor, ordered or ember_tensor", got = class(col)[1L])
     }
     if (type %in% c("factor", "ordered") && nlevels(col) < 1L) {
       ember_abort(sprintf("column '%s' of '%s' is a factor without levels", nms[j], argument), argument = nms[j], index = j,
         expected = "a factor with levels", got = "no levels")
     }
-    list(name = nms[j], type = type, levels = if (is.factor(col)) levels(col) else NULL)
+    list(name = nms[j], type = type, levels = if (is.factor(col)) levels(col) else NULL,
+      shape = if (type == "tensor") ember_tensor_shape(col))
   })
   structure(list(kind = "tabular", columns = columns, positional = positional), class = "ember_encoding")
 }
 
 image_encoding <- function(x, argument) {
+  if (inherits(x, "ember_tensor")) x <- tensor_frame(x)
+  if (is.data.frame(x)) return(tensor_column_encoding(x, argument))
   d <- dim(x)
   if (!is.array(x) || !(length(d) %in% c(3L, 4L)) || !is.numeric(x)) {
     ember_abort(sprintf("'%s' must be a numeric array [n, channels, height, width] (or [n, height, width] for grey images) for a CNN, got %s",
@@ -77,6 +81,37 @@ image_encoding <- function(x, argument) {
   }
   shape <- if (length(d) == 3L) c(1L, d[2L], d[3L]) else d[2:4]
   structure(list(kind = "image", shape = as.integer(shape)), class = "ember_encoding")
+}
+
+# An ember_tensor given as the whole data is a data.frame with one column, "image".
+tensor_frame <- function(x) {
+  d <- data.frame(row = seq_along(x))
+  d$row <- NULL
+  d$image <- x
+  d
+}
+
+# Whether `x` is image data held in a tensor column: an ember_tensor, or a data.frame whose only
+# column is one.
+is_tensor_data <- function(x) {
+  inherits(x, "ember_tensor") || (is.data.frame(x) && ncol(x) == 1L && inherits(x[[1L]], "ember_tensor"))
+}
+
+# Image networks read one tensor column: the encoding names it and records its shape.
+tensor_column_encoding <- function(x, argument) {
+  is_tensor <- vapply(x, inherits, TRUE, "ember_tensor")
+  if (sum(is_tensor) != 1L || ncol(x) != 1L) {
+    ember_abort(sprintf("'%s' has %d tensor column(s) and %d other column(s); an image network reads exactly one ember_tensor column and nothing else (select it, or build a network with an input per column)",
+      argument, sum(is_tensor), sum(!is_tensor)), argument = argument, expected = "one ember_tensor column",
+      got = paste(names(x), collapse = ", "))
+  }
+  shape <- ember_tensor_shape(x[[1L]])
+  if (length(shape) != 3L) {
+    ember_abort(sprintf("the tensor column '%s' holds elements of shape [%s]; image networks read images [channels, height, width]",
+      names(x), paste(shape, collapse = ", ")), kind = "shape", argument = names(x), expected = "[channels, height, width]",
+      got = paste(shape, collapse = ", "))
+  }
+  structure(list(kind = "image", shape = shape, column = names(x)), class = "ember_encoding")
 }
 
 as_data_frame <- function(m) {
@@ -88,7 +123,8 @@ as_data_frame <- function(m) {
 encoding_inputs <- function(enc) {
   if (enc$kind == "image") return(list(image = enc$shape))
   types <- vapply(enc$columns, `[[`, "", "type")
-  list(numeric = sum(types != "factor"),
+  tensor_width <- sum(vapply(enc$columns[types == "tensor"], function(cl) prod(cl$shape), 1))
+  list(numeric = sum(types != "factor" & types != "tensor") + tensor_width,
     cardinalities = vapply(enc$columns[types == "factor"], function(cl) length(cl$levels), integer(1)),
     image = enc$inputs$image)
 }
@@ -170,8 +206,9 @@ route_encoding <- function(enc, routes, net) {
   names_all <- vapply(enc$columns, `[[`, "", "name")
   types_all <- stats::setNames(vapply(enc$columns, `[[`, "", "type"), names_all)
   allowed <- list(num = c("numeric", "integer", "logical", "ordered"), categ = c("factor", "ordered"),
-    image = c("numeric", "integer", "logical"))
-  what <- c(num = "numeric, integer, logical or ordered", categ = "factor or ordered", image = "numeric (pixels)")
+    image = c("numeric", "integer", "logical", "tensor"))
+  what <- c(num = "numeric, integer, logical or ordered", categ = "factor or ordered",
+    image = "one ember_tensor column or numeric (pixels)")
   for (r in routes) {
     absent <- setdiff(r$columns, names_all)
     if (length(absent)) {
@@ -184,7 +221,22 @@ route_encoding <- function(enc, routes, net) {
       ember_abort(sprintf("the input '%s' reads column '%s' of type '%s'; it takes %s columns", r$name, bad[1L],
         types_all[[bad[1L]]], what[[r$kind]]), argument = bad[1L], expected = what[[r$kind]], got = types_all[[bad[1L]]])
     }
-    if (r$kind == "image") {
+    tensors <- r$columns[types_all[r$columns] == "tensor"]
+    if (length(tensors) && (r$kind != "image" || length(r$columns) != 1L)) {
+      ember_abort(sprintf("the input '%s' reads the tensor column '%s'; a tensor column is read alone by an image input (ember_input_image(columns = '%s'))",
+        r$name, tensors[1L], tensors[1L]), argument = tensors[1L], expected = "an image input reading only this column",
+        got = paste(r$columns, collapse = ", "))
+    }
+    if (length(tensors)) {
+      shape <- cols_by_name(enc)[[tensors]]$shape
+      if (!is.null(r$shape) && !identical(as.integer(r$shape), as.integer(shape))) {
+        ember_abort(sprintf("the image input '%s' has shape c(%s); its tensor column '%s' holds elements of shape c(%s)",
+          r$name, paste(r$shape, collapse = ", "), tensors, paste(shape, collapse = ", ")), kind = "shape", argument = "shape",
+          expected = paste(shape, collapse = ", "), got = paste(r$shape, collapse = ", "))
+      }
+      r$shape <- shape
+      routes[[which(vapply(routes, function(q) identical(q$name, r$name), TRUE))]]$shape <- shape
+    } else if (r$kind == "image") {
       if (is.null(r$shape)) {
         ember_abort(sprintf("the image input '%s' needs its 'shape': c(channels, height, width)", r$name), argument = "shape",
           expected = "c(channels, height, width)", got = "NULL")
@@ -206,6 +258,8 @@ route_encoding <- function(enc, routes, net) {
   enc$inputs <- list(unseen = unseen_for_network(net))
   enc
 }
+
+cols_by_name <- function(enc) stats::setNames(enc$columns, vapply(enc$columns, `[[`, "", "name"))
 
 # The sizes of the routed inputs, by name, for network_spec().
 route_sizes <- function(enc) {
@@ -237,6 +291,8 @@ encode_routes <- function(enc, x, argument, unseen) {
         cl <- cols[[r$columns[j]]]
         m[, j] <- encode_factor_column(cl, x[[cl$name]], argument, unseen)
       }
+    } else if (identical(cols[[r$columns[1L]]]$type, "tensor")) {
+      m <- check_tensor_column(cols[[r$columns]], x[[r$columns]], argument)
     } else {
       m <- matrix(0, nrow = n, ncol = length(r$columns))
       for (j in seq_along(r$columns)) m[, j] <- encode_numeric_column(cols[[r$columns[j]]], x[[r$columns[j]]], argument)
@@ -273,9 +329,10 @@ pixels_as_images <- function(m, shape) {
 # Which `num` columns are standardised: numeric, integer and ordered (not logical).
 encoding_standardize <- function(enc, standardize) {
   types <- vapply(enc$columns, `[[`, "", "type")
-  num <- types[types != "factor"]
-  if (!standardize) return(rep(FALSE, length(num)))
-  num %in% c("numeric", "integer", "ordered")
+  # A tensor column read as numbers (flattened) is never standardised.
+  unlist(lapply(enc$columns[types != "factor"], function(cl) {
+    if (cl$type == "tensor") rep(FALSE, prod(cl$shape)) else standardize && cl$type %in% c("numeric", "integer", "ordered")
+  }))
 }
 
 # Encodes features with a fitted encoding into list(num = matrix, categ = integer matrix (0-based))
@@ -296,12 +353,20 @@ ember_encode <- function(enc, x, argument = "newdata", unseen = "warn") {
   check_trained_columns(x, vapply(enc$columns, `[[`, "", "name"), argument)
   n <- nrow(x)
   types <- vapply(enc$columns, `[[`, "", "type")
+  if (length(types) == 1L && types == "tensor") {
+    # A tensor column alone is the numeric input, flattened and read batch by batch from its source.
+    tensor <- check_tensor_column(enc$columns[[1L]], x[[enc$columns[[1L]]$name]], argument)
+    return(select_network_inputs(enc, list(num = structure(tensor, flatten = TRUE))))
+  }
   num_cols <- enc$columns[types != "factor"]
   cat_cols <- enc$columns[types == "factor"]
   out <- list()
   if (length(num_cols)) {
-    num <- matrix(0, nrow = n, ncol = length(num_cols))
-    for (j in seq_along(num_cols)) num[, j] <- encode_numeric_column(num_cols[[j]], x[[num_cols[[j]]$name]], argument)
+    # Next to other columns, a tensor column is materialised: its values, flattened, are columns of `num`.
+    num <- do.call(cbind, lapply(num_cols, function(cl) {
+      if (cl$type == "tensor") return(matrix(as.array(check_tensor_column(cl, x[[cl$name]], argument)), nrow = n))
+      encode_numeric_column(cl, x[[cl$name]], argument)
+    }))
     out$num <- num
   }
   if (length(cat_cols)) {
@@ -310,6 +375,22 @@ ember_encode <- function(enc, x, argument = "newdata", unseen = "warn") {
     out$categ <- categ
   }
   select_network_inputs(enc, out)
+}
+
+# A tensor column at training or prediction: an ember_tensor of the trained shape, no missing element.
+check_tensor_column <- function(cl, col, argument) {
+  if (!inherits(col, "ember_tensor")) {
+    ember_abort(sprintf("column '%s' of '%s' must be an ember_tensor (as in training), got %s", cl$name, argument, class(col)[1L]),
+      argument = cl$name, expected = "an ember_tensor", got = class(col)[1L])
+  }
+  shape <- ember_tensor_shape(col)
+  if (!identical(as.integer(shape), as.integer(cl$shape))) {
+    ember_abort(sprintf("column '%s' of '%s' holds elements of shape [%s]; the model expects [%s]", cl$name, argument,
+      paste(shape, collapse = ", "), paste(cl$shape, collapse = ", ")), kind = "shape", argument = cl$name,
+      expected = paste(cl$shape, collapse = ", "), got = paste(shape, collapse = ", "))
+  }
+  check_no_missing(unclass(col), cl$name, argument)
+  col
 }
 
 # `x` (a data.frame) must hold the columns `needed` that the model was trained on.
@@ -386,6 +467,15 @@ encode_factor_column <- function(cl, col, argument, unseen) {
 }
 
 encode_image <- function(enc, x, argument) {
+  if (!is.null(enc$column)) {
+    if (inherits(x, "ember_tensor")) x <- stats::setNames(tensor_frame(x), enc$column)
+    if (!is.data.frame(x)) {
+      ember_abort(sprintf("'%s' must be a data.frame with the tensor column '%s' (or an ember_tensor), got %s", argument,
+        enc$column, class(x)[1L]), argument = argument, expected = "a data.frame", got = class(x)[1L])
+    }
+    check_trained_columns(x, enc$column, argument)
+    return(list(image = check_tensor_column(list(name = enc$column, shape = enc$shape), x[[enc$column]], argument)))
+  }
   d <- dim(x)
   if (!is.array(x) || !is.numeric(x) || !(length(d) %in% c(3L, 4L))) {
     ember_abort(sprintf("'%s' must be a numeric array of images [n, %s]", argument, paste(enc$shape, collapse = ", ")),
@@ -442,11 +532,15 @@ encode_inputs <- function(enc, x, argument) {
 # The encoding as stored in the model file (host metadata "mlr3ember.encoding").
 encoding_to_json <- function(enc, target, architecture) {
   body <- list(format = encoding_format, version = 1L, kind = enc$kind)
-  if (enc$kind == "image") body$shape <- json_array(enc$shape)
+  if (enc$kind == "image") {
+    body$shape <- json_array(enc$shape)
+    body$column <- enc$column
+  }
   if (enc$kind == "tabular") {
     body$positional <- enc$positional
     body$columns <- json_array(lapply(enc$columns, function(cl) {
-      list(name = cl$name, type = cl$type, levels = if (!is.null(cl$levels)) json_array(cl$levels))
+      list(name = cl$name, type = cl$type, levels = if (!is.null(cl$levels)) json_array(cl$levels),
+        shape = if (!is.null(cl$shape)) json_array(as.integer(cl$shape)))
     }))
     if (!is.null(enc$inputs)) {
       body$inputs <- list(num = enc$inputs$num, categ = enc$inputs$categ,
@@ -471,9 +565,10 @@ encoding_from_json <- function(text) {
   if (is.null(j) || !identical(j$format, encoding_format)) {
     ember_abort("the model file's R encoding is malformed", kind = "corrupt", argument = "file")
   }
-  enc <- if (j$kind == "image") list(kind = "image", shape = as.integer(j$shape)) else
+  enc <- if (j$kind == "image") list(kind = "image", shape = as.integer(j$shape), column = j$column) else
     list(kind = "tabular", columns = lapply(j$columns, function(cl) {
-      list(name = cl$name, type = cl$type, levels = if (length(cl$levels)) as.character(cl$levels) else NULL)
+      list(name = cl$name, type = cl$type, levels = if (length(cl$levels)) as.character(cl$levels) else NULL,
+        shape = if (length(cl$shape)) as.integer(unlist(cl$shape)) else NULL)
     }), positional = isTRUE(j$positional))
   if (!is.null(j$inputs)) {
     enc$inputs <- list(num = isTRUE(j$inputs$num), categ = isTRUE(j$inputs$categ),

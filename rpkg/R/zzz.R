@@ -34,7 +34,8 @@ ember_learners <- function() {
     classif.ember_tab_resnet = LearnerClassifEmberTabResNet, regr.ember_tab_resnet = LearnerRegrEmberTabResNet,
     classif.ember_ft_transformer = LearnerClassifEmberFTTransformer, regr.ember_ft_transformer = LearnerRegrEmberFTTransformer,
     classif.ember_featureless = LearnerClassifEmberFeatureless, regr.ember_featureless = LearnerRegrEmberFeatureless,
-    classif.ember_network = LearnerClassifEmberNetwork, regr.ember_network = LearnerRegrEmberNetwork
+    classif.ember_network = LearnerClassifEmberNetwork, regr.ember_network = LearnerRegrEmberNetwork,
+    classif.ember_lenet = LearnerClassifEmberLeNet, regr.ember_lenet = LearnerRegrEmberLeNet
   )
 }
 
@@ -42,6 +43,12 @@ register_mlr3 <- function() {
   dictionary <- utils::getFromNamespace("mlr_learners", ns = "mlr3")
   learners <- ember_learners()
   for (key in names(learners)) dictionary$add(key, learners[[key]])
+  # Tensor columns are a feature type of their own ("ember_tensor", the column's class).
+  reflections <- utils::getFromNamespace("mlr_reflections", ns = "mlr3")
+  if (!("ember_tensor" %in% reflections$task_feature_types)) {
+    reflections$task_feature_types <- c(reflections$task_feature_types, tns = "ember_tensor")
+  }
+  utils::getFromNamespace("mlr_tasks", ns = "mlr3")$add("fashion_mnist", load_task_fashion_mnist)
   invisible(NULL)
 }
 

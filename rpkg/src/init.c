@@ -449,6 +449,29 @@ SEXP C_ember_dataset_add_tensor(SEXP dataset, SEXP name, SEXP x) {
     return R_NilValue;
 }
 
+/* Rows of a tensor column: `x` holds one row after the other, each row's values contiguous in C
+ * order (an R matrix [width, n]); raw vectors stay bytes (scaled by `scale` per batch). */
+SEXP C_ember_dataset_add_rows(SEXP dataset, SEXP name, SEXP x, SEXP shape, SEXP scale) {
+    ember_dataset *d = DATASET(dataset, "dataset");
+    if (TYPEOF(shape) != INTSXP || LENGTH(shape) < 2 || LENGTH(shape) > 5) stop_glue("invalid_argument", "shape", "'shape' must be an integer vector of length 2 to 5");
+    int64_t dims[5];
+    double total = 1;
+    for (int i = 0; i < LENGTH(shape); i++) {
+        dims[i] = INTEGER(shape)[i];
+        total *= (double)dims[i];
+    }
+    if (total != (double)XLENGTH(x)) stop_glue("invalid_argument", "x", "'x' must hold prod(shape) values");
+    const char *nm = scalar_string(name, "name");
+    if (TYPEOF(x) == RAWSXP) {
+        CHECK(ember_dataset_add_bytes(d, nm, RAW(x), dims, LENGTH(shape), scalar_real(scale, "scale")), "adding a byte tensor input");
+    } else if (TYPEOF(x) == REALSXP) {
+        CHECK(ember_dataset_add_tensor(d, nm, REAL(x), dims, LENGTH(shape), EMBER_LAYOUT_ROW_MAJOR), "adding a tensor input");
+    } else {
+        stop_glue("invalid_argument", "x", "'x' must be a raw or double vector");
+    }
+    return R_NilValue;
+}
+
 SEXP C_ember_dataset_set_target(SEXP dataset, SEXP y) {
     ember_dataset *d = DATASET(dataset, "dataset");
     if (TYPEOF(y) != REALSXP) stop_glue("invalid_argument", "y", "'y' must be a double vector");
@@ -560,6 +583,7 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_dataset_add_numeric, 3),
     ENTRY(C_ember_dataset_add_categorical, 3),
     ENTRY(C_ember_dataset_add_tensor, 3),
+    ENTRY(C_ember_dataset_add_rows, 5),
     ENTRY(C_ember_dataset_set_target, 2),
     ENTRY(C_ember_trainer_new, 2),
     ENTRY(C_ember_trainer_fit, 6),

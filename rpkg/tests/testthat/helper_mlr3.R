@@ -22,5 +22,17 @@ mlr3_helpers <- function() {
   files <- list.files(dir, pattern = "^helper.*\\.R$", full.names = TRUE)
   files <- files[basename(files) != "helper_debugging.R"]
   for (f in files) sys.source(f, envir = env, chdir = TRUE)
+  # mlr3's task generator knows mlr3's own feature types; a tensor column is generated here (as
+  # mlr3torch extends it for its lazy tensors): elements of shape [2, 3] from a byte array.
+  generate_data <- env$generate_data
+  env$generate_data <- function(learner, N) {
+    plain <- learner$clone()
+    plain$feature_types <- setdiff(learner$feature_types, "ember_tensor")
+    data <- generate_data(plain, N)
+    if ("ember_tensor" %in% learner$feature_types) {
+      data$ember_tensor <- as_ember_tensor(array(as.raw(sample(0:255, N * 6L, TRUE)), c(N, 2L, 3L)))
+    }
+    data
+  }
   invisible(env)
 }

@@ -1,0 +1,95 @@
+# Tensor columns in mlr3: the feature type, tasks with image columns, the image learners, and
+# tsk("fashion_mnist"). They skip when mlr3 is absent (CI) and run under `make check-mlr3`.
+
+image_task <- function(n = 96L, task_type = "classif", seed = 1L) {
+  set.seed(seed)
+  y <- factor(sample(c("plain", "marked"), n, TRUE))
+  imgs <- array(as.raw(sample(0:60, n * 2L * 14L * 14L, TRUE)), c(n, 2L, 14L, 14L))
+  for (i in which(y == "marked")) imgs[i, 1, 3:7, 3:7] <- as.raw(230)
+  d <- data.frame(y = y)
+  d$image <- as_ember_tensor(imgs)
+  if (task_type == "classif") return(mlr3::as_task_classif(d, target = "y", id = "images"))
+  d$y <- ifelse(y == "marked", 2, -1) + stats::rnorm(n, sd = 0.1)
+  mlr3::as_task_regr(d, target = "y", id = "images")
+}
+
+test_that("the feature type ember_tensor is registered, and tasks, rows and clones carry the column", {
+  skip_if_no_mlr3()
+  expect_true("ember_tensor" %in% mlr3::mlr_reflections$task_feature_types)
+  task <- image_task()
+  expect_identical(task$feature_types$type, "ember_tensor")
+  sub <- task$clone()$filter(c(5, 9, 2))
+  got <- sub$data(cols = "image")$image
+  expect_s3_class(got, "ember_tensor")
+  expect_equal(as.array(got), as.array(task$data(rows = sub$row_ids, cols = "image")$image))
+  expect_setequal(sub$row_ids, c(2L, 5L, 9L))
+})
+
+for (id in c("classif.ember_lenet", "regr.ember_lenet")) {
+  local({
+    id <- id
+    test_that(sprintf("%s passes expect_learner, and trains, predicts, marshals and resamples", id), {
+      skip_if_no_mlr3()
+      h <- mlr3_helpers()
+      classif <- startsWith(id, "classif")
+      task <- image_task(task_type = if (classif) "classif" else "regr")
+      learner <- mlr3::lrn(id, epochs = 12, batch_size = 16, opt.lr = 0.003, seed = 1)
+      expect_identical(learner$feature_types, "ember_tensor")
+      h$expect_learner(learner, task)
+      learner$train(task)
+      pred <- learner$predict(task)
+      if (classif) expect_gt(pred$score(mlr3::msr("classif.acc")), 0.9) else expect_lt(pred$score(mlr3::msr("regr.rmse")), 1)
+      learner$marshal()
+      back <- unserialize(serialize(learner, NULL))
+      back$unmarshal()
+      expect_equal(back$predict(task)$response, pred$response)
+      rr <- mlr3::resample(task, mlr3::lrn(id, epochs = 2, batch_size = 16), mlr3::rsmp("cv", folds = 2))
+      expect_length(rr$predictions(), 2L)
+      expect_true(all(is.finite(rr$aggregate())))
+      # A task without a tensor column is refused with the learner's feature types.
+      expect_error(mlr3::lrn(id, epochs = 1, batch_size = 4)$train(mlr3::tsk(if (classif) "sonar" else "mtcars")),
+        regexp = "feature types")
+    })
+  })
+}
+
+test_that("an image learner on a task with a tensor and other features names the columns", {
+  skip_if_no_mlr3()
+  task <- image_task()
+  task$cbind(data.frame(extra = stats::runif(task$nrow)))
+  learner <- mlr3::lrn("classif.ember_lenet", epochs = 1, batch_size = 16)
+  expect_error(suppressWarnings(learner$train(task)), regexp = "feature types|1 other column")
+})
+
+test_that("the MLP learner reads a tensor column flattened, and validation splits it", {
+  skip_if_no_mlr3()
+  task <- image_task(n = 120L)
+  learner <- mlr3::lrn("classif.ember_mlp", epochs = 15, batch_size = 16, neurons = 32, validate = 0.25,
+    measures_valid = mlr3::msr("classif.acc"))
+  learner$train(task)
+  expect_gt(learner$internal_valid_scores$classif.acc, 0.8)
+  expect_identical(nrow(learner$model$history), 15L)
+})
+
+test_that("tsk('fashion_mnist') holds 70,000 byte images in one tensor column, split 60,000 / 10,000", {
+  skip_if_no_mlr3()
+  skip_if_not(dir.exists("/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+  task <- mlr3::tsk("fashion_mnist")
+  expect_identical(task$nrow, 70000L)
+  expect_identical(task$feature_names, "image")
+  expect_identical(task$class_names, c("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+    "Sneaker", "Bag", "Ankle boot"))
+  col <- task$data(rows = 1:3, cols = "image")$image
+  expect_identical(ember_tensor_shape(col), c(1L, 28L, 28L))
+  src <- attr(col, "source")
+  expect_true(is.raw(src$values))
+  expect_lt(as.numeric(utils::object.size(src$values)), 60e6)
+  split <- task$backend$data(task$row_ids, "split")$split
+  expect_identical(as.vector(table(split)), c(60000L, 10000L))
+  expect_true(all(split[1:60000] == "train"))
+  # Debian's training file: the first label is class 9 (Ankle boot).
+  expect_identical(as.character(task$truth(1)), "Ankle boot")
+  a <- as.array(col[1])
+  expect_identical(dim(a), c(1L, 1L, 28L, 28L))
+  expect_true(all(a >= 0 & a <= 1))
+})
