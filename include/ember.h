@@ -106,7 +106,9 @@ int32_t ember_live_handles(int64_t *out_models, int64_t *out_datasets, int64_t *
 
 /**
  * A predefined architecture as a network description (docs/network-description.md).
- * name: "mlp", "tab_resnet", "ft_transformer", "lenet", "resnet" or "featureless".
+ * name: "mlp", "tab_resnet", "ft_transformer", "featureless", "lenet", "resnet", or torchvision's
+ * "resnet18", "resnet34", "resnet50" (with torchvision's parameter names; no options); the list
+ * is ember_vocabulary()'s "architectures".
  * options_json: {"inputs": {"numeric": 4, "cardinalities": [3, 2]}} for tabular architectures
  * or {"inputs": {"image": [1, 28, 28]}} for CNNs, plus the architecture's parameters with
  * mlr3torch's names (mlp: neurons, p, activation, activation_args; tab_resnet: n_blocks, d_block,
