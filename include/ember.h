@@ -183,7 +183,9 @@ int32_t ember_model_snapshot_weights(const ember_model *model, ember_bytes **out
 
 /**
  * Restores weights from safetensors bytes (a snapshot, or a PyTorch state dict saved with
- * safetensors). strict: every parameter and buffer must be present and nothing else.
+ * safetensors, e.g. a torchvision ResNet's into "resnet18"). strict: every parameter and buffer
+ * must be present and nothing else (the error lists the missing names). Integer dtypes are read
+ * for counters only (BatchNorm's int64 num_batches_tracked); nothing is loaded on error.
  */
 int32_t ember_model_restore_weights(ember_model *model, const uint8_t *bytes, int64_t length, int32_t strict);
 
