@@ -4,6 +4,7 @@ options, one JSON line per result (Benchmarks/run.py runs it once per measuremen
     python3 torch_bench.py mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--lr 1e-4] [--flush 1]
     python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--save-init FILE]
     python3 torch_bench.py ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1]
+    python3 torch_bench.py resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
     python3 torch_bench.py core
 
 Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default;
@@ -161,6 +162,35 @@ def ftt_bench(a):
     emit(median_batch_ms=statistics.median(seconds) * 1e3, batches=len(seconds), final_loss=sum(losses) / a.n)
 
 
+def resnet_bench(a):
+    """torchvision's ResNet (--depth 18, 34, 50; 10 classes) on random images [3, size, size],
+    batch --batch, SGD momentum 0.9 lr 0.01, cross-entropy: median ms per training step over
+    --steps after --warmup steps, as ember-bench resnet."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "golden"))
+    from golden_common import import_torchvision
+    torchvision = import_torchvision()
+    torch.manual_seed(1)
+    model = getattr(torchvision.models, f"resnet{a.depth}")(num_classes=10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.rand(a.batch, 3, a.size, a.size)
+    y = torch.arange(a.batch) % 10
+    model.train()
+    seconds, fwdbwd = [], []
+    for step in range(a.warmup + a.steps):
+        t = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        t1 = time.perf_counter()
+        opt.step()
+        if step >= a.warmup:
+            seconds.append(time.perf_counter() - t)
+            fwdbwd.append(t1 - t)
+    emit(median_step_ms=statistics.median(seconds) * 1e3, median_fwdbwd_ms=statistics.median(fwdbwd) * 1e3,
+         steps=len(seconds), final_loss=loss.item())
+
+
 def seconds_per_call(body):
     """The median of 7 rounds, each of enough calls to last >= 50 ms (as ember-bench does)."""
     body()
@@ -202,9 +232,10 @@ def core_bench(a):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "core"])
+    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
-                          ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4)]:
+                          ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
+                          ("depth", 18), ("size", 32), ("batch", 32), ("steps", 10)]:
         parser.add_argument("--" + name, type=int, default=default)
     for name in ["data", "dir", "opt", "model"]:
         parser.add_argument("--" + name)
@@ -219,7 +250,7 @@ def main():
         a.epochs = 2 if a.command in ("fashion", "ftt") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
-    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "core": core_bench}[a.command](a)
+    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench}[a.command](a)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,9 @@ int32_t ember_live_handles(int64_t *out_models, int64_t *out_datasets, int64_t *
 
 /**
  * A predefined architecture as a network description (docs/network-description.md).
- * name: "mlp", "tab_resnet", "ft_transformer", "lenet", "resnet" or "featureless".
+ * name: "mlp", "tab_resnet", "ft_transformer", "featureless", "lenet", "resnet", or torchvision's
+ * "resnet18", "resnet34", "resnet50" (with torchvision's parameter names; no options); the list
+ * is ember_vocabulary()'s "architectures".
  * options_json: {"inputs": {"numeric": 4, "cardinalities": [3, 2]}} for tabular architectures
  * or {"inputs": {"image": [1, 28, 28]}} for CNNs, plus the architecture's parameters with
  * mlr3torch's names (mlp: neurons, p, activation, activation_args; tab_resnet: n_blocks, d_block,
@@ -181,7 +183,9 @@ int32_t ember_model_snapshot_weights(const ember_model *model, ember_bytes **out
 
 /**
  * Restores weights from safetensors bytes (a snapshot, or a PyTorch state dict saved with
- * safetensors). strict: every parameter and buffer must be present and nothing else.
+ * safetensors, e.g. a torchvision ResNet's into "resnet18"). strict: every parameter and buffer
+ * must be present and nothing else (the error lists the missing names). Integer dtypes are read
+ * for counters only (BatchNorm's int64 num_batches_tracked); nothing is loaded on error.
  */
 int32_t ember_model_restore_weights(ember_model *model, const uint8_t *bytes, int64_t length, int32_t strict);
 

@@ -156,3 +156,37 @@ func fttBench(_ o: Options) throws {
           ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
           ("batches", .number(Double(timer.seconds.count))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
 }
+
+/// torchvision's ResNet (`--depth` 18, 34 or 50; `Architectures.resnet18/34/50`) on synthetic
+/// images [3, `--size`, `--size`] (uniform in [0, 1), 10 classes), batch `--batch` (32), SGD with
+/// momentum 0.9 (lr 0.01), not shuffled: median time per training step (forward, backward,
+/// optimizer) over `--steps` after `--warmup` steps (torch_bench.py resnet does the same).
+func resnetBench(_ o: Options) throws {
+    let depth = try o.int("depth", 18), size = try o.int("size", 32), batch = try o.int("batch", 32)
+    let steps = try o.int("steps", 10), warmup = try o.int("warmup", 2)
+    try Engine.setNumThreads(try o.int("threads", 1))
+    let n = batch * max(steps, warmup)
+    var rng = RandomGenerator(seed: 1)
+    let x = try Tensor.uniform([n, 3, size, size], rng: &rng)
+    let y = try Tensor(shape: [n], data: (0..<n).map { Float($0 % 10) })
+    let data = try Dataset(inputs: ["image": x], target: y)
+    let model = try Model(spec: try Architectures.torchvisionResNet(depth: depth, imageShape: [3, size, size]),
+                          task: .multiclass(classes: 10), seed: 1)
+    var config = TrainerConfig()
+    config.batchSize = batch
+    config.shuffle = false
+    config.optimizer = .sgd(lr: 0.01, momentum: 0.9)
+    let trainer = try Trainer(model: model, config: config)
+    let timer = BatchTimer()
+    trainer.callbacks = [timer]
+    let warmupData = try Dataset(inputs: ["image": try x.gatherRows(0..<(batch * warmup))],
+                                 target: try y.gatherRows(0..<(batch * warmup)))
+    try trainer.fit(warmupData, epochs: 1)
+    timer.removeAll()
+    let timed = try Dataset(inputs: ["image": try x.gatherRows(0..<(batch * steps))], target: try y.gatherRows(0..<(batch * steps)))
+    let records = try trainer.fit(timed, epochs: 1)
+    emit([("system", .text("ember-swift")), ("median_step_ms", .number(median(timer.seconds) * 1e3)),
+          ("median_fwdbwd_ms", .number(median(zip(timer.seconds, timer.optimizerSeconds).map { $0 - $1 }) * 1e3)),
+          ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
+          ("steps", .number(Double(timer.seconds.count))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
+}

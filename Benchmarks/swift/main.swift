@@ -5,6 +5,7 @@
 //     ember-bench mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--warmup 1] [--lr 1e-4]
 //     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--init FILE]
 //     ember-bench ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1] [--threads 1]
+//     ember-bench resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
 //     ember-bench core
 //
 // BENCH_KERNELS=openblas|ember in the environment sets BLAS.kernels (default: Ember's kernels
@@ -26,9 +27,10 @@ do {
     case "mlp": try mlpBench(options)
     case "fashion": try fashionBench(options)
     case "ftt": try fttBench(options)
+    case "resnet": try resnetBench(options)
     case "core": try coreBench(options)
     default:
-        print("usage: ember-bench mlp|fashion|ftt|core --name value ... (see Benchmarks/README.md)")
+        print("usage: ember-bench mlp|fashion|ftt|resnet|core --name value ... (see Benchmarks/README.md)")
         exit(2)
     }
 } catch {

@@ -405,8 +405,10 @@ func schedule(_ r: inout ConfigReader) throws -> LRSchedule {
 
 // MARK: Architectures
 
-/// The defaults of the predefined architectures' options, in one place: `makeArchitecture` reads
-/// them, and `ember_vocabulary` reports them so that hosts check their own (tested in R).
+/// The predefined architectures and the defaults of their options, in one place: `makeArchitecture`
+/// reads them and names them in its errors, and `ember_vocabulary` reports them so that hosts
+/// derive their lists and check their defaults (tested in R). Architectures without options have
+/// an empty list.
 let architectureDefaults: [(String, [(String, JSONValue)])] = [
     ("mlp", [("neurons", .array([.number(64)])), ("p", .number(0)), ("activation", .string("relu"))]),
     ("tab_resnet", [("n_blocks", .number(2)), ("d_block", .number(64)), ("d_hidden_multiplier", .number(2)),
@@ -414,7 +416,12 @@ let architectureDefaults: [(String, [(String, JSONValue)])] = [
     ("ft_transformer", [("n_blocks", .number(3)), ("d_token", .number(192)), ("attention_n_heads", .number(8)),
                         ("attention_dropout", .number(0.2)), ("ffn_d_hidden_multiplier", .number(4.0 / 3.0)),
                         ("ffn_dropout", .number(0.1)), ("residual_dropout", .number(0)), ("ffn_activation", .string("reglu"))]),
+    ("featureless", []),
+    ("lenet", []),
     ("resnet", [("channels", .number(16)), ("n_blocks", .number(2))]),
+    ("resnet18", []),
+    ("resnet34", []),
+    ("resnet50", []),
 ]
 
 /// An architecture option's default (`architectureDefaults` holds every one read here).
@@ -468,20 +475,24 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
         default:
             spec = try Architectures.featureless(tab)
         }
-    case "lenet", "resnet":
+    case "lenet", "resnet", "resnet18", "resnet34", "resnet50":
         guard let image = try inputs.ints("image", min: 1), image.count == 3 else {
             throw ConfigReader.error("inputs.image", "must be [channels, height, width]", expected: "3 sizes >= 1")
         }
         try inputs.finish()
-        if name == "lenet" {
-            spec = try Architectures.lenet(imageShape: image)
-        } else {
+        switch name {
+        case "lenet": spec = try Architectures.lenet(imageShape: image)
+        case "resnet18": spec = try Architectures.resnet18(imageShape: image)
+        case "resnet34": spec = try Architectures.resnet34(imageShape: image)
+        case "resnet50": spec = try Architectures.resnet50(imageShape: image)
+        default:
             spec = try Architectures.smallResNet(imageShape: image, channels: try r.int("channels", min: 1) ?? defaultInt("resnet", "channels"),
                                                  nBlocks: try r.int("n_blocks", min: 1) ?? defaultInt("resnet", "n_blocks"))
         }
     default:
-        throw EmberError(.invalidArgument, "[name] unknown architecture '\(name)'; expected mlp, tab_resnet, ft_transformer, lenet, resnet or featureless",
-                         detail: EmberError.Detail(op: "architecture", argument: "name", expected: "mlp, tab_resnet, ft_transformer, lenet, resnet or featureless", got: name))
+        let known = architectureDefaults.map(\.0).joined(separator: ", ")
+        throw EmberError(.invalidArgument, "[name] unknown architecture '\(name)'; expected one of \(known)",
+                         detail: EmberError.Detail(op: "architecture", argument: "name", expected: known, got: name))
     }
     try r.finish()
     return spec

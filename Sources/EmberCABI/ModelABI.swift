@@ -179,8 +179,7 @@ public func ember_model_restore_matching(_ model: OpaquePointer?, _ bytes: Unsaf
     guarded {
         let m = try HandleRegistry.shared.lookup(model, ModelBox.self, "model").model
         guard let out else { throw EmberError.invalidArgument("out_json", "is NULL") }
-        let (tensors, _) = try Safetensors.decode(try callerBytes(bytes, length))
-        let match = try m.loadMatchingWeights(tensors)
+        let match = try m.loadMatchingWeights(try m.weights(safetensors: try callerBytes(bytes, length)))
         let names = { (n: [String]) in JSONValue.array(n.map { .string($0) }) }
         let shape = { (s: [Int]) in JSONValue.array(s.map { .number(Double($0)) }) }
         try returnText(JSONValue.object([

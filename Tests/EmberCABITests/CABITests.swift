@@ -124,12 +124,40 @@ final class CABITests: XCTestCase {
                                 ("ft_transformer", #"{"inputs": {"numeric": 3, "cardinalities": [2]}, "n_blocks": 1, "d_token": 8, "attention_n_heads": 2}"#),
                                 ("featureless", #"{"inputs": {"numeric": 1}}"#),
                                 ("lenet", #"{"inputs": {"image": [1, 28, 28]}}"#),
-                                ("resnet", #"{"inputs": {"image": [3, 8, 8]}, "channels": 4, "n_blocks": 1}"#)] {
+                                ("resnet", #"{"inputs": {"image": [3, 8, 8]}, "channels": 4, "n_blocks": 1}"#),
+                                ("resnet18", #"{"inputs": {"image": [3, 32, 32]}}"#),
+                                ("resnet34", #"{"inputs": {"image": [1, 16, 20]}}"#),
+                                ("resnet50", #"{"inputs": {"image": [3, 32, 32]}}"#)] {
             let net = architecture(name, options)
             XCTAssertEqual((json(net) as? [String: Any])?["format"] as? String, "ember.network", name)
         }
+        // Every architecture is in the vocabulary, the hosts' list.
+        let vocabulary = json(text { ember_vocabulary($0) }) as? [String: Any]
+        let listed = (vocabulary?["architectures"] as? [String: Any]).map { Set($0.keys) }
+        XCTAssertEqual(listed, ["mlp", "tab_resnet", "ft_transformer", "featureless", "lenet", "resnet", "resnet18", "resnet34", "resnet50"])
+        XCTAssertEqual((vocabulary?["architectures"] as? [String: [String: Any]])?["resnet18"]?.count, 0, "no options")
+
+        // A torchvision ResNet from C: torchvision's parameter names.
+        let resnet = architecture("resnet18", #"{"inputs": {"image": [1, 28, 28]}}"#)
+        var model: OpaquePointer?
+        check(ember_model_new(&model, #"{"network": \#(resnet), "task": "multiclass", "n_classes": 10, "seed": "1"}"#))
+        defer { _ = ember_model_free(model) }
+        var bn = [Double](repeating: -1, count: 128)
+        check(ember_model_get_parameter(model, "layer2.0.downsample.1.running_var", &bn, 128))
+        XCTAssertEqual(bn, [Double](repeating: 1, count: 128))
+        var conv = [Double](repeating: 0, count: 64 * 49)
+        check(ember_model_get_parameter(model, "conv1.weight", &conv, Int64(conv.count)))
+        XCTAssertNotEqual(conv.map(abs).max(), 0)
+        let names = (json(text { ember_model_parameters(model, $0) }) as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        XCTAssertEqual(names.first, "conv1.weight")
+        XCTAssertTrue(names.contains("fc.bias"), "\(names.suffix(3))")
+
         var out: UnsafePointer<CChar>?
-        expectError(ember_architecture("perceptron", #"{"inputs": {"numeric": 1}}"#, &out), invalid, "unknown architecture", argument: "name")
+        expectError(ember_architecture("perceptron", #"{"inputs": {"numeric": 1}}"#, &out), invalid,
+                    "unknown architecture 'perceptron'; expected one of mlp, tab_resnet, ft_transformer, featureless, lenet, resnet, resnet18, resnet34, resnet50",
+                    argument: "name")
+        expectError(ember_architecture("resnet18", #"{"inputs": {"image": [3, 32, 32]}, "channels": 8}"#, &out), invalid, "not a known option", argument: "channels")
+        expectError(ember_architecture("resnet50", #"{"inputs": {"image": [3, 0, 32]}}"#, &out), invalid, "integers >= 1", argument: "inputs.image")
         expectError(ember_architecture("mlp", "{", &out), invalid, "not valid JSON", argument: "options_json")
         expectError(ember_architecture("mlp", "{}", &out), invalid, "inputs", argument: "inputs")
         expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}, "neuron": [3]}"#, &out), invalid, "not a known option", argument: "neuron")

@@ -16,8 +16,11 @@
 #'   tokenizers (factors become tokens), a CLS token, `n_blocks` pre-norm transformer blocks, then
 #'   LayerNorm -> ReLU -> head on the CLS token.
 #' * `ember_cnn()`: convolutional networks for images (arrays `[n, channels, height, width]`):
-#'   `"lenet"` (LeNet-5 style; images of at least 12 x 12 pixels) or `"resnet"` (a small ResNet with
-#'   `n_blocks` basic blocks of `channels` channels and global average pooling).
+#'   `"lenet"` (LeNet-5 style; images of at least 12 x 12 pixels), `"resnet"` (a small ResNet with
+#'   `n_blocks` basic blocks of `channels` channels and global average pooling), or torchvision's
+#'   `"resnet18"`, `"resnet34"`, `"resnet50"` (any number of channels, images of at least 1 x 1
+#'   pixels; torchvision's parameter names, so that `init` of [ember_fit()] can start from a
+#'   torchvision `state_dict` saved with safetensors; `channels` and `n_blocks` do not apply).
 #' * `ember_featureless()`: a learned constant (class log-odds or the target mean), the baseline.
 #'
 #' Networks of your own are built with the vocabulary of [ember_network()].
@@ -41,7 +44,7 @@
 #'   weights, inside the feed-forward block, and on residual branches.
 #' @param ffn_d_hidden_multiplier (`numeric(1)`)\cr Feed-forward width as a multiple of `d_token`.
 #' @param ffn_activation (`character(1)`)\cr `"reglu"`, `"geglu"`, `"glu"`, `"relu"` or `"gelu"`.
-#' @param type (`character(1)`)\cr `"lenet"` or `"resnet"`.
+#' @param type (`character(1)`)\cr `"lenet"`, `"resnet"`, `"resnet18"`, `"resnet34"` or `"resnet50"`.
 #' @param channels (`integer(1)`)\cr Channels of the ResNet's convolutions.
 #' @return An object of class `ember_architecture`.
 #' @seealso [ember_fit()]
@@ -139,9 +142,11 @@ ember_ft_transformer <- function(n_blocks = 3L, d_token = 192L, attention_n_head
 
 #' @rdname ember_architectures
 #' @export
-ember_cnn <- function(type = c("lenet", "resnet"), channels = 16L, n_blocks = 2L) {
-  if (!is.character(type) || length(type) < 1L) ember_abort("'type' must be \"lenet\" or \"resnet\"", argument = "type")
-  type <- check_choice(type[1L], c("lenet", "resnet"), "type")
+ember_cnn <- function(type = c("lenet", "resnet", "resnet18", "resnet34", "resnet50"), channels = 16L, n_blocks = 2L) {
+  if (!is.character(type) || length(type) < 1L) {
+    ember_abort(sprintf("'type' must be one of %s", paste0("\"", cnn_types, "\"", collapse = ", ")), argument = "type")
+  }
+  type <- check_choice(type[1L], cnn_types, "type")
   params <- if (type == "resnet") list(channels = check_count(channels, "channels"), n_blocks = check_count(n_blocks, "n_blocks")) else list()
   new_architecture(type, params)
 }
@@ -150,10 +155,13 @@ ember_cnn <- function(type = c("lenet", "resnet"), channels = 16L, n_blocks = 2L
 #' @export
 ember_featureless <- function() new_architecture("featureless", list())
 
+# The image architectures of ember_cnn().
+cnn_types <- c("lenet", "resnet", "resnet18", "resnet34", "resnet50")
+
 # Which input kind an architecture reads: a network built in R reads images when it is given an
 # image array, else tabular data.
 architecture_input_kind <- function(arch, x = NULL) {
-  if (arch$name %in% c("lenet", "resnet")) return("image")
+  if (arch$name %in% cnn_types) return("image")
   if (arch$name == "network" && ((is.array(x) && length(dim(x)) > 2L) || (is_tensor_data(x) && identical(graph_inputs(arch)$kinds, "image") &&
       is.null(graph_inputs(arch)$routes)))) return("image")
   "tabular"

@@ -26,3 +26,23 @@ def write_json(path, obj):
         json.dump(obj, f, indent=1, allow_nan=False)
         f.write("\n")
     print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def import_torchvision():
+    """Imports torchvision on the CPU-only torch: PyPI's torchvision wheel is a CUDA build whose
+    compiled ops (nms, roi_align …) fail to register on this torch. Only the detection ops need
+    them; the models (what the generators use) are plain Python. Registering their fake kernels
+    is made tolerant of the missing ops, then torchvision is imported and returned."""
+    _register_fake = torch.library.register_fake
+
+    def _tolerant_register_fake(op, *args, **kwargs):
+        def decorate(fn):
+            try:
+                return _register_fake(op, *args, **kwargs)(fn)
+            except RuntimeError:  # the wheel's compiled ops (nms, roi_align …) are absent
+                return fn
+        return decorate
+
+    torch.library.register_fake = _tolerant_register_fake
+    import torchvision
+    return torchvision

@@ -199,6 +199,102 @@ public enum Architectures {
         return NetworkSpec(inputs: [InputSpec("image", .tensor(shape: imageShape))], nodes: nodes, output: "head")
     }
 
+    /// torchvision's ResNet-18 (`torchvision.models.resnet18`) for images [channels, height, width];
+    /// see `torchvisionResNet(depth:imageShape:)`.
+    public static func resnet18(imageShape: [Int]) throws -> NetworkSpec { try torchvisionResNet(depth: 18, imageShape: imageShape) }
+
+    /// torchvision's ResNet-34 (`torchvision.models.resnet34`); see `torchvisionResNet(depth:imageShape:)`.
+    public static func resnet34(imageShape: [Int]) throws -> NetworkSpec { try torchvisionResNet(depth: 34, imageShape: imageShape) }
+
+    /// torchvision's ResNet-50 (`torchvision.models.resnet50`, v1.5); see `torchvisionResNet(depth:imageShape:)`.
+    public static func resnet50(imageShape: [Int]) throws -> NetworkSpec { try torchvisionResNet(depth: 50, imageShape: imageShape) }
+
+    /// The depths `torchvisionResNet` builds: basic blocks (18, 34) or bottlenecks (50), and the
+    /// number of blocks of each of the four stages.
+    static let torchvisionResNetDepths: [Int: (bottleneck: Bool, blocks: [Int])] = [
+        18: (false, [2, 2, 2, 2]), 34: (false, [3, 4, 6, 3]), 50: (true, [3, 4, 6, 3]),
+    ]
+
+    /// torchvision's ResNet of `depth` 18, 34 or 50, node for module, with torchvision's parameter
+    /// and buffer names (`conv1.weight`, `layer2.0.downsample.1.running_mean`, `fc.bias` …), so
+    /// that a torchvision `state_dict` saved with safetensors loads as it is.
+    ///
+    /// Stem: conv 7×7 stride 2 padding 3 (64 channels, no bias) → BN → ReLU → max-pool 3 stride 2
+    /// padding 1. Four stages of 64, 128, 256, 512 planes, the first block of stages 2–4 with
+    /// stride 2; a block is BasicBlock (two 3×3 convs) for 18 and 34, Bottleneck (1×1, 3×3 with the
+    /// stride — v1.5 —, 1×1 to 4 × planes) for 50, and its shortcut is `downsample` (conv 1×1 with
+    /// the stride → BN) where the shape changes. Then adaptive average pooling to 1×1, flatten and
+    /// `fc`, the head (sized from the task). Convolutions are initialised as torchvision's
+    /// (`kaiming_normal_fan_out`), BN with weight 1 and bias 0 (eps 1e-5, momentum 0.1), `fc` as
+    /// `nn.Linear`. Any number of channels ≥ 1 and any image of at least 1×1 pixels works, as in
+    /// torchvision: each stride-2 step maps a size h ≥ 1 to ⌊(h − 1)/2⌋ + 1 ≥ 1.
+    public static func torchvisionResNet(depth: Int, imageShape: [Int]) throws -> NetworkSpec {
+        let arch = "resnet\(depth)"
+        guard let layout = torchvisionResNetDepths[depth] else {
+            throw EmberError.invalidArgument("resnet", "depth must be 18, 34 or 50, got \(depth)")
+        }
+        let (bottleneck, blocks) = layout
+        guard imageShape.count == 3 else {
+            throw EmberError.invalidArgument(arch, "expects images of shape [channels, height, width], got \(shapeString(imageShape))")
+        }
+        guard imageShape.allSatisfy({ $0 >= 1 }) else {
+            throw EmberError.invalidArgument(arch, "needs at least 1 channel and images of at least 1×1 pixels, got \(shapeString(imageShape))")
+        }
+        func number(_ v: Int) -> JSONValue { .number(Double(v)) }
+        func conv(_ id: String, _ input: String, _ out: Int, kernel: Int, stride: Int = 1, padding: Int = 0) -> NodeSpec {
+            var params: [String: JSONValue] = ["out_channels": number(out), "kernel_size": number(kernel), "bias": .bool(false),
+                                               "weight_init": .string(ConvWeightInit.kaimingNormalFanOut.rawValue)]
+            if stride != 1 { params["stride"] = number(stride) }
+            if padding != 0 { params["padding"] = number(padding) }
+            return NodeSpec(id, .conv2d, inputs: [input], params: params)
+        }
+        var nodes = [
+            conv("conv1", "image", 64, kernel: 7, stride: 2, padding: 3),
+            NodeSpec("bn1", .batchNorm, inputs: ["conv1"]),
+            NodeSpec("relu", .relu, inputs: ["bn1"]),
+            NodeSpec("maxpool", .maxPool2d, inputs: ["relu"], params: ["kernel_size": number(3), "stride": number(2), "padding": number(1)]),
+        ]
+        var last = "maxpool", channels = 64
+        let expansion = bottleneck ? 4 : 1
+        for (stage, count) in blocks.enumerated() {
+            let planes = 64 << stage
+            for b in 0..<count {
+                let p = "layer\(stage + 1).\(b)", stride = stage > 0 && b == 0 ? 2 : 1
+                if bottleneck {
+                    nodes += [
+                        conv("\(p).conv1", last, planes, kernel: 1), NodeSpec("\(p).bn1", .batchNorm, inputs: ["\(p).conv1"]),
+                        NodeSpec("\(p).relu1", .relu, inputs: ["\(p).bn1"]),
+                        conv("\(p).conv2", "\(p).relu1", planes, kernel: 3, stride: stride, padding: 1),
+                        NodeSpec("\(p).bn2", .batchNorm, inputs: ["\(p).conv2"]), NodeSpec("\(p).relu2", .relu, inputs: ["\(p).bn2"]),
+                        conv("\(p).conv3", "\(p).relu2", planes * 4, kernel: 1), NodeSpec("\(p).bn3", .batchNorm, inputs: ["\(p).conv3"]),
+                    ]
+                } else {
+                    nodes += [
+                        conv("\(p).conv1", last, planes, kernel: 3, stride: stride, padding: 1),
+                        NodeSpec("\(p).bn1", .batchNorm, inputs: ["\(p).conv1"]), NodeSpec("\(p).relu1", .relu, inputs: ["\(p).bn1"]),
+                        conv("\(p).conv2", "\(p).relu1", planes, kernel: 3, padding: 1), NodeSpec("\(p).bn2", .batchNorm, inputs: ["\(p).conv2"]),
+                    ]
+                }
+                var identity = last
+                if stride != 1 || channels != planes * expansion {
+                    nodes += [conv("\(p).downsample.0", last, planes * expansion, kernel: 1, stride: stride),
+                              NodeSpec("\(p).downsample.1", .batchNorm, inputs: ["\(p).downsample.0"])]
+                    identity = "\(p).downsample.1"
+                }
+                nodes += [NodeSpec("\(p).add", .mergeSum, inputs: [bottleneck ? "\(p).bn3" : "\(p).bn2", identity]),
+                          NodeSpec("\(p).relu", .relu, inputs: ["\(p).add"])]
+                last = "\(p).relu"
+                channels = planes * expansion
+            }
+        }
+        nodes += [
+            NodeSpec("avgpool", .adaptiveAvgPool2d, inputs: [last], params: ["output_size": number(1)]),
+            NodeSpec("flatten", .flatten, inputs: ["avgpool"]),
+            NodeSpec("fc", .head, inputs: ["flatten"]),
+        ]
+        return NetworkSpec(inputs: [InputSpec("image", .tensor(shape: imageShape))], nodes: nodes, output: "fc")
+    }
+
     /// The featureless baseline: a learned constant (class log-odds or target mean).
     public static func featureless(_ inputs: TabularInputs) throws -> NetworkSpec {
         try inputs.check("featureless")

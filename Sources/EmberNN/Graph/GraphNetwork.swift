@@ -48,7 +48,12 @@ public final class GraphNetwork: Module {
         var steps: [(NodeSpec, Module, [Int])] = []
         for node in spec.nodes {
             guard names[node.id] == nil else { throw NetworkSpec.invalid("node id '\(node.id)' is used twice (or names an input)") }
-            guard !node.id.contains(".") else { throw NetworkSpec.invalid("node id '\(node.id)' must not contain '.'") }
+            // Dots are allowed between non-empty parts, so that ids can spell PyTorch's module paths
+            // (`layer1.0.conv1` gives `layer1.0.conv1.weight`); `checkUniqueNames` then rules out
+            // two nodes producing the same parameter name.
+            guard !node.id.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                throw NetworkSpec.invalid("node id '\(node.id)' must not start or end with '.' or contain '..'")
+            }
             var indices: [Int] = []
             for name in node.inputs {
                 guard let i = names[name] else {
@@ -63,6 +68,7 @@ public final class GraphNetwork: Module {
             steps.append((node, module, indices))
         }
         guard let out = names[spec.output] else { throw NetworkSpec.invalid("output '\(spec.output)' is not a node or an input") }
+        try GraphNetwork.checkUniqueNames(steps.map { ($0.0.id, $0.1) })
         self.steps = steps
         self.outputIndex = out
         self.outputShape = infos[out].shape
@@ -123,6 +129,21 @@ public final class GraphNetwork: Module {
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
         try forward([x], &ctx)
+    }
+
+    /// Parameter and buffer names must be unique: with dotted node ids, node `a.0.b` and the body
+    /// node `b` of a `repeat` node `a` would both own `a.0.b.weight`.
+    static func checkUniqueNames(_ modules: [(id: String, module: Module)]) throws {
+        var owner: [String: String] = [:]
+        for (id, module) in modules {
+            let names = module.namedParameters(prefix: id).map(\.0) + module.namedBuffers(prefix: id).map(\.0)
+            for name in names {
+                if let other = owner[name] {
+                    throw NetworkSpec.invalid("nodes '\(other)' and '\(id)' both name a parameter or buffer '\(name)'; rename one of them")
+                }
+                owner[name] = id
+            }
+        }
     }
 
     static func validate(_ input: InputSpec) throws {

@@ -12,11 +12,18 @@ extension NodeBuilder {
                              stride: try ints("stride", count: d, [Int](repeating: 1, count: d)),
                              padding: try ints("padding", count: d, [Int](repeating: 0, count: d), min: 0),
                              dilation: try ints("dilation", count: d, [Int](repeating: 1, count: d)),
-                             groups: try int("groups", 1), bias: try bool("bias", true), rng: &rng)
+                             groups: try int("groups", 1), bias: try bool("bias", true),
+                             weightInit: try weightInit(), rng: &rng)
         guard let size = layer.outputSize(Array(x.shape.dropFirst())) else {
             throw fail("the input \(shapeString(x.shape)) is too small for kernel \(layer.kernel), padding \(layer.padding), dilation \(layer.dilation)")
         }
         return (layer, ValueInfo(shape: [out] + size))
+    }
+
+    /// The convolution's `weight_init` (`"default"` or `"kaiming_normal_fan_out"`).
+    private func weightInit() throws -> ConvWeightInit {
+        let names = ConvWeightInit.allCases.map(\.rawValue)
+        return ConvWeightInit(rawValue: try string("weight_init", ConvWeightInit.uniform.rawValue, allowed: names)) ?? .uniform
     }
 
     /// Pooling nodes.

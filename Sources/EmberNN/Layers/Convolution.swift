@@ -1,7 +1,18 @@
 import EmberCore
 
+/// How a convolution's weight is initialised (the bias, if any, always as PyTorch's default).
+public enum ConvWeightInit: String, CaseIterable, Sendable {
+    /// PyTorch's default for `nn.Conv1d`/`nn.Conv2d`: uniform in ±1/√fan_in (kaiming-uniform with
+    /// a = √5), fan_in = in_channels/groups · kernel size.
+    case uniform = "default"
+    /// `nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")`, as torchvision's
+    /// ResNets: normal with mean 0 and std √(2 / fan_out), fan_out = out_channels · kernel size.
+    case kaimingNormalFanOut = "kaiming_normal_fan_out"
+}
+
 /// 1-d or 2-d convolution (`nn.Conv1d`, `nn.Conv2d`) with PyTorch's default initialisation:
-/// weight and bias uniform in ±1/√fan_in, fan_in = in_channels/groups · kernel size.
+/// weight and bias uniform in ±1/√fan_in, fan_in = in_channels/groups · kernel size (or the
+/// weight as `weightInit` says).
 public final class Conv: Module {
     /// Weight [out, in/groups, k] or [out, in/groups, kh, kw].
     public let weight: Parameter
@@ -20,9 +31,11 @@ public final class Conv: Module {
     /// Input channels.
     public let inChannels: Int
 
-    /// Creates a convolution; `kernel.count` (1 or 2) fixes the dimensionality.
+    /// Creates a convolution; `kernel.count` (1 or 2) fixes the dimensionality. Draws the weight,
+    /// then the bias, from `rng`.
     public init(_ inChannels: Int, _ outChannels: Int, kernel: [Int], stride: [Int]? = nil, padding: [Int]? = nil,
-                dilation: [Int]? = nil, groups: Int = 1, bias: Bool = true, rng: inout RandomGenerator) throws {
+                dilation: [Int]? = nil, groups: Int = 1, bias: Bool = true, weightInit: ConvWeightInit = .uniform,
+                rng: inout RandomGenerator) throws {
         let d = kernel.count
         let op = d == 1 ? "conv1d" : "conv2d"
         guard d == 1 || d == 2 else { throw EmberError.invalidArgument("conv", "kernel must have 1 or 2 sizes, got \(kernel)") }
@@ -47,7 +60,14 @@ public final class Conv: Module {
         self.inChannels = inChannels
         let fanIn = inChannels / groups * kernel.reduce(1, *)
         let bound = 1 / Float(fanIn).squareRoot()
-        weight = Parameter(try Tensor.uniform([outChannels, inChannels / groups] + kernel, low: -bound, high: bound, rng: &rng))
+        let weightShape = [outChannels, inChannels / groups] + kernel
+        switch weightInit {
+        case .uniform:
+            weight = Parameter(try Tensor.uniform(weightShape, low: -bound, high: bound, rng: &rng))
+        case .kaimingNormalFanOut:
+            let fanOut = outChannels * kernel.reduce(1, *)
+            weight = Parameter(try Tensor.normal(weightShape, std: (2 / Float(fanOut)).squareRoot(), rng: &rng))
+        }
         self.bias = bias ? Parameter(try Tensor.uniform([outChannels], low: -bound, high: bound, rng: &rng)) : nil
         super.init()
     }

@@ -45,7 +45,7 @@ public final class BatchNorm: Module {
         bias = affine ? Parameter(try Tensor.zeros([numFeatures])) : nil
         runningMean = Buffer(try Tensor.zeros([numFeatures]))
         runningVar = Buffer(try Tensor.ones([numFeatures]))
-        numBatchesTracked = Buffer(Tensor.scalar(0))
+        numBatchesTracked = Buffer(Tensor.scalar(0), isCounter: true)
         super.init()
     }
 

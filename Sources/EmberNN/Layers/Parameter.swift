@@ -42,10 +42,14 @@ public final class Buffer {
     public var value: Tensor
     /// Full hierarchical name, as for parameters.
     public internal(set) var name: String
+    /// Whether the buffer counts something (batch norm's `num_batches_tracked`): PyTorch stores
+    /// such buffers as integers, and weights files may hold them with an integer dtype.
+    public let isCounter: Bool
 
     /// Creates a buffer holding `value`.
-    public init(_ value: Tensor, name: String = "") {
+    public init(_ value: Tensor, name: String = "", isCounter: Bool = false) {
         self.value = value
         self.name = name
+        self.isCounter = isCounter
     }
 }

@@ -138,12 +138,24 @@ extension Model {
     }
 
     /// Loads weights from a safetensors file written by PyTorch (`safetensors.torch.save_file`
-    /// of a `state_dict` with the same parameter names) for fine-tuning. Integer buffers such as
+    /// of a `state_dict` with the same parameter names, e.g. a torchvision ResNet's into
+    /// `Architectures.resnet18`) for fine-tuning. Counters such as batch norm's int64
     /// `num_batches_tracked` are accepted; a missing, extra or mis-shaped tensor is an error
-    /// (with `strict`).
+    /// (with `strict`), and so is a parameter or float buffer stored with an integer dtype.
     public func loadWeights(safetensors bytes: [UInt8], strict: Bool = true) throws {
-        let (tensors, _) = try Safetensors.decode(bytes)
-        try loadWeights(tensors, strict: strict)
+        try loadWeights(try weights(safetensors: bytes), strict: strict)
+    }
+
+    /// The tensors of safetensors `bytes` for `loadWeights` or `loadMatchingWeights`: those this
+    /// network has must be stored with a float dtype (F32, F64, F16, BF16), except counters
+    /// (`Buffer.isCounter`), which PyTorch stores as int64. Other names are not checked here.
+    public func weights(safetensors bytes: [UInt8]) throws -> [String: Tensor] {
+        let file = try Safetensors.read(bytes)
+        for (name, kind, _, _, isCounter) in weightSlots() where !isCounter {
+            guard let dtype = file.dtypes[name], !Safetensors.floatDTypes.contains(dtype) else { continue }
+            throw EmberError(.corruptData, "[weights] \(kind) '\(name)' is stored as \(dtype); expected a float dtype (F32, F64, F16 or BF16): only counters such as num_batches_tracked may be integers")
+        }
+        return file.tensors
     }
 }
 

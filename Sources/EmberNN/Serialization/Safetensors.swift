@@ -34,9 +34,29 @@ public enum Safetensors {
         return out
     }
 
+    /// A decoded file: the tensors (widened to float32), the dtype each was stored with (`F32`,
+    /// `I64` …), and the string metadata.
+    public struct Contents: Sendable {
+        /// The tensors by name, as float32.
+        public var tensors: [String: Tensor]
+        /// The stored dtype of each tensor.
+        public var dtypes: [String: String]
+        /// `__metadata__`.
+        public var metadata: [String: String]
+    }
+
+    /// The dtypes that hold real numbers; the others (`I64`, `U8`, `BOOL` …) hold integers.
+    public static let floatDTypes: Set<String> = ["F32", "F64", "F16", "BF16"]
+
     /// Decodes bytes written by `encode` (or by Python's safetensors with F32 tensors).
     /// Throws `EmberError.corruptData` naming what is wrong.
     public static func decode(_ bytes: [UInt8]) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let contents = try read(bytes)
+        return (contents.tensors, contents.metadata)
+    }
+
+    /// Decodes bytes as `decode` does, keeping each tensor's stored dtype.
+    public static func read(_ bytes: [UInt8]) throws -> Contents {
         guard bytes.count >= 8 else {
             throw EmberError(.corruptData, "[safetensors] need at least 8 bytes, got \(bytes.count)")
         }
@@ -52,6 +72,7 @@ public enum Safetensors {
         }
         let dataCount = bytes.count - headerEnd
         var tensors: [String: Tensor] = [:]
+        var dtypes: [String: String] = [:]
         var metadata: [String: String] = [:]
         for (name, entry) in members {
             if name == "__metadata__" {
@@ -90,6 +111,7 @@ public enum Safetensors {
                 throw EmberError(.corruptData,
                     "[safetensors] tensor '\(name)' of shape \(shapeString(shape)) has offsets [\(begin), \(end)] that do not fit \(dataCount) data bytes")
             }
+            dtypes[name] = dtype
             var data = [Float](repeating: 0, count: n)
             let base = headerEnd + begin
             func le(_ offset: Int, _ bytesCount: Int) -> UInt64 {
@@ -123,6 +145,6 @@ public enum Safetensors {
             }
             tensors[name] = try Tensor(shape: shape, data: data)
         }
-        return (tensors, metadata)
+        return Contents(tensors: tensors, dtypes: dtypes, metadata: metadata)
     }
 }

@@ -220,32 +220,41 @@ public final class Model {
     }
 
     /// Restores values from a snapshot or a weights file. With `strict`, every parameter and
-    /// buffer must be present and nothing else; shapes must match.
+    /// buffer must be present and nothing else (errors list the missing names); shapes must match.
+    /// Everything is checked before anything is loaded.
     public func loadWeights(_ tensors: [String: Tensor], strict: Bool = true) throws {
         var known = Set<String>()
-        for (name, kind, current, assign) in weightSlots() {
+        var missing: [String] = []
+        var loads: [(Tensor, (Tensor) -> Void)] = []
+        for (name, kind, current, assign, _) in weightSlots() {
             known.insert(name)
             guard let t = tensors[name] else {
-                if strict { throw EmberError(.corruptData, "[weights] \(kind) '\(name)' is missing") }
+                missing.append("\(kind) '\(name)'")
                 continue
             }
             guard t.count == current.count else {
                 throw EmberError(.shapeMismatch, "[weights] '\(name)' has shape \(shapeString(t.shape)); expected \(shapeString(current.shape))")
             }
-            assign(try t.reshaped(current.shape))
+            loads.append((try t.reshaped(current.shape), assign))
         }
         if strict {
+            if !missing.isEmpty {
+                let more = missing.count > 10 ? " and \(missing.count - 10) more" : ""
+                throw EmberError(.corruptData, "[weights] \(missing.prefix(10).joined(separator: ", "))\(more) \(missing.count == 1 ? "is" : "are") missing")
+            }
             let extra = tensors.keys.filter { !known.contains($0) }.sorted()
             if !extra.isEmpty {
                 throw EmberError(.corruptData, "[weights] unexpected tensor(s) \(extra.map { "'\($0)'" }.joined(separator: ", ")) not in this network")
             }
         }
+        for (value, assign) in loads { assign(value) }
     }
 
-    /// Parameters and buffers, which load the same way: name, kind, current value and a setter.
-    private func weightSlots() -> [(String, String, Tensor, (Tensor) -> Void)] {
-        network.namedParameters().map { p in (p.0, "parameter", p.1.value, { p.1.value = $0 }) }
-            + network.namedBuffers().map { b in (b.0, "buffer", b.1.value, { b.1.value = $0 }) }
+    /// Parameters and buffers, which load the same way: name, kind, current value, a setter and
+    /// whether the slot is a counter (`Buffer.isCounter`).
+    func weightSlots() -> [(String, String, Tensor, (Tensor) -> Void, Bool)] {
+        network.namedParameters().map { p in (p.0, "parameter", p.1.value, { p.1.value = $0 }, false) }
+            + network.namedBuffers().map { b in (b.0, "buffer", b.1.value, { b.1.value = $0 }, b.1.isCounter) }
     }
 
     /// What `loadMatchingWeights` did: the names loaded, those whose shape differs (kept as
@@ -271,7 +280,7 @@ public final class Model {
     public func loadMatchingWeights(_ tensors: [String: Tensor]) throws -> WeightMatch {
         var match = WeightMatch()
         var known = Set<String>()
-        for (name, _, current, assign) in weightSlots() {
+        for (name, _, current, assign, _) in weightSlots() {
             known.insert(name)
             guard let t = tensors[name] else {
                 match.missing.append(name)

@@ -182,6 +182,24 @@ test_that("images: LeNet and ResNet learn 4-d and 3-d (grey) arrays", {
   expect_ember_error(ember_fit(x, y, ember_mlp()), "ember_error_invalid_argument", "tabular data", argument = "x")
 })
 
+test_that("torchvision's ResNets have torchvision's parameter names and train on images", {
+  net <- jsonlite::fromJSON(ember_network_description(ember_cnn("resnet50"), image = c(3, 32, 32)), simplifyVector = FALSE)
+  ids <- vapply(net$nodes, `[[`, "", "id")
+  expect_true(all(c("conv1", "layer1.0.conv3", "layer4.0.downsample.1", "fc") %in% ids))
+  expect_false("layer4.2.downsample.1" %in% ids)
+  expect_identical(net$output, "fc")
+  set.seed(3)
+  x <- array(runif(8 * 1 * 8 * 8), dim = c(8, 1, 8, 8))
+  y <- factor(rep(c("a", "b"), 4))
+  model <- ember_fit(x, y, ember_cnn("resnet18"), epochs = 1, batch_size = 4)
+  p <- ember_parameters(model)
+  expect_identical(p$name[1:2], c("conv1.weight", "bn1.weight"))
+  expect_identical(p$shape[[which(p$name == "conv1.weight")]], c(64L, 1L, 7L, 7L))
+  expect_true(all(c("layer2.0.downsample.1.running_var", "fc.bias") %in% p$name))
+  expect_identical(dim(predict(model, x, type = "prob")), c(8L, 2L))
+  expect_ember_error(ember_cnn("resnet101"), "ember_error_invalid_argument", "\"resnet50\"", argument = "type")
+})
+
 test_that("validation data, measures and early stopping", {
   set.seed(9)
   model <- ember_fit(iris[, 1:4], iris$Species, epochs = 200, batch_size = 16, lr = 0.01, validate = 0.3,
