@@ -19,7 +19,7 @@ image_learner <- function(task_type, architecture, label) {
 }
 
 # The predefined image network of an image learner.
-image_architecture <- function(name) if (name == "lenet") ember_cnn("lenet") else new_architecture(name, list())
+image_architecture <- function(name) ember_cnn(name)
 
 #' @title LeNet-5 on the Ember engine
 #'
@@ -56,3 +56,55 @@ NULL
 
 LearnerClassifEmberLeNet <- image_learner("classif", "lenet", "LeNet-5 (Ember)")
 LearnerRegrEmberLeNet <- image_learner("regr", "lenet", "LeNet-5 (Ember)")
+
+#' @title torchvision's ResNets on the Ember engine
+#'
+#' @name mlr_learners_classif.ember_resnet18
+#' @aliases mlr_learners_classif.ember_resnet34 mlr_learners_classif.ember_resnet50 mlr_learners_regr.ember_resnet18
+#'   mlr_learners_regr.ember_resnet34 mlr_learners_regr.ember_resnet50 LearnerClassifEmberResNet18
+#'   LearnerClassifEmberResNet34 LearnerClassifEmberResNet50 LearnerRegrEmberResNet18 LearnerRegrEmberResNet34
+#'   LearnerRegrEmberResNet50
+#'
+#' @description
+#' ResNet-18, ResNet-34 and ResNet-50 exactly as torchvision builds them (`torchvision.models.resnet18`
+#' ...: a 7 x 7 stem with max pooling, four stages of basic or bottleneck blocks, global average
+#' pooling and the linear head `fc`), with torchvision's parameter names (`conv1.weight`,
+#' `layer1.0.bn1.running_mean`, ..., `fc.weight`) and initialisation, for classification and
+#' regression on one [tensor column][as_ember_tensor] of images `c(channels, height, width)` of any
+#' number of channels and any size of at least 1 x 1 (torchvision's models are trained on 224 x 224).
+#' The head has as many outputs as the task needs. Weights saved from torchvision as safetensors
+#' (`safetensors.torch.save_file(model.state_dict(), "resnet18.safetensors")`) load by name through
+#' `init_weights` (the head is re-sized to the task and reported).
+#'
+#' @templateVar id classif.ember_resnet18
+#' @templateVar task_type classif
+#' @templateVar feature_types `"ember_tensor"` (exactly one)
+#' @template learner_ember
+#'
+#' @seealso [mlr_learners_classif.ember_lenet], [as_ember_tensor()], [ember_cnn()]
+#' @export LearnerClassifEmberResNet18
+#' @export LearnerClassifEmberResNet34
+#' @export LearnerClassifEmberResNet50
+#' @export LearnerRegrEmberResNet18
+#' @export LearnerRegrEmberResNet34
+#' @export LearnerRegrEmberResNet50
+#' @examplesIf requireNamespace("mlr3", quietly = TRUE)
+#' library(mlr3)
+#' set.seed(1)
+#' y <- factor(rep(c("dark", "bright"), each = 16))
+#' pixels <- array(as.raw(ifelse(y == "dark", 30L, 220L) + sample(0:20, 32 * 3 * 16 * 16, TRUE)), c(32, 3, 16, 16))
+#' d <- data.frame(y = y)
+#' d$image <- as_ember_tensor(pixels)
+#' task <- as_task_classif(d, target = "y")
+#' learner <- lrn("classif.ember_resnet18", epochs = 2, batch_size = 16)
+#' learner$train(task)
+#' learner$predict(task)$score(msr("classif.acc"))
+#' head(names(learner$model$parameters))
+NULL
+
+LearnerClassifEmberResNet18 <- image_learner("classif", "resnet18", "ResNet-18 (Ember)")
+LearnerClassifEmberResNet34 <- image_learner("classif", "resnet34", "ResNet-34 (Ember)")
+LearnerClassifEmberResNet50 <- image_learner("classif", "resnet50", "ResNet-50 (Ember)")
+LearnerRegrEmberResNet18 <- image_learner("regr", "resnet18", "ResNet-18 (Ember)")
+LearnerRegrEmberResNet34 <- image_learner("regr", "resnet34", "ResNet-34 (Ember)")
+LearnerRegrEmberResNet50 <- image_learner("regr", "resnet50", "ResNet-50 (Ember)")

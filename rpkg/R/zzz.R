@@ -35,7 +35,10 @@ ember_learners <- function() {
     classif.ember_ft_transformer = LearnerClassifEmberFTTransformer, regr.ember_ft_transformer = LearnerRegrEmberFTTransformer,
     classif.ember_featureless = LearnerClassifEmberFeatureless, regr.ember_featureless = LearnerRegrEmberFeatureless,
     classif.ember_network = LearnerClassifEmberNetwork, regr.ember_network = LearnerRegrEmberNetwork,
-    classif.ember_lenet = LearnerClassifEmberLeNet, regr.ember_lenet = LearnerRegrEmberLeNet
+    classif.ember_lenet = LearnerClassifEmberLeNet, regr.ember_lenet = LearnerRegrEmberLeNet,
+    classif.ember_resnet18 = LearnerClassifEmberResNet18, regr.ember_resnet18 = LearnerRegrEmberResNet18,
+    classif.ember_resnet34 = LearnerClassifEmberResNet34, regr.ember_resnet34 = LearnerRegrEmberResNet34,
+    classif.ember_resnet50 = LearnerClassifEmberResNet50, regr.ember_resnet50 = LearnerRegrEmberResNet50
   )
 }
 
