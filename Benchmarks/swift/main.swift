@@ -6,6 +6,7 @@
 //     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--init FILE]
 //     ember-bench ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1] [--threads 1]
 //     ember-bench core
+//     ember-bench transforms [--threads 1]
 //
 // BENCH_KERNELS=openblas|ember in the environment sets BLAS.kernels (default: Ember's kernels
 // exactly when OpenBLAS has fallen back to pre-AVX2 kernels), to time both on one machine.
@@ -27,8 +28,9 @@ do {
     case "fashion": try fashionBench(options)
     case "ftt": try fttBench(options)
     case "core": try coreBench(options)
+    case "transforms": try transformBench(options)
     default:
-        print("usage: ember-bench mlp|fashion|ftt|core --name value ... (see Benchmarks/README.md)")
+        print("usage: ember-bench mlp|fashion|ftt|core|transforms --name value ... (see Benchmarks/README.md)")
         exit(2)
     }
 } catch {
