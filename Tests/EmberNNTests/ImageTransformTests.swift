@@ -4,6 +4,7 @@
 import EmberTestSupport
 import EmberCore
 @testable import EmberNN
+import CMallocCounter
 import XCTest
 
 final class ImageTransformTests: XCTestCase {
@@ -279,6 +280,28 @@ final class ImageTransformTests: XCTestCase {
         XCTAssertNotEqual(first, second)
     }
 
+    /// A batch costs a fixed number of heap allocations (the result, one scratch area, the plan),
+    /// whatever the number and size of its images: nothing is allocated per sample or pixel.
+    func testAllocationsDoNotGrowWithBatchOrImages() throws {
+        let pipeline = try augmentation()
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        try Engine.setNumThreads(1)  // the counter sees the calling thread
+        var data = RandomGenerator(seed: 1)
+        var counts: [Int] = []
+        for shape in [[4, 3, 16, 14], [64, 3, 16, 14], [64, 3, 40, 36]] {
+            let batch = try Tensor.uniform(shape, rng: &data)
+            var rng = RandomGenerator(seed: 5)
+            _ = try pipeline.apply(batch, training: true, rng: &rng)  // warm the buffer pool
+            cmalloc_counter_start()
+            _ = try pipeline.apply(batch, training: true, rng: &rng)
+            counts.append(cmalloc_counter_stop())
+        }
+        XCTAssertEqual(counts[0], counts[1], "4 and 64 images")
+        XCTAssertEqual(counts[1], counts[2], "16 × 14 and 40 × 36 images")
+        XCTAssertLessThan(counts[0], 40)
+    }
+
     func testPredictionSkipsRandomTransforms() throws {
         let pipeline = try ImageTransformPipeline(transforms: [
             .randomCrop(RandomCropOptions(height: 6, width: 6, padding: ImagePadding(3))), .randomHorizontalFlip(p: 1),
@@ -445,6 +468,13 @@ final class ImageTransformTests: XCTestCase {
               [.randomResizedCrop(RandomResizedCropOptions(height: 24, width: 24))], [2, 3, 32, 32])
         check(["[image_transforms] expected an image [C, H, W] or a batch [N, C, H, W], got [3, 32]"], [.horizontalFlip], [3, 32])
         check(["[image_transforms] images must have at least one channel, row and column, got [2, 3, 0, 4]"], [.horizontalFlip], [2, 3, 0, 4])
+        assertEmberError(.overflow, ["[center_crop] transform 0: an image of [3, 100000, 100000] exceeds 2^31 elements"]) {
+            try ImageTransformPipeline(transforms: [.centerCrop(height: 100_000, width: 100_000)]).outputShape(forInputShape: [3, 8, 8])
+        }
+        assertEmberError(.overflow, ["[resized_crop] transform 0: an image of [3, 1099511627775, 1099511627775] exceeds 2^31 elements"]) {
+            try ImageTransformPipeline(jsonText: #"[{"op": "resized_crop", "top": 0, "left": 0, "height": 1099511627775, "width": 1099511627775, "size": 4}]"#)
+                .outputShape(forInputShape: [3, 8, 8])
+        }
         // The same image fits in one stage and not in another: validated for both.
         XCTAssertEqual(try ImageTransformPipeline(transforms: [.randomResizedCrop(RandomResizedCropOptions(height: 24, width: 24))])
             .outputShape(forInputShape: [2, 3, 32, 32], training: true), [2, 3, 24, 24])

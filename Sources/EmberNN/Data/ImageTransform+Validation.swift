@@ -113,8 +113,8 @@ extension ImageTransform {
             guard o.scale.isFinite, o.scale > 0 else { throw e.invalid("scale", "must be a finite number > 0, got \(o.scale)") }
             try finite("shear", o.shearX)
             try finite("shear", o.shearY)
-            // tan and 1/cos of the shear angles: ±90° makes the matrix infinite.
-            for s in [o.shearX, o.shearY] where abs(s.truncatingRemainder(dividingBy: 180)) >= 89.999 && abs(s.truncatingRemainder(dividingBy: 180)) <= 90.001 {
+            // tan and 1/cos of the shear angles: ±90° (mod 180) makes the matrix infinite.
+            for s in [o.shearX, o.shearY] where abs(abs(s.truncatingRemainder(dividingBy: 180)) - 90) < 1e-3 {
                 throw e.invalid("shear", "must not be ±90 degrees (the shear would be infinite), got \(s)")
             }
             if let fill = o.fill { try fillValues(fill) }
@@ -203,11 +203,22 @@ extension ImageTransform {
                               expected: "\(rule) [\(dims.h), \(dims.w)]", got: list(p.array))
             }
         }
+        // Scratch images and index tables are sized from these extents: keep them allocatable.
+        func limit(_ c: Int, _ h: Int, _ w: Int) throws {
+            let (ch, o1) = c.multipliedReportingOverflow(by: h)
+            let (n, o2) = ch.multipliedReportingOverflow(by: w)
+            guard !o1, !o2, n <= Int(Int32.max) else {
+                let shape = shapeString([c, h, w])
+                throw EmberError(.overflow, "[\(name)] " + (index.map { "transform \($0): " } ?? "") +
+                                 "an image of \(shape) exceeds 2^31 elements",
+                                 detail: EmberError.Detail(op: name, index: index, expected: "at most 2^31 - 1 elements", got: shape))
+            }
+        }
         func sized(_ c: Int, _ h: Int, _ w: Int) throws -> ImageDims {
             guard h >= 1, w >= 1 else {
                 throw e.shape("size", "would make the image \(image) empty ([\(c), \(h), \(w)])", expected: "at least 1 × 1", got: "\(h) × \(w)")
             }
-            _ = try Tensor.elementCount([c, h, w], op: name)
+            try limit(c, h, w)
             return ImageDims(c: c, h: h, w: w)
         }
 
@@ -240,7 +251,8 @@ extension ImageTransform {
             return try sized(dims.c, h, w)
         case .horizontalFlip, .verticalFlip:
             return dims
-        case let .resizedCrop(_, _, _, _, oh, ow):
+        case let .resizedCrop(_, _, h, w, oh, ow):
+            try limit(dims.c, h, w)  // a crop reaching outside the image is staged
             return try sized(dims.c, oh, ow)
         case let .rotate(_, _, fill):
             if let fill { try channels("fill", fill) }

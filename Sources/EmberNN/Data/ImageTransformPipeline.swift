@@ -47,6 +47,7 @@ public struct ImageTransformPipeline: Equatable, Sendable {
     /// The active transforms with their input and output extents.
     func plan(_ dims: ImageDims, training: Bool) throws -> [ImageStep] {
         var steps: [ImageStep] = []
+        steps.reserveCapacity(transforms.count)
         var d = dims
         for (i, t) in transforms.enumerated() where t.isActive(training: training) {
             let out = try t.outputDims(d, index: i)
