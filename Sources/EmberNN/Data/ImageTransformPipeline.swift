@@ -51,7 +51,7 @@ public struct ImageTransformPipeline: Equatable, Sendable {
         var d = dims
         for (i, t) in transforms.enumerated() where t.isActive(training: training) {
             let out = try t.outputDims(d, index: i)
-            steps.append(ImageStep(index: i, transform: t, input: d, output: out))
+            steps.append(ImageStep(transform: t, input: d, output: out))
             d = out
         }
         return steps
@@ -189,7 +189,6 @@ public struct ImageTransformPipeline: Equatable, Sendable {
 
 /// One active transform of a pipeline for a known input size.
 struct ImageStep: Sendable {
-    let index: Int
     let transform: ImageTransform
     let input: ImageDims
     let output: ImageDims
