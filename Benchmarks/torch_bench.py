@@ -6,6 +6,7 @@ options, one JSON line per result (Benchmarks/run.py runs it once per measuremen
     python3 torch_bench.py ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1]
     python3 torch_bench.py resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
     python3 torch_bench.py core
+    python3 torch_bench.py transforms [--threads 1]
 
 Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default;
 `--flush 0` leaves them alone (the long-run denormal benchmark runs both).
@@ -230,9 +231,27 @@ def core_bench(a):
     emit(bench="linear+relu+backward 32x100·100x100", ns=seconds_per_call(step) * 1e9)
 
 
+def transforms_bench(a):
+    """torchvision v2: RandomCrop(32, padding=4) + RandomHorizontalFlip() on 128 images [3, 32, 32],
+    per image as a data loader applies them, and on the whole batch at once (one crop and one flip
+    for all 128 images: less work than per-image augmentation, shown as a bound)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "golden"))
+    from golden_common import import_torchvision
+    import_torchvision()
+    from torchvision.transforms import v2
+    pipeline = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip()])
+    batch = torch.rand(128, 3, 32, 32)
+    per_image = seconds_per_call(lambda: torch.stack([pipeline(x) for x in batch]))
+    emit(bench="random_crop(32, padding 4) + hflip, 128x3x32x32", threads=a.threads, images_per_s=128 / per_image,
+         ms_per_batch=per_image * 1e3)
+    whole = seconds_per_call(lambda: pipeline(batch))
+    emit(bench="random_crop(32, padding 4) + hflip, 128x3x32x32, one draw per batch", threads=a.threads,
+         images_per_s=128 / whole, ms_per_batch=whole * 1e3)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core"])
+    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core", "transforms"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
                           ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
                           ("depth", 18), ("size", 32), ("batch", 32), ("steps", 10)]:
@@ -250,7 +269,8 @@ def main():
         a.epochs = 2 if a.command in ("fashion", "ftt") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
-    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench}[a.command](a)
+    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench,
+     "transforms": transforms_bench}[a.command](a)
 
 
 if __name__ == "__main__":

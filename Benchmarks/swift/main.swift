@@ -7,6 +7,7 @@
 //     ember-bench ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1] [--threads 1]
 //     ember-bench resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
 //     ember-bench core
+//     ember-bench transforms [--threads 1]
 //
 // BENCH_KERNELS=openblas|ember in the environment sets BLAS.kernels (default: Ember's kernels
 // exactly when OpenBLAS has fallen back to pre-AVX2 kernels), to time both on one machine.
@@ -29,8 +30,9 @@ do {
     case "ftt": try fttBench(options)
     case "resnet": try resnetBench(options)
     case "core": try coreBench(options)
+    case "transforms": try transformBench(options)
     default:
-        print("usage: ember-bench mlp|fashion|ftt|resnet|core --name value ... (see Benchmarks/README.md)")
+        print("usage: ember-bench mlp|fashion|ftt|resnet|core|transforms --name value ... (see Benchmarks/README.md)")
         exit(2)
     }
 } catch {
