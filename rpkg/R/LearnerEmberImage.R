@@ -99,7 +99,7 @@ LearnerRegrEmberLeNet <- image_learner("regr", "lenet", "LeNet-5 (Ember)")
 #' learner <- lrn("classif.ember_resnet18", epochs = 2, batch_size = 16)
 #' learner$train(task)
 #' learner$predict(task)$score(msr("classif.acc"))
-#' head(names(learner$model$parameters))
+#' head(ember_parameters(learner$model)$name)
 NULL
 
 LearnerClassifEmberResNet18 <- image_learner("classif", "resnet18", "ResNet-18 (Ember)")

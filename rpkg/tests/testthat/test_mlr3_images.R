@@ -25,7 +25,10 @@ test_that("the feature type ember_tensor is registered, and tasks, rows and clon
   expect_setequal(sub$row_ids, c(2L, 5L, 9L))
 })
 
-for (id in c("classif.ember_lenet", "regr.ember_lenet")) {
+image_ids <- c("classif.ember_lenet", "regr.ember_lenet", "classif.ember_resnet18", "regr.ember_resnet18",
+  "classif.ember_resnet34", "regr.ember_resnet34", "classif.ember_resnet50", "regr.ember_resnet50")
+
+for (id in image_ids) {
   local({
     id <- id
     test_that(sprintf("%s passes expect_learner, and trains, predicts, marshals and resamples", id), {
@@ -33,17 +36,21 @@ for (id in c("classif.ember_lenet", "regr.ember_lenet")) {
       h <- mlr3_helpers()
       classif <- startsWith(id, "classif")
       task <- image_task(task_type = if (classif) "classif" else "regr")
-      learner <- mlr3::lrn(id, epochs = 12, batch_size = 16, opt.lr = 0.003, seed = 1)
+      lenet <- grepl("lenet", id)
+      learner <- mlr3::lrn(id, epochs = if (lenet) 12 else 2, batch_size = 16, opt.lr = 0.003, seed = 1)
       expect_identical(learner$feature_types, "ember_tensor")
       h$expect_learner(learner, task)
       learner$train(task)
       pred <- learner$predict(task)
-      if (classif) expect_gt(pred$score(mlr3::msr("classif.acc")), 0.9) else expect_lt(pred$score(mlr3::msr("regr.rmse")), 1)
+      # LeNet learns the marked corner; the ResNets (2 epochs) are checked for the round trips only.
+      if (lenet && classif) expect_gt(pred$score(mlr3::msr("classif.acc")), 0.9)
+      if (lenet && !classif) expect_lt(pred$score(mlr3::msr("regr.rmse")), 1)
+      if (!lenet) expect_true(any(grepl("^layer4\\.", ember_parameters(learner$model)$name)))
       learner$marshal()
       back <- unserialize(serialize(learner, NULL))
       back$unmarshal()
       expect_equal(back$predict(task)$response, pred$response)
-      rr <- mlr3::resample(task, mlr3::lrn(id, epochs = 2, batch_size = 16), mlr3::rsmp("cv", folds = 2))
+      rr <- mlr3::resample(task, mlr3::lrn(id, epochs = 1, batch_size = 16), mlr3::rsmp("cv", folds = 2))
       expect_length(rr$predictions(), 2L)
       expect_true(all(is.finite(rr$aggregate())))
       # A task without a tensor column is refused with the learner's feature types.
