@@ -253,6 +253,14 @@ int32_t ember_dataset_add_bytes(ember_dataset *dataset, const char *name, const 
                                 int32_t rank, double scale);
 
 /**
+ * The image shape out_shape[3] = [C', H', W'] that the image transforms `transforms_json` (a JSON
+ * array of transform objects such as {"op": "random_crop", "size": 28, "padding": 2}; see
+ * docs/image-transforms.md) make of images of shape `shape` (rank 3: [C, H, W]). Training and
+ * prediction must give the same shape; invalid transforms are named in the error.
+ */
+int32_t ember_transforms_output_shape(const char *transforms_json, const int64_t *shape, int32_t rank, int64_t *out_shape);
+
+/**
  * Sets the target: n_rows values (regression: finite values; binary: 1 = positive class, 0 =
  * negative; multiclass: 0-based class index).
  */

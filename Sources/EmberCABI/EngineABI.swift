@@ -43,7 +43,8 @@ enum StaticStrings {
 
 /// What the engine offers, as data, so that hosts derive their lists from it instead of keeping
 /// copies: the ops of network descriptions, the activations, the engine measures with their
-/// task and direction, the expression ops, and the losses of each task kind.
+/// task and direction, the expression ops, the losses of each task kind, the predefined
+/// architectures with their defaults, and the image transforms.
 func vocabularyJSON() -> JSONValue {
     let strings = { (names: [String]) in JSONValue.array(names.map { .string($0) }) }
     let measures = Metric.allCases.map { m in
@@ -58,6 +59,7 @@ func vocabularyJSON() -> JSONValue {
         ("expression_ops", strings(NetworkExpressionOp.allCases.map(\.rawValue))),
         ("losses", .object(tasks.map { ($0.name, strings($0.losses.map(\.rawValue))) })),
         ("architectures", .object(architectureDefaults.map { ($0.0, .object($0.1)) })),
+        ("transforms", strings(ImageTransform.names)),
     ])
 }
 

@@ -472,6 +472,17 @@ SEXP C_ember_dataset_add_rows(SEXP dataset, SEXP name, SEXP x, SEXP shape, SEXP 
     return R_NilValue;
 }
 
+SEXP C_ember_transforms_output_shape(SEXP transforms, SEXP shape) {
+    if (TYPEOF(shape) != INTSXP || LENGTH(shape) != 3) stop_glue("invalid_argument", "shape", "'shape' must be c(channels, height, width)");
+    int64_t in[3], out[3];
+    for (int i = 0; i < 3; i++) in[i] = INTEGER(shape)[i];
+    CHECK(ember_transforms_output_shape(scalar_string(transforms, "transforms"), in, 3, out), "checking the image transforms");
+    SEXP r = PROTECT(Rf_allocVector(INTSXP, 3));
+    for (int i = 0; i < 3; i++) INTEGER(r)[i] = (int)out[i];
+    UNPROTECT(1);
+    return r;
+}
+
 SEXP C_ember_dataset_set_target(SEXP dataset, SEXP y) {
     ember_dataset *d = DATASET(dataset, "dataset");
     if (TYPEOF(y) != REALSXP) stop_glue("invalid_argument", "y", "'y' must be a double vector");
@@ -584,6 +595,7 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_dataset_add_categorical, 3),
     ENTRY(C_ember_dataset_add_tensor, 3),
     ENTRY(C_ember_dataset_add_rows, 5),
+    ENTRY(C_ember_transforms_output_shape, 2),
     ENTRY(C_ember_dataset_set_target, 2),
     ENTRY(C_ember_trainer_new, 2),
     ENTRY(C_ember_trainer_fit, 6),
