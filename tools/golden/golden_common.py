@@ -26,3 +26,21 @@ def write_json(path, obj):
         json.dump(obj, f, indent=1, allow_nan=False)
         f.write("\n")
     print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def import_torchvision():
+    """torchvision, imported through a shim: PyPI's torchvision wheel is a CUDA build whose compiled
+    ops (nms, roi_align …) fail to load next to the CPU torch; registering their fake kernels then
+    raises. Only detection ops need the compiled part, so those registrations are skipped."""
+    import torch
+    _register_fake = torch.library.register_fake
+    def _tolerant_register_fake(op, *args, **kwargs):
+        def decorate(fn):
+            try:
+                return _register_fake(op, *args, **kwargs)(fn)
+            except RuntimeError:  # the wheel's compiled ops (nms, roi_align …) are absent
+                return fn
+        return decorate
+    torch.library.register_fake = _tolerant_register_fake
+    import torchvision
+    return torchvision
