@@ -20,18 +20,30 @@ final class ModelBox {
 final class DatasetBox {
     let rows: Int
     private(set) var inputs: [String: Tensor] = [:]
+    /// Inputs produced per batch (image files).
+    private(set) var sources: [String: any BatchSource] = [:]
     private(set) var target: Tensor?
     private var built: Dataset?
 
     init(rows: Int) { self.rows = rows }
 
     func add(_ name: String, _ t: Tensor) throws {
-        guard !name.isEmpty else { throw EmberError.invalidArgument("name", "must be a non-empty input name") }
-        guard inputs[name] == nil else {
-            throw EmberError.invalidArgument("name", "the dataset already has an input named '\(name)'")
-        }
+        try checkNewName(name)
         inputs[name] = t
         built = nil
+    }
+
+    func add(_ name: String, source: any BatchSource) throws {
+        try checkNewName(name)
+        sources[name] = source
+        built = nil
+    }
+
+    private func checkNewName(_ name: String) throws {
+        guard !name.isEmpty else { throw EmberError.invalidArgument("name", "must be a non-empty input name") }
+        guard inputs[name] == nil, sources[name] == nil else {
+            throw EmberError.invalidArgument("name", "the dataset already has an input named '\(name)'")
+        }
     }
 
     func setTarget(_ y: Tensor) {
@@ -42,11 +54,11 @@ final class DatasetBox {
     /// The dataset; at least one input is needed.
     func dataset(_ argument: String) throws -> Dataset {
         if let built { return built }
-        guard !inputs.isEmpty else {
+        guard !inputs.isEmpty || !sources.isEmpty else {
             throw EmberError(.invalidState, "[\(argument)] the dataset has no inputs; add them with ember_dataset_add_*",
                              detail: EmberError.Detail(op: "dataset", argument: argument, expected: "at least one input", got: "none"))
         }
-        let d = try Dataset(inputs: inputs, target: target)
+        let d = try Dataset(inputs: inputs, sources: sources, target: target)
         built = d
         return d
     }
