@@ -327,10 +327,10 @@ int32_t ember_trainer_finish(ember_trainer *trainer);
  * file's first bytes, not by its name. A decoded image is uint8 planes [channels, height, width]
  * (CHW, row-major) with channels 1 or 3: gray is replicated to RGB, RGB becomes gray by ITU-R
  * 601-2 luma rounded as PIL's convert("L"), alpha is dropped, palettes are expanded and 16-bit PNG
- * samples keep their high byte. Images of more than 2^28 pixels are refused; CMYK JPEGs are
- * refused. Errors name the file: missing (EMBER_ERR_INVALID_ARGUMENT), unreadable or not PNG/JPEG
- * (EMBER_ERR_INVALID_ARGUMENT), truncated, corrupt, empty or of zero size (EMBER_ERR_CORRUPT), too
- * large (EMBER_ERR_OVERFLOW).
+ * samples keep their high byte. Errors name the file: a missing or unreadable file, one that is
+ * neither PNG nor JPEG, and a CMYK (or YCCK) JPEG are EMBER_ERR_INVALID_ARGUMENT; a truncated or
+ * corrupt file, an empty one and an image of zero size EMBER_ERR_CORRUPT; an image of more than
+ * 2^28 pixels EMBER_ERR_OVERFLOW.
  */
 
 /**

@@ -271,6 +271,9 @@ static int32_t decode_jpeg(FILE *f, int32_t channels, uint8_t *out, int64_t capa
         free(pixels);
         if (code == JERR_EMPTY_IMAGE) return fail(message, size, CEMBER_IMAGE_ERR_EMPTY, "is a JPEG image of zero size (libjpeg: %s)", text);
         if (code == JERR_OUT_OF_MEMORY) return fail(message, size, CEMBER_IMAGE_ERR_MEMORY, "cannot be decoded (libjpeg: %s)", text);
+        if (code == JERR_BAD_PRECISION) {
+            return fail(message, size, CEMBER_IMAGE_ERR_UNSUPPORTED, "is a JPEG of a precision other than 8 bits (libjpeg: %s)", text);
+        }
         return fail(message, size, CEMBER_IMAGE_ERR_CORRUPT, "is a truncated or corrupt JPEG file (libjpeg: %s)", text);
     }
     jpeg_create_decompress(&cinfo);
