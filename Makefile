@@ -6,7 +6,7 @@ SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 RLIB_LOCAL := $(CURDIR)/.rlib
 PKG_VERSION := $(shell sed -n 's/^Version: //p' rpkg/DESCRIPTION)
 TARBALL := mlr3ember_$(PKG_VERSION).tar.gz
-APT_PACKAGES := r-base-dev libopenblas-dev r-cran-r6 r-cran-checkmate r-cran-jsonlite r-cran-testthat \
+APT_PACKAGES := r-base-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev r-cran-r6 r-cran-checkmate r-cran-jsonlite r-cran-testthat \
   r-cran-future dataset-fashion-mnist pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Keep SwiftPM's caches inside the repository (fresh machines, CI).
@@ -47,7 +47,7 @@ c-test: deps
 	  $$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux/x86_64/swiftrt.o \
 	  -L$$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux \
 	  -Wl,-Bstatic -lswiftCore -lswift_StringProcessing -lswiftGlibc -lswiftSynchronization -Wl,-Bdynamic \
-	  -lopenblas -lstdc++ -lm -ldl -lpthread
+	  -lopenblas -lpng -ljpeg -lstdc++ -lm -ldl -lpthread
 	.build/c-test/smoke rpkg/tests/testthat/fixtures/r_iris_mlp.safetensors
 
 ## Copies the engine sources into the R package (R CMD build packs only rpkg/).

@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // Ember: a deep-learning engine in Swift. Layers depend one way:
-// COpenBLAS → EmberCore → EmberNN → EmberCABI (see docs/architecture.md#layers).
+// COpenBLAS → EmberCore → EmberNN (+ CEmberImage) → EmberCABI (see docs/architecture.md#layers).
 import Foundation
 import PackageDescription
 
@@ -29,8 +29,12 @@ let package = Package(
         // No memset/memcpy builtins: loops over short rows must stay loops, not library calls.
         .target(name: "CEmberKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-fno-builtin-memset", "-fno-builtin-memcpy"])]),
+        // PNG and JPEG files decoded by Debian's libpng and libjpeg-turbo (libpng-dev,
+        // libjpeg62-turbo-dev). The R package links them itself (rpkg/src/Makevars.in): a static
+        // archive does not carry linker settings.
+        .target(name: "CEmberImage", linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "EmberCore", dependencies: ["COpenBLAS", "CEmberSupport", "CEmberKernels"]),
-        .target(name: "EmberNN", dependencies: ["EmberCore", "CEmberKernels"]),
+        .target(name: "EmberNN", dependencies: ["EmberCore", "CEmberKernels", "CEmberImage"]),
         .target(name: "EmberCABI", dependencies: ["EmberNN", "CEmberSupport"]),
     ]
 )

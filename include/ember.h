@@ -341,6 +341,37 @@ int32_t ember_trainer_resume(ember_trainer *trainer, const uint8_t *bytes, int64
 /** Ends training: restores the best weights when configured (restore_best_weights). */
 int32_t ember_trainer_finish(ember_trainer *trainer);
 
+/* ---- Image files ---------------------------------------------------------------------------- */
+/*
+ * PNG and JPEG files decoded by the engine (libpng, libjpeg-turbo); the format is told by the
+ * file's first bytes, not by its name. A decoded image is uint8 planes [channels, height, width]
+ * (CHW, row-major) with channels 1 or 3: gray is replicated to RGB, RGB becomes gray by ITU-R
+ * 601-2 luma rounded as PIL's convert("L"), alpha is dropped, palettes are expanded and 16-bit PNG
+ * samples keep their high byte. Errors name the file: a missing or unreadable file, one that is
+ * neither PNG nor JPEG, and a CMYK (or YCCK) JPEG are EMBER_ERR_INVALID_ARGUMENT; a truncated or
+ * corrupt file, an empty one and an image of zero size EMBER_ERR_CORRUPT; an image of more than
+ * 2^28 pixels EMBER_ERR_OVERFLOW.
+ */
+
+/**
+ * Adds an image input `name`: one file per row (paths[i] for row i; n_paths must equal the
+ * dataset's rows; the paths are copied), decoded when its batches are gathered (training,
+ * validation, prediction) into [channels, height, width] with values byte / 255 (torchvision's
+ * to_tensor), on the engine's threads and during training one batch ahead on a background thread.
+ * A file that cannot be decoded, or whose size is not height × width, fails that call with an
+ * error naming its 0-based row (ember_error_detail.index) and its path.
+ */
+int32_t ember_dataset_add_image_files(ember_dataset *dataset, const char *name, const char *const *paths,
+                                      int64_t n_paths, int64_t channels, int64_t height, int64_t width);
+
+/** Reads only the header of an image file: its channels (1 gray, 2 gray + alpha, 3 colour: RGB,
+ *  palette or YCbCr JPEG, 4 RGBA), height and width. Decodes no pixels. */
+int32_t ember_image_info(const char *path, int64_t *out_channels, int64_t *out_height, int64_t *out_width);
+
+/** Decodes an image file into out as `channels` (1 or 3) planes, CHW: out_length must be
+ *  channels × height × width (the size ember_image_info reports). */
+int32_t ember_image_read(const char *path, int64_t channels, uint8_t *out, int64_t out_length);
+
 #ifdef __cplusplus
 }
 #endif

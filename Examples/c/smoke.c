@@ -1,8 +1,8 @@
 /*
  * C smoke test of include/ember.h (ABI 2): builds an MLP from a predefined architecture, trains
  * it in slices (epochs and batch-limited) with validation, predicts, round-trips it through
- * bytes and a file, loads a model file written by R (argument 1, optional), and checks that bad
- * arguments come back as status codes with messages and structured details.
+ * bytes and a file, loads a model file written by R (argument 1, optional), reads image files,
+ * and checks that bad arguments come back as status codes with messages and structured details.
  * Built by `make c-test` with -Wall -Wextra -Werror -pedantic. Exits non-zero on any failure.
  */
 #include <math.h>
@@ -71,6 +71,44 @@ static void check_r_model(const char *path) {
     printf("R model %s: P(class of row) = %.3f %.3f %.3f\n", path, prob[0], prob[4], prob[8]);
     ember_dataset_free(rows);
     ember_model_free(model);
+}
+
+/* Image files (run from the repository root): header, CHW pixels, an input of files, errors. */
+static void check_images(void) {
+    const char *files[3] = {"Tests/EmberNNTests/Fixtures/images/rgb.png", "Tests/EmberNNTests/Fixtures/images/gray.jpg",
+                            "Tests/EmberNNTests/Fixtures/images/palette.png"};
+    int64_t c = 0, h = 0, w = 0;
+    EXPECT(ember_image_info(files[0], &c, &h, &w) == EMBER_OK && c == 3 && h == 5 && w == 7, "image header");
+    uint8_t rgb[3 * 5 * 7], gray[5 * 7];
+    EXPECT(ember_image_read(files[0], 3, rgb, (int64_t)sizeof rgb) == EMBER_OK, "read RGB planes");
+    EXPECT(ember_image_read(files[0], 1, gray, (int64_t)sizeof gray) == EMBER_OK, "read as gray");
+    /* CHW: pixel (row 2, column 3) is rgb[c * 35 + 2 * 7 + 3]; gray is PIL's ITU-R 601-2 luma. */
+    int p = 2 * 7 + 3;
+    EXPECT(gray[p] == (uint8_t)((rgb[p] * 19595u + rgb[35 + p] * 38470u + rgb[70 + p] * 7471u + 0x8000u) >> 16),
+           "luma of one pixel");
+    expect_error(ember_image_read(files[0], 3, rgb, 10), EMBER_ERR_SHAPE, "out_length is 10", "out_length", "short buffer");
+    expect_error(ember_image_read("Tests/EmberNNTests/Fixtures/images/cmyk.jpg", 3, rgb, (int64_t)sizeof rgb),
+                 EMBER_ERR_INVALID_ARGUMENT, "is a CMYK JPEG", "path", "CMYK JPEG refused");
+
+    ember_dataset *images = NULL;
+    EXPECT(ember_dataset_new(&images, 3) == EMBER_OK, "dataset of three images");
+    EXPECT(ember_dataset_add_image_files(images, "image", files, 3, 3, 5, 7) == EMBER_OK, "add image files");
+    const char *missing[3] = {files[0], NULL, files[2]};
+    expect_error(ember_dataset_add_image_files(images, "other", missing, 3, 3, 5, 7), EMBER_ERR_INVALID_ARGUMENT,
+                 "paths[1] (0-based) is NULL", "paths", "NULL path");
+    const char *net = NULL;
+    EXPECT(ember_architecture("resnet", "{\"inputs\": {\"image\": [3, 5, 7]}, \"channels\": 4, \"n_blocks\": 1}", &net) == EMBER_OK,
+           "resnet for 5 x 7 images");
+    char config[8192];
+    snprintf(config, sizeof config, "{\"network\": %s, \"task\": \"regression\", \"seed\": \"1\"}", net);
+    ember_model *model = NULL;
+    EXPECT(ember_model_new(&model, config) == EMBER_OK, "image model");
+    double out[3] = {NAN, NAN, NAN};
+    EXPECT(ember_model_predict(model, images, 2, EMBER_LAYOUT_ROW_MAJOR, out, 3) == EMBER_OK && isfinite(out[0]) &&
+               isfinite(out[1]) && isfinite(out[2]),
+           "predict from image files");
+    ember_model_free(model);
+    ember_dataset_free(images);
 }
 
 int main(int argc, char **argv) {
@@ -209,6 +247,7 @@ int main(int argc, char **argv) {
                  EMBER_ERR_INVALID_ARGUMENT, "not a live ember_dataset", "train", "model passed as dataset");
 
     if (argc > 1) check_r_model(argv[1]);
+    check_images();
 
     EXPECT(ember_bytes_free(bytes) == EMBER_OK, "free bytes");
     EXPECT(ember_dataset_free(wide) == EMBER_OK && ember_dataset_free(data) == EMBER_OK, "free datasets");

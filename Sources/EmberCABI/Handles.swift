@@ -20,6 +20,7 @@ final class ModelBox {
 final class DatasetBox {
     let rows: Int
     private(set) var inputs: [String: Tensor] = [:]
+    /// Inputs produced per batch (image files).
     private(set) var sources: [String: any BatchSource] = [:]
     private(set) var target: Tensor?
     private var built: Dataset?

@@ -11,9 +11,9 @@ import XCTest
 final class CABITests: XCTestCase {
     let ok: Int32 = 0, invalid: Int32 = 1, shape: Int32 = 2, state: Int32 = 3, corrupt: Int32 = 4
 
-    private func lastError() -> String { String(cString: cember_last_error()) }
+    func lastError() -> String { String(cString: cember_last_error()) }
 
-    private func expectError(_ status: Int32, _ code: Int32, _ needle: String, argument: String? = nil,
+    func expectError(_ status: Int32, _ code: Int32, _ needle: String, argument: String? = nil,
                              file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(status, code, "status (message: \(lastError()))", file: file, line: line)
         XCTAssertTrue(lastError().contains(needle), "'\(lastError())' should contain '\(needle)'", file: file, line: line)
@@ -22,19 +22,19 @@ final class CABITests: XCTestCase {
         }
     }
 
-    private func check(_ status: Int32, file: StaticString = #filePath, line: UInt = #line) {
+    func check(_ status: Int32, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(status, ok, lastError(), file: file, line: line)
     }
 
-    private func text(_ call: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Int32, file: StaticString = #filePath, line: UInt = #line) -> String {
+    func text(_ call: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Int32, file: StaticString = #filePath, line: UInt = #line) -> String {
         var p: UnsafePointer<CChar>?
         check(call(&p), file: file, line: line)
         return p.map { String(cString: $0) } ?? ""
     }
 
-    private func json(_ s: String) -> Any { (try? JSONSerialization.jsonObject(with: Data(s.utf8), options: [.fragmentsAllowed])) ?? NSNull() }
+    func json(_ s: String) -> Any { (try? JSONSerialization.jsonObject(with: Data(s.utf8), options: [.fragmentsAllowed])) ?? NSNull() }
 
-    private func architecture(_ name: String, _ options: String) -> String {
+    func architecture(_ name: String, _ options: String) -> String {
         text { ember_architecture(name, options, $0) }
     }
 

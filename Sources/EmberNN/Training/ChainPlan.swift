@@ -94,29 +94,34 @@ final class ChainPlan {
     }
 
     /// One training step on `rows`: forward, loss, backward into the parameters' gradients.
-    /// Returns the loss. The optimizer step is the caller's.
-    func step(_ model: Model, _ data: Dataset, rows: ArraySlice<Int>, loss: LossFunction, rng: inout RandomGenerator) throws -> Double {
-        let m = rows.count, name = model.spec.inputs[0].name
-        // A source (bytes, files) produces the batch's rows; a tensor is read in place.
-        let produced = data.inputs[name] == nil ? try data.sources[name]?.gather(Array(rows)) : nil
-        guard m >= 1, m <= capacity, let x = data.inputs[name] ?? produced, let y = data.target else {
+    /// `prepared` is the batch's input already gathered and standardised (a batch source's), else
+    /// the rows are gathered from the dataset's tensor. Returns the loss. The optimizer step is the caller's.
+    func step(_ model: Model, _ data: Dataset, rows: ArraySlice<Int>, prepared: Tensor? = nil, loss: LossFunction,
+              rng: inout RandomGenerator) throws -> Double {
+        let m = rows.count
+        let x = data.inputs[model.spec.inputs[0].name]
+        guard m >= 1, m <= capacity, x != nil || prepared?.count == m * inputWidth, let y = data.target else {
             throw EmberError(.invalidState, "[fit] the compiled step got an unexpected batch")
         }
         // Gather and standardise the batch: (x - mean) / scale, as Standardization.apply does.
-        let src = x.storage.pointer, input = values[0], p = inputWidth
-        let scaling = model.inputScaling[name]
+        let input = values[0], p = inputWidth
+        let scaling = model.inputScaling[model.spec.inputs[0].name]
         var r = 0
-        for row in produced == nil ? Array(rows) : Array(0..<m) {
-            (input + r * p).update(from: src + row * p, count: p)
-            if let s = scaling {
-                s.mean.withUnsafeBufferPointer { mean in
-                    s.scale.withUnsafeBufferPointer { scale in
-                        let d = input + r * p
-                        for j in 0..<p { d[j] = (d[j] - mean[j]) / scale[j] }
+        if let src = x?.storage.pointer {
+            for row in rows {
+                (input + r * p).update(from: src + row * p, count: p)
+                if let s = scaling {
+                    s.mean.withUnsafeBufferPointer { mean in
+                        s.scale.withUnsafeBufferPointer { scale in
+                            let d = input + r * p
+                            for j in 0..<p { d[j] = (d[j] - mean[j]) / scale[j] }
+                        }
                     }
                 }
+                r += 1
             }
-            r += 1
+        } else if let prepared {
+            input.update(from: prepared.storage.pointer, count: m * p)
         }
         let yp = y.storage.pointer
         r = 0

@@ -91,10 +91,23 @@ public final class Model {
 
     /// Inputs of a batch, standardised.
     func prepare(_ data: Dataset, rows: some Collection<Int>) throws -> [Variable] {
+        try Model.prepareInputs(data, rows: rows, spec: spec, scaling: inputScaling).map { Variable($0) }
+    }
+
+    /// Inputs of a batch in the order of `spec.inputs`, standardised by `scaling`: reads nothing
+    /// but its arguments, so a background thread can run it (`prefetcher`).
+    static func prepareInputs(_ data: Dataset, rows: some Collection<Int>, spec: NetworkSpec,
+                              scaling: [String: Standardization]) throws -> [Tensor] {
         zip(spec.inputs, try data.batch(rows, spec: spec)).map { input, t in
-            if let s = inputScaling[input.name] { return Variable(s.apply(t)) }
-            return Variable(t)
+            if let s = scaling[input.name] { return s.apply(t) }
+            return t
         }
+    }
+
+    /// A prefetcher of `data`'s batch inputs with the current scalings (fitted before training).
+    func prefetcher(_ data: Dataset) -> BatchPrefetcher {
+        let spec = spec, scaling = inputScaling
+        return BatchPrefetcher { rows in try Model.prepareInputs(data, rows: rows, spec: spec, scaling: scaling) }
     }
 
     /// Targets of a batch, standardised for regression, shaped as the loss expects.
@@ -157,18 +170,25 @@ public final class Model {
     }
 
     /// Raw network outputs (logits, or standardised values for regression) without a tape.
-    public func logits(_ data: Dataset, batchSize: Int = 4096) throws -> Tensor {
+    /// With `prefetch` and batch sources in `data` (image files, bytes), the next batch's inputs
+    /// are assembled on a background thread while the current batch runs (same results).
+    public func logits(_ data: Dataset, batchSize: Int = 4096, prefetch: Bool = true) throws -> Tensor {
         guard batchSize >= 1 else { throw EmberError.invalidArgument("batch_size_predict", "must be >= 1, got \(batchSize)") }
         try check(Dataset(inputs: data.inputs, sources: data.sources), op: "predict")
         let n = data.count, k = task.outputs
         var out = [Float](repeating: 0, count: n * k)
         var ctx = ForwardContext(training: false, rng: rng)
+        let prefetcher = prefetch && !data.sources.isEmpty ? self.prefetcher(data) : nil
+        defer { prefetcher?.close() }
         try GradientMode.withoutGradients {
             try withDenormalsFlushed {
                 var start = 0
                 while start < n {
                     let end = min(start + batchSize, n)
-                    let o = try network.forward(try prepare(data, rows: start..<end), &ctx).value
+                    let xs = try prefetcher.map { p in
+                        try p.inputs(Array(start..<end), next: end < n ? Array(end..<min(end + batchSize, n)) : nil).map { Variable($0) }
+                    } ?? prepare(data, rows: start..<end)
+                    let o = try network.forward(xs, &ctx).value
                     o.withUnsafeBufferPointer { src in for i in 0..<src.count { out[start * k + i] = src[i] } }
                     start = end
                 }
@@ -179,8 +199,8 @@ public final class Model {
 
     /// Predictions: regression values [n, 1] on the target's scale, or class probabilities [n, K]
     /// (binary: [n, 2], positive class first).
-    public func predict(_ data: Dataset, batchSize: Int = 4096) throws -> Tensor {
-        let z = try logits(data, batchSize: batchSize)
+    public func predict(_ data: Dataset, batchSize: Int = 4096, prefetch: Bool = true) throws -> Tensor {
+        let z = try logits(data, batchSize: batchSize, prefetch: prefetch)
         return probabilities(z)
     }
 

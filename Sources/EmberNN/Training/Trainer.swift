@@ -53,6 +53,10 @@ public struct TrainerConfig: Equatable, Sendable {
     /// Use a compiled, allocation-free training step when the network allows it (chains of
     /// linear layers, activations and dropout); it gives bit-identical results to the tape.
     public var compiledStep: Bool = true
+    /// When the data has batch sources (image files, bytes), assemble the next batch's inputs on a
+    /// background thread while the current batch trains (and validation batches likewise); the
+    /// results are identical either way. Pure tensor data never uses a thread.
+    public var prefetch: Bool = true
 
     /// Default configuration.
     public init() {}
@@ -178,7 +182,15 @@ public final class Trainer {
                     for c in callbacks { try c.onEpochBegin(self, epoch: epoch) }
                     state = EpochState(order: config.shuffle ? model.rng.permutation(train.count) : Array(0..<train.count))
                 }
-                let finished = try runBatches(train, &state, limit: &batchesLeft)
+                let finished: Bool
+                do {
+                    finished = try runBatches(train, &state, limit: &batchesLeft)
+                } catch let failure as BatchInputFailure {
+                    // The batches before the failing one trained: keep the epoch in progress, so
+                    // the model, the batch count and a later `fit` agree.
+                    current = state
+                    throw failure.error
+                }
                 guard finished else {
                     current = state
                     break
@@ -218,24 +230,55 @@ public final class Trainer {
         return false
     }
 
+    /// An error assembling a batch's inputs (an unreadable image file), thrown before the batch
+    /// starts: `fit` keeps the epoch state of the batches before it.
+    struct BatchInputFailure: Error {
+        let error: any Error
+    }
+
+    /// The end of the batch that starts at `start` of an epoch over `n` rows, or nil when no batch
+    /// starts there (the epoch is over, or a short last batch is dropped).
+    func batchEnd(from start: Int, _ n: Int) -> Int? {
+        guard start < n else { return nil }
+        let end = min(start + config.batchSize, n)
+        let size = end - start
+        if size < config.batchSize && (config.dropLast || (size == 1 && hasBatchNorm)) && start > 0 { return nil }
+        return end
+    }
+
     /// Runs batches of the epoch until it ends (returns true) or `limit` batches ran (false).
+    /// With batch sources, each batch's inputs are assembled before the batch begins (with
+    /// `prefetch`, on a background thread one batch ahead); a failure throws `BatchInputFailure`.
     func runBatches(_ train: Dataset, _ st: inout EpochState, limit: inout Int) throws -> Bool {
         let n = st.order.count
         let wantTrainMetrics = !config.measuresTrain.isEmpty
-        while st.start < n {
-            let end = min(st.start + config.batchSize, n)
-            let size = end - st.start
-            if size < config.batchSize && (config.dropLast || (size == 1 && hasBatchNorm)) && st.start > 0 { break }
+        let prefetcher = config.prefetch && !train.sources.isEmpty ? model.prefetcher(train) : nil
+        defer { prefetcher?.close() }
+        while let end = batchEnd(from: st.start, n) {
             if limit <= 0 { return false }
             limit -= 1
             let rows = st.order[st.start..<end]
+            var inputs: [Tensor]?
+            if !train.sources.isEmpty {
+                do {
+                    if let prefetcher {
+                        // The next batch of this call, if it will run.
+                        let next = limit > 0 ? batchEnd(from: end, n).map { Array(st.order[end..<$0]) } : nil
+                        inputs = try prefetcher.inputs(Array(rows), next: next)
+                    } else {
+                        inputs = try Model.prepareInputs(train, rows: rows, spec: model.spec, scaling: model.inputScaling)
+                    }
+                } catch {
+                    throw BatchInputFailure(error: error)
+                }
+            }
             st.batch += 1
             for c in callbacks { try c.onBatchBegin(self, batch: st.batch) }
-            let lv = try trainBatch(train, rows: rows, batch: st.batch, collect: wantTrainMetrics, outputs: &st.outputs)
+            let lv = try trainBatch(train, rows: rows, inputs: inputs, batch: st.batch, collect: wantTrainMetrics, outputs: &st.outputs)
             if wantTrainMetrics { st.rows.append(contentsOf: rows) }
             if perBatchSchedule, let scheduler, scheduler.lastEpoch + 1 < (oneCycleTotal ?? Int.max) { try scheduler.step() }
-            st.total += lv * Double(size)
-            st.seen += size
+            st.total += lv * Double(rows.count)
+            st.seen += rows.count
             for c in callbacks { try c.onBatchEnd(self, batch: st.batch, loss: lv) }
             st.start = end
         }
@@ -272,19 +315,21 @@ public final class Trainer {
     }
 
     /// One training step on `rows`: forward, loss, backward, callbacks after backward, optimizer
-    /// step. Returns the batch loss; appends the raw outputs to `outputs` when `collect`. With a
-    /// compiled step and no callbacks this allocates nothing in the steady state.
-    func trainBatch(_ train: Dataset, rows: ArraySlice<Int>, batch: Int, collect: Bool, outputs: inout [Float]) throws -> Double {
+    /// step. `inputs` are the batch's prepared inputs when assembled beforehand (batch sources),
+    /// else they are gathered here. Returns the batch loss; appends the raw outputs to `outputs`
+    /// when `collect`. With a compiled step and no callbacks this allocates nothing in the steady state.
+    func trainBatch(_ train: Dataset, rows: ArraySlice<Int>, inputs: [Tensor]? = nil, batch: Int, collect: Bool,
+                    outputs: inout [Float]) throws -> Double {
         let lv: Double
         if let plan = chainPlan {
             optimizer.zeroGrad()
-            lv = try plan.step(model, train, rows: rows, loss: loss, rng: &model.rng)
+            lv = try plan.step(model, train, rows: rows, prepared: inputs?.first, loss: loss, rng: &model.rng)
             if collect {
                 let out = plan.values[plan.stages.count], k = plan.widths[plan.stages.count]
                 outputs.append(contentsOf: UnsafeBufferPointer(start: out, count: rows.count * k))
             }
         } else {
-            let xs = try model.prepare(train, rows: rows)
+            let xs = try inputs.map { $0.map { Variable($0) } } ?? model.prepare(train, rows: rows)
             let y = try model.prepareTarget(train, rows: rows)
             optimizer.zeroGrad()
             var ctx = ForwardContext(training: true, rng: model.rng)
@@ -307,7 +352,7 @@ public final class Trainer {
 
     /// Scores the validation data, updates early stopping and keeps the predictions for the host.
     func validate(_ valid: Dataset, into record: inout EpochRecord) throws {
-        let z = try model.logits(valid, batchSize: config.batchSizePredict)
+        let z = try model.logits(valid, batchSize: config.batchSizePredict, prefetch: config.prefetch)
         let y = try model.prepareTarget(valid, rows: 0..<valid.count)
         let l = try GradientMode.withoutGradients { try loss(Variable(z), y) }
         record.validLoss = Double(l.value.scalarValue ?? .nan)
