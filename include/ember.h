@@ -253,6 +253,12 @@ int32_t ember_dataset_add_bytes(ember_dataset *dataset, const char *name, const 
                                 int32_t rank, double scale);
 
 /**
+ * The values of input `name` for every row as training reads them (bytes widened by their scale,
+ * image files decoded and resized), row-major into out (length = n_rows × values per row).
+ */
+int32_t ember_dataset_read_input(ember_dataset *dataset, const char *name, double *out, int64_t length);
+
+/**
  * The image shape out_shape[3] = [C', H', W'] that the image transforms `transforms_json` (a JSON
  * array of transform objects such as {"op": "random_crop", "size": 28, "padding": 2}; see
  * docs/image-transforms.md) make of images of shape `shape` (rank 3: [C, H, W]). Training and
@@ -358,8 +364,9 @@ int32_t ember_trainer_finish(ember_trainer *trainer);
  * dataset's rows; the paths are copied), decoded when its batches are gathered (training,
  * validation, prediction) into [channels, height, width] with values byte / 255 (torchvision's
  * to_tensor), on the engine's threads and during training one batch ahead on a background thread.
- * A file that cannot be decoded, or whose size is not height × width, fails that call with an
- * error naming its 0-based row (ember_error_detail.index) and its path.
+ * Images of another size are resized to height × width (bilinear, as torchvision's resize
+ * without antialiasing). A file that cannot be decoded fails that call with an error naming its
+ * 0-based row (ember_error_detail.index) and its path.
  */
 int32_t ember_dataset_add_image_files(ember_dataset *dataset, const char *name, const char *const *paths,
                                       int64_t n_paths, int64_t channels, int64_t height, int64_t width);

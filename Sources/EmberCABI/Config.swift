@@ -170,6 +170,13 @@ func makeModel(_ json: JSONValue) throws -> Model {
                                  expected: "identity", got: link.rawValue)
     }
     let seed = try parseSeed(r.value("seed"))
+    var transforms: [String: InputTransforms] = [:]
+    if let t = r.value("transforms") {
+        guard case let .object(members) = t else {
+            throw ConfigReader.error("transforms", "must be an object: per image input, {\"data_shape\": [C, H, W], \"transforms\": [...]}", expected: "an object", got: t.text)
+        }
+        for (name, v) in members { transforms[name] = try InputTransforms(json: v) }
+    }
     var host: [String: String] = [:]
     if let h = r.value("host") {
         guard case let .object(members) = h else { throw ConfigReader.error("host", "must be an object of strings", expected: "an object") }
@@ -183,6 +190,7 @@ func makeModel(_ json: JSONValue) throws -> Model {
                           standardizeTarget: standardizeTarget, seed: seed)
     model.hostMetadata = host
     model.outputLink = link
+    try model.setInputTransforms(transforms)
     return model
 }
 

@@ -120,7 +120,31 @@ public func ember_dataset_add_bytes(_ dataset: OpaquePointer?, _ name: UnsafePoi
                              detail: EmberError.Detail(op: "dataset", argument: "scale", expected: "a finite non-zero number", got: "\(scale)"))
         }
         let bytes = Array(UnsafeBufferPointer(start: x, count: count))
-        try box.add(n, source: try ByteSource(bytes: bytes, count: box.rows, sampleShape: Array(dims.dropFirst()), scale: Float(scale)))
+        try box.add(n, source: try ByteSource(bytes: bytes, count: box.rows, sampleShape: Array(dims.dropFirst()), scale: scale))
+    }
+}
+
+/// The values of input `name` for every row, as training reads them (bytes widened, image files
+/// decoded and resized), row-major into `out` (`length` = rows × values per row).
+@_cdecl("ember_dataset_read_input")
+public func ember_dataset_read_input(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<Double>?,
+                                     _ length: Int64) -> Int32 {
+    guarded {
+        let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+        let n = try string(name, "name")
+        let data = try box.dataset("dataset")
+        guard let shape = data.sampleShape(of: n) else {
+            throw EmberError.invalidArgument("name", "the dataset has no input '\(n)'; it has \(data.inputNames.joined(separator: ", "))")
+        }
+        let count = try checkedElements([box.rows] + shape, "out")
+        guard length == Int64(count) else {
+            throw EmberError(.shapeMismatch, "[length] input '\(n)' holds \(count) values; got room for \(length)",
+                             detail: EmberError.Detail(op: "dataset", argument: "length", expected: "\(count)", got: "\(length)"))
+        }
+        guard let out else { throw EmberError.invalidArgument("out", "is NULL") }
+        let t = try data.inputs[n]?.gatherRows(0..<box.rows) ?? data.sources[n]?.gather(Array(0..<box.rows))
+        guard let t else { throw EmberError.invalidArgument("name", "the dataset has no input '\(n)'") }
+        t.withUnsafeBufferPointer { src in for i in 0..<count { out[i] = Double(src[i]) } }
     }
 }
 

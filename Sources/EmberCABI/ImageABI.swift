@@ -41,7 +41,9 @@ public func ember_dataset_add_image_files(_ dataset: OpaquePointer?, _ name: Uns
             }
             files.append(try string(p, "paths"))
         }
-        try box.add(n, source: try ImageFileSource(paths: files, sampleShape: [c, h, w]))
+        // Files of another size are resized (bilinear, as torchvision's resize without antialiasing).
+        try box.add(n, source: try ImageFileSource(paths: files, sampleShape: [c, h, w],
+                                                   resize: { try ImageTransform.resizeImage($0, height: $1, width: $2) }))
     }
 }
 

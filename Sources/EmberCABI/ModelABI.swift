@@ -49,6 +49,7 @@ func modelInfo(_ m: Model) -> JSONValue {
         ("history", .array(m.history.map(\.json))),
         ("host", .object(m.hostMetadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
         ("n_parameters", .number(Double(params))),
+        ("transforms", .object(m.inputTransforms.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })),
     ])
 }
 

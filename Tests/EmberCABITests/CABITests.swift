@@ -678,3 +678,50 @@ struct ember_error_detail_layout {
     var expected: UnsafePointer<CChar> = StaticStrings.version
     var got: UnsafePointer<CChar> = StaticStrings.version
 }
+
+/// Image transforms and byte inputs through the C ABI.
+extension CABITests {
+    func testTransformsOutputShape() {
+        var out = [Int64](repeating: 0, count: 3)
+        XCTAssertEqual(ember_transforms_output_shape(#"[{"op": "center_crop", "size": 20}, {"op": "grayscale"}]"#, [3, 32, 30], 3, &out), 0)
+        XCTAssertEqual(out, [1, 20, 20])
+        XCTAssertEqual(ember_transforms_output_shape(#"[{"op": "random_crop", "size": 40}]"#, [3, 32, 30], 3, &out), shape)
+        XCTAssertTrue(lastError().contains("random_crop"), lastError())
+        XCTAssertEqual(ember_transforms_output_shape(#"[{"op": "blur"}]"#, [3, 32, 30], 3, &out), invalid)
+        XCTAssertTrue(lastError().contains("blur"), lastError())
+        XCTAssertEqual(ember_transforms_output_shape("[]", [3, 32], 2, &out), invalid)
+        XCTAssertTrue(lastError().contains("rank"), lastError())
+        XCTAssertEqual(ember_transforms_output_shape("[]", [3, 32, 30], 3, nil), invalid)
+    }
+
+    func testModelConfigTransformsAndReadInput() throws {
+        var net: UnsafePointer<CChar>?
+        XCTAssertEqual(ember_architecture("lenet", #"{"inputs": {"image": [1, 12, 12]}}"#, &net), 0)
+        guard let net else { return XCTFail("no network") }
+        let description = String(cString: net)
+        var model: OpaquePointer?
+        let transforms = #"{"image": {"data_shape": [1, 16, 16], "transforms": [{"op": "center_crop", "size": 12}, {"op": "random_horizontal_flip"}]}}"#
+        XCTAssertEqual(ember_model_new(&model, #"{"network": \#(description), "task": "binary", "seed": "1", "transforms": \#(transforms)}"#), 0, lastError())
+        defer { _ = ember_model_free(model) }
+        let wrong = #"{"image": {"data_shape": [1, 16, 16], "transforms": [{"op": "center_crop", "size": 10}]}}"#
+        var other: OpaquePointer?
+        XCTAssertEqual(ember_model_new(&other, #"{"network": \#(description), "task": "binary", "seed": "1", "transforms": \#(wrong)}"#), shape)
+        XCTAssertTrue(lastError().contains("the network reads [1, 12, 12]"), lastError())
+
+        // Bytes in, read back as the engine reads them (byte / 255), and predicted on.
+        var data: OpaquePointer?
+        XCTAssertEqual(ember_dataset_new(&data, 2), 0)
+        defer { _ = ember_dataset_free(data) }
+        let bytes = (0..<512).map { UInt8($0 % 256) }
+        XCTAssertEqual(ember_dataset_add_bytes(data, "image", bytes, [2, 1, 16, 16], 4, 1.0 / 255), 0)
+        var values = [Double](repeating: 0, count: 512)
+        XCTAssertEqual(ember_dataset_read_input(data, "image", &values, 512), 0)
+        XCTAssertEqual(values, bytes.map { Double(Float($0) / 255) })
+        XCTAssertEqual(ember_dataset_read_input(data, "image", &values, 511), shape)
+        XCTAssertEqual(ember_dataset_read_input(data, "pixels", &values, 512), invalid)
+        XCTAssertTrue(lastError().contains("no input 'pixels'"), lastError())
+        var logits = [Double](repeating: 0, count: 2)
+        XCTAssertEqual(ember_model_logits(model, data, 2, 0, &logits, 2), 0, lastError())
+        XCTAssertTrue(logits.allSatisfy(\.isFinite))
+    }
+}

@@ -30,11 +30,14 @@ final class BatchSourceTests: XCTestCase {
         }
         XCTAssertThrowsError(try ByteSource(bytes: bytes, count: 3, sampleShape: [0, 4]))
         XCTAssertThrowsError(try ByteSource(bytes: bytes, count: 3, sampleShape: [4], scale: .nan))
+        // 1/255 divides, as torchvision's to_tensor: byte / 255 exactly (a product differs by an ulp for some bytes).
+        let all = try ByteSource(bytes: Array(0...255), count: 256, sampleShape: [1]).gather(Array(0..<256))
+        XCTAssertEqual(all.data, (0...255).map { Float($0) / 255 })
     }
 
     func testBytesTrainBitIdenticallyToTheirFloatTensor() throws {
         let (bytes, y) = try images()
-        let floats = try Tensor(shape: [40, 1, 12, 12], data: bytes.map { Float($0) * (1.0 / 255) })
+        let floats = try Tensor(shape: [40, 1, 12, 12], data: bytes.map { Float($0) / 255 })
         let spec = try Architectures.lenet(imageShape: [1, 12, 12])
         func run(_ data: Dataset) throws -> (Tensor, [String: Tensor]) {
             let model = try Model(spec: spec, task: .binary, seed: 9)

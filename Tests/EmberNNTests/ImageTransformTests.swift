@@ -420,14 +420,14 @@ final class ImageTransformTests: XCTestCase {
                 XCTAssertEqual(e.detail.op, transform.name, file: file, line: line)
             } catch { XCTFail("\(error)", file: file, line: line) }
         }
-        check(["[random_crop] transform 1: padding must be >= 0 on every side, got [-1, 4, 4, 4]"], argument: "padding",
+        check(["[random_crop] transform 1 (0-based): padding must be >= 0 on every side, got [-1, 4, 4, 4]"], argument: "padding",
               .randomCrop(RandomCropOptions(height: 4, width: 4, padding: ImagePadding(left: -1, top: 4, right: 4, bottom: 4))))
-        check(["[pad] transform 1: padding must be >= 0"], argument: "padding", .pad(ImagePadding(-2), fill: [0], mode: .constant))
-        check(["[random_horizontal_flip] transform 1: p must be a probability in [0, 1], got 1.5"], argument: "p", .randomHorizontalFlip(p: 1.5))
+        check(["[pad] transform 1 (0-based): padding must be >= 0"], argument: "padding", .pad(ImagePadding(-2), fill: [0], mode: .constant))
+        check(["[random_horizontal_flip] transform 1 (0-based): p must be a probability in [0, 1], got 1.5"], argument: "p", .randomHorizontalFlip(p: 1.5))
         check(["[random_vertical_flip]", "p must be a probability in [0, 1], got -0.1"], argument: "p", .randomVerticalFlip(p: -0.1))
-        check(["[normalize] transform 1: std must be finite and non-zero (it divides), got [0.2, 0.0, 0.3]"], argument: "std",
+        check(["[normalize] transform 1 (0-based): std must be finite and non-zero (it divides), got [0.2, 0.0, 0.3]"], argument: "std",
               .normalize(mean: [0, 0, 0], std: [0.2, 0, 0.3]))
-        check(["[random_resized_crop] transform 1: scale must be [min, max] with min <= max, got [0.9, 0.1]"], argument: "scale",
+        check(["[random_resized_crop] transform 1 (0-based): scale must be [min, max] with min <= max, got [0.9, 0.1]"], argument: "scale",
               .randomResizedCrop(RandomResizedCropOptions(height: 4, width: 4, scale: ImageRange(0.9, 0.1))))
         check(["[random_resized_crop]", "ratio must be > 0, got [0.0, 1.0]"], argument: "ratio",
               .randomResizedCrop(RandomResizedCropOptions(height: 4, width: 4, ratio: ImageRange(0, 1))))
@@ -454,13 +454,13 @@ final class ImageTransformTests: XCTestCase {
                 try ImageTransformPipeline(transforms: transforms).outputShape(forInputShape: shape)
             }
         }
-        check(["[normalize] transform 0: mean has 2 values; expected 1 or one per channel (3) for an image [3, 8, 8]"],
+        check(["[normalize] transform 0 (0-based): mean has 2 values; expected 1 or one per channel (3) for an image [3, 8, 8]"],
               [.normalize(mean: [0.5, 0.5], std: [1])], [4, 3, 8, 8])
-        check(["[random_crop] transform 1: size [10, 10] is larger than the padded image [8, 8] (image [3, 8, 8])"],
+        check(["[random_crop] transform 1 (0-based): size [10, 10] is larger than the padded image [8, 8] (image [3, 8, 8])"],
               [.horizontalFlip, .randomCrop(RandomCropOptions(height: 10, width: 10))], [2, 3, 8, 8])
-        check(["[pad] transform 0: padding [8, 0, 0, 0] in reflect mode must be smaller than the image's extent (image [3, 8, 8])"],
+        check(["[pad] transform 0 (0-based): padding [8, 0, 0, 0] in reflect mode must be smaller than the image's extent (image [3, 8, 8])"],
               [.pad(ImagePadding(left: 8, top: 0, right: 0, bottom: 0), fill: [0], mode: .reflect)], [3, 8, 8])
-        check(["[adjust_saturation] transform 0: image must have 1 or 3 channels, got 2"], [.adjustSaturation(1.2)], [1, 2, 4, 4])
+        check(["[adjust_saturation] transform 0 (0-based): image must have 1 or 3 channels, got 2"], [.adjustSaturation(1.2)], [1, 2, 4, 4])
         check(["[grayscale]", "must have 1 or 3 (RGB) channels, got 4"], [.grayscale(outputChannels: 1)], [4, 5, 5])
         check(["[random_crop]", "fill has 2 values; expected 1 or one per channel (3)"],
               [.randomCrop(RandomCropOptions(height: 2, width: 2, fill: [0, 1]))], [3, 4, 4])
@@ -468,10 +468,10 @@ final class ImageTransformTests: XCTestCase {
               [.randomResizedCrop(RandomResizedCropOptions(height: 24, width: 24))], [2, 3, 32, 32])
         check(["[image_transforms] expected an image [C, H, W] or a batch [N, C, H, W], got [3, 32]"], [.horizontalFlip], [3, 32])
         check(["[image_transforms] images must have at least one channel, row and column, got [2, 3, 0, 4]"], [.horizontalFlip], [2, 3, 0, 4])
-        assertEmberError(.overflow, ["[center_crop] transform 0: an image of [3, 100000, 100000] exceeds 2^31 elements"]) {
+        assertEmberError(.overflow, ["[center_crop] transform 0 (0-based): an image of [3, 100000, 100000] exceeds 2^31 elements"]) {
             try ImageTransformPipeline(transforms: [.centerCrop(height: 100_000, width: 100_000)]).outputShape(forInputShape: [3, 8, 8])
         }
-        assertEmberError(.overflow, ["[resized_crop] transform 0: an image of [3, 1099511627775, 1099511627775] exceeds 2^31 elements"]) {
+        assertEmberError(.overflow, ["[resized_crop] transform 0 (0-based): an image of [3, 1099511627775, 1099511627775] exceeds 2^31 elements"]) {
             try ImageTransformPipeline(jsonText: #"[{"op": "resized_crop", "top": 0, "left": 0, "height": 1099511627775, "width": 1099511627775, "size": 4}]"#)
                 .outputShape(forInputShape: [3, 8, 8])
         }
@@ -479,7 +479,7 @@ final class ImageTransformTests: XCTestCase {
         XCTAssertEqual(try ImageTransformPipeline(transforms: [.randomResizedCrop(RandomResizedCropOptions(height: 24, width: 24))])
             .outputShape(forInputShape: [2, 3, 32, 32], training: true), [2, 3, 24, 24])
         var rng = RandomGenerator(seed: 1)
-        assertEmberError(.shapeMismatch, ["[random_crop] transform 0: size [5, 5] is larger"]) {
+        assertEmberError(.shapeMismatch, ["[random_crop] transform 0 (0-based): size [5, 5] is larger"]) {
             try ImageTransformPipeline(transforms: [.randomCrop(RandomCropOptions(height: 5, width: 5))])
                 .apply(try Tensor.zeros([2, 1, 4, 4]), training: true, rng: &rng)
         }
@@ -490,20 +490,20 @@ final class ImageTransformTests: XCTestCase {
         func check(_ fragments: [String], _ text: String, file: StaticString = #filePath, line: UInt = #line) {
             assertEmberError(.invalidArgument, fragments, file: file, line: line) { try ImageTransformPipeline(jsonText: text) }
         }
-        check(["[image_transforms] transform 0: unknown op 'random_flip'; expected one of normalize, resize"], #"[{"op": "random_flip"}]"#)
-        check(["[random_crop] transform 1: paddin is not a field of random_crop; expected fill, pad_if_needed, padding, padding_mode, size"],
+        check(["[image_transforms] transform 0 (0-based): unknown op 'random_flip'; expected one of normalize, resize"], #"[{"op": "random_flip"}]"#)
+        check(["[random_crop] transform 1 (0-based): paddin is not a field of random_crop; expected fill, pad_if_needed, padding, padding_mode, size"],
               #"[{"op": "hflip"}, {"op": "random_crop", "size": 4, "paddin": 2}]"#)
-        check(["[random_crop] transform 0: size is required"], #"[{"op": "random_crop"}]"#)
-        check(["[random_crop] transform 0: padding_mode must be one of \"constant\", \"edge\", \"reflect\", \"symmetric\", got \"wrap\""],
+        check(["[random_crop] transform 0 (0-based): size is required"], #"[{"op": "random_crop"}]"#)
+        check(["[random_crop] transform 0 (0-based): padding_mode must be one of \"constant\", \"edge\", \"reflect\", \"symmetric\", got \"wrap\""],
               #"[{"op": "random_crop", "size": 4, "padding_mode": "wrap"}]"#)
-        check(["[rotate] transform 0: angle must be a number, got \"ten\""], #"[{"op": "rotate", "angle": "ten"}]"#)
-        check(["[random_horizontal_flip] transform 0: p must be a probability in [0, 1], got 2.0"], #"[{"op": "random_horizontal_flip", "p": 2}]"#)
-        check(["[color_jitter] transform 0: hue is not supported"], #"[{"op": "color_jitter", "hue": 0.1}]"#)
-        check(["[random_resized_crop] transform 0: antialias true is not supported"], #"[{"op": "random_resized_crop", "size": 4, "antialias": true}]"#)
-        check(["[crop] transform 0: top must be an integer, got 1.5"], #"[{"op": "crop", "top": 1.5, "left": 0, "height": 2, "width": 2}]"#)
+        check(["[rotate] transform 0 (0-based): angle must be a number, got \"ten\""], #"[{"op": "rotate", "angle": "ten"}]"#)
+        check(["[random_horizontal_flip] transform 0 (0-based): p must be a probability in [0, 1], got 2.0"], #"[{"op": "random_horizontal_flip", "p": 2}]"#)
+        check(["[color_jitter] transform 0 (0-based): hue is not supported"], #"[{"op": "color_jitter", "hue": 0.1}]"#)
+        check(["[random_resized_crop] transform 0 (0-based): antialias true is not supported"], #"[{"op": "random_resized_crop", "size": 4, "antialias": true}]"#)
+        check(["[crop] transform 0 (0-based): top must be an integer, got 1.5"], #"[{"op": "crop", "top": 1.5, "left": 0, "height": 2, "width": 2}]"#)
         check(["[image_transforms] unsupported version 2"], #"{"format": "ember.image_transforms", "version": 2, "transforms": []}"#)
         check(["[image_transforms] format must be 'ember.image_transforms'"], #"{"format": "ember.network", "transforms": []}"#)
-        check(["[image_transforms] transform 0: lacks \"op\""], #"[{"size": 3}]"#)
-        check(["[random_rotation] transform 0: degrees as a single number must be >= 0, got -5.0"], #"[{"op": "random_rotation", "degrees": -5}]"#)
+        check(["[image_transforms] transform 0 (0-based): lacks \"op\""], #"[{"size": 3}]"#)
+        check(["[random_rotation] transform 0 (0-based): degrees as a single number must be >= 0, got -5.0"], #"[{"op": "random_rotation", "degrees": -5}]"#)
     }
 }

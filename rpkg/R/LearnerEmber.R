@@ -342,7 +342,7 @@ ember_learner_train <- function(learner, private, task, continue = NULL) {
       seed = seed, num_threads = pv$num_threads, shuffle = pv$shuffle %||% TRUE, drop_last = pv$drop_last %||% FALSE,
       batch_size_predict = pv$batch_size_predict %||% pv$batch_size, progress = isTRUE(pv$cb.progress),
       on_interrupt = "stop", callbacks = callbacks, init = init, init_strict = pv$init_strict %||% FALSE,
-      init_resume = resume, keep_optimizer_state = pv$keep_optimizer_state %||% FALSE),
+      init_resume = resume, keep_optimizer_state = pv$keep_optimizer_state %||% FALSE, augment = pv$augment),
     # A learner does not warn that the training rows hold one class or one row: mlr3 resamples
     # small tasks, and the task's classes still get their outputs.
     ember_warning_single_class = function(w) invokeRestart("muffleWarning"),

@@ -9,7 +9,7 @@ image_learner <- function(task_type, architecture, label) {
       # @description Creates a new instance of this learner.
       initialize = function(callbacks = list()) {
         super$initialize(callbacks = callbacks, id = id, label = label, man = sprintf("mlr3ember::mlr_learners_%s", id),
-          feature_types = "ember_tensor")
+          feature_types = "ember_tensor", architecture_params = ember_params_image())
       }
     ),
     private = list(
@@ -37,6 +37,7 @@ image_architecture <- function(name) ember_cnn(name)
 #' @templateVar task_type classif
 #' @templateVar feature_types `"ember_tensor"` (exactly one)
 #' @template learner_ember
+#' @template params_image
 #'
 #' @seealso [mlr_learners_ember], [as_ember_tensor()], [mlr_tasks_fashion_mnist], [ember_cnn()]
 #' @export LearnerClassifEmberLeNet
@@ -49,7 +50,8 @@ image_architecture <- function(name) ember_cnn(name)
 #' d <- data.frame(y = y)
 #' d$image <- as_ember_tensor(pixels)
 #' task <- as_task_classif(d, target = "y")
-#' learner <- lrn("classif.ember_lenet", epochs = 5, batch_size = 16)
+#' learner <- lrn("classif.ember_lenet", epochs = 5, batch_size = 16,
+#'   augment = list(ember_transform("random_crop", size = 16, padding = 2)))
 #' learner$train(task)
 #' learner$predict(task)$score(msr("classif.acc"))
 NULL
@@ -80,6 +82,7 @@ LearnerRegrEmberLeNet <- image_learner("regr", "lenet", "LeNet-5 (Ember)")
 #' @templateVar task_type classif
 #' @templateVar feature_types `"ember_tensor"` (exactly one)
 #' @template learner_ember
+#' @template params_image
 #'
 #' @seealso [mlr_learners_classif.ember_lenet], [as_ember_tensor()], [ember_cnn()]
 #' @export LearnerClassifEmberResNet18

@@ -111,7 +111,13 @@
 #'   A plain `function(model, record)` is called after each epoch with the model as it is and the
 #'   epoch's record (`epoch`, `train_loss`, `valid_loss`, `lr`, `train`, `valid`); returning
 #'   `FALSE` stops training. An error in a callback stops training and is raised again with the
-#'   model trained so far as its `$model`.
+#'   model trained so far as its `$model`; so is an error in the data met while training (an
+#'   image file that cannot be decoded).
+#' @param augment (`list()` or `NULL`)\cr Image transforms made with [ember_transform()], run by
+#'   the engine per batch on the network's image input: deterministic ones (resize, normalize,
+#'   crops ...) in training and prediction, random augmentations (flips, random crops, colour
+#'   jitter ...) in training only. For a network with several image inputs, a list of such lists
+#'   named by input. Stored in the model.
 #' @param standardize (`logical(1)`)\cr Standardise numeric features (and a numeric target).
 #' @param seed (`integer(1)` or `NULL`)\cr Seed of the engine RNG (initialisation, shuffling,
 #'   dropout); `NULL` draws it from R's RNG, so that `set.seed()` governs it.
@@ -150,7 +156,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
                       standardize = TRUE, seed = NULL, num_threads = 1L, shuffle = TRUE, drop_last = FALSE,
                       batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop"),
                       callbacks = list(), init = NULL, init_strict = FALSE, init_resume = FALSE,
-                      keep_optimizer_state = FALSE) {
+                      keep_optimizer_state = FALSE, augment = NULL) {
   if (!inherits(architecture, "ember_architecture")) {
     ember_abort("'architecture' must be an ember_architecture, e.g. ember_mlp() or ember_cnn()", argument = "architecture",
       expected = "an ember_architecture", got = class(architecture)[1L])
@@ -209,7 +215,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   engine <- callbacks_engine(callbacks)
 
   # The model and its trainer.
-  described <- fit_network(architecture, encoding, kind, standardize)
+  augment <- if (is.null(resume)) image_augment(augment, encoding, kind)
+  described <- fit_network(architecture, encoding, kind, standardize, augment)
   network <- described$network
   model_config <- list(
     network = json_raw(network),
@@ -218,6 +225,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     standardize = described$standardize, standardize_target = standardize && !poisson_loss(loss),
     output_link = if (poisson_loss(loss) && !isFALSE(loss_args$log_input)) "exp",
     seed = format(seed, scientific = FALSE),
+    transforms = augment_config(augment),
     host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
   )
   blas_advice_once()
@@ -274,6 +282,12 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   states <- runner$end(model)
   if (length(states)) model$config$callback_states <- states
   if (!is.null(runner$error)) raise_callback_error(runner, model)
+  if (!is.null(run$failure)) {
+    # The model trained until the failing batch is kept (as $model of the error).
+    failure <- run$failure
+    failure$model <- model
+    stop(failure)
+  }
   if (run$interrupted) {
     if (on_interrupt == "stop") {
       ember_abort(sprintf("training was interrupted after %d complete epoch(s)", nrow(run$history)), kind = "interrupted",
@@ -336,13 +350,16 @@ fit_validation <- function(validate, inputs, target, encoding, unseen, n) {
 
 # The network description (JSON text) for the encoded data, and the standardize masks of its
 # numeric inputs.
-fit_network <- function(architecture, encoding, kind, standardize) {
+fit_network <- function(architecture, encoding, kind, standardize, augment = list()) {
   sizes <- encoding_inputs(encoding)
   if (!is.null(encoding$routes)) {
-    network <- to_json(network_spec(architecture, routes = route_sizes(encoding)))
+    routes <- route_sizes(encoding)
+    for (name in names(augment)) routes[[name]]$shape <- augment[[name]]$output_shape
+    network <- to_json(network_spec(architecture, routes = routes))
     standardize_num <- route_standardize(encoding, standardize)
     if (!length(standardize_num)) standardize_num <- json_object()
   } else {
+    if (length(augment)) sizes$image <- augment[[1L]]$output_shape
     network <- if (kind == "image") ember_network_description(architecture, image = sizes$image) else
       ember_network_description(architecture, numeric = sizes$numeric, cardinalities = sizes$cardinalities, image = sizes$image)
     reads_num <- kind == "tabular" && sizes$numeric > 0L && (is.null(encoding$inputs) || isTRUE(encoding$inputs$num))
@@ -549,6 +566,7 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
   budget <- 1L  # batches per slice, adapted to the measured speed
   stopped <- FALSE
   interrupted <- FALSE
+  failure <- NULL  # an error while training (an unreadable image file ...): raised with the model so far
   state <- NULL
   bar <- if (progress) utils::txtProgressBar(min = 0, max = epochs, style = 3) else NULL
   on.exit(if (!is.null(bar)) close(bar), add = TRUE)
@@ -585,10 +603,10 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
       if (elapsed > 0.01) budget <- as.integer(min(max(1, round(budget * target_seconds / elapsed)), 1e6)) else budget <- min(budget * 4L, 1000000L)
       if (!is.null(bar)) utils::setTxtProgressBar(bar, length(records) + state$batches_in_epoch / batches_per_epoch)
     }
-  }, interrupt = function(e) interrupted <<- TRUE)
+  }, interrupt = function(e) interrupted <<- TRUE, error = function(e) failure <<- e)
   best <- state$best_epoch
   list(history = records_to_history(records), stopped = stopped, interrupted = interrupted,
-    best_epoch = if (length(best)) as.integer(best) else NULL)
+    best_epoch = if (length(best)) as.integer(best) else NULL, failure = failure)
 }
 
 # Epoch records (JSON) as an ember_history data.frame.

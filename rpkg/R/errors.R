@@ -50,7 +50,7 @@ ember_signal_engine_error <- function(info) {
 
 # Engine messages say "row 3 (0-based)"; R users see "row 4".
 rebase_indices <- function(msg) {
-  m <- gregexpr("(row|column|element|target) [0-9]+(, column [0-9]+)? \\(0-based\\)", msg)
+  m <- gregexpr("(row|column|element|target|transform) [0-9]+(, column [0-9]+)? \\(0-based\\)", msg)
   hits <- regmatches(msg, m)[[1]]
   for (h in hits) {
     nums <- as.integer(regmatches(h, gregexpr("[0-9]+", h))[[1]][seq_len(lengths(gregexpr("[0-9]+", sub(" \\(0-based\\)", "", h))))])

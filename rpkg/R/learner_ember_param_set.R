@@ -216,6 +216,19 @@ ember_params_mlp <- function() {
   )
 }
 
+# The image learners' own parameter: image transforms run by the engine per batch.
+ember_params_image <- function() {
+  list(augment = paradox::p_uty(default = list(), custom_check = check_augment, tags = "train"))
+}
+
+check_augment <- function(x) {
+  ok <- tryCatch({
+    normalize_augment(x)
+    TRUE
+  }, error = function(e) conditionMessage(e))
+  ok
+}
+
 ember_params_tab_resnet <- function() {
   list(
     n_blocks = paradox::p_int(lower = 1L, default = 2L, tags = "train"),

@@ -11,8 +11,15 @@ new_ember_model <- function(ptr, encoding, target, architecture, history) {
     history = history,
     outputs = as.integer(info$outputs),
     prediction_columns = as.integer(info$prediction_columns),
-    n_parameters = as.numeric(info$n_parameters)
+    n_parameters = as.numeric(info$n_parameters),
+    augment = model_augment(info$transforms)
   ), class = "ember_model")
+}
+
+# The model's image transforms by input, as ember_transform() lists (NULL without).
+model_augment <- function(transforms) {
+  if (!length(transforms)) return(NULL)
+  lapply(transforms, function(t) lapply(t$transforms$transforms, function(one) structure(one, class = "ember_transform")))
 }
 
 # Rebuilds an ember_model around a handle read from bytes or a file: the R encoding comes from the

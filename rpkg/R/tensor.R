@@ -164,7 +164,7 @@ c.ember_tensor <- function(...) {
   if (identical(kinds, "files")) {
     paths <- unlist(lapply(parts, function(p) tensor_source(p)$paths[unclass(p)]))
     src <- sources[[1L]]
-    return(new_ember_tensor(seq_along(paths), new_tensor_source("files", src$shape, length(paths), paths = paths)))
+    return(new_ember_tensor(seq_along(paths), new_tensor_source("files", src$shape, length(paths), paths = paths, scale = 1)))
   }
   # Arrays of different sources (or arrays and files): the selected elements become one new array.
   arr <- do.call(abind_rows, lapply(parts, as.array))
@@ -191,7 +191,7 @@ format.ember_tensor <- function(x, ...) {
 #' @export
 print.ember_tensor <- function(x, ...) {
   src <- tensor_source(x)
-  what <- if (src$kind == "files") sprintf("%d image file(s)", length(unique(src$paths))) else
+  what <- if (src$kind == "files") sprintf("%d image file(s)", length(src$paths)) else
     sprintf("a %s array of %d element(s)", if (is.raw(src$values)) "byte" else "double", src$n)
   cat(sprintf("<ember_tensor> %d element(s) of shape [%s], from %s\n", length(x), paste(src$shape, collapse = ", "), what))
   if (length(x)) print(utils::head(format(x), 6L), quote = FALSE)
@@ -252,10 +252,18 @@ as.array.ember_tensor <- function(x, ...) {
   }
   check_materialisable(as.double(n) * prod(src$shape) * 8, "as.array()")
   m <- tensor_rows(x)
-  if (is.raw(m)) m <- as.integer(m) * src$scale else if (!is.null(src$scale) && src$scale != 1) m <- m * src$scale
+  if (is.raw(m)) m <- widen_bytes(m, src$scale) else if (src$scale != 1) m <- m * src$scale
   # [width, n] in C order per element → R array [n, ...].
   a <- array(as.double(m), dim = c(rev(src$shape), n))
   aperm(a, c(length(src$shape) + 1L, rev(seq_along(src$shape))))
+}
+
+# Bytes as the engine reads them: a scale 1/k with an integer k divides (1/255: byte / 255 exactly).
+widen_bytes <- function(m, scale) {
+  k <- 1 / scale
+  v <- if (abs(k - round(k)) < 1e-9 * abs(k)) as.integer(m) / round(k) else as.integer(m) * scale
+  if (is.matrix(m)) dim(v) <- dim(m)
+  v
 }
 
 # The rows of `x` as stored: a [width, n] matrix (bytes or doubles) for array sources, decoded
@@ -283,4 +291,56 @@ memory_available <- function() {
   hit <- grep("^MemAvailable:", lines, value = TRUE)
   if (!length(hit)) return(NA_real_)
   as.double(gsub("[^0-9]", "", hit)) * 1024
+}
+
+#' Image files as a tensor column
+#'
+#' @description
+#' A [tensor column][as_ember_tensor] whose elements are image files (PNG or JPEG, greyscale or
+#' colour, recognised by their content). Nothing is decoded here: the engine decodes the files of
+#' each batch in its worker threads while the previous batch trains (libpng and libjpeg-turbo),
+#' converts them to `channels` (grey to colour by repetition, colour to grey by ITU-R 601-2 luma,
+#' alpha dropped), resizes images of another size to `height x width` (bilinear, as torchvision's
+#' `resize` without antialiasing) and reads `byte / 255`. A file that cannot be decoded stops
+#' training with an error naming the file and its row; the model trained so far is kept.
+#'
+#' @param paths (`character()`)\cr Image files, one per element.
+#' @param shape (`integer(3)` or `NULL`)\cr `c(channels, height, width)` of the elements; `NULL`
+#'   takes the first file's size, and 1 channel if it is grey, else 3.
+#' @return An `ember_tensor` with one element per path.
+#' @examples
+#' if (requireNamespace("png", quietly = TRUE)) {
+#'   dir <- tempfile()
+#'   dir.create(dir)
+#'   paths <- file.path(dir, sprintf("img%d.png", 1:4))
+#'   for (i in 1:4) png::writePNG(array(runif(3 * 8 * 8), c(8, 8, 3)), paths[i])
+#'   x <- ember_image_files(paths)
+#'   x
+#'   dim(as.array(x))
+#' }
+#' @export
+ember_image_files <- function(paths, shape = NULL) {
+  if (!is.character(paths) || anyNA(paths)) {
+    ember_abort("'paths' must be a character vector of file paths without NA", argument = "paths",
+      expected = "file paths", got = class(paths)[1L])
+  }
+  missing_files <- which(!file.exists(paths))
+  if (length(missing_files)) {
+    ember_abort(sprintf("image file '%s' (element %d) does not exist%s", paths[missing_files[1L]], missing_files[1L],
+      if (length(missing_files) > 1L) sprintf(" (and %d more)", length(missing_files) - 1L) else ""),
+      argument = "paths", index = missing_files[1L], expected = "existing files", got = paths[missing_files[1L]])
+  }
+  paths <- normalizePath(paths)
+  if (is.null(shape)) {
+    if (!length(paths)) ember_abort("'shape' is needed when 'paths' is empty", argument = "shape", expected = "c(channels, height, width)")
+    info <- .Call(C_ember_image_info, paths[1L])
+    shape <- c(if (info[1L] <= 2L) 1L else 3L, info[2L], info[3L])
+  }
+  if (!is.numeric(shape) || length(shape) != 3L || anyNA(shape) || any(shape < 1) || any(shape != round(shape)) ||
+      !(shape[1L] %in% c(1, 3))) {
+    ember_abort("'shape' must be c(channels, height, width) with 1 or 3 channels", argument = "shape",
+      expected = "c(1 or 3, height, width)", got = deparse_short(shape))
+  }
+  n <- length(paths)
+  new_ember_tensor(seq_len(n), new_tensor_source("files", as.integer(shape), n, paths = paths, scale = 1))
 }

@@ -40,7 +40,7 @@
 #' x <- as_ember_tensor(array(as.raw(sample(0:255, 40 * 784, TRUE)), c(40, 1, 28, 28)))
 #' y <- factor(rep(c("a", "b"), 20))
 #' model <- ember_fit(x, y, ember_cnn("lenet"), augment = augment, epochs = 2, batch_size = 8)
-#' model$augment
+#' model$augment  # by image input
 #' @export
 ember_transform <- function(op, ...) {
   if (!is.character(op) || length(op) != 1L || is.na(op)) {
@@ -89,4 +89,53 @@ augment_json <- function(augment) {
 augment_output_shape <- function(augment, shape) {
   if (!length(augment)) return(as.integer(shape))
   as.integer(.Call(C_ember_transforms_output_shape, to_json(augment_json(augment)), as.integer(shape)))
+}
+
+# The image inputs of the encoded data with their shapes: "image" for image data, the routed image
+# inputs of a network.
+image_inputs <- function(encoding, kind) {
+  if (kind == "image") return(list(image = encoding$shape))
+  if (!is.null(encoding$routes)) {
+    img <- Filter(function(r) r$kind == "image", encoding$routes)
+    return(stats::setNames(lapply(img, `[[`, "shape"), vapply(img, `[[`, "", "name")))
+  }
+  if (!is.null(encoding$inputs$image)) return(list(image = encoding$inputs$image))
+  list()
+}
+
+# `augment` by image input: list(<input> = list(transforms, data_shape, output_shape)).
+image_augment <- function(augment, encoding, kind) {
+  if (is.null(augment) || (is.list(augment) && !length(augment))) return(list())
+  inputs <- image_inputs(encoding, kind)
+  if (!length(inputs)) {
+    ember_abort("'augment' transforms images, but the network reads no image input", argument = "augment",
+      expected = "a network with an image input", got = "no image input")
+  }
+  named <- is.list(augment) && !inherits(augment, "ember_transform") && !is.null(names(augment)) &&
+    all(nzchar(names(augment))) && !any(vapply(augment, inherits, TRUE, "ember_transform"))
+  if (!named) {
+    if (length(inputs) > 1L) {
+      ember_abort(sprintf("the network has %d image inputs (%s): give 'augment' as a list of transform lists named by input",
+        length(inputs), paste(names(inputs), collapse = ", ")), argument = "augment", expected = "a named list",
+        got = "one list of transforms")
+    }
+    augment <- stats::setNames(list(augment), names(inputs))
+  }
+  unknown <- setdiff(names(augment), names(inputs))
+  if (length(unknown)) {
+    ember_abort(sprintf("'augment' names '%s', which is not an image input of the network (%s)", unknown[1L],
+      paste(names(inputs), collapse = ", ")), argument = "augment", expected = paste(names(inputs), collapse = ", "),
+      got = unknown[1L])
+  }
+  stats::setNames(lapply(names(augment), function(name) {
+    transforms <- normalize_augment(augment[[name]])
+    list(transforms = transforms, data_shape = as.integer(inputs[[name]]),
+      output_shape = augment_output_shape(transforms, inputs[[name]]))
+  }), names(augment))
+}
+
+# The model configuration's "transforms" (NULL without augmentation).
+augment_config <- function(augment) {
+  if (!length(augment)) return(NULL)
+  lapply(augment, function(a) list(data_shape = json_array(a$data_shape), transforms = augment_json(a$transforms)))
 }

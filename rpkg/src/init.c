@@ -483,6 +483,56 @@ SEXP C_ember_transforms_output_shape(SEXP transforms, SEXP shape) {
     return r;
 }
 
+/* Image files: one path per row, decoded by the engine batch by batch into `shape` (c(C, H, W)). */
+SEXP C_ember_dataset_add_image_files(SEXP dataset, SEXP name, SEXP paths, SEXP shape) {
+    ember_dataset *d = DATASET(dataset, "dataset");
+    if (TYPEOF(paths) != STRSXP) stop_glue("invalid_argument", "paths", "'paths' must be a character vector");
+    if (TYPEOF(shape) != INTSXP || LENGTH(shape) != 3) stop_glue("invalid_argument", "shape", "'shape' must be c(channels, height, width)");
+    R_xlen_t n = XLENGTH(paths);
+    const char **p = (const char **)R_alloc(n > 0 ? n : 1, sizeof(const char *));
+    for (R_xlen_t i = 0; i < n; i++) {
+        if (STRING_ELT(paths, i) == NA_STRING) stop_glue("invalid_argument", "paths", "path %ld is NA", (long)(i + 1));
+        p[i] = Rf_translateCharUTF8(STRING_ELT(paths, i));
+    }
+    CHECK(ember_dataset_add_image_files(d, scalar_string(name, "name"), p, (int64_t)n, INTEGER(shape)[0], INTEGER(shape)[1],
+                                        INTEGER(shape)[2]),
+          "adding image files");
+    return R_NilValue;
+}
+
+/* The header of each image file: a [3, n] integer matrix of channels, height and width. */
+SEXP C_ember_image_info(SEXP paths) {
+    if (TYPEOF(paths) != STRSXP) stop_glue("invalid_argument", "paths", "'paths' must be a character vector");
+    R_xlen_t n = XLENGTH(paths);
+    SEXP out = PROTECT(Rf_allocMatrix(INTSXP, 3, (int)n));
+    for (R_xlen_t i = 0; i < n; i++) {
+        if (STRING_ELT(paths, i) == NA_STRING) stop_glue("invalid_argument", "paths", "path %ld is NA", (long)(i + 1));
+        int64_t c = 0, h = 0, w = 0;
+        CHECK(ember_image_info(Rf_translateCharUTF8(STRING_ELT(paths, i)), &c, &h, &w), "reading an image header");
+        INTEGER(out)[3 * i] = (int)c;
+        INTEGER(out)[3 * i + 1] = (int)h;
+        INTEGER(out)[3 * i + 2] = (int)w;
+    }
+    UNPROTECT(1);
+    return out;
+}
+
+/* Decoded images of `shape` (other sizes resized by the engine): a double matrix [C*H*W, n] of
+ * byte / 255, each column one image in C order. Decoded through an engine dataset, as training reads them. */
+SEXP C_ember_image_read_rows(SEXP paths, SEXP shape) {
+    if (TYPEOF(paths) != STRSXP) stop_glue("invalid_argument", "paths", "'paths' must be a character vector");
+    if (TYPEOF(shape) != INTSXP || LENGTH(shape) != 3) stop_glue("invalid_argument", "shape", "'shape' must be c(channels, height, width)");
+    R_xlen_t n = XLENGTH(paths);
+    double width = (double)INTEGER(shape)[0] * INTEGER(shape)[1] * INTEGER(shape)[2];
+    if (n == 0) return Rf_allocMatrix(REALSXP, (int)width, 0);
+    SEXP ds = PROTECT(C_ember_dataset_new(Rf_ScalarReal((double)n)));
+    C_ember_dataset_add_image_files(ds, Rf_mkString("image"), paths, shape);
+    SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)width, (int)n));
+    CHECK(ember_dataset_read_input(DATASET(ds, "dataset"), "image", REAL(out), (int64_t)(width * n)), "decoding images");
+    UNPROTECT(2);
+    return out;
+}
+
 SEXP C_ember_dataset_set_target(SEXP dataset, SEXP y) {
     ember_dataset *d = DATASET(dataset, "dataset");
     if (TYPEOF(y) != REALSXP) stop_glue("invalid_argument", "y", "'y' must be a double vector");
@@ -596,6 +646,9 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_dataset_add_tensor, 3),
     ENTRY(C_ember_dataset_add_rows, 5),
     ENTRY(C_ember_transforms_output_shape, 2),
+    ENTRY(C_ember_dataset_add_image_files, 4),
+    ENTRY(C_ember_image_info, 1),
+    ENTRY(C_ember_image_read_rows, 2),
     ENTRY(C_ember_dataset_set_target, 2),
     ENTRY(C_ember_trainer_new, 2),
     ENTRY(C_ember_trainer_fit, 6),

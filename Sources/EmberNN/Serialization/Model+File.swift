@@ -36,7 +36,8 @@ extension Model {
             ("fitted", .bool(isFitted)),
             ("history", .array(history.map { $0.json })),
             ("rng", .array([s.0, s.1, s.2, s.3].map { .string(String($0)) })),
-        ] + (outputLink == .identity ? [] : [("output_link", JSONValue.string(outputLink.rawValue))]))
+        ] + (outputLink == .identity ? [] : [("output_link", JSONValue.string(outputLink.rawValue))])
+          + (inputTransforms.isEmpty ? [] : [("input_transforms", JSONValue.object(inputTransforms.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) }))]))
         let host: JSONValue = .object(hostMetadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
         return Safetensors.encode(tensors: tensors, metadata: [
             ("ember.network", spec.json.text), ("ember.model", meta.text), ("ember.host", host.text),
@@ -123,6 +124,14 @@ extension Model {
                 throw EmberError(.corruptData, "[model] unknown output_link \(link.text)")
             }
             outputLink = l
+        }
+        if let t = meta["input_transforms"] {
+            guard case let .object(members) = t else { throw EmberError(.corruptData, "[model] input_transforms is malformed") }
+            do {
+                try setInputTransforms(Dictionary(try members.map { ($0.0, try InputTransforms(json: $0.1)) }, uniquingKeysWith: { a, _ in a }))
+            } catch {
+                throw EmberError(.corruptData, "[model] input_transforms: \(error)")
+            }
         }
         if let hostText = metadata["ember.host"], case let .object(members) = try JSONValue.parse(hostText) {
             for (k, v) in members { hostMetadata[k] = v.stringValue ?? v.text }

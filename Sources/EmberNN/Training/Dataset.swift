@@ -16,31 +16,44 @@ public protocol BatchSource: Sendable {
 }
 
 /// An in-memory `[n, ...]` array of bytes (images stay one byte per value), widened to `Float`
-/// per batch as `scale * byte` (`scale` 1/255 gives torchvision's `to_tensor` range [0, 1]).
+/// per batch as `scale * byte`. A scale of `1 / k` for an integer `k` divides (`byte / k`), so that
+/// `1 / 255` gives exactly torchvision's `to_tensor` values in [0, 1].
 public struct ByteSource: BatchSource {
     /// The bytes, row-major: row `i` is `bytes[i * width ..< (i + 1) * width]`.
     public let bytes: [UInt8]
     public let count: Int
     public let sampleShape: [Int]
     /// Factor applied to every byte.
-    public let scale: Float
+    public let scale: Double
+    /// The value of each byte.
+    let values: [Float]
 
     /// Creates a source over `bytes` holding `count` rows of `sampleShape`.
-    /// - Throws: if the byte count is not `count × product(sampleShape)` or a dimension is < 1.
-    public init(bytes: [UInt8], count: Int, sampleShape: [Int], scale: Float = 1.0 / 255) throws {
+    /// - Throws: if the byte count is not `count × product(sampleShape)`, a dimension is < 1 or
+    ///   `scale` is not finite.
+    public init(bytes: [UInt8], count: Int, sampleShape: [Int], scale: Double = 1.0 / 255) throws {
         guard count >= 1, !sampleShape.isEmpty, sampleShape.allSatisfy({ $0 >= 1 }) else {
             throw EmberError.invalidArgument("shape", "needs >= 1 rows and dimensions >= 1, got \(count) rows of \(shapeString(sampleShape))")
         }
-        let width = sampleShape.reduce(1, *)
-        let (total, overflow) = count.multipliedReportingOverflow(by: width)
-        guard !overflow, total == bytes.count else {
-            throw EmberError.shapeMismatch("x", "holds \(bytes.count) bytes; \(count) rows of \(shapeString(sampleShape)) need \(overflow ? "more than Int.max" : String(total))")
+        var total = count
+        for d in sampleShape {
+            let (t, overflow) = total.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw EmberError.invalidArgument("shape", "\(count) rows of \(shapeString(sampleShape)) overflow Int") }
+            total = t
+        }
+        guard total == bytes.count else {
+            throw EmberError.shapeMismatch("x", "holds \(bytes.count) bytes; \(count) rows of \(shapeString(sampleShape)) need \(total)")
         }
         guard scale.isFinite else { throw EmberError.invalidArgument("scale", "must be finite, got \(scale)") }
         self.bytes = bytes
         self.count = count
         self.sampleShape = sampleShape
         self.scale = scale
+        let k = 1 / scale
+        let divides = k == k.rounded() && abs(k) <= 16_777_216
+        var values = [Float](repeating: 0, count: 256)
+        for b in 0..<256 { values[b] = divides ? Float(b) / Float(k) : Float(Double(b) * scale) }
+        self.values = values
     }
 
     public func gather(_ rows: [Int]) throws -> Tensor {
@@ -50,9 +63,11 @@ public struct ByteSource: BatchSource {
         }
         return Tensor.build(shape: [rows.count] + sampleShape) { out in
             bytes.withUnsafeBufferPointer { src in
-                for (k, r) in rows.enumerated() {
-                    let s = src.baseAddress! + r * width, o = out.baseAddress! + k * width
-                    for j in 0..<width { o[j] = Float(s[j]) * scale }
+                values.withUnsafeBufferPointer { value in
+                    for (k, r) in rows.enumerated() {
+                        let s = src.baseAddress! + r * width, o = out.baseAddress! + k * width
+                        for j in 0..<width { o[j] = value[Int(s[j])] }
+                    }
                 }
             }
         }

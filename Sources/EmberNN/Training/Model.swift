@@ -32,7 +32,9 @@ public final class Model {
     public var outputLink: OutputLink = .identity {
         didSet { if task != .regression || standardizeTarget { outputLink = .identity } }
     }
-    /// The engine RNG (initialisation, shuffling, dropout).
+    /// Image transforms of image inputs, by input name (`setInputTransforms`).
+    public internal(set) var inputTransforms: [String: InputTransforms] = [:]
+    /// The engine RNG (initialisation, shuffling, dropout, random augmentation).
     public internal(set) var rng: RandomGenerator
     /// Per-epoch training record.
     public internal(set) var history: [EpochRecord] = []
@@ -89,9 +91,11 @@ public final class Model {
         isFitted = true
     }
 
-    /// Inputs of a batch, standardised.
-    func prepare(_ data: Dataset, rows: some Collection<Int>) throws -> [Variable] {
-        try Model.prepareInputs(data, rows: rows, spec: spec, scaling: inputScaling).map { Variable($0) }
+    /// Inputs of a batch, standardised (or `prepared` beforehand by a prefetcher), then transformed
+    /// (random image transforms only in `training`).
+    func prepare(_ data: Dataset, rows: some Collection<Int>, training: Bool, prepared: [Tensor]? = nil) throws -> [Variable] {
+        let inputs = try prepared ?? Model.prepareInputs(data, rows: rows, spec: spec, scaling: inputScaling)
+        return try transformed(inputs, training: training).map { Variable($0) }
     }
 
     /// Inputs of a batch in the order of `spec.inputs`, standardised by `scaling`: reads nothing
@@ -123,8 +127,8 @@ public final class Model {
             guard let shape = data.sampleShape(of: input.name) else {
                 throw EmberError.invalidArgument(op, "the data lacks input '\(input.name)'")
             }
-            guard shape == input.sampleShape else {
-                throw EmberError.shapeMismatch(op, "input '\(input.name)' has shape \(shapeString([data.count] + shape)); expected [n, \(input.sampleShape.map(String.init).joined(separator: ", "))]")
+            guard shape == dataShape(of: input) else {
+                throw EmberError.shapeMismatch(op, "input '\(input.name)' has shape \(shapeString([data.count] + shape)); expected [n, \(dataShape(of: input).map(String.init).joined(separator: ", "))]")
             }
             // A source's values are checked as its batches are produced (bytes are always finite).
             guard let t = data.inputs[input.name] else { continue }
@@ -185,9 +189,9 @@ public final class Model {
                 var start = 0
                 while start < n {
                     let end = min(start + batchSize, n)
-                    let xs = try prefetcher.map { p in
-                        try p.inputs(Array(start..<end), next: end < n ? Array(end..<min(end + batchSize, n)) : nil).map { Variable($0) }
-                    } ?? prepare(data, rows: start..<end)
+                    let xs = try prepare(data, rows: start..<end, training: false, prepared: try prefetcher.map { p in
+                        try p.inputs(Array(start..<end), next: end < n ? Array(end..<min(end + batchSize, n)) : nil)
+                    })
                     let o = try network.forward(xs, &ctx).value
                     o.withUnsafeBufferPointer { src in for i in 0..<src.count { out[start * k + i] = src[i] } }
                     start = end

@@ -329,7 +329,7 @@ public final class Trainer {
                 outputs.append(contentsOf: UnsafeBufferPointer(start: out, count: rows.count * k))
             }
         } else {
-            let xs = try inputs.map { $0.map { Variable($0) } } ?? model.prepare(train, rows: rows)
+            let xs = try model.prepare(train, rows: rows, training: true, prepared: inputs)
             let y = try model.prepareTarget(train, rows: rows)
             optimizer.zeroGrad()
             var ctx = ForwardContext(training: true, rng: model.rng)

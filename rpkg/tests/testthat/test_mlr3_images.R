@@ -100,3 +100,26 @@ test_that("tsk('fashion_mnist') holds 70,000 byte images in one tensor column, s
   expect_identical(dim(a), c(1L, 1L, 28L, 28L))
   expect_true(all(a >= 0 & a <= 1))
 })
+
+test_that("the image learners take augment (validated as a parameter) and keep it in the model", {
+  skip_if_no_mlr3()
+  task <- image_task()
+  learner <- mlr3::lrn("classif.ember_lenet", epochs = 10, batch_size = 16, opt.lr = 0.003, seed = 2,
+    augment = list(ember_transform("random_crop", size = 14, padding = 2), ember_transform("random_horizontal_flip")))
+  learner$train(task)
+  expect_identical(vapply(learner$model$augment$image, `[[`, "", "op"), c("random_crop", "random_horizontal_flip"))
+  expect_gt(learner$predict(task)$score(mlr3::msr("classif.acc")), 0.85)
+  expect_error(learner$param_set$set_values(augment = list("flip")), regexp = "ember_transform")
+  # An image from a file-backed column in a task.
+  skip_if_not_installed("png")
+  dir <- tempfile()
+  dir.create(dir)
+  paths <- file.path(dir, sprintf("%d.png", 1:12))
+  for (p in paths) png::writePNG(matrix(stats::runif(14 * 14), 14, 14), p)
+  d <- data.frame(y = factor(rep(c("a", "b"), 6)))
+  d$image <- ember_image_files(paths)
+  expect_identical(ember_tensor_shape(d$image), c(1L, 14L, 14L))
+  files_task <- mlr3::as_task_classif(d, target = "y")
+  learner$train(files_task)
+  expect_length(learner$predict(files_task)$response, 12L)
+})
