@@ -54,7 +54,7 @@ LearnerClassifEmberModel <- R6::R6Class("LearnerClassifEmberModel",
   inherit = LearnerClassifEmber,
   public = list(
     initialize = function() {
-      super$initialize(id = "classif.ember_model", label = "Network graph model (Ember)",
+      super$initialize(id = "classif.ember_model", label = "Network graph model (Ember)", feature_types = tensor_feature_types,
         man = "mlr3ember::mlr_learners_ember_model", param_set = do.call(paradox::ps, params_training("classif")))
     }
   ),
@@ -67,7 +67,7 @@ LearnerRegrEmberModel <- R6::R6Class("LearnerRegrEmberModel",
   inherit = LearnerRegrEmber,
   public = list(
     initialize = function() {
-      super$initialize(id = "regr.ember_model", label = "Network graph model (Ember)",
+      super$initialize(id = "regr.ember_model", label = "Network graph model (Ember)", feature_types = tensor_feature_types,
         man = "mlr3ember::mlr_learners_ember_model", param_set = do.call(paradox::ps, params_training("regr")))
     }
   ),

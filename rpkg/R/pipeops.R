@@ -25,8 +25,10 @@
 #'   `[n, features]` (numeric and integer columns standardised inside the model).
 #' * `ember_ingress_categ`: the task's factor and ordered features as level codes, for
 #'   `ember_embedding`, `ember_one_hot` or `ember_tokenizer_categ`.
-#' * `ember_ingress_tensor`: numeric pixel columns read as one tensor per row of shape `shape`
-#'   (parameter, e.g. `c(1, 28, 28)`; row-major: channel, then row, then column).
+#' * `ember_ingress_tensor`: one [tensor column][as_ember_tensor] of images (e.g. the feature of
+#'   `tsk("fashion_mnist")`; `shape` is then optional and must match the column's), or numeric
+#'   pixel columns read as one tensor per row of shape `shape` (parameter, e.g. `c(1, 28, 28)`;
+#'   row-major: channel, then row, then column).
 #'
 #' Each ingress reads exactly the features of the task that reaches it (select them with
 #' `po("select")` before it, as in 'mlr3torch'); the columns are matched by name at prediction.
@@ -237,7 +239,7 @@ PipeOpEmberIngress <- R6::R6Class("PipeOpEmberIngress",
         stop(sprintf("PipeOp '%s': feature '%s' has %d missing value(s); impute them first, e.g. po(\"imputehist\") or po(\"imputeoor\")",
           self$id, col, missings[[col]]), call. = FALSE)
       }
-      node <- with_pipeop_context(self$id, private$.node(features, self$param_set$get_values(tags = "train")))
+      node <- with_pipeop_context(self$id, private$.node(features, self$param_set$get_values(tags = "train"), task))
       self$state <- list(features = features)
       list(new_model_descriptor(node, task))
     },
@@ -252,7 +254,7 @@ PipeOpEmberIngressNum <- R6::R6Class("PipeOpEmberIngressNum",
       super$initialize(id, "num", c("numeric", "integer", "logical"), param_vals = param_vals)
     }
   ),
-  private = list(.node = function(features, pv) ember_input_num(columns = features, id = layer_id(self$id)))
+  private = list(.node = function(features, pv, task) ember_input_num(columns = features, id = layer_id(self$id)))
 )
 
 PipeOpEmberIngressCateg <- R6::R6Class("PipeOpEmberIngressCateg",
@@ -262,7 +264,7 @@ PipeOpEmberIngressCateg <- R6::R6Class("PipeOpEmberIngressCateg",
       super$initialize(id, "categ", c("factor", "ordered"), param_vals = param_vals)
     }
   ),
-  private = list(.node = function(features, pv) ember_input_categ(columns = features, id = layer_id(self$id)))
+  private = list(.node = function(features, pv, task) ember_input_categ(columns = features, id = layer_id(self$id)))
 )
 
 check_shape <- function(x) {
@@ -274,12 +276,26 @@ PipeOpEmberIngressTensor <- R6::R6Class("PipeOpEmberIngressTensor",
   inherit = PipeOpEmberIngress,
   public = list(
     initialize = function(id = "ember_ingress_tensor", param_vals = list()) {
-      super$initialize(id, "image", c("numeric", "integer"),
-        param_set = paradox::ps(shape = paradox::p_uty(custom_check = check_shape, tags = c("train", "required"))),
+      super$initialize(id, "image", c("numeric", "integer", "ember_tensor"),
+        param_set = paradox::ps(shape = paradox::p_uty(custom_check = check_shape, tags = "train")),
         param_vals = param_vals)
     }
   ),
-  private = list(.node = function(features, pv) {
+  private = list(.node = function(features, pv, task) {
+    types <- task$feature_types$type[match(features, task$feature_types$id)]
+    if (any(types == "ember_tensor")) {
+      # A tensor column is read alone; its elements' shape is the input's (a given shape must match).
+      if (length(features) != 1L) {
+        ember_abort(sprintf("reads one ember_tensor column alone; the task has %d features (%s): select the column first, e.g. po(\"select\", selector = selector_type(\"ember_tensor\"))",
+          length(features), paste(utils::head(features, 3L), collapse = ", ")), argument = "features",
+          expected = "one ember_tensor column", got = paste(features, collapse = ", "))
+      }
+      return(ember_input_image(shape = if (!is.null(pv$shape)) as.integer(pv$shape), columns = features, id = layer_id(self$id)))
+    }
+    if (is.null(pv$shape)) {
+      ember_abort("needs 'shape' (e.g. c(1, 28, 28)) to read numeric pixel columns as images", argument = "shape",
+        expected = "c(channels, height, width)", got = "NULL")
+    }
     shape <- as.integer(pv$shape)
     if (length(shape) == 1L) shape <- c(1L, 1L, shape)
     if (length(shape) == 2L) shape <- c(1L, shape)

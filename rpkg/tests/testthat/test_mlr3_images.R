@@ -123,3 +123,28 @@ test_that("the image learners take augment (validated as a parameter) and keep i
   learner$train(files_task)
   expect_length(learner$predict(files_task)$response, 12L)
 })
+
+test_that("po('ember_ingress_tensor') reads a tensor column in a multimodal graph", {
+  skip_if_no_mlr3()
+  skip_if_not_installed("mlr3pipelines")
+  requireNamespace("mlr3pipelines")
+  `%>>%` <- mlr3pipelines::`%>>%`
+  po <- mlr3pipelines::po
+  task <- image_task(n = 64L)
+  task$cbind(data.frame(side = stats::rnorm(64L)))
+  image <- po("select", id = "img", selector = mlr3pipelines::selector_type("ember_tensor")) %>>%
+    po("ember_ingress_tensor", id = "image") %>>% po("ember_conv", id = "conv", out_channels = 4, kernel_size = 3) %>>%
+    po("ember_flatten", id = "flat")
+  side <- po("select", id = "tab", selector = mlr3pipelines::selector_name("side")) %>>% po("ember_ingress_num", id = "num")
+  graph <- mlr3pipelines::gunion(list(image, side)) %>>% po("ember_merge_cat") %>>% po("ember_head") %>>%
+    po("ember_model_classif", epochs = 3, batch_size = 16)
+  learner <- mlr3::as_learner(graph)
+  learner$train(task)
+  expect_length(learner$predict(task)$response, 64L)
+  routes <- learner$model$ember_model_classif$model$encoding$routes
+  expect_identical(routes[[1L]]$shape, c(2L, 14L, 14L))
+  # Given a tensor column and other features, the ingress names what to select.
+  wrong <- po("ember_ingress_tensor") %>>% po("ember_flatten") %>>% po("ember_head") %>>%
+    po("ember_model_classif", epochs = 1, batch_size = 16)
+  expect_error(mlr3::as_learner(wrong)$train(task), regexp = "reads one ember_tensor column alone|ember_tensor")
+})
