@@ -293,7 +293,7 @@ with_callback_params <- function(param_set, callbacks) {
 ember_learner_train <- function(learner, private, task, continue = NULL) {
   pv <- private$.train_values()
   epochs <- pv$epochs
-  init <- pv$init_weights
+  init <- pv$init_weights %||% pv$pretrained
   resume <- FALSE
   if (!is.null(continue)) {
     done <- continue$config$epochs %||% nrow(continue$history)
@@ -346,6 +346,16 @@ ember_learner_train <- function(learner, private, task, continue = NULL) {
     # A learner does not warn that the training rows hold one class or one row: mlr3 resamples
     # small tasks, and the task's classes still get their outputs.
     ember_warning_single_class = function(w) invokeRestart("muffleWarning"),
+    # Pretrained weights with a head of another size: the head is re-sized to the task, as intended.
+    ember_warning_init_partial = function(w) {
+      kept <- regmatches(conditionMessage(w), gregexpr("'[^']+'", conditionMessage(w)))[[1L]]
+      kept <- gsub("'", "", kept[kept != "'init'"])
+      if (is.null(pv$init_weights) && !is.null(pv$pretrained) && length(kept) && all(startsWith(kept, "fc."))) {
+        message(sprintf("pretrained: loaded the weights of '%s'; the head 'fc' is re-sized to the task and trained from its initialisation",
+          basename(pv$pretrained)))
+        invokeRestart("muffleWarning")
+      }
+    },
     ember_warning_single_row = function(w) invokeRestart("muffleWarning")
   )
   if (!is.null(valid_task)) model$config$internal_valid_scores <- final_valid_scores(model, measures_valid, pv)

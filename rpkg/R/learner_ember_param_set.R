@@ -218,7 +218,14 @@ ember_params_mlp <- function() {
 
 # The image learners' own parameter: image transforms run by the engine per batch.
 ember_params_image <- function() {
-  list(augment = paradox::p_uty(default = list(), custom_check = check_augment, tags = "train"))
+  list(augment = paradox::p_uty(default = list(), custom_check = check_augment, tags = "train"),
+    pretrained = paradox::p_uty(custom_check = check_pretrained, tags = "train"))
+}
+
+check_pretrained <- function(x) {
+  if (!checkmate::test_string(x)) return("must be the path of a safetensors file (e.g. torchvision's state_dict)")
+  if (!file.exists(x)) return(sprintf("names no file: '%s'", x))
+  TRUE
 }
 
 check_augment <- function(x) {

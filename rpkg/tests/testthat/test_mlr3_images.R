@@ -148,3 +148,19 @@ test_that("po('ember_ingress_tensor') reads a tensor column in a multimodal grap
     po("ember_model_classif", epochs = 1, batch_size = 16)
   expect_error(mlr3::as_learner(wrong)$train(task), regexp = "reads one ember_tensor column alone|ember_tensor")
 })
+
+test_that("pretrained weights load by name into an image learner, the head re-sized with a message", {
+  skip_if_no_mlr3()
+  task <- image_task(n = 32L)
+  # Weights with torchvision's names and a head of 3 classes (a model file of resnet18).
+  three <- factor(rep(c("x", "y", "z"), length.out = 32L))
+  source_model <- ember_fit(task$data(cols = "image"), three, ember_cnn("resnet18"), epochs = 1, batch_size = 16, seed = 1)
+  f <- tempfile(fileext = ".safetensors")
+  ember_save(source_model, f)
+  learner <- mlr3::lrn("classif.ember_resnet18", epochs = 1, batch_size = 16, pretrained = f, opt.lr = 1e-12, optimizer = "sgd")
+  expect_message(learner$train(task), "pretrained: loaded the weights of '.*safetensors'; the head 'fc' is re-sized")
+  init <- learner$model$config$init
+  expect_false(any(startsWith(unlist(init$loaded), "fc.")))
+  expect_true("layer4.1.bn2.running_var" %in% unlist(init$loaded))
+  expect_error(learner$param_set$set_values(pretrained = "/nonexistent.safetensors"), regexp = "names no file")
+})
