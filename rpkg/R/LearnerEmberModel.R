@@ -6,7 +6,10 @@
 #' `classif.ember_model` and `regr.ember_model` are the learners that `po("ember_model_classif")`
 #' and `po("ember_model_regr")` wrap (see [mlr_pipeops_ember]): the network, the optimizer, the
 #' loss and the callbacks come from the graph, and their parameters are the training parameters of
-#' the Ember learners ([mlr_learners_ember]). They are not meant to be trained on their own.
+#' the Ember learners ([mlr_learners_ember]), plus `augment`: image transforms made with
+#' [ember_transform()] for the graph's image input (a list of them named by ingress id when the
+#' graph has several image inputs), run by the engine per batch (random ones in training only).
+#' They are not meant to be trained on their own.
 #'
 #' @format [R6::R6Class] generators inheriting from [LearnerClassifEmber] and [LearnerRegrEmber].
 #' @seealso [mlr_pipeops_ember]
@@ -55,7 +58,7 @@ LearnerClassifEmberModel <- R6::R6Class("LearnerClassifEmberModel",
   public = list(
     initialize = function() {
       super$initialize(id = "classif.ember_model", label = "Network graph model (Ember)", feature_types = tensor_feature_types,
-        man = "mlr3ember::mlr_learners_ember_model", param_set = do.call(paradox::ps, params_training("classif")))
+        man = "mlr3ember::mlr_learners_ember_model", param_set = do.call(paradox::ps, c(params_training("classif"), ember_params_image()["augment"])))
     }
   ),
   private = ember_model_learner_private
@@ -68,7 +71,7 @@ LearnerRegrEmberModel <- R6::R6Class("LearnerRegrEmberModel",
   public = list(
     initialize = function() {
       super$initialize(id = "regr.ember_model", label = "Network graph model (Ember)", feature_types = tensor_feature_types,
-        man = "mlr3ember::mlr_learners_ember_model", param_set = do.call(paradox::ps, params_training("regr")))
+        man = "mlr3ember::mlr_learners_ember_model", param_set = do.call(paradox::ps, c(params_training("regr"), ember_params_image()["augment"])))
     }
   ),
   private = ember_model_learner_private

@@ -137,10 +137,12 @@ test_that("po('ember_ingress_tensor') reads a tensor column in a multimodal grap
     po("ember_flatten", id = "flat")
   side <- po("select", id = "tab", selector = mlr3pipelines::selector_name("side")) %>>% po("ember_ingress_num", id = "num")
   graph <- mlr3pipelines::gunion(list(image, side)) %>>% po("ember_merge_cat") %>>% po("ember_head") %>>%
-    po("ember_model_classif", epochs = 3, batch_size = 16)
+    po("ember_model_classif", epochs = 3, batch_size = 16,
+      augment = list(image = list(ember_transform("random_horizontal_flip"))))  # the image path only
   learner <- mlr3::as_learner(graph)
   learner$train(task)
   expect_length(learner$predict(task)$response, 64L)
+  expect_identical(names(learner$model$ember_model_classif$model$augment), "image")
   routes <- learner$model$ember_model_classif$model$encoding$routes
   expect_identical(routes[[1L]]$shape, c(2L, 14L, 14L))
   # Given a tensor column and other features, the ingress names what to select.
