@@ -87,9 +87,10 @@ int32_t ember_blas_core_name(const char **out_name);
 int32_t ember_blas_core_advice(const char **out_advice);
 
 /** What the engine offers, as JSON (static string): {"ops": [...] (node ops of network
- *  descriptions), "activations": [...], "measures": [{"name", "task" ("classification" or
- *  "regression"), "maximize"}], "expression_ops": [...], "losses": {"regression": [...],
- *  "binary": [...], "multiclass": [...]} (the first loss of each task is its default),
+ *  descriptions), "activations": [...], "measures": [{"name", "task" ("classification",
+ *  "regression" or "multilabel"), "maximize"}], "expression_ops": [...], "losses": {"regression":
+ *  [...], "binary": [...], "multiclass": [...], "quantile_regression": [...], "multilabel": [...]}
+ *  (the first loss of each task is its default),
  *  "architectures": {"mlp": {option: default, ...}, ...} (the predefined architectures' defaults)}. */
 int32_t ember_vocabulary(const char **out_json);
 
@@ -130,9 +131,14 @@ int32_t ember_bytes_free(ember_bytes *bytes);
 
 /**
  * Creates a model with fresh weights. config_json:
- *   {"network": {...description...}, "task": "regression" | "binary" | "multiclass",
- *    "class_names": ["pos", "neg"]   (binary: positive class first; multiclass: K names),
+ *   {"network": {...description...}, "task": "regression" | "binary" | "multiclass" |
+ *            "quantile_regression" | "multilabel",
+ *    "class_names": ["pos", "neg"]   (binary: positive class first; multiclass: K names;
+ *                                     multilabel: K label names),
  *    "n_classes": K                  (multiclass without class names),
+ *    "n_labels": K                   (multilabel without label names; K >= 2),
+ *    "quantiles": [0.1, 0.5, 0.9]    (quantile_regression, required: one output per level, levels
+ *                                     strictly increasing in (0, 1); predictions are sorted per row),
  *    "standardize": {"num": [true, false, ...]}   (per numeric input; default: all columns),
  *    "standardize_target": true, "seed": "12345" (decimal string, any 64-bit value),
  *    "host": {"key": "value"}        (free-form strings stored in the model file)}
@@ -143,21 +149,27 @@ int32_t ember_model_new(ember_model **out_model, const char *config_json);
 int32_t ember_model_free(ember_model *model);
 
 /**
- * Describes the model as JSON: task, class_names, outputs, prediction_columns, inputs, network,
- * standardize, fitted, epochs, history, host, n_parameters.
+ * Describes the model as JSON: task, class_names, outputs, prediction_columns, target_columns (1,
+ * or K for multilabel), quantiles (quantile_regression's levels, else []), response_column (the
+ * point prediction's column of a quantile regression: level 0.5 if present, else the middle one,
+ * the lower for an even count; else 0), inputs, network, standardize, fitted, epochs, history,
+ * host, n_parameters.
  */
 int32_t ember_model_info(const ember_model *model, const char **out_json);
 
 /** Sets (value non-NULL) or removes (value NULL) a host metadata entry stored in model files. */
 int32_t ember_model_set_host_metadata(ember_model *model, const char *key, const char *value);
 
-/** Number of columns ember_model_predict writes: 1 (regression), 2 (binary), K (multiclass). */
+/** Number of columns ember_model_predict writes: 1 (regression), 2 (binary), K (multiclass,
+ *  quantile_regression: one per level, multilabel: one probability per label). */
 int32_t ember_model_prediction_columns(const ember_model *model, int32_t *out_columns);
 
 /**
  * Predicts for every row of `data` in batches of `batch_size` (0: the engine's default). out
- * (out_len = rows × columns) receives regression values on the target's scale or class
- * probabilities (binary: positive class in column 0), in the given layout.
+ * (out_len = rows × columns) receives regression values on the target's scale, class
+ * probabilities (binary: positive class in column 0), quantiles on the target's scale (one column
+ * per level, sorted within each row so that they never cross) or label probabilities
+ * (multilabel), in the given layout.
  */
 int32_t ember_model_predict(const ember_model *model, const ember_dataset *data, int32_t batch_size,
                             int32_t layout, double *out, int64_t out_len);
@@ -272,6 +284,12 @@ int32_t ember_transforms_output_shape(const char *transforms_json, const int64_t
  */
 int32_t ember_dataset_set_target(ember_dataset *dataset, const double *y, int64_t length);
 
+/**
+ * Sets a target of n_cols values per row (a multilabel model: 0/1, one column per label), n_rows ×
+ * n_cols finite values in `layout` (EMBER_LAYOUT_*).
+ */
+int32_t ember_dataset_set_target_matrix(ember_dataset *dataset, const double *y, int64_t n_cols, int32_t layout);
+
 /** Number of rows. */
 int32_t ember_dataset_rows(const ember_dataset *dataset, int64_t *out_rows);
 
@@ -284,8 +302,10 @@ int32_t ember_dataset_rows(const ember_dataset *dataset, int64_t *out_rows);
  *                  ...PyTorch's option names: betas [b1, b2], eps, weight_decay, amsgrad,
  *                  momentum, dampening, nesterov, alpha, centered, lr_decay,
  *                  initial_accumulator_value},
- *    "loss": {"kind": "mse" | "l1" | "cross_entropy" | "bce_with_logits", "reduction": "mean" |
- *             "sum", "class_weights": [...], "ignore_index": -100, "pos_weight": [...]},
+ *    "loss": {"kind": "mse" | "l1" | "cross_entropy" | "bce_with_logits" | "quantile" | ...
+ *             (ember_vocabulary's losses of the model's task), "reduction": "mean" | "sum",
+ *             "class_weights": [...], "ignore_index": -100, "pos_weight": [...] (one number, or
+ *             one per label for multilabel)}; the quantile loss takes the model's levels,
  *    "schedule": {"kind": "step", "step_size", "gamma"} | {"kind": "multiplicative", "factor"} |
  *                {"kind": "cosine_annealing", "t_max", "eta_min"} | {"kind": "one_cycle",
  *                "max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
@@ -293,7 +313,8 @@ int32_t ember_dataset_rows(const ember_dataset *dataset, int64_t *out_rows);
  *                {"kind": "reduce_on_plateau", "mode", "factor", "patience", "threshold",
  *                "threshold_mode", "cooldown", "min_lr", "eps"},
  *    "eval_freq": 1, "measures_train": ["accuracy", ...], "measures_valid": [...]
- *    (accuracy, balanced_accuracy, logloss, mse, mae, rmse), "patience": 0, "min_delta": 0,
+ *    (accuracy, balanced_accuracy, logloss; mse, mae, rmse, on a quantile regression's
+ *    response_column; hamming_accuracy for multilabel), "patience": 0, "min_delta": 0,
  *    "restore_best_weights": true, "batch_size_predict": 4096,
  *    "host_scoring": false   (true: only ember_trainer_report_score drives early stopping)}
  */

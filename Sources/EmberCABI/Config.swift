@@ -126,15 +126,40 @@ func makeModel(_ json: JSONValue) throws -> Model {
     }
     let spec: NetworkSpec
     if let text = network.stringValue { spec = try NetworkSpec(jsonText: text) } else { spec = try NetworkSpec(json: network) }
-    guard let taskName = try r.string("task", allowed: ["regression", "binary", "multiclass"]) else {
-        throw ConfigReader.error("task", "is required", expected: "\"regression\", \"binary\" or \"multiclass\"")
+    let taskNames = ["regression", "binary", "multiclass", "quantile_regression", "multilabel"]
+    guard let taskName = try r.string("task", allowed: taskNames) else {
+        throw ConfigReader.error("task", "is required", expected: taskNames.map { "\"\($0)\"" }.joined(separator: ", "))
     }
     let classNames = try r.strings("class_names") ?? []
     let task: TaskKind
+    let quantiles = try r.numbers("quantiles")
+    if quantiles != nil && taskName != "quantile_regression" {
+        throw ConfigReader.error("quantiles", "applies to a quantile_regression task only; this is a \(taskName) task",
+                                 expected: "no quantiles", got: "\(quantiles ?? [])")
+    }
     switch taskName {
-    case "regression":
-        guard classNames.isEmpty else { throw ConfigReader.error("class_names", "must be empty for a regression task", expected: "[]", got: "\(classNames.count) names") }
-        task = .regression
+    case "regression", "quantile_regression":
+        guard classNames.isEmpty else { throw ConfigReader.error("class_names", "must be empty for a \(taskName) task", expected: "[]", got: "\(classNames.count) names") }
+        if taskName == "regression" {
+            task = .regression
+        } else {
+            guard let q = quantiles else {
+                throw ConfigReader.error("quantiles", "is required for a quantile_regression task: the levels, e.g. [0.1, 0.5, 0.9]",
+                                         expected: "levels in (0, 1)", got: "none")
+            }
+            task = .quantileRegression(quantiles: q.map(Float.init))
+            try task.validate()
+        }
+    case "multilabel":
+        let k = try r.int("n_labels", min: 2) ?? classNames.count
+        guard k >= 2 else {
+            throw ConfigReader.error("class_names", "a multilabel task needs at least 2 labels (names or n_labels), got \(k); one label is a binary task",
+                                     expected: "at least 2", got: "\(k)")
+        }
+        guard classNames.isEmpty || classNames.count == k else {
+            throw ConfigReader.error("class_names", "has \(classNames.count) names for \(k) labels", expected: "\(k)", got: "\(classNames.count)")
+        }
+        task = .multilabel(labels: k)
     case "binary":
         guard classNames.isEmpty || classNames.count == 2 else {
             throw ConfigReader.error("class_names", "a binary task needs 2 class names (positive first), got \(classNames.count)", expected: "2", got: "\(classNames.count)")
@@ -232,10 +257,10 @@ func metrics(_ names: [String], _ argument: String, task: TaskKind) throws -> [M
             let expected = Metric.allCases.map(\.rawValue).joined(separator: ", ")
             throw ConfigReader.error(argument, "unknown measure '\(name)'; expected one of \(expected)", expected: expected, got: name)
         }
-        let regression = !m.classification
-        guard regression == (task == .regression) else {
-            throw ConfigReader.error(argument, "'\(name)' is a \(regression ? "regression" : "classification") measure; the model is a \(task.name) model",
-                                     expected: "a \(task == .regression ? "regression" : "classification") measure", got: name)
+        guard m.applies(to: task) else {
+            let fitting = Metric.allCases.filter { $0.applies(to: task) }.map(\.rawValue).joined(separator: ", ")
+            throw ConfigReader.error(argument, "'\(name)' is a \(m.taskGroup) measure; the model is a \(task.name) model",
+                                     expected: fitting.isEmpty ? "no measure" : fitting, got: name)
         }
         return m
     }
@@ -313,7 +338,8 @@ func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunctio
         let expected = allowed.map(\.rawValue).joined(separator: " or ")
         throw ConfigReader.error("loss.kind", "'\(kindName)' does not fit a \(task.name) model; expected \(expected)", expected: expected, got: kindName)
     }
-    var f = LossFunction(kind)
+    var f = task.defaultLossFunction
+    f.kind = kind
     if let red = try r.string("reduction", allowed: ["mean", "sum"]) { f.reduction = red == "sum" ? .sum : .mean }
     if let w = try r.numbers("class_weights") {
         guard kind == .crossEntropy || kind == .focal else {
@@ -330,8 +356,11 @@ func lossFunction(_ r: inout ConfigReader, task: TaskKind) throws -> LossFunctio
     }
     if let w = try r.numbers("pos_weight") {
         guard kind == .bceWithLogits else { throw ConfigReader.error("loss.pos_weight", "applies to bce_with_logits only") }
-        guard w.count == 1, w[0] > 0 else {
-            throw ConfigReader.error("loss.pos_weight", "must be one number > 0", expected: "one number > 0", got: "\(w)")
+        // Multilabel: one weight per label (or one for all), as PyTorch's pos_weight.
+        let counts = task.outputs > 1 ? [1, task.outputs] : [1]
+        guard counts.contains(w.count), w.allSatisfy({ $0 > 0 }) else {
+            let expected = task.outputs > 1 ? "1 or \(task.outputs) numbers > 0 (one per label)" : "one number > 0"
+            throw ConfigReader.error("loss.pos_weight", "must be \(expected), got \(w.count) value(s)", expected: expected, got: "\(w)")
         }
         f.posWeight = w.map(Float.init)
     }

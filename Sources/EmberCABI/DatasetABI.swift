@@ -166,6 +166,26 @@ public func ember_dataset_set_target(_ dataset: OpaquePointer?, _ y: UnsafePoint
     }
 }
 
+/// Sets a target matrix: n_rows × n_cols finite values (a multilabel task: 0/1, one column per label)
+/// in the given layout.
+@_cdecl("ember_dataset_set_target_matrix")
+public func ember_dataset_set_target_matrix(_ dataset: OpaquePointer?, _ y: UnsafePointer<Double>?, _ nCols: Int64,
+                                            _ layout: Int32) -> Int32 {
+    guarded {
+        let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+        let cols = try checkedCount(nCols, "n_cols", lower: 1)
+        let columnMajor = try checkedLayout(layout)
+        guard let y else { throw EmberError.invalidArgument("y", "is NULL") }
+        let count = try checkedElements([box.rows, cols], "y")
+        for i in 0..<count where !y[i].isFinite {
+            let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
+            throw EmberError(.invalidArgument, "[y] target row \(row), column \(col) (0-based) is \(y[i]); expected finite values",
+                             detail: EmberError.Detail(op: "dataset", argument: "y", index: row, expected: "finite values", got: "\(y[i])"))
+        }
+        box.setTarget(try tensor(from: y, shape: [box.rows, cols], columnMajor: columnMajor, argument: "y"))
+    }
+}
+
 /// Number of rows.
 @_cdecl("ember_dataset_rows")
 public func ember_dataset_rows(_ dataset: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {

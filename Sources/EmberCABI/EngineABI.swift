@@ -48,10 +48,10 @@ enum StaticStrings {
 func vocabularyJSON() -> JSONValue {
     let strings = { (names: [String]) in JSONValue.array(names.map { .string($0) }) }
     let measures = Metric.allCases.map { m in
-        JSONValue.object([("name", .string(m.rawValue)), ("task", .string(m.classification ? "classification" : "regression")),
+        JSONValue.object([("name", .string(m.rawValue)), ("task", .string(m.taskGroup)),
                           ("maximize", .bool(m.maximize))])
     }
-    let tasks: [TaskKind] = [.regression, .binary, .multiclass(classes: 3)]
+    let tasks: [TaskKind] = [.regression, .binary, .multiclass(classes: 3), .quantileRegression(quantiles: [0.5]), .multilabel(labels: 2)]
     return .object([
         ("ops", strings(LayerOp.allCases.map(\.rawValue))),
         ("activations", strings(LayerOp.activations.map(\.rawValue))),

@@ -199,6 +199,126 @@ final class CABITests: XCTestCase {
         check(ember_model_free(model))
     }
 
+    /// Quantile regression and multilabel models through the C interface: their configuration
+    /// and its errors, a target matrix, training, predictions, model info and serialization.
+    func testQuantileAndMultilabelModels() throws {
+        let net = architecture("mlp", #"{"inputs": {"numeric": 2}, "neurons": [8]}"#)
+        var model: OpaquePointer?
+        func new(_ rest: String) -> Int32 { ember_model_new(&model, #"{"network": \#(net), "seed": "1", \#(rest)}"#) }
+        expectError(new(#""task": "quantile_regression""#), invalid, "is required for a quantile_regression task", argument: "quantiles")
+        expectError(new(#""task": "quantile_regression", "quantiles": [0.1, 1.2]"#), invalid, "level 1 (0-based) is 1.2; quantile levels must lie in (0, 1)", argument: "quantiles")
+        expectError(new(#""task": "quantile_regression", "quantiles": [0.9, 0.5]"#), invalid, "strictly increasing", argument: "quantiles")
+        expectError(new(#""task": "quantile_regression", "quantiles": [0.5, 0.5]"#), invalid, "strictly increasing", argument: "quantiles")
+        expectError(new(#""task": "quantile_regression", "quantiles": "0.5""#), invalid, "array of numbers", argument: "quantiles")
+        expectError(new(#""task": "regression", "quantiles": [0.5]"#), invalid, "applies to a quantile_regression task only", argument: "quantiles")
+        expectError(new(#""task": "quantile_regression", "quantiles": [0.5], "output_link": "exp", "standardize_target": false"#), invalid, "output_link")
+        expectError(new(#""task": "multilabel""#), invalid, "at least 2 labels", argument: "class_names")
+        expectError(new(#""task": "multilabel", "class_names": ["a"]"#), invalid, "one label is a binary task", argument: "class_names")
+        expectError(new(#""task": "multilabel", "n_labels": 3, "class_names": ["a", "b"]"#), invalid, "has 2 names for 3 labels", argument: "class_names")
+        expectError(new(#""task": "multilabel", "n_labels": 1"#), invalid, "integer in 2", argument: "n_labels")
+        XCTAssertNil(model)
+
+        // Quantile regression: one output per level, sorted predictions, the levels in the info.
+        let n = 40
+        var x = [Double](repeating: 0, count: 2 * n), y = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            x[i] = Double(i) / Double(n)
+            x[n + i] = Double(i % 7) / 7
+            y[i] = 10 * x[i] + Double(i % 5) + 100
+        }
+        check(new(#""task": "quantile_regression", "quantiles": [0.1, 0.5, 0.9]"#))
+        let quantile = try XCTUnwrap(model)
+        defer { _ = ember_model_free(quantile) }
+        let data = try makeData(x, y, rows: n)
+        defer { _ = ember_dataset_free(data) }
+        var t: OpaquePointer?
+        expectError(ember_trainer_new(&t, quantile, #"{"loss": {"kind": "mse"}}"#), invalid, "'mse' does not fit a quantile_regression model; expected quantile", argument: "loss.kind")
+        expectError(ember_trainer_new(&t, quantile, #"{"measures_valid": ["accuracy"]}"#), invalid, "'accuracy' is a classification measure; the model is a quantile_regression model", argument: "measures_valid")
+        check(ember_trainer_new(&t, quantile, #"{"batch_size": 8, "optimizer": {"lr": 0.01}, "loss": {"kind": "quantile", "reduction": "sum"}, "measures_train": ["mae"]}"#))
+        var records = text { ember_trainer_fit(t, data, data, 5, 0, 5, $0) }
+        _ = ember_trainer_free(t)
+        var list = try XCTUnwrap(json(records) as? [[String: Any]])
+        XCTAssertNotNil((list.last?["train"] as? [String: Any])?["mae"])
+        var info = try XCTUnwrap(json(text { ember_model_info(quantile, $0) }) as? [String: Any])
+        XCTAssertEqual(info["task"] as? String, "quantile_regression")
+        let levels = try XCTUnwrap(info["quantiles"] as? [Double])
+        XCTAssertEqual(levels.count, 3)
+        for (a, b) in zip(levels, [0.1, 0.5, 0.9]) { XCTAssertEqual(a, b, accuracy: 1e-7) }
+        XCTAssertEqual(info["outputs"] as? Int, 3)
+        XCTAssertEqual(info["prediction_columns"] as? Int, 3)
+        XCTAssertEqual(info["response_column"] as? Int, 1)
+        var q = [Double](repeating: 0, count: 3 * n)
+        check(ember_model_predict(quantile, data, 0, 0, &q, Int64(3 * n)))
+        for i in 0..<n { XCTAssertTrue(q[3 * i] <= q[3 * i + 1] && q[3 * i + 1] <= q[3 * i + 2], "row \(i) sorted") }
+        XCTAssertGreaterThan(q[1], 50, "on the target's scale")
+        var bytes: OpaquePointer?
+        check(ember_model_serialize(quantile, &bytes))
+        var p: UnsafePointer<UInt8>?
+        var size: Int64 = 0
+        check(ember_bytes_data(bytes, &p, &size))
+        var copy: OpaquePointer?
+        check(ember_model_deserialize(&copy, p, size))
+        _ = ember_bytes_free(bytes)
+        var q2 = [Double](repeating: 0, count: 3 * n)
+        check(ember_model_predict(copy, data, 0, 0, &q2, Int64(3 * n)))
+        XCTAssertEqual(q, q2)
+        XCTAssertEqual((json(text { ember_model_info(copy, $0) }) as? [String: Any])?["quantiles"] as? [Double], info["quantiles"] as? [Double])
+        _ = ember_model_free(copy)
+
+        // Multilabel: a 0/1 target matrix (column-major), one pos_weight per label, hamming accuracy.
+        model = nil
+        check(new(#""task": "multilabel", "class_names": ["p", "q", "r"]"#))
+        let multilabel = try XCTUnwrap(model)
+        defer { _ = ember_model_free(multilabel) }
+        var labels = [Double](repeating: 0, count: 3 * n)
+        for i in 0..<n {
+            labels[i] = x[i] > 0.5 ? 1 : 0
+            labels[n + i] = x[n + i] > 0.4 ? 1 : 0
+            labels[2 * n + i] = i % 2 == 0 ? 1 : 0
+        }
+        var ml: OpaquePointer?
+        check(ember_dataset_new(&ml, Int64(n)))
+        defer { _ = ember_dataset_free(ml) }
+        check(ember_dataset_add_numeric(ml, "num", x, 2, 1))
+        expectError(ember_dataset_set_target_matrix(ml, labels, 0, 1), invalid, "n_cols", argument: "n_cols")
+        expectError(ember_dataset_set_target_matrix(ml, labels, 3, 7), invalid, "layout", argument: "layout")
+        expectError(ember_dataset_set_target_matrix(ml, nil, 3, 1), invalid, "y", argument: "y")
+        var withNaN = labels
+        withNaN[n + 2] = .nan
+        expectError(ember_dataset_set_target_matrix(ml, withNaN, 3, 1), invalid, "target row 2, column 1 (0-based) is nan", argument: "y")
+        expectError(ember_trainer_new(&t, multilabel, #"{"loss": {"pos_weight": [1, 2]}}"#), invalid, "1 or 3 numbers > 0 (one per label)", argument: "loss.pos_weight")
+        expectError(ember_trainer_new(&t, multilabel, #"{"loss": {"kind": "quantile"}}"#), invalid, "does not fit a multilabel model", argument: "loss.kind")
+        expectError(ember_trainer_new(&t, multilabel, #"{"measures_valid": ["accuracy"]}"#), invalid, "'accuracy' is a classification measure; the model is a multilabel model", argument: "measures_valid")
+        check(ember_trainer_new(&t, multilabel, #"{"batch_size": 8, "optimizer": {"lr": 0.02}, "loss": {"pos_weight": [1, 2, 0.5]}, "measures_valid": ["hamming_accuracy"]}"#))
+        defer { _ = ember_trainer_free(t) }
+        // A target of one value per row does not fit a multilabel model.
+        expectError(ember_trainer_fit(t, data, nil, 1, 0, 0, nil), shape, "a multilabel model needs 3 per row")
+        var badLabels = labels
+        badLabels[4] = 0.5
+        var bad: OpaquePointer?
+        check(ember_dataset_new(&bad, Int64(n)))
+        defer { _ = ember_dataset_free(bad) }
+        check(ember_dataset_add_numeric(bad, "num", x, 2, 1))
+        check(ember_dataset_set_target_matrix(bad, badLabels, 3, 1))
+        expectError(ember_trainer_fit(t, bad, nil, 1, 0, 0, nil), invalid, "target row 4, label 0 (0-based) is 0.5; expected 0 or 1")
+        check(ember_dataset_set_target_matrix(ml, labels, 3, 1))
+        records = text { ember_trainer_fit(t, ml, ml, 30, 0, 30, $0) }
+        list = try XCTUnwrap(json(records) as? [[String: Any]])
+        let hamming = try XCTUnwrap((list.last?["valid"] as? [String: Any])?["hamming_accuracy"] as? Double)
+        XCTAssertGreaterThan(hamming, 0.75)
+        info = try XCTUnwrap(json(text { ember_model_info(multilabel, $0) }) as? [String: Any])
+        XCTAssertEqual(info["task"] as? String, "multilabel")
+        XCTAssertEqual(info["target_columns"] as? Int, 3)
+        XCTAssertEqual(info["class_names"] as? [String], ["p", "q", "r"])
+        var probs = [Double](repeating: 0, count: 3 * n)
+        check(ember_model_predict(multilabel, ml, 0, 1, &probs, Int64(3 * n)))
+        XCTAssertTrue(probs.allSatisfy { $0 > 0 && $0 < 1 })
+        let vocabulary = json(text { ember_vocabulary($0) }) as? [String: Any]
+        XCTAssertEqual((vocabulary?["losses"] as? [String: [String]])?["quantile_regression"], ["quantile"])
+        XCTAssertEqual((vocabulary?["losses"] as? [String: [String]])?["multilabel"]?.first, "bce_with_logits")
+        XCTAssertTrue(((vocabulary?["measures"] as? [[String: Any]]) ?? []).contains { $0["name"] as? String == "hamming_accuracy" && $0["task"] as? String == "multilabel" })
+    }
+
     func testTrainPredictSerializeSaveLoad() throws {
         let model = try makeModel()
         defer { _ = ember_model_free(model) }

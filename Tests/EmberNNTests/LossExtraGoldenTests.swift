@@ -1,5 +1,5 @@
-// Huber, smooth L1, label smoothing (cross-entropy and BCE), softmax and sigmoid focal losses
-// against PyTorch (Fixtures/nn_losses_extra.json, written by tools/golden/generate_losses.py):
+// Huber, smooth L1, label smoothing (cross-entropy and BCE), softmax and sigmoid focal losses,
+// the quantile loss and multilabel BCE against PyTorch (Fixtures/nn_losses_extra.json, written by tools/golden/generate_losses.py):
 // value and gradient, and central-difference gradient checks. Tolerance:
 // docs/architecture.md#numerics-contract (losses rtol 1e-5, atol 1e-6).
 import EmberTestSupport
@@ -15,8 +15,8 @@ final class LossExtraGoldenTests: XCTestCase {
         cases = try Case(try Fixture.load("nn_losses_extra").root).cases("cases")
     }
 
-    func check(_ kind: String, minimum: Int) throws {
-        let selected = try cases.filter { try $0.string("kind") == kind }
+    func check(_ kind: String, minimum: Int, named prefix: String = "") throws {
+        let selected = try cases.filter { try $0.string("kind") == kind && $0.string("name").hasPrefix(prefix) }
         XCTAssertGreaterThanOrEqual(selected.count, minimum, kind)
         for c in selected {
             let name = try c.string("name")
@@ -77,6 +77,28 @@ final class LossExtraGoldenTests: XCTestCase {
         standardized.outputLink = .exp
         XCTAssertEqual(standardized.outputLink, .identity, "a standardised target keeps the identity link")
     }
+
+    /// The quantile (pinball) loss of several levels at once against torch ops: 1, 3 and 4 levels,
+    /// mean and sum, and outputs equal to their target (gradient 0.5 - q, as torch.maximum's).
+    func testQuantileLoss() throws {
+        try check("quantile", minimum: 4)
+        let out = Variable(try Tensor(shape: [2, 2], data: [0, 1, 2, 3]))
+        let y = try Tensor(shape: [2], data: [1, 1])
+        assertEmberError(.invalidArgument, ["[quantile_loss]", "no quantile levels are set"]) { try LossFunction(.quantile)(out, y) }
+        var f = LossFunction(.quantile)
+        f.quantiles = [0.5, 1]
+        assertEmberError(.invalidArgument, ["[quantile_loss]", "quantile level 1 is 1.0; expected a level in (0, 1)"]) { try f(out, y) }
+        f.quantiles = [0.1, 0.5, 0.9]
+        assertEmberError(.shapeMismatch, ["[quantile_loss]", "expected an output [batch, 3] (one column per quantile level), got [2, 2]"]) { try f(out, y) }
+        f.quantiles = [0.1, 0.9]
+        assertEmberError(.shapeMismatch, ["[quantile_loss]", "expected one target per row (2), got 3"]) {
+            try f(out, try Tensor(shape: [3], data: [1, 1, 1]))
+        }
+    }
+
+    /// Multilabel BCE: logits [n, K] against 0/1 targets [n, K], nn.BCEWithLogitsLoss with one
+    /// pos_weight per label (mean and sum) and without.
+    func testMultilabelBCE() throws { try check("bce_with_logits", minimum: 3, named: "bce_multilabel") }
 
     /// torchvision's sigmoid_focal_loss: gamma, alpha (and none), soft targets, sum.
     func testSigmoidFocalLoss() throws { try check("sigmoid_focal", minimum: 5) }

@@ -134,5 +134,6 @@ func fixtureLossFunction(_ c: Case) throws -> LossFunction {
     f.delta = try float(loss == .smoothL1 ? "beta" : "delta", 1)
     if c.dict["log_input"] != nil { f.logInput = try c.bool("log_input") }
     if c.dict["full"] != nil { f.full = try c.bool("full") }
+    f.quantiles = try floats("quantiles") ?? []
     return f
 }

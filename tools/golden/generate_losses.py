@@ -3,7 +3,9 @@
 generate_nn.py): huber and smooth L1 (torch.nn.functional), cross-entropy and BCE with label
 smoothing, Poisson NLL, the softmax focal loss and torchvision's sigmoid focal loss, written with torch ops
 (torchvision's `sigmoid_focal_loss` is these lines; the softmax focal loss of Lin et al. 2017 has
-no PyTorch function). Value and gradient per case, PyTorch (CPU, one thread, float32, fixed seed).
+no PyTorch function), the quantile (pinball) loss of several levels at once (no PyTorch function
+either: torch ops below) and multilabel BCE (torch.nn.BCEWithLogitsLoss with one pos_weight per
+label). Value and gradient per case, PyTorch (CPU, one thread, float32, fixed seed).
 
 Writes
     Tests/EmberNNTests/Fixtures/nn_losses_extra.json
@@ -45,6 +47,14 @@ def sigmoid_focal(x, y, gamma, alpha, reduction="mean"):
     return loss.mean() if reduction == "mean" else loss.sum()
 
 
+def quantile_loss(out, y, quantiles, reduction="mean"):
+    # out [n, K] (one column per level), y [n]: max(q d, (q - 1) d) with d = y - out, per element.
+    q = torch.tensor(quantiles)
+    d = y[:, None] - out
+    loss = torch.maximum(q * d, (q - 1) * d)
+    return loss.mean() if reduction == "mean" else loss.sum()
+
+
 def main():
     torch.manual_seed(31)
     cases = []
@@ -57,7 +67,7 @@ def main():
              "target": target.tolist() if target.dtype == torch.int64 else L(target),
              "loss": float(loss.detach()), "grad": L(o.grad)}
         for k in ("class_weights", "ignore_index", "pos_weight", "label_smoothing", "delta", "beta", "gamma", "alpha",
-                  "log_input", "full", "eps"):
+                  "log_input", "full", "eps", "quantiles"):
             if k in options:
                 c[k] = options[k]
         cases.append(c)
@@ -138,6 +148,34 @@ def main():
                        {"log_input": log_input, "full": full, "reduction": reduction},
                        lambda oo, li=log_input, fu=full, r=reduction: F.poisson_nll_loss(oo, counts, log_input=li, full=fu,
                                                                                           reduction=r))
+
+    # Quantile loss: three levels (and one), mean and sum; two outputs equal their target exactly
+    # (levels 0.1 and 0.9), where torch.maximum splits the gradient evenly (0.5 - q).
+    torch.manual_seed(47)
+    yq = torch.randn(6) * 2
+    oq = torch.randn(6, 3) * 2
+    oq[0, 0] = yq[0]
+    oq[1, 2] = yq[1]
+    levels = [0.1, 0.5, 0.9]
+    for reduction in ("mean", "sum"):
+        record(f"quantile_3levels_{reduction}", "quantile", oq, yq, {"quantiles": levels, "reduction": reduction},
+               lambda oo, r=reduction: quantile_loss(oo, yq, levels, r))
+    record("quantile_1level", "quantile", oq[:, 2:].clone(), yq, {"quantiles": [0.75]},
+           lambda oo: quantile_loss(oo, yq, [0.75]))
+    uneven = [0.05, 0.3, 0.6, 0.99]
+    o4 = torch.randn(6, 4) * 2
+    record("quantile_4levels", "quantile", o4, yq, {"quantiles": uneven}, lambda oo: quantile_loss(oo, yq, uneven))
+
+    # Multilabel BCE: logits [n, K] against 0/1 targets [n, K], nn.BCEWithLogitsLoss with one
+    # pos_weight per label, mean and sum, and without pos_weight.
+    xm = torch.randn(7, 4) * 2
+    ym = torch.bernoulli(torch.full((7, 4), 0.4))
+    pw = [0.5, 1.0, 2.0, 4.0]
+    for reduction in ("mean", "sum"):
+        module = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pw), reduction=reduction)
+        record(f"bce_multilabel_pos_weight_{reduction}", "bce_with_logits", xm, ym, {"pos_weight": pw, "reduction": reduction},
+               lambda oo, m=module: m(oo, ym))
+    record("bce_multilabel", "bce_with_logits", xm, ym, {}, lambda oo: torch.nn.BCEWithLogitsLoss()(oo, ym))
 
     fixture = header("tools/golden/generate_losses.py")
     fixture["cases"] = cases

@@ -27,6 +27,11 @@ public enum Loss: String, Sendable, CaseIterable {
     /// (`logInput`), else `x - y log(x + eps)`; with `full`, Stirling's term
     /// `y log y - y + 0.5 log(2 pi y)` for y > 1. Targets are counts (>= 0).
     case poissonNLL = "poisson_nll"
+    /// Quantile (pinball) loss of several quantile levels at once: the output has one column per
+    /// level `q_j` (`LossFunction.quantiles`), the target one value per row; the loss is the mean
+    /// over rows and levels of `max(q_j d, (q_j - 1) d)` with `d = y - output_j`. At `d = 0` the
+    /// gradient is `0.5 - q_j`, as PyTorch's `torch.maximum` splits it between equal arguments.
+    case quantile
     /// A custom loss: a `NetworkExpression` of the prediction (argument 0) and the target (argument 1)
     /// that gives one number. The target has the prediction's shape: values for regression, 0/1
     /// for two classes (one logit), one-hot rows for more classes.
@@ -77,6 +82,8 @@ public struct LossFunction: Equatable, Sendable {
     public var full: Bool = false
     /// Poisson NLL: `eps` in `log(x + eps)` without log inputs.
     public var eps: Float = 1e-8
+    /// Quantile loss: the level of each output column, each in (0, 1).
+    public var quantiles: [Float] = []
 
     /// Creates a loss; defaults match PyTorch (mean, no weights, no smoothing, delta and beta 1)
     /// and torchvision's focal loss (gamma 2, alpha 0.25).
@@ -106,6 +113,7 @@ public struct LossFunction: Equatable, Sendable {
         case .sigmoidFocal: return try sigmoidFocal(output, target)
         case .expression: return try expressionLoss(output, target)
         case .poissonNLL: return try poissonNLL(output, target)
+        case .quantile: return try quantileLoss(output, target)
         }
     }
 
@@ -113,6 +121,7 @@ public struct LossFunction: Equatable, Sendable {
         switch kind {
         case .mse, .l1, .huber, .smoothL1: return kind.rawValue + "_loss"
         case .poissonNLL: return "poisson_nll_loss"
+        case .quantile: return "quantile_loss"
         case .crossEntropy, .bceWithLogits, .focal, .sigmoidFocal, .expression: return kind.rawValue
         }
     }
@@ -172,6 +181,37 @@ public struct LossFunction: Equatable, Sendable {
         return value.shape.isEmpty ? value : try reshape(value, [])
     }
 
+    /// The quantile (pinball) loss of output [n, K] (one column per level) against target [n].
+    private func quantileLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
+        let q = quantiles
+        guard !q.isEmpty else { throw EmberError.invalidArgument(opName, "no quantile levels are set") }
+        for (j, v) in q.enumerated() where !(v > 0 && v < 1) {
+            throw EmberError.invalidArgument(opName, "quantile level \(j) is \(v); expected a level in (0, 1)", index: j)
+        }
+        let k = q.count
+        guard output.shape.count == 2, output.shape[1] == k else {
+            throw EmberError.shapeMismatch(opName, "expected an output [batch, \(k)] (one column per quantile level), got \(shapeString(output.shape))")
+        }
+        let n = output.shape[0]
+        guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
+        guard target.count == n else {
+            throw EmberError.shapeMismatch(opName, "expected one target per row (\(n)), got \(target.count) for the output \(shapeString(output.shape))")
+        }
+        let o = output.value.storage.pointer, y = target.storage.pointer
+        var s = 0.0
+        for i in 0..<n {
+            for j in 0..<k {
+                let d = y[i] - o[i * k + j]
+                s += Double(max(q[j] * d, (q[j] - 1) * d))
+            }
+        }
+        return elementwiseLoss(output, target, sum: s, count: n * k) { o, y, e in
+            let j = e % k, d = y[e / k] - o[e]
+            // d/d output of max(q d, (q - 1) d): -q above, 1 - q below, the mean at d = 0.
+            return d > 0 ? -q[j] : (d < 0 ? 1 - q[j] : 0.5 - q[j])
+        }
+    }
+
     /// Poisson negative log-likelihood with PyTorch's options.
     private func poissonNLL(_ output: Variable, _ target: Tensor) throws -> Variable {
         let n = try elementCount(output, target)
@@ -215,22 +255,25 @@ public struct LossFunction: Equatable, Sendable {
             }
             s += Double(l)
         }
-        let scale: Float = reduction == .mean ? 1 / Float(n) : 1
-        let shape = output.shape
+        return elementwiseLoss(output, target, sum: s, count: n) { o, t, i in
+            let d = o[i] - t[i], a = Swift.abs(d)
+            let sign: Float = d > 0 ? 1 : (d < 0 ? -1 : 0)
+            return a < b ? (huber ? d : d / b) : (huber ? b * sign : sign)
+        }
+    }
+
+    /// The scalar loss `sum` over `count` elements (divided by `count` for the mean) on the tape,
+    /// whose gradient with respect to output element `e` is `derivative(output, target, e)` times
+    /// the incoming gradient and the reduction's scale. The closure keeps the target alive.
+    private func elementwiseLoss(_ output: Variable, _ target: Tensor, sum s: Double, count: Int,
+                                 _ derivative: @escaping (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Float) -> Variable {
+        let scale: Float = reduction == .mean ? 1 / Float(count) : 1
+        let shape = output.shape, n = output.value.count
         return Variable(.scalar(Float(s) * scale), inputs: [output]) { [ov = output.value, target] dy in
             let g = dy.storage.pointer[0] * scale
-            let t = target.storage.pointer  // the closure keeps the target alive
             return [Tensor.build(shape: shape) { dx in
-                let o = ov.storage.pointer
-                for i in 0..<n {
-                    let d = o[i] - t[i], a = Swift.abs(d)
-                    let sign: Float = d > 0 ? 1 : (d < 0 ? -1 : 0)
-                    if a < b {
-                        dx[i] = (huber ? d : d / b) * g
-                    } else {
-                        dx[i] = (huber ? b * sign : sign) * g
-                    }
-                }
+                let o = ov.storage.pointer, t = target.storage.pointer
+                for e in 0..<n { dx[e] = derivative(o, t, e) * g }
             }]
         }
     }

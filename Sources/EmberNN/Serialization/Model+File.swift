@@ -10,7 +10,8 @@ extension Model {
     /// The model in the safetensors layout: parameters and buffers under their hierarchical names,
     /// the scalings as `preprocess.<input>.mean|scale` and `target.mean|scale`, and in
     /// `__metadata__`: `ember.network` (the network description, JSON), `ember.model` (task,
-    /// classes, standardisation masks, history, RNG state; JSON) and `ember.host` (host metadata).
+    /// classes (or labels of a multilabel task), quantile levels of a quantile regression,
+    /// standardisation masks, history, RNG state; JSON) and `ember.host` (host metadata).
     /// Python's `safetensors` reads it; `extra` adds tensors (checkpoints add optimizer state).
     public func serialized(extra: [(String, Tensor)] = [], extraMetadata: [(String, String)] = []) -> [UInt8] {
         var tensors = namedTensors
@@ -24,6 +25,7 @@ extension Model {
         tensors += extra
         var classes = 0
         if case let .multiclass(k) = task { classes = k }
+        if case let .multilabel(k) = task { classes = k }
         let s = rng.state
         let meta: JSONValue = .object([
             ("format", .string(Model.fileFormat)),
@@ -36,7 +38,8 @@ extension Model {
             ("fitted", .bool(isFitted)),
             ("history", .array(history.map { $0.json })),
             ("rng", .array([s.0, s.1, s.2, s.3].map { .string(String($0)) })),
-        ] + (outputLink == .identity ? [] : [("output_link", JSONValue.string(outputLink.rawValue))])
+        ] + (task.quantiles.isEmpty ? [] : [("quantiles", JSONValue.array(task.quantiles.map { .number(Double($0)) }))])
+          + (outputLink == .identity ? [] : [("output_link", JSONValue.string(outputLink.rawValue))])
           + (inputTransforms.isEmpty ? [] : [("input_transforms", JSONValue.object(inputTransforms.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) }))]))
         let host: JSONValue = .object(hostMetadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
         return Safetensors.encode(tensors: tensors, metadata: [
@@ -74,8 +77,14 @@ extension Model {
         case "regression": task = .regression
         case "binary": task = .binary
         case "multiclass": task = .multiclass(classes: try field("classes", { $0.intValue }))
+        case "multilabel": task = .multilabel(labels: try field("classes", { $0.intValue }))
+        case "quantile_regression":
+            task = .quantileRegression(quantiles: try field("quantiles") { v in
+                v.arrayValue.flatMap { a in let q = a.compactMap(\.numberValue); return q.count == a.count ? q.map(Float.init) : nil }
+            })
         case let other: throw EmberError(.corruptData, "[model] unknown task '\(other)'")
         }
+        do { try task.validate() } catch let e as EmberError { throw EmberError(.corruptData, "[model] task '\(task.name)': \(e.message)") }
         let classNames: [String] = try field("class_names") { v in
             v.arrayValue.flatMap { a in let s = a.compactMap(\.stringValue); return s.count == a.count ? s : nil }
         }

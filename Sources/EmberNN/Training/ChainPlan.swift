@@ -35,6 +35,12 @@ final class ChainPlan {
     init?(_ model: Model, batchSize: Int, loss: LossFunction) {
         let spec = model.spec
         guard spec.inputs.count == 1, case let .numeric(p) = spec.inputs[0].kind else { return nil }
+        // One target value per row and one (regression, binary) or K (multiclass) outputs: quantile
+        // and multilabel models train through the tape.
+        switch model.task {
+        case .regression, .binary, .multiclass: break
+        case .quantileRegression, .multilabel: return nil
+        }
         guard loss.reduction == .mean, loss.classWeights == nil, loss.ignoreIndex == nil, loss.posWeight == nil,
               loss.labelSmoothing == 0, [.mse, .l1, .crossEntropy, .bceWithLogits].contains(loss.kind) else { return nil }
         var stages: [Stage] = []
@@ -126,7 +132,7 @@ final class ChainPlan {
         let yp = y.storage.pointer
         r = 0
         for row in rows {
-            target[r] = model.task == .regression ? (yp[row] - model.targetScaling.mean[0]) / model.targetScaling.scale[0] : yp[row]
+            target[r] = model.task.isRegression ? (yp[row] - model.targetScaling.mean[0]) / model.targetScaling.scale[0] : yp[row]
             r += 1
         }
         // Forward.
@@ -235,7 +241,7 @@ final class ChainPlan {
                 go[i * k + c] -= wg
             }
             return Double(Float(total / Double(m)))
-        case .huber, .smoothL1, .focal, .sigmoidFocal, .expression, .poissonNLL:
+        case .huber, .smoothL1, .focal, .sigmoidFocal, .expression, .poissonNLL, .quantile:
             // Not planned (init returns nil for them): they train through the tape.
             throw EmberError(.invalidState, "[fit] the compiled step has no \(kind.rawValue) loss")
         }

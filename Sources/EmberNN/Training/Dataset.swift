@@ -76,13 +76,13 @@ public struct ByteSource: BatchSource {
 
 /// Data for a model: one tensor or batch source per network input (batch first, by input name)
 /// and, for training and validation, a target per row (regression values, 0/1 for binary with
-/// 1 = positive class, class indices for multiclass).
+/// 1 = positive class, class indices for multiclass, a 0/1 row [K] for multilabel).
 public struct Dataset: Sendable {
     /// Input tensors by the network's input names.
     public let inputs: [String: Tensor]
     /// Inputs produced per batch (bytes, image files) by the network's input names.
     public let sources: [String: any BatchSource]
-    /// Targets [n], if any.
+    /// Targets [n] (or [n, K] for multilabel), if any.
     public let target: Tensor?
     /// Number of rows.
     public let count: Int
@@ -102,8 +102,9 @@ public struct Dataset: Sendable {
             }
         }
         if let target {
-            guard target.count == n else {
-                throw EmberError.shapeMismatch("dataset", "the target has \(target.count) values; expected one per row (\(n))")
+            // One value per row, or a matrix [n, K] (multilabel: one column per label).
+            guard target.count == n || (target.shape.count == 2 && target.shape[0] == n) else {
+                throw EmberError.shapeMismatch("dataset", "the target has shape \(shapeString(target.shape)); expected one value per row (\(n)) or [\(n), K]")
             }
         }
         self.inputs = inputs

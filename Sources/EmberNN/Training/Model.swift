@@ -11,13 +11,14 @@ public final class Model {
     public let spec: NetworkSpec
     /// The task.
     public let task: TaskKind
-    /// Class names (classification), positive class first for binary tasks.
+    /// Class names (classification), positive class first for binary tasks; label names (multilabel).
     public var classNames: [String]
     /// The network.
     public let network: GraphNetwork
     /// Which columns of each numeric input are standardised (default: all).
     public let standardize: [String: [Bool]]
-    /// Whether a regression target is standardised for training.
+    /// Whether a regression target is standardised for training (quantile regression: every
+    /// output is on the standardised scale of the one target).
     public let standardizeTarget: Bool
     /// Fitted scaling per numeric input.
     public internal(set) var inputScaling: [String: Standardization]
@@ -43,9 +44,7 @@ public final class Model {
     /// `standardize` lists, per numeric input name, which columns to standardise (all when absent).
     public init(spec: NetworkSpec, task: TaskKind, classNames: [String] = [], standardize: [String: [Bool]] = [:],
                 standardizeTarget: Bool = true, seed: UInt64) throws {
-        if case let .multiclass(k) = task, k < 2 {
-            throw EmberError.invalidArgument("model", "a multiclass task needs at least 2 classes, got \(k)")
-        }
+        try task.validate()
         if !classNames.isEmpty && classNames.count != task.predictionColumns {
             throw EmberError.invalidArgument("model", "expected \(task.predictionColumns) class names, got \(classNames.count)")
         }
@@ -85,7 +84,7 @@ public final class Model {
             guard let x = data.inputs[name] else { continue }
             inputScaling[name] = Standardization.fit(x, mask: mask)
         }
-        if task == .regression && standardizeTarget, let y = data.target {
+        if task.isRegression && standardizeTarget, let y = data.target {
             targetScaling = Standardization.fit(try y.reshaped([y.count, 1]), mask: [true])
         }
         isFitted = true
@@ -114,11 +113,13 @@ public final class Model {
         return BatchPrefetcher { rows in try Model.prepareInputs(data, rows: rows, spec: spec, scaling: scaling) }
     }
 
-    /// Targets of a batch, standardised for regression, shaped as the loss expects.
+    /// Targets of a batch, standardised for regression, shaped as the loss expects ([rows, K] for
+    /// multilabel).
     func prepareTarget(_ data: Dataset, rows: some Collection<Int>) throws -> Tensor {
         guard let y = data.target else { throw EmberError.invalidArgument("fit", "the dataset has no target") }
         let t = try y.gatherRows(rows)
-        return task == .regression ? targetScaling.apply(try t.reshaped([t.count, 1])) : t
+        if task.isRegression { return targetScaling.apply(try t.reshaped([t.count, 1])) }
+        return task.targetColumns > 1 ? try t.reshaped([rows.count, task.targetColumns]) : t
     }
 
     /// Checks that the dataset fits the network's inputs and, if present, the task's targets.
@@ -154,16 +155,26 @@ public final class Model {
             }
         }
         guard let y = data.target else { return }
+        let width = task.targetColumns
+        guard y.count == data.count * width else {
+            throw EmberError(.shapeMismatch, "[\(op)] the target has \(y.count) values; a \(task.name) model needs \(width) per row (\(data.count) rows)",
+                             detail: EmberError.Detail(op: op, argument: "target", expected: "\(data.count * width) values", got: "\(y.count)"))
+        }
         let p = y.storage.pointer
         for i in 0..<y.count {
             let t = p[i]
             switch task {
-            case .regression:
+            case .regression, .quantileRegression:
                 guard t.isFinite else { throw Model.badTarget(op, i, t, "a finite value") }
             case .binary:
                 guard t == 0 || t == 1 else { throw Model.badTarget(op, i, t, "0 or 1") }
             case let .multiclass(k):
                 guard t >= 0, t < Float(k), t == t.rounded() else { throw Model.badTarget(op, i, t, "a class index in 0..<\(k)") }
+            case .multilabel:
+                guard t == 0 || t == 1 else {
+                    throw EmberError(.invalidArgument, "[\(op)] target row \(i / width), label \(i % width) (0-based) is \(t); expected 0 or 1",
+                                     detail: EmberError.Detail(op: op, argument: "target", index: i / width, expected: "0 or 1", got: "\(t)"))
+                }
             }
         }
     }
@@ -201,8 +212,9 @@ public final class Model {
         return try Tensor(shape: [n, k], data: out)
     }
 
-    /// Predictions: regression values [n, 1] on the target's scale, or class probabilities [n, K]
-    /// (binary: [n, 2], positive class first).
+    /// Predictions: regression values [n, 1] on the target's scale, class probabilities [n, K]
+    /// (binary: [n, 2], positive class first), quantiles [n, K] on the target's scale (one column
+    /// per level, sorted within each row so that they never cross), or label probabilities [n, K].
     public func predict(_ data: Dataset, batchSize: Int = 4096, prefetch: Bool = true) throws -> Tensor {
         let z = try logits(data, batchSize: batchSize, prefetch: prefetch)
         return probabilities(z)
@@ -230,6 +242,22 @@ public final class Model {
             }
         case .multiclass:
             return (try? z.softmax(axis: 1, log: false)) ?? z
+        case let .quantileRegression(q):
+            // NOTE: the network may output crossing quantiles (nothing in the loss forbids it); each
+            // row is sorted, which keeps the set of values and makes them increase with the level.
+            let k = q.count
+            return Tensor.build(shape: [n, k]) { o in
+                var row = [Float](repeating: 0, count: k)
+                for i in 0..<n {
+                    for j in 0..<k { row[j] = z.storage.pointer[i * k + j] * targetScaling.scale[0] + targetScaling.mean[0] }
+                    row.sort()
+                    for j in 0..<k { o[i * k + j] = row[j] }
+                }
+            }
+        case let .multilabel(k):
+            return Tensor.build(shape: [n, k]) { o in
+                for i in 0..<(n * k) { o[i] = sigmoid(z.storage.pointer[i]) }
+            }
         }
     }
 

@@ -28,7 +28,8 @@ public struct TrainerConfig: Equatable, Sendable {
     public var dropLast: Bool = false
     /// The optimizer.
     public var optimizer: OptimizerConfig = .adam()
-    /// The loss; nil picks the task's default (mse, bce_with_logits, cross_entropy).
+    /// The loss; nil picks the task's default (mse, bce_with_logits, cross_entropy; quantile with
+    /// the model's levels for quantile regression).
     public var loss: LossFunction? = nil
     /// A learning-rate schedule; one-cycle steps per batch, the others per epoch.
     public var schedule: LRSchedule? = nil
@@ -133,7 +134,10 @@ public final class Trainer {
         try config.validate()
         self.model = model
         self.config = config
-        self.loss = config.loss ?? LossFunction(model.task.loss)
+        var loss = config.loss ?? model.task.defaultLossFunction
+        // A quantile loss without levels takes the model's (quantile regression).
+        if loss.kind == .quantile && loss.quantiles.isEmpty { loss.quantiles = model.task.quantiles }
+        self.loss = loss
         self.optimizer = try config.optimizer.make(named: model.network.namedParameters())
         if let s = config.schedule { scheduler = try LRScheduler(s, optimizer: optimizer) }
     }
