@@ -81,7 +81,7 @@
 #'   binary cross-entropy on the positive class's logit) or `"focal"` (softmax focal loss, or
 #'   torchvision's sigmoid focal loss on two classes); regression `"mse"` (initially), `"l1"`,
 #'   `"huber"`, `"smooth_l1"` or `"poisson_nll"` (PyTorch's definitions; `loss.log_input`,
-#'   `loss.full`; for counts, predictions are rates).
+#'   `loss.full`; for counts, predictions are rates), or `"quantile"` (see section Quantiles).
 #' * `loss.label_smoothing` (`numeric(1)` in \[0, 1\], cross-entropy), `loss.gamma` (focal, default 2),
 #'   `loss.alpha` (focal on two classes: weight of the positive class, default 0.25; negative for
 #'   none), `loss.delta` (huber, default 1), `loss.beta` (smooth_l1, default 1).
@@ -113,6 +113,19 @@
 #'     `threshold_mode` (`"rel"`), `cooldown` (0), `min_lr` (0), `eps` (1e-8) with the prefix
 #'     `cb.lr_reduce_on_plateau.`; reduces the rate when the validation loss stops improving (it
 #'     needs validation data).
+#'
+#' @section Quantiles:
+#' The regression learners predict quantiles: with `learner$predict_type = "quantiles"` and
+#' `learner$quantiles = c(0.1, 0.5, 0.9)` ('mlr3''s fields), the network gets one output per level
+#' and trains with the quantile (pinball) loss of those levels (see [ember_fit()]'s
+#' `loss = "quantile"`); `loss` must then be left at its default or be `"quantile"`. The levels
+#' must lie in (0, 1) without repeats (mlr3 keeps them sorted); without `quantiles` the learner
+#' fits the median (0.5). The prediction holds the quantiles (sorted within each row, so that they
+#' never cross) and, as its response, the quantile at `learner$quantile_response` when set, else
+#' at 0.5 when it is a level, else at the middle level (the lower of the two middle ones for an
+#' even number of levels). `loss = "quantile"` with predict type `"response"` predicts that
+#' response. Measures such as `msr("regr.pinball", alpha = 0.9)` score the quantiles, the others
+#' the response.
 #'
 #' @section Validation:
 #' Set the `$validate` field to a ratio in (0, 1) (that part of the training rows is held out),
@@ -192,7 +205,7 @@ ember_learner_public <- list(
       id = id,
       param_set = with_callback_params(param_set %||% ember_param_set(if (classif) "classif" else "regr",
         architecture_params), private$.callbacks),
-      predict_types = if (classif) c("response", "prob") else "response",
+      predict_types = if (classif) c("response", "prob") else c("response", "quantiles"),
       feature_types = feature_types,
       properties = properties,
       packages = "mlr3ember",
@@ -330,11 +343,17 @@ ember_learner_train <- function(learner, private, task, continue = NULL) {
   callbacks <- learner_callbacks(private$.callbacks, pv)
   optimizer <- optimizer_args(pv)
   loss_args <- loss_args(pv, classes)
+  loss <- pv$loss.fn %||% pv$loss
+  quantiles <- learner_quantiles(learner, loss)
+  if (!is.null(quantiles)) {
+    loss <- "quantile"
+    loss_args$quantiles <- quantiles
+  }
   model <- withCallingHandlers(
     ember_fit(x, task_target(task, classes), architecture = private$.network(task, pv),
       epochs = epochs, batch_size = pv$batch_size, optimizer = pv$optimizer, lr = pv$opt.lr,
       weight_decay = pv$opt.weight_decay, momentum = pv$opt.momentum, opt_args = optimizer,
-      loss = pv$loss.fn %||% pv$loss, loss_args = loss_args,
+      loss = loss, loss_args = loss_args,
       schedule = learner_schedule(pv, task$nrow, has_validation = !is.null(valid_task)), validate = validate,
       patience = pv$patience, min_delta = pv$min_delta, restore_best_weights = pv$restore_best_weights,
       eval_freq = pv$eval_freq, measures = lapply(measures_valid, measure_as_ember, task = valid_task),
@@ -362,14 +381,50 @@ ember_learner_train <- function(learner, private, task, continue = NULL) {
   model
 }
 
+# The quantile levels a regression learner trains for (NULL: not a quantile regression): with
+# predict_type "quantiles" or loss = "quantile", the learner's `quantiles` (mlr3's field; 0.5
+# without). The quantile loss is then the loss: another built-in loss than the default "mse", or a
+# custom loss, is an error.
+learner_quantiles <- function(learner, loss) {
+  if (learner$task_type != "regr" || (learner$predict_type != "quantiles" && !identical(loss, "quantile"))) return(NULL)
+  if (!is.character(loss) || !loss %in% c("mse", "quantile")) {
+    stop(sprintf(paste0("Learner '%s' predicts quantiles, which it trains with the quantile loss; it has loss = %s: ",
+      "leave 'loss' at its default or set it to \"quantile\""), learner$id,
+      if (is.character(loss)) sprintf("\"%s\"", loss) else "a custom loss (loss.fn)"), call. = FALSE)
+  }
+  q <- learner$quantiles %||% 0.5
+  if (!all(q > 0 & q < 1) || anyDuplicated(q)) {
+    ember_abort(sprintf("Learner '%s': the quantiles must lie in (0, 1) without repeats (the quantile loss of 0 or 1 has no minimum), got %s",
+      learner$id, deparse_short(q)), argument = "quantiles", expected = "distinct levels in (0, 1)", got = deparse_short(q))
+  }
+  q
+}
+
 # Predicts for a task (the body of the base classes' .predict()).
 ember_learner_predict <- function(learner, private, task) {
   pv <- learner$param_set$get_values(tags = "predict")
   x <- private$.features(task)
   batch_size <- pv$batch_size_predict %||% pv$batch_size %||% 4096L
   threads <- pv$num_threads %||% 1L
+  model <- learner$model
+  if (learner$task_type == "regr" && model$task == "quantile_regression") {
+    q <- stats::predict(model, x, type = "quantiles", batch_size = batch_size, num_threads = threads)
+    # The levels as the learner has them (the model keeps 32-bit floats); the learner's
+    # quantile_response when set (mlr3 adds it to the levels), else the model's response level.
+    probs <- learner$quantiles
+    if (!isTRUE(all.equal(probs, model$quantiles, tolerance = 1e-6))) probs <- model$quantiles
+    response <- learner$quantile_response %||% probs[model$response_column]
+    if (learner$predict_type != "quantiles") return(list(response = unname(q[, which.min(abs(probs - response))])))
+    attr(q, "probs") <- probs
+    attr(q, "response") <- response
+    return(list(quantiles = q))
+  }
+  if (learner$predict_type == "quantiles") {
+    stop(sprintf("Learner '%s' was trained with predict_type \"%s\"; train it again to predict quantiles", learner$id,
+      learner$state$predict_type %||% "response"), call. = FALSE)
+  }
   if (learner$task_type == "regr") {
-    return(list(response = stats::predict(learner$model, x, batch_size = batch_size, num_threads = threads)))
+    return(list(response = stats::predict(model, x, batch_size = batch_size, num_threads = threads)))
   }
   prob <- stats::predict(learner$model, x, type = "prob", batch_size = batch_size, num_threads = threads)
   response <- colnames(prob)[max.col(prob, ties.method = "first")]
@@ -399,6 +454,9 @@ measure_as_ember <- function(measure, task) {
     p <- if (is.factor(truth)) {
       response <- factor(colnames(prediction)[max.col(prediction, ties.method = "first")], levels = levels(truth))
       mlr3::PredictionClassif$new(row_ids = row_ids, truth = truth, response = response, prob = prediction)
+    } else if (is.matrix(prediction)) {
+      # A quantile regression: the quantiles with their levels and response (score_host_measures).
+      mlr3::PredictionRegr$new(row_ids = row_ids, truth = truth, quantiles = prediction)
     } else {
       mlr3::PredictionRegr$new(row_ids = row_ids, truth = truth, response = prediction)
     }

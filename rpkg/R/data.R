@@ -1,9 +1,15 @@
 # Engine datasets: encoded inputs and a target, copied once into engine memory.
 
 # The target: a factor (classification: binary with 2 levels, the first level being the positive
-# class whose logit the head outputs, else multiclass) or numbers (regression).
+# class whose logit the head outputs, else multiclass), numbers (regression), or a logical matrix
+# or data.frame of logical or 0/1 columns, one per label (multilabel).
 ember_target <- function(y, n, argument = "y") {
+  if ((is.matrix(y) && (ncol(y) != 1L || is.logical(y))) ||
+      (is.data.frame(y) && (ncol(y) != 1L || is.logical(y[[1L]])))) {
+    return(multilabel_target(y, n, argument))
+  }
   if (is.data.frame(y) && ncol(y) == 1L) y <- y[[1L]]
+  if (is.matrix(y)) y <- y[, 1L]
   if (is.factor(y)) {
     lev <- levels(y)
     if (length(lev) < 2L) {
@@ -44,6 +50,47 @@ ember_target <- function(y, n, argument = "y") {
   list(type = "numeric", levels = NULL, values = values, task = "regression")
 }
 
+# A multilabel target: one logical or 0/1 column per label (at least 2), no missing values.
+# Values: a double 0/1 matrix [n, labels]; levels: the label names (column names, else label1 ...).
+multilabel_target <- function(y, n, argument = "y") {
+  k <- ncol(y)
+  labels <- colnames(y)
+  if (is.null(labels) || anyNA(labels) || any(labels == "")) labels <- paste0("label", seq_len(k))
+  labels <- make.unique(labels)
+  if (k < 2L) {
+    ember_abort(sprintf(paste0("'%s' has %d label column(s); a multilabel target needs at least 2 (for one label, ",
+      "use a factor with two levels: binary classification)"), argument, k), argument = argument,
+      expected = "at least 2 label columns", got = sprintf("%d column(s)", k))
+  }
+  if (nrow(y) != n) {
+    ember_abort(sprintf("'%s' has %d rows; expected one per row of the features (%d)", argument, nrow(y), n),
+      kind = "shape", argument = argument, expected = as.character(n), got = as.character(nrow(y)))
+  }
+  columns <- if (is.data.frame(y)) as.list(y) else lapply(seq_len(k), function(j) y[, j])
+  values <- matrix(0, nrow = n, ncol = k, dimnames = list(NULL, labels))
+  for (j in seq_len(k)) {
+    v <- columns[[j]]
+    ok <- is.logical(v) || (is.numeric(v) && !is.object(v) && all(v[!is.na(v)] %in% c(0, 1)))
+    if (!ok) {
+      got <- if (is.numeric(v) && !is.object(v)) format(v[!is.na(v) & !v %in% c(0, 1)][1L]) else class(v)[1L]
+      ember_abort(sprintf("'%s' label column %d ('%s') must be logical or hold 0/1 values, got %s%s", argument, j, labels[j], got,
+        if (is.numeric(v)) " (a multilabel target has one 0/1 column per label)" else ""),
+        argument = argument, index = j, expected = "logical or 0/1 values", got = got)
+    }
+    bad <- which(is.na(v))
+    if (length(bad)) {
+      ember_abort(sprintf("'%s' has %d missing value(s) in label column %d ('%s') (first in row %d); remove those rows or impute the labels",
+        argument, length(bad), j, labels[j], bad[1L]), kind = "missing_values", argument = argument, index = bad[1L],
+        expected = "no missing values", got = "NA", extra_class = "ember_error_invalid_argument")
+    }
+    values[, j] <- as.double(v)
+  }
+  list(type = "multilabel", levels = labels, values = values, task = "multilabel")
+}
+
+# Rows `idx` of target values (a vector, or a multilabel matrix).
+target_rows <- function(values, idx) if (is.matrix(values)) values[idx, , drop = FALSE] else values[idx]
+
 # The number of rows of encoded inputs.
 inputs_rows <- function(inputs) {
   first <- inputs[[1L]]
@@ -51,7 +98,8 @@ inputs_rows <- function(inputs) {
 }
 
 # An engine dataset from encoded inputs (num: double matrix, categ: 0-based integer matrix,
-# image or other arrays: tensors) and an optional target vector.
+# image or other arrays: tensors) and an optional target (a vector, or a 0/1 matrix with one
+# column per label).
 engine_dataset <- function(inputs, target = NULL, argument = "x") {
   n <- inputs_rows(inputs)
   if (n < 1L) {
@@ -73,7 +121,11 @@ engine_dataset <- function(inputs, target = NULL, argument = "x") {
       .Call(C_ember_dataset_add_tensor, ds, name, v)
     }
   }
-  if (!is.null(target)) .Call(C_ember_dataset_set_target, ds, as.double(target))
+  if (!is.null(target)) {
+    # A vector, or a multilabel matrix (one column per label): storage.mode keeps the dimensions.
+    storage.mode(target) <- "double"
+    .Call(C_ember_dataset_set_target, ds, target)
+  }
   ds
 }
 

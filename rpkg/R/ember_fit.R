@@ -4,7 +4,25 @@
 #' tabular architectures ([ember_mlp()], [ember_tab_resnet()], [ember_ft_transformer()],
 #' [ember_featureless()]), or images with [ember_cnn()]. The head is sized from the target: one
 #' logit for a factor with two levels (the first level is the positive class, as in 'mlr3'), one
-#' logit per level for more levels, one value for a numeric target.
+#' logit per level for more levels, one value for a numeric target (one per quantile level with
+#' `loss = "quantile"`), one logit per label for a multilabel target.
+#'
+#' @section Quantile regression and multilabel targets:
+#' `loss = "quantile"` with `loss_args = list(quantiles = c(0.1, 0.5, 0.9))` fits several
+#' quantiles of a numeric target at once: the head has one output per level and the loss is the
+#' mean over levels and rows of the pinball loss `max(q (y - f), (q - 1) (y - f))`. The levels must
+#' lie in (0, 1) and be strictly increasing (unsorted or repeated levels are an error, not sorted);
+#' the default is 0.5 (the median). The target's standardisation applies to every output alike.
+#' `predict(type = "quantiles")` returns a matrix with a column per level; the quantiles of each
+#' row are sorted so that they never cross (see [predict.ember_model()]).
+#'
+#' A logical matrix or a data.frame of logical or 0/1 columns as `y` (at least two, one per label)
+#' is a multilabel target: one logit per label, trained with binary cross-entropy per label
+#' (`loss = "bce"`, the default, mean over labels and rows; `loss_args$pos_weight` weighs the
+#' positives of each label, one weight or one per label, as PyTorch's `BCEWithLogitsLoss`) or with
+#' the sigmoid focal loss (`"focal"`). The engine measure `"hamming_accuracy"` (the share of
+#' correct labels at a threshold of 0.5) and the loss score validation data. 'mlr3' has no
+#' multilabel task type: multilabel models are made with `ember_fit()` only.
 #'
 #' @section Features:
 #' `x` is a data.frame or a matrix for tabular architectures. Columns may be numeric, integer,
@@ -33,11 +51,15 @@
 #' after `patience` validations without an improvement of more than `min_delta`, training stops,
 #' and with `restore_best_weights` the model keeps the weights of the best validation. Measures
 #' are engine measures by name (`"accuracy"`, `"balanced_accuracy"`, `"logloss"`, `"mse"`, `"mae"`,
-#' `"rmse"`) or R functions made with [ember_measure()].
+#' `"rmse"`; `"hamming_accuracy"` for multilabel targets; a quantile regression's `"mse"` ...
+#' score its point prediction) or R functions made with [ember_measure()].
 #'
 #' @param x (`data.frame`, `matrix` or `array`)\cr Features (see section Features).
-#' @param y (`factor` or `numeric`)\cr Target, one value per row of `x`. A factor gives
-#'   classification with its levels as classes (also levels absent from `y`).
+#' @param y (`factor`, `numeric`, logical `matrix` or `data.frame`)\cr Target, one value per row
+#'   of `x`. A factor gives classification with its levels as classes (also levels absent from
+#'   `y`); a logical matrix or a data.frame of logical or 0/1 columns gives a multilabel target
+#'   (one column per label, named by the column names; see section Quantile regression and
+#'   multilabel targets).
 #' @param architecture (`ember_architecture`)\cr The network, e.g. [ember_mlp()].
 #' @param epochs (`integer(1)`)\cr Number of passes over the data.
 #' @param batch_size (`integer(1)`)\cr Rows per mini-batch.
@@ -58,8 +80,9 @@
 #'   `"cross_entropy"` or `"focal"` (the focal loss of Lin et al. 2017: softmax focal loss for
 #'   more classes, torchvision's sigmoid focal loss for two); regression: `"mse"`, `"l1"`,
 #'   `"huber"`, `"smooth_l1"` or `"poisson_nll"` (PyTorch's definitions; for counts: the target
-#'   is not standardised and, on log inputs, predictions are the rates `exp(output)`). Or a custom loss made with
-#'   [ember_loss_fn()].
+#'   is not standardised and, on log inputs, predictions are the rates `exp(output)`), or
+#'   `"quantile"` (quantile regression: the pinball loss of the levels `loss_args$quantiles`);
+#'   multilabel targets: `"bce"` or `"focal"`. Or a custom loss made with [ember_loss_fn()].
 #' @param loss_args (`list()`)\cr Loss options with PyTorch's names: `reduction` (`"mean"`,
 #'   `"sum"`), `class_weights` (one weight per class: cross-entropy and the focal loss over
 #'   several classes), `pos_weight` (cross-entropy on two classes), `label_smoothing` (in \[0, 1\],
@@ -67,7 +90,8 @@
 #'   `beta` (smooth_l1, 1), `gamma` (focal, 2), `alpha` (focal on two classes: weight of the
 #'   positive class, 0.25; negative for none), `log_input` (poisson_nll: the network outputs the
 #'   log-rate, `TRUE`), `full` (poisson_nll: add Stirling's term, `FALSE`), `eps` (poisson_nll
-#'   without log inputs, 1e-8).
+#'   without log inputs, 1e-8), `quantiles` (quantile: the levels, strictly increasing in (0, 1),
+#'   0.5). For multilabel targets `pos_weight` takes one weight or one per label.
 #' @param schedule (`list()` or `NULL`)\cr A learning-rate schedule with PyTorch's names, e.g.
 #'   `list(kind = "step", step_size = 10, gamma = 0.5)`, `list(kind = "cosine_annealing",
 #'   t_max = 30)`, `list(kind = "one_cycle", max_lr = 0.01, total_steps = 300)` (stepped per
@@ -149,6 +173,19 @@
 #' y <- d$x + (d$g == "a") + rnorm(100, sd = 0.1)
 #' model <- ember_fit(d, y, ember_tab_resnet(n_blocks = 1, d_block = 16), epochs = 10)
 #' head(predict(model, d))
+#'
+#' # Quantile regression: the 10%, 50% and 90% quantiles of the fuel consumption.
+#' model <- ember_fit(mtcars[, -1], mtcars$mpg, epochs = 50, batch_size = 8, lr = 0.01,
+#'   loss = "quantile", loss_args = list(quantiles = c(0.1, 0.5, 0.9)))
+#' head(predict(model, mtcars, type = "quantiles"))
+#'
+#' # Multilabel: three logical labels of the iris flowers.
+#' labels <- data.frame(long = iris$Sepal.Length > 5.8, wide = iris$Sepal.Width > 3,
+#'   setosa = iris$Species == "setosa")
+#' model <- ember_fit(iris[, 1:4], labels, epochs = 20, batch_size = 16, lr = 0.01,
+#'   loss_args = list(pos_weight = c(1, 1, 2)), validate = 0.2, measures = "hamming_accuracy")
+#' head(predict(model, iris, type = "prob"))
+#' colMeans(predict(model, iris) == as.matrix(labels))
 ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size = 32L, optimizer = "adam",
                       lr = NULL, weight_decay = NULL, momentum = NULL, opt_args = list(), loss = NULL,
                       loss_args = list(), schedule = NULL, validate = NULL, patience = 0L, min_delta = 0,
@@ -193,6 +230,14 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   n <- if (kind == "image" && is.array(x)) dim(x)[1L] else NROW(x)
   if (n < 1L) ember_abort("'x' has no rows; at least one row is needed", argument = "x", expected = "at least one row", got = "0 rows")
   target <- ember_target(y, n)
+  # The quantile loss makes a quantile regression: one output per level of loss_args$quantiles.
+  quantiles <- quantile_levels(loss, loss_args, target)
+  if (!is.null(quantiles)) target$task <- "quantile_regression"
+  loss_args$quantiles <- NULL
+  if (!is.null(resume) && !isTRUE(all.equal(quantiles, resume$quantiles, tolerance = 1e-6))) {
+    ember_abort("'loss_args$quantiles' must be the quantile levels of the model that training continues (init_resume = TRUE)",
+      argument = "loss_args$quantiles", expected = paste(resume$quantiles, collapse = ", "), got = paste(quantiles, collapse = ", "))
+  }
   if (!is.null(resume) && !identical(target[c("type", "levels")], resume$target[c("type", "levels")])) {
     ember_abort("'y' must have the type and levels of the model that training continues (init_resume = TRUE)",
       argument = "y", expected = paste(resume$target$levels %||% resume$target$type, collapse = ", "),
@@ -220,7 +265,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   network <- described$network
   model_config <- list(
     network = json_raw(network),
-    task = target$task, class_names = json_array(if (target$task == "regression") character(0) else target$levels),
+    task = target$task, class_names = json_array(if (target$type == "numeric") character(0) else target$levels),
+    quantiles = if (!is.null(quantiles)) json_array(quantiles),
     # Poisson: counts are not standardised, and on log inputs predictions are exp(output), the rates.
     standardize = described$standardize, standardize_target = standardize && !poisson_loss(loss),
     output_link = if (poisson_loss(loss) && !isFALSE(loss_args$log_input)) "exp",
@@ -275,7 +321,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   history <- if (!is.null(resume)) bind_histories(resume$history, run$history) else run$history
   model <- new_ember_model(ptr, encoding, target, architecture, history)
   model$config <- list(epochs = previous + epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
-    validate = if (is.list(validate)) sprintf("%d rows", length(valid_target)) else validate,
+    validate = if (is.list(validate)) sprintf("%d rows", NROW(valid_target)) else validate,
     patience = engine$patience, stopped_early = run$stopped, best_epoch = run$best_epoch)
   if (!is.null(init_report)) model$config$init <- init_report
   if (keep_optimizer_state) model$config$trainer_state <- .Call(C_ember_trainer_checkpoint, trainer)
@@ -329,9 +375,9 @@ fit_validation <- function(validate, inputs, target, encoding, unseen, n) {
       }
       idx <- sort(sample.int(n, n_valid))
       valid_inputs <- subset_inputs(inputs, idx)
-      valid_target <- target$values[idx]
+      valid_target <- target_rows(target$values, idx)
       inputs <- subset_inputs(inputs, -idx)
-      target$values <- target$values[-idx]
+      target$values <- target_rows(target$values, -idx)
     } else if (is.list(validate) && !is.data.frame(validate) && all(c("x", "y") %in% names(validate))) {
       valid_inputs <- ember_encode(encoding, validate$x, argument = "validate$x", unseen = unseen)
       vt <- ember_target(validate$y, inputs_rows(valid_inputs), argument = "validate$y")
@@ -464,14 +510,54 @@ r_argument_name <- function(field) {
 
 poisson_loss <- function(loss) identical(loss, "poisson_nll")
 
+# The quantile levels of a fit: loss_args$quantiles (default 0.5, the median) with the quantile
+# loss, which needs a numeric target; NULL for other losses. Levels must lie in (0, 1) and be
+# strictly increasing: unsorted or repeated levels are refused rather than sorted, so that the
+# columns of the predictions are the levels as given.
+quantile_levels <- function(loss, loss_args, target) {
+  q <- loss_args$quantiles
+  if (!identical(loss, "quantile")) {
+    if (!is.null(q)) {
+      ember_abort(sprintf("'loss_args$quantiles' applies to loss = \"quantile\"; the loss is %s", deparse_short(loss)),
+        argument = "loss_args$quantiles", expected = "loss = \"quantile\"", got = deparse_short(loss))
+    }
+    return(NULL)
+  }
+  if (target$type != "numeric") {
+    what <- if (target$type == "multilabel") "a multilabel target" else "a factor (classification)"
+    ember_abort(sprintf("loss = \"quantile\" is a regression loss (quantile regression of a numeric 'y'); 'y' is %s", what),
+      argument = "loss", expected = paste(builtin_losses(if (target$type == "multilabel") "multilabel" else "classif"), collapse = ", "),
+      got = "quantile")
+  }
+  if (is.null(q)) return(0.5)
+  if (!is.numeric(q) || !length(q) || anyNA(q)) {
+    ember_abort(sprintf("'loss_args$quantiles' must be a numeric vector of levels in (0, 1) without NA, got %s", deparse_short(q)),
+      argument = "loss_args$quantiles", expected = "levels in (0, 1)", got = deparse_short(q))
+  }
+  out <- which(!(q > 0 & q < 1))
+  if (length(out)) {
+    ember_abort(sprintf("'loss_args$quantiles' must lie in (0, 1); level %d is %s", out[1L], format(q[out[1L]])),
+      argument = "loss_args$quantiles", index = out[1L], expected = "levels in (0, 1)", got = format(q[out[1L]]))
+  }
+  bad <- which(diff(q) <= 0)
+  if (length(bad)) {
+    ember_abort(sprintf("'loss_args$quantiles' must be strictly increasing (sorted, without repeats), e.g. c(0.1, 0.5, 0.9); level %d (%s) follows %s",
+      bad[1L] + 1L, format(q[bad[1L] + 1L]), format(q[bad[1L]])), argument = "loss_args$quantiles", index = bad[1L] + 1L,
+      expected = "strictly increasing levels", got = deparse_short(q))
+  }
+  as.double(q)
+}
+
 # The engine's loss for ember_fit()'s `loss` on a task: on two classes, one logit with BCE (or the
-# sigmoid focal loss).
+# sigmoid focal loss); per label for multilabel targets.
 engine_loss <- function(loss, task) {
   if (is.null(loss)) return(NULL)
   if (inherits(loss, "ember_loss_fn")) return("expression")
-  allowed <- builtin_losses(if (task == "regression") "regr" else "classif")
+  allowed <- builtin_losses(switch(task, regression = , quantile_regression = "regr", multilabel = "multilabel", "classif"))
   loss <- check_choice(loss, allowed, "loss")
-  if (task == "binary") switch(loss, cross_entropy = "bce_with_logits", focal = "sigmoid_focal") else loss
+  if (task == "binary") return(switch(loss, cross_entropy = "bce_with_logits", focal = "sigmoid_focal"))
+  if (task == "multilabel") return(switch(loss, bce = "bce_with_logits", focal = "sigmoid_focal"))
+  loss
 }
 
 opt_args_json <- function(args) {
@@ -535,7 +621,9 @@ epoch_hook <- function(trainer, ptr, train_data, measures, measures_train, targe
   host_valid <- Filter(is.function, measures)
   host_train <- Filter(is.function, measures_train)
   if (!length(host_valid) && !length(host_train)) return(NULL)
-  columns <- as.integer(from_json(.Call(C_ember_model_info, ptr))$prediction_columns)
+  info <- from_json(.Call(C_ember_model_info, ptr))
+  columns <- as.integer(info$prediction_columns)
+  target[c("quantiles", "response_column")] <- list(model_quantiles(info), as.integer(info$response_column) + 1L)
   function(r, previous) {
     stop <- FALSE
     if (length(host_train)) {

@@ -5,9 +5,12 @@
 #' it drives early stopping. Any 'mlr3' measure can be wrapped this way (the 'mlr3' learners do).
 #'
 #' @param fun (`function(truth, prediction)`)\cr Returns a number. `truth` is a factor
-#'   (classification) or a numeric vector (regression); `prediction` is a matrix of class
-#'   probabilities with one column per level (`type = "prob"`), the predicted classes or values
-#'   (`type = "response"`).
+#'   (classification), a numeric vector (regression) or a logical matrix with one column per label
+#'   (multilabel); `prediction` is a matrix of class (label) probabilities with one column per level
+#'   (label) (`type = "prob"`), or the predicted classes, values or a logical matrix of labels
+#'   (`type = "response"`). For a quantile regression (`loss = "quantile"`), `type = "prob"` gives
+#'   the matrix of quantiles (columns `q0.1` ..., with 'mlr3''s attributes `probs` and `response`)
+#'   and `type = "response"` the point prediction (see [predict.ember_model()]).
 #' @param name (`character(1)`)\cr Column name in the history (`valid_<name>`).
 #' @param minimize (`logical(1)`)\cr Whether smaller is better.
 #' @param type (`character(1)`)\cr What `fun` receives as `prediction`.
@@ -40,7 +43,7 @@ normalize_measures <- function(measures, task, argument = "measures") {
     ember_abort(sprintf("'%s' must be a character vector of engine measures or a list of them and ember_measure()s", argument),
       argument = argument, expected = "measure names or ember_measure()s", got = class(measures)[1L])
   }
-  allowed <- engine_measure_names(if (task == "regression") "regression" else "classification")
+  allowed <- engine_measure_names(measure_group(task))
   for (i in seq_along(measures)) {
     m <- measures[[i]]
     if (is.function(m)) {
@@ -57,15 +60,34 @@ normalize_measures <- function(measures, task, argument = "measures") {
   measures
 }
 
+# The engine's group of measures of a task ("regression", "quantile_regression", "binary",
+# "multiclass" or "multilabel").
+measure_group <- function(task) {
+  switch(task, regression = , quantile_regression = "regression", multilabel = "multilabel", "classification")
+}
+
 # Scores R measures on predictions (probabilities or values, engine columns) of data whose target
-# values (engine encoding) are `truth_values`.
+# values (engine encoding) are `truth_values`. Quantile regressions: `type = "prob"` measures get
+# the quantiles (a matrix with mlr3's attributes "probs" and "response"), `"response"` measures the
+# point prediction; multilabel: the probabilities, or a logical matrix (threshold 0.5).
 score_host_measures <- function(measures, prediction, truth_values, target) {
   truth <- truth_from_values(truth_values, target)
-  if (target$type == "factor") colnames(prediction) <- target$levels
+  if (target$type != "numeric") colnames(prediction) <- target$levels
+  quantiles <- target$quantiles
+  if (length(quantiles)) {
+    colnames(prediction) <- sprintf("q%g", quantiles)
+    attr(prediction, "probs") <- quantiles
+    attr(prediction, "response") <- quantiles[target$response_column]
+  }
   scores <- lapply(measures, function(m) {
-    pred <- if (target$type == "factor" && attr(m, "type") == "response") {
+    response <- attr(m, "type") == "response"
+    pred <- if (target$type == "factor" && response) {
       factor(target$levels[max.col(prediction, ties.method = "first")], levels = target$levels)
-    } else if (target$type == "numeric") prediction[, 1L] else prediction
+    } else if (target$type == "multilabel" && response) {
+      prediction >= 0.5
+    } else if (target$type == "numeric" && (response || !length(quantiles))) {
+      prediction[, target$response_column %||% 1L]
+    } else prediction
     v <- m(truth, pred)
     # NA is a score (e.g. an AUC on validation rows of one class); it does not count for early stopping.
     if (!checkmate::test_number(v, na.ok = TRUE)) {
@@ -79,6 +101,7 @@ score_host_measures <- function(measures, prediction, truth_values, target) {
 
 truth_from_values <- function(values, target) {
   if (target$type == "numeric") return(values)
+  if (target$type == "multilabel") return(matrix(values == 1, nrow = NROW(values), dimnames = list(NULL, target$levels)))
   idx <- if (length(target$levels) == 2L) ifelse(values == 1, 1L, 2L) else as.integer(values) + 1L
   factor(target$levels[idx], levels = target$levels)
 }

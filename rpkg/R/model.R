@@ -11,9 +11,18 @@ new_ember_model <- function(ptr, encoding, target, architecture, history) {
     history = history,
     outputs = as.integer(info$outputs),
     prediction_columns = as.integer(info$prediction_columns),
+    quantiles = model_quantiles(info),
+    response_column = as.integer(info$response_column) + 1L,
     n_parameters = as.numeric(info$n_parameters),
     augment = model_augment(info$transforms)
   ), class = "ember_model")
+}
+
+# The quantile levels of a quantile regression (NULL for other models), as given: the engine keeps
+# them as 32-bit floats, whose 7 significant digits are R's levels.
+model_quantiles <- function(info) {
+  q <- as.double(unlist(info$quantiles))
+  if (length(q)) signif(q, 7L) else NULL
 }
 
 # The model's image transforms by input, as ember_transform() lists (NULL without).
@@ -34,8 +43,9 @@ model_from_handle <- function(ptr) {
   }
   classes <- as.character(info$class_names)
   k <- as.integer(info$prediction_columns)
-  target <- if (info$task == "regression") list(type = "numeric", levels = NULL) else
-    list(type = "factor", levels = if (length(classes)) classes else as.character(seq_len(k)))
+  target <- if (info$task %in% c("regression", "quantile_regression")) list(type = "numeric", levels = NULL) else
+    list(type = if (info$task == "multilabel") "multilabel" else "factor",
+      levels = if (length(classes)) classes else as.character(seq_len(k)))
   inputs <- lapply(info$inputs, function(i) list(name = i$name, kind = i$kind))
   new_ember_model(ptr, encoding_from_inputs(inputs), target, new_architecture("network", list()), history)
 }
@@ -65,25 +75,42 @@ check_model <- function(model, argument = "object") {
 #'   written from Swift or C, a named list with one array per network input.
 #' @param type (`character(1)`)\cr `"response"`: class labels (a factor) or numeric values;
 #'   `"prob"`: a matrix of class probabilities with one column per class; `"logits"`: the raw
-#'   network outputs (one column for binary and regression models, standardised for regression).
+#'   network outputs (one column for binary and regression models, standardised for regression);
+#'   `"quantiles"` (quantile regressions, `loss = "quantile"` in [ember_fit()]): a matrix with one
+#'   column per quantile level, named `q0.1`, `q0.5` ... as in 'mlr3'.
+#'
+#'   Quantile regressions: the quantiles of each row are sorted, so that they never cross (the
+#'   network may output them in another order; sorting keeps the values and orders them by level);
+#'   `"response"` is the quantile at level 0.5 when it is one of the levels, else the middle
+#'   level (the lower of the two middle ones for an even number of levels).
+#'
+#'   Multilabel models (a logical matrix or data.frame as `y`): `"prob"` is a matrix of the
+#'   labels' probabilities with one column per label, `"response"` a logical matrix (`TRUE` where
+#'   the probability is at least 0.5), `"logits"` one column per label.
 #' @param batch_size (`integer(1)`)\cr Rows per engine batch.
 #' @param num_threads (`integer(1)`)\cr Threads used while predicting.
 #' @param ... Not used.
-#' @return A factor, a numeric vector or a matrix.
+#' @return A factor, a numeric vector, a logical matrix (multilabel) or a matrix.
 #' @export
 #' @examples
 #' set.seed(2)
 #' model <- ember_fit(mtcars[, -1], mtcars$mpg, epochs = 50, batch_size = 8, lr = 0.01)
 #' predict(model, head(mtcars))
-predict.ember_model <- function(object, newdata, type = c("response", "prob", "logits"), batch_size = 4096L,
+predict.ember_model <- function(object, newdata, type = c("response", "prob", "logits", "quantiles"), batch_size = 4096L,
                                 num_threads = 1L, ...) {
   check_model(object)
   type <- match.arg(type)
   batch_size <- check_count(batch_size, "batch_size")
   num_threads <- check_count(num_threads, "num_threads")
-  if (type == "prob" && object$task == "regression") {
-    ember_abort("type = \"prob\" needs a classification model; this is a regression model", argument = "type",
-      expected = "\"response\" or \"logits\"", got = "\"prob\"")
+  quantile <- object$task == "quantile_regression"
+  if (type == "prob" && object$task %in% c("regression", "quantile_regression")) {
+    ember_abort(sprintf("type = \"prob\" needs a classification model; this is a %s model", sub("_", " ", object$task)),
+      argument = "type", expected = if (quantile) "\"response\", \"quantiles\" or \"logits\"" else "\"response\" or \"logits\"",
+      got = "\"prob\"")
+  }
+  if (type == "quantiles" && !quantile) {
+    ember_abort(sprintf("type = \"quantiles\" needs a quantile regression (ember_fit(loss = \"quantile\")); this is a %s model",
+      object$task), argument = "type", expected = "\"response\", \"prob\" or \"logits\"", got = "\"quantiles\"")
   }
   inputs <- ember_encode(object$encoding, newdata, argument = "newdata",
     unseen = unseen_policy(object$architecture, object$encoding))
@@ -99,19 +126,28 @@ predict.ember_model <- function(object, newdata, type = c("response", "prob", "l
     out <- .Call(C_ember_model_predict, object$ptr, data, batch_size, type == "logits", cols)
   }
   if (type == "logits") {
-    if (object$task == "multiclass") colnames(out) <- object$target$levels
+    if (object$task %in% c("multiclass", "multilabel")) colnames(out) <- object$target$levels
+    if (quantile) colnames(out) <- sprintf("q%g", object$quantiles)
+    return(out)
+  }
+  if (quantile) {
+    if (type == "response") return(out[, object$response_column])
+    colnames(out) <- sprintf("q%g", object$quantiles)
     return(out)
   }
   if (object$task == "regression") return(out[, 1L])
   colnames(out) <- object$target$levels
   if (type == "prob") return(out)
+  if (object$task == "multilabel") return(out >= 0.5)
   factor(object$target$levels[max.col(out, ties.method = "first")], levels = object$target$levels)
 }
 
 #' @export
 print.ember_model <- function(x, ...) {
   what <- switch(x$task, regression = "regression", binary = "binary classification",
-    multiclass = sprintf("classification (%d classes)", length(x$target$levels)))
+    multiclass = sprintf("classification (%d classes)", length(x$target$levels)),
+    quantile_regression = sprintf("quantile regression (levels %s)", paste(x$quantiles, collapse = ", ")),
+    multilabel = sprintf("multilabel classification (%d labels)", length(x$target$levels)))
   cat(sprintf("<ember_model> %s for %s\n", x$architecture$name, what))
   if (identical(x$encoding$kind, "tabular")) {
     types <- table(vapply(x$encoding$columns, `[[`, "", "type"))

@@ -65,7 +65,8 @@
 #' * `ember_optimizer`: `optimizer` (`"adam"`, `"adamw"`, `"sgd"`, `"rmsprop"`, `"adagrad"`)
 #'   and its options without the learners' `opt.` prefix (`lr`, `weight_decay`, `betas`,
 #'   `momentum` ...).
-#' * `ember_loss`: `loss` (`"cross_entropy"`, `"focal"`, `"mse"`, `"l1"`, `"huber"`, `"smooth_l1"`)
+#' * `ember_loss`: `loss` (`"cross_entropy"`, `"focal"`, `"mse"`, `"l1"`, `"huber"`, `"smooth_l1"`,
+#'   `"poisson_nll"`, `"quantile"`: the levels are the graph learner's `$quantiles`, 0.5 without)
 #'   and its options (`weight`, `reduction`, `label_smoothing`, `gamma`, `alpha`, `delta`, `beta`),
 #'   or `fn`, a custom loss made with [ember_loss_fn()].
 #' * `ember_callbacks`: the learners' `cb.*` parameters without the prefix (`progress`,

@@ -14,7 +14,7 @@ network_ops <- function() setdiff(engine_vocabulary()$ops, "repeat")
 
 activation_ops <- function() engine_vocabulary()$activations
 
-# The engine measures of a task ("classification" or "regression") by name.
+# The engine measures of a task ("classification", "regression" or "multilabel") by name.
 engine_measure_names <- function(task) {
   m <- engine_vocabulary()$measures
   vapply(Filter(function(x) x$task == task, m), `[[`, "", "name")
@@ -25,12 +25,15 @@ engine_measure_maximize <- function(name) {
   length(m) == 1L && isTRUE(m[[1L]]$maximize)
 }
 
-# The built-in losses by R's names for a task type ("classif", "regr" or NULL for both): the
-# engine's multiclass and regression losses (on two classes, R's "cross_entropy" and "focal" are
-# the engine's bce_with_logits and sigmoid_focal; custom losses come as ember_loss_fn()).
+# The built-in losses by R's names for a task type ("classif", "regr", "multilabel" or NULL for
+# classif and regr): the engine's multiclass and regression losses, and the quantile loss of its
+# quantile regressions (on two classes, R's "cross_entropy" and "focal" are the engine's
+# bce_with_logits and sigmoid_focal; for multilabel targets, R's "bce" and "focal" are the same
+# losses per label; custom losses come as ember_loss_fn()).
 builtin_losses <- function(task_type = NULL) {
   l <- engine_vocabulary()$losses
   classif <- setdiff(l$multiclass, "expression")
-  regr <- setdiff(l$regression, "expression")
-  switch(task_type %||% "any", classif = classif, regr = regr, c(classif, regr))
+  regr <- c(setdiff(l$regression, "expression"), unlist(l$quantile_regression))
+  multilabel <- unname(c(bce_with_logits = "bce", sigmoid_focal = "focal")[setdiff(l$multilabel, "expression")])
+  switch(task_type %||% "any", classif = classif, regr = regr, multilabel = multilabel, c(classif, regr))
 }

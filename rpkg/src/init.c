@@ -533,10 +533,15 @@ SEXP C_ember_image_read_rows(SEXP paths, SEXP shape) {
     return out;
 }
 
+/* A target vector, or a matrix of one column per label (multilabel). */
 SEXP C_ember_dataset_set_target(SEXP dataset, SEXP y) {
     ember_dataset *d = DATASET(dataset, "dataset");
-    if (TYPEOF(y) != REALSXP) stop_glue("invalid_argument", "y", "'y' must be a double vector");
-    CHECK(ember_dataset_set_target(d, REAL(y), (int64_t)XLENGTH(y)), "setting the target");
+    if (TYPEOF(y) != REALSXP) stop_glue("invalid_argument", "y", "'y' must be a double vector or matrix");
+    if (Rf_isMatrix(y)) {
+        CHECK(ember_dataset_set_target_matrix(d, REAL(y), Rf_ncols(y), EMBER_LAYOUT_COLUMN_MAJOR), "setting the target");
+    } else {
+        CHECK(ember_dataset_set_target(d, REAL(y), (int64_t)XLENGTH(y)), "setting the target");
+    }
     return R_NilValue;
 }
 

@@ -32,7 +32,7 @@ test_that("every learner is registered and passes expect_learner, with a marshal
       expect_identical(learner$predict_types, c("response", "prob"), label = id)
       expect_s3_class(learner, "LearnerClassifEmber")
     } else {
-      expect_identical(learner$predict_types, "response", label = id)
+      expect_identical(learner$predict_types, c("response", "quantiles"), label = id)
       expect_s3_class(learner, "LearnerRegrEmber")
     }
   }
@@ -71,7 +71,7 @@ test_that("parameters: mlr3torch's names, architecture defaults equal the builde
     "loss", "loss.weight", "cb.progress", "cb.checkpoint.path", "cb.lr_scheduler", "cb.lr_step.step_size") %in% ps$ids()))
   expect_identical(ps$values$seed, "random")
   expect_true(all(vapply(ps$tags, function(t) any(c("train", "predict") %in% t), logical(1))))
-  expect_identical(mlr3::lrn("regr.ember_mlp")$param_set$levels$loss, c("mse", "l1", "huber", "smooth_l1", "poisson_nll"))
+  expect_identical(mlr3::lrn("regr.ember_mlp")$param_set$levels$loss, c("mse", "l1", "huber", "smooth_l1", "poisson_nll", "quantile"))
   expect_identical(mlr3::lrn("classif.ember_mlp")$param_set$levels$loss, c("cross_entropy", "focal"))
   builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer)
   for (arch in names(builders)) {
@@ -190,4 +190,61 @@ test_that("the featureless learners learn the class frequencies and the mean, wh
   no_features$select(character(0))
   learner$train(no_features)
   expect_length(learner$predict(no_features)$response, 20)
+})
+
+test_that("regression learners predict quantiles: train, predict, regr.pinball, resample, quantile_response", {
+  skip_if_no_mlr3()
+  set.seed(31)
+  n <- 600L
+  d <- data.frame(a = stats::runif(n, -1, 1), b = stats::rnorm(n))
+  d$y <- 10 * (2 * d$a + stats::runif(n, -1, 1))
+  task <- mlr3::as_task_regr(d, target = "y", id = "noisy_line")
+  for (id in c("regr.ember_mlp", "regr.ember_tab_resnet", "regr.ember_featureless")) {
+    learner <- small(id, epochs = 3, batch_size = 32, seed = 1)
+    learner$predict_type <- "quantiles"
+    learner$quantiles <- c(0.1, 0.5, 0.9)
+    learner$train(task, row_ids = 1:400)
+    expect_identical(learner$model$quantiles, c(0.1, 0.5, 0.9), label = id)
+    p <- learner$predict(task, row_ids = 401:n)
+    expect_identical(dim(p$quantiles), c(200L, 3L), label = id)
+    expect_identical(colnames(p$quantiles), c("q0.1", "q0.5", "q0.9"), label = id)
+    expect_identical(p$response, unname(p$quantiles[, "q0.5"]), label = id)
+    expect_true(is.finite(p$score(mlr3::msr("regr.pinball", alpha = 0.9))), label = id)
+  }
+  # A trained MLP: its quantiles cover their shares; pinball losses and the response measure in a resampling.
+  learner <- mlr3::lrn("regr.ember_mlp", epochs = 40, batch_size = 32, opt.lr = 0.02, seed = 1,
+    cb.lr_scheduler = "lr_cosine_annealing")
+  learner$predict_type <- "quantiles"
+  learner$quantiles <- c(0.1, 0.5, 0.9)
+  learner$train(task, row_ids = 1:400)
+  p <- learner$predict(task, row_ids = 401:n)
+  truth <- d$y[401:n]
+  expect_lt(abs(mean(truth < p$quantiles[, "q0.1"]) - 0.1), 0.07)
+  expect_lt(abs(mean(truth < p$quantiles[, "q0.9"]) - 0.9), 0.07)
+  expect_true(all(p$quantiles[, 1] <= p$quantiles[, 2] & p$quantiles[, 2] <= p$quantiles[, 3]))
+  # mlr3's quantile_response picks the response column (and joins the levels).
+  learner$quantile_response <- 0.9
+  learner$train(task, row_ids = 1:400)
+  p9 <- learner$predict(task, row_ids = 401:n)
+  expect_identical(p9$response, unname(p9$quantiles[, "q0.9"]))
+  rr <- mlr3::resample(task, small("regr.ember_mlp", epochs = 3, batch_size = 32, seed = 1, predict_type = "quantiles",
+    quantiles = c(0.25, 0.5, 0.75)), mlr3::rsmp("cv", folds = 3))
+  scores <- rr$aggregate(mlr3::msrs(c("regr.pinball", "regr.mae")))
+  expect_true(all(is.finite(scores)))
+  # Validation with a pinball measure (early stopping on it).
+  v <- small("regr.ember_mlp", epochs = 4, batch_size = 32, seed = 1, predict_type = "quantiles", quantiles = c(0.1, 0.5, 0.9),
+    measures_valid = mlr3::msr("regr.pinball", alpha = 0.1), patience = 2)
+  v$validate <- 0.25
+  v$train(task)
+  expect_true(all(is.finite(v$model$history$valid_regr.pinball)))
+  expect_named(v$internal_valid_scores, "regr.pinball")
+  # loss = "quantile" with predict type "response" predicts the median; other losses are refused.
+  r <- small("regr.ember_mlp", loss = "quantile", epochs = 2, batch_size = 32, seed = 1)
+  r$train(task)
+  expect_identical(r$model$task, "quantile_regression")
+  expect_length(r$predict(task)$response, n)
+  wrong <- small("regr.ember_mlp", loss = "huber", epochs = 1, batch_size = 32, predict_type = "quantiles", quantiles = 0.5)
+  expect_error(wrong$train(task), "predicts quantiles, which it trains with the quantile loss; it has loss = \"huber\"")
+  zero <- small("regr.ember_mlp", epochs = 1, batch_size = 32, predict_type = "quantiles", quantiles = c(0, 0.5))
+  expect_error(zero$train(task), "the quantiles must lie in \\(0, 1\\) without repeats", class = "ember_error_invalid_argument")
 })

@@ -27,13 +27,21 @@ test_that("every activation of the engine builds and trains through ember_activa
 test_that("every engine measure is accepted and scored in its direction", {
   v <- mlr3ember:::engine_vocabulary()
   for (m in v$measures) {
+    expect_true(m$task %in% c("classification", "regression", "multilabel"), label = m$name)
     if (m$task == "classification") {
       model <- ember_fit(iris[, 1:4], iris$Species, epochs = 2, validate = 0.3, measures = m$name)
+    } else if (m$task == "multilabel") {
+      labels <- data.frame(setosa = iris$Species == "setosa", long = iris$Sepal.Length > 5.8)
+      model <- ember_fit(iris[, 1:4], labels, epochs = 2, validate = 0.3, measures = m$name)
     } else {
       model <- ember_fit(mtcars[, -1], mtcars$mpg, epochs = 2, validate = 0.3, measures = m$name)
+      # A quantile regression is scored on its point prediction.
+      quantile <- ember_fit(mtcars[, -1], mtcars$mpg, epochs = 2, validate = 0.3, measures = m$name, loss = "quantile",
+        loss_args = list(quantiles = c(0.25, 0.75)))
+      expect_true(all(is.finite(quantile$history[[paste0("valid_", m$name)]])), label = m$name)
     }
     expect_true(all(is.finite(model$history[[paste0("valid_", m$name)]])), label = m$name)
-    expect_identical(mlr3ember:::engine_measure_maximize(m$name), m$name %in% c("accuracy", "balanced_accuracy"))
+    expect_identical(mlr3ember:::engine_measure_maximize(m$name), m$name %in% c("accuracy", "balanced_accuracy", "hamming_accuracy"))
   }
 })
 
@@ -45,6 +53,11 @@ test_that("every built-in loss trains on its tasks", {
   }
   for (loss in mlr3ember:::builtin_losses("regr")) {
     expect_s3_class(ember_fit(mtcars[, -1], mtcars$mpg, loss = loss, epochs = 1), "ember_model")
+  }
+  labels <- data.frame(setosa = iris$Species == "setosa", long = iris$Sepal.Length > 5.8)
+  expect_identical(mlr3ember:::builtin_losses("multilabel"), c("bce", "focal"))
+  for (loss in mlr3ember:::builtin_losses("multilabel")) {
+    expect_s3_class(ember_fit(iris[, 1:4], labels, loss = loss, epochs = 1), "ember_model")
   }
 })
 
