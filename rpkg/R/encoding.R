@@ -100,6 +100,10 @@ is_tensor_data <- function(x) {
 # Image networks read one tensor column: the encoding names it and records its shape.
 tensor_column_encoding <- function(x, argument) {
   is_tensor <- vapply(x, inherits, TRUE, "ember_tensor")
+  if (!any(is_tensor)) {
+    ember_abort(sprintf("'%s' is a data.frame without a tensor column; a CNN reads images: an array [n, channels, height, width] or one ember_tensor column (as_ember_tensor(), ember_image_files())",
+      argument), argument = argument, expected = "images", got = sprintf("%d column(s), no ember_tensor", ncol(x)))
+  }
   if (sum(is_tensor) != 1L || ncol(x) != 1L) {
     ember_abort(sprintf("'%s' has %d tensor column(s) and %d other column(s); an image network reads exactly one ember_tensor column and nothing else (select it, or build a network with an input per column)",
       argument, sum(is_tensor), sum(!is_tensor)), argument = argument, expected = "one ember_tensor column",
@@ -123,7 +127,7 @@ as_data_frame <- function(m) {
 encoding_inputs <- function(enc) {
   if (enc$kind == "image") return(list(image = enc$shape))
   types <- vapply(enc$columns, `[[`, "", "type")
-  tensor_width <- sum(vapply(enc$columns[types == "tensor"], function(cl) prod(cl$shape), 1))
+  tensor_width <- as.integer(sum(vapply(enc$columns[types == "tensor"], function(cl) prod(cl$shape), 1)))
   list(numeric = sum(types != "factor" & types != "tensor") + tensor_width,
     cardinalities = vapply(enc$columns[types == "factor"], function(cl) length(cl$levels), integer(1)),
     image = enc$inputs$image)
