@@ -71,3 +71,33 @@ test_that("callr encapsulation gives the unencapsulated results", {
   reference <- mlr3::lrn("regr.ember_mlp", epochs = 5, batch_size = 8, seed = 3)$train(mlr3::tsk("mtcars"))
   expect_identical(learner$predict(mlr3::tsk("mtcars"))$response, reference$predict(mlr3::tsk("mtcars"))$response)
 })
+
+test_that("a task with a tensor column (bytes and image files) resamples on future workers as sequentially", {
+  skip_if_no_mlr3()
+  skip_if_not_installed("future")
+  skip_if_not_installed("png")
+  lgr::get_logger("mlr3")$set_threshold("warn")
+  set.seed(3)
+  n <- 48L
+  y <- factor(rep(c("a", "b"), n / 2))
+  imgs <- array(as.raw(sample(0:60, n * 144L, TRUE)), c(n, 1L, 12L, 12L))
+  imgs[y == "b", 1, 1:4, 1:4] <- as.raw(240)
+  dir <- tempfile()
+  dir.create(dir)
+  paths <- file.path(dir, sprintf("%02d.png", seq_len(n)))
+  for (i in seq_len(n)) png::writePNG(matrix(as.integer(imgs[i, 1, , ]) / 255, 12, 12), paths[i])
+  learner <- mlr3::lrn("classif.ember_lenet", epochs = 3, batch_size = 8, predict_type = "prob",
+    augment = list(ember_transform("random_horizontal_flip")))
+  for (column in list(as_ember_tensor(imgs), ember_image_files(paths))) {
+    d <- data.frame(y = y)
+    d$image <- column
+    task <- mlr3::as_task_classif(d, target = "y")
+    resampling <- mlr3::rsmp("cv", folds = 2)$instantiate(task)
+    old <- future::plan("sequential")
+    sequential <- parallel_run(learner, task, resampling)
+    future::plan("multisession", workers = 2)
+    multisession <- parallel_run(learner, task, resampling)
+    future::plan(old)
+    expect_identical(predictions_of(multisession), predictions_of(sequential))
+  }
+})
