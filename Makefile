@@ -103,7 +103,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-core bench-build bench-graph bench-extending
+.PHONY: bench bench-quick bench-core bench-build bench-graph bench-extending bench-images bench-finetune
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -125,6 +125,16 @@ bench-graph: rpkg-install
 bench-extending: rpkg-install
 	R_LIBS=$(RLIB_LOCAL) OMP_NUM_THREADS=1 Rscript Benchmarks/extending_bench.R
 
+## Fine-tuning: an epoch of ResNet-18 on 64 x 64 images with the body frozen against all trainable.
+bench-finetune: rpkg-install
+	R_LIBS=$(RLIB_LOCAL) OMP_NUM_THREADS=1 Rscript Benchmarks/finetune_bench.R
+
 ## EmberCore vs torch.matmul and small ops, one thread.
 bench-core: bench-build
 	$(BENCH_RUN) core
+
+## Images side by side with PyTorch/torchvision (Ember through R): LeNet on Fashion-MNIST, ResNet-18,
+## augmentation overhead, JPEG decoding; writes Benchmarks/results-images.md. BENCH_MODE=quick|full.
+BENCH_MODE ?= quick
+bench-images: rpkg-install bench-build
+	$(BENCH_PYTHON) Benchmarks/image_bench.py $(BENCH_MODE) --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)

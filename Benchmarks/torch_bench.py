@@ -7,6 +7,10 @@ options, one JSON line per result (Benchmarks/run.py runs it once per measuremen
     python3 torch_bench.py resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
     python3 torch_bench.py core
     python3 torch_bench.py transforms [--threads 1]
+    python3 torch_bench.py images --data FILE --labels FILE --channels 3 --size 32 --model lenet|resnet18 [--n N] [--batch 128]
+                                  [--epochs 1] [--warmup 1] [--predict N] [--loader 0|1] [--augment 0|1] [--padding 4] [--threads 1]
+    python3 torch_bench.py jpeg-files --dir DIR [--n 1000] [--size 256]
+    python3 torch_bench.py jpeg --dir DIR [--n 1000] [--size 224] [--batch 128] [--workers 0|2] [--epochs 1]
 
 Denormals are flushed (torch.set_flush_denormal), as Ember does: PyTorch's best, not its default;
 `--flush 0` leaves them alone (the long-run denormal benchmark runs both).
@@ -249,28 +253,174 @@ def transforms_bench(a):
          images_per_s=128 / whole, ms_per_batch=whole * 1e3)
 
 
+def torchvision_module():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "golden"))
+    from golden_common import import_torchvision
+    return import_torchvision()
+
+
+class ByteImages(torch.utils.data.Dataset):
+    """Byte images [n, C, H, W] one at a time, as a data loader's dataset returns them: byte / 255
+    (as to_dtype(float32, scale=True) and Ember's byte columns), then `transform` if any."""
+
+    def __init__(self, x, y, transform=None):
+        self.x, self.y, self.transform = x, y, transform
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        image = self.x[i].float().div_(255)
+        return (self.transform(image) if self.transform is not None else image), self.y[i]
+
+
+def images_bench(a):
+    """Byte images [--channels, --size, --size] (--data: C order, one byte per value; --labels: one
+    byte per image, classes 0-9), LeNet or torchvision's ResNet-18 (10 classes), batch --batch,
+    Adam lr 1e-3, shuffled, cross-entropy: trains on the first --n images for --warmup + --epochs
+    epochs and reports the images/s of each timed epoch (and their median), then predicts the first
+    --predict images (eval mode, batches of --batch). Batches are gathered from the byte tensor and
+    divided by 255 (as Ember widens a byte column per batch); --loader 1 reads them through a
+    torch.utils.data.DataLoader (num_workers=0) over a dataset of one image per item, and
+    --augment 1 applies v2.RandomCrop(size, padding=--padding) + v2.RandomHorizontalFlip() per
+    image in that dataset (implies --loader 1)."""
+    shape = (a.channels, a.size, a.size)
+    x = torch.from_numpy(np.fromfile(a.data, dtype=np.uint8).reshape((-1,) + shape))
+    y = torch.from_numpy(np.fromfile(a.labels, dtype=np.uint8).astype(np.int64))
+    n = min(a.n or len(y), len(y))
+    torch.manual_seed(a.seed)
+    model = lenet() if a.model == "lenet" else torchvision_module().models.resnet18(num_classes=10)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    if a.loader or a.augment:
+        transform = None
+        if a.augment:
+            torchvision_module()
+            from torchvision.transforms import v2
+            transform = v2.Compose([v2.RandomCrop(a.size, padding=a.padding), v2.RandomHorizontalFlip()])
+        loader = torch.utils.data.DataLoader(ByteImages(x[:n], y[:n], transform), batch_size=a.batch, shuffle=True,
+                                             num_workers=0)
+
+        def batches():
+            return iter(loader)
+    else:
+        def batches():
+            order = torch.randperm(n)
+            for start in range(0, n, a.batch):
+                rows = order[start:start + a.batch]
+                yield x[rows].float().div_(255), y[rows]
+    model.train()
+    rates = []
+    for epoch in range(a.warmup + a.epochs):
+        t = time.perf_counter()
+        for xb, yb in batches():
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+        if epoch >= a.warmup:
+            rates.append(n / (time.perf_counter() - t))
+    predict_rate = None
+    if a.predict:
+        model.eval()
+        xp = x[:a.predict]
+        t = time.perf_counter()
+        with torch.inference_mode():
+            for start in range(0, len(xp), a.batch):
+                model(xp[start:start + a.batch].float().div_(255)).argmax(1)
+        predict_rate = len(xp) / (time.perf_counter() - t)
+    emit(train_images_per_s=statistics.median(rates), epoch_images_per_s=rates, predict_images_per_s=predict_rate,
+         train_images=n, final_loss=loss.item(), loader=bool(a.loader or a.augment), augment=bool(a.augment))
+
+
+def jpeg_paths(a):
+    return [os.path.join(a.dir, f"img-{i:04d}.jpg") for i in range(a.n)]
+
+
+def jpeg_files_bench(a):
+    """Writes --n JPEG files of --size × --size RGB pixels (PIL, quality 90) into --dir, once:
+    smooth colour fields (an 8 × 8 random image upsampled bicubically) plus Gaussian noise (sd 8),
+    so that they compress about as photographs do. Existing files are kept."""
+    from PIL import Image
+    os.makedirs(a.dir, exist_ok=True)
+    written = 0
+    for i, path in enumerate(jpeg_paths(a)):
+        if os.path.exists(path):
+            continue
+        rng = np.random.default_rng(i)
+        field = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((a.size, a.size), Image.BICUBIC)
+        pixels = np.asarray(field, dtype=np.float32) + rng.normal(0, 8, (a.size, a.size, 3))
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path + ".tmp", format="JPEG", quality=90)
+        os.replace(path + ".tmp", path)
+        written += 1
+    emit(files=a.n, written=written, mib=sum(os.path.getsize(p) for p in jpeg_paths(a)) / 2 ** 20)
+
+
+class JpegFiles(torch.utils.data.Dataset):
+    """One JPEG file per item: PIL open + convert("RGB"), to a tensor, byte / 255, then v2's
+    functional resize to size × size (bilinear, antialias off: Ember's resize of decoded files)."""
+
+    def __init__(self, paths, size):
+        torchvision_module()
+        from torchvision.transforms.v2 import functional as F
+        self.paths, self.size, self.F = paths, size, F
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        with Image.open(self.paths[i]) as im:
+            image = self.F.pil_to_tensor(im.convert("RGB"))
+        image = self.F.to_dtype(image, torch.float32, scale=True)
+        return self.F.resize(image, [self.size, self.size], antialias=False)
+
+
+def jpeg_bench(a):
+    """Decodes the --n files of --dir (jpeg-files) and resizes them to --size × --size through a
+    DataLoader (batches of --batch) with --workers worker processes (0: in this process): images/s of
+    a whole pass, worker start-up included; the median over --epochs passes, after reading one batch
+    (file cache, first-call costs)."""
+    dataset = JpegFiles(jpeg_paths(a), a.size)
+    for i in range(min(a.batch, len(dataset))):
+        dataset[i]
+    rates = []
+    for _ in range(a.epochs):
+        t = time.perf_counter()
+        count = 0
+        for batch in torch.utils.data.DataLoader(dataset, batch_size=a.batch, num_workers=a.workers):
+            count += len(batch)
+        rates.append(count / (time.perf_counter() - t))
+    emit(images_per_s=statistics.median(rates), pass_images_per_s=rates, images=count, workers=a.workers)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core", "transforms"])
+    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core", "transforms", "images", "jpeg-files",
+                                            "jpeg"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
                           ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
-                          ("depth", 18), ("size", 32), ("batch", 32), ("steps", 10)]:
+                          ("depth", 18), ("size", 32), ("batch", 32), ("steps", 10), ("channels", 3), ("predict", 0),
+                          ("loader", 0), ("augment", 0), ("padding", 4), ("workers", 0)]:
         parser.add_argument("--" + name, type=int, default=default)
-    for name in ["data", "dir", "opt", "model"]:
+    for name in ["data", "dir", "opt", "model", "labels"]:
         parser.add_argument("--" + name)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--save-init", dest="save_init")
     a = parser.parse_args()
-    if a.n is None:
+    if a.n is None and a.command in ("jpeg-files", "jpeg"):
+        a.n = 1000
+    if a.n is None and a.command != "images":
         a.n, a.p = (4601, 57) if a.command == "ftt" else (2000, a.p or 1000)
     if a.p is None:
         a.p = 57 if a.command == "ftt" else 1000
     if a.epochs is None:
-        a.epochs = 2 if a.command in ("fashion", "ftt") else 20
+        a.epochs = 2 if a.command in ("fashion", "ftt") else 1 if a.command in ("images", "jpeg") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
     {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench,
-     "transforms": transforms_bench}[a.command](a)
+     "transforms": transforms_bench, "images": images_bench, "jpeg-files": jpeg_files_bench,
+     "jpeg": jpeg_bench}[a.command](a)
 
 
 if __name__ == "__main__":
