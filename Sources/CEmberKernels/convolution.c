@@ -249,22 +249,41 @@ INLINE void valid_range(int64_t offset, int64_t stride, int64_t extent, int64_t 
     *hi = h < l ? l : h;
 }
 
-/// Copies `count` runs of the input (`step` floats apart) to consecutive output rows of `outW`,
-/// vector v of a run reading the lanes of bits[v]; NV > 0 fixes the vectors per run (specialised
-/// for the common widths: the loop is then a handful of instructions per run).
-INLINE void im2col_runs(const int NV, int64_t nv, float *d, const float *src, int64_t outW, int64_t step, int64_t count,
-                        const uint32_t *bits, lanes_fn lanes) {
-    const int64_t n = NV ? NV : nv;
-    for (int64_t i = 0; i < count; i++, d += outW, src += step) {
-        for (int64_t v = 0; v < n; v++) vstore(d + 16 * v, lanes(src + 16 * v, bits[v]));
+/// Stores v at row + pos; with `limit` >= 0 (exact layout) only its lanes before column `limit`.
+INLINE void im2col_store(float *row, int64_t pos, v16 v, int64_t limit, store_fn store) {
+    if (limit < 0 || pos + 16 <= limit) {
+        vstore(row + pos, v);
+    } else {
+        store(row + pos, v, lane_bits(0, limit - pos));
     }
 }
 
-/// NOTE: whole-vector writes run up to 16 floats past a sample's padded columns; the next sample
-/// or the row's slack takes them (see cember_im2col in CEmberKernels.h).
+/// Copies `count` runs of the input (`step` floats apart) to consecutive output rows of `outW`
+/// starting at column `pos` of `row`, vector v of a run reading the lanes of bits[v]; NV > 0 fixes
+/// the vectors per run (specialised for the common widths: the loop is then a handful of
+/// instructions per run). With `limit` >= 0, nothing is written at or after column `limit`.
+INLINE void im2col_runs(const int NV, int64_t nv, float *row, int64_t pos, const float *src, int64_t outW, int64_t step,
+                        int64_t count, const uint32_t *bits, lanes_fn lanes, int64_t limit, store_fn store) {
+    const int64_t n = NV ? NV : nv;
+    if (limit < 0 || pos + count * outW + 16 * n - outW <= limit) {  // no write reaches `limit`
+        float *d = row + pos;
+        for (int64_t i = 0; i < count; i++, d += outW, src += step) {
+            for (int64_t v = 0; v < n; v++) vstore(d + 16 * v, lanes(src + 16 * v, bits[v]));
+        }
+        return;
+    }
+    for (int64_t i = 0; i < count; i++, pos += outW, src += step) {
+        for (int64_t v = 0; v < n; v++) im2col_store(row, pos + 16 * v, lanes(src + 16 * v, bits[v]), limit, store);
+    }
+}
+
+/// NOTE: without `exact`, whole-vector writes run up to 16 floats past a sample's padded columns;
+/// the next sample or the row's slack takes them (see cember_im2col in CEmberKernels.h). With
+/// `exact`, each row holds exactly P columns and nothing is written after them.
 INLINE void im2col_body(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld,
-                        lanes_fn lanes) {
-    const int64_t outW = g->out_w, P = g->out_h * outW, padded = (P + 15) & ~(int64_t)15;
+                        lanes_fn lanes, store_fn store, int exact) {
+    const int64_t outW = g->out_w, P = g->out_h * outW, padded = exact ? P : (P + 15) & ~(int64_t)15;
+    const int64_t limit = exact ? P : -1;
     const int64_t nv = (outW + 15) / 16, step = g->stride_h * g->width;
     enum { max_vectors = 8 };  // the vectorised runs keep one lane mask per vector
     float *row = cols;
@@ -279,25 +298,25 @@ INLINE void im2col_body(const float *restrict image, const cember_window *g, flo
                 valid_range(offW, g->stride_w, g->width, outW, &lo, &hi);
                 const int64_t first = lo < hi ? ohLo : ohHi, count = lo < hi ? ohHi - ohLo : 0;
                 // Output rows above the image, the rows that read it, then rows below it and the padding.
-                for (int64_t p = 0; p < first * outW; p += 16) vstore(row + p, vsplat(0.0f));
+                for (int64_t p = 0; p < first * outW; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
                 const float *src = plane + (first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW;
-                float *d = row + first * outW;
                 if (g->stride_w == 1 && nv <= max_vectors) {
                     uint32_t bits[max_vectors];
                     for (int64_t v = 0; v < nv; v++) bits[v] = lane_bits(lo - 16 * v, hi - 16 * v);
                     switch (nv) {
-                        case 1: im2col_runs(1, nv, d, src, outW, step, count, bits, lanes); break;
-                        case 2: im2col_runs(2, nv, d, src, outW, step, count, bits, lanes); break;
-                        default: im2col_runs(0, nv, d, src, outW, step, count, bits, lanes); break;
+                        case 1: im2col_runs(1, nv, row, first * outW, src, outW, step, count, bits, lanes, limit, store); break;
+                        case 2: im2col_runs(2, nv, row, first * outW, src, outW, step, count, bits, lanes, limit, store); break;
+                        default: im2col_runs(0, nv, row, first * outW, src, outW, step, count, bits, lanes, limit, store); break;
                     }
                 } else {
+                    float *d = row + first * outW;
                     for (int64_t i = 0; i < count; i++, d += outW, src += step) {
                         for (int64_t ow = 0; ow < lo; ow++) d[ow] = 0;
                         for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
                         for (int64_t ow = hi; ow < outW; ow++) d[ow] = 0;
                     }
                 }
-                for (int64_t p = (first + count) * outW; p < padded; p += 16) vstore(row + p, vsplat(0.0f));
+                for (int64_t p = (first + count) * outW; p < padded; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
             }
         }
     }
@@ -389,18 +408,23 @@ INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t ro
 #define ROWS_PASS src, src_ld, rows, len, mask, dst, dst_ld, padded
 
 #ifdef HAVE_VARIANTS
-TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512); }
-TARGET_AVX2 static void im2col_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2); }
+TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512, store_avx512, 0); }
+TARGET_AVX2 static void im2col_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2, store_avx2, 0); }
+TARGET_AVX512 static void im2col_exact_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512, store_avx512, 1); }
+TARGET_AVX2 static void im2col_exact_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2, store_avx2, 1); }
 TARGET_AVX512 static void col2im_avx512(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx512, store_avx512); }
 TARGET_AVX2 static void col2im_avx2(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx2, store_avx2); }
 TARGET_AVX512 static void copy_rows_avx512(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx512); }
 TARGET_AVX2 static void copy_rows_avx2(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx2); }
 #endif
-static void im2col_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline); }
+static void im2col_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 0); }
+static void im2col_exact_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 1); }
 static void col2im_baseline(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_baseline, store_baseline); }
 static void copy_rows_baseline(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_baseline); }
 
 void cember_im2col(IM2COL_ARGS) { DISPATCH(im2col, image, g, cols, ld) }
+
+void cember_im2col_exact(IM2COL_ARGS) { DISPATCH(im2col_exact, image, g, cols, ld) }
 
 void cember_col2im(COL2IM_ARGS) { DISPATCH(col2im, cols, ld, g, image) }
 

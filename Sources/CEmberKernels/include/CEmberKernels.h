@@ -72,8 +72,13 @@ typedef struct {
 /// the caller fills samples left to right and leaves 16 floats of slack at the end of each row.
 void cember_im2col(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld);
 
+/// cember_im2col into rows of exactly P = out_h·out_w columns: writes nothing outside columns
+/// 0..<P of each row, so the samples of a batch may sit side by side (sample s at column s·P).
+void cember_im2col_exact(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld);
+
 /// col2im of one sample: overwrites `image` with the sum, over rows and columns of `cols` laid out
-/// as cember_im2col writes them, of each value at the image position it was read from.
+/// as cember_im2col writes them, of each value at the image position it was read from. Reads only
+/// columns 0..<P of each row (so it also takes cember_im2col_exact's layout).
 void cember_col2im(const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image);
 
 /// Copies `rows` rows of `len` floats (`src_ld` apart) to rows `dst_ld` apart, each followed by

@@ -1,3 +1,5 @@
+import CEmberKernels
+
 /// 1-d and 2-d convolution (PyTorch's `conv1d`/`conv2d`: zero padding, stride, dilation, groups)
 /// as im2col + GEMM.
 ///
@@ -171,82 +173,41 @@ struct ConvGeometry {
     /// Minimum parallel-loop chunk for units of `work` elements each.
     func minUnits(_ work: Int) -> Int { Swift.max(1, Parallel.minimumChunk / Swift.max(1, work)) }
 
-    /// Fills row `row` (channel c, kernel tap ki, kj) of one sample's block of the column matrix:
-    /// `dst[oh·outW + ow] = image[c, oh·sH - pH + ki·dH, ow·sW - pW + kj·dW]`, zero outside.
+    /// Calls `body(s, c0, c1)` for runs of input channels `c0..<c1` of sample `s` of `count`
+    /// samples, on Ember's threads: the units (sample, channel) are split into contiguous ranges.
     @inline(__always)
-    func im2colRow(_ image: UnsafePointer<Float>, row: Int, _ dst: UnsafeMutablePointer<Float>) {
-        let c = row / kernelArea, tap = row % kernelArea
-        let ki = tap / kW, kj = tap % kW
-        let plane = image + c * inPlane
-        let offW = kj * dilW - padW
-        let (lo, hi) = validWindowRange(offset: offW, stride: strideW, extent: inW, count: outW)
-        for oh in 0..<outH {
-            let ih = oh &* strideH &- padH &+ ki &* dilH
-            let d = dst + oh * outW
-            guard ih >= 0 && ih < inH, lo < hi else {
-                d.initialize(repeating: 0, count: outW)
-                continue
-            }
-            if lo > 0 { d.initialize(repeating: 0, count: lo) }
-            if hi < outW { (d + hi).initialize(repeating: 0, count: outW - hi) }
-            let base = ih &* inW &+ offW
-            if strideW == 1 {
-                (d + lo).update(from: plane + (base + lo), count: hi - lo)
-            } else {
-                for ow in lo..<hi { d[ow] = plane[base &+ ow &* strideW] }
-            }
-        }
-    }
-
-    /// Adds the column-matrix rows of channel `c` (one sample's block, rows `ld` apart) back onto
-    /// that channel's input plane `dst` (col2im; `dst` must be initialised).
-    @inline(__always)
-    func col2imChannel(_ cols: UnsafePointer<Float>, ld: Int, channel c: Int, _ dst: UnsafeMutablePointer<Float>) {
-        for ki in 0..<kH {
-            for kj in 0..<kW {
-                let src = cols + (c * kernelArea + ki * kW + kj) * ld
-                let offW = kj * dilW - padW
-                let (lo, hi) = validWindowRange(offset: offW, stride: strideW, extent: inW, count: outW)
-                if lo >= hi { continue }
-                for oh in 0..<outH {
-                    let ih = oh &* strideH &- padH &+ ki &* dilH
-                    guard ih >= 0 && ih < inH else { continue }
-                    let s = src + oh * outW
-                    let base = ih &* inW &+ offW
-                    if strideW == 1 {
-                        let d = dst + (base + lo), t = s + lo
-                        for i in 0..<(hi - lo) { d[i] += t[i] }
-                    } else {
-                        for ow in lo..<hi { dst[base &+ ow &* strideW] += s[ow] }
-                    }
-                }
+    private func forChannelRuns(count: Int, work: Int, _ body: (_ s: Int, _ c0: Int, _ c1: Int) -> Void) {
+        let C = inChannels
+        Parallel.forRange(count * C, minChunk: minUnits(work)) { b, e in
+            var u = b
+            while u < e {
+                let s = u / C, c0 = u % C, c1 = Swift.min(C, c0 + (e - u))
+                body(s, c0, c1)
+                u += c1 - c0
             }
         }
     }
 
     /// Writes the column matrix of samples `first..<first + count` of `x` into `cols`
-    /// ([colRows, count · P], sample s in columns s·P..<(s+1)·P).
+    /// ([colRows, count · P], sample s in columns s·P..<(s+1)·P; row (c·kH + ki)·kW + kj holds
+    /// `x[c, oh·sH - pH + ki·dH, ow·sW - pW + kj·dW]` at column oh·outW + ow, zero outside).
     func im2col(_ x: UnsafePointer<Float>, first: Int, count: Int, _ cols: UnsafeMutablePointer<Float>) {
-        let rows = colRows, P = outPlane, ld = count * P, sample = inChannels * inPlane
-        Parallel.forRange(count * rows, minChunk: minUnits(P)) { b, e in
-            for u in b..<e {
-                let s = u / rows, r = u % rows
-                im2colRow(x + (first + s) * sample, row: r, cols + r * ld + s * P)
-            }
+        let P = outPlane, ld = count * P, sample = inChannels * inPlane, rowsPerChannel = kernelArea
+        forChannelRuns(count: count, work: rowsPerChannel * P) { s, c0, c1 in
+            var win = window
+            win.channels = Int64(c1 - c0)
+            cember_im2col_exact(x + (first + s) * sample + c0 * inPlane, &win, cols + c0 * rowsPerChannel * ld + s * P, Int64(ld))
         }
     }
 
     /// Folds `cols` ([colRows, count · P]) back onto samples `first..<first + count` of `dx`,
     /// overwriting them.
     func col2im(_ cols: UnsafePointer<Float>, first: Int, count: Int, _ dx: UnsafeMutablePointer<Float>) {
-        let P = outPlane, ld = count * P, C = inChannels
-        Parallel.forRange(count * C, minChunk: minUnits(kernelArea * P)) { b, e in
-            for u in b..<e {
-                let s = u / C, c = u % C
-                let plane = dx + ((first + s) * C + c) * inPlane
-                plane.initialize(repeating: 0, count: inPlane)
-                col2imChannel(cols + s * P, ld: ld, channel: c, plane)
-            }
+        let P = outPlane, ld = count * P, sample = inChannels * inPlane, rowsPerChannel = kernelArea
+        forChannelRuns(count: count, work: rowsPerChannel * P) { s, c0, c1 in
+            var win = window
+            win.channels = Int64(c1 - c0)
+            cember_col2im(cols + c0 * rowsPerChannel * ld + s * P, Int64(ld), &win, dx + (first + s) * sample + c0 * inPlane)
         }
     }
 
