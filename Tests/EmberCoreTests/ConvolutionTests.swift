@@ -396,6 +396,89 @@ final class ConvolutionTests: XCTestCase {
         assertClose(wv.grad, try tensor(ref.dw, w1.shape), normwise(ref.dw), "conv1d dw")
     }
 
+    /// Kernels narrowed to their live taps (small maps with padding: only some taps ever read the
+    /// input) and convolutions whose one window is the whole input (run as a fully connected
+    /// layer), against direct summation: values and all three gradients, the dead taps' weight
+    /// gradient exactly zero; on the BLAS and the direct kernels, whole and chunked batches.
+    func testDeadTapsAndWholeInputWindowsMatchDirectSummation() throws {
+        let configs: [(x: [Int], w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int,
+                       kernel: (Int, Int)?, linear: Bool)] = [
+            // ResNet's last stage at 32×32: 3×3 on a 1×1 map (one live tap), then 3×3/2 on 2×2 (2×2 taps, the whole input).
+            ([6, 16, 1, 1], [20, 16, 3, 3], (1, 1), (1, 1), (1, 1), 1, (1, 1), true),
+            ([6, 12, 2, 2], [20, 12, 3, 3], (2, 2), (1, 1), (1, 1), 1, (2, 2), true),
+            // The 1×1/2 downsample: one output position, but not the whole input.
+            ([6, 12, 2, 2], [20, 12, 1, 1], (2, 2), (0, 0), (1, 1), 1, nil, false),
+            // Narrowed along the width only, with dilation; grouped.
+            ([5, 6, 5, 1], [8, 6, 3, 3], (1, 1), (2, 2), (2, 2), 1, (3, 1), false),
+            ([4, 8, 1, 1], [12, 4, 3, 3], (1, 1), (1, 1), (1, 1), 2, (1, 1), false),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            let geo = try ConvGeometry(op: "conv2d", input: cfg.x, weight: cfg.w, bias: [cfg.w[0]],
+                                       stride: [cfg.stride.0, cfg.stride.1], padding: [cfg.padding.0, cfg.padding.1],
+                                       dilation: [cfg.dilation.0, cfg.dilation.1], groups: cfg.groups)
+            let crop = geo.cropped()
+            XCTAssertEqual(crop.map { [$0.geometry.kH, $0.geometry.kW] }, cfg.kernel.map { [$0.0, $0.1] }, "config \(k): narrowed kernel")
+            XCTAssertEqual((crop?.geometry ?? geo).isLinear, cfg.linear, "config \(k): whole-input window")
+            let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
+            for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
+                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+                let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
+                                   groups: cfg.groups, maxSamplesPerChunk: limit, kernels: kernels)
+                let seed = randomTensor(y.shape, &rng)
+                try y.backward(seed: seed)
+                let ref = referenceConv2d(x, w, b, seed, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
+                                          groups: cfg.groups)
+                let what = "config \(k), \(kernels), chunk \(limit)"
+                assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "\(what) y")
+                assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "\(what) dx")
+                assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "\(what) dw")
+                assertClose(bv.grad, try tensor(ref.db, b.shape), normwise(ref.db), "\(what) db")
+                let dw = try XCTUnwrap(wv.grad).data
+                for (i, r) in ref.dw.enumerated() where r == 0 {
+                    XCTAssertEqual(dw[i], 0, "\(what): dead tap \(i) has a weight gradient")
+                }
+            }
+        }
+    }
+
+    /// The BLAS path's im2col and col2im (cember_im2col_exact, cember_col2im: samples side by side
+    /// in rows of exactly P columns) on ResNet's shapes at odd sizes (7×7/2 stem, 3×3/2, 1×1/2, 3×3
+    /// over rows of more than two vectors) against direct summation, and with the same bits in
+    /// every instruction-set variant this CPU runs.
+    func testBLASConvolutionIm2colMatchesDirectSummationInEveryInstructionSet() throws {
+        defer { _ = cember_kernels_force_isa(-1) }
+        let configs: [(x: [Int], w: [Int], stride: Int, padding: Int)] = [
+            ([3, 3, 13, 11], [70, 3, 7, 7], 2, 3), ([3, 5, 9, 9], [70, 5, 3, 3], 2, 1),
+            ([3, 6, 9, 7], [70, 6, 1, 1], 2, 0), ([3, 4, 6, 37], [70, 4, 3, 3], 1, 1), ([4, 3, 3, 3], [70, 3, 3, 3], 1, 1),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
+            var seed: Tensor?
+            var reference: [Tensor]?
+            for isa in [-1, 1, 0] {
+                _ = cember_kernels_force_isa(Int32(isa))
+                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+                let y = try conv2d(xv, weight: wv, bias: bv, stride: (cfg.stride, cfg.stride), padding: (cfg.padding, cfg.padding),
+                                   dilation: (1, 1), groups: 1, maxSamplesPerChunk: Int.max, kernels: .blas)
+                if seed == nil { seed = randomTensor(y.shape, &rng) }
+                try y.backward(seed: try XCTUnwrap(seed))
+                let results = [y.value, try XCTUnwrap(xv.grad), try XCTUnwrap(wv.grad), try XCTUnwrap(bv.grad)]
+                if let reference {
+                    for (name, (r, e)) in zip(["y", "dx", "dw", "db"], zip(results, reference)) {
+                        XCTAssertEqual(r.data, e.data, "config \(k), isa cap \(isa): \(name) differs")
+                    }
+                } else {
+                    reference = results
+                    let ref = referenceConv2d(x, w, b, try XCTUnwrap(seed), stride: (cfg.stride, cfg.stride),
+                                              padding: (cfg.padding, cfg.padding), dilation: (1, 1), groups: 1)
+                    assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "config \(k) y")
+                    assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "config \(k) dx")
+                    assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "config \(k) dw")
+                }
+            }
+        }
+    }
+
     /// The direct kernels give the same bits on one thread and on two, and in every instruction-set
     /// variant this CPU can run (AVX-512, AVX2, baseline): blocks of samples depend on the shapes
     /// only, and every long sum is added in one fixed order (CEmberKernels/convolution.c).

@@ -68,8 +68,9 @@ func validWindowRange(offset: Int, stride: Int, extent: Int, count: Int) -> (Int
 /// Sizes of one convolution, validated; 1-d convolutions have `inH = kH = outH = 1`.
 struct ConvGeometry {
     let batch: Int, inChannels: Int, outChannels: Int, groups: Int
-    let inH: Int, inW: Int, kH: Int, kW: Int
-    let strideH: Int, strideW: Int, padH: Int, padW: Int, dilH: Int, dilW: Int
+    // Variables only so that `cropped` can narrow the kernel to its live taps.
+    private(set) var inH: Int, inW: Int, kH: Int, kW: Int
+    private(set) var strideH: Int, strideW: Int, padH: Int, padW: Int, dilH: Int, dilW: Int
     let outH: Int, outW: Int
 
     var inPerGroup: Int { inChannels / groups }
@@ -217,6 +218,13 @@ struct ConvGeometry {
                  _ y: UnsafeMutablePointer<Float>, relu: Bool = false, maxSamplesPerChunk: Int,
                  kernels: ConvKernels = .automatic) throws {
         guard batch > 0, outChannels > 0, outPlane > 0 else { return }
+        if let crop = cropped() {
+            let narrow = crop.geometry.croppedWeight(w, from: self, taps: crop.taps)
+            try withExtendedLifetime(narrow) {
+                try crop.geometry.forward(x, narrow.pointer, bias, y, relu: relu, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+            }
+            return
+        }
         if runsDirect(kernels) {
             directForward(x, w, bias, y, relu: relu, maxSamplesPerChunk: maxSamplesPerChunk)
             return
@@ -230,6 +238,17 @@ struct ConvGeometry {
                                 _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) throws {
         if isDepthwise {
             depthwiseForward(x, w, bias, y)
+            return
+        }
+        if isLinear {
+            // y [N, C_out] = x [N, K] · Wᵀ, then the bias.
+            try BLAS.gemm(transA: false, transB: true, m: batch, n: outChannels, k: groupRows, a: x, b: w, c: y)
+            if let bias {
+                for n in 0..<batch {
+                    let row = y + n * outChannels
+                    for o in 0..<outChannels { row[o] += bias[o] }
+                }
+            }
             return
         }
         let chunk = samplesPerChunk(limit: maxSamplesPerChunk)
@@ -283,6 +302,16 @@ struct ConvGeometry {
             if let db { db.initialize(repeating: 0, count: outChannels) }
             return
         }
+        if let crop = cropped() {
+            let narrow = crop.geometry.croppedWeight(w, from: self, taps: crop.taps)
+            let narrowGrad = dw == nil ? nil : TensorStorage(count: outChannels * crop.geometry.groupRows, repeating: 0)
+            try withExtendedLifetime((narrow, narrowGrad)) {
+                try crop.geometry.backward(dy, x: x, w: narrow.pointer, dx: dx, dw: narrowGrad?.pointer, db: db,
+                                           reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+                if let dw, let narrowGrad { crop.geometry.addCroppedGradient(narrowGrad.pointer, to: dw, of: self, taps: crop.taps) }
+            }
+            return
+        }
         if runsDirect(kernels) {
             directBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk)
             return
@@ -310,6 +339,16 @@ struct ConvGeometry {
             return
         }
         guard dx != nil || dw != nil else { return }
+        if isLinear {
+            // dW += dYᵀ · x, dx = dY · W (dY [N, C_out], x [N, K]).
+            if let dw {
+                try BLAS.gemm(transA: true, transB: false, m: outChannels, n: groupRows, k: batch, a: dy, b: x, beta: 1, c: dw)
+            }
+            if let dx {
+                try BLAS.gemm(transA: false, transB: false, m: batch, n: groupRows, k: outChannels, a: dy, b: w, c: dx)
+            }
+            return
+        }
         let chunk = samplesPerChunk(limit: maxSamplesPerChunk)
         let P = outPlane, O = outChannels, Og = outPerGroup, K = groupRows
         let cols = dw == nil ? nil : TensorStorage(uninitializedCount: colRows * chunk * P)
@@ -349,6 +388,74 @@ struct ConvGeometry {
                 first += count
             }
         }
+    }
+}
+
+// MARK: Live taps and whole-input windows
+
+extension ConvGeometry {
+    /// The kernel taps along one dimension that read the input for at least one output position
+    /// (`lo..<hi`), or nil when none does. The live taps are contiguous: a tap before the first
+    /// live one reads above the input at every position, a tap after the last one below it.
+    static func liveTaps(kernel: Int, input: Int, output: Int, stride: Int, padding: Int, dilation: Int) -> Range<Int>? {
+        var lo = -1, hi = -1
+        for k in 0..<kernel {
+            let (a, b) = validWindowRange(offset: k * dilation - padding, stride: stride, extent: input, count: output)
+            if a < b {
+                if lo < 0 { lo = k }
+                hi = k + 1
+            }
+        }
+        return lo < 0 ? nil : lo..<hi
+    }
+
+    /// The same convolution with the kernel narrowed to its live taps (rows `taps.h`, columns
+    /// `taps.w` of the kernel), when some tap only ever reads zero padding: small feature maps with
+    /// padding (ResNet's last stage at 32×32 has a 1×1 map, where a 3×3 kernel has one live tap of
+    /// nine). Nil when every tap is live, or when narrowing would need negative padding.
+    func cropped() -> (geometry: ConvGeometry, taps: (h: Range<Int>, w: Range<Int>))? {
+        guard let h = ConvGeometry.liveTaps(kernel: kH, input: inH, output: outH, stride: strideH, padding: padH, dilation: dilH),
+              let w = ConvGeometry.liveTaps(kernel: kW, input: inW, output: outW, stride: strideW, padding: padW, dilation: dilW),
+              h.count < kH || w.count < kW else { return nil }
+        var g = self
+        g.kH = h.count
+        g.kW = w.count
+        g.padH = padH - h.lowerBound * dilH
+        g.padW = padW - w.lowerBound * dilW
+        guard g.padH >= 0, g.padW >= 0 else { return nil }
+        return (g, (h, w))
+    }
+
+    /// `full` ([C_out, C_in/groups, full.kH, full.kW]) narrowed to this geometry's kernel, taps
+    /// `taps` of the full one.
+    func croppedWeight(_ weight: UnsafePointer<Float>, from full: ConvGeometry, taps: (h: Range<Int>, w: Range<Int>)) -> TensorStorage {
+        let narrow = TensorStorage(uninitializedCount: outChannels * groupRows)
+        for plane in 0..<(outChannels * inPerGroup) {
+            let src = weight + plane * full.kernelArea, dst = narrow.pointer + plane * kernelArea
+            for i in 0..<kH {
+                (dst + i * kW).update(from: src + (taps.h.lowerBound + i) * full.kW + taps.w.lowerBound, count: kW)
+            }
+        }
+        return narrow
+    }
+
+    /// Adds the gradient of the narrowed weight onto the full one's taps `taps`.
+    func addCroppedGradient(_ grad: UnsafePointer<Float>, to dw: UnsafeMutablePointer<Float>, of full: ConvGeometry,
+                            taps: (h: Range<Int>, w: Range<Int>)) {
+        for plane in 0..<(outChannels * inPerGroup) {
+            let src = grad + plane * kernelArea, dst = dw + plane * full.kernelArea
+            for i in 0..<kH {
+                let d = dst + (taps.h.lowerBound + i) * full.kW + taps.w.lowerBound, s = src + i * kW
+                for j in 0..<kW { d[j] += s[j] }
+            }
+        }
+    }
+
+    /// Whether the single output position's window is the whole (unpadded) input: the convolution
+    /// is then a fully connected layer, `y [N, C_out] = x [N, C_in·H·W] · Wᵀ`, with no im2col.
+    var isLinear: Bool {
+        groups == 1 && outPlane == 1 && kH == inH && kW == inW && padH == 0 && padW == 0
+            && (kH == 1 || dilH == 1) && (kW == 1 || dilW == 1)
     }
 }
 
