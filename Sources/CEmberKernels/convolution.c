@@ -277,47 +277,74 @@ INLINE void im2col_runs(const int NV, int64_t nv, float *row, int64_t pos, const
     }
 }
 
+enum { max_vectors = 8 };  // the vectorised runs keep one lane mask per vector
+
+/// Where kernel tap (ki, kj) reads, the same for every channel: output rows `first` ..< first +
+/// count read the image (the others padding), from plane offset `src` on; within a row, output
+/// columns lo..<hi (lane masks `bits` when the width's stride is 1).
+typedef struct {
+    int64_t first, count, src, lo, hi;
+    uint32_t bits[max_vectors];
+} im2col_tap;
+
+INLINE void im2col_tap_info(const cember_window *g, int64_t ki, int64_t kj, im2col_tap *t) {
+    int64_t ohLo, ohHi, lo, hi;
+    valid_range(ki * g->dilation_h - g->pad_h, g->stride_h, g->height, g->out_h, &ohLo, &ohHi);
+    const int64_t offW = kj * g->dilation_w - g->pad_w;
+    valid_range(offW, g->stride_w, g->width, g->out_w, &lo, &hi);
+    t->first = lo < hi ? ohLo : ohHi;
+    t->count = lo < hi ? ohHi - ohLo : 0;
+    t->src = (t->first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW;
+    t->lo = lo;
+    t->hi = hi;
+    const int64_t nv = (g->out_w + 15) / 16;
+    for (int64_t v = 0; v < nv && v < max_vectors; v++) t->bits[v] = lane_bits(lo - 16 * v, hi - 16 * v);
+}
+
 /// NOTE: without `exact`, whole-vector writes run up to 16 floats past a sample's padded columns;
 /// the next sample or the row's slack takes them (see cember_im2col in CEmberKernels.h). With
 /// `exact`, each row holds exactly P columns and nothing is written after them.
+/// Where each tap reads is worked out once for all channels (up to `max_taps` taps): on small
+/// feature maps (a few floats per row) that bookkeeping costs more than the copies.
 INLINE void im2col_body(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld,
                         lanes_fn lanes, store_fn store, int exact) {
     const int64_t outW = g->out_w, P = g->out_h * outW, padded = exact ? P : (P + 15) & ~(int64_t)15;
     const int64_t limit = exact ? P : -1;
-    const int64_t nv = (outW + 15) / 16, step = g->stride_h * g->width;
-    enum { max_vectors = 8 };  // the vectorised runs keep one lane mask per vector
+    const int64_t nv = (outW + 15) / 16, step = g->stride_h * g->width, taps = g->kernel_h * g->kernel_w;
+    enum { max_taps = 64 };
+    im2col_tap table[max_taps], scratch;
+    const int tabled = taps <= max_taps;
+    if (tabled) {
+        for (int64_t t = 0; t < taps; t++) im2col_tap_info(g, t / g->kernel_w, t % g->kernel_w, &table[t]);
+    }
     float *row = cols;
     for (int64_t c = 0; c < g->channels; c++) {
         const float *plane = image + c * g->height * g->width;
-        for (int64_t ki = 0; ki < g->kernel_h; ki++) {
-            int64_t ohLo, ohHi;
-            valid_range(ki * g->dilation_h - g->pad_h, g->stride_h, g->height, g->out_h, &ohLo, &ohHi);
-            for (int64_t kj = 0; kj < g->kernel_w; kj++, row += ld) {
-                const int64_t offW = kj * g->dilation_w - g->pad_w;
-                int64_t lo, hi;
-                valid_range(offW, g->stride_w, g->width, outW, &lo, &hi);
-                const int64_t first = lo < hi ? ohLo : ohHi, count = lo < hi ? ohHi - ohLo : 0;
-                // Output rows above the image, the rows that read it, then rows below it and the padding.
-                for (int64_t p = 0; p < first * outW; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
-                const float *src = plane + (first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW;
-                if (g->stride_w == 1 && nv <= max_vectors) {
-                    uint32_t bits[max_vectors];
-                    for (int64_t v = 0; v < nv; v++) bits[v] = lane_bits(lo - 16 * v, hi - 16 * v);
-                    switch (nv) {
-                        case 1: im2col_runs(1, nv, row, first * outW, src, outW, step, count, bits, lanes, limit, store); break;
-                        case 2: im2col_runs(2, nv, row, first * outW, src, outW, step, count, bits, lanes, limit, store); break;
-                        default: im2col_runs(0, nv, row, first * outW, src, outW, step, count, bits, lanes, limit, store); break;
-                    }
-                } else {
-                    float *d = row + first * outW;
-                    for (int64_t i = 0; i < count; i++, d += outW, src += step) {
-                        for (int64_t ow = 0; ow < lo; ow++) d[ow] = 0;
-                        for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
-                        for (int64_t ow = hi; ow < outW; ow++) d[ow] = 0;
-                    }
-                }
-                for (int64_t p = (first + count) * outW; p < padded; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
+        for (int64_t t = 0; t < taps; t++, row += ld) {
+            const im2col_tap *tap = &table[tabled ? t : 0];
+            if (!tabled) {
+                im2col_tap_info(g, t / g->kernel_w, t % g->kernel_w, &scratch);
+                tap = &scratch;
             }
+            const int64_t first = tap->first, count = tap->count, lo = tap->lo, hi = tap->hi;
+            // Output rows above the image, the rows that read it, then rows below it and the padding.
+            for (int64_t p = 0; p < first * outW; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
+            const float *src = plane + tap->src;
+            if (g->stride_w == 1 && nv <= max_vectors) {
+                switch (nv) {
+                    case 1: im2col_runs(1, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
+                    case 2: im2col_runs(2, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
+                    default: im2col_runs(0, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
+                }
+            } else {
+                float *d = row + first * outW;
+                for (int64_t i = 0; i < count; i++, d += outW, src += step) {
+                    for (int64_t ow = 0; ow < lo; ow++) d[ow] = 0;
+                    for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
+                    for (int64_t ow = hi; ow < outW; ow++) d[ow] = 0;
+                }
+            }
+            for (int64_t p = (first + count) * outW; p < padded; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
         }
     }
 }
@@ -425,6 +452,7 @@ static void copy_rows_baseline(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_base
 void cember_im2col(IM2COL_ARGS) { DISPATCH(im2col, image, g, cols, ld) }
 
 void cember_im2col_exact(IM2COL_ARGS) { DISPATCH(im2col_exact, image, g, cols, ld) }
+
 
 void cember_col2im(COL2IM_ARGS) { DISPATCH(col2im, cols, ld, g, image) }
 

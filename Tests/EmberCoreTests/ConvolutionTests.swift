@@ -351,6 +351,24 @@ final class ConvolutionTests: XCTestCase {
         Tolerance(rtol: 1e-5, atol: 1e-5 * (expected.map(Swift.abs).max() ?? 0))
     }
 
+    /// conv2d of `x`, `w`, `b` on the given path and its gradients for a random seed, checked
+    /// against `referenceConv2d`; returns the weight gradient and its reference.
+    func checkConv2dAgainstDirectSummation(_ x: Tensor, _ w: Tensor, _ b: Tensor, stride: (Int, Int), padding: (Int, Int),
+                                           dilation: (Int, Int), groups: Int, limit: Int, kernels: ConvKernels,
+                                           _ what: String) throws -> ([Float], [Double]) {
+        let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+        let y = try conv2d(xv, weight: wv, bias: bv, stride: stride, padding: padding, dilation: dilation,
+                           groups: groups, maxSamplesPerChunk: limit, kernels: kernels)
+        let seed = randomTensor(y.shape, &rng)
+        try y.backward(seed: seed)
+        let ref = referenceConv2d(x, w, b, seed, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "\(what) y")
+        assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "\(what) dx")
+        assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "\(what) dw")
+        assertClose(bv.grad, try tensor(ref.db, b.shape), normwise(ref.db), "\(what) db")
+        return (try XCTUnwrap(wv.grad).data, ref.dw)
+    }
+
     /// Inputs big enough for the im2col, col2im, scatter and depthwise loops to run on several
     /// threads (at least 2 · `Parallel.minimumChunk` elements of work), against direct summation
     /// in Double.
@@ -369,18 +387,9 @@ final class ConvolutionTests: XCTestCase {
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
             for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
-                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
-                let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
-                                   groups: cfg.groups, maxSamplesPerChunk: limit, kernels: kernels)
-                let seed = randomTensor(y.shape, &rng)
-                try y.backward(seed: seed)
-                let ref = referenceConv2d(x, w, b, seed, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
-                                          groups: cfg.groups)
-                let what = "conv2d config \(k), \(kernels), chunk \(limit)"
-                assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "\(what) y")
-                assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "\(what) dx")
-                assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "\(what) dw")
-                assertClose(bv.grad, try tensor(ref.db, b.shape), normwise(ref.db), "\(what) db")
+                _ = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
+                                                          groups: cfg.groups, limit: limit, kernels: kernels,
+                                                          "conv2d config \(k), \(kernels), chunk \(limit)")
             }
         }
         // conv1d is the 2-d kernel over height 1.
@@ -421,20 +430,11 @@ final class ConvolutionTests: XCTestCase {
             XCTAssertEqual((crop?.geometry ?? geo).isLinear, cfg.linear, "config \(k): whole-input window")
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
             for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
-                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
-                let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
-                                   groups: cfg.groups, maxSamplesPerChunk: limit, kernels: kernels)
-                let seed = randomTensor(y.shape, &rng)
-                try y.backward(seed: seed)
-                let ref = referenceConv2d(x, w, b, seed, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
-                                          groups: cfg.groups)
                 let what = "config \(k), \(kernels), chunk \(limit)"
-                assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "\(what) y")
-                assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "\(what) dx")
-                assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "\(what) dw")
-                assertClose(bv.grad, try tensor(ref.db, b.shape), normwise(ref.db), "\(what) db")
-                let dw = try XCTUnwrap(wv.grad).data
-                for (i, r) in ref.dw.enumerated() where r == 0 {
+                let (dw, ref) = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding,
+                                                                      dilation: cfg.dilation, groups: cfg.groups, limit: limit,
+                                                                      kernels: kernels, what)
+                for (i, r) in ref.enumerated() where r == 0 {
                     XCTAssertEqual(dw[i], 0, "\(what): dead tap \(i) has a weight gradient")
                 }
             }
