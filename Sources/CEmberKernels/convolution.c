@@ -349,6 +349,73 @@ INLINE void im2col_body(const float *restrict image, const cember_window *g, flo
     }
 }
 
+// MARK: im2col of a batch of small feature maps
+
+/// The 16 floats base[idx[i]] for the lanes i set in `bits`, zeros in the others; reads only those.
+typedef v16 (*gather_fn)(const float *base, const int32_t *idx, uint32_t bits);
+
+static inline v16 gather_baseline(const float *base, const int32_t *idx, uint32_t bits) {
+    float t[16] = {0};
+    for (int i = 0; i < 16; i++) {
+        if (bits >> i & 1) t[i] = base[idx[i]];
+    }
+    return vload(t);
+}
+
+#ifdef HAVE_VARIANTS
+TARGET_AVX512 static inline v16 gather_avx512(const float *base, const int32_t *idx, uint32_t bits) {
+    return (v16)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)bits, _mm512_loadu_si512(idx), base, 4);
+}
+TARGET_AVX2 static inline v16 gather_avx2(const float *base, const int32_t *idx, uint32_t bits) {
+    typedef float v8 __attribute__((vector_size(32)));
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256 lo = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(bits & 0xff)), lane), lane));
+    __m256 hi = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(bits >> 8)), lane), lane));
+    v8 a = (v8)_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256((const __m256i *)idx), lo, 4);
+    v8 b = (v8)_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256((const __m256i *)(idx + 8)), hi, 4);
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+#endif
+
+enum { SMALL_MAX_TAPS = 64 };
+
+/// A tap's P <= 16 output positions as one gather per sample: lane p reads plane offset idx[p]
+/// when its bit is set (zero padding otherwise). Rows of a channel and tap run over all samples.
+INLINE void im2col_small_body(const float *restrict image, int64_t sample_stride, int64_t count, const cember_window *g,
+                              float *restrict cols, int64_t ld, gather_fn gather, store_fn store) {
+    const int64_t outW = g->out_w, P = g->out_h * outW, taps = g->kernel_h * g->kernel_w, L = count * P;
+    int32_t idx[SMALL_MAX_TAPS][16];
+    uint32_t bits[SMALL_MAX_TAPS];
+    for (int64_t t = 0; t < taps; t++) {
+        const int64_t ki = t / g->kernel_w, kj = t % g->kernel_w;
+        bits[t] = 0;
+        for (int64_t p = 0; p < 16; p++) {
+            idx[t][p] = 0;
+            if (p >= P) continue;
+            const int64_t ih = (p / outW) * g->stride_h - g->pad_h + ki * g->dilation_h;
+            const int64_t iw = (p % outW) * g->stride_w - g->pad_w + kj * g->dilation_w;
+            if (ih >= 0 && ih < g->height && iw >= 0 && iw < g->width) {
+                idx[t][p] = (int32_t)(ih * g->width + iw);
+                bits[t] |= 1u << p;
+            }
+        }
+    }
+    for (int64_t c = 0; c < g->channels; c++) {
+        const float *plane = image + c * g->height * g->width;
+        for (int64_t t = 0; t < taps; t++) {
+            float *row = cols + (c * taps + t) * ld;
+            if (!bits[t]) {
+                memset(row, 0, (size_t)L * sizeof(float));
+                continue;
+            }
+            // Whole-vector stores spill into the next samples' columns, which are written later.
+            int64_t s = 0, pos = 0;
+            for (; pos + 16 <= L; s++, pos += P) vstore(row + pos, gather(plane + s * sample_stride, idx[t], bits[t]));
+            for (; s < count; s++, pos += P) store(row + pos, gather(plane + s * sample_stride, idx[t], bits[t]), lane_bits(0, L - pos));
+        }
+    }
+}
+
 /// With stride 1 along the width, each row of the image is gathered once: for every kernel tap,
 /// the matching column-matrix row is loaded shifted into place and added in registers, in the
 /// order of the taps, then stored. (Scattering each row into the image instead reloads vectors
@@ -429,6 +496,9 @@ INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t ro
 }
 
 #define IM2COL_ARGS const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld
+#define SMALL_ARGS const float *restrict image, int64_t sample_stride, int64_t count, const cember_window *g, \
+                   float *restrict cols, int64_t ld
+#define SMALL_PASS image, sample_stride, count, g, cols, ld
 #define COL2IM_ARGS const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image
 #define ROWS_ARGS const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, const float *restrict mask, \
                   float *restrict dst, int64_t dst_ld, int64_t padded
@@ -439,6 +509,8 @@ TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, col
 TARGET_AVX2 static void im2col_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2, store_avx2, 0); }
 TARGET_AVX512 static void im2col_exact_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512, store_avx512, 1); }
 TARGET_AVX2 static void im2col_exact_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2, store_avx2, 1); }
+TARGET_AVX512 static void im2col_small_avx512(SMALL_ARGS) { im2col_small_body(SMALL_PASS, gather_avx512, store_avx512); }
+TARGET_AVX2 static void im2col_small_avx2(SMALL_ARGS) { im2col_small_body(SMALL_PASS, gather_avx2, store_avx2); }
 TARGET_AVX512 static void col2im_avx512(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx512, store_avx512); }
 TARGET_AVX2 static void col2im_avx2(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx2, store_avx2); }
 TARGET_AVX512 static void copy_rows_avx512(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx512); }
@@ -446,6 +518,7 @@ TARGET_AVX2 static void copy_rows_avx2(ROWS_ARGS) { copy_rows_body(ROWS_PASS, la
 #endif
 static void im2col_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 0); }
 static void im2col_exact_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 1); }
+static void im2col_small_baseline(SMALL_ARGS) { im2col_small_body(SMALL_PASS, gather_baseline, store_baseline); }
 static void col2im_baseline(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_baseline, store_baseline); }
 static void copy_rows_baseline(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_baseline); }
 
@@ -453,6 +526,11 @@ void cember_im2col(IM2COL_ARGS) { DISPATCH(im2col, image, g, cols, ld) }
 
 void cember_im2col_exact(IM2COL_ARGS) { DISPATCH(im2col_exact, image, g, cols, ld) }
 
+int32_t cember_im2col_small(SMALL_ARGS) {
+    if (g->out_h * g->out_w > 16 || g->kernel_h * g->kernel_w > SMALL_MAX_TAPS || g->height * g->width > INT32_MAX) return 0;
+    if (count > 0) DISPATCH(im2col_small, SMALL_PASS)
+    return 1;
+}
 
 void cember_col2im(COL2IM_ARGS) { DISPATCH(col2im, cols, ld, g, image) }
 

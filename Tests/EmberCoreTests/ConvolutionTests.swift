@@ -441,15 +441,17 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
-    /// The BLAS path's im2col and col2im (cember_im2col_exact, cember_col2im: samples side by side
-    /// in rows of exactly P columns) on ResNet's shapes at odd sizes (7×7/2 stem, 3×3/2, 1×1/2, 3×3
+    /// The BLAS path's im2col and col2im (cember_im2col_exact or cember_im2col_small, cember_col2im:
+    /// samples side by side in rows of exactly P columns) on ResNet's shapes at odd sizes (7×7/2 stem, 3×3/2, 1×1/2, 3×3
     /// over rows of more than two vectors) against direct summation, and with the same bits in
     /// every instruction-set variant this CPU runs.
     func testBLASConvolutionIm2colMatchesDirectSummationInEveryInstructionSet() throws {
         defer { _ = cember_kernels_force_isa(-1) }
         let configs: [(x: [Int], w: [Int], stride: Int, padding: Int)] = [
             ([3, 3, 13, 11], [70, 3, 7, 7], 2, 3), ([3, 5, 9, 9], [70, 5, 3, 3], 2, 1),
-            ([3, 6, 9, 7], [70, 6, 1, 1], 2, 0), ([3, 4, 6, 37], [70, 4, 3, 3], 1, 1), ([4, 3, 3, 3], [70, 3, 3, 3], 1, 1),
+            ([3, 6, 9, 7], [70, 6, 1, 1], 2, 0), ([3, 4, 6, 37], [70, 4, 3, 3], 1, 1),
+            // Maps of at most 16 positions (cember_im2col_small): 3×3, 3×3/2 to 2×2, 1×1/2 to 3×2.
+            ([4, 3, 3, 3], [70, 3, 3, 3], 1, 1), ([5, 6, 4, 4], [70, 6, 3, 3], 2, 1), ([7, 6, 5, 3], [70, 6, 1, 1], 2, 0),
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)

@@ -76,6 +76,12 @@ void cember_im2col(const float *restrict image, const cember_window *g, float *r
 /// 0..<P of each row, so the samples of a batch may sit side by side (sample s at column s·P).
 void cember_im2col_exact(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld);
 
+/// cember_im2col_exact of `count` samples (`sample_stride` floats apart) at once, sample s at
+/// column s·P, for feature maps of P <= 16 output positions and kernels of at most 64 taps (one
+/// gather per sample, channel and tap). Returns 0 and writes nothing for larger ones, else 1.
+int32_t cember_im2col_small(const float *restrict image, int64_t sample_stride, int64_t count, const cember_window *g,
+                            float *restrict cols, int64_t ld);
+
 /// col2im of one sample: overwrites `image` with the sum, over rows and columns of `cols` laid out
 /// as cember_im2col writes them, of each value at the image position it was read from. Reads only
 /// columns 0..<P of each row (so it also takes cember_im2col_exact's layout).

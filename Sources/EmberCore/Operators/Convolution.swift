@@ -194,6 +194,17 @@ struct ConvGeometry {
     /// `x[c, oh·sH - pH + ki·dH, ow·sW - pW + kj·dW]` at column oh·outW + ow, zero outside).
     func im2col(_ x: UnsafePointer<Float>, first: Int, count: Int, _ cols: UnsafeMutablePointer<Float>) {
         let P = outPlane, ld = count * P, sample = inChannels * inPlane, rowsPerChannel = kernelArea
+        if P <= 16 && kernelArea <= 64 && inPlane <= Int(Int32.max) {
+            // Small maps: all samples of a run of channels in one call, one gather per sample and
+            // row (cember_im2col_small takes these sizes and returns 1).
+            Parallel.forRange(inChannels, minChunk: minUnits(rowsPerChannel * ld)) { c0, c1 in
+                var win = window
+                win.channels = Int64(c1 - c0)
+                _ = cember_im2col_small(x + first * sample + c0 * inPlane, Int64(sample), Int64(count), &win,
+                                        cols + c0 * rowsPerChannel * ld, Int64(ld))
+            }
+            return
+        }
         forChannelRuns(count: count, work: rowsPerChannel * P) { s, c0, c1 in
             var win = window
             win.channels = Int64(c1 - c0)
