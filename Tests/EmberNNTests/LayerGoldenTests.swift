@@ -133,6 +133,45 @@ final class LayerGoldenTests: XCTestCase {
         }
     }
 
+    /// Prediction (evaluation, no gradients: one pass, no x̂ kept) gives the bits of the evaluation
+    /// step with a tape, hence PyTorch's values; batch norm's per-channel loops give the same bits
+    /// on one thread and on two (sizes that split them, rows with a partial last vector).
+    func testBatchNormWithoutGradientsAndOnTwoThreads() throws {
+        for c in try cases("batch_norm") {
+            let name = try c.string("name")
+            let step = try c.cases("steps")[3]
+            XCTAssertFalse(try step.bool("training"), name)
+            let bn = try makeBatchNorm(c)
+            bn.runningMean.value = try step.tensor("running_mean")
+            bn.runningVar.value = try step.tensor("running_var")
+            let (taped, _) = try forwardBackward(bn, [try step.tensor("x")], try step.tensor("g"), training: false)
+            var ctx = ForwardContext(training: false)
+            let y = try GradientMode.withoutGradients { try bn(Variable(try step.tensor("x")), &ctx) }
+            XCTAssertFalse(y.requiresGrad, name)
+            XCTAssertEqual(y.value.data.map(\.bitPattern), taped.data.map(\.bitPattern), "\(name): prediction differs from the taped step")
+            assertClose(y.value, try step.tensor("y"), .reduction, "\(name): prediction")
+        }
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        var rng = RandomGenerator(seed: 7)
+        let x = try Tensor.uniform([8, 16, 24, 23], rng: &rng), g = try Tensor.uniform([8, 16, 24, 23], rng: &rng)
+        let gamma = try Tensor.uniform([16], rng: &rng)
+        var results: [[[UInt32]]] = []
+        for nThreads in [1, 2] {
+            try Engine.setNumThreads(nThreads)
+            let bn = try BatchNorm(16, spatialDims: 2)
+            bn.weight?.value = gamma
+            var outputs: [[UInt32]] = []
+            for training in [true, false] {
+                let (y, dx) = try forwardBackward(bn, [x], g, training: training)
+                outputs += [y.data, try XCTUnwrap(dx[0]).data, try XCTUnwrap(bn.weight?.grad).data, try XCTUnwrap(bn.bias?.grad).data,
+                            bn.runningMean.value.data, bn.runningVar.value.data].map { $0.map(\.bitPattern) }
+            }
+            results.append(outputs)
+        }
+        XCTAssertEqual(results[0], results[1], "batch norm differs between one and two threads")
+    }
+
     func testLayerNormMatchesTorch() throws {
         for c in try cases("layer_norm") {
             let name = try c.string("name")

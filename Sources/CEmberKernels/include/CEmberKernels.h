@@ -55,6 +55,19 @@ void cember_softmax_rows(float *x, int64_t rows, int64_t cols);
 /// The softmax gradient row by row in place: g = w · (g - Σ g·w), w the softmax output.
 void cember_softmax_backward_rows(const float *restrict w, float *restrict g, int64_t rows, int64_t cols);
 
+// MARK: Batch normalisation (normalization.c)
+
+/// Σ of `rows` rows of `len` floats, `stride` apart (one channel of [N, C, inner]): each row in float
+/// in 16 lanes added in a fixed tree, the rows in double in order.
+double cember_bn_sum(const float *x, int64_t rows, int64_t len, int64_t stride);
+
+/// Σ (x - mu)² over the same rows, summed as cember_bn_sum.
+double cember_bn_centered_squares(const float *x, int64_t rows, int64_t len, int64_t stride, float mu);
+
+/// Σ dy and Σ dy·xhat over the same rows (xhat laid out as dy), summed as cember_bn_sum.
+void cember_bn_grad_sums(const float *dy, const float *xhat, int64_t rows, int64_t len, int64_t stride, double *sum_dy,
+                         double *sum_dy_xhat);
+
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of
