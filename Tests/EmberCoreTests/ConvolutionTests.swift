@@ -383,6 +383,9 @@ final class ConvolutionTests: XCTestCase {
             ([5, 8, 25, 24], [6, 4, 3, 2], (2, 1), (2, 1), (2, 3), 2),
             ([5, 8, 24, 24], [16, 1, 3, 3], (1, 1), (1, 1), (1, 1), 8),
             ([5, 8, 24, 24], [8, 1, 3, 3], (2, 2), (1, 1), (2, 1), 8),
+            // 32 and more output channels per group: the direct path's block products run through BLAS.
+            ([4, 8, 12, 12], [40, 8, 3, 3], (1, 1), (1, 1), (1, 1), 1),
+            ([3, 8, 9, 9], [64, 4, 3, 3], (2, 2), (1, 1), (1, 1), 2),
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
@@ -527,6 +530,7 @@ final class ConvolutionTests: XCTestCase {
         let configs: [(x: [Int], w: [Int], padding: Int, groups: Int, kernels: ConvKernels)] = [
             ([5, 3, 12, 11], [6, 3, 3, 3], 1, 1, .direct), ([5, 3, 12, 11], [6, 3, 3, 3], 1, 1, .blas),
             ([3, 4, 9, 9], [8, 1, 3, 3], 1, 4, .automatic), ([4, 2, 30], [5, 2, 4], 2, 1, .direct),
+            ([5, 3, 12, 11], [40, 3, 3, 3], 1, 1, .direct),
         ]
         for (k, cfg) in configs.enumerated() {
             // Exact zeros in the output (bias 0, an all-zero sample) exercise relu'(0) = 0.
