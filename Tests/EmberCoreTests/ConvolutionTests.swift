@@ -562,6 +562,21 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// max_pool2d of `x` and its gradient for `seed` give exactly `y` and `dx` on one and two
+    /// threads and in every instruction-set variant (the caller resets threads and variant).
+    func checkMaxPool2dOnEveryPath(_ x: Tensor, _ seed: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+                                   y: [Float], dx: [Float], _ what: String) throws {
+        for (nThreads, isa) in [(1, -1), (2, -1), (1, 1), (1, 0)] {
+            try Engine.setNumThreads(nThreads)
+            _ = cember_kernels_force_isa(Int32(isa))
+            let xv = Variable(x, requiresGrad: true)
+            let out = try maxPool2d(xv, kernel: kernel, stride: stride, padding: padding)
+            try out.backward(seed: seed)
+            XCTAssertEqual(out.value.data.map(\.bitPattern), y.map(\.bitPattern), "\(what), \(nThreads) threads, isa cap \(isa): values")
+            XCTAssertEqual(try XCTUnwrap(xv.grad).data, dx, "\(what), \(nThreads) threads, isa cap \(isa): gradient")
+        }
+    }
+
     /// Max pooling whose windows tile the input (vectorised kernels for 2×2) against direct loops,
     /// on values with many ties and some NaN (the first maximum wins, NaN wins over numbers), odd
     /// sizes that leave a row and a column uncovered, one and two threads and every instruction set.
@@ -596,16 +611,56 @@ final class ConvolutionTests: XCTestCase {
                     }
                 }
             }
-            for (nThreads, isa) in [(1, -1), (2, -1), (1, 1), (1, 0)] {
-                try Engine.setNumThreads(nThreads)
-                _ = cember_kernels_force_isa(Int32(isa))
-                let xv = Variable(x, requiresGrad: true)
-                let out = try maxPool2d(xv, kernel: kernel)
-                try out.backward(seed: seed)
-                let what = "max_pool2d \(kernel) on \(shape), \(nThreads) threads, isa cap \(isa)"
-                XCTAssertEqual(out.value.data.map(\.bitPattern), y.map(\.bitPattern), "\(what): values")
-                XCTAssertEqual(try XCTUnwrap(xv.grad).data, dx, "\(what): gradient")
+            try checkMaxPool2dOnEveryPath(x, seed, kernel: kernel, stride: kernel, padding: (0, 0), y: y, dx: dx,
+                                          "max_pool2d \(kernel) on \(shape)")
+        }
+    }
+
+    /// Max pooling with overlapping or padded windows (cember_max_pool_strided for a width stride
+    /// of 1 or 2, ResNet's 3×3/2 with padding 1 among them; stride 3 takes the scalar loops)
+    /// against direct loops, on values with ties, NaN and -inf (the first maximum wins, NaN wins,
+    /// a window of -inf keeps its first element inside the input), rows of several vectors, one and
+    /// two threads and every instruction set.
+    func testStridedMaxPoolingMatchesDirectLoopsWithTiesAndNaN() throws {
+        let threads = Engine.numThreads
+        defer {
+            try? Engine.setNumThreads(threads)
+            _ = cember_kernels_force_isa(-1)
+        }
+        let configs: [(shape: [Int], kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))] = [
+            ([6, 7, 17, 37], (3, 3), (2, 2), (1, 1)), ([3, 5, 9, 40], (3, 2), (1, 1), (1, 1)),
+            ([4, 3, 11, 13], (2, 3), (2, 2), (0, 1)), ([5, 4, 7, 31], (3, 3), (3, 3), (1, 1)), ([2, 3, 1, 50], (1, 5), (1, 2), (0, 2)),
+        ]
+        for cfg in configs {
+            let (n, c, h, w) = (cfg.shape[0], cfg.shape[1], cfg.shape[2], cfg.shape[3])
+            let values: [Float] = (0..<(n * c * h * w)).map { _ in
+                let r = Int(rng.next() % 24)
+                return r == 0 ? .nan : r == 1 ? -.infinity : Float(r % 7)
             }
+            let x = try Tensor(shape: cfg.shape, data: values)
+            let oh = (h + 2 * cfg.padding.0 - cfg.kernel.0) / cfg.stride.0 + 1
+            let ow = (w + 2 * cfg.padding.1 - cfg.kernel.1) / cfg.stride.1 + 1
+            let seed = randomTensor([n, c, oh, ow], &rng)
+            var y = [Float](), dx = [Float](repeating: 0, count: values.count)
+            for plane in 0..<(n * c) {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        let h0 = i * cfg.stride.0 - cfg.padding.0, w0 = j * cfg.stride.1 - cfg.padding.1
+                        let rows = Swift.max(h0, 0)..<Swift.min(h0 + cfg.kernel.0, h), cols = Swift.max(w0, 0)..<Swift.min(w0 + cfg.kernel.1, w)
+                        var best = -Float.infinity, at = (plane * h + rows.lowerBound) * w + cols.lowerBound
+                        for a in rows {
+                            for e in cols {
+                                let k = (plane * h + a) * w + e
+                                if values[k] > best || values[k].isNaN { best = values[k]; at = k }
+                            }
+                        }
+                        y.append(best)
+                        dx[at] += seed.data[(plane * oh + i) * ow + j]
+                    }
+                }
+            }
+            try checkMaxPool2dOnEveryPath(x, seed, kernel: cfg.kernel, stride: cfg.stride, padding: cfg.padding, y: y, dx: dx,
+                                          "max_pool2d \(cfg.kernel)/\(cfg.stride) padding \(cfg.padding) on \(cfg.shape)")
         }
     }
 

@@ -146,6 +146,14 @@ void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
 void cember_max_pool_tiled(const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW,
                            float *restrict y, int32_t *restrict pos);
 
+/// Max pooling of `planes` planes H × W with any window kH × kW, stride (sH, sW) and padding (pH, pW)
+/// (padding reads -inf; each window must hold an input element) into outH × outW, with the in-plane
+/// position of each maximum (the first on ties, NaN winning), as cember_max_pool_tiled. Only for
+/// sW of 1 or 2: returns 0 and writes nothing for other strides, else 1.
+int32_t cember_max_pool_strided(const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW,
+                                int64_t sH, int64_t sW, int64_t pH, int64_t pW, int64_t outH, int64_t outW,
+                                float *restrict y, int32_t *restrict pos);
+
 /// The gradient of cember_max_pool_tiled: overwrites dx with dy at each window's maximum, zeros elsewhere.
 void cember_max_pool_tiled_backward(const float *restrict dy, const int32_t *restrict pos, int64_t planes, int64_t H,
                                     int64_t W, int64_t kH, int64_t kW, float *restrict dx);
