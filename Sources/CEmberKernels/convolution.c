@@ -336,6 +336,22 @@ INLINE void im2col_body(const float *restrict image, const cember_window *g, flo
                     case 2: im2col_runs(2, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
                     default: im2col_runs(0, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
                 }
+            } else if (g->stride_w == 2 && nv <= max_vectors) {
+                // Lane l of vector v reads input column 2(16v + l) (from src): the even lanes of
+                // two vectors, deinterleaved; odd columns are never read (one may lie past the row).
+                uint32_t even[max_vectors][2];
+                for (int64_t v = 0; v < nv; v++) {
+                    even[v][0] = lane_bits(2 * (lo - 16 * v), 2 * (hi - 16 * v)) & 0x5555u;
+                    even[v][1] = lane_bits(2 * (lo - 16 * v) - 16, 2 * (hi - 16 * v) - 16) & 0x5555u;
+                }
+                int64_t pos = first * outW;
+                for (int64_t i = 0; i < count; i++, pos += outW, src += step) {
+                    for (int64_t v = 0; v < nv; v++) {
+                        v16 a = lanes(src + 32 * v, even[v][0]), b = lanes(src + 32 * v + 16, even[v][1]);
+                        im2col_store(row, pos + 16 * v,
+                                     __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), limit, store);
+                    }
+                }
             } else {
                 float *d = row + first * outW;
                 for (int64_t i = 0; i < count; i++, d += outW, src += step) {

@@ -498,6 +498,8 @@ final class ConvolutionTests: XCTestCase {
             ([13, 1, 28, 28], [6, 1, 5, 5], (1, 1), (2, 2), (1, 1), 1),
             ([13, 6, 14, 14], [16, 6, 5, 5], (1, 1), (0, 0), (1, 1), 1),
             ([5, 8, 25, 24], [6, 4, 3, 2], (2, 1), (2, 1), (2, 3), 2),
+            // Stride 2 along the width (vectorised im2col): a 7×7/2 stem over two vectors of output, 3×3/2 at odd sizes.
+            ([3, 3, 19, 37], [6, 3, 7, 7], (2, 2), (3, 3), (1, 1), 1), ([4, 5, 9, 11], [7, 5, 3, 3], (2, 2), (1, 1), (1, 1), 1),
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
