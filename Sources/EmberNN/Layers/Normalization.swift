@@ -59,6 +59,12 @@ public final class BatchNorm: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try forward(x, &ctx, fusedReLU: false)
+    }
+
+    /// Batch normalisation, followed with `fusedReLU` by a ReLU in the same op: the values and
+    /// gradients of `relu(batchNorm(x))` without the intermediate tensor and its passes.
+    public func forward(_ x: Variable, _ ctx: inout ForwardContext, fusedReLU: Bool) throws -> Variable {
         let s = x.shape
         let okRank = spatialDims == 1 ? (s.count == 2 || s.count == 3) : s.count == 4
         guard okRank, s[1] == numFeatures else {
@@ -141,6 +147,9 @@ public final class BatchNorm: Module {
                                     } else {
                                         for i in 0..<inner { dst[i] = (src[i] - mu) * inv * g + b }
                                     }
+                                    if fusedReLU {
+                                        for i in 0..<inner { dst[i] = dst[i] > 0 ? dst[i] : 0 }
+                                    }
                                 }
                             }
                         }
@@ -150,7 +159,12 @@ public final class BatchNorm: Module {
         }
         guard let xhat else { return Variable(y) }
         let affine = weight != nil
-        return Variable(y, inputs: inputs) { dy in
+        return Variable(y, inputs: inputs) { upstream in
+            // Through the fused ReLU first: dy · (y > 0 ? 1 : 0), as the ReLU's own gradient.
+            let dy = !fusedReLU ? upstream : Tensor.build(shape: s) { out in
+                let pu = upstream.storage.pointer, py = y.storage.pointer
+                for i in 0..<out.count { out[i] = pu[i] * (py[i] > 0 ? 1 : 0) }
+            }
             let pdy = dy.storage.pointer, ph = xhat.storage.pointer
             var sumDy = [Double](repeating: 0, count: c), sumDyX = [Double](repeating: 0, count: c)
             sumDy.withUnsafeMutableBufferPointer { sb in
