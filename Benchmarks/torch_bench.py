@@ -5,6 +5,7 @@ options, one JSON line per result (Benchmarks/run.py runs it once per measuremen
     python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--save-init FILE]
     python3 torch_bench.py ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1]
     python3 torch_bench.py resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
+                                  [--opt sgd|adam] [--mode train|predict]
     python3 torch_bench.py core
     python3 torch_bench.py transforms [--threads 1]
     python3 torch_bench.py images --data FILE --labels FILE --channels 3 --size 32 --model lenet|resnet18 [--n N] [--batch 128]
@@ -169,14 +170,33 @@ def ftt_bench(a):
 
 def resnet_bench(a):
     """torchvision's ResNet (--depth 18, 34, 50; 10 classes) on random images [3, size, size],
-    batch --batch, SGD momentum 0.9 lr 0.01, cross-entropy: median ms per training step over
-    --steps after --warmup steps, as ember-bench resnet."""
+    batch --batch, --opt sgd (momentum 0.9, lr 0.01; the default) or adam (lr 1e-3), cross-entropy:
+    median ms per training step over --steps after --warmup steps, as ember-bench resnet.
+    --mode predict times the eval-mode forward and softmax of --steps batches instead (no grad),
+    median over 5 rounds after one warm-up round."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "golden"))
     from golden_common import import_torchvision
     torchvision = import_torchvision()
     torch.manual_seed(1)
     model = getattr(torchvision.models, f"resnet{a.depth}")(num_classes=10)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if a.mode == "predict":
+        model.eval()
+        xs = [torch.rand(a.batch, 3, a.size, a.size) for _ in range(a.steps)]
+        rounds = []
+        with torch.no_grad():
+            for r in range(6):
+                t = time.perf_counter()
+                for x in xs:
+                    torch.softmax(model(x), dim=1)
+                if r > 0:
+                    rounds.append(time.perf_counter() - t)
+        per_batch = statistics.median(rounds) / a.steps
+        emit(mode="predict", median_batch_ms=per_batch * 1e3, images_per_s=a.batch / per_batch)
+        return
+    if a.opt == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.rand(a.batch, 3, a.size, a.size)
     y = torch.arange(a.batch) % 10
@@ -192,8 +212,9 @@ def resnet_bench(a):
         if step >= a.warmup:
             seconds.append(time.perf_counter() - t)
             fwdbwd.append(t1 - t)
-    emit(median_step_ms=statistics.median(seconds) * 1e3, median_fwdbwd_ms=statistics.median(fwdbwd) * 1e3,
-         steps=len(seconds), final_loss=loss.item())
+    step_s = statistics.median(seconds)
+    emit(mode="train", median_step_ms=step_s * 1e3, images_per_s=a.batch / step_s,
+         median_fwdbwd_ms=statistics.median(fwdbwd) * 1e3, steps=len(seconds), final_loss=loss.item())
 
 
 def seconds_per_call(body):
@@ -405,6 +426,7 @@ def main():
         parser.add_argument("--" + name, type=int, default=default)
     for name in ["data", "dir", "opt", "model", "labels"]:
         parser.add_argument("--" + name)
+    parser.add_argument("--mode", default="train", choices=["train", "predict"])
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--save-init", dest="save_init")
     a = parser.parse_args()

@@ -158,24 +158,41 @@ func fttBench(_ o: Options) throws {
 }
 
 /// torchvision's ResNet (`--depth` 18, 34 or 50; `Architectures.resnet18/34/50`) on synthetic
-/// images [3, `--size`, `--size`] (uniform in [0, 1), 10 classes), batch `--batch` (32), SGD with
-/// momentum 0.9 (lr 0.01), not shuffled: median time per training step (forward, backward,
-/// optimizer) over `--steps` after `--warmup` steps (torch_bench.py resnet does the same).
+/// images [3, `--size`, `--size`] (uniform in [0, 1), 10 classes), batch `--batch` (32), `--opt`
+/// sgd (momentum 0.9, lr 0.01; the default) or adam (lr 1e-3), not shuffled: median time per
+/// training step (forward, backward, optimizer) over `--steps` after `--warmup` steps
+/// (torch_bench.py resnet does the same). `--mode predict` times the prediction of `--steps`
+/// batches instead (eval-mode forward and softmax), median over 5 rounds after one warm-up round.
 func resnetBench(_ o: Options) throws {
     let depth = try o.int("depth", 18), size = try o.int("size", 32), batch = try o.int("batch", 32)
     let steps = try o.int("steps", 10), warmup = try o.int("warmup", 2)
+    let mode = try o.string("mode", "train"), opt = try o.string("opt", "sgd")
+    guard mode == "train" || mode == "predict" else { throw EmberError.invalidArgument("resnet", "--mode must be train or predict, got \(mode)") }
+    guard opt == "sgd" || opt == "adam" else { throw EmberError.invalidArgument("resnet", "--opt must be sgd or adam, got \(opt)") }
     try Engine.setNumThreads(try o.int("threads", 1))
     let n = batch * max(steps, warmup)
     var rng = RandomGenerator(seed: 1)
     let x = try Tensor.uniform([n, 3, size, size], rng: &rng)
     let y = try Tensor(shape: [n], data: (0..<n).map { Float($0 % 10) })
-    let data = try Dataset(inputs: ["image": x], target: y)
     let model = try Model(spec: try Architectures.torchvisionResNet(depth: depth, imageShape: [3, size, size]),
                           task: .multiclass(classes: 10), seed: 1)
+    if mode == "predict" {
+        let timed = try Dataset(inputs: ["image": try x.gatherRows(0..<(batch * steps))], target: try y.gatherRows(0..<(batch * steps)))
+        var seconds: [Double] = []
+        for round in 0..<6 {
+            let t0 = now()
+            _ = try model.predict(timed, batchSize: batch, prefetch: false)
+            if round > 0 { seconds.append(now() - t0) }
+        }
+        let perBatch = median(seconds) / Double(steps)
+        emit([("system", .text("ember-swift")), ("mode", .text(mode)), ("median_batch_ms", .number(perBatch * 1e3)),
+              ("images_per_s", .number(Double(batch) / perBatch))])
+        return
+    }
     var config = TrainerConfig()
     config.batchSize = batch
     config.shuffle = false
-    config.optimizer = .sgd(lr: 0.01, momentum: 0.9)
+    config.optimizer = opt == "adam" ? .adam(lr: 1e-3) : .sgd(lr: 0.01, momentum: 0.9)
     let trainer = try Trainer(model: model, config: config)
     let timer = BatchTimer()
     trainer.callbacks = [timer]
@@ -185,8 +202,9 @@ func resnetBench(_ o: Options) throws {
     timer.removeAll()
     let timed = try Dataset(inputs: ["image": try x.gatherRows(0..<(batch * steps))], target: try y.gatherRows(0..<(batch * steps)))
     let records = try trainer.fit(timed, epochs: 1)
-    emit([("system", .text("ember-swift")), ("median_step_ms", .number(median(timer.seconds) * 1e3)),
+    emit([("system", .text("ember-swift")), ("mode", .text(mode)), ("median_step_ms", .number(median(timer.seconds) * 1e3)),
+          ("images_per_s", .number(Double(batch) / median(timer.seconds))),
           ("median_fwdbwd_ms", .number(median(zip(timer.seconds, timer.optimizerSeconds).map { $0 - $1 }) * 1e3)),
           ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
-          ("steps", .number(Double(timer.seconds.count))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
+("steps", .number(Double(timer.seconds.count))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
 }

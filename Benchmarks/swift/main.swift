@@ -5,7 +5,8 @@
 //     ember-bench mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--warmup 1] [--lr 1e-4]
 //     ember-bench fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--init FILE]
 //     ember-bench ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1] [--threads 1]
-//     ember-bench resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
+//     ember-bench resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1] [--opt sgd|adam]
+//                        [--mode train|predict]
 //     ember-bench core
 //     ember-bench transforms [--threads 1]
 //

@@ -249,56 +249,185 @@ INLINE void valid_range(int64_t offset, int64_t stride, int64_t extent, int64_t 
     *hi = h < l ? l : h;
 }
 
-/// Copies `count` runs of the input (`step` floats apart) to consecutive output rows of `outW`,
-/// vector v of a run reading the lanes of bits[v]; NV > 0 fixes the vectors per run (specialised
-/// for the common widths: the loop is then a handful of instructions per run).
-INLINE void im2col_runs(const int NV, int64_t nv, float *d, const float *src, int64_t outW, int64_t step, int64_t count,
-                        const uint32_t *bits, lanes_fn lanes) {
-    const int64_t n = NV ? NV : nv;
-    for (int64_t i = 0; i < count; i++, d += outW, src += step) {
-        for (int64_t v = 0; v < n; v++) vstore(d + 16 * v, lanes(src + 16 * v, bits[v]));
+/// Stores v at row + pos; with `limit` >= 0 (exact layout) only its lanes before column `limit`.
+INLINE void im2col_store(float *row, int64_t pos, v16 v, int64_t limit, store_fn store) {
+    if (limit < 0 || pos + 16 <= limit) {
+        vstore(row + pos, v);
+    } else {
+        store(row + pos, v, lane_bits(0, limit - pos));
     }
 }
 
-/// NOTE: whole-vector writes run up to 16 floats past a sample's padded columns; the next sample
-/// or the row's slack takes them (see cember_im2col in CEmberKernels.h).
+/// Copies `count` runs of the input (`step` floats apart) to consecutive output rows of `outW`
+/// starting at column `pos` of `row`, vector v of a run reading the lanes of bits[v]; NV > 0 fixes
+/// the vectors per run (specialised for the common widths: the loop is then a handful of
+/// instructions per run). With `limit` >= 0, nothing is written at or after column `limit`.
+INLINE void im2col_runs(const int NV, int64_t nv, float *row, int64_t pos, const float *src, int64_t outW, int64_t step,
+                        int64_t count, const uint32_t *bits, lanes_fn lanes, int64_t limit, store_fn store) {
+    const int64_t n = NV ? NV : nv;
+    if (limit < 0 || pos + count * outW + 16 * n - outW <= limit) {  // no write reaches `limit`
+        float *d = row + pos;
+        for (int64_t i = 0; i < count; i++, d += outW, src += step) {
+            for (int64_t v = 0; v < n; v++) vstore(d + 16 * v, lanes(src + 16 * v, bits[v]));
+        }
+        return;
+    }
+    for (int64_t i = 0; i < count; i++, pos += outW, src += step) {
+        for (int64_t v = 0; v < n; v++) im2col_store(row, pos + 16 * v, lanes(src + 16 * v, bits[v]), limit, store);
+    }
+}
+
+enum { max_vectors = 8 };  // the vectorised runs keep one lane mask per vector
+
+/// Where kernel tap (ki, kj) reads, the same for every channel: output rows `first` ..< first +
+/// count read the image (the others padding), from plane offset `src` on; within a row, output
+/// columns lo..<hi (lane masks `bits` when the width's stride is 1).
+typedef struct {
+    int64_t first, count, src, lo, hi;
+    uint32_t bits[max_vectors];
+} im2col_tap;
+
+INLINE void im2col_tap_info(const cember_window *g, int64_t ki, int64_t kj, im2col_tap *t) {
+    int64_t ohLo, ohHi, lo, hi;
+    valid_range(ki * g->dilation_h - g->pad_h, g->stride_h, g->height, g->out_h, &ohLo, &ohHi);
+    const int64_t offW = kj * g->dilation_w - g->pad_w;
+    valid_range(offW, g->stride_w, g->width, g->out_w, &lo, &hi);
+    t->first = lo < hi ? ohLo : ohHi;
+    t->count = lo < hi ? ohHi - ohLo : 0;
+    t->src = (t->first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW;
+    t->lo = lo;
+    t->hi = hi;
+    const int64_t nv = (g->out_w + 15) / 16;
+    for (int64_t v = 0; v < nv && v < max_vectors; v++) t->bits[v] = lane_bits(lo - 16 * v, hi - 16 * v);
+}
+
+/// NOTE: without `exact`, whole-vector writes run up to 16 floats past a sample's padded columns;
+/// the next sample or the row's slack takes them (see cember_im2col in CEmberKernels.h). With
+/// `exact`, each row holds exactly P columns and nothing is written after them.
+/// Where each tap reads is worked out once for all channels (up to `max_taps` taps): on small
+/// feature maps (a few floats per row) that bookkeeping costs more than the copies.
 INLINE void im2col_body(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld,
-                        lanes_fn lanes) {
-    const int64_t outW = g->out_w, P = g->out_h * outW, padded = (P + 15) & ~(int64_t)15;
-    const int64_t nv = (outW + 15) / 16, step = g->stride_h * g->width;
-    enum { max_vectors = 8 };  // the vectorised runs keep one lane mask per vector
+                        lanes_fn lanes, store_fn store, int exact) {
+    const int64_t outW = g->out_w, P = g->out_h * outW, padded = exact ? P : (P + 15) & ~(int64_t)15;
+    const int64_t limit = exact ? P : -1;
+    const int64_t nv = (outW + 15) / 16, step = g->stride_h * g->width, taps = g->kernel_h * g->kernel_w;
+    enum { max_taps = 64 };
+    im2col_tap table[max_taps], scratch;
+    const int tabled = taps <= max_taps;
+    if (tabled) {
+        for (int64_t t = 0; t < taps; t++) im2col_tap_info(g, t / g->kernel_w, t % g->kernel_w, &table[t]);
+    }
     float *row = cols;
     for (int64_t c = 0; c < g->channels; c++) {
         const float *plane = image + c * g->height * g->width;
-        for (int64_t ki = 0; ki < g->kernel_h; ki++) {
-            int64_t ohLo, ohHi;
-            valid_range(ki * g->dilation_h - g->pad_h, g->stride_h, g->height, g->out_h, &ohLo, &ohHi);
-            for (int64_t kj = 0; kj < g->kernel_w; kj++, row += ld) {
-                const int64_t offW = kj * g->dilation_w - g->pad_w;
-                int64_t lo, hi;
-                valid_range(offW, g->stride_w, g->width, outW, &lo, &hi);
-                const int64_t first = lo < hi ? ohLo : ohHi, count = lo < hi ? ohHi - ohLo : 0;
-                // Output rows above the image, the rows that read it, then rows below it and the padding.
-                for (int64_t p = 0; p < first * outW; p += 16) vstore(row + p, vsplat(0.0f));
-                const float *src = plane + (first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW;
-                float *d = row + first * outW;
-                if (g->stride_w == 1 && nv <= max_vectors) {
-                    uint32_t bits[max_vectors];
-                    for (int64_t v = 0; v < nv; v++) bits[v] = lane_bits(lo - 16 * v, hi - 16 * v);
-                    switch (nv) {
-                        case 1: im2col_runs(1, nv, d, src, outW, step, count, bits, lanes); break;
-                        case 2: im2col_runs(2, nv, d, src, outW, step, count, bits, lanes); break;
-                        default: im2col_runs(0, nv, d, src, outW, step, count, bits, lanes); break;
-                    }
-                } else {
-                    for (int64_t i = 0; i < count; i++, d += outW, src += step) {
-                        for (int64_t ow = 0; ow < lo; ow++) d[ow] = 0;
-                        for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
-                        for (int64_t ow = hi; ow < outW; ow++) d[ow] = 0;
+        for (int64_t t = 0; t < taps; t++, row += ld) {
+            const im2col_tap *tap = &table[tabled ? t : 0];
+            if (!tabled) {
+                im2col_tap_info(g, t / g->kernel_w, t % g->kernel_w, &scratch);
+                tap = &scratch;
+            }
+            const int64_t first = tap->first, count = tap->count, lo = tap->lo, hi = tap->hi;
+            // Output rows above the image, the rows that read it, then rows below it and the padding.
+            for (int64_t p = 0; p < first * outW; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
+            const float *src = plane + tap->src;
+            if (g->stride_w == 1 && nv <= max_vectors) {
+                switch (nv) {
+                    case 1: im2col_runs(1, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
+                    case 2: im2col_runs(2, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
+                    default: im2col_runs(0, nv, row, first * outW, src, outW, step, count, tap->bits, lanes, limit, store); break;
+                }
+            } else if (g->stride_w == 2 && nv <= max_vectors) {
+                // Lane l of vector v reads input column 2(16v + l) (from src): the even lanes of
+                // two vectors, deinterleaved; odd columns are never read (one may lie past the row).
+                uint32_t even[max_vectors][2];
+                for (int64_t v = 0; v < nv; v++) {
+                    even[v][0] = lane_bits(2 * (lo - 16 * v), 2 * (hi - 16 * v)) & 0x5555u;
+                    even[v][1] = lane_bits(2 * (lo - 16 * v) - 16, 2 * (hi - 16 * v) - 16) & 0x5555u;
+                }
+                int64_t pos = first * outW;
+                for (int64_t i = 0; i < count; i++, pos += outW, src += step) {
+                    for (int64_t v = 0; v < nv; v++) {
+                        v16 a = lanes(src + 32 * v, even[v][0]), b = lanes(src + 32 * v + 16, even[v][1]);
+                        im2col_store(row, pos + 16 * v,
+                                     __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), limit, store);
                     }
                 }
-                for (int64_t p = (first + count) * outW; p < padded; p += 16) vstore(row + p, vsplat(0.0f));
+            } else {
+                float *d = row + first * outW;
+                for (int64_t i = 0; i < count; i++, d += outW, src += step) {
+                    for (int64_t ow = 0; ow < lo; ow++) d[ow] = 0;
+                    for (int64_t ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
+                    for (int64_t ow = hi; ow < outW; ow++) d[ow] = 0;
+                }
             }
+            for (int64_t p = (first + count) * outW; p < padded; p += 16) im2col_store(row, p, vsplat(0.0f), limit, store);
+        }
+    }
+}
+
+// MARK: im2col of a batch of small feature maps
+
+/// The 16 floats base[idx[i]] for the lanes i set in `bits`, zeros in the others; reads only those.
+typedef v16 (*gather_fn)(const float *base, const int32_t *idx, uint32_t bits);
+
+static inline v16 gather_baseline(const float *base, const int32_t *idx, uint32_t bits) {
+    float t[16] = {0};
+    for (int i = 0; i < 16; i++) {
+        if (bits >> i & 1) t[i] = base[idx[i]];
+    }
+    return vload(t);
+}
+
+#ifdef HAVE_VARIANTS
+TARGET_AVX512 static inline v16 gather_avx512(const float *base, const int32_t *idx, uint32_t bits) {
+    return (v16)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)bits, _mm512_loadu_si512(idx), base, 4);
+}
+TARGET_AVX2 static inline v16 gather_avx2(const float *base, const int32_t *idx, uint32_t bits) {
+    typedef float v8 __attribute__((vector_size(32)));
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256 lo = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(bits & 0xff)), lane), lane));
+    __m256 hi = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(bits >> 8)), lane), lane));
+    v8 a = (v8)_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256((const __m256i *)idx), lo, 4);
+    v8 b = (v8)_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256((const __m256i *)(idx + 8)), hi, 4);
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+#endif
+
+enum { SMALL_MAX_TAPS = 64 };
+
+/// A tap's P <= 16 output positions as one gather per sample: lane p reads plane offset idx[p]
+/// when its bit is set (zero padding otherwise). Rows of a channel and tap run over all samples.
+INLINE void im2col_small_body(const float *restrict image, int64_t sample_stride, int64_t count, const cember_window *g,
+                              float *restrict cols, int64_t ld, gather_fn gather, store_fn store) {
+    const int64_t outW = g->out_w, P = g->out_h * outW, taps = g->kernel_h * g->kernel_w, L = count * P;
+    int32_t idx[SMALL_MAX_TAPS][16];
+    uint32_t bits[SMALL_MAX_TAPS];
+    for (int64_t t = 0; t < taps; t++) {
+        const int64_t ki = t / g->kernel_w, kj = t % g->kernel_w;
+        bits[t] = 0;
+        for (int64_t p = 0; p < 16; p++) {
+            idx[t][p] = 0;
+            if (p >= P) continue;
+            const int64_t ih = (p / outW) * g->stride_h - g->pad_h + ki * g->dilation_h;
+            const int64_t iw = (p % outW) * g->stride_w - g->pad_w + kj * g->dilation_w;
+            if (ih >= 0 && ih < g->height && iw >= 0 && iw < g->width) {
+                idx[t][p] = (int32_t)(ih * g->width + iw);
+                bits[t] |= 1u << p;
+            }
+        }
+    }
+    for (int64_t c = 0; c < g->channels; c++) {
+        const float *plane = image + c * g->height * g->width;
+        for (int64_t t = 0; t < taps; t++) {
+            float *row = cols + (c * taps + t) * ld;
+            if (!bits[t]) {
+                memset(row, 0, (size_t)L * sizeof(float));
+                continue;
+            }
+            // Whole-vector stores spill into the next samples' columns, which are written later.
+            int64_t s = 0, pos = 0;
+            for (; pos + 16 <= L; s++, pos += P) vstore(row + pos, gather(plane + s * sample_stride, idx[t], bits[t]));
+            for (; s < count; s++, pos += P) store(row + pos, gather(plane + s * sample_stride, idx[t], bits[t]), lane_bits(0, L - pos));
         }
     }
 }
@@ -383,24 +512,41 @@ INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t ro
 }
 
 #define IM2COL_ARGS const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld
+#define SMALL_ARGS const float *restrict image, int64_t sample_stride, int64_t count, const cember_window *g, \
+                   float *restrict cols, int64_t ld
+#define SMALL_PASS image, sample_stride, count, g, cols, ld
 #define COL2IM_ARGS const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image
 #define ROWS_ARGS const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, const float *restrict mask, \
                   float *restrict dst, int64_t dst_ld, int64_t padded
 #define ROWS_PASS src, src_ld, rows, len, mask, dst, dst_ld, padded
 
 #ifdef HAVE_VARIANTS
-TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512); }
-TARGET_AVX2 static void im2col_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2); }
+TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512, store_avx512, 0); }
+TARGET_AVX2 static void im2col_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2, store_avx2, 0); }
+TARGET_AVX512 static void im2col_exact_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512, store_avx512, 1); }
+TARGET_AVX2 static void im2col_exact_avx2(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx2, store_avx2, 1); }
+TARGET_AVX512 static void im2col_small_avx512(SMALL_ARGS) { im2col_small_body(SMALL_PASS, gather_avx512, store_avx512); }
+TARGET_AVX2 static void im2col_small_avx2(SMALL_ARGS) { im2col_small_body(SMALL_PASS, gather_avx2, store_avx2); }
 TARGET_AVX512 static void col2im_avx512(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx512, store_avx512); }
 TARGET_AVX2 static void col2im_avx2(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx2, store_avx2); }
 TARGET_AVX512 static void copy_rows_avx512(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx512); }
 TARGET_AVX2 static void copy_rows_avx2(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx2); }
 #endif
-static void im2col_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline); }
+static void im2col_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 0); }
+static void im2col_exact_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 1); }
+static void im2col_small_baseline(SMALL_ARGS) { im2col_small_body(SMALL_PASS, gather_baseline, store_baseline); }
 static void col2im_baseline(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_baseline, store_baseline); }
 static void copy_rows_baseline(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_baseline); }
 
 void cember_im2col(IM2COL_ARGS) { DISPATCH(im2col, image, g, cols, ld) }
+
+void cember_im2col_exact(IM2COL_ARGS) { DISPATCH(im2col_exact, image, g, cols, ld) }
+
+int32_t cember_im2col_small(SMALL_ARGS) {
+    if (g->out_h * g->out_w > 16 || g->kernel_h * g->kernel_w > SMALL_MAX_TAPS || g->height * g->width > INT32_MAX) return 0;
+    if (count > 0) DISPATCH(im2col_small, SMALL_PASS)
+    return 1;
+}
 
 void cember_col2im(COL2IM_ARGS) { DISPATCH(col2im, cols, ld, g, image) }
 

@@ -110,6 +110,75 @@ INLINE void max_pool_backward_body(const float *restrict dy, const int32_t *rest
     }
 }
 
+// MARK: Overlapping or padded windows (ResNet's 3×3/2 with padding 1)
+
+/// Windows of any size with stride 1 or 2 along the width: 16 outputs of a row at a time, each
+/// tap of the window read as one vector (stride 2: two vectors deinterleaved), lanes outside the
+/// input read -inf. The window's taps are visited in row-major order with take_max, so the first
+/// maximum wins ties and NaN wins, as in the scalar loops; positions start at the window's first
+/// element inside the input (where a window of -inf stays).
+INLINE void max_pool_strided_body(const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW,
+                                  int64_t sH, int64_t sW, int64_t pH, int64_t pW, int64_t outH, int64_t outW,
+                                  float *restrict y, int32_t *restrict pos, lanes_fn lanes, store_fn store) {
+    const v16 ninf = vsplat(-__builtin_inff());
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *src = x + pl * H * W;
+        float *dst = y + pl * outH * outW;
+        int32_t *at = pos + pl * outH * outW;
+        for (int64_t oh = 0; oh < outH; oh++) {
+            const int64_t h0 = oh * sH - pH;
+            const int64_t hs = h0 < 0 ? 0 : h0, he = h0 + kH < H ? h0 + kH : H;
+            for (int64_t o = 0; o < outW; o += 16) {
+                const int64_t n = outW - o < 16 ? outW - o : 16;
+                const v16i w0 = (v16i){0} + (int32_t)(o * sW - pW) + (int32_t)sW * iota16;  // each lane's first column
+                const v16i ws = w0 & (w0 > 0);                                                   // max(w0, 0)
+                v16 best = ninf;
+                v16i code = ws + (int32_t)(hs * W);
+                for (int64_t ih = hs; ih < he; ih++) {
+                    const float *row = src + ih * W;
+                    for (int64_t kj = 0; kj < kW; kj++) {
+                        const int64_t first = o * sW - pW + kj;  // the input column of lane 0
+                        const v16i iw = w0 + (int32_t)kj;
+                        const v16i valid = (iw >= 0) & (iw < (int32_t)W) & (iota16 < (int32_t)n);
+                        v16 v;
+                        if (sW == 1) {
+                            v = lanes(row + first, lane_bits(-first, W - first) & lane_bits(0, n));
+                        } else {
+                            const int64_t last = 2 * n - 1;  // input columns first ..< first + last are read
+                            v16 a = lanes(row + first, lane_bits(-first, W - first) & lane_bits(0, last));
+                            v16 b = lanes(row + first + 16, lane_bits(-first - 16, W - first - 16) & lane_bits(0, last - 16));
+                            v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                        }
+                        v = (v16)(((v16i)v & valid) | ((v16i)ninf & ~valid));
+                        const v16i m = (v > best) | (v != v);
+                        best = (v16)(((v16i)v & m) | ((v16i)best & ~m));
+                        code = ((iw + (int32_t)(ih * W)) & m) | (code & ~m);
+                    }
+                }
+                const uint32_t out = lane_bits(0, n);
+                store(dst + oh * outW + o, best, out);
+                store((float *)(at + oh * outW + o), (v16)code, out);
+            }
+        }
+    }
+}
+
+#define STRIDED_ARGS const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW, int64_t sH, \
+                     int64_t sW, int64_t pH, int64_t pW, int64_t outH, int64_t outW, float *restrict y, int32_t *restrict pos
+#define STRIDED_PASS x, planes, H, W, kH, kW, sH, sW, pH, pW, outH, outW, y, pos
+
+#ifdef HAVE_VARIANTS
+TARGET_AVX512 static void max_pool_strided_avx512(STRIDED_ARGS) { max_pool_strided_body(STRIDED_PASS, lanes_avx512, store_avx512); }
+TARGET_AVX2 static void max_pool_strided_avx2(STRIDED_ARGS) { max_pool_strided_body(STRIDED_PASS, lanes_avx2, store_avx2); }
+#endif
+static void max_pool_strided_baseline(STRIDED_ARGS) { max_pool_strided_body(STRIDED_PASS, lanes_baseline, store_baseline); }
+
+int32_t cember_max_pool_strided(STRIDED_ARGS) {
+    if (sW != 1 && sW != 2) return 0;
+    if (planes > 0 && outH > 0 && outW > 0) DISPATCH(max_pool_strided, STRIDED_PASS)
+    return 1;
+}
+
 #define FWD_ARGS const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW, \
                  float *restrict y, int32_t *restrict pos
 #define FWD_PASS x, planes, H, W, kH, kW, y, pos

@@ -351,6 +351,24 @@ final class ConvolutionTests: XCTestCase {
         Tolerance(rtol: 1e-5, atol: 1e-5 * (expected.map(Swift.abs).max() ?? 0))
     }
 
+    /// conv2d of `x`, `w`, `b` on the given path and its gradients for a random seed, checked
+    /// against `referenceConv2d`; returns the weight gradient and its reference.
+    func checkConv2dAgainstDirectSummation(_ x: Tensor, _ w: Tensor, _ b: Tensor, stride: (Int, Int), padding: (Int, Int),
+                                           dilation: (Int, Int), groups: Int, limit: Int, kernels: ConvKernels,
+                                           _ what: String) throws -> ([Float], [Double]) {
+        let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+        let y = try conv2d(xv, weight: wv, bias: bv, stride: stride, padding: padding, dilation: dilation,
+                           groups: groups, maxSamplesPerChunk: limit, kernels: kernels)
+        let seed = randomTensor(y.shape, &rng)
+        try y.backward(seed: seed)
+        let ref = referenceConv2d(x, w, b, seed, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "\(what) y")
+        assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "\(what) dx")
+        assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "\(what) dw")
+        assertClose(bv.grad, try tensor(ref.db, b.shape), normwise(ref.db), "\(what) db")
+        return (try XCTUnwrap(wv.grad).data, ref.dw)
+    }
+
     /// Inputs big enough for the im2col, col2im, scatter and depthwise loops to run on several
     /// threads (at least 2 · `Parallel.minimumChunk` elements of work), against direct summation
     /// in Double.
@@ -365,22 +383,16 @@ final class ConvolutionTests: XCTestCase {
             ([5, 8, 25, 24], [6, 4, 3, 2], (2, 1), (2, 1), (2, 3), 2),
             ([5, 8, 24, 24], [16, 1, 3, 3], (1, 1), (1, 1), (1, 1), 8),
             ([5, 8, 24, 24], [8, 1, 3, 3], (2, 2), (1, 1), (2, 1), 8),
+            // 32 and more output channels per group: the direct path's block products run through BLAS.
+            ([4, 8, 12, 12], [40, 8, 3, 3], (1, 1), (1, 1), (1, 1), 1),
+            ([3, 8, 9, 9], [64, 4, 3, 3], (2, 2), (1, 1), (1, 1), 2),
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
             for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
-                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
-                let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
-                                   groups: cfg.groups, maxSamplesPerChunk: limit, kernels: kernels)
-                let seed = randomTensor(y.shape, &rng)
-                try y.backward(seed: seed)
-                let ref = referenceConv2d(x, w, b, seed, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
-                                          groups: cfg.groups)
-                let what = "conv2d config \(k), \(kernels), chunk \(limit)"
-                assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "\(what) y")
-                assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "\(what) dx")
-                assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "\(what) dw")
-                assertClose(bv.grad, try tensor(ref.db, b.shape), normwise(ref.db), "\(what) db")
+                _ = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
+                                                          groups: cfg.groups, limit: limit, kernels: kernels,
+                                                          "conv2d config \(k), \(kernels), chunk \(limit)")
             }
         }
         // conv1d is the 2-d kernel over height 1.
@@ -394,6 +406,82 @@ final class ConvolutionTests: XCTestCase {
         assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "conv1d y")
         assertClose(xv.grad, try tensor(ref.dx, x1.shape), normwise(ref.dx), "conv1d dx")
         assertClose(wv.grad, try tensor(ref.dw, w1.shape), normwise(ref.dw), "conv1d dw")
+    }
+
+    /// Kernels narrowed to their live taps (small maps with padding: only some taps ever read the
+    /// input) and convolutions whose one window is the whole input (run as a fully connected
+    /// layer), against direct summation: values and all three gradients, the dead taps' weight
+    /// gradient exactly zero; on the BLAS and the direct kernels, whole and chunked batches.
+    func testDeadTapsAndWholeInputWindowsMatchDirectSummation() throws {
+        let configs: [(x: [Int], w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int,
+                       kernel: (Int, Int)?, linear: Bool)] = [
+            // ResNet's last stage at 32×32: 3×3 on a 1×1 map (one live tap), then 3×3/2 on 2×2 (2×2 taps, the whole input).
+            ([6, 16, 1, 1], [20, 16, 3, 3], (1, 1), (1, 1), (1, 1), 1, (1, 1), true),
+            ([6, 12, 2, 2], [20, 12, 3, 3], (2, 2), (1, 1), (1, 1), 1, (2, 2), true),
+            // The 1×1/2 downsample: one output position, but not the whole input.
+            ([6, 12, 2, 2], [20, 12, 1, 1], (2, 2), (0, 0), (1, 1), 1, nil, false),
+            // Narrowed along the width only, with dilation; grouped.
+            ([5, 6, 5, 1], [8, 6, 3, 3], (1, 1), (2, 2), (2, 2), 1, (3, 1), false),
+            ([4, 8, 1, 1], [12, 4, 3, 3], (1, 1), (1, 1), (1, 1), 2, (1, 1), false),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            let geo = try ConvGeometry(op: "conv2d", input: cfg.x, weight: cfg.w, bias: [cfg.w[0]],
+                                       stride: [cfg.stride.0, cfg.stride.1], padding: [cfg.padding.0, cfg.padding.1],
+                                       dilation: [cfg.dilation.0, cfg.dilation.1], groups: cfg.groups)
+            let crop = geo.cropped()
+            XCTAssertEqual(crop.map { [$0.geometry.kH, $0.geometry.kW] }, cfg.kernel.map { [$0.0, $0.1] }, "config \(k): narrowed kernel")
+            XCTAssertEqual((crop?.geometry ?? geo).isLinear, cfg.linear, "config \(k): whole-input window")
+            let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
+            for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
+                let what = "config \(k), \(kernels), chunk \(limit)"
+                let (dw, ref) = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding,
+                                                                      dilation: cfg.dilation, groups: cfg.groups, limit: limit,
+                                                                      kernels: kernels, what)
+                for (i, r) in ref.enumerated() where r == 0 {
+                    XCTAssertEqual(dw[i], 0, "\(what): dead tap \(i) has a weight gradient")
+                }
+            }
+        }
+    }
+
+    /// The BLAS path's im2col and col2im (cember_im2col_exact or cember_im2col_small, cember_col2im:
+    /// samples side by side in rows of exactly P columns) on ResNet's shapes at odd sizes (7×7/2 stem, 3×3/2, 1×1/2, 3×3
+    /// over rows of more than two vectors) against direct summation, and with the same bits in
+    /// every instruction-set variant this CPU runs.
+    func testBLASConvolutionIm2colMatchesDirectSummationInEveryInstructionSet() throws {
+        defer { _ = cember_kernels_force_isa(-1) }
+        let configs: [(x: [Int], w: [Int], stride: Int, padding: Int)] = [
+            ([3, 3, 13, 11], [70, 3, 7, 7], 2, 3), ([3, 5, 9, 9], [70, 5, 3, 3], 2, 1),
+            ([3, 6, 9, 7], [70, 6, 1, 1], 2, 0), ([3, 4, 6, 37], [70, 4, 3, 3], 1, 1),
+            // Maps of at most 16 positions (cember_im2col_small): 3×3, 3×3/2 to 2×2, 1×1/2 to 3×2.
+            ([4, 3, 3, 3], [70, 3, 3, 3], 1, 1), ([5, 6, 4, 4], [70, 6, 3, 3], 2, 1), ([7, 6, 5, 3], [70, 6, 1, 1], 2, 0),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
+            var seed: Tensor?
+            var reference: [Tensor]?
+            for isa in [-1, 1, 0] {
+                _ = cember_kernels_force_isa(Int32(isa))
+                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+                let y = try conv2d(xv, weight: wv, bias: bv, stride: (cfg.stride, cfg.stride), padding: (cfg.padding, cfg.padding),
+                                   dilation: (1, 1), groups: 1, maxSamplesPerChunk: Int.max, kernels: .blas)
+                if seed == nil { seed = randomTensor(y.shape, &rng) }
+                try y.backward(seed: try XCTUnwrap(seed))
+                let results = [y.value, try XCTUnwrap(xv.grad), try XCTUnwrap(wv.grad), try XCTUnwrap(bv.grad)]
+                if let reference {
+                    for (name, (r, e)) in zip(["y", "dx", "dw", "db"], zip(results, reference)) {
+                        XCTAssertEqual(r.data, e.data, "config \(k), isa cap \(isa): \(name) differs")
+                    }
+                } else {
+                    reference = results
+                    let ref = referenceConv2d(x, w, b, try XCTUnwrap(seed), stride: (cfg.stride, cfg.stride),
+                                              padding: (cfg.padding, cfg.padding), dilation: (1, 1), groups: 1)
+                    assertClose(y.value, try tensor(ref.y, y.shape), normwise(ref.y), "config \(k) y")
+                    assertClose(xv.grad, try tensor(ref.dx, x.shape), normwise(ref.dx), "config \(k) dx")
+                    assertClose(wv.grad, try tensor(ref.dw, w.shape), normwise(ref.dw), "config \(k) dw")
+                }
+            }
+        }
     }
 
     /// The direct kernels give the same bits on one thread and on two, and in every instruction-set
@@ -410,6 +498,8 @@ final class ConvolutionTests: XCTestCase {
             ([13, 1, 28, 28], [6, 1, 5, 5], (1, 1), (2, 2), (1, 1), 1),
             ([13, 6, 14, 14], [16, 6, 5, 5], (1, 1), (0, 0), (1, 1), 1),
             ([5, 8, 25, 24], [6, 4, 3, 2], (2, 1), (2, 1), (2, 3), 2),
+            // Stride 2 along the width (vectorised im2col): a 7×7/2 stem over two vectors of output, 3×3/2 at odd sizes.
+            ([3, 3, 19, 37], [6, 3, 7, 7], (2, 2), (3, 3), (1, 1), 1), ([4, 5, 9, 11], [7, 5, 3, 3], (2, 2), (1, 1), (1, 1), 1),
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
@@ -442,6 +532,7 @@ final class ConvolutionTests: XCTestCase {
         let configs: [(x: [Int], w: [Int], padding: Int, groups: Int, kernels: ConvKernels)] = [
             ([5, 3, 12, 11], [6, 3, 3, 3], 1, 1, .direct), ([5, 3, 12, 11], [6, 3, 3, 3], 1, 1, .blas),
             ([3, 4, 9, 9], [8, 1, 3, 3], 1, 4, .automatic), ([4, 2, 30], [5, 2, 4], 2, 1, .direct),
+            ([5, 3, 12, 11], [40, 3, 3, 3], 1, 1, .direct),
         ]
         for (k, cfg) in configs.enumerated() {
             // Exact zeros in the output (bias 0, an all-zero sample) exercise relu'(0) = 0.
@@ -470,6 +561,21 @@ final class ConvolutionTests: XCTestCase {
             for (name, (fused, unfused)) in zip(["y", "dx", "dw", "db"], zip(results[1], results[0])) {
                 XCTAssertEqual(fused.data.map(\.bitPattern), unfused.data.map(\.bitPattern), "config \(k): fused \(name) differs")
             }
+        }
+    }
+
+    /// max_pool2d of `x` and its gradient for `seed` give exactly `y` and `dx` on one and two
+    /// threads and in every instruction-set variant (the caller resets threads and variant).
+    func checkMaxPool2dOnEveryPath(_ x: Tensor, _ seed: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+                                   y: [Float], dx: [Float], _ what: String) throws {
+        for (nThreads, isa) in [(1, -1), (2, -1), (1, 1), (1, 0)] {
+            try Engine.setNumThreads(nThreads)
+            _ = cember_kernels_force_isa(Int32(isa))
+            let xv = Variable(x, requiresGrad: true)
+            let out = try maxPool2d(xv, kernel: kernel, stride: stride, padding: padding)
+            try out.backward(seed: seed)
+            XCTAssertEqual(out.value.data.map(\.bitPattern), y.map(\.bitPattern), "\(what), \(nThreads) threads, isa cap \(isa): values")
+            XCTAssertEqual(try XCTUnwrap(xv.grad).data, dx, "\(what), \(nThreads) threads, isa cap \(isa): gradient")
         }
     }
 
@@ -507,16 +613,56 @@ final class ConvolutionTests: XCTestCase {
                     }
                 }
             }
-            for (nThreads, isa) in [(1, -1), (2, -1), (1, 1), (1, 0)] {
-                try Engine.setNumThreads(nThreads)
-                _ = cember_kernels_force_isa(Int32(isa))
-                let xv = Variable(x, requiresGrad: true)
-                let out = try maxPool2d(xv, kernel: kernel)
-                try out.backward(seed: seed)
-                let what = "max_pool2d \(kernel) on \(shape), \(nThreads) threads, isa cap \(isa)"
-                XCTAssertEqual(out.value.data.map(\.bitPattern), y.map(\.bitPattern), "\(what): values")
-                XCTAssertEqual(try XCTUnwrap(xv.grad).data, dx, "\(what): gradient")
+            try checkMaxPool2dOnEveryPath(x, seed, kernel: kernel, stride: kernel, padding: (0, 0), y: y, dx: dx,
+                                          "max_pool2d \(kernel) on \(shape)")
+        }
+    }
+
+    /// Max pooling with overlapping or padded windows (cember_max_pool_strided for a width stride
+    /// of 1 or 2, ResNet's 3×3/2 with padding 1 among them; stride 3 takes the scalar loops)
+    /// against direct loops, on values with ties, NaN and -inf (the first maximum wins, NaN wins,
+    /// a window of -inf keeps its first element inside the input), rows of several vectors, one and
+    /// two threads and every instruction set.
+    func testStridedMaxPoolingMatchesDirectLoopsWithTiesAndNaN() throws {
+        let threads = Engine.numThreads
+        defer {
+            try? Engine.setNumThreads(threads)
+            _ = cember_kernels_force_isa(-1)
+        }
+        let configs: [(shape: [Int], kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))] = [
+            ([6, 7, 17, 37], (3, 3), (2, 2), (1, 1)), ([3, 5, 9, 40], (3, 2), (1, 1), (1, 1)),
+            ([4, 3, 11, 13], (2, 3), (2, 2), (0, 1)), ([5, 4, 7, 31], (3, 3), (3, 3), (1, 1)), ([2, 3, 1, 50], (1, 5), (1, 2), (0, 2)),
+        ]
+        for cfg in configs {
+            let (n, c, h, w) = (cfg.shape[0], cfg.shape[1], cfg.shape[2], cfg.shape[3])
+            let values: [Float] = (0..<(n * c * h * w)).map { _ in
+                let r = Int(rng.next() % 24)
+                return r == 0 ? .nan : r == 1 ? -.infinity : Float(r % 7)
             }
+            let x = try Tensor(shape: cfg.shape, data: values)
+            let oh = (h + 2 * cfg.padding.0 - cfg.kernel.0) / cfg.stride.0 + 1
+            let ow = (w + 2 * cfg.padding.1 - cfg.kernel.1) / cfg.stride.1 + 1
+            let seed = randomTensor([n, c, oh, ow], &rng)
+            var y = [Float](), dx = [Float](repeating: 0, count: values.count)
+            for plane in 0..<(n * c) {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        let h0 = i * cfg.stride.0 - cfg.padding.0, w0 = j * cfg.stride.1 - cfg.padding.1
+                        let rows = Swift.max(h0, 0)..<Swift.min(h0 + cfg.kernel.0, h), cols = Swift.max(w0, 0)..<Swift.min(w0 + cfg.kernel.1, w)
+                        var best = -Float.infinity, at = (plane * h + rows.lowerBound) * w + cols.lowerBound
+                        for a in rows {
+                            for e in cols {
+                                let k = (plane * h + a) * w + e
+                                if values[k] > best || values[k].isNaN { best = values[k]; at = k }
+                            }
+                        }
+                        y.append(best)
+                        dx[at] += seed.data[(plane * oh + i) * ow + j]
+                    }
+                }
+            }
+            try checkMaxPool2dOnEveryPath(x, seed, kernel: cfg.kernel, stride: cfg.stride, padding: cfg.padding, y: y, dx: dx,
+                                          "max_pool2d \(cfg.kernel)/\(cfg.stride) padding \(cfg.padding) on \(cfg.shape)")
         }
     }
 

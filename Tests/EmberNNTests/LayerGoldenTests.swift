@@ -133,6 +133,81 @@ final class LayerGoldenTests: XCTestCase {
         }
     }
 
+    /// Prediction (evaluation, no gradients: one pass, no x̂ kept) gives the bits of the evaluation
+    /// step with a tape, hence PyTorch's values; batch norm's per-channel loops give the same bits
+    /// on one thread and on two (sizes that split them, rows with a partial last vector).
+    func testBatchNormWithoutGradientsAndOnTwoThreads() throws {
+        for c in try cases("batch_norm") {
+            let name = try c.string("name")
+            let step = try c.cases("steps")[3]
+            XCTAssertFalse(try step.bool("training"), name)
+            let bn = try makeBatchNorm(c)
+            bn.runningMean.value = try step.tensor("running_mean")
+            bn.runningVar.value = try step.tensor("running_var")
+            let (taped, _) = try forwardBackward(bn, [try step.tensor("x")], try step.tensor("g"), training: false)
+            var ctx = ForwardContext(training: false)
+            let y = try GradientMode.withoutGradients { try bn(Variable(try step.tensor("x")), &ctx) }
+            XCTAssertFalse(y.requiresGrad, name)
+            XCTAssertEqual(y.value.data.map(\.bitPattern), taped.data.map(\.bitPattern), "\(name): prediction differs from the taped step")
+            assertClose(y.value, try step.tensor("y"), .reduction, "\(name): prediction")
+        }
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        var rng = RandomGenerator(seed: 7)
+        let x = try Tensor.uniform([8, 16, 24, 23], rng: &rng), g = try Tensor.uniform([8, 16, 24, 23], rng: &rng)
+        let gamma = try Tensor.uniform([16], rng: &rng)
+        var results: [[[UInt32]]] = []
+        for nThreads in [1, 2] {
+            try Engine.setNumThreads(nThreads)
+            let bn = try BatchNorm(16, spatialDims: 2)
+            bn.weight?.value = gamma
+            var outputs: [[UInt32]] = []
+            for training in [true, false] {
+                let (y, dx) = try forwardBackward(bn, [x], g, training: training)
+                outputs += [y.data, try XCTUnwrap(dx[0]).data, try XCTUnwrap(bn.weight?.grad).data, try XCTUnwrap(bn.bias?.grad).data,
+                            bn.runningMean.value.data, bn.runningVar.value.data].map { $0.map(\.bitPattern) }
+            }
+            results.append(outputs)
+        }
+        XCTAssertEqual(results[0], results[1], "batch norm differs between one and two threads")
+    }
+
+    /// Batch norm with a fused ReLU gives the bits of relu(batch norm) and of its gradients, in
+    /// training and in evaluation, with exact zeros (an all-zero channel) at the ReLU's kink.
+    func testBatchNormFusedReLUEqualsBatchNormThenReLU() throws {
+        var rng = RandomGenerator(seed: 11)
+        var xs = try Tensor.uniform([4, 6, 5, 7], low: -1, high: 1, rng: &rng).data
+        for i in 0..<(5 * 7) { xs[i + 2 * 5 * 7] = 0 }  // sample 0, channel 2
+        let x = try Tensor(shape: [4, 6, 5, 7], data: xs), g = try Tensor.uniform([4, 6, 5, 7], low: -1, high: 1, rng: &rng)
+        let gamma = try Tensor.uniform([6], rng: &rng), beta = try Tensor(shape: [6], data: [0, 0.1, -0.2, 0.3, 0, -0.1])
+        for training in [true, false] {
+            var results: [[[UInt32]]] = []
+            for fused in [false, true] {
+                let bn = try BatchNorm(6, spatialDims: 2)
+                bn.weight?.value = gamma
+                bn.bias?.value = beta
+                let xv = Variable(x, requiresGrad: true)
+                var ctx = ForwardContext(training: training)
+                let y = fused ? try bn.forward(xv, &ctx, fusedReLU: true) : relu(try bn(xv, &ctx))
+                try y.backward(seed: g)
+                results.append([y.value.data, try XCTUnwrap(xv.grad).data, try XCTUnwrap(bn.weight?.grad).data,
+                                try XCTUnwrap(bn.bias?.grad).data, bn.runningMean.value.data, bn.runningVar.value.data]
+                    .map { $0.map(\.bitPattern) })
+            }
+            XCTAssertTrue(results[1][0].contains(0), "some outputs are cut by the ReLU")
+            for (k, name) in ["y", "dx", "dweight", "dbias", "running_mean", "running_var"].enumerated() {
+                XCTAssertEqual(results[1][k], results[0][k], "\(training ? "training" : "eval"): fused \(name) differs")
+            }
+        }
+        // A network fuses each batch norm that only a ReLU reads: ResNet-18's stem and first block halves.
+        let net = try GraphNetwork(try Architectures.resnet18(imageShape: [3, 32, 32]), headOutputs: 10, rng: &rng)
+        let ids = net.steps.map(\.node.id)
+        let pairs = Set(net.fusedReLUs.map { ids[$0.key] + " -> " + ids[$0.value] })
+        XCTAssertEqual(pairs.count, 9, "\(pairs.sorted())")
+        XCTAssertTrue(pairs.isSuperset(of: ["bn1 -> relu", "layer1.0.bn1 -> layer1.0.relu1", "layer4.1.bn1 -> layer4.1.relu1"]),
+                      "\(pairs.sorted())")
+    }
+
     func testLayerNormMatchesTorch() throws {
         for c in try cases("layer_norm") {
             let name = try c.string("name")

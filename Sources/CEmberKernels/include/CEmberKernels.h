@@ -55,6 +55,19 @@ void cember_softmax_rows(float *x, int64_t rows, int64_t cols);
 /// The softmax gradient row by row in place: g = w · (g - Σ g·w), w the softmax output.
 void cember_softmax_backward_rows(const float *restrict w, float *restrict g, int64_t rows, int64_t cols);
 
+// MARK: Batch normalisation (normalization.c)
+
+/// Σ of `rows` rows of `len` floats, `stride` apart (one channel of [N, C, inner]): each row in float
+/// in 16 lanes added in a fixed tree, the rows in double in order.
+double cember_bn_sum(const float *x, int64_t rows, int64_t len, int64_t stride);
+
+/// Σ (x - mu)² over the same rows, summed as cember_bn_sum.
+double cember_bn_centered_squares(const float *x, int64_t rows, int64_t len, int64_t stride, float mu);
+
+/// Σ dy and Σ dy·xhat over the same rows (xhat laid out as dy), summed as cember_bn_sum.
+void cember_bn_grad_sums(const float *dy, const float *xhat, int64_t rows, int64_t len, int64_t stride, double *sum_dy,
+                         double *sum_dy_xhat);
+
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of
@@ -72,8 +85,19 @@ typedef struct {
 /// the caller fills samples left to right and leaves 16 floats of slack at the end of each row.
 void cember_im2col(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld);
 
+/// cember_im2col into rows of exactly P = out_h·out_w columns: writes nothing outside columns
+/// 0..<P of each row, so the samples of a batch may sit side by side (sample s at column s·P).
+void cember_im2col_exact(const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld);
+
+/// cember_im2col_exact of `count` samples (`sample_stride` floats apart) at once, sample s at
+/// column s·P, for feature maps of P <= 16 output positions and kernels of at most 64 taps (one
+/// gather per sample, channel and tap). Returns 0 and writes nothing for larger ones, else 1.
+int32_t cember_im2col_small(const float *restrict image, int64_t sample_stride, int64_t count, const cember_window *g,
+                            float *restrict cols, int64_t ld);
+
 /// col2im of one sample: overwrites `image` with the sum, over rows and columns of `cols` laid out
-/// as cember_im2col writes them, of each value at the image position it was read from.
+/// as cember_im2col writes them, of each value at the image position it was read from. Reads only
+/// columns 0..<P of each row (so it also takes cember_im2col_exact's layout).
 void cember_col2im(const float *restrict cols, int64_t ld, const cember_window *g, float *restrict image);
 
 /// Copies `rows` rows of `len` floats (`src_ld` apart) to rows `dst_ld` apart, each followed by
@@ -121,6 +145,14 @@ void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
 /// pos its in-plane index, for (H / kH) × (W / kW) outputs per plane.
 void cember_max_pool_tiled(const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW,
                            float *restrict y, int32_t *restrict pos);
+
+/// Max pooling of `planes` planes H × W with any window kH × kW, stride (sH, sW) and padding (pH, pW)
+/// (padding reads -inf; each window must hold an input element) into outH × outW, with the in-plane
+/// position of each maximum (the first on ties, NaN winning), as cember_max_pool_tiled. Only for
+/// sW of 1 or 2: returns 0 and writes nothing for other strides, else 1.
+int32_t cember_max_pool_strided(const float *restrict x, int64_t planes, int64_t H, int64_t W, int64_t kH, int64_t kW,
+                                int64_t sH, int64_t sW, int64_t pH, int64_t pW, int64_t outH, int64_t outW,
+                                float *restrict y, int32_t *restrict pos);
 
 /// The gradient of cember_max_pool_tiled: overwrites dx with dy at each window's maximum, zeros elsewhere.
 void cember_max_pool_tiled_backward(const float *restrict dy, const int32_t *restrict pos, int64_t planes, int64_t H,

@@ -1,3 +1,5 @@
+import CEmberKernels
+
 /// 1-d and 2-d convolution (PyTorch's `conv1d`/`conv2d`: zero padding, stride, dilation, groups)
 /// as im2col + GEMM.
 ///
@@ -66,8 +68,9 @@ func validWindowRange(offset: Int, stride: Int, extent: Int, count: Int) -> (Int
 /// Sizes of one convolution, validated; 1-d convolutions have `inH = kH = outH = 1`.
 struct ConvGeometry {
     let batch: Int, inChannels: Int, outChannels: Int, groups: Int
-    let inH: Int, inW: Int, kH: Int, kW: Int
-    let strideH: Int, strideW: Int, padH: Int, padW: Int, dilH: Int, dilW: Int
+    // Variables only so that `cropped` can narrow the kernel to its live taps.
+    private(set) var inH: Int, inW: Int, kH: Int, kW: Int
+    private(set) var strideH: Int, strideW: Int, padH: Int, padW: Int, dilH: Int, dilW: Int
     let outH: Int, outW: Int
 
     var inPerGroup: Int { inChannels / groups }
@@ -171,82 +174,52 @@ struct ConvGeometry {
     /// Minimum parallel-loop chunk for units of `work` elements each.
     func minUnits(_ work: Int) -> Int { Swift.max(1, Parallel.minimumChunk / Swift.max(1, work)) }
 
-    /// Fills row `row` (channel c, kernel tap ki, kj) of one sample's block of the column matrix:
-    /// `dst[oh·outW + ow] = image[c, oh·sH - pH + ki·dH, ow·sW - pW + kj·dW]`, zero outside.
+    /// Calls `body(s, c0, c1)` for runs of input channels `c0..<c1` of sample `s` of `count`
+    /// samples, on Ember's threads: the units (sample, channel) are split into contiguous ranges.
     @inline(__always)
-    func im2colRow(_ image: UnsafePointer<Float>, row: Int, _ dst: UnsafeMutablePointer<Float>) {
-        let c = row / kernelArea, tap = row % kernelArea
-        let ki = tap / kW, kj = tap % kW
-        let plane = image + c * inPlane
-        let offW = kj * dilW - padW
-        let (lo, hi) = validWindowRange(offset: offW, stride: strideW, extent: inW, count: outW)
-        for oh in 0..<outH {
-            let ih = oh &* strideH &- padH &+ ki &* dilH
-            let d = dst + oh * outW
-            guard ih >= 0 && ih < inH, lo < hi else {
-                d.initialize(repeating: 0, count: outW)
-                continue
-            }
-            if lo > 0 { d.initialize(repeating: 0, count: lo) }
-            if hi < outW { (d + hi).initialize(repeating: 0, count: outW - hi) }
-            let base = ih &* inW &+ offW
-            if strideW == 1 {
-                (d + lo).update(from: plane + (base + lo), count: hi - lo)
-            } else {
-                for ow in lo..<hi { d[ow] = plane[base &+ ow &* strideW] }
-            }
-        }
-    }
-
-    /// Adds the column-matrix rows of channel `c` (one sample's block, rows `ld` apart) back onto
-    /// that channel's input plane `dst` (col2im; `dst` must be initialised).
-    @inline(__always)
-    func col2imChannel(_ cols: UnsafePointer<Float>, ld: Int, channel c: Int, _ dst: UnsafeMutablePointer<Float>) {
-        for ki in 0..<kH {
-            for kj in 0..<kW {
-                let src = cols + (c * kernelArea + ki * kW + kj) * ld
-                let offW = kj * dilW - padW
-                let (lo, hi) = validWindowRange(offset: offW, stride: strideW, extent: inW, count: outW)
-                if lo >= hi { continue }
-                for oh in 0..<outH {
-                    let ih = oh &* strideH &- padH &+ ki &* dilH
-                    guard ih >= 0 && ih < inH else { continue }
-                    let s = src + oh * outW
-                    let base = ih &* inW &+ offW
-                    if strideW == 1 {
-                        let d = dst + (base + lo), t = s + lo
-                        for i in 0..<(hi - lo) { d[i] += t[i] }
-                    } else {
-                        for ow in lo..<hi { dst[base &+ ow &* strideW] += s[ow] }
-                    }
-                }
+    private func forChannelRuns(count: Int, work: Int, _ body: (_ s: Int, _ c0: Int, _ c1: Int) -> Void) {
+        let C = inChannels
+        Parallel.forRange(count * C, minChunk: minUnits(work)) { b, e in
+            var u = b
+            while u < e {
+                let s = u / C, c0 = u % C, c1 = Swift.min(C, c0 + (e - u))
+                body(s, c0, c1)
+                u += c1 - c0
             }
         }
     }
 
     /// Writes the column matrix of samples `first..<first + count` of `x` into `cols`
-    /// ([colRows, count · P], sample s in columns s·P..<(s+1)·P).
+    /// ([colRows, count · P], sample s in columns s·P..<(s+1)·P; row (c·kH + ki)·kW + kj holds
+    /// `x[c, oh·sH - pH + ki·dH, ow·sW - pW + kj·dW]` at column oh·outW + ow, zero outside).
     func im2col(_ x: UnsafePointer<Float>, first: Int, count: Int, _ cols: UnsafeMutablePointer<Float>) {
-        let rows = colRows, P = outPlane, ld = count * P, sample = inChannels * inPlane
-        Parallel.forRange(count * rows, minChunk: minUnits(P)) { b, e in
-            for u in b..<e {
-                let s = u / rows, r = u % rows
-                im2colRow(x + (first + s) * sample, row: r, cols + r * ld + s * P)
+        let P = outPlane, ld = count * P, sample = inChannels * inPlane, rowsPerChannel = kernelArea
+        if P <= 16 && kernelArea <= 64 && inPlane <= Int(Int32.max) {
+            // Small maps: all samples of a run of channels in one call, one gather per sample and
+            // row (cember_im2col_small takes these sizes and returns 1).
+            Parallel.forRange(inChannels, minChunk: minUnits(rowsPerChannel * ld)) { c0, c1 in
+                var win = window
+                win.channels = Int64(c1 - c0)
+                _ = cember_im2col_small(x + first * sample + c0 * inPlane, Int64(sample), Int64(count), &win,
+                                        cols + c0 * rowsPerChannel * ld, Int64(ld))
             }
+            return
+        }
+        forChannelRuns(count: count, work: rowsPerChannel * P) { s, c0, c1 in
+            var win = window
+            win.channels = Int64(c1 - c0)
+            cember_im2col_exact(x + (first + s) * sample + c0 * inPlane, &win, cols + c0 * rowsPerChannel * ld + s * P, Int64(ld))
         }
     }
 
     /// Folds `cols` ([colRows, count · P]) back onto samples `first..<first + count` of `dx`,
     /// overwriting them.
     func col2im(_ cols: UnsafePointer<Float>, first: Int, count: Int, _ dx: UnsafeMutablePointer<Float>) {
-        let P = outPlane, ld = count * P, C = inChannels
-        Parallel.forRange(count * C, minChunk: minUnits(kernelArea * P)) { b, e in
-            for u in b..<e {
-                let s = u / C, c = u % C
-                let plane = dx + ((first + s) * C + c) * inPlane
-                plane.initialize(repeating: 0, count: inPlane)
-                col2imChannel(cols + s * P, ld: ld, channel: c, plane)
-            }
+        let P = outPlane, ld = count * P, sample = inChannels * inPlane, rowsPerChannel = kernelArea
+        forChannelRuns(count: count, work: rowsPerChannel * P) { s, c0, c1 in
+            var win = window
+            win.channels = Int64(c1 - c0)
+            cember_col2im(cols + c0 * rowsPerChannel * ld + s * P, Int64(ld), &win, dx + (first + s) * sample + c0 * inPlane)
         }
     }
 
@@ -256,6 +229,13 @@ struct ConvGeometry {
                  _ y: UnsafeMutablePointer<Float>, relu: Bool = false, maxSamplesPerChunk: Int,
                  kernels: ConvKernels = .automatic) throws {
         guard batch > 0, outChannels > 0, outPlane > 0 else { return }
+        if let crop = cropped() {
+            let narrow = crop.geometry.croppedWeight(w, from: self, taps: crop.taps)
+            try withExtendedLifetime(narrow) {
+                try crop.geometry.forward(x, narrow.pointer, bias, y, relu: relu, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+            }
+            return
+        }
         if runsDirect(kernels) {
             directForward(x, w, bias, y, relu: relu, maxSamplesPerChunk: maxSamplesPerChunk)
             return
@@ -269,6 +249,17 @@ struct ConvGeometry {
                                 _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) throws {
         if isDepthwise {
             depthwiseForward(x, w, bias, y)
+            return
+        }
+        if isLinear {
+            // y [N, C_out] = x [N, K] · Wᵀ, then the bias.
+            try BLAS.gemm(transA: false, transB: true, m: batch, n: outChannels, k: groupRows, a: x, b: w, c: y)
+            if let bias {
+                for n in 0..<batch {
+                    let row = y + n * outChannels
+                    for o in 0..<outChannels { row[o] += bias[o] }
+                }
+            }
             return
         }
         let chunk = samplesPerChunk(limit: maxSamplesPerChunk)
@@ -322,6 +313,16 @@ struct ConvGeometry {
             if let db { db.initialize(repeating: 0, count: outChannels) }
             return
         }
+        if let crop = cropped() {
+            let narrow = crop.geometry.croppedWeight(w, from: self, taps: crop.taps)
+            let narrowGrad = dw == nil ? nil : TensorStorage(count: outChannels * crop.geometry.groupRows, repeating: 0)
+            try withExtendedLifetime((narrow, narrowGrad)) {
+                try crop.geometry.backward(dy, x: x, w: narrow.pointer, dx: dx, dw: narrowGrad?.pointer, db: db,
+                                           reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+                if let dw, let narrowGrad { crop.geometry.addCroppedGradient(narrowGrad.pointer, to: dw, of: self, taps: crop.taps) }
+            }
+            return
+        }
         if runsDirect(kernels) {
             directBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk)
             return
@@ -349,6 +350,16 @@ struct ConvGeometry {
             return
         }
         guard dx != nil || dw != nil else { return }
+        if isLinear {
+            // dW += dYᵀ · x, dx = dY · W (dY [N, C_out], x [N, K]).
+            if let dw {
+                try BLAS.gemm(transA: true, transB: false, m: outChannels, n: groupRows, k: batch, a: dy, b: x, beta: 1, c: dw)
+            }
+            if let dx {
+                try BLAS.gemm(transA: false, transB: false, m: batch, n: groupRows, k: outChannels, a: dy, b: w, c: dx)
+            }
+            return
+        }
         let chunk = samplesPerChunk(limit: maxSamplesPerChunk)
         let P = outPlane, O = outChannels, Og = outPerGroup, K = groupRows
         let cols = dw == nil ? nil : TensorStorage(uninitializedCount: colRows * chunk * P)
@@ -388,6 +399,74 @@ struct ConvGeometry {
                 first += count
             }
         }
+    }
+}
+
+// MARK: Live taps and whole-input windows
+
+extension ConvGeometry {
+    /// The kernel taps along one dimension that read the input for at least one output position
+    /// (`lo..<hi`), or nil when none does. The live taps are contiguous: a tap before the first
+    /// live one reads above the input at every position, a tap after the last one below it.
+    static func liveTaps(kernel: Int, input: Int, output: Int, stride: Int, padding: Int, dilation: Int) -> Range<Int>? {
+        var lo = -1, hi = -1
+        for k in 0..<kernel {
+            let (a, b) = validWindowRange(offset: k * dilation - padding, stride: stride, extent: input, count: output)
+            if a < b {
+                if lo < 0 { lo = k }
+                hi = k + 1
+            }
+        }
+        return lo < 0 ? nil : lo..<hi
+    }
+
+    /// The same convolution with the kernel narrowed to its live taps (rows `taps.h`, columns
+    /// `taps.w` of the kernel), when some tap only ever reads zero padding: small feature maps with
+    /// padding (ResNet's last stage at 32×32 has a 1×1 map, where a 3×3 kernel has one live tap of
+    /// nine). Nil when every tap is live, or when narrowing would need negative padding.
+    func cropped() -> (geometry: ConvGeometry, taps: (h: Range<Int>, w: Range<Int>))? {
+        guard let h = ConvGeometry.liveTaps(kernel: kH, input: inH, output: outH, stride: strideH, padding: padH, dilation: dilH),
+              let w = ConvGeometry.liveTaps(kernel: kW, input: inW, output: outW, stride: strideW, padding: padW, dilation: dilW),
+              h.count < kH || w.count < kW else { return nil }
+        var g = self
+        g.kH = h.count
+        g.kW = w.count
+        g.padH = padH - h.lowerBound * dilH
+        g.padW = padW - w.lowerBound * dilW
+        guard g.padH >= 0, g.padW >= 0 else { return nil }
+        return (g, (h, w))
+    }
+
+    /// `full` ([C_out, C_in/groups, full.kH, full.kW]) narrowed to this geometry's kernel, taps
+    /// `taps` of the full one.
+    func croppedWeight(_ weight: UnsafePointer<Float>, from full: ConvGeometry, taps: (h: Range<Int>, w: Range<Int>)) -> TensorStorage {
+        let narrow = TensorStorage(uninitializedCount: outChannels * groupRows)
+        for plane in 0..<(outChannels * inPerGroup) {
+            let src = weight + plane * full.kernelArea, dst = narrow.pointer + plane * kernelArea
+            for i in 0..<kH {
+                (dst + i * kW).update(from: src + (taps.h.lowerBound + i) * full.kW + taps.w.lowerBound, count: kW)
+            }
+        }
+        return narrow
+    }
+
+    /// Adds the gradient of the narrowed weight onto the full one's taps `taps`.
+    func addCroppedGradient(_ grad: UnsafePointer<Float>, to dw: UnsafeMutablePointer<Float>, of full: ConvGeometry,
+                            taps: (h: Range<Int>, w: Range<Int>)) {
+        for plane in 0..<(outChannels * inPerGroup) {
+            let src = grad + plane * kernelArea, dst = dw + plane * full.kernelArea
+            for i in 0..<kH {
+                let d = dst + (taps.h.lowerBound + i) * full.kW + taps.w.lowerBound, s = src + i * kW
+                for j in 0..<kW { d[j] += s[j] }
+            }
+        }
+    }
+
+    /// Whether the single output position's window is the whole (unpadded) input: the convolution
+    /// is then a fully connected layer, `y [N, C_out] = x [N, C_in·H·W] · Wᵀ`, with no im2col.
+    var isLinear: Bool {
+        groups == 1 && outPlane == 1 && kH == inH && kW == inW && padH == 0 && padW == 0
+            && (kH == 1 || dilH == 1) && (kW == 1 || dilW == 1)
     }
 }
 

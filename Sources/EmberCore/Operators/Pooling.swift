@@ -81,6 +81,15 @@ struct PoolGeometry {
             }
             return
         }
+        if strideW <= 2 {
+            // Overlapping or padded windows, stride 1 or 2 along the width (ResNet's 3×3/2): vectorised.
+            Parallel.forRange(planes, minChunk: minPlanes) { b, e in
+                _ = cember_max_pool_strided(x + b * inPlane, Int64(e - b), Int64(inH), Int64(inW), Int64(kH), Int64(kW),
+                                            Int64(strideH), Int64(strideW), Int64(padH), Int64(padW), Int64(outH), Int64(outW),
+                                            y + b * outPlane, positions + b * outPlane)
+            }
+            return
+        }
         Parallel.forRange(planes, minChunk: minPlanes) { b, e in
             for pl in b..<e {
                 let src = x + pl * inPlane, dst = y + pl * outPlane, pos = positions + pl * outPlane

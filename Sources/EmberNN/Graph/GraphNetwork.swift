@@ -18,9 +18,9 @@ public final class GraphNetwork: Module {
     public let headOutputs: Int
     let steps: [(node: NodeSpec, module: Module, inputIndices: [Int])]
     let outputIndex: Int
-    /// Convolutions evaluated together with the ReLU that alone reads them: step index of the
-    /// convolution → step index of the ReLU (which then passes the fused result on). The same
-    /// values and gradients, without the convolution's output tensor and a pass over it each way.
+    /// Convolutions and batch norms evaluated together with the ReLU that alone reads them: step
+    /// index of the convolution or batch norm → step index of the ReLU (which then passes the fused
+    /// result on). The same values and gradients, without the intermediate tensor and its passes.
     var fusedReLUs: [Int: Int]
     /// Per-sample output shape.
     public let outputShape: [Int]
@@ -101,6 +101,10 @@ public final class GraphNetwork: Module {
                 let y = try conv.forward(args[0], &ctx, fusedReLU: true)
                 fusedResults[relu] = y
                 values.append(y)
+            } else if let relu = fusedReLUs[i], let norm = step.module as? BatchNorm {
+                let y = try norm.forward(args[0], &ctx, fusedReLU: true)
+                fusedResults[relu] = y
+                values.append(y)
             } else if let y = fusedResults[i] {
                 values.append(y)
             } else {
@@ -110,8 +114,8 @@ public final class GraphNetwork: Module {
         return values[outputIndex]
     }
 
-    /// The convolution → ReLU pairs `forward` fuses: a convolution whose value is read only by a
-    /// `relu` activation (and is not the output). `steps` are (module, input value indices);
+    /// The convolution or batch norm → ReLU pairs `forward` fuses: a convolution or batch norm
+    /// whose value is read only by a `relu` activation (and is not the output). `steps` are (module, input value indices);
     /// step i's value has index `firstStepValue + i`.
     static func reluFusions(_ steps: [(Module, [Int])], firstStepValue: Int, output: Int) -> [Int: Int] {
         var readers: [Int: [Int]] = [:]
@@ -119,7 +123,7 @@ public final class GraphNetwork: Module {
             for v in step.1 { readers[v, default: []].append(j) }
         }
         var fusions: [Int: Int] = [:]
-        for (i, step) in steps.enumerated() where step.0 is Conv && firstStepValue + i != output {
+        for (i, step) in steps.enumerated() where (step.0 is Conv || step.0 is BatchNorm) && firstStepValue + i != output {
             guard let r = readers[firstStepValue + i], r.count == 1, let j = r.first,
                   steps[j].1.count == 1, (steps[j].0 as? Activation)?.function == .relu else { continue }
             fusions[i] = j

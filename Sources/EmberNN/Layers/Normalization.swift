@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberCore
 import Glibc
 
@@ -58,6 +59,12 @@ public final class BatchNorm: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try forward(x, &ctx, fusedReLU: false)
+    }
+
+    /// Batch normalisation, followed with `fusedReLU` by a ReLU in the same op: the values and
+    /// gradients of `relu(batchNorm(x))` without the intermediate tensor and its passes.
+    public func forward(_ x: Variable, _ ctx: inout ForwardContext, fusedReLU: Bool) throws -> Variable {
         let s = x.shape
         let okRank = spatialDims == 1 ? (s.count == 2 || s.count == 3) : s.count == 4
         guard okRank, s[1] == numFeatures else {
@@ -73,24 +80,33 @@ public final class BatchNorm: Module {
         guard m > 0 else { return x }
         var mean = [Float](repeating: 0, count: c), invStd = [Float](repeating: 0, count: c)
         let px = x.value.storage.pointer
+        // Channels are independent: they run on Ember's threads (the same bits whatever their number).
+        let minChannels = Swift.max(1, Parallel.minimumChunk / Swift.max(1, 2 * m))
         if training {
-            for ch in 0..<c {
-                var sum = 0.0, sq = 0.0
-                for b in 0..<n {
-                    let row = px + (b * c + ch) * inner
-                    for i in 0..<inner { sum += Double(row[i]) }
+            var unbiased = [Double](repeating: 0, count: c)
+            mean.withUnsafeMutableBufferPointer { meanBuffer in
+                invStd.withUnsafeMutableBufferPointer { invBuffer in
+                    unbiased.withUnsafeMutableBufferPointer { unbiasedBuffer in
+                        let pm = meanBuffer.baseAddress.unsafelyUnwrapped, pi = invBuffer.baseAddress.unsafelyUnwrapped
+                        let pu = unbiasedBuffer.baseAddress.unsafelyUnwrapped
+                        Parallel.forRange(c, minChunk: minChannels) { lo, hi in
+                            for ch in lo..<hi {
+                                let first = px + ch * inner
+                                let mu = cember_bn_sum(first, Int64(n), Int64(inner), Int64(c * inner)) / Double(m)
+                                let sq = cember_bn_centered_squares(first, Int64(n), Int64(inner), Int64(c * inner), Float(mu))
+                                pm[ch] = Float(mu)
+                                pi[ch] = Float(1 / (sq / Double(m) + Double(eps)).squareRoot())
+                                pu[ch] = sq / Double(m - 1)
+                            }
+                        }
+                    }
                 }
-                let mu = sum / Double(m)
-                for b in 0..<n {
-                    let row = px + (b * c + ch) * inner
-                    for i in 0..<inner { let d = Double(row[i]) - mu; sq += d * d }
-                }
-                let varBiased = sq / Double(m)
-                mean[ch] = Float(mu)
-                invStd[ch] = Float(1 / (varBiased + Double(eps)).squareRoot())
-                let varUnbiased = sq / Double(m - 1)
-                runningMean.value.withUnsafeMutableBufferPointer { rm in rm[ch] = (1 - momentum) * rm[ch] + momentum * Float(mu) }
-                runningVar.value.withUnsafeMutableBufferPointer { rv in rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(varUnbiased) }
+            }
+            runningMean.value.withUnsafeMutableBufferPointer { rm in
+                for ch in 0..<c { rm[ch] = (1 - momentum) * rm[ch] + momentum * mean[ch] }
+            }
+            runningVar.value.withUnsafeMutableBufferPointer { rv in
+                for ch in 0..<c { rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(unbiased[ch]) }
             }
             numBatchesTracked.value = Tensor.scalar((numBatchesTracked.value.scalarValue ?? 0) + 1)
         } else {
@@ -102,61 +118,96 @@ public final class BatchNorm: Module {
         }
         let gamma = weight?.value.data ?? [Float](repeating: 1, count: c)
         let beta = bias?.value.data ?? [Float](repeating: 0, count: c)
-        let xhat = Tensor.build(shape: s) { out in
-            for b in 0..<n {
-                for ch in 0..<c {
-                    let o = (b * c + ch) * inner
-                    for i in 0..<inner { out[o + i] = (px[o + i] - mean[ch]) * invStd[ch] }
-                }
-            }
-        }
-        let y = Tensor.build(shape: s) { out in
-            let ph = xhat.storage.pointer
-            for b in 0..<n {
-                for ch in 0..<c {
-                    let o = (b * c + ch) * inner
-                    for i in 0..<inner { out[o + i] = ph[o + i] * gamma[ch] + beta[ch] }
-                }
-            }
-        }
         var inputs = [x]
         if let weight { inputs.append(weight.variable) }
         if let bias { inputs.append(bias.variable) }
-        let affine = weight != nil
-        return Variable(y, inputs: inputs) { dy in
-            let pdy = dy.storage.pointer, ph = xhat.storage.pointer
-            var sumDy = [Float](repeating: 0, count: c), sumDyX = [Float](repeating: 0, count: c)
-            for b in 0..<n {
-                for ch in 0..<c {
-                    let o = (b * c + ch) * inner
-                    var s1: Float = 0, s2: Float = 0
-                    for i in 0..<inner {
-                        s1 += pdy[o + i]
-                        s2 += pdy[o + i] * ph[o + i]
+        // x̂ is kept only for a backward pass; without one (prediction), y comes in one pass.
+        let records = GradientMode.isEnabled && inputs.contains { $0.requiresGrad }
+        let xhat = records ? Tensor.build(shape: s) { _ in } : nil
+        let y = Tensor.build(shape: s) { out in
+            let po = out.baseAddress.unsafelyUnwrapped, ph = xhat?.storage.pointer
+            mean.withUnsafeBufferPointer { mb in
+                invStd.withUnsafeBufferPointer { ib in
+                    gamma.withUnsafeBufferPointer { gb in
+                        beta.withUnsafeBufferPointer { bb in
+                            let pm = mb.baseAddress.unsafelyUnwrapped, pi = ib.baseAddress.unsafelyUnwrapped
+                            let pg = gb.baseAddress.unsafelyUnwrapped, pb = bb.baseAddress.unsafelyUnwrapped
+                            Parallel.forRange(n * c, minChunk: Swift.max(1, Parallel.minimumChunk / Swift.max(1, inner))) { lo, hi in
+                                for row in lo..<hi {
+                                    let ch = row % c, o = row * inner
+                                    let mu = pm[ch], inv = pi[ch], g = pg[ch], b = pb[ch]
+                                    let src = px + o, dst = po + o
+                                    if let ph {
+                                        let h = ph + o
+                                        for i in 0..<inner {
+                                            let v = (src[i] - mu) * inv
+                                            h[i] = v
+                                            dst[i] = v * g + b
+                                        }
+                                    } else {
+                                        for i in 0..<inner { dst[i] = (src[i] - mu) * inv * g + b }
+                                    }
+                                    if fusedReLU {
+                                        for i in 0..<inner { dst[i] = dst[i] > 0 ? dst[i] : 0 }
+                                    }
+                                }
+                            }
+                        }
                     }
-                    sumDy[ch] += s1
-                    sumDyX[ch] += s2
                 }
             }
+        }
+        guard let xhat else { return Variable(y) }
+        let affine = weight != nil
+        return Variable(y, inputs: inputs) { upstream in
+            // Through the fused ReLU first: dy · (y > 0 ? 1 : 0), as the ReLU's own gradient.
+            let dy = !fusedReLU ? upstream : Tensor.build(shape: s) { out in
+                let pu = upstream.storage.pointer, py = y.storage.pointer
+                for i in 0..<out.count { out[i] = pu[i] * (py[i] > 0 ? 1 : 0) }
+            }
+            let pdy = dy.storage.pointer, ph = xhat.storage.pointer
+            var sumDy = [Double](repeating: 0, count: c), sumDyX = [Double](repeating: 0, count: c)
+            sumDy.withUnsafeMutableBufferPointer { sb in
+                sumDyX.withUnsafeMutableBufferPointer { xb in
+                    let ps = sb.baseAddress.unsafelyUnwrapped, pxs = xb.baseAddress.unsafelyUnwrapped
+                    Parallel.forRange(c, minChunk: minChannels) { lo, hi in
+                        for ch in lo..<hi {
+                            cember_bn_grad_sums(pdy + ch * inner, ph + ch * inner, Int64(n), Int64(inner), Int64(c * inner),
+                                                ps + ch, pxs + ch)
+                        }
+                    }
+                }
+            }
+            // dx = γ/σ · (dy - mean(dy) - x̂ · mean(dy · x̂)) in training, γ/σ · dy in evaluation.
+            let scale = (0..<c).map { gamma[$0] * invStd[$0] }
+            let md = sumDy.map { Float($0 / Double(m)) }, mdx = sumDyX.map { Float($0 / Double(m)) }
             let dx = Tensor.build(shape: s) { out in
-                for b in 0..<n {
-                    for ch in 0..<c {
-                        let o = (b * c + ch) * inner
-                        let k = gamma[ch] * invStd[ch]
-                        if training {
-                            // dx = γ/σ · (dy - mean(dy) - x̂ · mean(dy · x̂))
-                            let md = sumDy[ch] / Float(m), mdx = sumDyX[ch] / Float(m)
-                            for i in 0..<inner { out[o + i] = k * (pdy[o + i] - md - ph[o + i] * mdx) }
-                        } else {
-                            for i in 0..<inner { out[o + i] = k * pdy[o + i] }
+                let po = out.baseAddress.unsafelyUnwrapped
+                scale.withUnsafeBufferPointer { kb in
+                    md.withUnsafeBufferPointer { mdb in
+                        mdx.withUnsafeBufferPointer { mxb in
+                            let pk = kb.baseAddress.unsafelyUnwrapped, pmd = mdb.baseAddress.unsafelyUnwrapped
+                            let pmx = mxb.baseAddress.unsafelyUnwrapped
+                            Parallel.forRange(n * c, minChunk: Swift.max(1, Parallel.minimumChunk / Swift.max(1, inner))) { lo, hi in
+                                for row in lo..<hi {
+                                    let ch = row % c, o = row * inner
+                                    let k = pk[ch], a = pmd[ch], b = pmx[ch]
+                                    let g = pdy + o, h = ph + o, dst = po + o
+                                    if training {
+                                        for i in 0..<inner { dst[i] = k * (g[i] - a - h[i] * b) }
+                                    } else {
+                                        for i in 0..<inner { dst[i] = k * g[i] }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
             var grads: [Tensor?] = [dx]
             if affine {
-                grads.append(try Tensor(shape: [c], data: sumDyX))
-                grads.append(try Tensor(shape: [c], data: sumDy))
+                grads.append(try Tensor(shape: [c], data: sumDyX.map { Float($0) }))
+                grads.append(try Tensor(shape: [c], data: sumDy.map { Float($0) }))
             }
             return grads
         }
