@@ -386,6 +386,8 @@ final class ConvolutionTests: XCTestCase {
             // 32 and more output channels per group: the direct path's block products run through BLAS.
             ([4, 8, 12, 12], [40, 8, 3, 3], (1, 1), (1, 1), (1, 1), 1),
             ([3, 8, 9, 9], [64, 4, 3, 3], (2, 2), (1, 1), (1, 1), 2),
+            // One sample per block, 12 blocks in 8 slots of partial weight and bias gradients.
+            ([12, 16, 16, 16], [32, 16, 3, 3], (1, 1), (1, 1), (1, 1), 1),
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
@@ -500,6 +502,8 @@ final class ConvolutionTests: XCTestCase {
             ([5, 8, 25, 24], [6, 4, 3, 2], (2, 1), (2, 1), (2, 3), 2),
             // Stride 2 along the width (vectorised im2col): a 7×7/2 stem over two vectors of output, 3×3/2 at odd sizes.
             ([3, 3, 19, 37], [6, 3, 7, 7], (2, 2), (3, 3), (1, 1), 1), ([4, 5, 9, 11], [7, 5, 3, 3], (2, 2), (1, 1), (1, 1), 1),
+            // The BLAS variant: 12 one-sample blocks accumulated in 8 slots.
+            ([12, 16, 16, 16], [32, 16, 3, 3], (1, 1), (1, 1), (1, 1), 1),
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)

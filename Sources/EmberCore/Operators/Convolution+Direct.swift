@@ -40,6 +40,10 @@ extension ConvGeometry {
     /// the few rows of small CNNs.
     static let directBLASMinOutPerGroup = 32
 
+    /// Slots of partial weight gradients the direct path's BLAS variant accumulates blocks into
+    /// (see `directBackward`): enough for the threads to share, few to add up.
+    static let directGradientSlots = 8
+
     /// Whether the direct path's products go through BLAS (see `directBLASMinOutPerGroup`).
     var directUsesBLAS: Bool { outPerGroup >= ConvGeometry.directBLASMinOutPerGroup }
 
@@ -108,62 +112,77 @@ extension ConvGeometry {
         let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
         let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
         let sample = inChannels * inPlane, weights = O * K
-        // Per-block partial sums of dW and db, added in block order below.
-        let partialW = dw == nil ? nil : TensorStorage(uninitializedCount: blocks * weights)
-        let partialB = db == nil ? nil : TensorStorage(uninitializedCount: blocks * O)
+        // Partial sums of dW and db per slot of consecutive blocks, added in slot order below. With
+        // Ember's micro-kernels every block has its own slot; with BLAS the blocks of a slot
+        // accumulate into it (beta 1), so that a batch of one-sample blocks does not add up
+        // one partial dW per sample. Slots depend on the sizes only: the same bits on any number
+        // of threads.
+        let slots = directUsesBLAS ? Swift.min(blocks, ConvGeometry.directGradientSlots) : blocks
+        let partialW = dw == nil ? nil : TensorStorage(uninitializedCount: slots * weights)
+        let partialB = db == nil ? nil : TensorStorage(uninitializedCount: slots * O)
         withExtendedLifetime((partialW, partialB)) {
-            Parallel.forRange(blocks, minChunk: minUnits(S * O * K * P * 2)) { b, e in
+            Parallel.forRange(slots, minChunk: minUnits(S * O * K * P * 2 * (blocks / slots))) { b, e in
                 var win = window
                 let dyBlock = TensorStorage(uninitializedCount: O * ld)
                 let cols = dw == nil ? nil : TensorStorage(uninitializedCount: colRows * ld)
                 let dcols = dx == nil ? nil : TensorStorage(uninitializedCount: colRows * ld)
-                withExtendedLifetime((dyBlock, cols, dcols)) {
-                    for block in b..<e {
-                        let first = block * S, count = Swift.min(S, batch - first), L = count * P16
-                        // dY of the block as [C_out, count · P16], each sample's positions zero-padded.
-                        for s in 0..<count {
-                            cember_copy_rows_padded(dy + (first + s) * O * P, Int64(P), Int64(O), Int64(P),
-                                                    reluOutput.map { $0 + (first + s) * O * P },
-                                                    dyBlock.pointer + s * P16, Int64(ld), Int64(P16))
-                        }
-                        if let cols, let partialW {
+                let blockB = db == nil ? nil : TensorStorage(uninitializedCount: O)
+                withExtendedLifetime((dyBlock, cols, dcols, blockB)) {
+                    for slot in b..<e {
+                        let slotFirst = slot * blocks / slots
+                        for block in slotFirst..<((slot + 1) * blocks / slots) {
+                            let first = block * S, count = Swift.min(S, batch - first), L = count * P16
+                            // dY of the block as [C_out, count · P16], each sample's positions zero-padded.
                             for s in 0..<count {
-                                cember_im2col(x + (first + s) * sample, &win, cols.pointer + s * P16, Int64(ld))
+                                cember_copy_rows_padded(dy + (first + s) * O * P, Int64(P), Int64(O), Int64(P),
+                                                        reluOutput.map { $0 + (first + s) * O * P },
+                                                        dyBlock.pointer + s * P16, Int64(ld), Int64(P16))
                             }
-                            for g in 0..<groups {
-                                if directUsesBLAS {
-                                    BLAS.gemmStridedUnchecked(transA: false, transB: true, m: Og, n: K, k: L, a: dyBlock.pointer + g * Og * ld,
-                                                              lda: ld, b: cols.pointer + g * K * ld, ldb: ld,
-                                                              c: partialW.pointer + block * weights + g * Og * K, ldc: K)
-                                    continue
+                            if let cols, let partialW {
+                                for s in 0..<count {
+                                    cember_im2col(x + (first + s) * sample, &win, cols.pointer + s * P16, Int64(ld))
                                 }
-                                cember_gemm_nt(Int64(Og), Int64(K), Int64(L), dyBlock.pointer + g * Og * ld, Int64(ld),
-                                               cols.pointer + g * K * ld, Int64(ld),
-                                               partialW.pointer + block * weights + g * Og * K, Int64(K))
-                            }
-                        }
-                        if let partialB {
-                            cember_row_sums(Int64(O), Int64(L), dyBlock.pointer, Int64(ld), partialB.pointer + block * O)
-                        }
-                        if let dcols, let dx {
-                            for g in 0..<groups {
-                                if directUsesBLAS {
-                                    BLAS.gemmStridedUnchecked(transA: true, transB: false, m: K, n: L, k: Og, a: w + g * Og * K, lda: K,
-                                                              b: dyBlock.pointer + g * Og * ld, ldb: ld, c: dcols.pointer + g * K * ld, ldc: ld)
-                                    continue
+                                for g in 0..<groups {
+                                    if directUsesBLAS {
+                                        BLAS.gemmStridedUnchecked(transA: false, transB: true, m: Og, n: K, k: L, a: dyBlock.pointer + g * Og * ld,
+                                                                  lda: ld, b: cols.pointer + g * K * ld, ldb: ld, beta: block == slotFirst ? 0 : 1,
+                                                                  c: partialW.pointer + slot * weights + g * Og * K, ldc: K)
+                                        continue
+                                    }
+                                    cember_gemm_nt(Int64(Og), Int64(K), Int64(L), dyBlock.pointer + g * Og * ld, Int64(ld),
+                                                   cols.pointer + g * K * ld, Int64(ld),
+                                                   partialW.pointer + slot * weights + g * Og * K, Int64(K))
                                 }
-                                cember_gemm_nn(Int64(K), Int64(L), Int64(Og), w + g * Og * K, 1, Int64(K),
-                                               dyBlock.pointer + g * Og * ld, Int64(ld), dcols.pointer + g * K * ld, Int64(ld), nil, 0)
                             }
-                            for s in 0..<count {
-                                cember_col2im(dcols.pointer + s * P16, Int64(ld), &win, dx + (first + s) * sample)
+                            if let partialB, let blockB {
+                                let sums = partialB.pointer + slot * O
+                                if block == slotFirst {
+                                    cember_row_sums(Int64(O), Int64(L), dyBlock.pointer, Int64(ld), sums)
+                                } else {
+                                    cember_row_sums(Int64(O), Int64(L), dyBlock.pointer, Int64(ld), blockB.pointer)
+                                    for o in 0..<O { sums[o] += blockB.pointer[o] }
+                                }
+                            }
+                            if let dcols, let dx {
+                                for g in 0..<groups {
+                                    if directUsesBLAS {
+                                        BLAS.gemmStridedUnchecked(transA: true, transB: false, m: K, n: L, k: Og, a: w + g * Og * K, lda: K,
+                                                                  b: dyBlock.pointer + g * Og * ld, ldb: ld, c: dcols.pointer + g * K * ld, ldc: ld)
+                                        continue
+                                    }
+                                    cember_gemm_nn(Int64(K), Int64(L), Int64(Og), w + g * Og * K, 1, Int64(K),
+                                                   dyBlock.pointer + g * Og * ld, Int64(ld), dcols.pointer + g * K * ld, Int64(ld), nil, 0)
+                                }
+                                for s in 0..<count {
+                                    cember_col2im(dcols.pointer + s * P16, Int64(ld), &win, dx + (first + s) * sample)
+                                }
                             }
                         }
                     }
                 }
             }
-            if let dw, let partialW { addBlocks(partialW.pointer, blocks: blocks, size: weights, into: dw, accumulate: true) }
-            if let db, let partialB { addBlocks(partialB.pointer, blocks: blocks, size: O, into: db, accumulate: false) }
+            if let dw, let partialW { addBlocks(partialW.pointer, blocks: slots, size: weights, into: dw, accumulate: true) }
+            if let db, let partialB { addBlocks(partialB.pointer, blocks: slots, size: O, into: db, accumulate: false) }
         }
     }
 
