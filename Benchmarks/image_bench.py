@@ -19,7 +19,7 @@ Writes the tables to Benchmarks/results-images.md. Each row ends with 'others': 
 processes kept busy while it was measured (on a shared machine, rows above ~0.2 are disturbed).
 Environment: BENCH_PYTHON is the interpreter of torch_bench.py (default: this one);
 BENCH_QUIET_WAIT the seconds to wait at most, before each row, for other processes to leave the
-cores (default 30); BENCH_RETRIES how many times to measure a disturbed row again (default 2);
+cores (default 30); BENCH_RETRIES how many times to measure a disturbed row again (default 1);
 OPENBLAS_CORETYPE, when set, applies to every child process.
 """
 import argparse
@@ -115,11 +115,11 @@ class Table:
 
     def measure(self, body):
         """Measures a row: body() -> (row, Ember's results, PyTorch's results), after waiting for other
-        processes to leave the cores; again, up to BENCH_RETRIES times (default 2), while they took a
+        processes to leave the cores; again, up to BENCH_RETRIES times (default 1), while they took a
         quarter of a core or more meanwhile. Prints and keeps the least disturbed measurement, with
         its 'others'; returns its results."""
         best = None
-        for attempt in range(1 + int(os.environ.get("BENCH_RETRIES", 2))):
+        for attempt in range(1 + int(os.environ.get("BENCH_RETRIES", 1))):
             wait_for_quiet()
             others = Others()
             row, ember, torch = body()
@@ -324,6 +324,12 @@ def jpeg(systems, mode):
     return table.close()
 
 
+def installed(systems):
+    """When the package in the R library was installed (None without it)."""
+    library = Path(systems.rlib) / "mlr3ember" / "libs"
+    return library.stat().st_mtime if library.is_dir() else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["quick", "full"])
@@ -331,6 +337,7 @@ def main():
     parser.add_argument("--rlib", default=str(HERE.parent / ".rlib"))
     args = parser.parse_args()
     systems = ImageSystems(args)
+    built = installed(systems)
     if not systems.r:
         print("  ! the Ember columns need mlr3ember in " + str(systems.rlib) + " (`make rpkg-install`)")
     started = time.time()
@@ -340,7 +347,7 @@ def main():
     header.append("Column 'others': how many cores other processes kept busy while the row was measured (this "
                   "machine's busy CPU time minus the benchmarks'); before each row the driver waits up to "
                   f"{os.environ.get('BENCH_QUIET_WAIT', '30')} s (BENCH_QUIET_WAIT) for them to use less than a "
-                  f"quarter of a core, and measures a row again, up to {os.environ.get('BENCH_RETRIES', '2')} times "
+                  f"quarter of a core, and measures a row again, up to {os.environ.get('BENCH_RETRIES', '1')} times "
                   "(BENCH_RETRIES), while they took more; the least disturbed measurement is shown. Rows with "
                   "others ≳ 0.2 are disturbed, two-thread rows most.")
     print(header[0])
@@ -349,6 +356,9 @@ def main():
     tables = [t for t in (fashion(systems, args.mode), resnet(systems, args.mode), augmentation(systems, args.mode),
                           jpeg(systems, args.mode)) if t is not None]
     footer = f"({time.time() - started:.0f} s; {load()} at the end)"
+    if systems.r and installed(systems) != built:
+        footer += ("\n\n! mlr3ember was installed again in " + str(systems.rlib) + " during this run: the Ember rows "
+                   "may come from two engines")
     print(f"\n{footer}")
     text = (f"# Image benchmarks (`make bench-images{'' if args.mode == 'quick' else ' BENCH_MODE=full'}`)\n\n"
             + header[0] + "\n\n" + "".join(f"- {note}\n" for note in header[1:]) + "\n"
