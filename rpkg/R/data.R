@@ -136,6 +136,10 @@ add_tensor_input <- function(ds, name, v, flatten = FALSE) {
   shape <- if (flatten) prod(src$shape) else src$shape
   idx <- unclass(v)
   if (src$kind == "files") {
+    if (flatten) {
+      ember_abort(sprintf("input '%s' would read image files flattened (an MLP); image files are read by image inputs (a CNN, ember_input_image()); make an array column with as_ember_tensor(as.array(x)) to flatten them",
+        name), argument = name, expected = "an image input", got = "image files for a flat input")
+    }
     .Call(C_ember_dataset_add_image_files, ds, name, src$paths[idx], as.integer(src$shape))
     return(invisible(NULL))
   }
