@@ -230,10 +230,8 @@ check_pretrained <- function(x) {
 
 check_augment <- function(x) {
   # A list of transforms, or (networks with several image inputs) a list of them named by input.
-  by_input <- is.list(x) && length(x) && !is.null(names(x)) && all(nzchar(names(x))) &&
-    !any(vapply(x, inherits, TRUE, "ember_transform"))
   tryCatch({
-    if (by_input) lapply(x, normalize_augment) else normalize_augment(x)
+    if (augment_by_input(x)) lapply(x, normalize_augment) else normalize_augment(x)
     TRUE
   }, error = function(e) conditionMessage(e))
 }

@@ -171,13 +171,11 @@ c.ember_tensor <- function(...) {
   as_ember_tensor(arr)
 }
 
+# Arrays [n_i, ...] of one element shape stacked along their first dimension.
 abind_rows <- function(...) {
   parts <- list(...)
-  shape <- dim(parts[[1L]])[-1L]
-  n <- vapply(parts, function(p) dim(p)[1L], 1L)
-  flat <- lapply(parts, function(p) matrix(p, nrow = dim(p)[1L]))
-  m <- do.call(rbind, flat)
-  array(m, dim = c(sum(n), shape))
+  m <- do.call(rbind, lapply(parts, function(p) matrix(p, nrow = dim(p)[1L])))
+  array(m, dim = c(nrow(m), dim(parts[[1L]])[-1L]))
 }
 
 #' @export
@@ -234,12 +232,10 @@ Ops.ember_tensor <- function(e1, e2) {
     a <- unclass(e1)[i]
     b <- unclass(e2)[i]
     eq[i] <- if (is.na(a) || is.na(b)) NA else if (same_source && a == b) TRUE else
-      identical(tensor_shape_of(e1), tensor_shape_of(e2)) && identical(as.vector(as.array(e1[i])), as.vector(as.array(e2[i])))
+      identical(ember_tensor_shape(e1), ember_tensor_shape(e2)) && identical(as.vector(as.array(e1[i])), as.vector(as.array(e2[i])))
   }
   if (.Generic == "==") eq else !eq
 }
-
-tensor_shape_of <- function(x) tensor_source(x)$shape
 
 #' @rdname as_ember_tensor
 #' @export

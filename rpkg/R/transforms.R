@@ -91,6 +91,12 @@ augment_output_shape <- function(augment, shape) {
   as.integer(.Call(C_ember_transforms_output_shape, to_json(augment_json(augment)), as.integer(shape)))
 }
 
+# Whether `augment` is a list of transform lists named by image input (else one list of transforms).
+augment_by_input <- function(augment) {
+  is.list(augment) && !inherits(augment, "ember_transform") && length(augment) && !is.null(names(augment)) &&
+    all(nzchar(names(augment))) && !any(vapply(augment, inherits, TRUE, "ember_transform"))
+}
+
 # The image inputs of the encoded data with their shapes: "image" for image data, the routed image
 # inputs of a network.
 image_inputs <- function(encoding, kind) {
@@ -111,9 +117,7 @@ image_augment <- function(augment, encoding, kind) {
     ember_abort("'augment' transforms images, but the network reads no image input", argument = "augment",
       expected = "a network with an image input", got = "no image input")
   }
-  named <- is.list(augment) && !inherits(augment, "ember_transform") && !is.null(names(augment)) &&
-    all(nzchar(names(augment))) && !any(vapply(augment, inherits, TRUE, "ember_transform"))
-  if (!named) {
+  if (!augment_by_input(augment)) {
     if (length(inputs) > 1L) {
       ember_abort(sprintf("the network has %d image inputs (%s): give 'augment' as a list of transform lists named by input",
         length(inputs), paste(names(inputs), collapse = ", ")), argument = "augment", expected = "a named list",

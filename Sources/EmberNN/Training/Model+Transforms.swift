@@ -8,17 +8,16 @@ public struct InputTransforms: Sendable, Equatable {
     public let dataShape: [Int]
     /// The transforms.
     public let pipeline: ImageTransformPipeline
+    /// The network input's shape: the images after the transforms.
+    public let outputShape: [Int]
 
     /// Validates `pipeline` on images of `dataShape`.
     /// - Throws: an `EmberError` naming the transform when it cannot apply to such images.
     public init(dataShape: [Int], pipeline: ImageTransformPipeline) throws {
-        _ = try pipeline.outputShape(forInputShape: dataShape)
+        self.outputShape = try pipeline.outputShape(forInputShape: dataShape)
         self.dataShape = dataShape
         self.pipeline = pipeline
     }
-
-    /// The network input's shape: the images after the transforms.
-    public var outputShape: [Int] { (try? pipeline.outputShape(forInputShape: dataShape)) ?? dataShape }
 
     /// `{"data_shape": [...], "transforms": {pipeline}}`.
     public var json: JSONValue {
