@@ -30,6 +30,9 @@ extern "C" {
 /** Version of this interface; a host checks it at load time. */
 #define EMBER_ABI_VERSION 2
 
+/** The engine's version (what ember_version() returns). */
+#define EMBER_VERSION "0.2.0"
+
 /** Status codes. */
 #define EMBER_OK 0
 #define EMBER_ERR_INVALID_ARGUMENT 1 /* NULL, out of range, non-finite, unknown name or value */
@@ -75,7 +78,7 @@ const char *ember_last_error(void);
 /** Fills *out with the calling thread's last error (does not clear it). */
 int32_t ember_last_error_detail(ember_error_detail *out);
 
-/** The engine's version string (static), e.g. "0.2.0". */
+/** The engine's version string (static): EMBER_VERSION of the library actually loaded. */
 int32_t ember_version(const char **out_version);
 
 /** Name of the OpenBLAS kernel core in use (static string), e.g. "SkylakeX" or "Prescott". */
@@ -91,11 +94,22 @@ int32_t ember_blas_core_advice(const char **out_advice);
  *  "regression" or "multilabel"), "maximize"}], "expression_ops": [...], "losses": {"regression":
  *  [...], "binary": [...], "multiclass": [...], "quantile_regression": [...], "multilabel": [...]}
  *  (the first loss of each task is its default),
- *  "architectures": {"mlp": {option: default, ...}, ...} (the predefined architectures' defaults)}. */
+ *  "architectures": {"mlp": {option: default, ...}, ...} (the predefined architectures' defaults),
+ *  "architecture_inputs": {"mlp": "tabular", "lenet": "image", ...} (what each one reads),
+ *  "unseen_levels": {"mlp": "warn", "ft_transformer": "error", ...} (whether an architecture can
+ *  take a categorical level unseen in training: "warn" = it can (all-zero one-hot), "error" = rows
+ *  holding one must be refused), "optimizers": {"sgd": {hyperparameter: default, ...}, ...} (the
+ *  trainer's optimizer kinds, PyTorch's names, booleans as 0/1, Adam's betas as beta1 and beta2),
+ *  "transforms": [...] (the image transform ops)}. */
 int32_t ember_vocabulary(const char **out_json);
 
 /** Number of threads the engine computes with (its loops and its split matrix products). */
 int32_t ember_get_num_threads(int32_t *out_threads);
+
+/** How error messages (ember_last_error()) count rows, columns, elements and other positions: 0
+ *  (the default: "row 3, column 1 (0-based)") or 1 ("row 4, column 2"), for hosts whose users
+ *  count from 1. Process-wide; set it once at load. ember_error_detail's index stays 0-based. */
+int32_t ember_set_message_index_base(int32_t base);
 
 /** Sets the number of threads the engine computes with, 1..65. The engine splits large matrix
  *  products over them and keeps OpenBLAS single-threaded (a process-wide OpenBLAS setting). */

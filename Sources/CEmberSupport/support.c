@@ -1,5 +1,7 @@
 // Small pieces that C does better than Swift: per-thread MXCSR bits and _Thread_local storage.
 #include "CEmberSupport.h"
+// The C ABI's header: the one place of the error detail's layout and of the version numbers.
+#include "../../include/ember.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -77,20 +79,8 @@ int64_t cember_last_error_index(void) { return detail_index; }
 
 int32_t cember_last_error_code(void) { return detail_code; }
 
-// NOTE: must keep the layout of `ember_error_detail` in include/ember.h.
-typedef struct cember_error_detail {
-    int32_t code;
-    const char *message;
-    const char *op;
-    const char *layer;
-    const char *argument;
-    int64_t index;
-    const char *expected;
-    const char *got;
-} cember_error_detail;
-
 void cember_fill_error_detail(void *out) {
-    cember_error_detail *d = (cember_error_detail *)out;
+    ember_error_detail *d = (ember_error_detail *)out;
     d->code = detail_code;
     d->message = last_error;
     d->op = detail_text[0];
@@ -158,3 +148,14 @@ static int32_t gemm_kernels = -1;
 int32_t cember_gemm_kernels(void) { return __atomic_load_n(&gemm_kernels, __ATOMIC_RELAXED); }
 
 void cember_set_gemm_kernels(int32_t kernels) { __atomic_store_n(&gemm_kernels, kernels, __ATOMIC_RELAXED); }
+
+int32_t cember_abi_version(void) { return EMBER_ABI_VERSION; }
+
+const char *cember_engine_version(void) { return EMBER_VERSION; }
+
+// How error messages count (0 or 1), set once by the host; read when a message is written.
+static _Atomic int32_t message_index_base = 0;
+
+void cember_set_message_index_base(int32_t base) { message_index_base = base; }
+
+int32_t cember_message_index_base(void) { return message_index_base; }

@@ -461,6 +461,16 @@ let architectureDefaults: [(String, [(String, JSONValue)])] = [
     ("resnet50", []),
 ]
 
+/// The predefined architectures that read one image input `[channels, height, width]`; the
+/// others read tabular inputs (numeric columns and categorical codes). Reported by
+/// `ember_vocabulary` as `architecture_inputs`.
+let imageArchitectures: Set<String> = ["lenet", "resnet", "resnet18", "resnet34", "resnet50"]
+
+/// The predefined architectures that cannot represent a categorical level unseen in training
+/// (the FT-Transformer embeds every level; one-hot encodings give an unseen level all zeros):
+/// hosts refuse such rows instead of warning. Reported by `ember_vocabulary` as `unseen_levels`.
+let architecturesRefusingUnseenLevels: Set<String> = ["ft_transformer"]
+
 /// An architecture option's default (`architectureDefaults` holds every one read here).
 private func archDefault(_ arch: String, _ key: String) -> JSONValue {
     architectureDefaults.first { $0.0 == arch }?.1.first { $0.0 == key }?.1 ?? .null
@@ -512,7 +522,7 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
         default:
             spec = try Architectures.featureless(tab)
         }
-    case "lenet", "resnet", "resnet18", "resnet34", "resnet50":
+    case _ where imageArchitectures.contains(name):
         guard let image = try inputs.ints("image", min: 1), image.count == 3 else {
             throw ConfigReader.error("inputs.image", "must be [channels, height, width]", expected: "3 sizes >= 1")
         }

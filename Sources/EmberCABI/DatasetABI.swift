@@ -37,7 +37,7 @@ public func ember_dataset_add_numeric(_ dataset: OpaquePointer?, _ name: UnsafeP
         let count = try checkedElements([box.rows, cols], "x")
         for i in 0..<count where !x[i].isFinite {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
-            throw EmberError(.invalidArgument, "[x] input '\(n)': row \(row), column \(col) (0-based) is \(x[i]); expected finite values",
+            throw EmberError(.invalidArgument, "[x] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", col))) is \(x[i]); expected finite values",
                              detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
         }
         try box.add(n, try tensor(from: x, shape: [box.rows, cols], columnMajor: columnMajor, argument: "x"))
@@ -56,7 +56,7 @@ public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: Uns
         for i in 0..<count {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
             guard codes[i] >= 0, codes[i] < 1 << 24 else {
-                throw EmberError(.invalidArgument, "[codes] input '\(n)': row \(row), column \(col) (0-based) holds code \(codes[i]); expected a level index >= 0",
+                throw EmberError(.invalidArgument, "[codes] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", col))) holds code \(codes[i]); expected a level index >= 0",
                                  detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "a code >= 0", got: "\(codes[i])"))
             }
             data[row * cols + col] = Float(codes[i])
@@ -99,7 +99,7 @@ public func ember_dataset_add_tensor(_ dataset: OpaquePointer?, _ name: UnsafePo
         let count = try checkedElements(dims, "x")
         for i in 0..<count where !x[i].isFinite {
             let row = columnMajor ? i % box.rows : i / (count / box.rows)
-            throw EmberError(.invalidArgument, "[x] input '\(n)': element \(i) (row \(row), 0-based) is \(x[i]); expected finite values",
+            throw EmberError(.invalidArgument, "[x] input '\(n)': \(ErrorIndex.describe(("row", row), ("element", i))) is \(x[i]); expected finite values",
                              detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
         }
         try box.add(n, try tensor(from: x, shape: dims, columnMajor: columnMajor, argument: "x"))
@@ -159,7 +159,7 @@ public func ember_dataset_set_target(_ dataset: OpaquePointer?, _ y: UnsafePoint
         }
         guard let y else { throw EmberError.invalidArgument("y", "is NULL") }
         for i in 0..<box.rows where !y[i].isFinite {
-            throw EmberError(.invalidArgument, "[y] target \(i) (0-based) is \(y[i]); expected finite values",
+            throw EmberError(.invalidArgument, "[y] \(ErrorIndex.describe(("target", i))) is \(y[i]); expected finite values",
                              detail: EmberError.Detail(op: "dataset", argument: "y", index: i, expected: "finite values", got: "\(y[i])"))
         }
         box.setTarget(try Tensor(shape: [box.rows], data: (0..<box.rows).map { Float(y[$0]) }))
@@ -179,7 +179,7 @@ public func ember_dataset_set_target_matrix(_ dataset: OpaquePointer?, _ y: Unsa
         let count = try checkedElements([box.rows, cols], "y")
         for i in 0..<count where !y[i].isFinite {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
-            throw EmberError(.invalidArgument, "[y] target row \(row), column \(col) (0-based) is \(y[i]); expected finite values",
+            throw EmberError(.invalidArgument, "[y] target \(ErrorIndex.describe(("row", row), ("column", col))) is \(y[i]); expected finite values",
                              detail: EmberError.Detail(op: "dataset", argument: "y", index: row, expected: "finite values", got: "\(y[i])"))
         }
         box.setTarget(try tensor(from: y, shape: [box.rows, cols], columnMajor: columnMajor, argument: "y"))

@@ -7,11 +7,11 @@ import EmberNN
 // a Swift error or trap reach the caller.
 
 /// The engine's version.
-let emberVersion = "0.2.0"
+let emberVersion = String(cString: cember_engine_version())
 
 /// The ABI version (EMBER_ABI_VERSION).
 @_cdecl("ember_abi_version")
-public func ember_abi_version() -> Int32 { 2 }
+public func ember_abi_version() -> Int32 { cember_abi_version() }
 
 /// The calling thread's last error message.
 @_cdecl("ember_last_error")
@@ -44,7 +44,9 @@ enum StaticStrings {
 /// What the engine offers, as data, so that hosts derive their lists from it instead of keeping
 /// copies: the ops of network descriptions, the activations, the engine measures with their
 /// task and direction, the expression ops, the losses of each task kind, the predefined
-/// architectures with their defaults, and the image transforms.
+/// architectures with their defaults, the input each reads ("tabular" or "image") and what it does
+/// with an unseen categorical level ("warn" or "error"), the optimizers with their hyperparameters'
+/// defaults, and the image transforms.
 func vocabularyJSON() -> JSONValue {
     let strings = { (names: [String]) in JSONValue.array(names.map { .string($0) }) }
     let measures = Metric.allCases.map { m in
@@ -59,6 +61,11 @@ func vocabularyJSON() -> JSONValue {
         ("expression_ops", strings(NetworkExpressionOp.allCases.map(\.rawValue))),
         ("losses", .object(tasks.map { ($0.name, strings($0.losses.map(\.rawValue))) })),
         ("architectures", .object(architectureDefaults.map { ($0.0, .object($0.1)) })),
+        ("architecture_inputs", .object(architectureDefaults.map { ($0.0, .string(imageArchitectures.contains($0.0) ? "image" : "tabular")) })),
+        ("unseen_levels", .object(architectureDefaults.map { ($0.0, .string(architecturesRefusingUnseenLevels.contains($0.0) ? "error" : "warn")) })),
+        ("optimizers", .object(OptimizerKind.allCases.map { k in
+            (k.rawValue, .object(k.defaults.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) }))
+        })),
         ("transforms", strings(ImageTransform.names)),
     ])
 }
@@ -112,6 +119,12 @@ public func ember_get_num_threads(_ out: UnsafeMutablePointer<Int32>?) -> Int32 
 @_cdecl("ember_set_num_threads")
 public func ember_set_num_threads(_ threads: Int32) -> Int32 {
     guarded { try Engine.setNumThreads(Int(threads)) }
+}
+
+/// How error messages count rows, columns and elements (0 or 1).
+@_cdecl("ember_set_message_index_base")
+public func ember_set_message_index_base(_ base: Int32) -> Int32 {
+    guarded { try ErrorIndex.setBase(Int(base)) }
 }
 
 /// Live handle counts.

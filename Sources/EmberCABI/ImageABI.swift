@@ -36,7 +36,7 @@ public func ember_dataset_add_image_files(_ dataset: OpaquePointer?, _ name: Uns
         files.reserveCapacity(box.rows)
         for i in 0..<box.rows {
             guard let p = paths[i] else {
-                throw EmberError(.invalidArgument, "[paths] paths[\(i)] (0-based) is NULL",
+                throw EmberError(.invalidArgument, "[paths] paths[\(ErrorIndex.number(i))]\(ErrorIndex.qualifier) is NULL",
                                  detail: EmberError.Detail(op: "dataset", argument: "paths", index: i, expected: "a file path", got: "NULL"))
             }
             files.append(try string(p, "paths"))

@@ -1,3 +1,5 @@
+import CEmberSupport
+
 /// The error every Ember operation throws: a typed kind plus a message that names the op or
 /// argument, the shapes involved and what was expected.
 public struct EmberError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -68,6 +70,36 @@ public struct EmberError: Error, CustomStringConvertible, Equatable, Sendable {
     /// `[op] message` for mismatching shapes.
     public static func shapeMismatch(_ op: String, _ message: String, expected: String? = nil, got: String? = nil) -> EmberError {
         EmberError(.shapeMismatch, "[\(op)] \(message)", detail: Detail(op: op, expected: expected, got: got))
+    }
+}
+
+/// How error messages name rows, columns, elements and other positions. Swift and C callers count
+/// from 0 and read `row 3, column 1 (0-based)`; a host whose users count from 1 (R) sets the base
+/// once (`ember_set_message_index_base`) and its users read `row 4, column 2`. The structured
+/// `EmberError.Detail.index` stays 0-based whatever the base.
+public enum ErrorIndex {
+    /// The base messages count from: 0 (the default) or 1.
+    public static var base: Int { Int(cember_message_index_base()) }
+
+    /// Sets the base messages count from; only 0 and 1 are accepted.
+    public static func setBase(_ base: Int) throws {
+        guard base == 0 || base == 1 else {
+            throw EmberError(.invalidArgument, "[base] the message index base must be 0 or 1, got \(base)",
+                             detail: EmberError.Detail(argument: "base", expected: "0 or 1", got: "\(base)"))
+        }
+        cember_set_message_index_base(Int32(base))
+    }
+
+    /// The 0-based position `index` as messages show it (`index + base`).
+    public static func number(_ index: Int) -> Int { index + base }
+
+    /// `" (0-based)"` after positions at base 0, `""` at base 1.
+    public static var qualifier: String { base == 0 ? " (0-based)" : "" }
+
+    /// Named positions as messages show them: `row 3, column 1 (0-based)` at base 0,
+    /// `row 4, column 2` at base 1.
+    public static func describe(_ parts: (String, Int)...) -> String {
+        parts.map { "\($0.0) \(number($0.1))" }.joined(separator: ", ") + qualifier
     }
 }
 

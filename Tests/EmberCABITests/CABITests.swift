@@ -67,12 +67,14 @@ final class CABITests: XCTestCase {
     }
 
     func testEngineFunctions() throws {
-        // The ABI version is written once, in include/ember.h; the engine must report that number.
+        // The ABI and engine versions are written once, in include/ember.h; the engine reports them.
         let header = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../include/ember.h").standardizedFileURL.path, encoding: .utf8)
         let line = try XCTUnwrap(header.split(separator: "\n").first { $0.hasPrefix("#define EMBER_ABI_VERSION ") })
         XCTAssertEqual(ember_abi_version(), Int32(try XCTUnwrap(line.split(separator: " ").last.flatMap { Int32($0) })))
-        XCTAssertEqual(text { ember_version($0) }, "0.2.0")
+        let version = try XCTUnwrap(header.split(separator: "\n").first { $0.hasPrefix("#define EMBER_VERSION ") })
+        XCTAssertEqual("\"" + text { ember_version($0) } + "\"", version.split(separator: " ").last.map(String.init))
+        XCTAssertTrue(text { ember_version($0) }.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+/) != nil)
         XCTAssertFalse(text { ember_blas_core_name($0) }.isEmpty)
         var advice: UnsafePointer<CChar>? = UnsafePointer(bitPattern: 1)
         check(ember_blas_core_advice(&advice))
@@ -88,6 +90,23 @@ final class CABITests: XCTestCase {
         expectError(ember_blas_core_name(nil), invalid, "out_name")
         expectError(ember_blas_core_advice(nil), invalid, "out_advice")
         check(ember_live_handles(nil, nil, nil, nil))
+    }
+
+    func testMessagesCountFromTheHostsBase() throws {
+        var data: OpaquePointer?
+        check(ember_dataset_new(&data, 3))
+        defer { _ = ember_dataset_free(data) }
+        let x: [Double] = [1, 2, .nan, 4, 5, 6]  // column-major 3 × 2: row 2, column 0 is NaN
+        expectError(ember_dataset_add_numeric(data, "num", x, 2, 1), invalid, "input 'num': row 2, column 0 (0-based) is nan")
+        check(ember_set_message_index_base(1))
+        defer { _ = ember_set_message_index_base(0) }
+        expectError(ember_dataset_add_numeric(data, "num", x, 2, 1), invalid, "input 'num': row 3, column 1 is nan")
+        XCTAssertFalse(lastError().contains("0-based"), lastError())
+        XCTAssertEqual(cember_last_error_index(), 2, "the structured index stays 0-based")
+        XCTAssertEqual(ErrorIndex.describe(("row", 0), ("label", 4)), "row 1, label 5")
+        expectError(ember_set_message_index_base(2), invalid, "[base] the message index base must be 0 or 1, got 2", argument: "base")
+        check(ember_set_message_index_base(0))
+        XCTAssertEqual(ErrorIndex.describe(("transform", 1)), "transform 1 (0-based)")
     }
 
     func testErrorDetailIsStructuredAndClearedBySuccess() throws {

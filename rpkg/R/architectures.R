@@ -143,10 +143,11 @@ ember_ft_transformer <- function(n_blocks = 3L, d_token = 192L, attention_n_head
 #' @rdname ember_architectures
 #' @export
 ember_cnn <- function(type = c("lenet", "resnet", "resnet18", "resnet34", "resnet50"), channels = 16L, n_blocks = 2L) {
+  types <- image_architectures()
   if (!is.character(type) || length(type) < 1L) {
-    ember_abort(sprintf("'type' must be one of %s", paste0("\"", cnn_types, "\"", collapse = ", ")), argument = "type")
+    ember_abort(sprintf("'type' must be one of %s", paste0("\"", types, "\"", collapse = ", ")), argument = "type")
   }
-  type <- check_choice(type[1L], cnn_types, "type")
+  type <- check_choice(type[1L], types, "type")
   params <- if (type == "resnet") list(channels = check_count(channels, "channels"), n_blocks = check_count(n_blocks, "n_blocks")) else list()
   new_architecture(type, params)
 }
@@ -155,13 +156,10 @@ ember_cnn <- function(type = c("lenet", "resnet", "resnet18", "resnet34", "resne
 #' @export
 ember_featureless <- function() new_architecture("featureless", list())
 
-# The image architectures of ember_cnn().
-cnn_types <- c("lenet", "resnet", "resnet18", "resnet34", "resnet50")
-
 # Which input kind an architecture reads: a network built in R reads images when it is given an
 # image array, else tabular data.
 architecture_input_kind <- function(arch, x = NULL) {
-  if (arch$name %in% cnn_types) return("image")
+  if (arch$name %in% image_architectures()) return("image")
   if (arch$name == "network" && ((is.array(x) && length(dim(x)) > 2L) || (is_tensor_data(x) && identical(graph_inputs(arch)$kinds, "image") &&
       is.null(graph_inputs(arch)$routes)))) return("image")
   "tabular"

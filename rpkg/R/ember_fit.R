@@ -194,35 +194,65 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
                       batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop"),
                       callbacks = list(), init = NULL, init_strict = FALSE, init_resume = FALSE,
                       keep_optimizer_state = FALSE, augment = NULL) {
+  on_interrupt <- match.arg(on_interrupt)
+  a <- fit_arguments(architecture, epochs = epochs, batch_size = batch_size, optimizer = optimizer, patience = patience,
+    eval_freq = eval_freq, num_threads = num_threads, batch_size_predict = batch_size_predict, standardize = standardize,
+    shuffle = shuffle, drop_last = drop_last, progress = progress, restore_best_weights = restore_best_weights,
+    min_delta = min_delta, seed = seed)
+  data <- fit_data(x, y, a$architecture, init, init_resume, loss, loss_args, validate, a$seed)
+  check_flag(keep_optimizer_state, "keep_optimizer_state")
+  measures <- normalize_measures(measures, data$target$task)
+  measures_train <- normalize_measures(measures_train, data$target$task, argument = "measures_train")
+  callbacks <- fit_callbacks(normalize_callbacks(callbacks), schedule = schedule, patience = a$patience,
+    min_delta = min_delta, restore_best_weights = restore_best_weights, progress = progress)
+  engine <- callbacks_engine(callbacks)
+  ptr <- fit_model(data, loss, data$loss_args, standardize, augment, init, init_strict)
+  trainer_config <- fit_trainer_config(a$batch_size, shuffle, drop_last, a$optimizer, lr, weight_decay, momentum, opt_args,
+    loss, data$loss_args, data$target, engine, a$eval_freq, measures, measures_train, a$batch_size_predict,
+    host_scoring = any(vapply(measures, is.function, logical(1))))
+  fit_run(ptr$ptr, data, trainer_config, callbacks, engine, measures, measures_train, epochs = a$epochs,
+    batch_size = a$batch_size, batch_size_predict = a$batch_size_predict, num_threads = a$num_threads,
+    optimizer = a$optimizer, lr = lr, validate = validate, keep_optimizer_state = keep_optimizer_state,
+    on_interrupt = on_interrupt, init_report = ptr$init_report)
+}
+
+# ember_fit()'s scalar arguments, checked (named in the errors) and normalised (counts as integers;
+# a seed drawn from R's generator when NULL).
+fit_arguments <- function(architecture, epochs, batch_size, optimizer, patience, eval_freq, num_threads,
+                          batch_size_predict, standardize, shuffle, drop_last, progress, restore_best_weights,
+                          min_delta, seed) {
   if (!inherits(architecture, "ember_architecture")) {
     ember_abort("'architecture' must be an ember_architecture, e.g. ember_mlp() or ember_cnn()", argument = "architecture",
       expected = "an ember_architecture", got = class(architecture)[1L])
   }
-  epochs <- check_count(epochs, "epochs")
-  batch_size <- check_count(batch_size, "batch_size")
-  optimizer <- check_choice(optimizer, c("adam", "adamw", "sgd", "rmsprop", "adagrad"), "optimizer")
-  patience <- check_count(patience, "patience", lower = 0L)
-  eval_freq <- check_count(eval_freq, "eval_freq")
-  num_threads <- check_count(num_threads, "num_threads")
-  batch_size_predict <- check_count(batch_size_predict, "batch_size_predict")
-  for (arg in c("standardize", "shuffle", "drop_last", "progress", "restore_best_weights")) {
-    if (!checkmate::test_flag(get(arg))) {
-      ember_abort(sprintf("'%s' must be TRUE or FALSE", arg), argument = arg, expected = "TRUE or FALSE", got = deparse_short(get(arg)))
+  flags <- list(standardize = standardize, shuffle = shuffle, drop_last = drop_last, progress = progress,
+    restore_best_weights = restore_best_weights)
+  for (arg in names(flags)) {
+    if (!checkmate::test_flag(flags[[arg]])) {
+      ember_abort(sprintf("'%s' must be TRUE or FALSE", arg), argument = arg, expected = "TRUE or FALSE",
+        got = deparse_short(flags[[arg]]))
     }
   }
   if (!checkmate::test_number(min_delta, lower = 0, finite = TRUE)) {
     ember_abort("'min_delta' must be a number >= 0", argument = "min_delta", expected = "a number >= 0", got = deparse_short(min_delta))
   }
-  on_interrupt <- match.arg(on_interrupt)
   if (!is.null(seed) && !checkmate::test_number(seed, lower = 0, upper = 2^53, finite = TRUE) ||
       (!is.null(seed) && seed != round(seed))) {
     ember_abort("'seed' must be NULL or a non-negative integer", argument = "seed", expected = "a non-negative integer",
       got = deparse_short(seed))
   }
+  list(architecture = architecture, epochs = check_count(epochs, "epochs"), batch_size = check_count(batch_size, "batch_size"),
+    optimizer = check_choice(optimizer, engine_optimizers(), "optimizer"),
+    patience = check_count(patience, "patience", lower = 0L), eval_freq = check_count(eval_freq, "eval_freq"),
+    num_threads = check_count(num_threads, "num_threads"),
+    batch_size_predict = check_count(batch_size_predict, "batch_size_predict"), seed = seed)
+}
 
-  # Data: features, target, validation. Continuing a model (init_resume) keeps its network and encoding.
+# ember_fit()'s data preparation: the encoding (a continued model's, or one made from `x`), the
+# encoded inputs and target, the validation split and the quantile levels. Continuing a model
+# (init_resume) keeps its network and encoding.
+fit_data <- function(x, y, architecture, init, init_resume, loss, loss_args, validate, seed) {
   resume <- resume_source(init, check_flag(init_resume, "init_resume"))
-  check_flag(keep_optimizer_state, "keep_optimizer_state")
   if (!is.null(resume)) architecture <- resume$architecture
   kind <- architecture_input_kind(architecture, x)
   encoding <- if (!is.null(resume)) resume$encoding else ember_encoding(x, kind)
@@ -248,46 +278,52 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   inputs <- ember_encode(encoding, x, argument = "x", unseen = unseen)
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
   split <- fit_validation(validate, inputs, target, encoding, unseen, n)
-  inputs <- split$inputs
-  target <- split$target
-  valid_inputs <- split$valid_inputs
-  valid_target <- split$valid_target
-  measures <- normalize_measures(measures, target$task)
-  measures_train <- normalize_measures(measures_train, target$task, argument = "measures_train")
-  host_scoring <- any(vapply(measures, is.function, logical(1)))
-  callbacks <- fit_callbacks(normalize_callbacks(callbacks), schedule = schedule, patience = patience, min_delta = min_delta,
-    restore_best_weights = restore_best_weights, progress = progress)
-  engine <- callbacks_engine(callbacks)
+  c(split, list(resume = resume, architecture = architecture, kind = kind, encoding = encoding, n = n, quantiles = quantiles,
+    loss_args = loss_args, seed = seed))
+}
 
-  # The model and its trainer.
-  augment <- if (is.null(resume)) image_augment(augment, encoding, kind)
-  described <- fit_network(architecture, encoding, kind, standardize, augment)
+# ember_fit()'s model: a copy of the continued model (weights, standardisation, random state), or a
+# new one configured from the data and warm-started from `init`. Returns the model's pointer and
+# the warm start's report.
+fit_model <- function(data, loss, loss_args, standardize, augment, init, init_strict) {
+  resume <- data$resume
+  if (!is.null(resume)) return(list(ptr = copy_model(resume)$ptr, init_report = NULL))
+  augment <- image_augment(augment, data$encoding, data$kind)
+  described <- fit_network(data$architecture, data$encoding, data$kind, standardize, augment)
   network <- described$network
+  target <- data$target
   model_config <- list(
     network = json_raw(network),
     task = target$task, class_names = json_array(if (target$type == "numeric") character(0) else target$levels),
-    quantiles = if (!is.null(quantiles)) json_array(quantiles),
+    quantiles = if (!is.null(data$quantiles)) json_array(data$quantiles),
     # Poisson: counts are not standardised, and on log inputs predictions are exp(output), the rates.
     standardize = described$standardize, standardize_target = standardize && !poisson_loss(loss),
     output_link = if (poisson_loss(loss) && !isFALSE(loss_args$log_input)) "exp",
-    seed = format(seed, scientific = FALSE),
+    seed = format(data$seed, scientific = FALSE),
     transforms = augment_config(augment),
-    host = list(mlr3ember.encoding = encoding_to_json(encoding, target, architecture))
+    host = list(mlr3ember.encoding = encoding_to_json(data$encoding, target, data$architecture))
   )
   blas_advice_once()
   # Batch normalisation in training mode needs two rows (as in PyTorch): asked of the description.
-  if (n == 1L && is.null(resume)) {
+  if (data$n == 1L) {
     bn <- description_nodes(network, "batch_norm")
     if (length(bn)) {
       ember_abort(sprintf("'x' has a single row; the network uses batch normalization (node '%s'), which needs at least 2 rows",
         bn[1L]), argument = "x", expected = "at least 2 rows", got = "1 row")
     }
   }
-  # A continued model is a copy of `init` (weights, standardisation, random state); otherwise a new one.
-  ptr <- if (!is.null(resume)) copy_model(resume)$ptr else .Call(C_ember_model_new, to_json(model_config))
-  init_report <- if (!is.null(init) && is.null(resume)) warm_start(ptr, init, check_flag(init_strict, "init_strict"))
-  trainer_config <- fit_trainer_config(batch_size, shuffle, drop_last, optimizer, lr, weight_decay, momentum, opt_args,
-    loss, loss_args, target, engine, eval_freq, measures, measures_train, batch_size_predict, host_scoring)
+  ptr <- .Call(C_ember_model_new, to_json(model_config))
+  list(ptr = ptr, init_report = if (!is.null(init)) warm_start(ptr, init, check_flag(init_strict, "init_strict")))
+}
+
+# ember_fit()'s training run: the trainer (continuing a model's state), the engine's datasets, the
+# epochs with their callbacks and measures, and the returned model (or the classed error or
+# warning of a failure, a callback's error or an interrupt, with the model trained so far).
+fit_run <- function(ptr, data, trainer_config, callbacks, engine, measures, measures_train, epochs, batch_size,
+                    batch_size_predict, num_threads, optimizer, lr, validate, keep_optimizer_state, on_interrupt,
+                    init_report) {
+  resume <- data$resume
+  target <- data$target
   trainer <- tryCatch(.Call(C_ember_trainer_new, ptr, to_json(trainer_config)), ember_error = function(e) {
     # The engine names configuration fields (optimizer.betas); speak of ember_fit()'s arguments.
     e$argument <- r_argument_name(e$argument)
@@ -298,8 +334,8 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     .Call(C_ember_trainer_resume, trainer, resume$config$trainer_state)
     previous <- as.integer(from_json(.Call(C_ember_trainer_state, trainer))$epoch)
   }
-  train_data <- engine_dataset(inputs, target$values, argument = "x")
-  valid_data <- if (!is.null(valid_inputs)) engine_dataset(valid_inputs, valid_target, argument = "validate")
+  train_data <- engine_dataset(data$inputs, target$values, argument = "x")
+  valid_data <- if (!is.null(data$valid_inputs)) engine_dataset(data$valid_inputs, data$valid_target, argument = "validate")
   on.exit({
     .Call(C_ember_release, trainer)
     .Call(C_ember_release, train_data)
@@ -308,20 +344,22 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
 
   old_threads <- ember_set_threads(num_threads)
   on.exit(ember_set_threads(old_threads), add = TRUE)
-  on_epoch <- epoch_hook(trainer, ptr, train_data, measures, measures_train, target, target$values, valid_target,
+  on_epoch <- epoch_hook(trainer, ptr, train_data, measures, measures_train, target, target$values, data$valid_target,
     batch_size_predict)
+  architecture <- data$architecture
+  encoding <- data$encoding
   runner <- callback_runner(callbacks, trainer, previous + epochs,
     new_model = function(history) new_ember_model(ptr, encoding, target, architecture, history),
     states_kept = resume$config$callback_states)
   run <- train_slices(trainer, train_data, valid_data, epochs = epochs,
-    batches_per_epoch = ceiling(inputs_rows(inputs) / batch_size), on_epoch = on_epoch,
+    batches_per_epoch = ceiling(inputs_rows(data$inputs) / batch_size), on_epoch = on_epoch,
     progress = isTRUE(engine$progress), runner = runner, planned = previous + epochs)
   .Call(C_ember_trainer_finish, trainer)
 
   history <- if (!is.null(resume)) bind_histories(resume$history, run$history) else run$history
   model <- new_ember_model(ptr, encoding, target, architecture, history)
-  model$config <- list(epochs = previous + epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = seed,
-    validate = if (is.list(validate)) sprintf("%d rows", NROW(valid_target)) else validate,
+  model$config <- list(epochs = previous + epochs, batch_size = batch_size, optimizer = optimizer, lr = lr, seed = data$seed,
+    validate = if (is.list(validate)) sprintf("%d rows", NROW(data$valid_target)) else validate,
     patience = engine$patience, stopped_early = run$stopped, best_epoch = run$best_epoch)
   if (!is.null(init_report)) model$config$init <- init_report
   if (keep_optimizer_state) model$config$trainer_state <- .Call(C_ember_trainer_checkpoint, trainer)

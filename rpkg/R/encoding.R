@@ -310,7 +310,7 @@ encode_routes <- function(enc, x, argument, unseen) {
 # What an unseen factor level does: "warn" (one-hot: all zeros) or "error" (embeddings, tokens).
 unseen_policy <- function(architecture, enc) {
   if (!is.null(enc$inputs$unseen)) return(enc$inputs$unseen)
-  if (identical(architecture$name, "ft_transformer")) "error" else "warn"
+  architecture_unseen_levels(architecture$name)
 }
 
 # The encoded inputs a network built in R reads (see network_encoding()).

@@ -40,26 +40,12 @@ ember_signal_engine_error <- function(info) {
   if (is.na(kind)) kind <- "internal"
   msg <- info$message
   if (is.na(msg) || !nzchar(msg)) msg <- "unknown engine error"
-  # The engine counts from 0; R users count from 1.
+  # The engine's structured index counts from 0; R users count from 1 (its messages already do:
+  # .onLoad sets their base).
   index <- if (is.na(info$index)) NA_integer_ else as.integer(info$index + 1)
-  msg <- rebase_indices(msg)
   stop(ember_condition(sprintf("ember: %s: %s", info$what, msg), kind,
     list(argument = info$argument, layer = info$layer, op = info$op, index = index, expected = info$expected,
       got = info$got)))
-}
-
-# Engine messages say "row 3 (0-based)"; R users see "row 4".
-rebase_indices <- function(msg) {
-  m <- gregexpr("(row|column|element|target|transform) [0-9]+(, column [0-9]+)? \\(0-based\\)", msg)
-  hits <- regmatches(msg, m)[[1]]
-  for (h in hits) {
-    nums <- as.integer(regmatches(h, gregexpr("[0-9]+", h))[[1]][seq_len(lengths(gregexpr("[0-9]+", sub(" \\(0-based\\)", "", h))))])
-    repl <- sub(" \\(0-based\\)", "", h)
-    parts <- strsplit(repl, "[0-9]+")[[1]]
-    rebuilt <- paste0(paste0(parts[seq_along(nums)], nums + 1L, collapse = ""), if (length(parts) > length(nums)) parts[length(parts)] else "")
-    msg <- sub(h, rebuilt, msg, fixed = TRUE)
-  }
-  msg
 }
 
 # Called from the C glue (rpkg/src/init.c) for problems it finds itself (argument types, stale

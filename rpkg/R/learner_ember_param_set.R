@@ -132,7 +132,7 @@ params_optimizer <- function(prefix = "opt.") {
     initial_accumulator_value = p_dbl(lower = 0, default = 0, tags = "train", depends = adagrad),
     param_groups = paradox::p_uty(custom_check = check_param_groups, tags = "train")
   )
-  c(list(optimizer = paradox::p_fct(c("adam", "adamw", "sgd", "rmsprop", "adagrad"), init = "adam",
+  c(list(optimizer = paradox::p_fct(engine_optimizers(), init = "adam",
     tags = c("train", "required"))), stats::setNames(options, paste0(prefix, names(options))))
 }
 

@@ -37,3 +37,16 @@ builtin_losses <- function(task_type = NULL) {
   multilabel <- unname(c(bce_with_logits = "bce", sigmoid_focal = "focal")[setdiff(l$multilabel, "expression")])
   switch(task_type %||% "any", classif = classif, regr = regr, multilabel = multilabel, c(classif, regr))
 }
+
+# The predefined architectures that read images (ember_cnn()'s types).
+image_architectures <- function() {
+  inputs <- engine_vocabulary()$architecture_inputs
+  names(inputs)[unlist(inputs) == "image"]
+}
+
+# The optimizers of the trainer, and their hyperparameters' defaults (PyTorch's names).
+engine_optimizers <- function() names(engine_vocabulary()$optimizers)
+
+# Whether rows with a categorical level unseen in training are refused ("error") or warned about
+# and encoded as all-zero one-hot ("warn") by a predefined architecture (networks built in R: "warn").
+architecture_unseen_levels <- function(name) engine_vocabulary()$unseen_levels[[name]] %||% "warn"

@@ -11,6 +11,8 @@ NULL
     stop(sprintf("mlr3ember: the loaded Ember engine has ABI version %d, expected %d; reinstall the package",
       abi, expected), call. = FALSE)
   }
+  # R users count from 1: the engine's messages say "row 4" for its 0-based row 3.
+  .Call(C_ember_set_message_index_base, 1L)
   # mlr3 is only suggested: register the learners when (and if) it is loaded.
   if (isNamespaceLoaded("mlr3")) register_mlr3()
   setHook(packageEvent("mlr3", "onLoad"), function(...) register_mlr3(), action = "append")

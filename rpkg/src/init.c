@@ -1,10 +1,11 @@
 /*
- * The .Call glue between R and the Ember engine (include/ember.h, ABI 2).
+ * The .Call glue between R and the Ember engine (include/ember.h).
  *
  * Rules (docs/architecture.md#c-abi-contract): Swift never calls the R API and R never longjmps through Swift
  * frames: every engine call returns first, then this file raises the R condition (through the
  * package's R function ember_signal_engine_error(), which turns the engine's structured error
- * detail into a classed condition with 1-based indices). Models, datasets and trainers live in
+ * detail into a classed condition with 1-based indices; the engine writes its messages counting
+ * from 1, set at load). Models, datasets and trainers live in
  * external pointers with finalizers; a pointer that was saved without marshaling reads back as
  * NULL, and a handle created in another process (a fork) is refused.
  */
@@ -210,6 +211,11 @@ SEXP C_ember_vocabulary(void) {
     const char *json = NULL;
     CHECK(ember_vocabulary(&json), "ember_vocabulary");
     return Rf_mkString(json);
+}
+
+SEXP C_ember_set_message_index_base(SEXP base) {
+    CHECK(ember_set_message_index_base(scalar_int(base, "base")), "setting the message index base");
+    return R_NilValue;
 }
 
 SEXP C_ember_set_threads(SEXP threads) {
@@ -623,6 +629,7 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_abi_header, 0),
     ENTRY(C_ember_vocabulary, 0),
     ENTRY(C_ember_set_threads, 1),
+    ENTRY(C_ember_set_message_index_base, 1),
     ENTRY(C_ember_live_handles, 0),
     ENTRY(C_ember_architecture, 2),
     ENTRY(C_ember_is_valid, 1),

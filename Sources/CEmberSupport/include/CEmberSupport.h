@@ -43,8 +43,19 @@ int64_t cember_last_error_index(void);
 /// The last error's status code, 0 when the last call succeeded.
 int32_t cember_last_error_code(void);
 
-/// Fills `out`, an `ember_error_detail` of include/ember.h (same layout as `cember_error_detail`
-/// below), with the calling thread's last error.
+/// Sets how error messages count rows, columns and elements: 0 (the default) or 1.
+void cember_set_message_index_base(int32_t base);
+
+/// How error messages count rows, columns and elements (0 or 1).
+int32_t cember_message_index_base(void);
+
+/// EMBER_ABI_VERSION of include/ember.h (the one place it is written).
+int32_t cember_abi_version(void);
+
+/// EMBER_VERSION of include/ember.h, the engine's version (the one place it is written).
+const char *cember_engine_version(void);
+
+/// Fills `out`, an `ember_error_detail` of include/ember.h, with the calling thread's last error.
 void cember_fill_error_detail(void *out);
 
 /// Copies `text` into the calling thread's result buffer (grown as needed) and returns it; the

@@ -104,12 +104,12 @@ extension ImageTransform {
     ///   (unknown names and fields, wrong types, values out of range).
     public init(json: JSONValue, index: Int? = nil) throws {
         guard case let .object(members) = json else {
-            throw EmberError(.invalidArgument, "[image_transforms] " + (index.map { "transform \($0) (0-based): " } ?? "") +
+            throw EmberError(.invalidArgument, "[image_transforms] " + (index.map { ErrorIndex.describe(("transform", $0)) + ": " } ?? "") +
                              "a transform must be an object {\"op\": ...}, got \(json.text)",
                              detail: EmberError.Detail(op: "image_transforms", index: index))
         }
         guard let op = json["op"]?.stringValue else {
-            throw EmberError(.invalidArgument, "[image_transforms] " + (index.map { "transform \($0) (0-based): " } ?? "") +
+            throw EmberError(.invalidArgument, "[image_transforms] " + (index.map { ErrorIndex.describe(("transform", $0)) + ": " } ?? "") +
                              "lacks \"op\", one of \(ImageTransform.names.joined(separator: ", "))",
                              detail: EmberError.Detail(op: "image_transforms", argument: "op", index: index))
         }
@@ -207,7 +207,7 @@ extension ImageTransform {
             self = .colorJitter(ColorJitterOptions(brightness: try r.jitter("brightness"), contrast: try r.jitter("contrast"),
                                                    saturation: try r.jitter("saturation")))
         default:
-            throw EmberError(.invalidArgument, "[image_transforms] " + (index.map { "transform \($0) (0-based): " } ?? "") +
+            throw EmberError(.invalidArgument, "[image_transforms] " + (index.map { ErrorIndex.describe(("transform", $0)) + ": " } ?? "") +
                              "unknown op '\(op)'; expected one of \(ImageTransform.names.joined(separator: ", "))",
                              detail: EmberError.Detail(op: "image_transforms", argument: "op", index: index, got: op))
         }

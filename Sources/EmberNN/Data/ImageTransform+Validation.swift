@@ -17,7 +17,7 @@ struct TransformErrors {
     let op: String
     let index: Int?
 
-    private var prefix: String { "[\(op)] " + (index.map { "transform \($0) (0-based): " } ?? "") }
+    private var prefix: String { "[\(op)] " + (index.map { ErrorIndex.describe(("transform", $0)) + ": " } ?? "") }
 
     func invalid(_ argument: String, _ what: String) -> EmberError {
         EmberError(.invalidArgument, prefix + "\(argument) \(what)",
@@ -209,7 +209,7 @@ extension ImageTransform {
             let (n, o2) = ch.multipliedReportingOverflow(by: w)
             guard !o1, !o2, n <= Int(Int32.max) else {
                 let shape = shapeString([c, h, w])
-                throw EmberError(.overflow, "[\(name)] " + (index.map { "transform \($0) (0-based): " } ?? "") +
+                throw EmberError(.overflow, "[\(name)] " + (index.map { ErrorIndex.describe(("transform", $0)) + ": " } ?? "") +
                                  "an image of \(shape) exceeds 2^31 elements",
                                  detail: EmberError.Detail(op: name, index: index, expected: "at most 2^31 - 1 elements", got: shape))
             }

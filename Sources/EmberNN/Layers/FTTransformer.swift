@@ -77,7 +77,7 @@ public final class CategoricalTokenizer: Module {
         }
         if let j = cardinalities.firstIndex(where: { $0 < 1 }) {
             throw EmberError.invalidArgument(
-                "tokenizer_categ", "cardinalities must be >= 1, got \(cardinalities[j]) for feature \(j) (0-based)")
+                "tokenizer_categ", "cardinalities must be >= 1, got \(cardinalities[j]) for \(ErrorIndex.describe(("feature", j)))")
         }
         guard dToken >= 1 else { throw EmberError.invalidArgument("tokenizer_categ", "d_token must be >= 1, got \(dToken)") }
         var offsets: [Int] = [], total = 0
@@ -115,7 +115,7 @@ public final class CategoricalTokenizer: Module {
                     let v = p[r * n + j], c = cardinalities[j]
                     guard v >= 0, v < Float(c), v == v.rounded() else {
                         throw error(.invalidArgument,
-                                    "categorical feature \(j) (0-based) has \(c) levels, but row \(r) holds code \(v); expected an integer in 0..<\(c)")
+                                    "categorical \(ErrorIndex.describe(("feature", j))) has \(c) levels, but \(ErrorIndex.describe(("row", r))) holds code \(v); expected an integer in 0..<\(c)")
                     }
                     rows[r * n + j] = offsets[j] + Int(v)
                 }

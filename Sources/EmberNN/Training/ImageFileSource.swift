@@ -60,7 +60,7 @@ public enum ImageFile {
     }
 
     static func changed(_ path: String, _ h: Int, _ w: Int, _ h2: Int, _ w2: Int, row: Int?) -> EmberError {
-        EmberError(.invalidState, "[image] \(row.map { "row \($0) (0-based): " } ?? "")'\(path)' changed while it was read (\(h) × \(w), then \(h2) × \(w2) pixels)",
+        EmberError(.invalidState, "[image] \(row.map { ErrorIndex.describe(("row", $0)) + ": " } ?? "")'\(path)' changed while it was read (\(h) × \(w), then \(h2) × \(w2) pixels)",
                    detail: EmberError.Detail(op: "image", argument: "path", index: row))
     }
 
@@ -91,7 +91,7 @@ public enum ImageFile {
         case CEMBER_IMAGE_ERR_CAPACITY: kind = .shapeMismatch
         default: kind = .invalidArgument
         }
-        return EmberError(kind, "[image] \(row.map { "row \($0) (0-based): " } ?? "")'\(path)' \(reason)",
+        return EmberError(kind, "[image] \(row.map { ErrorIndex.describe(("row", $0)) + ": " } ?? "")'\(path)' \(reason)",
                           detail: EmberError.Detail(op: "image", argument: "path", index: row, got: path))
     }
 }
@@ -151,7 +151,7 @@ public struct ImageFileSource: BatchSource {
                     do {
                         try decode(row: rows[k], into: base + k * plane, scratch: bytes)
                     } catch {
-                        failures[k] = (error as? EmberError) ?? EmberError(.invalidArgument, "[image] row \(rows[k]) (0-based): \(error)")
+                        failures[k] = (error as? EmberError) ?? EmberError(.invalidArgument, "[image] \(ErrorIndex.describe(("row", rows[k]))): \(error)")
                         return
                     }
                 }
@@ -171,7 +171,7 @@ public struct ImageFileSource: BatchSource {
             return
         }
         guard let resize else {
-            throw EmberError(.shapeMismatch, "[image] row \(row) (0-based): '\(path)' is \(h) × \(w) pixels (height × width); the source's images are \(height) × \(width) (pass a resize function to accept other sizes)",
+            throw EmberError(.shapeMismatch, "[image] \(ErrorIndex.describe(("row", row))): '\(path)' is \(h) × \(w) pixels (height × width); the source's images are \(height) × \(width) (pass a resize function to accept other sizes)",
                              detail: EmberError.Detail(op: "image", argument: "path", index: row, expected: "\(height) × \(width)", got: "\(h) × \(w)"))
         }
         // A smaller image is decoded in `scratch` already; a larger one is decoded again.
@@ -188,17 +188,17 @@ public struct ImageFileSource: BatchSource {
             resized = try resize(image, height, width)
         } catch {
             let e = error as? EmberError
-            throw EmberError(e?.kind ?? .invalidArgument, "[image] row \(row) (0-based): '\(path)': resizing from \(h) × \(w) to \(height) × \(width) failed: \(e?.message ?? "\(error)")",
+            throw EmberError(e?.kind ?? .invalidArgument, "[image] \(ErrorIndex.describe(("row", row))): '\(path)': resizing from \(h) × \(w) to \(height) × \(width) failed: \(e?.message ?? "\(error)")",
                              detail: EmberError.Detail(op: "image", argument: "resize", index: row))
         }
         guard resized.shape == sampleShape else {
-            throw EmberError(.shapeMismatch, "[image] row \(row) (0-based): '\(path)': the resize function returned \(shapeString(resized.shape)); expected \(shapeString(sampleShape))",
+            throw EmberError(.shapeMismatch, "[image] \(ErrorIndex.describe(("row", row))): '\(path)': the resize function returned \(shapeString(resized.shape)); expected \(shapeString(sampleShape))",
                              detail: EmberError.Detail(op: "image", argument: "resize", index: row, expected: shapeString(sampleShape), got: shapeString(resized.shape)))
         }
         let p = resized.storage.pointer
         for i in 0..<resized.count {
             guard p[i].isFinite else {
-                throw EmberError(.invalidArgument, "[image] row \(row) (0-based): '\(path)': the resize function returned \(p[i]) at element \(i); expected finite values",
+                throw EmberError(.invalidArgument, "[image] \(ErrorIndex.describe(("row", row))): '\(path)': the resize function returned \(p[i]) at element \(i); expected finite values",
                                  detail: EmberError.Detail(op: "image", argument: "resize", index: row, expected: "finite values", got: "\(p[i])"))
             }
             dst[i] = p[i]

@@ -138,7 +138,7 @@ public final class Model {
             // A vectorised scan (the whole training set is checked once per fit).
             let bad = Int(cember_first_nonfinite(p, Int64(t.count)))
             if bad >= 0 {
-                throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)' holds \(p[bad]) in row \(bad / width) (0-based); expected finite values",
+                throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)' holds \(p[bad]) in \(ErrorIndex.describe(("row", bad / width))); expected finite values",
                                  detail: EmberError.Detail(op: op, argument: input.name, index: bad / width, expected: "finite values", got: "\(p[bad])"))
             }
             // Training data must hold known levels; at prediction an unknown code is the network's
@@ -148,7 +148,7 @@ public final class Model {
                 for i in 0..<t.count {
                     let v = p[i], card = cards[i % k]
                     guard v >= 0, v < Float(card), v == v.rounded() else {
-                        throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)': row \(i / k), column \(i % k) (0-based) holds code \(v); expected an integer in 0..<\(card)",
+                        throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)': \(ErrorIndex.describe(("row", i / k), ("column", i % k))) holds code \(v); expected an integer in 0..<\(card)",
                                          detail: EmberError.Detail(op: op, argument: input.name, index: i / k, expected: "a code in 0..<\(card)", got: "\(v)"))
                     }
                 }
@@ -172,7 +172,7 @@ public final class Model {
                 guard t >= 0, t < Float(k), t == t.rounded() else { throw Model.badTarget(op, i, t, "a class index in 0..<\(k)") }
             case .multilabel:
                 guard t == 0 || t == 1 else {
-                    throw EmberError(.invalidArgument, "[\(op)] target row \(i / width), label \(i % width) (0-based) is \(t); expected 0 or 1",
+                    throw EmberError(.invalidArgument, "[\(op)] target \(ErrorIndex.describe(("row", i / width), ("label", i % width))) is \(t); expected 0 or 1",
                                      detail: EmberError.Detail(op: op, argument: "target", index: i / width, expected: "0 or 1", got: "\(t)"))
                 }
             }
@@ -180,7 +180,7 @@ public final class Model {
     }
 
     static func badTarget(_ op: String, _ i: Int, _ t: Float, _ expected: String) -> EmberError {
-        EmberError(.invalidArgument, "[\(op)] target \(i) (0-based) is \(t); expected \(expected)",
+        EmberError(.invalidArgument, "[\(op)] \(ErrorIndex.describe(("target", i))) is \(t); expected \(expected)",
                    detail: EmberError.Detail(op: op, argument: "target", index: i, expected: expected, got: "\(t)"))
     }
 

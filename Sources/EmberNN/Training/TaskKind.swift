@@ -125,10 +125,10 @@ public enum TaskKind: Equatable, Sendable {
         }
         guard !q.isEmpty else { throw fail("needs at least one quantile level", "levels in (0, 1)", "none") }
         for (i, v) in q.enumerated() where !(v > 0 && v < 1) {
-            throw fail("level \(i) (0-based) is \(v); quantile levels must lie in (0, 1)", "levels in (0, 1)", "\(v)", index: i)
+            throw fail("\(ErrorIndex.describe(("level", i))) is \(v); quantile levels must lie in (0, 1)", "levels in (0, 1)", "\(v)", index: i)
         }
         for i in 1..<q.count where !(q[i] > q[i - 1]) {
-            throw fail("levels must be strictly increasing (sorted, without repeats); level \(i) (0-based) is \(q[i]) after \(q[i - 1])",
+            throw fail("levels must be strictly increasing (sorted, without repeats); \(ErrorIndex.describe(("level", i))) is \(q[i]) after \(q[i - 1])",
                        "strictly increasing levels", "\(q[i]) after \(q[i - 1])", index: i)
         }
     }

@@ -162,3 +162,15 @@ test_that("errors the C glue finds itself are classed ember errors naming the ar
   e <- tryCatch(.Call(mlr3ember:::C_ember_model_info, stale$ptr), error = function(e) e)
   expect_s3_class(e, "ember_error_stale_handle")
 })
+
+test_that("engine messages count positions from 1 in R (the message index base set at load)", {
+  x <- array(runif(4 * 8 * 8), c(4, 1, 8, 8))
+  err <- tryCatch(ember_fit(x, factor(c("a", "b", "a", "b")), ember_cnn("lenet"), epochs = 1,
+    augment = list(ember_transform("random_crop", size = c(4, 4)), ember_transform("normalize", mean = c(0, 0), std = c(1, 1)))),
+    error = identity)
+  expect_s3_class(err, "ember_error_shape")
+  expect_match(conditionMessage(err), "[normalize] transform 2: mean has 2 values", fixed = TRUE)
+  expect_false(grepl("0-based", conditionMessage(err)))
+  expect_error(.Call(mlr3ember:::C_ember_set_message_index_base, 2L), class = "ember_error_invalid_argument",
+    regexp = "must be 0 or 1")
+})

@@ -85,3 +85,38 @@ test_that("the architecture builders' defaults are the engine's", {
     }
   }
 })
+
+test_that("the image architectures, unseen-level policies and optimizers are the engine's", {
+  v <- mlr3ember:::engine_vocabulary()
+  expect_setequal(names(v$architecture_inputs), names(v$architectures))
+  # ember_cnn()'s documented choices are exactly the engine's image architectures.
+  expect_setequal(eval(formals(ember_cnn)$type), mlr3ember:::image_architectures())
+  for (type in mlr3ember:::image_architectures()) {
+    expect_identical(mlr3ember:::architecture_input_kind(ember_cnn(type)), "image")
+  }
+  expect_identical(mlr3ember:::architecture_input_kind(ember_mlp()), "tabular")
+  expect_identical(mlr3ember:::architecture_unseen_levels("ft_transformer"), "error")
+  expect_identical(mlr3ember:::architecture_unseen_levels("mlp"), "warn")
+  expect_setequal(unlist(v$unseen_levels), c("warn", "error"))
+  expect_setequal(mlr3ember:::engine_optimizers(), c("sgd", "adam", "adamw", "rmsprop", "adagrad"))
+  expect_error(ember_fit(iris[, 1:4], iris$Species, optimizer = "lbfgs", epochs = 1), class = "ember_error_invalid_argument")
+})
+
+test_that("the learners' optimizer hyperparameter defaults are the engine's", {
+  skip_if_no_mlr3()
+  ps <- mlr3::lrn("classif.ember_mlp")$param_set
+  expect_setequal(ps$levels$optimizer, mlr3ember:::engine_optimizers())
+  defaults <- mlr3ember:::engine_vocabulary()$optimizers
+  checked <- 0L
+  for (opt in names(defaults)) {
+    for (h in intersect(names(defaults[[opt]]), sub("^opt\\.", "", ps$ids()))) {
+      d <- ps$default[[paste0("opt.", h)]]
+      if (is.null(d)) next  # no single default in R (lr, eps, weight_decay differ per optimizer)
+      if (is.logical(d)) d <- as.numeric(d)
+      expect_equal(d, defaults[[opt]][[h]], label = sprintf("%s: %s", opt, h))
+      checked <- checked + 1L
+    }
+  }
+  expect_gte(checked, 8L)
+  expect_equal(ps$default[["opt.betas"]], c(defaults$adam$beta1, defaults$adam$beta2))
+})
