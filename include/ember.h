@@ -349,8 +349,9 @@ int32_t ember_trainer_fit(ember_trainer *trainer, const ember_dataset *train, co
                           const char **out_records_json);
 
 /**
- * The trainer's state as JSON: epoch, epoch_in_progress, batches_in_epoch, stopped, best_epoch,
- * best_score, lr (per group), groups.
+ * The trainer's state as JSON: epoch, epoch_in_progress, batches_in_epoch, batch_loss (the last
+ * batch's training loss, null before the first), stopped, best_epoch, best_score, lr (per group),
+ * groups.
  */
 int32_t ember_trainer_state(const ember_trainer *trainer, const char **out_json);
 

@@ -49,6 +49,7 @@ public func ember_trainer_state(_ trainer: OpaquePointer?, _ out: TextOut?) -> I
             ("epoch", .number(Double(t.epoch))),
             ("epoch_in_progress", .bool(t.epochInProgress)),
             ("batches_in_epoch", .number(Double(t.batchesInEpoch))),
+            ("batch_loss", t.lastBatchLoss.map { .number($0) } ?? .null),
             ("stopped", .bool(t.stopped)),
             ("best_epoch", t.bestEpoch.map { .number(Double($0)) } ?? .null),
             ("best_score", t.bestScore.map { .number($0) } ?? .null),

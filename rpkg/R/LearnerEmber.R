@@ -302,8 +302,9 @@ with_callback_params <- function(param_set, callbacks) {
   paradox::ps_union(c(list(param_set), stats::setNames(lapply(sets, function(p) p$clone(deep = TRUE)), paste0("cb.", ids))))
 }
 
-# Trains the learner's network on a task (the body of the base classes' .train()).
-ember_learner_train <- function(learner, private, task, continue = NULL) {
+# Trains the learner's network on a task (the body of the base classes' .train()). `fit` takes
+# ember_fit()'s arguments (ember_lr_find() passes its sweep; it returns no ember_model).
+ember_learner_train <- function(learner, private, task, continue = NULL, fit = ember_fit) {
   pv <- private$.train_values()
   epochs <- pv$epochs
   init <- pv$init_weights %||% pv$pretrained
@@ -350,7 +351,7 @@ ember_learner_train <- function(learner, private, task, continue = NULL) {
     loss_args$quantiles <- quantiles
   }
   model <- withCallingHandlers(
-    ember_fit(x, task_target(task, classes), architecture = private$.network(task, pv),
+    fit(x, task_target(task, classes), architecture = private$.network(task, pv),
       epochs = epochs, batch_size = pv$batch_size, optimizer = pv$optimizer, lr = pv$opt.lr,
       weight_decay = pv$opt.weight_decay, momentum = pv$opt.momentum, opt_args = optimizer,
       loss = loss, loss_args = loss_args,
@@ -377,6 +378,7 @@ ember_learner_train <- function(learner, private, task, continue = NULL) {
     },
     ember_warning_single_row = function(w) invokeRestart("muffleWarning")
   )
+  if (!inherits(model, "ember_model")) return(model)
   if (!is.null(valid_task)) model$config$internal_valid_scores <- final_valid_scores(model, measures_valid, pv)
   model
 }

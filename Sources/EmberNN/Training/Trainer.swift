@@ -229,6 +229,10 @@ public final class Trainer {
     /// Batches run in the epoch in progress (0 between epochs).
     public var batchesInEpoch: Int { current?.batch ?? 0 }
 
+    /// The training loss of the last batch run (nil before the first): what a learning-rate
+    /// sweep reads after each one-batch slice.
+    public private(set) var lastBatchLoss: Double?
+
     var perBatchSchedule: Bool {
         if case .oneCycle = config.schedule { return true }
         return false
@@ -281,6 +285,7 @@ public final class Trainer {
             let lv = try trainBatch(train, rows: rows, inputs: inputs, batch: st.batch, collect: wantTrainMetrics, outputs: &st.outputs)
             if wantTrainMetrics { st.rows.append(contentsOf: rows) }
             if perBatchSchedule, let scheduler, scheduler.lastEpoch + 1 < (oneCycleTotal ?? Int.max) { try scheduler.step() }
+            lastBatchLoss = lv
             st.total += lv * Double(rows.count)
             st.seen += rows.count
             for c in callbacks { try c.onBatchEnd(self, batch: st.batch, loss: lv) }
