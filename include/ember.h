@@ -233,6 +233,15 @@ int32_t ember_model_set_rng_state(ember_model *model, const uint64_t state[4]);
  */
 int32_t ember_model_parameters(const ember_model *model, const char **out_json);
 
+/**
+ * The network node by node, as JSON: {"inputs": [{"name", "shape"}], "nodes": [{"id", "op",
+ * "output_shape" (per sample), "trainable", "frozen" (parameter counts), "flops" (forward
+ * floating-point operations per sample: 2 per multiply-add of weight products and attention, 1 per
+ * output element of elementwise ops; an estimate), "activation_bytes" (float32 output per
+ * sample)}]}; a repeat node counts its bodies.
+ */
+int32_t ember_model_summary(const ember_model *model, const char **out_json);
+
 /** Copies a parameter or buffer's values (row-major, PyTorch's order); out_len = its element count. */
 int32_t ember_model_get_parameter(const ember_model *model, const char *name, double *out, int64_t out_len);
 

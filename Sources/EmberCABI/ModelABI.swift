@@ -235,6 +235,24 @@ public func ember_model_parameters(_ model: OpaquePointer?, _ out: TextOut?) -> 
     }
 }
 
+/// The network node by node (see include/ember.h).
+@_cdecl("ember_model_summary")
+public func ember_model_summary(_ model: OpaquePointer?, _ out: TextOut?) -> Int32 {
+    guarded {
+        let m = try HandleRegistry.shared.lookup(model, ModelBox.self, "model").model
+        guard let out else { throw EmberError.invalidArgument("out_json", "is NULL") }
+        let number = { (v: Int) in JSONValue.number(Double(v)) }
+        let shape = { (s: [Int]) in JSONValue.array(s.map(number)) }
+        let nodes = m.network.summary().map { n in
+            JSONValue.object([("id", .string(n.id)), ("op", .string(n.op)), ("output_shape", shape(n.outputShape)),
+                              ("trainable", number(n.trainableParameters)), ("frozen", number(n.frozenParameters)),
+                              ("flops", number(n.flopsPerSample)), ("activation_bytes", number(n.activationBytesPerSample))])
+        }
+        let inputs = m.spec.inputs.map { JSONValue.object([("name", .string($0.name)), ("shape", shape($0.sampleShape))]) }
+        try returnText(JSONValue.object([("inputs", .array(inputs)), ("nodes", .array(nodes))]).text, out)
+    }
+}
+
 /// The value of a parameter or buffer by name, and a setter for it.
 func namedValue(_ m: Model, _ name: String) throws -> (get: Tensor, set: (Tensor) -> Void) {
     if let p = m.network.namedParameters().first(where: { $0.0 == name })?.1 { return (p.value, { p.value = $0 }) }

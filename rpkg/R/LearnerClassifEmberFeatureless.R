@@ -36,7 +36,7 @@ LearnerClassifEmberFeatureless <- R6::R6Class("LearnerClassifEmberFeatureless",
         label = "Featureless Network (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_featureless",
         feature_types = featureless_feature_types,
-        properties = "missings",
+        properties = "missings", importance = FALSE,
         param_vals = list(opt.lr = 0.1))
     }
   ),

@@ -52,6 +52,13 @@
 #'   that many epochs, so no weights need restoring. Without restoring, the model ends with the
 #'   weights of the last epoch and `$internal_valid_scores` holds the last validation's scores.
 #'
+#' Feature importance (the 'mlr3' property `"importance"`, e.g. for `mlr3filters::flt("importance")`):
+#' * `importance` (`character(1)`, default `"none"`): `"permutation"` computes the permutation
+#'   importance of every feature on the training data after training (see [ember_importance()];
+#'   seeded by `seed`; a factor or tensor column is permuted as one feature), which
+#'   `$importance()` returns as a named numeric vector sorted decreasingly.
+#' * `importance_repeats` (`integer(1)`, default 5): shuffles per feature.
+#'
 #' Warm start (fine-tuning):
 #' * `init_weights` (an `ember_model`, or the path of a model file or a safetensors file of
 #'   weights): training starts from its parameters wherever name and size match; the others (a
@@ -190,7 +197,8 @@ featureless_features <- function(task) data.frame(constant = logical(task$nrow))
 ember_learner_public <- list(
   # @description Creates a new Ember learner.
   initialize = function(id, label, man, architecture_params = list(), feature_types = ember_feature_types,
-                        properties = character(), param_vals = list(), param_set = NULL, callbacks = list()) {
+                        properties = character(), param_vals = list(), param_set = NULL, callbacks = list(),
+                        importance = TRUE) {
     classif <- inherits(self, "LearnerClassif")
     private$.callbacks <- normalize_callbacks(callbacks)
     reserved <- intersect(vapply(private$.callbacks, `[[`, "", "id"), c("progress", "checkpoint", "lr_scheduler",
@@ -200,7 +208,7 @@ ember_learner_public <- list(
         reserved[1L]), call. = FALSE)
     }
     properties <- unique(c(if (classif) c("twoclass", "multiclass"), "marshal", "validation", "internal_tuning",
-      "hotstart_forward", properties))
+      "hotstart_forward", if (importance) "importance", properties))
     super$initialize(
       id = id,
       param_set = with_callback_params(param_set %||% ember_param_set(if (classif) "classif" else "regr",
@@ -216,6 +224,19 @@ ember_learner_public <- list(
       if (length(cb$params)) self$param_set$set_values(.values = stats::setNames(cb$params, paste0("cb.", cb$id, ".", names(cb$params))))
     }
     self$param_set$set_values(.values = param_vals)
+  },
+  # @description The permutation importance of the features on the training data (computed after
+  # training with importance = "permutation"), a named numeric vector sorted decreasingly.
+  importance = function() {
+    if (is.null(self$model)) stop(sprintf("Learner '%s' has no model: train it first", self$id), call. = FALSE)
+    model <- self$model
+    if (mlr3::is_marshaled_model(model)) model <- mlr3::unmarshal_model(model)
+    imp <- model$config$importance
+    if (is.null(imp)) {
+      stop(sprintf(paste0("Learner '%s' computes feature importance during training when its parameter importance = ",
+        "\"permutation\": set it and train again (or call ember_importance(learner, task))"), self$id), call. = FALSE)
+    }
+    stats::setNames(imp$importance, imp$feature)
   },
   # @description Marshals the model (see section Marshaling).
   marshal = function(...) mlr3::learner_marshal(.learner = self, ...),
@@ -380,6 +401,10 @@ ember_learner_train <- function(learner, private, task, continue = NULL, fit = e
   )
   if (!inherits(model, "ember_model")) return(model)
   if (!is.null(valid_task)) model$config$internal_valid_scores <- final_valid_scores(model, measures_valid, pv)
+  if (identical(pv$importance, "permutation") && "importance" %in% learner$properties) {
+    model$config$importance <- ember_importance(model, x, task_target(task, classes), n_repeats = pv$importance_repeats %||% 5L,
+      seed = seed, num_threads = pv$num_threads)
+  }
   model
 }
 

@@ -35,7 +35,7 @@ LearnerRegrEmberFeatureless <- R6::R6Class("LearnerRegrEmberFeatureless",
         label = "Featureless Network (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_featureless",
         feature_types = featureless_feature_types,
-        properties = "missings",
+        properties = "missings", importance = FALSE,
         param_vals = list(opt.lr = 0.1))
     }
   ),

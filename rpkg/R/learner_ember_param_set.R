@@ -101,7 +101,9 @@ params_training <- function(task_type) {
     restore_best_weights = p_lgl(init = FALSE, tags = c("train", "required")),
     init_weights = p_uty(custom_check = check_init, tags = "train"),
     init_strict = p_lgl(default = FALSE, tags = "train"),
-    keep_optimizer_state = p_lgl(default = FALSE, tags = "train")
+    keep_optimizer_state = p_lgl(default = FALSE, tags = "train"),
+    importance = paradox::p_fct(c("none", "permutation"), default = "none", tags = "train"),
+    importance_repeats = p_int(lower = 1L, default = 5L, tags = "train", depends = quote(importance == "permutation"))
   )
 }
 

@@ -166,19 +166,123 @@ print.ember_model <- function(x, ...) {
   invisible(x)
 }
 
+#' Summaries of models and architectures
+#'
+#' `summary()` of a model, or of an architecture for a task or data set (the network is built, not
+#' trained), lists its layers node by node: output shape per sample, parameters (trainable and
+#' frozen), forward floating-point operations (FLOPs) per sample and activation memory; then the
+#' totals and the memory a batch takes. FLOPs count two per multiply-add of the weight products
+#' (linear maps, convolutions, attention's projections), four per query-key pair and feature of
+#' attention and one per output element of other ops: an estimate of the arithmetic, not of time.
+#' Memory per batch: the forward pass keeps every layer's float32 output (`batch_size` × the
+#' activations per sample); training adds as much again for their gradients, plus four copies of
+#' the parameters (weights, gradients and Adam's two moments).
+#'
+#' @param object (`ember_model` or `ember_architecture`)\cr A model, or an architecture such as
+#'   [ember_mlp()] or [ember_cnn()].
+#' @param batch_size (`integer(1)`)\cr The batch size the memory estimate is for.
+#' @param task (`mlr3::Task` or `NULL`)\cr For an architecture: the task whose features and target
+#'   size the network (or give `x` and `y`).
+#' @param x,y For an architecture without `task`: the features and target as [ember_fit()]'s.
+#' @param ... Not used.
+#' @return A `summary.ember_model` object: a list with `layers` (a data frame: `id`, `op`,
+#'   `output_shape`, `trainable`, `frozen`, `flops`, `activation_bytes`), `parameters` (as
+#'   [ember_parameters()]), `totals` and `memory` (bytes per batch for prediction and training);
+#'   `print()` shows them.
+#' @name ember_summary
 #' @export
-summary.ember_model <- function(object, ...) {
+#' @examples
+#' model <- ember_fit(iris[, 1:4], iris$Species, epochs = 2)
+#' summary(model)
+#' # An architecture before training, sized for a data set:
+#' summary(ember_cnn("lenet"), x = array(0, c(2, 1, 28, 28)), y = factor(c("a", "b")), batch_size = 128)
+summary.ember_model <- function(object, batch_size = 32L, ...) {
   check_model(object)
-  params <- ember_parameters(object)
-  structure(list(model = object, parameters = params), class = "summary.ember_model")
+  batch_size <- check_count(batch_size, "batch_size")
+  network_summary(object$ptr, batch_size, model = object, parameters = ember_parameters(object))
+}
+
+#' @rdname ember_summary
+#' @export
+summary.ember_architecture <- function(object, task = NULL, x = NULL, y = NULL, batch_size = 32L, ...) {
+  batch_size <- check_count(batch_size, "batch_size")
+  if (!is.null(task)) {
+    if (!inherits(task, "Task")) ember_abort("'task' must be an mlr3 Task", argument = "task", expected = "an mlr3 Task", got = class(task)[1L])
+    classes <- if (inherits(task, "TaskClassif")) task$class_names
+    x <- task$data(cols = task$feature_names)
+    y <- task_target(task, classes)
+  }
+  if (is.null(x) || is.null(y)) {
+    ember_abort("a summary of an architecture needs the data it is for: 'task', or 'x' and 'y'", argument = "task",
+      expected = "a task, or x and y")
+  }
+  a <- fit_arguments(object, epochs = 1L, batch_size = batch_size, optimizer = "adam", patience = 0L, eval_freq = 1L,
+    num_threads = 1L, batch_size_predict = batch_size, standardize = TRUE, shuffle = FALSE, drop_last = FALSE,
+    progress = FALSE, restore_best_weights = FALSE, min_delta = 0, seed = 1)
+  data <- suppressWarnings(fit_data(x, y, a$architecture, init = NULL, init_resume = FALSE, loss = NULL, loss_args = list(),
+    validate = NULL, seed = 1))
+  ptr <- fit_model(data, loss = NULL, loss_args = list(), standardize = TRUE, augment = NULL, init = NULL,
+    init_strict = FALSE)$ptr
+  on.exit(.Call(C_ember_release, ptr), add = TRUE)
+  network_summary(ptr, batch_size, architecture = object)
+}
+
+# The layers, totals and memory of a built network (a model's pointer).
+network_summary <- function(ptr, batch_size, model = NULL, architecture = NULL, parameters = NULL) {
+  s <- jsonlite::fromJSON(.Call(C_ember_model_summary, ptr), simplifyVector = FALSE)
+  layers <- data.frame(
+    id = vapply(s$nodes, function(n) n$id, ""),
+    op = vapply(s$nodes, function(n) n$op, ""),
+    output_shape = vapply(s$nodes, function(n) paste(unlist(n$output_shape), collapse = " x "), ""),
+    trainable = vapply(s$nodes, function(n) as.numeric(n$trainable), 0),
+    frozen = vapply(s$nodes, function(n) as.numeric(n$frozen), 0),
+    flops = vapply(s$nodes, function(n) as.numeric(n$flops), 0),
+    activation_bytes = vapply(s$nodes, function(n) as.numeric(n$activation_bytes), 0),
+    stringsAsFactors = FALSE)
+  totals <- list(trainable = sum(layers$trainable), frozen = sum(layers$frozen), flops = sum(layers$flops),
+    activation_bytes = sum(layers$activation_bytes))
+  params <- totals$trainable + totals$frozen
+  memory <- c(predict = batch_size * totals$activation_bytes + 4 * params,
+    train = 2 * batch_size * totals$activation_bytes + 16 * params)
+  inputs <- vapply(s$inputs, function(i) sprintf("%s [%s]", i$name, paste(unlist(i$shape), collapse = " x ")), "")
+  structure(list(model = model, architecture = architecture, inputs = inputs, layers = layers, parameters = parameters,
+    totals = totals, batch_size = batch_size, memory = memory), class = "summary.ember_model")
 }
 
 #' @export
 print.summary.ember_model <- function(x, ...) {
-  print(x$model)
-  cat("\nParameters:\n")
-  p <- x$parameters
-  p$shape <- vapply(p$shape, paste, "", collapse = " x ")
-  print(p, row.names = FALSE)
+  if (!is.null(x$model)) print(x$model) else cat(sprintf("<ember_architecture> %s (not trained)\n", x$architecture$name))
+  cat(sprintf("  inputs: %s\n\nLayers (per sample):\n", paste(x$inputs, collapse = ", ")))
+  l <- x$layers
+  shown <- data.frame(node = l$id, op = l$op, output = l$output_shape, parameters = format(l$trainable + l$frozen, big.mark = ","),
+    frozen = ifelse(l$frozen > 0, format(l$frozen, big.mark = ","), ""), FLOPs = format_count(l$flops),
+    activations = format_bytes(l$activation_bytes))
+  print(shown, row.names = FALSE, right = FALSE)
+  t <- x$totals
+  cat(sprintf("\nParameters: %s trainable, %s frozen (%s)\n", format(t$trainable, big.mark = ","),
+    format(t$frozen, big.mark = ","), format_bytes(4 * (t$trainable + t$frozen))))
+  cat(sprintf("Forward FLOPs per sample: %s\n", format_count(t$flops)))
+  cat(sprintf("Memory per batch of %d: prediction %s, training %s (estimate)\n", x$batch_size,
+    format_bytes(x$memory[["predict"]]), format_bytes(x$memory[["train"]])))
+  if (!is.null(x$parameters)) {
+    cat("\nParameters:\n")
+    p <- x$parameters
+    p$shape <- vapply(p$shape, paste, "", collapse = " x ")
+    print(p, row.names = FALSE)
+  }
   invisible(x)
+}
+
+format_count <- function(v) {
+  vapply(v, function(n) {
+    if (n >= 1e9) sprintf("%.2fG", n / 1e9) else if (n >= 1e6) sprintf("%.2fM", n / 1e6) else if (n >= 1e3) sprintf("%.1fk", n / 1e3) else
+      format(n)
+  }, "")
+}
+
+format_bytes <- function(v) {
+  vapply(v, function(b) {
+    if (b >= 2^30) sprintf("%.2f GiB", b / 2^30) else if (b >= 2^20) sprintf("%.1f MiB", b / 2^20) else if (b >= 2^10) sprintf("%.1f KiB", b / 2^10) else
+      sprintf("%d B", as.integer(b))
+  }, "")
 }

@@ -390,6 +390,12 @@ SEXP C_ember_model_parameters(SEXP model) {
     return text_result(out);
 }
 
+SEXP C_ember_model_summary(SEXP model) {
+    const char *out = NULL;
+    CHECK(ember_model_summary(MODEL(model), &out), "summarising the network");
+    return text_result(out);
+}
+
 SEXP C_ember_model_get_parameter(SEXP model, SEXP name, SEXP length) {
     ember_model *m = MODEL(model);
     double n = scalar_real(length, "length");
@@ -649,6 +655,7 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_model_rng, 1),
     ENTRY(C_ember_model_set_rng, 2),
     ENTRY(C_ember_model_parameters, 1),
+    ENTRY(C_ember_model_summary, 1),
     ENTRY(C_ember_model_get_parameter, 3),
     ENTRY(C_ember_model_set_parameter, 3),
     ENTRY(C_ember_model_freeze, 3),

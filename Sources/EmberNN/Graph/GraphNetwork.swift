@@ -24,6 +24,8 @@ public final class GraphNetwork: Module {
     var fusedReLUs: [Int: Int]
     /// Per-sample output shape.
     public let outputShape: [Int]
+    /// Per-sample shape of every value: the inputs (in `spec.inputs` order), then each node's output.
+    let valueShapes: [[Int]]
 
     /// Validates `spec`, infers shapes and builds the modules, drawing initial weights from `rng`
     /// node by node in order.
@@ -72,6 +74,7 @@ public final class GraphNetwork: Module {
         self.steps = steps
         self.outputIndex = out
         self.outputShape = infos[out].shape
+        self.valueShapes = infos.map(\.shape)
         self.fusedReLUs = GraphNetwork.reluFusions(steps.map { ($0.1, $0.2) }, firstStepValue: spec.inputs.count, output: out)
         super.init()
         assignNames()

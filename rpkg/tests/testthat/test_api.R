@@ -403,3 +403,43 @@ test_that("a model handle in a forked child is refused, not used", {
   res <- parallel::mccollect(job)[[1]]
   expect_match(res, "another process")
 })
+
+test_that("summary() of a model lists layers, shapes, parameters, FLOPs and memory", {
+  model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = c(8, 5)), epochs = 1)
+  s <- summary(model, batch_size = 10)
+  l <- s$layers
+  expect_identical(l$op, c("linear", "relu", "linear", "relu", "head"))
+  expect_identical(l$output_shape, c("8", "8", "5", "5", "3"))
+  expect_identical(l$trainable, c(4 * 8 + 8, 0, 8 * 5 + 5, 0, 5 * 3 + 3))
+  expect_identical(sum(l$trainable), as.numeric(model$n_parameters))
+  # Two FLOPs per multiply-add of the weights; one per element of the activations.
+  expect_identical(l$flops, c(2 * 4 * 8, 8, 2 * 8 * 5, 5, 2 * 5 * 3))
+  expect_identical(l$activation_bytes, 4 * c(8, 8, 5, 5, 3))
+  expect_identical(s$memory[["predict"]], 10 * 4 * 29 + 4 * 103)
+  expect_identical(s$memory[["train"]], 2 * 10 * 4 * 29 + 16 * 103)
+  ember_freeze(model, "linear_0.*")
+  expect_identical(summary(model)$layers$frozen[1], 40)
+  out <- capture.output(print(s))
+  expect_true(any(grepl("Forward FLOPs per sample: 187", out)))
+  expect_true(any(grepl("Memory per batch of 10", out)))
+})
+
+test_that("summary() of an architecture for data: convolutions and attention counted, nothing trained", {
+  s <- summary(ember_cnn("lenet"), x = array(0, c(2, 1, 28, 28)), y = factor(c("a", "b")), batch_size = 128)
+  conv <- s$layers[s$layers$op == "conv2d", ][1, ]
+  shape <- as.integer(strsplit(conv$output_shape, " x ")[[1]])
+  kernel <- (conv$trainable - shape[1]) / shape[1]  # weights per output channel: in × kh × kw
+  expect_identical(conv$flops, 2 * kernel * prod(shape))
+  expect_identical(sum(s$layers$trainable), as.numeric(s$totals$trainable))
+  expect_null(s$model)
+  expect_output(print(s), "lenet \\(not trained\\)")
+  ft <- summary(ember_ft_transformer(n_blocks = 1, d_token = 8, attention_n_heads = 2), x = iris[, 1:4], y = iris$Species)
+  block <- ft$layers[ft$layers$op == "transformer_block", ]
+  expect_gt(block$flops, 4 * 5 * 5 * 8)  # attention over 4 features + CLS token, d = 8
+  expect_error(summary(ember_mlp()), regexp = "needs the data it is for")
+  # torchvision's ResNet-18 at 224 x 224: 11,689,512 parameters with 1000 classes (here 2 classes:
+  # one output: 513 x 999 fewer) and 1.82 G multiply-adds, as its documentation reports.
+  r <- summary(ember_cnn("resnet18"), x = array(0, c(2, 3, 224, 224)), y = factor(1:2))
+  expect_identical(r$totals$trainable, 11689512 - 513 * 999)
+  expect_lt(abs(r$totals$flops / 2 / 1.814e9 - 1), 0.01)
+})

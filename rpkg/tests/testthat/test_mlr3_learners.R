@@ -38,7 +38,7 @@ test_that("every learner is registered and passes expect_learner, with a marshal
   }
 })
 
-# mlr3's run_autotest() with only `epochs` and `batch_size` set: every task it generates (each
+# mlr3's run_autotest() with only `epochs` and `batch_size` set (and permutation importance): every task it generates (each
 # feature type, all of them, UTF-8 feature names, reordered columns, a switched positive class),
 # both predict types, replicability with a seed, and the sanity tasks it must learn. The
 # featureless baselines cannot learn the sanity tasks (nor can mlr3's own featureless learners,
@@ -55,6 +55,8 @@ for (id in ember_ids) {
       skip_if_no_mlr3()
       h <- mlr3_helpers()
       learner <- mlr3::lrn(id, epochs = autotest_epochs[[id]], batch_size = 16)
+      # mlr3 checks $importance() of learners with the property (as mlr3learners' tests set ranger's).
+      if ("importance" %in% learner$properties) learner$param_set$set_values(importance = "permutation")
       exclude <- if (grepl("featureless", id)) "sanity" else NULL
       result <- h$run_autotest(learner, exclude = exclude)
       expect_true(isTRUE(result), info = if (!isTRUE(result)) result$error)
