@@ -234,6 +234,18 @@ int32_t ember_model_set_rng_state(ember_model *model, const uint64_t state[4]);
 int32_t ember_model_parameters(const ember_model *model, const char **out_json);
 
 /**
+ * Gradient × input attributions of the numeric or tensor input `input`: for each row, the
+ * derivative of one raw output (logit; a regression's output in the target's units) with respect to every
+ * element of the input as the network sees it (standardised, transformed for prediction) times
+ * that element — relative to the training mean for standardised columns. `outputs` holds the
+ * 0-based output column of every row (n_outputs = n_rows) or one for all (n_outputs = 1). out:
+ * n_rows × the input's elements per row, in `layout`; out_len must be that product.
+ */
+int32_t ember_model_attributions(const ember_model *model, const ember_dataset *data, const char *input,
+                                 const int32_t *outputs, int64_t n_outputs, int32_t batch_size, int32_t layout,
+                                 double *out, int64_t out_len);
+
+/**
  * The network node by node, as JSON: {"inputs": [{"name", "shape"}], "nodes": [{"id", "op",
  * "output_shape" (per sample), "trainable", "frozen" (parameter counts), "flops" (forward
  * floating-point operations per sample: 2 per multiply-add of weight products and attention, 1 per

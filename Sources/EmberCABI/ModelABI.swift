@@ -110,6 +110,36 @@ public func ember_model_logits(_ model: OpaquePointer?, _ data: OpaquePointer?, 
     guarded { try predictInto(model, data, batchSize, layout, out, outLen, logits: true) }
 }
 
+/// Gradient × input attributions of one float input (see include/ember.h).
+@_cdecl("ember_model_attributions")
+public func ember_model_attributions(_ model: OpaquePointer?, _ data: OpaquePointer?, _ input: UnsafePointer<CChar>?,
+                                     _ outputs: UnsafePointer<Int32>?, _ nOutputs: Int64, _ batchSize: Int32, _ layout: Int32,
+                                     _ out: UnsafeMutablePointer<Double>?, _ outLen: Int64) -> Int32 {
+    guarded {
+        let m = try HandleRegistry.shared.lookup(model, ModelBox.self, "model").model
+        let d = try HandleRegistry.shared.lookup(data, DatasetBox.self, "data").dataset("data")
+        let name = try string(input, "input")
+        let count = try checkedCount(nOutputs, "n_outputs", max: Int64(max(d.count, 1)))
+        guard let outputs, count >= 1 else { throw EmberError.invalidArgument("outputs", "must hold 1 or n_rows output columns") }
+        guard batchSize >= 0 else { throw EmberError.invalidArgument("batch_size", "must be >= 0 (0: default), got \(batchSize)") }
+        let columnMajor = try checkedLayout(layout)
+        guard let out else { throw EmberError.invalidArgument("out", "is NULL") }
+        guard let spec = m.spec.inputs.first(where: { $0.name == name }) else {
+            throw EmberError(.invalidArgument, "[input] the network has no input '\(name)'; its inputs are \(m.spec.inputs.map(\.name).joined(separator: ", "))",
+                             detail: EmberError.Detail(op: "attributions", argument: "input", got: name))
+        }
+        let width = spec.sampleShape.reduce(1, *)
+        let (need, overflow) = d.count.multipliedReportingOverflow(by: width)
+        guard !overflow, outLen == Int64(need) else {
+            throw EmberError(.shapeMismatch, "[out_len] out must hold \(d.count) × \(width) = \(need) values, got out_len \(outLen)",
+                             detail: EmberError.Detail(op: "attributions", argument: "out_len", expected: "\(need)", got: "\(outLen)"))
+        }
+        let columns = (0..<count).map { Int(outputs[$0]) }
+        let t = try m.attributions(d, input: name, outputs: columns, batchSize: batchSize == 0 ? 256 : Int(batchSize))
+        write(try t.reshaped([d.count, width]), rows: d.count, cols: width, columnMajor: columnMajor, to: out)
+    }
+}
+
 /// Serializes a model into a byte buffer.
 @_cdecl("ember_model_serialize")
 public func ember_model_serialize(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {

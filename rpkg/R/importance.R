@@ -35,7 +35,7 @@
 #' @return A data frame with columns `feature`, `importance` (the mean increase of the loss) and
 #'   `sd` (its standard deviation over the shuffles), sorted by decreasing importance, with the
 #'   loss on the intact data as attribute `baseline`.
-#' @seealso [ember_lr_find()], [ember_fit()]
+#' @seealso [ember_attributions()] for per-row attributions.
 #' @export
 #' @examples
 #' set.seed(1)
@@ -190,4 +190,102 @@ with_seed <- function(seed, expr) {
   on.exit(if (had) assign(".Random.seed", old, envir = globalenv()) else rm(".Random.seed", envir = globalenv()))
   set.seed(seed)
   expr
+}
+
+#' Gradient × input attributions
+#'
+#' Per-row attributions of a model's output to its inputs: the derivative of one raw output (a
+#' class's logit, a regression's output) with respect to each input value, times that value's
+#' distance from the training mean (standardised columns; the value itself where the model does
+#' not standardise, e.g. images). For a linear model a row's attributions add up to its output
+#' minus the output at the mean row; for a network they are a first-order local explanation
+#' (Shrikumar et al. 2016; Simonyan et al. 2014 for the gradient alone).
+#'
+#' @param model (`ember_model`)\cr A trained model.
+#' @param x The rows to explain, as [predict.ember_model()]'s `newdata`.
+#' @param output (`character(1)`, `integer(1)` or `NULL`)\cr The output explained: a class (name
+#'   or 1-based index) of a classification model, a label of a multilabel model; `NULL`: each row's
+#'   predicted class (classification; a binary model's one logit speaks for its first class), the
+#'   output (regression), the median's output (quantile regression).
+#' @param batch_size (`integer(1)`)\cr Rows per forward and backward pass.
+#' @return For a tabular model, a numeric matrix with one row per row of `x` and one column per
+#'   feature: numeric, integer, logical and ordered columns get their attribution, a tensor
+#'   column the sum over its elements, a factor `NA` (level codes have no gradient). For an image
+#'   model, an array of the images' shape `[n, channels, height, width]`. For a network with
+#'   several inputs, a list of such matrices or arrays by input name (factor inputs left out).
+#' @seealso [ember_importance()]
+#' @export
+#' @examples
+#' set.seed(1)
+#' d <- data.frame(a = rnorm(100), b = rnorm(100))
+#' model <- ember_fit(d, 2 * d$a - d$b, ember_mlp(neurons = integer(0)), epochs = 50, lr = 0.05)
+#' attr <- ember_attributions(model, d[1:3, ])
+#' attr
+#' # A linear model: attributions add up to the output minus the output at the mean.
+#' rowSums(attr) - (predict(model, d[1:3, ]) - predict(model, as.data.frame(t(colMeans(d)))))
+ember_attributions <- function(model, x, output = NULL, batch_size = 256L) {
+  check_model(model)
+  batch_size <- check_count(batch_size, "batch_size")
+  inputs <- ember_encode(model$encoding, x, argument = "x", unseen = unseen_policy(model$architecture, model$encoding))
+  n <- inputs_rows(inputs)
+  if (n == 0L) ember_abort("'x' has no rows", argument = "x", expected = "at least one row", got = "0 rows")
+  outputs <- attribution_outputs(model, output, inputs, n, batch_size)
+  data <- engine_dataset(inputs, argument = "x")
+  on.exit(.Call(C_ember_release, data), add = TRUE)
+  shapes <- jsonlite::fromJSON(.Call(C_ember_model_summary, model$ptr), simplifyVector = FALSE)$inputs
+  float <- Filter(function(i) !is.integer(inputs[[i$name]]), shapes)
+  result <- lapply(float, function(i) {
+    shape <- as.integer(unlist(i$shape))
+    m <- .Call(C_ember_model_attributions, model$ptr, data, i$name, outputs, prod(shape), batch_size)
+    if (length(shape) > 1L) array(m, c(n, shape)) else m
+  })
+  names(result) <- vapply(float, `[[`, "", "name")
+  enc <- model$encoding
+  if (identical(enc$kind, "image")) return(result[[1L]])
+  if (identical(enc$kind, "tabular") && is.null(enc$routes) && is.null(enc$inputs)) {
+    columns <- enc$columns
+    out <- matrix(NA_real_, n, length(columns), dimnames = list(NULL, vapply(columns, `[[`, "", "name")))
+    num <- result$num
+    at <- 0L
+    for (j in seq_along(columns)) {
+      cl <- columns[[j]]
+      if (cl$type == "factor") next
+      width <- if (cl$type == "tensor") prod(cl$shape) else 1L
+      out[, j] <- rowSums(num[, at + seq_len(width), drop = FALSE])
+      at <- at + width
+    }
+    return(out)
+  }
+  result
+}
+
+# The 0-based output column explained for each row (an integer vector of 1 or n values).
+attribution_outputs <- function(model, output, inputs, n, batch_size) {
+  task <- model$task
+  if (task %in% c("regression")) return(0L)
+  if (task == "quantile_regression") return(as.integer(model$response_column))
+  levels <- model$target$levels
+  if (is.null(output)) {
+    if (task == "multilabel") {
+      ember_abort("'output' must name the label to explain (a multilabel model)", argument = "output",
+        expected = paste(levels, collapse = ", "))
+    }
+    if (task == "binary") return(0L)
+    data <- engine_dataset(inputs, argument = "x")
+    on.exit(.Call(C_ember_release, data), add = TRUE)
+    logits <- .Call(C_ember_model_predict, model$ptr, data, batch_size, TRUE, model$outputs)
+    return(as.integer(max.col(logits, ties.method = "first") - 1L))
+  }
+  k <- if (is.character(output)) match(output, levels) else if (is.numeric(output) && output == round(output)) as.integer(output) else NA
+  if (length(output) != 1L || is.na(k) || k < 1L || k > length(levels)) {
+    ember_abort(sprintf("'output' must be one of the model's %s (name or 1-based index)", if (task == "multilabel") "labels" else "classes"),
+      argument = "output", expected = paste(levels, collapse = ", "), got = deparse_short(output))
+  }
+  # A binary model has one logit, that of its first class: the second class is its negative.
+  if (task == "binary") {
+    if (k == 2L) ember_abort("a binary model's one output is the logit of its first class; explain that class (output = 1)",
+      argument = "output", expected = levels[1L], got = levels[2L])
+    return(0L)
+  }
+  as.integer(k - 1L)
 }

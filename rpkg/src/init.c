@@ -308,6 +308,25 @@ SEXP C_ember_model_predict(SEXP model, SEXP dataset, SEXP batch_size, SEXP logit
     return out;
 }
 
+/* Gradient × input attributions of one input: a rows × width matrix (column-major). */
+SEXP C_ember_model_attributions(SEXP model, SEXP dataset, SEXP input, SEXP outputs, SEXP width, SEXP batch_size) {
+    ember_model *m = MODEL(model);
+    ember_dataset *d = DATASET(dataset, "data");
+    if (!Rf_isString(input) || Rf_length(input) != 1) stop_glue("invalid_argument", "input", "'input' must be one string");
+    if (TYPEOF(outputs) != INTSXP || Rf_length(outputs) < 1) stop_glue("invalid_argument", "outputs", "'outputs' must be a non-empty integer vector");
+    int w = scalar_int(width, "width");
+    if (w < 1) stop_glue("invalid_argument", "width", "'width' must be >= 1");
+    int64_t rows = 0;
+    CHECK(ember_dataset_rows(d, &rows), "attributions");
+    if (rows > INT32_MAX || rows * (int64_t)w > (int64_t)R_XLEN_T_MAX) stop_glue("overflow", NULL, "too many rows");
+    SEXP out = PROTECT(Rf_allocMatrix(REALSXP, (int)rows, w));
+    CHECK(ember_model_attributions(m, d, CHAR(STRING_ELT(input, 0)), (const int32_t *)INTEGER(outputs), (int64_t)Rf_length(outputs),
+                                   scalar_int(batch_size, "batch_size"), EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), rows * (int64_t)w),
+          "attributions");
+    UNPROTECT(1);
+    return out;
+}
+
 SEXP C_ember_model_serialize(SEXP model) {
     ember_bytes *bytes = NULL;
     CHECK(ember_model_serialize(MODEL(model), &bytes), "serializing the model");
@@ -656,6 +675,7 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_model_set_rng, 2),
     ENTRY(C_ember_model_parameters, 1),
     ENTRY(C_ember_model_summary, 1),
+    ENTRY(C_ember_model_attributions, 6),
     ENTRY(C_ember_model_get_parameter, 3),
     ENTRY(C_ember_model_set_parameter, 3),
     ENTRY(C_ember_model_freeze, 3),

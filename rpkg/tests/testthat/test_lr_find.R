@@ -39,6 +39,7 @@ test_that("the sweep is reproducible, spans one epoch by default and stops when 
 })
 
 test_that("the sweep's arguments are checked and its network is not kept", {
+  gc()
   before <- mlr3ember:::ember_live_handles()
   expect_error(ember_lr_find(iris[, 1:4], iris$Species, lr_min = 0), class = "ember_error_invalid_argument", regexp = "'lr_min'")
   expect_error(ember_lr_find(iris[, 1:4], iris$Species, lr_min = 1, lr_max = 0.1), regexp = "'lr_max' must be a number larger")
