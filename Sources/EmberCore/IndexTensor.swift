@@ -24,6 +24,26 @@ public struct IndexTensor: Equatable, Sendable {
     /// Number of elements.
     public var count: Int { data.count }
 
+    /// The entries at `positions` (each in `0..<count`), as a rank-1 index tensor: the rows of a
+    /// batch of a rank-1 index tensor.
+    /// - Throws: `EmberError` naming `op` when a position is out of range.
+    public func gather(_ positions: some Collection<Int>, op: String) throws -> IndexTensor {
+        var out: [Int] = []
+        out.reserveCapacity(positions.count)
+        for r in positions {
+            guard r >= 0 && r < data.count else {
+                throw EmberError.invalidArgument(op, "row \(r) out of range 0..<\(data.count)")
+            }
+            out.append(data[r])
+        }
+        return IndexTensor(out)
+    }
+
+    /// The indices as floats, in this shape (for losses and measures that take class targets as values).
+    public var floatTensor: Tensor {
+        Tensor.build(shape: shape) { d in for (i, v) in data.enumerated() { d[i] = Float(v) } }
+    }
+
     /// Checks that every index lies in 0..<bound.
     public func checkRange(_ bound: Int, op: String) throws {
         for (i, v) in data.enumerated() where v < 0 || v >= bound {

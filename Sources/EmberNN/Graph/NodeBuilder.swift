@@ -277,7 +277,7 @@ func oneHot(_ x: Variable, cardinalities: [Int], offsets: [Int]) throws -> Varia
         throw EmberError.shapeMismatch("one_hot", "expected codes of shape [batch, \(k)], got \(shapeString(x.shape))")
     }
     let n = x.shape[0], width = cardinalities.reduce(0, +)
-    let px = x.value.storage.pointer
+    let px = x.value.unsafeReadPointer
     let out = Tensor.build(shape: [n, width]) { o in
         for i in 0..<o.count { o[i] = 0 }
         for r in 0..<n {

@@ -26,7 +26,7 @@ public final class Embedding: Module {
 /// Integer codes from a float tensor, checked to be whole numbers in 0..<bound.
 func codes(_ t: Tensor, bound: Int, op: Module) throws -> IndexTensor {
     var out = [Int](repeating: 0, count: t.count)
-    let p = t.storage.pointer
+    let p = t.unsafeReadPointer
     for i in 0..<t.count {
         let v = p[i]
         guard v >= 0, v < Float(bound), v == v.rounded() else {
@@ -92,7 +92,7 @@ public final class RReLU: Module {
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
         guard ctx.training else { return unary(x, .leakyRelu(slope: (lower + upper) / 2)) }
         // A multiplier per element: 1 where x ≥ 0, a random slope elsewhere (like a dropout mask).
-        let px = x.value.storage.pointer
+        let px = x.value.unsafeReadPointer
         var rng = ctx.rng
         let mask = Tensor.build(shape: x.shape) { m in
             for i in 0..<m.count { m[i] = px[i] >= 0 ? 1 : rng.uniform(lower, upper) }

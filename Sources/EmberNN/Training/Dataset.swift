@@ -82,8 +82,12 @@ public struct Dataset: Sendable {
     public let inputs: [String: Tensor]
     /// Inputs produced per batch (bytes, image files) by the network's input names.
     public let sources: [String: any BatchSource]
-    /// Targets [n] (or [n, K] for multilabel), if any.
+    /// Targets [n] (or [n, K] for multilabel), if any. With class targets (`classes`) the same
+    /// values as floats, for the measures and the losses on 0/1 values.
     public let target: Tensor?
+    /// Class targets [n] as integers (binary: 0/1, multiclass: 0..<K) when the dataset was made
+    /// with them: cross-entropy and focal loss index with them directly.
+    public let classes: IndexTensor?
     /// Number of rows.
     public let count: Int
 
@@ -110,7 +114,29 @@ public struct Dataset: Sendable {
         self.inputs = inputs
         self.sources = sources
         self.target = target
+        self.classes = nil
         self.count = n
+    }
+
+    /// Creates a dataset with class targets, one integer per row (binary: 0/1, multiclass:
+    /// 0..<K; the model checks the range against its task). The float view `target` is made once here.
+    /// - Throws: `EmberError` naming `classes` when its length is not the row count or an entry
+    ///   is negative (the row and value), and the errors of `init(inputs:sources:target:)`.
+    public init(inputs: [String: Tensor], sources: [String: any BatchSource] = [:], classes: IndexTensor) throws {
+        for (i, c) in classes.data.enumerated() where c < 0 {
+            throw EmberError(.invalidArgument, "[dataset] class target \(i) (0-based) is \(c); expected a class index >= 0",
+                             detail: EmberError.Detail(op: "dataset", argument: "classes", index: i, expected: "a class index >= 0", got: "\(c)"))
+        }
+        let base = try Dataset(inputs: inputs, sources: sources)
+        guard classes.shape == [base.count] else {
+            throw EmberError(.shapeMismatch, "[dataset] the class targets have shape \(shapeString(classes.shape)); expected one per row (\(base.count))",
+                             detail: EmberError.Detail(op: "dataset", argument: "classes", expected: "\(base.count)", got: shapeString(classes.shape)))
+        }
+        self.inputs = inputs
+        self.sources = sources
+        self.target = classes.floatTensor
+        self.classes = classes
+        self.count = base.count
     }
 
     /// A dataset with one numeric input named `num`.

@@ -122,6 +122,15 @@ public final class Model {
         return task.targetColumns > 1 ? try t.reshaped([rows.count, task.targetColumns]) : t
     }
 
+    /// Class targets of a batch (classification; `check` has validated them): the dataset's
+    /// integers, or its float targets converted without re-checking.
+    func prepareClasses(_ data: Dataset, rows: some Collection<Int>) throws -> IndexTensor {
+        if let classes = data.classes { return try classes.gather(rows, op: "fit") }
+        guard let y = data.target else { throw EmberError.invalidArgument("fit", "the dataset has no target") }
+        let t = try y.gatherRows(rows)
+        return IndexTensor(t.withUnsafeBufferPointer { $0.map { $0 >= 0 && $0 < 16_777_216 ? Int($0) : -1 } })
+    }
+
     /// Checks that the dataset fits the network's inputs and, if present, the task's targets.
     func check(_ data: Dataset, op: String) throws {
         for input in spec.inputs {
@@ -133,7 +142,7 @@ public final class Model {
             }
             // A source's values are checked as its batches are produced (bytes are always finite).
             guard let t = data.inputs[input.name] else { continue }
-            let p = t.storage.pointer
+            let p = t.unsafeReadPointer
             let width = max(input.sampleShape.reduce(1, *), 1)
             // A vectorised scan (the whole training set is checked once per fit).
             let bad = Int(cember_first_nonfinite(p, Int64(t.count)))
@@ -160,7 +169,22 @@ public final class Model {
             throw EmberError(.shapeMismatch, "[\(op)] the target has \(y.count) values; a \(task.name) model needs \(width) per row (\(data.count) rows)",
                              detail: EmberError.Detail(op: op, argument: "target", expected: "\(data.count * width) values", got: "\(y.count)"))
         }
-        let p = y.storage.pointer
+        // Integer class targets: range checks only, once (the float view holds the same values).
+        if let classes = data.classes, !task.isRegression {
+            let bound: Int
+            switch task {
+            case .binary: bound = 2
+            case let .multiclass(k): bound = k
+            case .regression, .quantileRegression, .multilabel:
+                throw EmberError(.invalidArgument, "[\(op)] a \(task.name) model needs value targets; the data holds class targets",
+                                 detail: EmberError.Detail(op: op, argument: "target", expected: "value targets", got: "class targets"))
+            }
+            for (i, c) in classes.data.enumerated() where c < 0 || c >= bound {
+                throw Model.badTarget(op, i, Float(c), bound == 2 ? "0 or 1" : "a class index in 0..<\(bound)")
+            }
+            return
+        }
+        let p = y.unsafeReadPointer
         for i in 0..<y.count {
             let t = p[i]
             switch task {
@@ -228,14 +252,14 @@ public final class Model {
             let exp = outputLink == .exp
             return Tensor.build(shape: [n, 1]) { o in
                 for i in 0..<n {
-                    let v = z.storage.pointer[i] * targetScaling.scale[0] + targetScaling.mean[0]
+                    let v = z.unsafeReadPointer[i] * targetScaling.scale[0] + targetScaling.mean[0]
                     o[i] = exp ? expf(v) : v
                 }
             }
         case .binary:
             return Tensor.build(shape: [n, 2]) { o in
                 for i in 0..<n {
-                    let p = sigmoid(z.storage.pointer[i])
+                    let p = sigmoid(z.unsafeReadPointer[i])
                     o[2 * i] = p
                     o[2 * i + 1] = 1 - p
                 }
@@ -249,14 +273,14 @@ public final class Model {
             return Tensor.build(shape: [n, k]) { o in
                 var row = [Float](repeating: 0, count: k)
                 for i in 0..<n {
-                    for j in 0..<k { row[j] = z.storage.pointer[i * k + j] * targetScaling.scale[0] + targetScaling.mean[0] }
+                    for j in 0..<k { row[j] = z.unsafeReadPointer[i * k + j] * targetScaling.scale[0] + targetScaling.mean[0] }
                     row.sort()
                     for j in 0..<k { o[i * k + j] = row[j] }
                 }
             }
         case let .multilabel(k):
             return Tensor.build(shape: [n, k]) { o in
-                for i in 0..<(n * k) { o[i] = sigmoid(z.storage.pointer[i]) }
+                for i in 0..<(n * k) { o[i] = sigmoid(z.unsafeReadPointer[i]) }
             }
         }
     }
