@@ -52,8 +52,19 @@ final class DatasetBox {
         built = nil
     }
 
+    /// Class targets (integers), set instead of `target`.
+    private(set) var classes: IndexTensor?
+
     func setTarget(_ y: Tensor) {
         target = y
+        classes = nil
+        built = nil
+    }
+
+    /// Sets integer class targets (replacing any target).
+    func setTarget(classes c: IndexTensor) {
+        target = nil
+        classes = c
         built = nil
     }
 
@@ -64,7 +75,8 @@ final class DatasetBox {
             throw EmberError(.invalidState, "[\(argument)] the dataset has no inputs; add them with ember_dataset_add_*",
                              detail: EmberError.Detail(op: "dataset", argument: argument, expected: "at least one input", got: "none"))
         }
-        let d = try Dataset(inputs: inputs, sources: sources, target: target)
+        let d = try classes.map { try Dataset(inputs: inputs, sources: sources, classes: $0) }
+            ?? Dataset(inputs: inputs, sources: sources, target: target)
         built = d
         return d
     }
@@ -256,7 +268,7 @@ func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argu
 
 /// Writes a row-major [rows, cols] tensor to a caller buffer in its layout.
 func write(_ t: Tensor, rows: Int, cols: Int, columnMajor: Bool, to out: UnsafeMutablePointer<Double>) {
-    let p = t.storage.pointer
+    let p = t.unsafeReadPointer
     for i in 0..<rows {
         for j in 0..<cols {
             out[columnMajor ? j * rows + i : i * cols + j] = Double(p[i * cols + j])
