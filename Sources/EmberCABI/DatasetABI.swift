@@ -44,7 +44,7 @@ public func ember_dataset_add_numeric(_ dataset: OpaquePointer?, _ name: UnsafeP
     }
 }
 
-/// Adds a categorical codes input.
+/// Adds a categorical codes input, kept as integers.
 @_cdecl("ember_dataset_add_categorical")
 public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ codes: UnsafePointer<Int32>?,
                                           _ nCols: Int64, _ layout: Int32) -> Int32 {
@@ -52,16 +52,16 @@ public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: Uns
         let (box, n, cols, columnMajor) = try matrixArguments(dataset, name, nCols, layout)
         guard let codes else { throw EmberError.invalidArgument("codes", "is NULL") }
         let count = try checkedElements([box.rows, cols], "codes")
-        var data = [Float](repeating: 0, count: count)
+        var data = [Int](repeating: 0, count: count)
         for i in 0..<count {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
             guard codes[i] >= 0, codes[i] < 1 << 24 else {
                 throw EmberError(.invalidArgument, "[codes] input '\(n)': row \(row), column \(col) (0-based) holds code \(codes[i]); expected a level index >= 0",
                                  detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "a code >= 0", got: "\(codes[i])"))
             }
-            data[row * cols + col] = Float(codes[i])
+            data[row * cols + col] = Int(codes[i])
         }
-        try box.add(n, try Tensor(shape: [box.rows, cols], data: data))
+        try box.add(n, codes: try IndexTensor(shape: [box.rows, cols], data: data))
     }
 }
 

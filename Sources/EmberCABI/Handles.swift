@@ -20,6 +20,8 @@ final class ModelBox {
 final class DatasetBox {
     let rows: Int
     private(set) var inputs: [String: Tensor] = [:]
+    /// Categorical inputs as integer codes.
+    private(set) var codes: [String: IndexTensor] = [:]
     /// Inputs produced per batch (image files).
     private(set) var sources: [String: any BatchSource] = [:]
     private(set) var target: Tensor?
@@ -30,7 +32,7 @@ final class DatasetBox {
     /// Checks that `name` is a new, non-empty input name.
     private func checkNewName(_ name: String) throws {
         guard !name.isEmpty else { throw EmberError.invalidArgument("name", "must be a non-empty input name") }
-        guard inputs[name] == nil, sources[name] == nil else {
+        guard inputs[name] == nil, codes[name] == nil, sources[name] == nil else {
             throw EmberError.invalidArgument("name", "the dataset already has an input named '\(name)'")
         }
     }
@@ -38,6 +40,13 @@ final class DatasetBox {
     func add(_ name: String, _ t: Tensor) throws {
         try checkNewName(name)
         inputs[name] = t
+        built = nil
+    }
+
+    /// Adds a categorical input as integer codes.
+    func add(_ name: String, codes c: IndexTensor) throws {
+        try checkNewName(name)
+        codes[name] = c
         built = nil
     }
 
@@ -71,12 +80,12 @@ final class DatasetBox {
     /// The dataset; at least one input is needed.
     func dataset(_ argument: String) throws -> Dataset {
         if let built { return built }
-        guard !inputs.isEmpty || !sources.isEmpty else {
+        guard !inputs.isEmpty || !codes.isEmpty || !sources.isEmpty else {
             throw EmberError(.invalidState, "[\(argument)] the dataset has no inputs; add them with ember_dataset_add_*",
                              detail: EmberError.Detail(op: "dataset", argument: argument, expected: "at least one input", got: "none"))
         }
-        let d = try classes.map { try Dataset(inputs: inputs, sources: sources, classes: $0) }
-            ?? Dataset(inputs: inputs, sources: sources, target: target)
+        let d = try classes.map { try Dataset(inputs: inputs, codes: codes, sources: sources, classes: $0) }
+            ?? Dataset(inputs: inputs, codes: codes, sources: sources, target: target)
         built = d
         return d
     }

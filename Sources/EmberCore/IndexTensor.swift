@@ -24,19 +24,17 @@ public struct IndexTensor: Equatable, Sendable {
     /// Number of elements.
     public var count: Int { data.count }
 
-    /// The entries at `positions` (each in `0..<count`), as a rank-1 index tensor: the rows of a
-    /// batch of a rank-1 index tensor.
-    /// - Throws: `EmberError` naming `op` when a position is out of range.
-    public func gather(_ positions: some Collection<Int>, op: String) throws -> IndexTensor {
+    /// Rows `rows` (each in `0..<shape[0]`) of an index tensor of rank >= 1, as [rows.count, …].
+    /// - Throws: `EmberError` naming `op` when a row is out of range.
+    public func gatherRows(_ rows: some Collection<Int>, op: String) throws -> IndexTensor {
+        let n = shape.first ?? 0, width = n > 0 ? data.count / n : 0
         var out: [Int] = []
-        out.reserveCapacity(positions.count)
-        for r in positions {
-            guard r >= 0 && r < data.count else {
-                throw EmberError.invalidArgument(op, "row \(r) out of range 0..<\(data.count)")
-            }
-            out.append(data[r])
+        out.reserveCapacity(rows.count * width)
+        for r in rows {
+            guard r >= 0 && r < n else { throw EmberError.invalidArgument(op, "row \(r) out of range 0..<\(n)") }
+            out.append(contentsOf: data[(r * width)..<((r + 1) * width)])
         }
-        return IndexTensor(out)
+        return try IndexTensor(shape: [rows.count] + shape.dropFirst(), data: out)
     }
 
     /// The indices as floats, in this shape (for losses and measures that take class targets as values).

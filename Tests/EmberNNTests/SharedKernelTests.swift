@@ -217,3 +217,91 @@ final class SharedKernelTests: XCTestCase {
         }
     }
 }
+
+/// Categorical codes as integers: from the dataset to embedding, one-hot and the tokenizer.
+final class IntegerCodesTests: XCTestCase {
+    let cards = [3, 4]
+
+    private func data(_ rows: Int, integer: Bool, classes: Bool = false) throws -> Dataset {
+        var rng = RandomGenerator(seed: 12)
+        let x = try Tensor.normal([rows, 2], rng: &rng)
+        let codes = (0..<(rows * 2)).map { ($0 * 5 + $0 / 2) % cards[$0 % 2] }
+        let y = (0..<rows).map { ($0 * 7) % 3 }
+        let c = try IndexTensor(shape: [rows, 2], data: codes)
+        if integer {
+            return try Dataset(inputs: ["num": x], codes: ["categ": c], classes: IndexTensor(y))
+        }
+        return try Dataset(inputs: ["num": x, "categ": c.floatTensor], target: try Tensor(shape: [rows], data: y.map(Float.init)))
+    }
+
+    private func embeddingSpec() -> NetworkSpec {
+        NetworkSpec(inputs: [InputSpec("num", .numeric(features: 2)), InputSpec("categ", .categorical(cardinalities: cards))], nodes: [
+            NodeSpec("emb", .embedding, inputs: ["categ"], params: ["embedding_dim": .number(3)]),
+            NodeSpec("flat", .flatten, inputs: ["emb"]),
+            NodeSpec("cat", .mergeCat, inputs: ["num", "flat"]),
+            NodeSpec("lin", .linear, inputs: ["cat"], params: ["out_features": .number(6)]),
+            NodeSpec("act", .relu, inputs: ["lin"]),
+            NodeSpec("head", .head, inputs: ["act"]),
+        ], output: "head")
+    }
+
+    /// Integer and float codes give the same weights and predictions, bit for bit, through
+    /// one-hot (MLP), embedding and the FT-Transformer's tokenizer.
+    func testIntegerCodesTrainLikeFloatCodes() throws {
+        let inputs = TabularInputs(numeric: 2, cardinalities: cards)
+        let specs = [try Architectures.mlp(inputs, neurons: [8]), embeddingSpec(),
+                     try Architectures.ftTransformer(inputs, nBlocks: 1, dToken: 8, heads: 2)]
+        for spec in specs {
+            var weights: [[String: Tensor]] = [], logits: [Tensor] = []
+            for integer in [false, true] {
+                let model = try Model(spec: spec, task: .multiclass(classes: 3), seed: 4)
+                var config = TrainerConfig()
+                config.batchSize = 8
+                let trainer = try Trainer(model: model, config: config)
+                let d = try data(24, integer: integer)
+                try trainer.fit(d, valid: d, epochs: 2)
+                weights.append(model.snapshotWeights())
+                logits.append(try model.logits(d))
+            }
+            XCTAssertEqual(weights[0], weights[1])
+            XCTAssertEqual(logits[0], logits[1])
+        }
+    }
+
+    func testIntegerCodeErrors() throws {
+        let x = try Tensor.zeros([2, 2])
+        assertEmberError(.invalidArgument, ["[dataset] input 'categ': row 1, column 0 (0-based) holds code -1; expected a level index in 0..<2^24"]) {
+            try Dataset(inputs: ["num": x], codes: ["categ": try IndexTensor(shape: [2, 2], data: [0, 1, -1, 0])])
+        }
+        assertEmberError(.invalidArgument, ["[dataset] input 'num' is given both as a tensor and as codes"]) {
+            try Dataset(inputs: ["num": x], codes: ["num": try IndexTensor(shape: [2, 2], data: [0, 1, 1, 0])])
+        }
+        assertEmberError(.shapeMismatch, ["[dataset] input 'num' has shape [2, 2]; expected 3 rows like 'categ'"]) {
+            try Dataset(inputs: ["num": x], codes: ["categ": try IndexTensor(shape: [3, 1], data: [0, 1, 1])])
+        }
+        assertEmberError(.shapeMismatch, ["[codes] codes of shape [3] do not fit a value of shape [2, 2]"]) {
+            try Variable(x, codes: IndexTensor([0, 1, 2]))
+        }
+        // Out of the model's levels: the float path's message, once per fit.
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 2, cardinalities: cards), neurons: [4]), task: .multiclass(classes: 3), seed: 1)
+        let bad = try Dataset(inputs: ["num": x], codes: ["categ": try IndexTensor(shape: [2, 2], data: [0, 1, 2, 4])], classes: IndexTensor([0, 1]))
+        assertEmberError(.invalidArgument, ["[fit] input 'categ': row 1, column 1 (0-based) holds code 4.0; expected an integer in 0..<4"]) {
+            try Trainer(model: model, config: TrainerConfig()).fit(bad, epochs: 1)
+        }
+        // At prediction an unknown level one-hot encodes as zeros, as a float code does.
+        let unknown = try Dataset(inputs: ["num": x], codes: ["categ": try IndexTensor(shape: [2, 2], data: [0, 1, 7, 4])])
+        let floats = try Dataset(inputs: ["num": x, "categ": try Tensor(shape: [2, 2], data: [0, 1, 7, 4])])
+        XCTAssertEqual(try model.logits(unknown), try model.logits(floats))
+        // The embedding and the tokenizer refuse them.
+        var rng = RandomGenerator(seed: 3)
+        var ctx = ForwardContext(training: false)
+        let embedding = try Embedding(3, 2, rng: &rng)
+        assertEmberError(.invalidArgument, ["[embedding", "code 3.0 at position 1 is not an integer in 0..<3"]) {
+            try embedding(try Variable(try Tensor(shape: [2], data: [0, 3]), codes: IndexTensor([0, 3])), &ctx)
+        }
+        let categ = try CategoricalTokenizer(cardinalities: [3, 2], dToken: 4, rng: &rng)
+        assertEmberError(.invalidArgument, ["categorical feature 1 (0-based) has 2 levels, but row 1 holds code 2.0; expected an integer in 0..<2"]) {
+            try categ(try Variable(try Tensor(shape: [2, 2], data: [0, 1, 2, 2]), codes: IndexTensor(shape: [2, 2], data: [0, 1, 2, 2])), &ctx)
+        }
+    }
+}

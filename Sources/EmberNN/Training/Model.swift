@@ -94,7 +94,11 @@ public final class Model {
     /// (random image transforms only in `training`).
     func prepare(_ data: Dataset, rows: some Collection<Int>, training: Bool, prepared: [Tensor]? = nil) throws -> [Variable] {
         let inputs = try prepared ?? Model.prepareInputs(data, rows: rows, spec: spec, scaling: inputScaling)
-        return try transformed(inputs, training: training).map { Variable($0) }
+        return try zip(spec.inputs, try transformed(inputs, training: training)).map { input, t in
+            // Integer codes travel beside their float view to the layers that index with them.
+            guard case .categorical = input.kind, let codes = data.codes[input.name] else { return Variable(t) }
+            return try Variable(t, codes: try codes.gatherRows(rows, op: "dataset"))
+        }
     }
 
     /// Inputs of a batch in the order of `spec.inputs`, standardised by `scaling`: reads nothing
@@ -125,7 +129,7 @@ public final class Model {
     /// Class targets of a batch (classification; `check` has validated them): the dataset's
     /// integers, or its float targets converted without re-checking.
     func prepareClasses(_ data: Dataset, rows: some Collection<Int>) throws -> IndexTensor {
-        if let classes = data.classes { return try classes.gather(rows, op: "fit") }
+        if let classes = data.classes { return try classes.gatherRows(rows, op: "fit") }
         guard let y = data.target else { throw EmberError.invalidArgument("fit", "the dataset has no target") }
         let t = try y.gatherRows(rows)
         return IndexTensor(t.withUnsafeBufferPointer { $0.map { $0 >= 0 && $0 < 16_777_216 ? Int($0) : -1 } })
@@ -152,7 +156,14 @@ public final class Model {
             }
             // Training data must hold known levels; at prediction an unknown code is the network's
             // business (one-hot encodes it as zeros, a categorical tokenizer refuses it).
-            if case let .categorical(cards) = input.kind, op != "predict" {
+            if case let .categorical(cards) = input.kind, op != "predict", let codes = data.codes[input.name] {
+                // Integer codes: range checks only (once per fit), worded as for float codes.
+                let k = cards.count
+                for (i, v) in codes.data.enumerated() where v >= cards[i % k] {
+                    throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)': row \(i / k), column \(i % k) (0-based) holds code \(Float(v)); expected an integer in 0..<\(cards[i % k])",
+                                     detail: EmberError.Detail(op: op, argument: input.name, index: i / k, expected: "a code in 0..<\(cards[i % k])", got: "\(Float(v))"))
+                }
+            } else if case let .categorical(cards) = input.kind, op != "predict" {
                 let k = cards.count
                 for i in 0..<t.count {
                     let v = p[i], card = cards[i % k]
@@ -213,7 +224,7 @@ public final class Model {
     /// are assembled on a background thread while the current batch runs (same results).
     public func logits(_ data: Dataset, batchSize: Int = 4096, prefetch: Bool = true) throws -> Tensor {
         guard batchSize >= 1 else { throw EmberError.invalidArgument("batch_size_predict", "must be >= 1, got \(batchSize)") }
-        try check(Dataset(inputs: data.inputs, sources: data.sources), op: "predict")
+        try check(data.withoutTarget(), op: "predict")
         let n = data.count, k = task.outputs
         var out = [Float](repeating: 0, count: n * k)
         var ctx = ForwardContext(training: false, rng: rng)
