@@ -116,11 +116,15 @@ final class SharedKernelTests: XCTestCase {
         let classes = [2, 0, 1, 1, 0, 2], binary = [1, 0, 0, 1, 1, 0]
         var ignoring = LossFunction(.crossEntropy)
         ignoring.ignoreIndex = 1
+        var expression = LossFunction(.expression)
+        expression.expression = try NetworkExpression(json: try JSONValue.parse(
+            #"{"op": "mean", "args": [{"op": "abs", "args": [{"op": "sub", "args": [{"arg": 0}, {"arg": 1}]}]}]}"#))
         var smoothed = LossFunction(.crossEntropy)
         smoothed.labelSmoothing = 0.1
         let cases: [(LossFunction, Tensor, [Int])] = [
             (ignoring, logits, classes), (smoothed, logits, classes), (LossFunction(.focal), logits, classes),
             (LossFunction(.bceWithLogits), one, binary), (LossFunction(.sigmoidFocal), one, binary),
+            (expression, logits, classes), (expression, one, binary),
         ]
         for (f, out, c) in cases {
             let a = Variable(out, requiresGrad: true), b = Variable(out, requiresGrad: true)
@@ -136,6 +140,9 @@ final class SharedKernelTests: XCTestCase {
         }
         assertEmberError(.invalidArgument, ["[focal]", "target 0 is -1, expected a class index in 0..<3"]) {
             try LossFunction(.focal)(out, classes: IndexTensor([-1, 0, 1, 1, 0, 2]))
+        }
+        assertEmberError(.invalidArgument, ["[expression]", "target 5 is 3, expected a class index in 0..<3"]) {
+            try expression(out, classes: IndexTensor([0, 1, 1, 1, 0, 3]))
         }
         assertEmberError(.shapeMismatch, ["[cross_entropy]", "expected 6 targets for logits [6, 3], got 2"]) {
             try LossFunction(.crossEntropy)(out, classes: IndexTensor([0, 1]))

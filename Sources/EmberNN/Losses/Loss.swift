@@ -137,7 +137,9 @@ public struct LossFunction: Equatable, Sendable {
             let (n, k) = try classShape(output, targets: classes.count)
             for (i, c) in classes.data.enumerated() where c < 0 || c >= k { throw badClass(i, "\(c)", k) }
             return try focal(output, n: n, k: k, classes: classes.data)
-        case .mse, .l1, .bceWithLogits, .huber, .smoothL1, .sigmoidFocal, .expression, .poissonNLL, .quantile:
+        case .expression:
+            return try expressionLoss(output, classes.floatTensor.reshaped([classes.count]), classes: classes.data)
+        case .mse, .l1, .bceWithLogits, .huber, .smoothL1, .sigmoidFocal, .poissonNLL, .quantile:
             return try self(output, classes.floatTensor.reshaped([classes.count]))
         }
     }
@@ -179,7 +181,9 @@ public struct LossFunction: Equatable, Sendable {
     /// The custom loss: the expression of the prediction and the target (shaped like the
     /// prediction: one-hot rows when the prediction has K > 1 columns and the target holds K-class
     /// indices), which must give one number.
-    private func expressionLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
+    /// With `classes` (integer class targets, `target` their float view) the one-hot rows come
+    /// from them with a range check only.
+    private func expressionLoss(_ output: Variable, _ target: Tensor, classes: [Int]? = nil) throws -> Variable {
         guard let expression else { throw EmberError.invalidArgument(opName, "no expression is set") }
         let n = output.shape.first ?? 0
         guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
@@ -188,13 +192,20 @@ public struct LossFunction: Equatable, Sendable {
         if target.count == output.value.count {
             t = try target.reshaped(output.shape)
         } else if target.count == n && output.shape.count == 2 {
-            let codes = target.unsafeReadPointer
-            for i in 0..<n where !(codes[i] >= 0 && codes[i] < Float(k) && codes[i] == codes[i].rounded()) {
-                throw EmberError.invalidArgument(opName, "target \(i) is \(codes[i]), expected a class index in 0..<\(k)")
+            let rows: [Int]
+            if let classes {
+                for (i, c) in classes.enumerated() where c < 0 || c >= k { throw badClass(i, "\(c)", k) }
+                rows = classes
+            } else {
+                let codes = target.unsafeReadPointer
+                for i in 0..<n where !(codes[i] >= 0 && codes[i] < Float(k) && codes[i] == codes[i].rounded()) {
+                    throw badClass(i, "\(codes[i])", k)
+                }
+                rows = (0..<n).map { Int(codes[$0]) }
             }
             t = Tensor.build(shape: output.shape) { d in
                 for i in 0..<(n * k) { d[i] = 0 }
-                for i in 0..<n { d[i * k + Int(codes[i])] = 1 }
+                for i in 0..<n { d[i * k + rows[i]] = 1 }
             }
         } else {
             throw EmberError.shapeMismatch(opName, "target \(shapeString(target.shape)) does not fit the prediction \(shapeString(output.shape))")
