@@ -320,6 +320,13 @@ int32_t ember_transforms_output_shape(const char *transforms_json, const int64_t
 int32_t ember_dataset_set_target(ember_dataset *dataset, const double *y, int64_t length);
 
 /**
+ * Sets class targets as integers (binary and multiclass models): n_rows 0-based class indices
+ * (binary: 1 = positive class, 0 = negative), each >= 0; the model checks them against its number
+ * of classes when it trains. Replaces a target set before (and is replaced by ember_dataset_set_target).
+ */
+int32_t ember_dataset_set_target_classes(ember_dataset *dataset, const int32_t *y, int64_t length);
+
+/**
  * Sets a target of n_cols values per row (a multilabel model: 0/1, one column per label), n_rows ×
  * n_cols finite values in `layout` (EMBER_LAYOUT_*).
  */

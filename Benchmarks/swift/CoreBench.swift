@@ -40,7 +40,7 @@ func coreBench(_ o: Options) throws {
         for kernels in [BLAS.Kernels.openBLAS, .ember] {
             BLAS.kernels = kernels
             raw.append(try secondsPerCall {
-                try BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.storage.pointer, b: b.storage.pointer, c: c)
+                try BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.unsafeReadPointer, b: b.unsafeReadPointer, c: c)
             })
         }
         BLAS.kernels = chosen

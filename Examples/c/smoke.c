@@ -231,6 +231,9 @@ int main(int argc, char **argv) {
     ember_error_detail detail;
     ember_last_error_detail(&detail);
     EXPECT(detail.index == 1 && strcmp(detail.got, "nan") == 0, "detail: index and value");
+    const int32_t negative_class[2] = {0, -1};
+    expect_error(ember_dataset_set_target_classes(wide, negative_class, 2), EMBER_ERR_INVALID_ARGUMENT,
+                 "target 1 (0-based) is -1; expected a class index >= 0", "y", "negative class index");
     expect_error(ember_dataset_new(&wide, -1), EMBER_ERR_INVALID_ARGUMENT, "n_rows", "n_rows", "negative rows");
     expect_error(ember_model_deserialize(&bad, raw, 4), EMBER_ERR_CORRUPT, "safetensors", NULL, "truncated bytes");
     expect_error(ember_model_load(&bad, "/nonexistent.safetensors"), EMBER_ERR_INVALID_ARGUMENT, "cannot open", "path",

@@ -44,7 +44,7 @@ public func ember_dataset_add_numeric(_ dataset: OpaquePointer?, _ name: UnsafeP
     }
 }
 
-/// Adds a categorical codes input.
+/// Adds a categorical codes input, kept as integers.
 @_cdecl("ember_dataset_add_categorical")
 public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ codes: UnsafePointer<Int32>?,
                                           _ nCols: Int64, _ layout: Int32) -> Int32 {
@@ -52,16 +52,16 @@ public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: Uns
         let (box, n, cols, columnMajor) = try matrixArguments(dataset, name, nCols, layout)
         guard let codes else { throw EmberError.invalidArgument("codes", "is NULL") }
         let count = try checkedElements([box.rows, cols], "codes")
-        var data = [Float](repeating: 0, count: count)
+        var data = [Int](repeating: 0, count: count)
         for i in 0..<count {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
             guard codes[i] >= 0, codes[i] < 1 << 24 else {
                 throw EmberError(.invalidArgument, "[codes] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", col))) holds code \(codes[i]); expected a level index >= 0",
                                  detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "a code >= 0", got: "\(codes[i])"))
             }
-            data[row * cols + col] = Float(codes[i])
+            data[row * cols + col] = Int(codes[i])
         }
-        try box.add(n, try Tensor(shape: [box.rows, cols], data: data))
+        try box.add(n, codes: try IndexTensor(shape: [box.rows, cols], data: data))
     }
 }
 
@@ -148,21 +148,39 @@ public func ember_dataset_read_input(_ dataset: OpaquePointer?, _ name: UnsafePo
     }
 }
 
+/// The dataset and the values of a one-per-row target (`unit`: value or class), each checked
+/// with `valid`; `expected` says what is allowed.
+func targetArguments<T>(_ dataset: OpaquePointer?, _ y: UnsafePointer<T>?, _ length: Int64, unit: String, expected: String,
+                        _ valid: (T) -> Bool) throws -> (box: DatasetBox, y: UnsafePointer<T>) {
+    let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
+    guard length == Int64(box.rows) else {
+        throw EmberError(.shapeMismatch, "[length] the target needs one \(unit) per row (\(box.rows)), got \(length)",
+                         detail: EmberError.Detail(op: "dataset", argument: "length", expected: "\(box.rows)", got: "\(length)"))
+    }
+    guard let y else { throw EmberError.invalidArgument("y", "is NULL") }
+    for i in 0..<box.rows where !valid(y[i]) {
+        throw EmberError(.invalidArgument, "[y] \(ErrorIndex.describe(("target", i))) is \(y[i]); expected \(expected)",
+                         detail: EmberError.Detail(op: "dataset", argument: "y", index: i, expected: expected, got: "\(y[i])"))
+    }
+    return (box, y)
+}
+
 /// Sets the target.
 @_cdecl("ember_dataset_set_target")
 public func ember_dataset_set_target(_ dataset: OpaquePointer?, _ y: UnsafePointer<Double>?, _ length: Int64) -> Int32 {
     guarded {
-        let box = try HandleRegistry.shared.lookup(dataset, DatasetBox.self, "dataset")
-        guard length == Int64(box.rows) else {
-            throw EmberError(.shapeMismatch, "[length] the target needs one value per row (\(box.rows)), got \(length)",
-                             detail: EmberError.Detail(op: "dataset", argument: "length", expected: "\(box.rows)", got: "\(length)"))
-        }
-        guard let y else { throw EmberError.invalidArgument("y", "is NULL") }
-        for i in 0..<box.rows where !y[i].isFinite {
-            throw EmberError(.invalidArgument, "[y] \(ErrorIndex.describe(("target", i))) is \(y[i]); expected finite values",
-                             detail: EmberError.Detail(op: "dataset", argument: "y", index: i, expected: "finite values", got: "\(y[i])"))
-        }
+        let (box, y) = try targetArguments(dataset, y, length, unit: "value", expected: "finite values") { $0.isFinite }
         box.setTarget(try Tensor(shape: [box.rows], data: (0..<box.rows).map { Float(y[$0]) }))
+    }
+}
+
+/// Sets class targets as integers: one 0-based class index per row (binary: 1 = positive class,
+/// 0 = negative), checked >= 0 here and against the model's classes when it trains.
+@_cdecl("ember_dataset_set_target_classes")
+public func ember_dataset_set_target_classes(_ dataset: OpaquePointer?, _ y: UnsafePointer<Int32>?, _ length: Int64) -> Int32 {
+    guarded {
+        let (box, y) = try targetArguments(dataset, y, length, unit: "class", expected: "a class index >= 0") { $0 >= 0 }
+        box.setTarget(classes: IndexTensor((0..<box.rows).map { Int(y[$0]) }))
     }
 }
 

@@ -20,6 +20,8 @@ final class ModelBox {
 final class DatasetBox {
     let rows: Int
     private(set) var inputs: [String: Tensor] = [:]
+    /// Categorical inputs as integer codes.
+    private(set) var codes: [String: IndexTensor] = [:]
     /// Inputs produced per batch (image files).
     private(set) var sources: [String: any BatchSource] = [:]
     private(set) var target: Tensor?
@@ -30,7 +32,7 @@ final class DatasetBox {
     /// Checks that `name` is a new, non-empty input name.
     private func checkNewName(_ name: String) throws {
         guard !name.isEmpty else { throw EmberError.invalidArgument("name", "must be a non-empty input name") }
-        guard inputs[name] == nil, sources[name] == nil else {
+        guard inputs[name] == nil, codes[name] == nil, sources[name] == nil else {
             throw EmberError.invalidArgument("name", "the dataset already has an input named '\(name)'")
         }
     }
@@ -38,6 +40,13 @@ final class DatasetBox {
     func add(_ name: String, _ t: Tensor) throws {
         try checkNewName(name)
         inputs[name] = t
+        built = nil
+    }
+
+    /// Adds a categorical input as integer codes.
+    func add(_ name: String, codes c: IndexTensor) throws {
+        try checkNewName(name)
+        codes[name] = c
         built = nil
     }
 
@@ -52,19 +61,31 @@ final class DatasetBox {
         built = nil
     }
 
+    /// Class targets (integers), set instead of `target`.
+    private(set) var classes: IndexTensor?
+
     func setTarget(_ y: Tensor) {
         target = y
+        classes = nil
+        built = nil
+    }
+
+    /// Sets integer class targets (replacing any target).
+    func setTarget(classes c: IndexTensor) {
+        target = nil
+        classes = c
         built = nil
     }
 
     /// The dataset; at least one input is needed.
     func dataset(_ argument: String) throws -> Dataset {
         if let built { return built }
-        guard !inputs.isEmpty || !sources.isEmpty else {
+        guard !inputs.isEmpty || !codes.isEmpty || !sources.isEmpty else {
             throw EmberError(.invalidState, "[\(argument)] the dataset has no inputs; add them with ember_dataset_add_*",
                              detail: EmberError.Detail(op: "dataset", argument: argument, expected: "at least one input", got: "none"))
         }
-        let d = try Dataset(inputs: inputs, sources: sources, target: target)
+        let d = try classes.map { try Dataset(inputs: inputs, codes: codes, sources: sources, classes: $0) }
+            ?? Dataset(inputs: inputs, codes: codes, sources: sources, target: target)
         built = d
         return d
     }
@@ -256,7 +277,7 @@ func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argu
 
 /// Writes a row-major [rows, cols] tensor to a caller buffer in its layout.
 func write(_ t: Tensor, rows: Int, cols: Int, columnMajor: Bool, to out: UnsafeMutablePointer<Double>) {
-    let p = t.storage.pointer
+    let p = t.unsafeReadPointer
     for i in 0..<rows {
         for j in 0..<cols {
             out[columnMajor ? j * rows + i : i * cols + j] = Double(p[i * cols + j])

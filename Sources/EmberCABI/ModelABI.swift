@@ -302,7 +302,7 @@ public func ember_model_get_parameter(_ model: OpaquePointer?, _ name: UnsafePoi
             throw EmberError(.shapeMismatch, "[out_len] the parameter has \(t.count) values, got out_len \(outLen)",
                              detail: EmberError.Detail(op: "parameter", argument: "out_len", expected: "\(t.count)", got: "\(outLen)"))
         }
-        let p = t.storage.pointer
+        let p = t.unsafeReadPointer
         for i in 0..<t.count { out[i] = Double(p[i]) }
     }
 }

@@ -88,8 +88,10 @@ public final class BufferPool: @unchecked Sendable {
 /// Reference-counted float storage from the `BufferPool`; returned to the pool when the last
 /// tensor using it goes away.
 public final class TensorStorage: @unchecked Sendable {
-    /// The first element.
-    public let pointer: UnsafeMutablePointer<Float>
+    /// The first element. Internal to EmberCore: other modules read through
+    /// `Tensor.withUnsafeBufferPointer` / `unsafeReadPointer` and write through
+    /// `Tensor.withUnsafeMutableBufferPointer`, which copies shared storage first.
+    let pointer: UnsafeMutablePointer<Float>
     /// Number of elements.
     public let count: Int
 

@@ -24,6 +24,24 @@ public struct IndexTensor: Equatable, Sendable {
     /// Number of elements.
     public var count: Int { data.count }
 
+    /// Rows `rows` (each in `0..<shape[0]`) of an index tensor of rank >= 1, as [rows.count, …].
+    /// - Throws: `EmberError` naming `op` when a row is out of range.
+    public func gatherRows(_ rows: some Collection<Int>, op: String) throws -> IndexTensor {
+        let n = shape.first ?? 0, width = n > 0 ? data.count / n : 0
+        var out: [Int] = []
+        out.reserveCapacity(rows.count * width)
+        for r in rows {
+            guard r >= 0 && r < n else { throw EmberError.invalidArgument(op, "row \(r) out of range 0..<\(n)") }
+            out.append(contentsOf: data[(r * width)..<((r + 1) * width)])
+        }
+        return try IndexTensor(shape: [rows.count] + shape.dropFirst(), data: out)
+    }
+
+    /// The indices as floats, in this shape (for losses and measures that take class targets as values).
+    public var floatTensor: Tensor {
+        Tensor.build(shape: shape) { d in for (i, v) in data.enumerated() { d[i] = Float(v) } }
+    }
+
     /// Checks that every index lies in 0..<bound.
     public func checkRange(_ bound: Int, op: String) throws {
         for (i, v) in data.enumerated() where v < 0 || v >= bound {

@@ -121,6 +121,11 @@ public struct Tensor: Equatable, Sendable {
         }
     }
 
+    /// The first element, read-only, for hot loops where a closure would cost time. The pointer
+    /// is valid only while this tensor's storage lives: the caller keeps the tensor (or a copy)
+    /// alive while it reads, e.g. by capturing it or with `withExtendedLifetime`.
+    public var unsafeReadPointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+
     /// Reads the elements without copying.
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: storage.pointer, count: count))

@@ -20,14 +20,32 @@ public final class Variable {
     var pullback: ((Tensor) throws -> [Tensor?])?
     /// Whether this value is a leaf (created directly, not by an op).
     let isLeaf: Bool
+    /// The integer codes a constant input holds (a categorical input of a dataset with integer
+    /// codes), nil otherwise; `value` holds the same numbers as floats. Embedding, one-hot and the
+    /// categorical tokenizer index with them instead of checking floats for whole numbers.
+    public let codes: IndexTensor?
 
     /// A leaf: a parameter (`requiresGrad: true`) or a constant input.
-    public init(_ value: Tensor, requiresGrad: Bool = false) {
+    public convenience init(_ value: Tensor, requiresGrad: Bool = false) {
+        self.init(leaf: value, requiresGrad: requiresGrad, codes: nil)
+    }
+
+    /// A constant input holding integer `codes`; `value` holds them as floats.
+    /// - Throws: `EmberError` when the two shapes differ.
+    public convenience init(_ value: Tensor, codes: IndexTensor) throws {
+        guard codes.shape == value.shape else {
+            throw EmberError.shapeMismatch("codes", "codes of shape \(shapeString(codes.shape)) do not fit a value of shape \(shapeString(value.shape))")
+        }
+        self.init(leaf: value, requiresGrad: false, codes: codes)
+    }
+
+    private init(leaf value: Tensor, requiresGrad: Bool, codes: IndexTensor?) {
         self.value = value
         self.requiresGrad = requiresGrad
         self.inputs = []
         self.pullback = nil
         self.isLeaf = true
+        self.codes = codes
     }
 
     /// The result of a differentiable op. Records `pullback` only when gradient recording is on
@@ -39,6 +57,7 @@ public final class Variable {
         self.inputs = record ? inputs : []
         self.pullback = record ? pullback : nil
         self.isLeaf = false
+        self.codes = nil
     }
 
     /// The shape of the value.

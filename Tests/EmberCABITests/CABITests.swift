@@ -482,6 +482,52 @@ final class CABITests: XCTestCase {
         expectError(ember_dataset_rows(nil, nil), invalid, "dataset")
     }
 
+    func testIntegerClassTargets() throws {
+        var d: OpaquePointer?
+        check(ember_dataset_new(&d, 3))
+        defer { _ = ember_dataset_free(d) }
+        check(ember_dataset_add_numeric(d, "num", [0, 1, 2, 3, 4, 5], 2, 1))
+        expectError(ember_dataset_set_target_classes(d, [0, 1], 2), shape, "[length] the target needs one class per row (3), got 2", argument: "length")
+        expectError(ember_dataset_set_target_classes(d, nil, 3), invalid, "[y] is NULL", argument: "y")
+        expectError(ember_dataset_set_target_classes(d, [0, -2, 1], 3), invalid, "[y] target 1 (0-based) is -2; expected a class index >= 0", argument: "y")
+        expectError(ember_dataset_set_target_classes(nil, [0, 1, 2], 3), invalid, "dataset")
+        var detail = ember_error_detail_layout()
+        check(ember_dataset_set_target_classes(d, [0, 1, 2], 3))
+        XCTAssertEqual(withUnsafeMutableBytes(of: &detail) { ember_last_error_detail($0.baseAddress) }, ok)
+
+        // Training on integer targets gives exactly the weights of the same targets as doubles,
+        // and a class out of the model's range is named with its row.
+        let (x, y) = clusters()
+        let floats = try makeData(x, y, rows: 30)
+        defer { _ = ember_dataset_free(floats) }
+        let ints = try makeData(x, nil, rows: 30)
+        defer { _ = ember_dataset_free(ints) }
+        check(ember_dataset_set_target_classes(ints, y.map { Int32($0) }, 30))
+        var weights: [[Double]] = []
+        for data in [floats, ints] {
+            let model = try makeModel()
+            defer { _ = ember_model_free(model) }
+            var t: OpaquePointer?
+            check(ember_trainer_new(&t, model, #"{"batch_size": 8, "optimizer": {"lr": 0.05}, "measures_valid": ["accuracy"]}"#))
+            defer { _ = ember_trainer_free(t) }
+            _ = text { ember_trainer_fit(t, data, data, 3, 0, 3, $0) }
+            // The first layer's weight [8, 2].
+            let names = (json(text { ember_model_parameters(model, $0) }) as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+            var w = [Double](repeating: 0, count: 8 * 2)
+            check(ember_model_get_parameter(model, try XCTUnwrap(names.first), &w, 16))
+            weights.append(w)
+        }
+        XCTAssertEqual(weights[0], weights[1])
+        XCTAssertNotEqual(weights[0], [Double](repeating: 0, count: 16))
+        let model = try makeModel()
+        defer { _ = ember_model_free(model) }
+        var t: OpaquePointer?
+        check(ember_trainer_new(&t, model, "{}"))
+        defer { _ = ember_trainer_free(t) }
+        check(ember_dataset_set_target_classes(ints, (0..<30).map { $0 == 4 ? 3 : 0 }, 30))
+        expectError(ember_trainer_fit(t, ints, nil, 1, 0, 0, nil), invalid, "target 4 (0-based) is 3.0; expected a class index in 0..<3", argument: "target")
+    }
+
     func testTensorLayoutsAgree() throws {
         // A [2, 1, 2, 3] tensor: column-major (R) and row-major (C) copies give the same tensor.
         let dims = [2, 1, 2, 3]

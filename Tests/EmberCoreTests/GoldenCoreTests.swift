@@ -163,8 +163,8 @@ final class GoldenCoreTests: XCTestCase {
                 }
                 var out = c0
                 try out.withUnsafeMutableBufferPointer { pc in
-                    try BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a.storage.pointer,
-                                  b: b.storage.pointer, beta: beta, c: pc.baseAddress.unsafelyUnwrapped)
+                    try BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a.unsafeReadPointer,
+                                  b: b.unsafeReadPointer, beta: beta, c: pc.baseAddress.unsafelyUnwrapped)
                 }
                 assertClose(out, try Tensor(shape: [m, n], data: expected.map { Float($0) }), Tolerance(rtol: 1e-5, atol: 1e-5 * scale),
                             "gemm \(m)×\(n)×\(k) transA=\(ta) transB=\(tb)")

@@ -38,7 +38,8 @@ ember_target <- function(y, n, argument = "y") {
       ember_warn(sprintf("'%s' holds a single class ('%s') of its %d levels; the model can only learn to predict it",
         argument, lev[present[1L]], length(lev)), kind = "single_class", argument = argument)
     }
-    values <- if (length(lev) == 2L) as.double(as.integer(y) == 1L) else as.double(as.integer(y) - 1L)
+    # Class indices as integers (binary: 1 = the first level), passed to the engine as such.
+    values <- if (length(lev) == 2L) as.integer(as.integer(y) == 1L) else as.integer(y) - 1L
     return(list(type = "factor", levels = lev, values = values, task = if (length(lev) == 2L) "binary" else "multiclass"))
   }
   values <- as.double(y)
@@ -98,8 +99,8 @@ inputs_rows <- function(inputs) {
 }
 
 # An engine dataset from encoded inputs (num: double matrix, categ: 0-based integer matrix,
-# image or other arrays: tensors) and an optional target (a vector, or a 0/1 matrix with one
-# column per label).
+# image or other arrays: tensors) and an optional target (an integer vector of 0-based class
+# indices, a double vector of values, or a 0/1 matrix with one column per label).
 engine_dataset <- function(inputs, target = NULL, argument = "x") {
   n <- inputs_rows(inputs)
   if (n < 1L) {
@@ -121,7 +122,10 @@ engine_dataset <- function(inputs, target = NULL, argument = "x") {
       .Call(C_ember_dataset_add_tensor, ds, name, v)
     }
   }
-  if (!is.null(target)) {
+  if (is.integer(target) && is.null(dim(target))) {
+    # Class indices (a factor target): integers all the way to the engine's loss.
+    .Call(C_ember_dataset_set_target_classes, ds, target)
+  } else if (!is.null(target)) {
     # A vector, or a multilabel matrix (one column per label): storage.mode keeps the dimensions.
     storage.mode(target) <- "double"
     .Call(C_ember_dataset_set_target, ds, target)

@@ -576,6 +576,14 @@ SEXP C_ember_dataset_set_target(SEXP dataset, SEXP y) {
     return R_NilValue;
 }
 
+/* Class targets: an integer vector of 0-based class indices. */
+SEXP C_ember_dataset_set_target_classes(SEXP dataset, SEXP y) {
+    ember_dataset *d = DATASET(dataset, "dataset");
+    if (TYPEOF(y) != INTSXP || Rf_isMatrix(y)) stop_glue("invalid_argument", "y", "'y' must be an integer vector");
+    CHECK(ember_dataset_set_target_classes(d, INTEGER(y), (int64_t)XLENGTH(y)), "setting the target");
+    return R_NilValue;
+}
+
 /* ---- Trainers -------------------------------------------------------------------------------- */
 
 SEXP C_ember_trainer_new(SEXP model, SEXP config) {
@@ -689,6 +697,7 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_image_info, 1),
     ENTRY(C_ember_image_read_rows, 2),
     ENTRY(C_ember_dataset_set_target, 2),
+    ENTRY(C_ember_dataset_set_target_classes, 2),
     ENTRY(C_ember_trainer_new, 2),
     ENTRY(C_ember_trainer_fit, 6),
     ENTRY(C_ember_trainer_state, 1),

@@ -269,17 +269,26 @@ struct NodeBuilder {
     }
 }
 
-/// One-hot encoding of categorical codes [batch, k] (floats holding level indices) into
-/// [batch, Σ cardinalities]; a code outside its column's levels encodes as all zeros.
+/// One-hot encoding of categorical codes [batch, k] (integer `codes`, or floats holding level
+/// indices) into [batch, Σ cardinalities]; a code outside its column's levels encodes as all zeros.
 func oneHot(_ x: Variable, cardinalities: [Int], offsets: [Int]) throws -> Variable {
     let k = cardinalities.count
     guard x.shape.count == 2, x.shape[1] == k else {
         throw EmberError.shapeMismatch("one_hot", "expected codes of shape [batch, \(k)], got \(shapeString(x.shape))")
     }
     let n = x.shape[0], width = cardinalities.reduce(0, +)
-    let px = x.value.storage.pointer
     let out = Tensor.build(shape: [n, width]) { o in
         for i in 0..<o.count { o[i] = 0 }
+        if let codes = x.codes?.data {
+            for r in 0..<n {
+                for j in 0..<k {
+                    let v = codes[r * k + j]
+                    if v >= 0, v < cardinalities[j] { o[r * width + offsets[j] + v] = 1 }
+                }
+            }
+            return
+        }
+        let px = x.value.unsafeReadPointer
         for r in 0..<n {
             for j in 0..<k {
                 let v = px[r * k + j]

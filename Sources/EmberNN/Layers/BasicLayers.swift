@@ -1,7 +1,8 @@
 import EmberCore
 
 /// A lookup table of `numEmbeddings` vectors of size `dim` (`nn.Embedding`, initialised N(0, 1)).
-/// Its input holds integer codes stored as floats (e.g. a categorical feature's level index).
+/// Its input holds integer codes (`Variable.codes`, e.g. a categorical feature's level index), or
+/// whole numbers stored as floats.
 public final class Embedding: Module {
     /// The table, [num_embeddings, dim].
     public let weight: Parameter
@@ -19,14 +20,22 @@ public final class Embedding: Module {
     public override var localParameters: [(String, Parameter)] { [("weight", weight)] }
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
-        try EmberCore.embedding(try codes(x.value, bound: weight.value.shape[0], op: self), weight: weight.variable)
+        try EmberCore.embedding(try codes(x, bound: weight.value.shape[0], op: self), weight: weight.variable)
     }
 }
 
-/// Integer codes from a float tensor, checked to be whole numbers in 0..<bound.
-func codes(_ t: Tensor, bound: Int, op: Module) throws -> IndexTensor {
+/// The integer codes of `x` checked to lie in 0..<bound: its `codes` when it carries them, else
+/// its floats checked to be whole numbers.
+func codes(_ x: Variable, bound: Int, op: Module) throws -> IndexTensor {
+    if let c = x.codes {
+        for (i, v) in c.data.enumerated() where v < 0 || v >= bound {
+            throw op.error(.invalidArgument, "code \(Float(v)) at position \(i) is not an integer in 0..<\(bound)")
+        }
+        return c
+    }
+    let t = x.value
     var out = [Int](repeating: 0, count: t.count)
-    let p = t.storage.pointer
+    let p = t.unsafeReadPointer
     for i in 0..<t.count {
         let v = p[i]
         guard v >= 0, v < Float(bound), v == v.rounded() else {
@@ -92,7 +101,7 @@ public final class RReLU: Module {
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
         guard ctx.training else { return unary(x, .leakyRelu(slope: (lower + upper) / 2)) }
         // A multiplier per element: 1 where x ≥ 0, a random slope elsewhere (like a dropout mask).
-        let px = x.value.storage.pointer
+        let px = x.value.unsafeReadPointer
         var rng = ctx.rng
         let mask = Tensor.build(shape: x.shape) { m in
             for i in 0..<m.count { m[i] = px[i] >= 0 ? 1 : rng.uniform(lower, upper) }

@@ -109,15 +109,26 @@ public final class CategoricalTokenizer: Module {
             throw error(.shapeMismatch, "expected codes of shape [batch, \(n)], got \(shapeString(s))")
         }
         var rows = [Int](repeating: 0, count: x.value.count)
-        try x.value.withUnsafeBufferPointer { p in
+        func outOfRange(_ j: Int, _ r: Int, _ v: Float) -> EmberError {
+            error(.invalidArgument, "categorical \(ErrorIndex.describe(("feature", j))) has \(cardinalities[j]) levels, but \(ErrorIndex.describe(("row", r))) holds code \(v); expected an integer in 0..<\(cardinalities[j])")
+        }
+        if let codes = x.codes?.data {
+            // Integer codes: a range check only.
             for r in 0..<s[0] {
                 for j in 0..<n {
-                    let v = p[r * n + j], c = cardinalities[j]
-                    guard v >= 0, v < Float(c), v == v.rounded() else {
-                        throw error(.invalidArgument,
-                                    "categorical \(ErrorIndex.describe(("feature", j))) has \(c) levels, but \(ErrorIndex.describe(("row", r))) holds code \(v); expected an integer in 0..<\(c)")
+                    let v = codes[r * n + j]
+                    guard v >= 0, v < cardinalities[j] else { throw outOfRange(j, r, Float(v)) }
+                    rows[r * n + j] = offsets[j] + v
+                }
+            }
+        } else {
+            try x.value.withUnsafeBufferPointer { p in
+                for r in 0..<s[0] {
+                    for j in 0..<n {
+                        let v = p[r * n + j]
+                        guard v >= 0, v < Float(cardinalities[j]), v == v.rounded() else { throw outOfRange(j, r, v) }
+                        rows[r * n + j] = offsets[j] + Int(v)
                     }
-                    rows[r * n + j] = offsets[j] + Int(v)
                 }
             }
         }

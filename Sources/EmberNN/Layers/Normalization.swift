@@ -79,7 +79,7 @@ public final class BatchNorm: Module {
         }
         guard m > 0 else { return x }
         var mean = [Float](repeating: 0, count: c), invStd = [Float](repeating: 0, count: c)
-        let px = x.value.storage.pointer
+        let px = x.value.unsafeReadPointer
         // Channels are independent: they run on Ember's threads (the same bits whatever their number).
         let minChannels = Swift.max(1, Parallel.minimumChunk / Swift.max(1, 2 * m))
         if training {
@@ -123,9 +123,11 @@ public final class BatchNorm: Module {
         if let bias { inputs.append(bias.variable) }
         // x̂ is kept only for a backward pass; without one (prediction), y comes in one pass.
         let records = GradientMode.isEnabled && inputs.contains { $0.requiresGrad }
-        let xhat = records ? Tensor.build(shape: s) { _ in } : nil
+        var xhat = records ? Tensor.build(shape: s) { _ in } : nil
+        // x̂ is new and unshared (no copy); it lives until the backward closure below lets it go.
+        let ph = xhat?.withUnsafeMutableBufferPointer { $0.baseAddress }
         let y = Tensor.build(shape: s) { out in
-            let po = out.baseAddress.unsafelyUnwrapped, ph = xhat?.storage.pointer
+            let po = out.baseAddress.unsafelyUnwrapped
             mean.withUnsafeBufferPointer { mb in
                 invStd.withUnsafeBufferPointer { ib in
                     gamma.withUnsafeBufferPointer { gb in
@@ -162,10 +164,10 @@ public final class BatchNorm: Module {
         return Variable(y, inputs: inputs) { upstream in
             // Through the fused ReLU first: dy · (y > 0 ? 1 : 0), as the ReLU's own gradient.
             let dy = !fusedReLU ? upstream : Tensor.build(shape: s) { out in
-                let pu = upstream.storage.pointer, py = y.storage.pointer
+                let pu = upstream.unsafeReadPointer, py = y.unsafeReadPointer
                 for i in 0..<out.count { out[i] = pu[i] * (py[i] > 0 ? 1 : 0) }
             }
-            let pdy = dy.storage.pointer, ph = xhat.storage.pointer
+            let pdy = dy.unsafeReadPointer, ph = xhat.unsafeReadPointer
             var sumDy = [Double](repeating: 0, count: c), sumDyX = [Double](repeating: 0, count: c)
             sumDy.withUnsafeMutableBufferPointer { sb in
                 sumDyX.withUnsafeMutableBufferPointer { xb in
@@ -247,7 +249,7 @@ public final class LayerNorm: Module {
             throw error(.shapeMismatch, "expected input with last dimension \(size), got \(shapeString(x.shape))")
         }
         let rows = x.value.count / d
-        let px = x.value.storage.pointer
+        let px = x.value.unsafeReadPointer
         var invStd = [Float](repeating: 0, count: rows)
         let xhat = Tensor.build(shape: x.shape) { out in
             for r in 0..<rows {
@@ -265,7 +267,7 @@ public final class LayerNorm: Module {
         let gamma = weight?.value.data ?? [Float](repeating: 1, count: d)
         let beta = bias?.value.data ?? [Float](repeating: 0, count: d)
         let y = Tensor.build(shape: x.shape) { out in
-            let ph = xhat.storage.pointer
+            let ph = xhat.unsafeReadPointer
             for r in 0..<rows { for i in 0..<d { out[r * d + i] = ph[r * d + i] * gamma[i] + beta[i] } }
         }
         var inputs = [x]
@@ -273,7 +275,7 @@ public final class LayerNorm: Module {
         if let bias { inputs.append(bias.variable) }
         let affine = weight != nil
         return Variable(y, inputs: inputs) { dy in
-            let pdy = dy.storage.pointer, ph = xhat.storage.pointer
+            let pdy = dy.unsafeReadPointer, ph = xhat.unsafeReadPointer
             var dGamma = [Float](repeating: 0, count: d), dBeta = [Float](repeating: 0, count: d)
             let dx = Tensor.build(shape: x.shape) { out in
                 for r in 0..<rows {

@@ -117,6 +117,33 @@ public struct LossFunction: Equatable, Sendable {
         }
     }
 
+    /// The loss of `output` against integer class targets (binary: 0/1, multiclass: 0..<K), a
+    /// scalar on the tape. Cross-entropy and focal loss index with them directly (range checks
+    /// only); the other losses take them as float values, as `callAsFunction(_:_:)` does.
+    public func callAsFunction(_ output: Variable, classes: IndexTensor) throws -> Variable {
+        switch kind {
+        case .crossEntropy:
+            let (n, k) = try classShape(output, targets: classes.count)
+            var rows = classes.data
+            for (i, c) in rows.enumerated() {
+                if let ignoreIndex, c == ignoreIndex {
+                    rows[i] = -1
+                    continue
+                }
+                guard c >= 0 && c < k else { throw badClass(i, "\(c)", k) }
+            }
+            return try crossEntropy(output, n: n, k: k, classes: rows)
+        case .focal:
+            let (n, k) = try classShape(output, targets: classes.count)
+            for (i, c) in classes.data.enumerated() where c < 0 || c >= k { throw badClass(i, "\(c)", k) }
+            return try focal(output, n: n, k: k, classes: classes.data)
+        case .expression:
+            return try expressionLoss(output, classes.floatTensor.reshaped([classes.count]), classes: classes.data)
+        case .mse, .l1, .bceWithLogits, .huber, .smoothL1, .sigmoidFocal, .poissonNLL, .quantile:
+            return try self(output, classes.floatTensor.reshaped([classes.count]))
+        }
+    }
+
     private var opName: String {
         switch kind {
         case .mse, .l1, .huber, .smoothL1: return kind.rawValue + "_loss"
@@ -154,7 +181,9 @@ public struct LossFunction: Equatable, Sendable {
     /// The custom loss: the expression of the prediction and the target (shaped like the
     /// prediction: one-hot rows when the prediction has K > 1 columns and the target holds K-class
     /// indices), which must give one number.
-    private func expressionLoss(_ output: Variable, _ target: Tensor) throws -> Variable {
+    /// With `classes` (integer class targets, `target` their float view) the one-hot rows come
+    /// from them with a range check only.
+    private func expressionLoss(_ output: Variable, _ target: Tensor, classes: [Int]? = nil) throws -> Variable {
         guard let expression else { throw EmberError.invalidArgument(opName, "no expression is set") }
         let n = output.shape.first ?? 0
         guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
@@ -163,13 +192,20 @@ public struct LossFunction: Equatable, Sendable {
         if target.count == output.value.count {
             t = try target.reshaped(output.shape)
         } else if target.count == n && output.shape.count == 2 {
-            let codes = target.storage.pointer
-            for i in 0..<n where !(codes[i] >= 0 && codes[i] < Float(k) && codes[i] == codes[i].rounded()) {
-                throw EmberError.invalidArgument(opName, "target \(i) is \(codes[i]), expected a class index in 0..<\(k)")
+            let rows: [Int]
+            if let classes {
+                for (i, c) in classes.enumerated() where c < 0 || c >= k { throw badClass(i, "\(c)", k) }
+                rows = classes
+            } else {
+                let codes = target.unsafeReadPointer
+                for i in 0..<n where !(codes[i] >= 0 && codes[i] < Float(k) && codes[i] == codes[i].rounded()) {
+                    throw badClass(i, "\(codes[i])", k)
+                }
+                rows = (0..<n).map { Int(codes[$0]) }
             }
             t = Tensor.build(shape: output.shape) { d in
                 for i in 0..<(n * k) { d[i] = 0 }
-                for i in 0..<n { d[i * k + Int(codes[i])] = 1 }
+                for i in 0..<n { d[i * k + rows[i]] = 1 }
             }
         } else {
             throw EmberError.shapeMismatch(opName, "target \(shapeString(target.shape)) does not fit the prediction \(shapeString(output.shape))")
@@ -197,7 +233,7 @@ public struct LossFunction: Equatable, Sendable {
         guard target.count == n else {
             throw EmberError.shapeMismatch(opName, "expected one target per row (\(n)), got \(target.count) for the output \(shapeString(output.shape))")
         }
-        let o = output.value.storage.pointer, y = target.storage.pointer
+        let o = output.value.unsafeReadPointer, y = target.unsafeReadPointer
         var s = 0.0
         for i in 0..<n {
             for j in 0..<k {
@@ -215,7 +251,7 @@ public struct LossFunction: Equatable, Sendable {
     /// Poisson negative log-likelihood with PyTorch's options.
     private func poissonNLL(_ output: Variable, _ target: Tensor) throws -> Variable {
         let n = try elementCount(output, target)
-        let x = output.value.storage.pointer, y = target.storage.pointer
+        let x = output.value.unsafeReadPointer, y = target.unsafeReadPointer
         for i in 0..<n where !(y[i] >= 0 && y[i].isFinite) {
             throw EmberError.invalidArgument(opName, "target \(i) is \(y[i]), expected a count >= 0")
         }
@@ -229,10 +265,10 @@ public struct LossFunction: Equatable, Sendable {
         let scale: Float = reduction == .mean ? 1 / Float(n) : 1
         let shape = output.shape
         return Variable(.scalar(Float(s) * scale), inputs: [output]) { [xv = output.value, target] dy in
-            let g = dy.storage.pointer[0] * scale
-            let y = target.storage.pointer  // the closure keeps the target alive
+            let g = dy.unsafeReadPointer[0] * scale
+            let y = target.unsafeReadPointer  // the closure keeps the target alive
             return [Tensor.build(shape: shape) { d in
-                let x = xv.storage.pointer
+                let x = xv.unsafeReadPointer
                 for i in 0..<n { d[i] = (logInput ? expf(x[i]) - y[i] : 1 - y[i] / (x[i] + eps)) * g }
             }]
         }
@@ -243,7 +279,7 @@ public struct LossFunction: Equatable, Sendable {
         try validateOptions()
         let n = try elementCount(output, target)
         let huber = kind == .huber, b = delta
-        let o = output.value.storage.pointer, t = target.storage.pointer
+        let o = output.value.unsafeReadPointer, t = target.unsafeReadPointer
         var s = 0.0
         for i in 0..<n {
             let d = o[i] - t[i], a = Swift.abs(d)
@@ -266,13 +302,13 @@ public struct LossFunction: Equatable, Sendable {
     /// whose gradient with respect to output element `e` is `derivative(output, target, e)` times
     /// the incoming gradient and the reduction's scale. The closure keeps the target alive.
     private func elementwiseLoss(_ output: Variable, _ target: Tensor, sum s: Double, count: Int,
-                                 _ derivative: @escaping (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Float) -> Variable {
+                                 _ derivative: @escaping (UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Float) -> Variable {
         let scale: Float = reduction == .mean ? 1 / Float(count) : 1
         let shape = output.shape, n = output.value.count
         return Variable(.scalar(Float(s) * scale), inputs: [output]) { [ov = output.value, target] dy in
-            let g = dy.storage.pointer[0] * scale
+            let g = dy.unsafeReadPointer[0] * scale
             return [Tensor.build(shape: shape) { dx in
-                let o = ov.storage.pointer, t = target.storage.pointer
+                let o = ov.unsafeReadPointer, t = target.unsafeReadPointer
                 for e in 0..<n { dx[e] = derivative(o, t, e) * g }
             }]
         }
@@ -282,8 +318,14 @@ public struct LossFunction: Equatable, Sendable {
     private func focal(_ output: Variable, _ target: Tensor) throws -> Variable {
         try validateOptions()
         let (n, k, classes) = try classIndices(output, target)
+        return try focal(output, n: n, k: k, classes: classes)
+    }
+
+    /// Focal loss of logits [n, k] against checked class indices.
+    private func focal(_ output: Variable, n: Int, k: Int, classes: [Int]) throws -> Variable {
+        try validateOptions()
         let lsm = logSoftmaxRows(output.value)
-        let lp = lsm.storage.pointer
+        let lp = lsm.unsafeReadPointer
         let gamma = self.gamma, weights = classWeights
         var total = 0.0
         for i in 0..<n {
@@ -293,8 +335,8 @@ public struct LossFunction: Equatable, Sendable {
         }
         let denom = reduction == .mean ? Double(n) : 1
         return Variable(.scalar(Float(total / denom)), inputs: [output]) { [lsm] dy in
-            let lp = lsm.storage.pointer  // the log-softmax, kept alive by this closure
-            let g = dy.storage.pointer[0] / Float(denom)
+            let lp = lsm.unsafeReadPointer  // the log-softmax, kept alive by this closure
+            let g = dy.unsafeReadPointer[0] / Float(denom)
             return [Tensor.build(shape: [n, k]) { d in
                 for i in 0..<n {
                     let c = classes[i]
@@ -313,7 +355,7 @@ public struct LossFunction: Equatable, Sendable {
     private func sigmoidFocal(_ output: Variable, _ target: Tensor) throws -> Variable {
         try validateOptions()
         let n = try elementCount(output, target)
-        let x = output.value.storage.pointer, y = target.storage.pointer
+        let x = output.value.unsafeReadPointer, y = target.unsafeReadPointer
         for i in 0..<n where !(y[i] >= 0 && y[i] <= 1) {
             throw EmberError.invalidArgument(opName, "target \(i) is \(y[i]), expected a value in [0, 1]")
         }
@@ -333,7 +375,7 @@ public struct LossFunction: Equatable, Sendable {
         let scale: Float = reduction == .mean ? 1 / Float(n) : 1
         let shape = output.shape
         return Variable(.scalar(Float(s) * scale), inputs: [output]) { [target] dy in
-            let g = dy.storage.pointer[0] * scale
+            let g = dy.unsafeReadPointer[0] * scale
             // parts() reads the target through a pointer: keep the tensor alive while it runs.
             return withExtendedLifetime(target) { [Tensor.build(shape: shape) { d in
                 for i in 0..<n {
@@ -346,28 +388,37 @@ public struct LossFunction: Equatable, Sendable {
         }
     }
 
-    /// The class index of each row of logits [n, K]; -1 for rows whose target is `ignoring`.
-    private func classIndices(_ output: Variable, _ target: Tensor, ignoring: Int? = nil) throws -> (Int, Int, [Int]) {
+    /// The rows n and classes K of logits [n, K] with `targets` class targets and the class weights.
+    private func classShape(_ output: Variable, targets: Int) throws -> (Int, Int) {
         let s = output.shape
         guard s.count == 2 else {
             throw EmberError.shapeMismatch(opName, "expected logits of rank 2 [batch, classes], got \(shapeString(s))")
         }
         let n = s[0], k = s[1]
-        guard target.count == n else {
-            throw EmberError.shapeMismatch(opName, "expected \(n) targets for logits \(shapeString(s)), got \(target.count)")
+        guard targets == n else {
+            throw EmberError.shapeMismatch(opName, "expected \(n) targets for logits \(shapeString(s)), got \(targets)")
         }
         guard n > 0 else { throw EmberError.invalidArgument(opName, "empty batch") }
         if let w = classWeights, w.count != k {
             throw EmberError.shapeMismatch(opName, "class weights have \(w.count) entries; expected one per class (\(k))")
         }
-        let t = target.storage.pointer
+        return (n, k)
+    }
+
+    private func badClass(_ i: Int, _ v: String, _ k: Int) -> EmberError {
+        EmberError.invalidArgument(opName, "target \(i) is \(v), expected a class index in 0..<\(k)")
+    }
+
+    /// The class index of each row of logits [n, K] from float targets (the public float API:
+    /// each must be a whole number); -1 for rows whose target is `ignoring`.
+    private func classIndices(_ output: Variable, _ target: Tensor, ignoring: Int? = nil) throws -> (Int, Int, [Int]) {
+        let (n, k) = try classShape(output, targets: target.count)
+        let t = target.unsafeReadPointer
         var classes = [Int](repeating: -1, count: n)
         for i in 0..<n {
             let v = t[i]
             if let ignoring, v == Float(ignoring) { continue }
-            guard v >= 0, v < Float(k), v == v.rounded() else {
-                throw EmberError.invalidArgument(opName, "target \(i) is \(v), expected a class index in 0..<\(k)")
-            }
+            guard v >= 0, v < Float(k), v == v.rounded() else { throw badClass(i, "\(v)", k) }
             classes[i] = Int(v)
         }
         return (n, k, classes)
@@ -375,58 +426,42 @@ public struct LossFunction: Equatable, Sendable {
 
     private func regressionLoss(_ output: Variable, _ target: Tensor, absolute: Bool) throws -> Variable {
         let n = try elementCount(output, target)
-        let o = output.value.storage.pointer, t = target.storage.pointer
-        var s = 0.0
-        for i in 0..<n {
-            let d = Double(o[i] - t[i])
-            s += absolute ? Swift.abs(d) : d * d
-        }
+        let s = LossKernels.regressionSum(output.value.unsafeReadPointer, target.unsafeReadPointer, n, absolute: absolute)
         let scale: Float = reduction == .mean ? 1 / Float(n) : 1
         let value = Float(s) * scale
         let shape = output.shape
-        return Variable(.scalar(value), inputs: [output]) { [ov = output.value] dy in
-            let g = dy.storage.pointer[0] * scale
+        return Variable(.scalar(value), inputs: [output]) { [ov = output.value, target] dy in
+            let g = dy.unsafeReadPointer[0] * scale
             return [Tensor.build(shape: shape) { d in
-                let o = ov.storage.pointer
-                for i in 0..<n {
-                    let diff = o[i] - t[i]
-                    d[i] = absolute ? (diff > 0 ? g : (diff < 0 ? -g : 0)) : 2 * diff * g
-                }
+                LossKernels.regressionGradient(ov.unsafeReadPointer, target.unsafeReadPointer, n, absolute: absolute, g: g,
+                                               into: d.baseAddress.unsafelyUnwrapped)
             }]
         }
     }
 
     private func crossEntropy(_ output: Variable, _ target: Tensor) throws -> Variable {
         let (n, k, classes) = try classIndices(output, target, ignoring: ignoreIndex)
+        return try crossEntropy(output, n: n, k: k, classes: classes)
+    }
+
+    /// Cross-entropy of logits [n, k] against checked class indices (-1: an ignored row).
+    private func crossEntropy(_ output: Variable, n: Int, k: Int, classes: [Int]) throws -> Variable {
         try validateOptions()
         let lsm = logSoftmaxRows(output.value)
-        let lp = lsm.storage.pointer
+        let lp = lsm.unsafeReadPointer
         if labelSmoothing > 0 { return smoothedCrossEntropy(output, lp: lsm, classes: classes, n: n, k: k) }
-        var total = 0.0, weightSum = 0.0
-        for i in 0..<n where classes[i] >= 0 {
-            let w = Double(classWeights?[classes[i]] ?? 1)
-            total -= w * Double(lp[i * k + classes[i]])
-            weightSum += w
-        }
+        let (total, weightSum) = LossKernels.crossEntropySum(lp, classes: classes, n, k, weights: classWeights)
         // NOTE: with every row ignored the mean is 0/0 = NaN, as in PyTorch.
         let denom = reduction == .mean ? weightSum : 1
         let value = Float(total / denom)
         let weights = classWeights
         return Variable(.scalar(value), inputs: [output]) { [lsm] dy in
-            let lp = lsm.storage.pointer  // the log-softmax, kept alive by this closure
             // d/dx = w_y (softmax - onehot) / denominator, per kept row.
-            let g = dy.storage.pointer[0] / Float(denom)
+            let g = dy.unsafeReadPointer[0] / Float(denom)
             return [Tensor.build(shape: [n, k]) { d in
-                for i in 0..<n {
-                    let c = classes[i]
-                    if c < 0 {
-                        for j in 0..<k { d[i * k + j] = 0 }
-                        continue
-                    }
-                    let wg = (weights?[c] ?? 1) * g
-                    for j in 0..<k { d[i * k + j] = expf(lp[i * k + j]) * wg }
-                    d[i * k + c] -= wg
-                }
+                // The log-softmax is kept alive by this closure.
+                LossKernels.crossEntropyGradient(lsm.unsafeReadPointer, classes: classes, n, k, weights: weights, g: g,
+                                                 into: d.baseAddress.unsafelyUnwrapped)
             }]
         }
     }
@@ -434,7 +469,7 @@ public struct LossFunction: Equatable, Sendable {
     /// Cross-entropy against the smoothed distribution `q_j = (1 - ε) w_y [j = y] + ε / K · w_j`
     /// (PyTorch's label_smoothing with class weights); the mean divides by Σ w_y over kept rows.
     private func smoothedCrossEntropy(_ output: Variable, lp lsm: Tensor, classes: [Int], n: Int, k: Int) -> Variable {
-        let lp = lsm.storage.pointer
+        let lp = lsm.unsafeReadPointer
         let eps = labelSmoothing, weights = classWeights
         var total = 0.0, weightSum = 0.0
         for i in 0..<n where classes[i] >= 0 {
@@ -447,9 +482,9 @@ public struct LossFunction: Equatable, Sendable {
         }
         let denom = reduction == .mean ? weightSum : 1
         return Variable(.scalar(Float(total / denom)), inputs: [output]) { [lsm] dy in
-            let lp = lsm.storage.pointer  // the log-softmax, kept alive by this closure
+            let lp = lsm.unsafeReadPointer  // the log-softmax, kept alive by this closure
             // dL/dx_j = (Σ_m q_m) p_j - q_j per kept row.
-            let g = dy.storage.pointer[0] / Float(denom)
+            let g = dy.unsafeReadPointer[0] / Float(denom)
             return [Tensor.build(shape: [n, k]) { d in
                 for i in 0..<n {
                     let c = classes[i]
@@ -475,37 +510,23 @@ public struct LossFunction: Equatable, Sendable {
             throw EmberError.shapeMismatch(opName, "pos_weight has \(pw.count) entries; expected 1 or one per output column (\(cols))")
         }
         try validateOptions()
-        let x = output.value.storage.pointer
-        let raw = target.storage.pointer
+        let x = output.value.unsafeReadPointer
+        let raw = target.unsafeReadPointer
         for i in 0..<n where !(raw[i] >= 0 && raw[i] <= 1) {
             throw EmberError.invalidArgument(opName, "target \(i) is \(raw[i]), expected a value in [0, 1]")
         }
         let eps = labelSmoothing
         // The (smoothed) targets, kept alive by the backward closure below.
         let targets = eps > 0 ? Tensor.build(shape: target.shape) { s in for i in 0..<n { s[i] = raw[i] * (1 - eps) + eps / 2 } } : target
-        let y = targets.storage.pointer
         let pw = posWeight
-        @inline(__always) func weight(_ i: Int) -> Float {
-            guard let pw else { return 1 }
-            return pw.count == 1 ? pw[0] : pw[i % cols]
-        }
-        var s = 0.0
-        for i in 0..<n {
-            // (1 - y) x + (1 + (p - 1) y) (log(1 + e^{-|x|}) + max(-x, 0)), stable for any x.
-            let l = 1 + (weight(i) - 1) * y[i]
-            s += Double((1 - y[i]) * x[i] + l * (log1pf(expf(-Swift.abs(x[i]))) + max(-x[i], 0)))
-        }
+        let s = LossKernels.bceWithLogitsSum(x, targets.unsafeReadPointer, n, posWeight: pw, cols: cols)
         let scale: Float = reduction == .mean ? 1 / Float(n) : 1
         let shape = output.shape
         return Variable(.scalar(Float(s) * scale), inputs: [output]) { [xv = output.value, targets] dy in
-            let g = dy.storage.pointer[0] * scale
-            let y = targets.storage.pointer
+            let g = dy.unsafeReadPointer[0] * scale
             return [Tensor.build(shape: shape) { d in
-                let x = xv.storage.pointer
-                for i in 0..<n {
-                    let p = weight(i)
-                    d[i] = (sigmoid(x[i]) * (1 + (p - 1) * y[i]) - p * y[i]) * g
-                }
+                LossKernels.bceWithLogitsGradient(xv.unsafeReadPointer, targets.unsafeReadPointer, n, posWeight: pw, cols: cols,
+                                                  g: g, into: d.baseAddress.unsafelyUnwrapped)
             }]
         }
     }

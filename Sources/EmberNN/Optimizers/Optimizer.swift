@@ -229,8 +229,9 @@ public final class Optimizer {
         if st.buffers[name] == nil {
             st.buffers[name] = (try? Tensor(shape: [n], repeating: fill)) ?? Tensor.scalar(0)
         }
-        // Buffers are never shared, so this does not copy.
-        return st.buffers[name].unsafelyUnwrapped.storage.pointer
+        // Buffers are never shared (stateTensors() hands out copies), so this does not copy; the
+        // pointer stays valid while `st` holds the buffer.
+        return st.buffers[name, default: Tensor.scalar(0)].withUnsafeMutableBufferPointer { $0.baseAddress.unsafelyUnwrapped }
     }
 
     private func update(_ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, _ st: inout ParameterState,

@@ -25,9 +25,12 @@ final class ChainPlan {
     var grads: [UnsafeMutablePointer<Float>] = []
     /// Dropout masks (nil for other stages).
     var masks: [UnsafeMutablePointer<Float>?] = []
-    /// Gradient tensors of the parameters, reused every step.
-    var paramGrads: [ObjectIdentifier: Tensor] = [:]
+    /// Per stage: the gradient tensors of a linear stage's weight and bias, reused every step.
+    var weightGrads: [Tensor?] = []
+    var biasGrads: [Tensor?] = []
     let target: UnsafeMutablePointer<Float>
+    /// The batch's class indices (classification).
+    let classes: UnsafeMutablePointer<Int>
     let logSoftmax: UnsafeMutablePointer<Float>
 
     /// A plan for `network` and batches of at most `batchSize` rows, or nil when the network is
@@ -65,7 +68,8 @@ final class ChainPlan {
             }
             return previous == network.spec.output
         }
-        guard appendChain(model.network, from: spec.inputs[0].name), case .linear? = stages.last else { return nil }
+        guard appendChain(model.network, from: spec.inputs[0].name), case .linear? = stages.last,
+              model.targetScaling.mean.count == 1 else { return nil }
         self.stages = stages
         self.inputWidth = p
         self.capacity = batchSize
@@ -82,12 +86,16 @@ final class ChainPlan {
             if case .dropout = s { masks.append(.allocate(capacity: batchSize * w)) } else { masks.append(nil) }
         }
         target = .allocate(capacity: batchSize)
+        classes = .allocate(capacity: batchSize)
         logSoftmax = .allocate(capacity: batchSize * w)
         for s in stages {
-            guard case let .linear(l) = s else { continue }
-            for p in [l.weight] + (l.bias.map { [$0] } ?? []) {
-                paramGrads[ObjectIdentifier(p)] = (try? Tensor.zeros(p.value.shape)) ?? p.value
+            guard case let .linear(l) = s else {
+                weightGrads.append(nil)
+                biasGrads.append(nil)
+                continue
             }
+            weightGrads.append(try? Tensor.zeros(l.weight.value.shape))
+            biasGrads.append(l.bias.flatMap { try? Tensor.zeros($0.value.shape) })
         }
     }
 
@@ -96,6 +104,7 @@ final class ChainPlan {
         for g in grads { g.deallocate() }
         for m in masks { m?.deallocate() }
         target.deallocate()
+        classes.deallocate()
         logSoftmax.deallocate()
     }
 
@@ -112,49 +121,48 @@ final class ChainPlan {
         // Gather and standardise the batch: (x - mean) / scale, as Standardization.apply does.
         let input = values[0], p = inputWidth
         let scaling = model.inputScaling[model.spec.inputs[0].name]
-        var r = 0
-        if let src = x?.storage.pointer {
-            for row in rows {
-                (input + r * p).update(from: src + row * p, count: p)
-                if let s = scaling {
-                    s.mean.withUnsafeBufferPointer { mean in
-                        s.scale.withUnsafeBufferPointer { scale in
-                            let d = input + r * p
-                            for j in 0..<p { d[j] = (d[j] - mean[j]) / scale[j] }
-                        }
-                    }
-                }
-                r += 1
+        if let x {
+            x.withUnsafeBufferPointer { src in
+                guard let src = src.baseAddress else { return }
+                for (r, row) in rows.enumerated() { (input + r * p).update(from: src + row * p, count: p) }
             }
+            scaling?.apply(rows: input, count: m)
         } else if let prepared {
-            input.update(from: prepared.storage.pointer, count: m * p)
+            prepared.withUnsafeBufferPointer { src in
+                if let src = src.baseAddress { input.update(from: src, count: m * p) }
+            }
         }
-        let yp = y.storage.pointer
-        r = 0
-        for row in rows {
-            target[r] = model.task.isRegression ? (yp[row] - model.targetScaling.mean[0]) / model.targetScaling.scale[0] : yp[row]
-            r += 1
+        y.withUnsafeBufferPointer { yp in
+            for (r, row) in rows.enumerated() { target[r] = yp[row] }
         }
+        if case .multiclass = model.task {
+            // Integer class targets as they are; float ones were checked whole and in range by Model.check.
+            if let c = data.classes {
+                for (r, row) in rows.enumerated() { classes[r] = c.data[row] }
+            } else {
+                for r in 0..<m { classes[r] = target[r] >= 0 && target[r] < 16_777_216 ? Int(target[r]) : -1 }
+            }
+        }
+        if model.task.isRegression { model.targetScaling.apply(rows: target, count: m) }
         // Forward.
         for (i, s) in stages.enumerated() {
             let a = values[i], out = values[i + 1], w = widths[i + 1], n = m * w
             switch s {
             case let .linear(l):
-                if let b = l.bias?.value.storage.pointer {
+                if let b = l.bias?.value.unsafeReadPointer {
                     for row in 0..<m { (out + row * w).update(from: b, count: w) }
                 }
                 try BLAS.gemm(transA: false, transB: true, m: m, n: w, k: widths[i], a: a,
-                              b: l.weight.value.storage.pointer, beta: l.bias == nil ? 0 : 1, c: out)
+                              b: l.weight.value.unsafeReadPointer, beta: l.bias == nil ? 0 : 1, c: out)
             case let .activation(f):
                 f.apply(a, out, n)
             case let .dropout(prob):
                 guard let mask = masks[i + 1] else { continue }
-                let keep = 1 - prob, scale = 1 / keep
                 if prob == 0 {
                     out.update(from: a, count: n)
                 } else {
-                    for k in 0..<n { mask[k] = rng.uniform() < keep ? scale : 0 }
-                    for k in 0..<n { out[k] = a[k] * mask[k] }
+                    fillDropoutMask(mask, count: n, p: prob, rng: &rng)
+                    applyDropoutMask(a, mask, out, count: n)
                 }
             }
         }
@@ -166,23 +174,30 @@ final class ChainPlan {
             let a = values[i], out = values[i + 1], dy = grads[i + 1], dx = grads[i], w = widths[i + 1], n = m * w
             switch stages[i] {
             case let .linear(l):
-                // NOTE: the gradient tensors are written in place every step (as PyTorch reuses
-                // .grad): a copy of a gradient kept from an earlier step would change too.
-                guard let gw = paramGrads[ObjectIdentifier(l.weight)] else { continue }
-                try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, a: dy, b: a, c: gw.storage.pointer)
-                l.weight.grad = gw
-                if let bias = l.bias, let gb = paramGrads[ObjectIdentifier(bias)] {
-                    let db = gb.storage.pointer
-                    db.initialize(repeating: 0, count: w)
-                    for row in 0..<m {
-                        let g = dy + row * w
-                        for j in 0..<w { db[j] += g[j] }
+                // The gradient tensors are reused every step (as PyTorch reuses .grad): the
+                // parameter lets go of last step's gradient first, so that this plan holds the only
+                // reference and writes in place without allocating; a copy kept elsewhere (a
+                // callback's) makes the write copy first instead of changing that copy.
+                l.weight.grad = nil
+                try weightGrads[i]?.withUnsafeMutableBufferPointer { gw in
+                    guard let gw = gw.baseAddress else { return }
+                    try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, a: dy, b: a, c: gw)
+                }
+                l.weight.grad = weightGrads[i]
+                if let bias = l.bias {
+                    bias.grad = nil
+                    biasGrads[i]?.withUnsafeMutableBufferPointer { db in
+                        for j in 0..<w { db[j] = 0 }
+                        for row in 0..<m {
+                            let g = dy + row * w
+                            for j in 0..<w { db[j] += g[j] }
+                        }
                     }
-                    bias.grad = gb
+                    bias.grad = biasGrads[i]
                 }
                 if i > 0 {
                     try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy,
-                                  b: l.weight.value.storage.pointer, c: dx)
+                                  b: l.weight.value.unsafeReadPointer, c: dx)
                 }
             case let .activation(f):
                 if i > 0 { f.gradient(dy, a, out, dx, n) }
@@ -191,56 +206,38 @@ final class ChainPlan {
                 if prob == 0 {
                     dx.update(from: dy, count: n)
                 } else if let mask = masks[i + 1] {
-                    for q in 0..<n { dx[q] = dy[q] * mask[q] }
+                    applyDropoutMask(dy, mask, dx, count: n)
                 }
             }
         }
         return lossValue
     }
 
-    /// The loss (mean reduction) and d loss / d output, with the formulas of `LossFunction`.
+    /// The loss (mean reduction) and d loss / d output, with the kernels of `LossFunction`.
     private func lossAndGradient(_ task: TaskKind, _ kind: Loss, _ o: UnsafeMutablePointer<Float>,
                                  _ go: UnsafeMutablePointer<Float>, _ m: Int, _ k: Int) throws -> Double {
         switch kind {
         case .mse, .l1:
             let n = m * k
             guard n == m else { throw EmberError(.invalidState, "[fit] regression output must have one column") }
-            var s = 0.0
-            for i in 0..<n {
-                let d = Double(o[i] - target[i])
-                s += kind == .l1 ? Swift.abs(d) : d * d
-            }
-            let g: Float = 1 * (1 / Float(n))
-            for i in 0..<n {
-                let diff = o[i] - target[i]
-                go[i] = kind == .l1 ? (diff > 0 ? g : (diff < 0 ? -g : 0)) : 2 * diff * g
-            }
-            return Double(Float(s) * (1 / Float(n)))
+            let s = LossKernels.regressionSum(o, target, n, absolute: kind == .l1)
+            let g: Float = 1 / Float(n)
+            LossKernels.regressionGradient(o, target, n, absolute: kind == .l1, g: g, into: go)
+            return Double(Float(s) * g)
         case .bceWithLogits:
-            var s = 0.0
-            for i in 0..<m {
-                let l: Float = 1 + (1 - 1) * target[i]
-                s += Double((1 - target[i]) * o[i] + l * (log1pf(expf(-Swift.abs(o[i]))) + max(-o[i], 0)))
-            }
-            let g: Float = 1 * (1 / Float(m))
-            for i in 0..<m { go[i] = (sigmoid(o[i]) * (1 + (1 - 1) * target[i]) - 1 * target[i]) * g }
-            return Double(Float(s) * (1 / Float(m)))
+            let s = LossKernels.bceWithLogitsSum(o, target, m, posWeight: nil, cols: k)
+            let g: Float = 1 / Float(m)
+            LossKernels.bceWithLogitsGradient(o, target, m, posWeight: nil, cols: k, g: g, into: go)
+            return Double(Float(s) * g)
         case .crossEntropy:
+            // Model.check has validated the targets; range checks stay, roundness is not re-checked.
+            for i in 0..<m where !(classes[i] >= 0 && classes[i] < k) {
+                throw EmberError.invalidArgument("cross_entropy", "target \(i) is \(classes[i]), expected a class index in 0..<\(k)")
+            }
             logSoftmaxRows(o, logSoftmax, rows: m, cols: k)
-            var total = 0.0
-            for i in 0..<m {
-                let c = Int(target[i])
-                guard c >= 0 && c < k else { throw EmberError.invalidArgument("cross_entropy", "target \(i) is out of range") }
-                total -= 1 * Double(logSoftmax[i * k + c])
-            }
-            let g = 1 / Float(Double(m))
-            for i in 0..<m {
-                let c = Int(target[i])
-                let wg: Float = 1 * g
-                for j in 0..<k { go[i * k + j] = expf(logSoftmax[i * k + j]) * wg }
-                go[i * k + c] -= wg
-            }
-            return Double(Float(total / Double(m)))
+            let (total, weightSum) = LossKernels.crossEntropySum(logSoftmax, classes: classes, m, k, weights: nil)
+            LossKernels.crossEntropyGradient(logSoftmax, classes: classes, m, k, weights: nil, g: 1 / Float(weightSum), into: go)
+            return Double(Float(total / weightSum))
         case .huber, .smoothL1, .focal, .sigmoidFocal, .expression, .poissonNLL, .quantile:
             // Not planned (init returns nil for them): they train through the tape.
             throw EmberError(.invalidState, "[fit] the compiled step has no \(kind.rawValue) loss")

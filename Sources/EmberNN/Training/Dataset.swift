@@ -77,19 +77,61 @@ public struct ByteSource: BatchSource {
 /// Data for a model: one tensor or batch source per network input (batch first, by input name)
 /// and, for training and validation, a target per row (regression values, 0/1 for binary with
 /// 1 = positive class, class indices for multiclass, a 0/1 row [K] for multilabel).
+///
+/// Categorical codes and class targets may be given as integers (`codes`, `classes`): they stay
+/// integers through to the embedding, one-hot and tokenizer layers and the classification losses,
+/// which index with them without checking floats for whole numbers.
 public struct Dataset: Sendable {
-    /// Input tensors by the network's input names.
+    /// Input tensors by the network's input names (for inputs given as `codes`, the codes as floats).
     public let inputs: [String: Tensor]
+    /// Integer inputs (categorical codes [n, k], each >= 0) by the network's input names.
+    public let codes: [String: IndexTensor]
     /// Inputs produced per batch (bytes, image files) by the network's input names.
     public let sources: [String: any BatchSource]
-    /// Targets [n] (or [n, K] for multilabel), if any.
+    /// Targets [n] (or [n, K] for multilabel), if any. With class targets (`classes`) the same
+    /// values as floats, for the measures and the losses on 0/1 values.
     public let target: Tensor?
+    /// Class targets [n] as integers (binary: 0/1, multiclass: 0..<K) when the dataset was made
+    /// with them: cross-entropy and focal loss index with them directly.
+    public let classes: IndexTensor?
     /// Number of rows.
     public let count: Int
 
     /// Creates a dataset; every input must have the same number of rows (and the target too), and
-    /// no name may be both a tensor and a source.
-    public init(inputs: [String: Tensor], sources: [String: any BatchSource] = [:], target: Tensor? = nil) throws {
+    /// no name may be given twice (as a tensor, codes or a source). Codes must be >= 0 and
+    /// below 2^24 (their float view is exact).
+    public init(inputs: [String: Tensor], codes: [String: IndexTensor] = [:], sources: [String: any BatchSource] = [:],
+                target: Tensor? = nil) throws {
+        try self.init(checking: inputs, codes: codes, sources: sources, target: target, classes: nil)
+    }
+
+    /// Creates a dataset with class targets, one integer per row (binary: 0/1, multiclass:
+    /// 0..<K; the model checks the range against its task). The float view `target` is made once here.
+    /// - Throws: `EmberError` naming `classes` when its length is not the row count or an entry
+    ///   is negative (the row and value), and the errors of `init(inputs:codes:sources:target:)`.
+    public init(inputs: [String: Tensor], codes: [String: IndexTensor] = [:], sources: [String: any BatchSource] = [:],
+                classes: IndexTensor) throws {
+        for (i, c) in classes.data.enumerated() where c < 0 {
+            throw EmberError(.invalidArgument, "[dataset] class \(ErrorIndex.describe(("target", i))) is \(c); expected a class index >= 0",
+                             detail: EmberError.Detail(op: "dataset", argument: "classes", index: i, expected: "a class index >= 0", got: "\(c)"))
+        }
+        try self.init(checking: inputs, codes: codes, sources: sources, target: classes.floatTensor, classes: classes)
+    }
+
+    private init(checking tensors: [String: Tensor], codes: [String: IndexTensor], sources: [String: any BatchSource],
+                 target: Tensor?, classes: IndexTensor?) throws {
+        var inputs = tensors
+        for (name, c) in codes.sorted(by: { $0.key < $1.key }) {
+            guard tensors[name] == nil else {
+                throw EmberError.invalidArgument("dataset", "input '\(name)' is given both as a tensor and as codes")
+            }
+            let width = max(c.shape.dropFirst().reduce(1, *), 1)
+            for (i, v) in c.data.enumerated() where v < 0 || v >= 1 << 24 {
+                throw EmberError(.invalidArgument, "[dataset] input '\(name)': \(ErrorIndex.describe(("row", i / width), ("column", i % width))) holds code \(v); expected a level index in 0..<2^24",
+                                 detail: EmberError.Detail(op: "dataset", argument: name, index: i / width, expected: "a code in 0..<2^24", got: "\(v)"))
+            }
+            inputs[name] = c.floatTensor
+        }
         let shapes = inputs.mapValues { $0.shape } .merging(sources.mapValues { [$0.count] + $0.sampleShape }) { a, _ in a }
         guard let first = shapes.min(by: { $0.key < $1.key }) else { throw EmberError.invalidArgument("dataset", "needs at least one input") }
         for name in sources.keys where inputs[name] != nil {
@@ -101,6 +143,10 @@ public struct Dataset: Sendable {
                 throw EmberError.shapeMismatch("dataset", "input '\(name)' has shape \(shapeString(shape)); expected \(n) rows like '\(first.key)'")
             }
         }
+        if let classes, classes.shape != [n] {
+            throw EmberError(.shapeMismatch, "[dataset] the class targets have shape \(shapeString(classes.shape)); expected one per row (\(n))",
+                             detail: EmberError.Detail(op: "dataset", argument: "classes", expected: "\(n)", got: shapeString(classes.shape)))
+        }
         if let target {
             // One value per row, or a matrix [n, K] (multilabel: one column per label).
             guard target.count == n || (target.shape.count == 2 && target.shape[0] == n) else {
@@ -108,9 +154,16 @@ public struct Dataset: Sendable {
             }
         }
         self.inputs = inputs
+        self.codes = codes
         self.sources = sources
         self.target = target
+        self.classes = classes
         self.count = n
+    }
+
+    /// The same inputs without a target (prediction).
+    public func withoutTarget() throws -> Dataset {
+        try Dataset(checking: inputs.filter { codes[$0.key] == nil }, codes: codes, sources: sources, target: nil, classes: nil)
     }
 
     /// A dataset with one numeric input named `num`.

@@ -195,7 +195,7 @@ public struct ImageFileSource: BatchSource {
             throw EmberError(.shapeMismatch, "[image] \(ErrorIndex.describe(("row", row))): '\(path)': the resize function returned \(shapeString(resized.shape)); expected \(shapeString(sampleShape))",
                              detail: EmberError.Detail(op: "image", argument: "resize", index: row, expected: shapeString(sampleShape), got: shapeString(resized.shape)))
         }
-        let p = resized.storage.pointer
+        let p = resized.unsafeReadPointer
         for i in 0..<resized.count {
             guard p[i].isFinite else {
                 throw EmberError(.invalidArgument, "[image] \(ErrorIndex.describe(("row", row))): '\(path)': the resize function returned \(p[i]) at element \(i); expected finite values",

@@ -42,7 +42,7 @@ public enum Metric: String, CaseIterable, Sendable {
         guard prediction.count == n * task.predictionColumns, target.count == n * task.targetColumns else {
             throw EmberError.shapeMismatch(rawValue, "a \(task.name) model's \(n) rows need \(n * task.predictionColumns) predictions and \(n * task.targetColumns) targets, got \(prediction.count) and \(target.count)")
         }
-        let p = prediction.storage.pointer, y = target.storage.pointer
+        let p = prediction.unsafeReadPointer, y = target.unsafeReadPointer
         let k = prediction.count / n
         switch self {
         case .mse, .mae, .rmse:

@@ -94,7 +94,11 @@ public final class Model {
     /// (random image transforms only in `training`).
     func prepare(_ data: Dataset, rows: some Collection<Int>, training: Bool, prepared: [Tensor]? = nil) throws -> [Variable] {
         let inputs = try prepared ?? Model.prepareInputs(data, rows: rows, spec: spec, scaling: inputScaling)
-        return try transformed(inputs, training: training).map { Variable($0) }
+        return try zip(spec.inputs, try transformed(inputs, training: training)).map { input, t in
+            // Integer codes travel beside their float view to the layers that index with them.
+            guard case .categorical = input.kind, let codes = data.codes[input.name] else { return Variable(t) }
+            return try Variable(t, codes: try codes.gatherRows(rows, op: "dataset"))
+        }
     }
 
     /// Inputs of a batch in the order of `spec.inputs`, standardised by `scaling`: reads nothing
@@ -122,6 +126,15 @@ public final class Model {
         return task.targetColumns > 1 ? try t.reshaped([rows.count, task.targetColumns]) : t
     }
 
+    /// Class targets of a batch (classification; `check` has validated them): the dataset's
+    /// integers, or its float targets converted without re-checking.
+    func prepareClasses(_ data: Dataset, rows: some Collection<Int>) throws -> IndexTensor {
+        if let classes = data.classes { return try classes.gatherRows(rows, op: "fit") }
+        guard let y = data.target else { throw EmberError.invalidArgument("fit", "the dataset has no target") }
+        let t = try y.gatherRows(rows)
+        return IndexTensor(t.withUnsafeBufferPointer { $0.map { $0 >= 0 && $0 < 16_777_216 ? Int($0) : -1 } })
+    }
+
     /// Checks that the dataset fits the network's inputs and, if present, the task's targets.
     func check(_ data: Dataset, op: String) throws {
         for input in spec.inputs {
@@ -133,7 +146,7 @@ public final class Model {
             }
             // A source's values are checked as its batches are produced (bytes are always finite).
             guard let t = data.inputs[input.name] else { continue }
-            let p = t.storage.pointer
+            let p = t.unsafeReadPointer
             let width = max(input.sampleShape.reduce(1, *), 1)
             // A vectorised scan (the whole training set is checked once per fit).
             let bad = Int(cember_first_nonfinite(p, Int64(t.count)))
@@ -143,7 +156,14 @@ public final class Model {
             }
             // Training data must hold known levels; at prediction an unknown code is the network's
             // business (one-hot encodes it as zeros, a categorical tokenizer refuses it).
-            if case let .categorical(cards) = input.kind, op != "predict" {
+            if case let .categorical(cards) = input.kind, op != "predict", let codes = data.codes[input.name] {
+                // Integer codes: range checks only (once per fit), worded as for float codes.
+                let k = cards.count
+                for (i, v) in codes.data.enumerated() where v >= cards[i % k] {
+                    throw EmberError(.invalidArgument, "[\(op)] input '\(input.name)': \(ErrorIndex.describe(("row", i / k), ("column", i % k))) holds code \(Float(v)); expected an integer in 0..<\(cards[i % k])",
+                                     detail: EmberError.Detail(op: op, argument: input.name, index: i / k, expected: "a code in 0..<\(cards[i % k])", got: "\(Float(v))"))
+                }
+            } else if case let .categorical(cards) = input.kind, op != "predict" {
                 let k = cards.count
                 for i in 0..<t.count {
                     let v = p[i], card = cards[i % k]
@@ -160,7 +180,22 @@ public final class Model {
             throw EmberError(.shapeMismatch, "[\(op)] the target has \(y.count) values; a \(task.name) model needs \(width) per row (\(data.count) rows)",
                              detail: EmberError.Detail(op: op, argument: "target", expected: "\(data.count * width) values", got: "\(y.count)"))
         }
-        let p = y.storage.pointer
+        // Integer class targets: range checks only, once (the float view holds the same values).
+        if let classes = data.classes, !task.isRegression {
+            let bound: Int
+            switch task {
+            case .binary: bound = 2
+            case let .multiclass(k): bound = k
+            case .regression, .quantileRegression, .multilabel:
+                throw EmberError(.invalidArgument, "[\(op)] a \(task.name) model needs value targets; the data holds class targets",
+                                 detail: EmberError.Detail(op: op, argument: "target", expected: "value targets", got: "class targets"))
+            }
+            for (i, c) in classes.data.enumerated() where c < 0 || c >= bound {
+                throw Model.badTarget(op, i, Float(c), bound == 2 ? "0 or 1" : "a class index in 0..<\(bound)")
+            }
+            return
+        }
+        let p = y.unsafeReadPointer
         for i in 0..<y.count {
             let t = p[i]
             switch task {
@@ -189,7 +224,7 @@ public final class Model {
     /// are assembled on a background thread while the current batch runs (same results).
     public func logits(_ data: Dataset, batchSize: Int = 4096, prefetch: Bool = true) throws -> Tensor {
         guard batchSize >= 1 else { throw EmberError.invalidArgument("batch_size_predict", "must be >= 1, got \(batchSize)") }
-        try check(Dataset(inputs: data.inputs, sources: data.sources), op: "predict")
+        try check(data.withoutTarget(), op: "predict")
         let n = data.count, k = task.outputs
         var out = [Float](repeating: 0, count: n * k)
         var ctx = ForwardContext(training: false, rng: rng)
@@ -228,14 +263,14 @@ public final class Model {
             let exp = outputLink == .exp
             return Tensor.build(shape: [n, 1]) { o in
                 for i in 0..<n {
-                    let v = z.storage.pointer[i] * targetScaling.scale[0] + targetScaling.mean[0]
+                    let v = z.unsafeReadPointer[i] * targetScaling.scale[0] + targetScaling.mean[0]
                     o[i] = exp ? expf(v) : v
                 }
             }
         case .binary:
             return Tensor.build(shape: [n, 2]) { o in
                 for i in 0..<n {
-                    let p = sigmoid(z.storage.pointer[i])
+                    let p = sigmoid(z.unsafeReadPointer[i])
                     o[2 * i] = p
                     o[2 * i + 1] = 1 - p
                 }
@@ -249,14 +284,14 @@ public final class Model {
             return Tensor.build(shape: [n, k]) { o in
                 var row = [Float](repeating: 0, count: k)
                 for i in 0..<n {
-                    for j in 0..<k { row[j] = z.storage.pointer[i * k + j] * targetScaling.scale[0] + targetScaling.mean[0] }
+                    for j in 0..<k { row[j] = z.unsafeReadPointer[i * k + j] * targetScaling.scale[0] + targetScaling.mean[0] }
                     row.sort()
                     for j in 0..<k { o[i * k + j] = row[j] }
                 }
             }
         case let .multilabel(k):
             return Tensor.build(shape: [n, k]) { o in
-                for i in 0..<(n * k) { o[i] = sigmoid(z.storage.pointer[i]) }
+                for i in 0..<(n * k) { o[i] = sigmoid(z.unsafeReadPointer[i]) }
             }
         }
     }

@@ -24,7 +24,7 @@ public struct Standardization: Equatable, Sendable {
         var result = identity(p)
         let columns = (0..<p).filter { mask[$0] }
         guard n > 0, !columns.isEmpty, x.count >= n * p else { return result }
-        let values = x.storage.pointer
+        let values = x.unsafeReadPointer
         // Two passes in row order; each column's sums run over the rows in order, as one loop per
         // column would.
         var sums = [Double](repeating: 0, count: p)
@@ -58,10 +58,23 @@ public struct Standardization: Equatable, Sendable {
         let p = mean.count
         guard p > 0, !isIdentity else { return out }
         out.withUnsafeMutableBufferPointer { d in
-            for i in 0..<(d.count / p) {
-                for j in 0..<p { d[i * p + j] = (d[i * p + j] - mean[j]) / scale[j] }
-            }
+            guard let base = d.baseAddress else { return }
+            apply(rows: base, count: d.count / p)
         }
         return out
+    }
+
+    /// Scales `count` rows of `mean.count` values at `rows` in place: `(x - mean) / scale`. The
+    /// one standardisation loop of the tape path and the compiled training step.
+    func apply(rows d: UnsafeMutablePointer<Float>, count: Int) {
+        let p = mean.count
+        mean.withUnsafeBufferPointer { mean in
+            scale.withUnsafeBufferPointer { scale in
+                for i in 0..<count {
+                    let row = d + i * p  // a row pointer keeps index arithmetic out of the inner loop
+                    for j in 0..<p { row[j] = (row[j] - mean[j]) / scale[j] }
+                }
+            }
+        }
     }
 }

@@ -339,12 +339,12 @@ public final class Trainer {
             }
         } else {
             let xs = try model.prepare(train, rows: rows, training: true, prepared: inputs)
-            let y = try model.prepareTarget(train, rows: rows)
+            let y = try batchTarget(train, rows: rows)
             optimizer.zeroGrad()
             var ctx = ForwardContext(training: true, rng: model.rng)
             let out = try model.network.forward(xs, &ctx)
             model.rng = ctx.rng
-            let l = try loss(out, y)
+            let l = try y.loss(loss, out)
             lv = Double(l.value.scalarValue ?? .nan)
             if collect { outputs.append(contentsOf: out.value.data) }
             try l.backward()
@@ -352,6 +352,26 @@ public final class Trainer {
         for c in callbacks { try c.onAfterBackward(self, batch: batch) }
         try optimizer.step()
         return lv
+    }
+
+    /// A batch's target as the loss takes it: integer classes (single-label classification) or values.
+    enum BatchTarget {
+        case classes(IndexTensor)
+        case values(Tensor)
+
+        func loss(_ f: LossFunction, _ output: Variable) throws -> Variable {
+            switch self {
+            case let .classes(c): return try f(output, classes: c)
+            case let .values(t): return try f(output, t)
+            }
+        }
+    }
+
+    func batchTarget(_ data: Dataset, rows: some Collection<Int>) throws -> BatchTarget {
+        switch model.task {
+        case .binary, .multiclass: return .classes(try model.prepareClasses(data, rows: rows))
+        case .regression, .quantileRegression, .multilabel: return .values(try model.prepareTarget(data, rows: rows))
+        }
     }
 
     var oneCycleTotal: Int? {
@@ -362,8 +382,8 @@ public final class Trainer {
     /// Scores the validation data, updates early stopping and keeps the predictions for the host.
     func validate(_ valid: Dataset, into record: inout EpochRecord) throws {
         let z = try model.logits(valid, batchSize: config.batchSizePredict, prefetch: config.prefetch)
-        let y = try model.prepareTarget(valid, rows: 0..<valid.count)
-        let l = try GradientMode.withoutGradients { try loss(Variable(z), y) }
+        let y = try batchTarget(valid, rows: 0..<valid.count)
+        let l = try GradientMode.withoutGradients { try y.loss(loss, Variable(z)) }
         record.validLoss = Double(l.value.scalarValue ?? .nan)
         let p = model.probabilities(z)
         lastValidPredictions = p
