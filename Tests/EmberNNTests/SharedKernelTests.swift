@@ -307,7 +307,7 @@ final class IntegerCodesTests: XCTestCase {
             try embedding(try Variable(try Tensor(shape: [2], data: [0, 3]), codes: IndexTensor([0, 3])), &ctx)
         }
         let categ = try CategoricalTokenizer(cardinalities: [3, 2], dToken: 4, rng: &rng)
-        assertEmberError(.invalidArgument, ["categorical feature 1 (0-based) has 2 levels, but row 1 holds code 2.0; expected an integer in 0..<2"]) {
+        assertEmberError(.invalidArgument, ["categorical feature 1 (0-based) has 2 levels, but row 1 (0-based) holds code 2.0; expected an integer in 0..<2"]) {
             try categ(try Variable(try Tensor(shape: [2, 2], data: [0, 1, 2, 2]), codes: IndexTensor(shape: [2, 2], data: [0, 1, 2, 2])), &ctx)
         }
     }
