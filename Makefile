@@ -103,7 +103,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-core bench-build bench-graph bench-extending bench-images bench-finetune
+.PHONY: bench bench-quick bench-core bench-build bench-graph bench-extending bench-images bench-finetune bench-tabular
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -128,6 +128,13 @@ bench-extending: rpkg-install
 ## Fine-tuning: an epoch of ResNet-18 on 64 x 64 images with the body frozen against all trainable.
 bench-finetune: rpkg-install
 	R_LIBS=$(RLIB_LOCAL) OMP_NUM_THREADS=1 Rscript Benchmarks/finetune_bench.R
+
+## The tabular learners at their defaults against ranger and cv_glmnet, 5-fold CV on seven tasks;
+## writes Benchmarks/results-tabular.md (needs MLR3_LIB with mlr3, mlr3learners, mlr3pipelines;
+## ranger, glmnet, mlbench and palmerpenguins from Debian).
+bench-tabular: rpkg-install
+	$(MAKE) deps APT_PACKAGES="r-cran-ranger r-cran-glmnet r-cran-mlbench r-cran-palmerpenguins"
+	R_LIBS=$(RLIB_LOCAL):$(MLR3_LIB) OMP_NUM_THREADS=1 Rscript Benchmarks/tabular_bench.R
 
 ## EmberCore vs torch.matmul and small ops, one thread.
 bench-core: bench-build

@@ -189,6 +189,17 @@ int main(int argc, char **argv) {
     EXPECT(correct >= N - 2, "training accuracy");
     EXPECT(fabs(prob[0] + prob[1] - 1.0) < 1e-6, "probabilities sum to one");
 
+    /* The network node by node, and gradient × input attributions of the positive logit. */
+    const char *summary = NULL;
+    EXPECT(ember_model_summary(model, &summary) == EMBER_OK && strstr(summary, "\"flops\"") != NULL, "summary");
+    double *attr = malloc(sizeof(double) * N * P);
+    const int32_t first_output = 0;
+    EXPECT(ember_model_attributions(model, data, "num", &first_output, 1, 0, EMBER_LAYOUT_ROW_MAJOR, attr, N * P) == EMBER_OK &&
+               isfinite(attr[0]), "attributions");
+    expect_error(ember_model_attributions(model, data, "nope", &first_output, 1, 0, EMBER_LAYOUT_ROW_MAJOR, attr, N * P),
+                 EMBER_ERR_INVALID_ARGUMENT, "no input 'nope'", "input", "attributions of an unknown input");
+    free(attr);
+
     /* Bytes and files. */
     ember_bytes *bytes = NULL;
     const uint8_t *raw = NULL;
