@@ -153,6 +153,12 @@
 #' @param progress (`logical(1)`)\cr Show a progress bar.
 #' @param on_interrupt (`character(1)`)\cr `"return"` or `"stop"` (see section Training in
 #'   slices).
+#' @param on_nonfinite (`character(1)`)\cr What a training loss that becomes NaN or infinite
+#'   does. Training always stops there: that batch's step is not taken and the model goes back to
+#'   the weights before the previous batch, the last whose loss was finite (the initial weights
+#'   if the first batch's loss is not finite); the history holds the epochs completed before.
+#'   `"stop"` then signals an error of class `ember_error_nonfinite` with that model as its
+#'   `$model`, `"warn"` a warning of class `ember_warning_nonfinite` and returns the model.
 #' @return An `ember_model`: use [predict()][predict.ember_model], `$history` (an
 #'   `ember_history` data.frame with a `plot()` method), [ember_save()], [ember_parameters()].
 #' @seealso [ember_architectures], [predict.ember_model()], [ember_save()]
@@ -192,7 +198,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
                       restore_best_weights = TRUE, eval_freq = 1L, measures = NULL, measures_train = NULL,
                       standardize = TRUE, seed = NULL, num_threads = 1L, shuffle = TRUE, drop_last = FALSE,
                       batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop"),
-                      callbacks = list(), init = NULL, init_strict = FALSE, init_resume = FALSE,
+                      on_nonfinite = c("stop", "warn"), callbacks = list(), init = NULL, init_strict = FALSE, init_resume = FALSE,
                       keep_optimizer_state = FALSE, augment = NULL) {
   if (!inherits(architecture, "ember_architecture")) {
     ember_abort("'architecture' must be an ember_architecture, e.g. ember_mlp() or ember_cnn()", argument = "architecture",
@@ -214,6 +220,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     ember_abort("'min_delta' must be a number >= 0", argument = "min_delta", expected = "a number >= 0", got = deparse_short(min_delta))
   }
   on_interrupt <- match.arg(on_interrupt)
+  on_nonfinite <- check_choice(on_nonfinite[1L], c("stop", "warn"), "on_nonfinite")
   if (!is.null(seed) && !checkmate::test_number(seed, lower = 0, upper = 2^53, finite = TRUE) ||
       (!is.null(seed) && seed != round(seed))) {
     ember_abort("'seed' must be NULL or a non-negative integer", argument = "seed", expected = "a non-negative integer",
@@ -333,6 +340,18 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
     failure <- run$failure
     failure$model <- model
     stop(failure)
+  }
+  if (!is.null(run$non_finite)) {
+    f <- run$non_finite
+    text <- sprintf("the training loss became %s in epoch %d, batch %d; training stopped and the model keeps the last weights whose loss was finite (%d complete epoch(s))",
+      f$loss, as.integer(f$epoch), as.integer(f$batch), nrow(run$history))
+    if (on_nonfinite == "stop") {
+      cond <- ember_condition(paste0(text, "; lower the learning rate, or on_nonfinite = \"warn\" returns the model"), "nonfinite",
+        list(argument = "on_nonfinite", got = f$loss, expected = "a finite loss"))
+      cond$model <- model
+      stop(cond)
+    }
+    ember_warn(text, kind = "nonfinite", argument = "on_nonfinite")
   }
   if (run$interrupted) {
     if (on_interrupt == "stop") {
@@ -655,6 +674,7 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
   stopped <- FALSE
   interrupted <- FALSE
   failure <- NULL  # an error while training (an unreadable image file ...): raised with the model so far
+  non_finite <- NULL  # where the loss became NaN or infinite (the engine stopped training there)
   state <- NULL
   bar <- if (progress) utils::txtProgressBar(min = 0, max = epochs, style = 3) else NULL
   on.exit(if (!is.null(bar)) close(bar), add = TRUE)
@@ -687,14 +707,19 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
       }
       state <- from_json(.Call(C_ember_trainer_state, trainer))
       stopped <- stopped || isTRUE(state$stopped)
+      if (!is.null(state$non_finite)) non_finite <- state$non_finite
       elapsed <- proc.time()[["elapsed"]] - started
       if (elapsed > 0.01) budget <- as.integer(min(max(1, round(budget * target_seconds / elapsed)), 1e6)) else budget <- min(budget * 4L, 1000000L)
       if (!is.null(bar)) utils::setTxtProgressBar(bar, length(records) + state$batches_in_epoch / batches_per_epoch)
     }
-  }, interrupt = function(e) interrupted <<- TRUE, error = function(e) failure <<- e)
+  }, interrupt = function(e) interrupted <<- TRUE, error = function(e) {
+    # Ctrl-C seen by the engine between batches ends the slice with this error (the trainer keeps
+    # the batches it ran): the same as an interrupt between slices.
+    if (inherits(e, "ember_error_interrupted")) interrupted <<- TRUE else failure <<- e
+  })
   best <- state$best_epoch
   list(history = records_to_history(records), stopped = stopped, interrupted = interrupted,
-    best_epoch = if (length(best)) as.integer(best) else NULL, failure = failure)
+    best_epoch = if (length(best)) as.integer(best) else NULL, failure = failure, non_finite = non_finite)
 }
 
 # Epoch records (JSON) as an ember_history data.frame.
