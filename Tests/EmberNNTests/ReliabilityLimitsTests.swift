@@ -41,14 +41,14 @@ final class ReliabilityLimitsTests: XCTestCase {
     func testLimitsOfTheEnvironmentVariableApplyToNetworkTrainingAndBatches() throws {
         let spec = try Architectures.mlp(TabularInputs(numeric: 4), neurons: [1000])
         // 8,003 weights need 32,012 bytes.
-        try withMemoryLimit(32_011) {
+        withMemoryLimit(32_011) {
             assertEmberError(.memory, ["needs 32012 bytes (31.3 KiB)", "32011 bytes (31.3 KiB) are available"]) {
                 try Model(spec: spec, task: .multiclass(classes: 3), seed: 1)
             }
         }
         let model = try Model(spec: spec, task: .multiclass(classes: 3), seed: 1)
         // Training state: five more floats per parameter.
-        try withMemoryLimit(100_000) {
+        withMemoryLimit(100_000) {
             assertEmberError(.memory, ["[fit] training a network of 8003 parameters", "160060 bytes"]) {
                 try Trainer(model: model, config: TrainerConfig())
             }

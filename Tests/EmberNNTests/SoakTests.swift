@@ -10,7 +10,7 @@ func residentKiB() -> Double {
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 256)
     guard fgets(&line, Int32(line.count), f) != nil else { return 0 }
-    let fields = String(cString: line).split(separator: " ")
+    let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
     guard fields.count >= 2, let pages = Double(fields[1]) else { return 0 }
     return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1024
 }

@@ -59,27 +59,28 @@ expect_prompt <- function(what, res) {
 # What is interrupted: the child's setup, the call interrupted `delay` seconds after the setup,
 # the check of the model afterwards, and how the interrupt surfaces.
 interrupt_cases <- list(
-  # The engine polls between prediction batches: 3 million rows through a wide MLP take minutes
-  # (the first seconds go to encoding them in R).
+  # The engine polls between prediction batches: 300,000 rows through a wide MLP take about a
+  # minute (the first half second goes to encoding them in R).
   predict = list(
-    setup = c("model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = c(1024, 1024)), epochs = 1, progress = FALSE, seed = 1)",
-      "before <- predict(model, iris, type = 'prob')", "x <- iris[rep(1:150, 20000), 1:4]"),
+    setup = c("model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = c(2048, 2048)), epochs = 1, progress = FALSE, seed = 1)",
+      "before <- predict(model, iris, type = 'prob')", "x <- iris[rep(1:150, 2000), 1:4]"),
     call = "predict(model, x, type = 'prob', batch_size = 256)",
-    check = "identical(predict(model, iris, type = 'prob'), before)", delay = 5,
-    how = "predict.*interrupted by the user after [0-9]+ of 3000000 rows"),
+    check = "identical(predict(model, iris, type = 'prob'), before)", delay = 3,
+    how = "predict.*interrupted by the user after [0-9]+ of 300000 rows"),
   # Between slices of a quarter of a second, and between batches inside a slice, even within a
   # long epoch: the model trained so far comes back, with a warning.
   fit = list(
     setup = c("x <- matrix(rnorm(20000 * 64), 20000)", "y <- factor(sample(c('a', 'b', 'c'), 20000, TRUE))"),
     call = "model <- ember_fit(x, y, ember_mlp(neurons = c(512, 512)), epochs = 1000, batch_size = 64, progress = FALSE)",
-    check = "c(nrow(model$history) < 1000, all(is.finite(predict(model, x[1:5, ], type = 'prob'))))", delay = 2,
+    check = "exists('model') && nrow(model$history) < 1000 && all(is.finite(predict(model, x[1:5, ], type = 'prob')))", delay = 2,
     how = "^ember_warning_interrupted$"),
-  # 150 training rows, 3 million validation rows: nearly all the time goes to validation.
+  # 150 training rows, 300,000 validation rows through a wide MLP: nearly all the time goes to
+  # validation (about a minute per epoch).
   validation = list(
-    setup = c("vx <- iris[rep(1:150, 20000), 1:4]", "vy <- iris$Species[rep(1:150, 20000)]"),
-    call = paste("model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = c(1024, 1024)), epochs = 100,",
+    setup = c("vx <- iris[rep(1:150, 2000), 1:4]", "vy <- iris$Species[rep(1:150, 2000)]"),
+    call = paste("model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = c(2048, 2048)), epochs = 100,",
       "validate = list(x = vx, y = vy), batch_size_predict = 256, progress = FALSE, seed = 1)"),
-    check = "c(nrow(model$history) < 100, all(is.finite(predict(model, iris, type = 'prob'))))", delay = 4,
+    check = "exists('model') && nrow(model$history) < 100 && all(is.finite(predict(model, iris, type = 'prob')))", delay = 3,
     how = "^ember_warning_interrupted$"),
   # Encoding 4 million rows and copying them into the engine, before training starts; an earlier
   # model is untouched.

@@ -115,9 +115,8 @@ test_that("a prediction on 10^7 rows streams in batches: the peak memory grows b
     n, input / 1e6, peak / 1e6, peak / input, peak / n), file = stderr())
   expect_identical(dim(p), c(as.integer(n), 3L))
   expect_true(all(abs(rowSums(p[c(1, n), ]) - 1) < 1e-6))
-  # About 88 bytes per row (docs/reliability.md): R's encoded copy of the 4 columns (32), the
-  # engine's float copy (16), the engine's outputs (2 x 12) and R's result (24), against an input
-  # of 32 bytes per row. Without streaming, the activations alone would take n x 263 values x 4
-  # bytes = 10.5 GB, 33 times the input.
+  # Measured: about 96 bytes per row, 3 times the input of 32 bytes per row (docs/reliability.md;
+  # R's encoded copy, the engine's float32 copy, the outputs and R's result). Without streaming,
+  # the activations alone would take n x 263 values x 4 bytes = 10.5 GB, 33 times the input.
   expect_lt(peak, 3.5 * input)
 })
