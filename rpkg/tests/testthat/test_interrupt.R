@@ -59,12 +59,13 @@ expect_prompt <- function(what, res) {
 # What is interrupted: the child's setup, the call interrupted `delay` seconds after the setup,
 # the check of the model afterwards, and how the interrupt surfaces.
 interrupt_cases <- list(
-  # The engine polls between prediction batches: 300,000 rows through a wide MLP take about a
-  # minute (the first half second goes to encoding them in R).
+  # The engine polls between prediction batches (small ones: the latency is about one batch):
+  # 300,000 rows through a wide MLP take about a minute (the first half second goes to encoding
+  # them in R).
   predict = list(
     setup = c("model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = c(2048, 2048)), epochs = 1, progress = FALSE, seed = 1)",
       "before <- predict(model, iris, type = 'prob')", "x <- iris[rep(1:150, 2000), 1:4]"),
-    call = "predict(model, x, type = 'prob', batch_size = 256)",
+    call = "predict(model, x, type = 'prob', batch_size = 64)",
     check = "identical(predict(model, iris, type = 'prob'), before)", delay = 3,
     how = "predict.*interrupted by the user after [0-9]+ of 300000 rows"),
   # Between slices of a quarter of a second, and between batches inside a slice, even within a
@@ -79,18 +80,18 @@ interrupt_cases <- list(
   validation = list(
     setup = c("vx <- iris[rep(1:150, 2000), 1:4]", "vy <- iris$Species[rep(1:150, 2000)]"),
     call = paste("model <- ember_fit(iris[, 1:4], iris$Species, ember_mlp(neurons = c(2048, 2048)), epochs = 100,",
-      "validate = list(x = vx, y = vy), batch_size_predict = 256, progress = FALSE, seed = 1)"),
+      "validate = list(x = vx, y = vy), batch_size_predict = 64, progress = FALSE, seed = 1)"),
     check = "exists('model') && nrow(model$history) < 100 && all(is.finite(predict(model, iris, type = 'prob')))", delay = 3,
     how = "^ember_warning_interrupted$"),
-  # Encoding 4 million rows and copying them into the engine, before training starts; an earlier
-  # model is untouched.
+  # Encoding 2 million rows and copying them into the engine (about half a second), before
+  # training starts; an earlier model is untouched.
   `data loading` = list(
     setup = c("model <- ember_fit(iris[, 1:4], iris$Species, epochs = 1, progress = FALSE, seed = 1)",
       "before <- predict(model, iris, type = 'prob')",
-      "x <- data.frame(matrix(rnorm(4e6 * 8), ncol = 8), g = factor(sample(letters, 4e6, TRUE)))",
-      "y <- factor(sample(c('a', 'b'), 4e6, TRUE))"),
+      "x <- data.frame(matrix(rnorm(2e6 * 8), ncol = 8), g = factor(sample(letters, 2e6, TRUE)))",
+      "y <- factor(sample(c('a', 'b'), 2e6, TRUE))"),
     call = "for (i in 1:20) fit <- ember_fit(x, y, epochs = 1, progress = FALSE, on_interrupt = 'stop')",
-    check = "identical(predict(model, iris, type = 'prob'), before)", delay = 0.5, how = "interrupt")
+    check = "identical(predict(model, iris, type = 'prob'), before)", delay = 0.2, how = "interrupt")
 )
 
 for (what in names(interrupt_cases)) {
