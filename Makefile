@@ -68,8 +68,7 @@ soak: c-archive rpkg-install
 	  -Xswiftc -enable-testing --filter SoakTests
 	@# The learner's cycles run when mlr3 is on R_LIBS (e.g. R_LIBS=/path/to/mlr3/library make soak).
 	cd rpkg/tests && NOT_CRAN=true EMBER_SOAK_CYCLES=$(SOAK_CYCLES) EMBER_SOAK_SLOPE_KIB=$(SOAK_SLOPE_KIB) \
-	  R_LIBS=$(RLIB_LOCAL):$(R_LIBS) Rscript -e 'testthat::test_dir("testthat", filter = "soak", package = "mlr3ember", \
-	  load_package = "installed", reporter = "summary", stop_on_failure = TRUE)'
+	  R_LIBS=$(RLIB_LOCAL):$(R_LIBS) Rscript -e 'testthat::test_dir("testthat", filter = "soak", package = "mlr3ember", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)'
 
 ## Copies the engine sources into the R package (R CMD build packs only rpkg/).
 rpkg-sources:
