@@ -36,7 +36,8 @@
 #'
 #' @section Training in slices, progress and interrupts:
 #' Training runs in slices of about a quarter of a second (whole epochs, or a number of batches
-#' within an epoch for big networks), so that R shows progress and honours Ctrl-C between slices.
+#' within an epoch for big networks), so that R shows progress and honours Ctrl-C between slices;
+#' within a slice (and during validation) the engine stops at the next batch.
 #' On an interrupt, `ember_fit()` finishes cleanly (the engine's objects are released, the best
 #' weights restored when early stopping is configured) and then, with `on_interrupt = "return"`
 #' (the default), returns the model trained so far with a warning of class
