@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFTPM_FLAGS := --cache-path $(CURDIR)/.build-cache --config-path $(CURDIR)/.build-cache/config \
   --security-path $(CURDIR)/.build-cache/security
 
-.PHONY: all deps swift-build swift-test c-test rpkg-sources rpkg-install rpkg-build r-test r-check \
+.PHONY: all deps swift-build swift-test c-archive c-test soak rpkg-sources rpkg-install rpkg-build r-test r-check \
   test demo check-mlr3 crosslang-fixtures clean
 
 all: rpkg-install
@@ -36,19 +36,39 @@ swift-build: deps
 swift-test: deps
 	$(SWIFT) test $(SWIFTPM_FLAGS) -c release -Xswiftc -enable-testing
 
-## The C smoke test: compiled with -Wall -Werror against include/ember.h, linked with the engine.
-c-test: deps
+# Compiles a C program against include/ember.h with -Wall -Werror and links it with the engine
+# archive and the static Swift runtime: $(call c_program,source,output).
+SWIFT_STATIC = $$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux
+c_program = gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude $(1) -o $(2) \
+	  .build/release/libEmberStatic.a $(SWIFT_STATIC)/x86_64/swiftrt.o -L$(SWIFT_STATIC) \
+	  -Wl,-Bstatic -lswiftCore -lswift_StringProcessing -lswiftGlibc -lswiftSynchronization -Wl,-Bdynamic \
+	  -lopenblas -lpng -ljpeg -lstdc++ -lm -ldl -lpthread
+
+## The engine as a static archive for C programs.
+c-archive: deps
 	@# SwiftPM appends to an existing archive: remove it so objects of deleted sources cannot linger.
 	rm -f .build/release/libEmberStatic.a
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product EmberStatic
 	mkdir -p .build/c-test
-	gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude Examples/c/smoke.c -o .build/c-test/smoke \
-	  .build/release/libEmberStatic.a \
-	  $$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux/x86_64/swiftrt.o \
-	  -L$$(dirname $$(dirname $$(readlink -f $(SWIFT))))/lib/swift_static/linux \
-	  -Wl,-Bstatic -lswiftCore -lswift_StringProcessing -lswiftGlibc -lswiftSynchronization -Wl,-Bdynamic \
-	  -lopenblas -lpng -ljpeg -lstdc++ -lm -ldl -lpthread
+
+## The C smoke test: compiled with -Wall -Werror against include/ember.h, linked with the engine.
+c-test: c-archive
+	$(call c_program,Examples/c/smoke.c,.build/c-test/smoke)
 	.build/c-test/smoke rpkg/tests/testthat/fixtures/r_iris_mlp.safetensors
+
+## Soak: SOAK_CYCLES (1000) fit / predict / serialize / load cycles in one process from C, Swift and
+## R, each reporting its RSS slope (KiB per cycle over the second half) and failing on a live
+## handle at the end or a slope above SOAK_SLOPE_KIB (docs/reliability.md).
+SOAK_CYCLES ?= 1000
+SOAK_SLOPE_KIB ?= 4
+soak: c-archive rpkg-install
+	$(call c_program,Examples/c/soak.c,.build/c-test/soak)
+	.build/c-test/soak $(SOAK_CYCLES) $(SOAK_SLOPE_KIB)
+	EMBER_SOAK_CYCLES=$(SOAK_CYCLES) EMBER_SOAK_SLOPE_KIB=$(SOAK_SLOPE_KIB) $(SWIFT) test $(SWIFTPM_FLAGS) -c release \
+	  -Xswiftc -enable-testing --filter SoakTests
+	@# The learner's cycles run when mlr3 is on R_LIBS (e.g. R_LIBS=/path/to/mlr3/library make soak).
+	cd rpkg/tests && NOT_CRAN=true EMBER_SOAK_CYCLES=$(SOAK_CYCLES) EMBER_SOAK_SLOPE_KIB=$(SOAK_SLOPE_KIB) \
+	  R_LIBS=$(RLIB_LOCAL):$(R_LIBS) Rscript -e 'testthat::test_dir("testthat", filter = "soak", package = "mlr3ember", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)'
 
 ## Copies the engine sources into the R package (R CMD build packs only rpkg/).
 rpkg-sources:

@@ -40,6 +40,9 @@ extern "C" {
 #define EMBER_ERR_STATE 3            /* call not allowed in the object's state */
 #define EMBER_ERR_CORRUPT 4          /* malformed or incompatible serialized bytes or files */
 #define EMBER_ERR_OVERFLOW 5         /* a size beyond what the engine or BLAS supports */
+#define EMBER_ERR_MEMORY 6           /* more memory than the machine has available (refused before
+                                        allocating; the message states the bytes needed) */
+#define EMBER_ERR_INTERRUPTED 7      /* the host's interrupt check asked to stop (ember_set_interrupt_check) */
 #define EMBER_ERR_INTERNAL 99        /* a bug: please report it with the message */
 
 /** Memory layouts of caller matrices and tensors. */
@@ -111,9 +114,22 @@ int32_t ember_get_num_threads(int32_t *out_threads);
  *  count from 1. Process-wide; set it once at load. ember_error_detail's index stays 0-based. */
 int32_t ember_set_message_index_base(int32_t base);
 
-/** Sets the number of threads the engine computes with, 1..65. The engine splits large matrix
+/** Sets the number of threads the engine computes with, 1..65 (other counts, e.g. 10^6, are
+ *  refused with EMBER_ERR_INVALID_ARGUMENT, not clamped). The engine splits large matrix
  *  products over them and keeps OpenBLAS single-threaded (a process-wide OpenBLAS setting). */
 int32_t ember_set_num_threads(int32_t threads);
+
+/**
+ * Sets the host's interrupt check (NULL removes it), process-wide. The engine calls
+ * check(context) on the calling thread between batches of training, validation and prediction;
+ * when it returns non-zero, the call ends with EMBER_ERR_INTERRUPTED and its objects stay usable:
+ * a model keeps its weights, a trainer the batches it ran (the next ember_trainer_fit continues
+ * the epoch; an interrupt during validation leaves that epoch without its record). The check
+ * must be cheap, must not unwind (longjmp) through the engine and is only called by threads that
+ * called into the engine; it decides itself whether the calling thread is one it answers for.
+ */
+typedef int32_t (*ember_interrupt_check)(void *context);
+int32_t ember_set_interrupt_check(ember_interrupt_check check, void *context);
 
 /** Numbers of live handles of each type (for leak checks); each pointer may be NULL. */
 int32_t ember_live_handles(int64_t *out_models, int64_t *out_datasets, int64_t *out_trainers,
@@ -359,6 +375,10 @@ int32_t ember_dataset_rows(const ember_dataset *dataset, int64_t *out_rows);
  *    response_column; hamming_accuracy for multilabel), "patience": 0, "min_delta": 0,
  *    "restore_best_weights": true, "batch_size_predict": 4096,
  *    "host_scoring": false   (true: only ember_trainer_report_score drives early stopping)}
+ * A network, a training batch, a dataset input or a prediction that needs more memory than the
+ * machine has available (MemAvailable, the cgroup's limit, or the environment variable
+ * EMBER_MEMORY_LIMIT in bytes, whichever is least) is refused with EMBER_ERR_MEMORY before
+ * anything is allocated.
  */
 int32_t ember_trainer_new(ember_trainer **out_trainer, ember_model *model, const char *config_json);
 
@@ -379,7 +399,10 @@ int32_t ember_trainer_fit(ember_trainer *trainer, const ember_dataset *train, co
 /**
  * The trainer's state as JSON: epoch, epoch_in_progress, batches_in_epoch, batch_loss (the last
  * batch's training loss, null before the first), stopped, best_epoch, best_score, lr (per group),
- * groups.
+ * groups, non_finite (null, or {"epoch", "batch", "loss": "NaN" | "Inf" | "-Inf"} when a training
+ * loss was not finite: training then stopped, that batch's step was not taken and the weights went
+ * back to those before the previous batch, the last with a finite loss; ember_trainer_fit still
+ * returns EMBER_OK, the host decides).
  */
 int32_t ember_trainer_state(const ember_trainer *trainer, const char **out_json);
 

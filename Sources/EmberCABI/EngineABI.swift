@@ -127,6 +127,12 @@ public func ember_set_message_index_base(_ base: Int32) -> Int32 {
     guarded { try ErrorIndex.setBase(Int(base)) }
 }
 
+/// Sets the host's interrupt check (NULL removes it).
+@_cdecl("ember_set_interrupt_check")
+public func ember_set_interrupt_check(_ check: Interrupts.Check?, _ context: UnsafeMutableRawPointer?) -> Int32 {
+    guarded { Interrupts.set(check, context: context) }
+}
+
 /// Live handle counts.
 @_cdecl("ember_live_handles")
 public func ember_live_handles(_ models: UnsafeMutablePointer<Int64>?, _ datasets: UnsafeMutablePointer<Int64>?,

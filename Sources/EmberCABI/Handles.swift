@@ -233,7 +233,8 @@ func checkedLayout(_ layout: Int32) throws -> Bool {
     }
 }
 
-/// The element count of `shape`, refusing overflow and more than 2³¹·64 elements.
+/// The element count of `shape`, refusing overflow, more than 2³¹·64 elements and more float32
+/// values than the machine has memory for (`MemoryBudget`).
 func checkedElements(_ shape: [Int], _ argument: String) throws -> Int {
     var n = 1
     for d in shape {
@@ -244,15 +245,29 @@ func checkedElements(_ shape: [Int], _ argument: String) throws -> Int {
         }
         n = m
     }
+    // The engine copies the values into float32 (refused before allocating beyond the machine).
+    try MemoryBudget.check(MemoryBudget.saturatingProduct([n, MemoryLayout<Float>.size]),
+                           "the engine's copy of '\(argument)' \(shapeString(shape))", op: "dataset", argument: argument,
+                           advice: "use fewer rows or columns")
     return n
 }
+
+/// Values copied between two polls of the host's interrupt check.
+let copyChunk = 1 << 22
 
 /// Reads n-d data of `shape` in the caller's layout into a row-major float tensor.
 func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argument: String) throws -> Tensor {
     let n = try checkedElements(shape, argument)
     var data = [Float](repeating: 0, count: n)
     if !columnMajor || shape.count <= 1 {
-        for i in 0..<n { data[i] = Float(x[i]) }
+        // In chunks, polling the host's interrupt check between them (large data takes a while).
+        var start = 0
+        while start < n {
+            try Interrupts.poll("dataset", "while copying '\(argument)' (\(start) of \(n) values)")
+            let end = min(start + copyChunk, n)
+            for i in start..<end { data[i] = Float(x[i]) }
+            start = end
+        }
     } else {
         // Walk the column-major source in order while tracking the row-major destination index.
         var strides = [Int](repeating: 1, count: shape.count)
@@ -260,6 +275,7 @@ func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argu
         var index = [Int](repeating: 0, count: shape.count)
         var dst = 0
         for src in 0..<n {
+            if src % copyChunk == 0 { try Interrupts.poll("dataset", "while copying '\(argument)' (\(src) of \(n) values)") }
             data[dst] = Float(x[src])
             var d = 0
             while d < shape.count {

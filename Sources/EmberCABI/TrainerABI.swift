@@ -55,6 +55,10 @@ public func ember_trainer_state(_ trainer: OpaquePointer?, _ out: TextOut?) -> I
             ("best_score", t.bestScore.map { .number($0) } ?? .null),
             ("lr", .array(t.optimizer.groups.map { .number($0["lr"]) })),
             ("groups", .number(Double(t.optimizer.groups.count))),
+            ("non_finite", t.nonFiniteLoss.map { f in
+                .object([("epoch", .number(Double(f.epoch))), ("batch", .number(Double(f.batch))),
+                         ("loss", .string(f.loss.isNaN ? "NaN" : f.loss > 0 ? "Inf" : "-Inf"))])
+            } ?? .null),
         ])
         try returnText(state.text, out)
     }

@@ -15,6 +15,11 @@ public struct EmberError: Error, CustomStringConvertible, Equatable, Sendable {
         case corruptData = 4
         /// A size or count does not fit the range the engine or BLAS supports.
         case overflow = 5
+        /// The memory a network, batch, dataset or prediction needs exceeds what the machine has
+        /// available (`MemoryBudget`); refused before anything is allocated.
+        case memory = 6
+        /// The host's interrupt check (`Interrupts`) asked the engine to stop.
+        case interrupted = 7
     }
 
     /// The kind of failure.

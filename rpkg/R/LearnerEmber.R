@@ -33,6 +33,10 @@
 #'   train time, so that `set.seed()` governs it (also on parallel workers, through mlr3's seeds).
 #' * `num_threads` (`integer(1)`, initially 1): threads of the engine's pool (OpenBLAS itself runs on one); the only
 #'   parameter tagged `"threads"`.
+#' * `on_nonfinite` (`character(1)`, default `"stop"`): when the training loss becomes NaN or
+#'   infinite, training stops with the last weights whose loss was finite and `"stop"` signals an
+#'   error of class `ember_error_nonfinite`, `"warn"` a warning of class
+#'   `ember_warning_nonfinite` and keeps that model (see [ember_fit()]).
 #'
 #' Validation and early stopping (see section Validation):
 #' * `eval_freq` (`integer(1)`, initially 1): validate every `eval_freq` epochs (and after the
@@ -382,7 +386,7 @@ ember_learner_train <- function(learner, private, task, continue = NULL, fit = e
       measures_train = lapply(measures_train, measure_as_ember, task = task), standardize = pv$standardize %||% TRUE,
       seed = seed, num_threads = pv$num_threads, shuffle = pv$shuffle %||% TRUE, drop_last = pv$drop_last %||% FALSE,
       batch_size_predict = pv$batch_size_predict %||% pv$batch_size, progress = isTRUE(pv$cb.progress),
-      on_interrupt = "stop", callbacks = callbacks, init = init, init_strict = pv$init_strict %||% FALSE,
+      on_interrupt = "stop", on_nonfinite = pv$on_nonfinite %||% "stop", callbacks = callbacks, init = init, init_strict = pv$init_strict %||% FALSE,
       init_resume = resume, keep_optimizer_state = pv$keep_optimizer_state %||% FALSE, augment = pv$augment),
     # A learner does not warn that the training rows hold one class or one row: mlr3 resamples
     # small tasks, and the task's classes still get their outputs.

@@ -36,7 +36,8 @@
 #'
 #' @section Training in slices, progress and interrupts:
 #' Training runs in slices of about a quarter of a second (whole epochs, or a number of batches
-#' within an epoch for big networks), so that R shows progress and honours Ctrl-C between slices.
+#' within an epoch for big networks), so that R shows progress and honours Ctrl-C between slices;
+#' within a slice (and during validation) the engine stops at the next batch.
 #' On an interrupt, `ember_fit()` finishes cleanly (the engine's objects are released, the best
 #' weights restored when early stopping is configured) and then, with `on_interrupt = "return"`
 #' (the default), returns the model trained so far with a warning of class
@@ -153,6 +154,12 @@
 #' @param progress (`logical(1)`)\cr Show a progress bar.
 #' @param on_interrupt (`character(1)`)\cr `"return"` or `"stop"` (see section Training in
 #'   slices).
+#' @param on_nonfinite (`character(1)`)\cr What a training loss that becomes NaN or infinite
+#'   does. Training always stops there: that batch's step is not taken and the model goes back to
+#'   the weights before the previous batch, the last whose loss was finite (the initial weights
+#'   if the first batch's loss is not finite); the history holds the epochs completed before.
+#'   `"stop"` then signals an error of class `ember_error_nonfinite` with that model as its
+#'   `$model`, `"warn"` a warning of class `ember_warning_nonfinite` and returns the model.
 #' @return An `ember_model`: use [predict()][predict.ember_model], `$history` (an
 #'   `ember_history` data.frame with a `plot()` method), [ember_save()], [ember_parameters()].
 #' @seealso [ember_architectures], [predict.ember_model()], [ember_save()]
@@ -192,9 +199,10 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
                       restore_best_weights = TRUE, eval_freq = 1L, measures = NULL, measures_train = NULL,
                       standardize = TRUE, seed = NULL, num_threads = 1L, shuffle = TRUE, drop_last = FALSE,
                       batch_size_predict = 4096L, progress = interactive(), on_interrupt = c("return", "stop"),
-                      callbacks = list(), init = NULL, init_strict = FALSE, init_resume = FALSE,
+                      on_nonfinite = c("stop", "warn"), callbacks = list(), init = NULL, init_strict = FALSE, init_resume = FALSE,
                       keep_optimizer_state = FALSE, augment = NULL) {
   on_interrupt <- match.arg(on_interrupt)
+  on_nonfinite <- check_choice(on_nonfinite[1L], c("stop", "warn"), "on_nonfinite")
   a <- fit_arguments(architecture, epochs = epochs, batch_size = batch_size, optimizer = optimizer, patience = patience,
     eval_freq = eval_freq, num_threads = num_threads, batch_size_predict = batch_size_predict, standardize = standardize,
     shuffle = shuffle, drop_last = drop_last, progress = progress, restore_best_weights = restore_best_weights,
@@ -213,7 +221,7 @@ ember_fit <- function(x, y, architecture = ember_mlp(), epochs = 30L, batch_size
   fit_run(ptr$ptr, data, trainer_config, callbacks, engine, measures, measures_train, epochs = a$epochs,
     batch_size = a$batch_size, batch_size_predict = a$batch_size_predict, num_threads = a$num_threads,
     optimizer = a$optimizer, lr = lr, validate = validate, keep_optimizer_state = keep_optimizer_state,
-    on_interrupt = on_interrupt, init_report = ptr$init_report)
+    on_interrupt = on_interrupt, on_nonfinite = on_nonfinite, init_report = ptr$init_report)
 }
 
 # ember_fit()'s scalar arguments, checked (named in the errors) and normalised (counts as integers;
@@ -321,7 +329,7 @@ fit_model <- function(data, loss, loss_args, standardize, augment, init, init_st
 # warning of a failure, a callback's error or an interrupt, with the model trained so far).
 fit_run <- function(ptr, data, trainer_config, callbacks, engine, measures, measures_train, epochs, batch_size,
                     batch_size_predict, num_threads, optimizer, lr, validate, keep_optimizer_state, on_interrupt,
-                    init_report) {
+                    on_nonfinite, init_report) {
   resume <- data$resume
   target <- data$target
   trainer <- tryCatch(.Call(C_ember_trainer_new, ptr, to_json(trainer_config)), ember_error = function(e) {
@@ -371,6 +379,18 @@ fit_run <- function(ptr, data, trainer_config, callbacks, engine, measures, meas
     failure <- run$failure
     failure$model <- model
     stop(failure)
+  }
+  if (!is.null(run$non_finite)) {
+    f <- run$non_finite
+    text <- sprintf("the training loss became %s in epoch %d, batch %d; training stopped and the model keeps the last weights whose loss was finite (%d complete epoch(s))",
+      f$loss, as.integer(f$epoch), as.integer(f$batch), nrow(run$history))
+    if (on_nonfinite == "stop") {
+      cond <- ember_condition(paste0(text, "; lower the learning rate, or on_nonfinite = \"warn\" returns the model"), "nonfinite",
+        list(argument = "on_nonfinite", got = f$loss, expected = "a finite loss"))
+      cond$model <- model
+      stop(cond)
+    }
+    ember_warn(text, kind = "nonfinite", argument = "on_nonfinite")
   }
   if (run$interrupted) {
     if (on_interrupt == "stop") {
@@ -693,6 +713,7 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
   stopped <- FALSE
   interrupted <- FALSE
   failure <- NULL  # an error while training (an unreadable image file ...): raised with the model so far
+  non_finite <- NULL  # where the loss became NaN or infinite (the engine stopped training there)
   state <- NULL
   bar <- if (progress) utils::txtProgressBar(min = 0, max = epochs, style = 3) else NULL
   on.exit(if (!is.null(bar)) close(bar), add = TRUE)
@@ -725,14 +746,19 @@ train_slices <- function(trainer, train_data, valid_data, epochs, batches_per_ep
       }
       state <- from_json(.Call(C_ember_trainer_state, trainer))
       stopped <- stopped || isTRUE(state$stopped)
+      if (!is.null(state$non_finite)) non_finite <- state$non_finite
       elapsed <- proc.time()[["elapsed"]] - started
       if (elapsed > 0.01) budget <- as.integer(min(max(1, round(budget * target_seconds / elapsed)), 1e6)) else budget <- min(budget * 4L, 1000000L)
       if (!is.null(bar)) utils::setTxtProgressBar(bar, length(records) + state$batches_in_epoch / batches_per_epoch)
     }
-  }, interrupt = function(e) interrupted <<- TRUE, error = function(e) failure <<- e)
+  }, interrupt = function(e) interrupted <<- TRUE, error = function(e) {
+    # Ctrl-C seen by the engine between batches ends the slice with this error (the trainer keeps
+    # the batches it ran): the same as an interrupt between slices.
+    if (inherits(e, "ember_error_interrupted")) interrupted <<- TRUE else failure <<- e
+  })
   best <- state$best_epoch
   list(history = records_to_history(records), stopped = stopped, interrupted = interrupted,
-    best_epoch = if (length(best)) as.integer(best) else NULL, failure = failure)
+    best_epoch = if (length(best)) as.integer(best) else NULL, failure = failure, non_finite = non_finite)
 }
 
 # Epoch records (JSON) as an ember_history data.frame.

@@ -3,12 +3,14 @@
 # layer, op, index (1-based), expected and got (NA when unknown), so that callers can handle
 # them with tryCatch(ember_error_invalid_argument = ...) and read what went wrong.
 #
-# Kinds: invalid_argument, shape, state, corrupt, overflow, internal (from the engine), plus
-# missing_values, unseen_level, stale_handle and interrupted (from the R side; each also
-# inherits from the engine kind it refines, e.g. missing_values from invalid_argument).
+# Kinds: invalid_argument, shape, state, corrupt, overflow, memory (more memory than the machine
+# has; the message states the bytes needed), interrupted (Ctrl-C inside an engine call), internal
+# (from the engine), plus missing_values, unseen_level, stale_handle, nonfinite and interrupted
+# (from the R side; each also inherits from the engine kind it refines, e.g. missing_values from
+# invalid_argument).
 
 ember_error_kinds <- c("1" = "invalid_argument", "2" = "shape", "3" = "state", "4" = "corrupt",
-  "5" = "overflow", "99" = "internal")
+  "5" = "overflow", "6" = "memory", "7" = "interrupted", "99" = "internal")
 
 ember_condition <- function(message, kind, fields = list(), call = NULL, type = "error", extra_class = NULL) {
   defaults <- list(argument = NA_character_, layer = NA_character_, op = NA_character_, index = NA_integer_,

@@ -93,6 +93,7 @@ params_training <- function(task_type) {
     standardize = p_lgl(default = TRUE, tags = "train"),
     seed = p_int(lower = 0L, special_vals = list("random"), init = "random", tags = c("train", "required")),
     num_threads = p_int(lower = 1L, upper = 65L, init = 1L, tags = c("train", "predict", "threads", "required")),
+    on_nonfinite = paradox::p_fct(c("stop", "warn"), default = "stop", tags = "train"),
     eval_freq = p_int(lower = 1L, init = 1L, tags = c("train", "required")),
     measures_train = p_uty(init = list(), custom_check = check_measures, tags = c("train", "required")),
     measures_valid = p_uty(init = list(), custom_check = check_measures, tags = c("train", "required")),

@@ -90,7 +90,10 @@ check_model <- function(model, argument = "object") {
 #' @param batch_size (`integer(1)`)\cr Rows per engine batch.
 #' @param num_threads (`integer(1)`)\cr Threads used while predicting.
 #' @param ... Not used.
-#' @return A factor, a numeric vector, a logical matrix (multilabel) or a matrix.
+#' @return A factor, a numeric vector, a logical matrix (multilabel) or a matrix. The engine
+#'   predicts batch by batch: Ctrl-C stops it at the next batch with an error of class
+#'   `ember_error_interrupted` (the model is unchanged), and a prediction needing more memory than
+#'   the machine has is refused first with an error of class `ember_error_memory`.
 #' @export
 #' @examples
 #' set.seed(2)

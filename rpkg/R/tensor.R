@@ -271,13 +271,15 @@ tensor_rows <- function(x) {
   .Call(C_ember_image_read_rows, src$paths[idx], src$shape)
 }
 
-# Refuses a materialisation larger than the memory available (MemAvailable on Linux).
+# Refuses a materialisation larger than the memory available (MemAvailable on Linux, capped by
+# EMBER_MEMORY_LIMIT as in the engine): an ember_error_memory, also of class ember_error_overflow
+# (its class before the engine had a memory kind).
 check_materialisable <- function(bytes, what) {
   avail <- memory_available()
   if (!is.na(avail) && bytes > avail) {
-    ember_abort(sprintf("%s would need %.1f GB; only %.1f GB of memory are available (train on the tensor column instead, which reads it batch by batch)",
-      what, bytes / 1e9, avail / 1e9), kind = "overflow", argument = "x", expected = sprintf("<= %.0f bytes", avail),
-      got = sprintf("%.0f bytes", bytes))
+    ember_abort(sprintf("%s would need %.1f GB (%.0f bytes); only %.1f GB of memory are available (train on the tensor column instead, which reads it batch by batch)",
+      what, bytes / 1e9, bytes, avail / 1e9), kind = "memory", argument = "x", expected = sprintf("at most %.0f bytes", avail),
+      got = sprintf("%.0f bytes", bytes), extra_class = "ember_error_overflow")
   }
   invisible(TRUE)
 }
@@ -285,8 +287,10 @@ check_materialisable <- function(bytes, what) {
 memory_available <- function() {
   lines <- tryCatch(readLines("/proc/meminfo", n = 5L, warn = FALSE), error = function(e) character(0))
   hit <- grep("^MemAvailable:", lines, value = TRUE)
-  if (!length(hit)) return(NA_real_)
-  as.double(gsub("[^0-9]", "", hit)) * 1024
+  limit <- suppressWarnings(as.double(Sys.getenv("EMBER_MEMORY_LIMIT", NA_character_)))
+  available <- if (length(hit)) as.double(gsub("[^0-9]", "", hit)) * 1024 else NA_real_
+  if (is.na(limit) || limit < 0) return(available)
+  min(available, limit, na.rm = TRUE)
 }
 
 #' Image files as a tensor column

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "ember.h"
@@ -76,6 +78,31 @@ static void stop_glue(const char *kind, const char *arg, const char *fmt, ...) {
         int32_t st_ = (call);                        \
         if (st_ != EMBER_OK) stop_engine(st_, what); \
     } while (0)
+
+/* ---- Interrupts ------------------------------------------------------------------------------ */
+
+/* The engine polls this between batches (training, validation, prediction) on the thread that
+   called it. On R's thread, a pending Ctrl-C is taken inside R_ToplevelExec, so that R's jump ends
+   there and never crosses the engine's frames; the engine then returns EMBER_ERR_INTERRUPTED and
+   stop_engine() raises an error of class ember_error_interrupted. R is asked at most every 20 ms. */
+static pthread_t r_main_thread;
+
+static void check_interrupt(void *unused) {
+    (void)unused;
+    R_CheckUserInterrupt();
+}
+
+static int32_t r_interrupt_pending(void *context) {
+    (void)context;
+    static double last = 0;
+    if (!pthread_equal(pthread_self(), r_main_thread)) return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double t = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+    if (t - last < 0.02) return 0;
+    last = t;
+    return R_ToplevelExec(check_interrupt, NULL) ? 0 : 1;
+}
 
 /* ---- External pointers ----------------------------------------------------------------------- */
 
@@ -710,6 +737,8 @@ static const R_CallMethodDef call_methods[] = {
     {NULL, NULL, 0}};
 
 void R_init_mlr3ember(DllInfo *dll) {
+    r_main_thread = pthread_self();
+    ember_set_interrupt_check(r_interrupt_pending, NULL);
     R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
     R_useDynamicSymbols(dll, FALSE);
     R_forceSymbols(dll, TRUE);

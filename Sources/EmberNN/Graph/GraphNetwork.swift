@@ -26,6 +26,9 @@ public final class GraphNetwork: Module {
     public let outputShape: [Int]
     /// Per-sample shape of every value: the inputs (in `spec.inputs` order), then each node's output.
     let valueShapes: [[Int]]
+    /// Values per sample of the inputs and of every node's output: what a forward pass keeps per
+    /// row (the base of `Trainer`'s memory estimate of a batch).
+    public let valuesPerSample: Int
 
     /// Validates `spec`, infers shapes and builds the modules, drawing initial weights from `rng`
     /// node by node in order.
@@ -75,6 +78,7 @@ public final class GraphNetwork: Module {
         self.outputIndex = out
         self.outputShape = infos[out].shape
         self.valueShapes = infos.map(\.shape)
+        self.valuesPerSample = MemoryBudget.saturatingSum(infos.map { MemoryBudget.saturatingProduct($0.shape) })
         self.fusedReLUs = GraphNetwork.reluFusions(steps.map { ($0.1, $0.2) }, firstStepValue: spec.inputs.count, output: out)
         super.init()
         assignNames()
@@ -177,13 +181,17 @@ final class ParameterBudget {
     var used = 0
 
     func reserve(_ counts: [Int], node: String) throws {
-        var total = used
-        for c in counts {
-            let (t, overflow) = total.addingReportingOverflow(c)
-            guard !overflow, c >= 0, t <= ParameterBudget.limit else {
-                throw EmberError(.overflow, "[network] node '\(node)' would take the network past \(ParameterBudget.limit) parameters")
-            }
-            total = t
+        guard counts.allSatisfy({ $0 >= 0 }) else {
+            throw EmberError(.overflow, "[network] node '\(node)' has a negative parameter count")
+        }
+        let total = MemoryBudget.saturatingSum([used] + counts)
+        // The weights are allocated after these checks: a network beyond the machine's memory is
+        // refused here (stating the bytes) instead of failing, or being killed, while allocating.
+        try MemoryBudget.check(MemoryBudget.saturatingProduct([total, MemoryLayout<Float>.size]),
+                               "the network's weights up to node '\(node)' (\(total == Int.max ? "more than \(Int.max)" : "\(total)") parameters)",
+                               op: "network", argument: node, advice: "use fewer or narrower layers")
+        guard total <= ParameterBudget.limit else {
+            throw EmberError(.overflow, "[network] node '\(node)' would take the network past \(ParameterBudget.limit) parameters")
         }
         used = total
     }

@@ -226,25 +226,36 @@ public final class Model {
         guard batchSize >= 1 else { throw EmberError.invalidArgument("batch_size_predict", "must be >= 1, got \(batchSize)") }
         try check(data.withoutTarget(), op: "predict")
         let n = data.count, k = task.outputs
-        var out = [Float](repeating: 0, count: n * k)
+        // Outputs (the logits, the predictions and the host's copy) and one batch's activations:
+        // predictions stream through batches, so the peak grows with the rows only by the outputs.
+        let batchRows = min(batchSize, n), floatBytes = MemoryLayout<Float>.size
+        try MemoryBudget.check(MemoryBudget.saturatingSum([MemoryBudget.saturatingProduct([n, k, floatBytes, 3]),
+                                                           MemoryBudget.saturatingProduct([batchRows, network.valuesPerSample, floatBytes])]),
+                               "predicting \(n) rows (their outputs and the activations of a batch of \(batchRows) rows)",
+                               op: "predict", argument: "batch_size", advice: "predict fewer rows at once or with a smaller batch size")
         var ctx = ForwardContext(training: false, rng: rng)
         let prefetcher = prefetch && !data.sources.isEmpty ? self.prefetcher(data) : nil
         defer { prefetcher?.close() }
-        try GradientMode.withoutGradients {
-            try withDenormalsFlushed {
-                var start = 0
-                while start < n {
-                    let end = min(start + batchSize, n)
-                    let xs = try prepare(data, rows: start..<end, training: false, prepared: try prefetcher.map { p in
-                        try p.inputs(Array(start..<end), next: end < n ? Array(end..<min(end + batchSize, n)) : nil)
-                    })
-                    let o = try network.forward(xs, &ctx).value
-                    o.withUnsafeBufferPointer { src in for i in 0..<src.count { out[start * k + i] = src[i] } }
-                    start = end
+        // Each batch's outputs go straight into the result (no second copy of n × k values).
+        return try Tensor.build(shape: [n, k]) { out in
+            try GradientMode.withoutGradients {
+                try withDenormalsFlushed {
+                    var start = 0
+                    while start < n {
+                        try Interrupts.poll("predict", "after \(start) of \(n) rows")
+                        let end = min(start + batchSize, n)
+                        let xs = try prepare(data, rows: start..<end, training: false, prepared: try prefetcher.map { p in
+                            try p.inputs(Array(start..<end), next: end < n ? Array(end..<min(end + batchSize, n)) : nil)
+                        })
+                        let o = try network.forward(xs, &ctx).value
+                        o.withUnsafeBufferPointer { src in
+                            for i in 0..<min(src.count, (n - start) * k) { out[start * k + i] = src[i] }
+                        }
+                        start = end
+                    }
                 }
             }
         }
-        return try Tensor(shape: [n, k], data: out)
     }
 
     /// Predictions: regression values [n, 1] on the target's scale, class probabilities [n, K]

@@ -138,6 +138,12 @@ public final class Trainer {
         // A quantile loss without levels takes the model's (quantile regression).
         if loss.kind == .quantile && loss.quantiles.isEmpty { loss.quantiles = model.task.quantiles }
         self.loss = loss
+        // Gradients, up to two optimizer slots (Adam's moments) and the two copies of the weights
+        // kept against a non-finite loss (`nonFiniteLoss`): five more floats per parameter.
+        let parameters = model.network.namedParameters().reduce(0) { $0 + $1.1.value.count }
+        try MemoryBudget.check(MemoryBudget.saturatingProduct([parameters, MemoryLayout<Float>.size, 5]),
+                               "training a network of \(parameters) parameters (gradients, optimizer state, two copies of the weights)",
+                               op: "fit", advice: "use a smaller network")
         self.optimizer = try config.optimizer.make(named: model.network.namedParameters())
         if let s = config.schedule { scheduler = try LRScheduler(s, optimizer: optimizer) }
     }
@@ -169,6 +175,11 @@ public final class Trainer {
             guard valid.target != nil else { throw EmberError.invalidArgument("fit", "the validation data has no target") }
             try model.check(valid, op: "validate")
         }
+        // A batch keeps every node's values and their gradients, plus scratch of the same order.
+        let batchRows = min(config.batchSize, train.count)
+        try MemoryBudget.check(MemoryBudget.saturatingProduct([batchRows, model.network.valuesPerSample, MemoryLayout<Float>.size, 3]),
+                               "a training batch of \(batchRows) rows (the network's activations and their gradients)",
+                               op: "fit", argument: "batch_size", advice: "use a smaller batch_size")
         try model.fitScaling(train)
         if !began {
             began = true
@@ -190,8 +201,9 @@ public final class Trainer {
                 do {
                     finished = try runBatches(train, &state, limit: &batchesLeft)
                 } catch let failure as BatchInputFailure {
-                    // The batches before the failing one trained: keep the epoch in progress, so
-                    // the model, the batch count and a later `fit` agree.
+                    // The batches before the failing one trained (or an interrupt came between
+                    // batches): keep the epoch in progress, so the model, the batch count and a
+                    // later `fit` agree.
                     current = state
                     throw failure.error
                 }
@@ -263,7 +275,12 @@ public final class Trainer {
         let prefetcher = config.prefetch && !train.sources.isEmpty ? model.prefetcher(train) : nil
         defer { prefetcher?.close() }
         while let end = batchEnd(from: st.start, n) {
-            if limit <= 0 { return false }
+            if limit <= 0 || stopped { return false }
+            do {
+                try Interrupts.poll("fit", "in epoch \(epoch) after \(st.batch) batch(es)")
+            } catch {
+                throw BatchInputFailure(error: error)
+            }
             limit -= 1
             let rows = st.order[st.start..<end]
             var inputs: [Tensor]?
@@ -329,6 +346,7 @@ public final class Trainer {
     /// when `collect`. With a compiled step and no callbacks this allocates nothing in the steady state.
     func trainBatch(_ train: Dataset, rows: ArraySlice<Int>, inputs: [Tensor]? = nil, batch: Int, collect: Bool,
                     outputs: inout [Float]) throws -> Double {
+        keepWeightsBeforeBatch()
         let lv: Double
         if let plan = chainPlan {
             optimizer.zeroGrad()
@@ -348,6 +366,10 @@ public final class Trainer {
             lv = Double(l.value.scalarValue ?? .nan)
             if collect { outputs.append(contentsOf: out.value.data) }
             try l.backward()
+        }
+        guard lv.isFinite else {
+            stopOnNonFiniteLoss(lv, batch: batch)
+            return lv
         }
         for c in callbacks { try c.onAfterBackward(self, batch: batch) }
         try optimizer.step()
@@ -371,6 +393,75 @@ public final class Trainer {
         switch model.task {
         case .binary, .multiclass: return .classes(try model.prepareClasses(data, rows: rows))
         case .regression, .quantileRegression, .multilabel: return .values(try model.prepareTarget(data, rows: rows))
+        }
+    }
+
+    /// Where the training loss became NaN or infinite: training stopped there (`stopped`) and the
+    /// model went back to the weights of the last finite loss.
+    public struct NonFiniteLoss: Equatable, Sendable {
+        /// The epoch (1-based) and the batch within it (1-based) whose loss was not finite.
+        public var epoch: Int, batch: Int
+        /// The loss (NaN or ±infinity).
+        public var loss: Double
+    }
+
+    /// Set when a training loss was NaN or infinite. Training then stops: that batch's step is
+    /// not taken and the parameters and buffers return to their values before the previous batch,
+    /// the last ones whose loss was finite (the initial ones when the first batch's loss is not
+    /// finite). The host decides whether that is an error.
+    public private(set) var nonFiniteLoss: NonFiniteLoss?
+
+    /// The parameters and buffers, and two copies of their values: at the start of the current
+    /// batch and of the previous one (slot `batchesStarted % 2` is the current batch's). Allocated
+    /// on the first batch, then copied into in place (no allocation in the steady state).
+    lazy var backedUpParameters: [Parameter] = model.network.namedParameters().map { $0.1 }
+    lazy var backedUpBuffers: [Buffer] = model.network.namedBuffers().map { $0.1 }
+    var weightCopies: [[[Float]]] = [[], []]
+    var batchesStarted = 0
+
+    /// Copies the parameters and buffers into the current batch's slot.
+    func keepWeightsBeforeBatch() {
+        let slot = batchesStarted % 2
+        batchesStarted += 1
+        if weightCopies[slot].isEmpty {
+            weightCopies[slot] = backedUpParameters.map { [Float](repeating: 0, count: $0.value.count) }
+                + backedUpBuffers.map { [Float](repeating: 0, count: $0.value.count) }
+        }
+        var i = 0
+        for p in backedUpParameters {
+            copy(p.value, into: &weightCopies[slot][i])
+            i += 1
+        }
+        for b in backedUpBuffers {
+            copy(b.value, into: &weightCopies[slot][i])
+            i += 1
+        }
+    }
+
+    private func copy(_ t: Tensor, into buffer: inout [Float]) {
+        let n = min(t.count, buffer.count)
+        buffer.withUnsafeMutableBufferPointer { dst in
+            guard let base = dst.baseAddress, n > 0 else { return }
+            base.update(from: t.unsafeReadPointer, count: n)
+        }
+    }
+
+    /// Records the non-finite loss, stops training and restores the copy of the previous batch
+    /// (of this batch when it is the first).
+    func stopOnNonFiniteLoss(_ loss: Double, batch: Int) {
+        nonFiniteLoss = NonFiniteLoss(epoch: epoch, batch: batch, loss: loss)
+        stopped = true
+        optimizer.zeroGrad()
+        guard batchesStarted >= 1 else { return }
+        let slot = batchesStarted >= 2 ? (batchesStarted - 2) % 2 : 0
+        let copies = weightCopies[slot]
+        guard copies.count == backedUpParameters.count + backedUpBuffers.count else { return }
+        // New tensors (a best-weights snapshot may share the current storage).
+        for (i, p) in backedUpParameters.enumerated() {
+            if let t = try? Tensor(shape: p.value.shape, data: copies[i]) { p.value = t }
+        }
+        for (j, b) in backedUpBuffers.enumerated() {
+            if let t = try? Tensor(shape: b.value.shape, data: copies[backedUpParameters.count + j]) { b.value = t }
         }
     }
 

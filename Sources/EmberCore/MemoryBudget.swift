@@ -1,0 +1,97 @@
+import Glibc
+
+/// The memory the engine may still allocate, checked before large allocations (a network's
+/// weights, a training batch's activations, a dataset's values, a prediction's outputs), so that a
+/// request beyond what the machine has becomes an `EmberError` of kind `.memory` stating the bytes
+/// needed, instead of the kernel's out-of-memory kill of the host process.
+///
+/// Available memory is `MemAvailable` of /proc/meminfo, capped by the cgroup's `memory.max` less
+/// its `memory.current` (containers) and by the environment variable `EMBER_MEMORY_LIMIT` (bytes)
+/// when set. Each request is compared with what is available at the time of the check; when none of
+/// these sources can be read, nothing is refused.
+public enum MemoryBudget {
+    /// Bytes available to the engine now, or nil when unknown.
+    public static func availableBytes() -> Int? {
+        var limits: [Int] = []
+        if let kb = meminfoKilobytes("MemAvailable:") { limits.append(saturatingProduct([kb, 1024])) }
+        if let max = readInteger("/sys/fs/cgroup/memory.max"), let current = readInteger("/sys/fs/cgroup/memory.current") {
+            limits.append(Swift.max(max - current, 0))
+        }
+        if let text = getenv("EMBER_MEMORY_LIMIT").map({ String(cString: $0) }), let limit = Int(text), limit >= 0 {
+            limits.append(limit)
+        }
+        return limits.min()
+    }
+
+    /// Throws `EmberError` of kind `.memory` when `bytes` exceed the available memory. `what`
+    /// says what needs the memory (e.g. "a training batch of 512 rows"), `advice` how to need
+    /// less; `op` and `argument` go into the error's detail.
+    public static func check(_ bytes: Int, _ what: String, op: String, argument: String? = nil, advice: String = "") throws {
+        guard let available = availableBytes(), bytes > available else { return }
+        throw EmberError(.memory, "[\(op)] \(what) needs \(describe(bytes)); \(describe(available)) \(available == 1 ? "is" : "are") available\(advice.isEmpty ? "" : ": \(advice)")",
+                         detail: EmberError.Detail(op: op, argument: argument, expected: "at most \(available) bytes", got: "\(bytes) bytes"))
+    }
+
+    /// The product of non-negative `factors`, `Int.max` when it overflows (a byte count that no
+    /// machine has).
+    public static func saturatingProduct(_ factors: [Int]) -> Int {
+        var p = 1
+        for f in factors {
+            let (m, overflow) = p.multipliedReportingOverflow(by: Swift.max(f, 0))
+            if overflow { return Int.max }
+            p = m
+        }
+        return p
+    }
+
+    /// The sum of non-negative `terms`, `Int.max` when it overflows.
+    public static func saturatingSum(_ terms: [Int]) -> Int {
+        var s = 0
+        for t in terms {
+            let (m, overflow) = s.addingReportingOverflow(Swift.max(t, 0))
+            if overflow { return Int.max }
+            s = m
+        }
+        return s
+    }
+
+    /// "12345678 bytes (11.8 MiB)".
+    static func describe(_ bytes: Int) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(bytes), unit = ""
+        for u in units where value >= 1024 {
+            value /= 1024
+            unit = u
+        }
+        let tenths = Int((value * 10).rounded())
+        return unit.isEmpty ? "\(bytes) bytes" : "\(bytes) bytes (\(tenths / 10).\(tenths % 10) \(unit))"
+    }
+
+    /// A field of /proc/meminfo in KiB.
+    static func meminfoKilobytes(_ field: String) -> Int? {
+        guard let text = readText("/proc/meminfo") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(field) {
+            return Int(line.dropFirst(field.count).split(separator: " ").first ?? "")
+        }
+        return nil
+    }
+
+    /// A file holding one integer ("max" and unreadable files give nil).
+    static func readInteger(_ path: String) -> Int? {
+        readText(path).flatMap { Int($0.split(separator: "\n").first ?? "") }
+    }
+
+    static func readText(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, f)
+            if n <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<n])
+            if bytes.count > 1 << 20 { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
