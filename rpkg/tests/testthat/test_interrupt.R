@@ -23,7 +23,9 @@ interrupt_child <- function(setup, call, check, delay) {
     "  ember_warning_interrupted = function(w) { how <<- stamp('ember_warning_interrupted'); invokeRestart('muffleWarning') })",
     "checked <- {", check, "}",
     "gc()",
-    "saveRDS(list(how = how, checked = checked, handles = ember_live_handles()), file.path(dir, 'result.rds'))"
+    "saveRDS(list(how = how, checked = checked, handles = ember_live_handles()), file.path(dir, 'result.tmp'))",
+    # Renamed when complete: the parent waits for the name, and must not read a half-written file.
+    "invisible(file.rename(file.path(dir, 'result.tmp'), file.path(dir, 'result.rds')))"
   ), script)
   rscript <- file.path(R.home("bin"), "Rscript")
   system2(rscript, c("--vanilla", shQuote(script)), wait = FALSE, stdout = file.path(dir, "out.txt"),
