@@ -15,15 +15,18 @@ final class InferenceConvolutionTests: XCTestCase {
     }
 
     /// conv + residual + relu through the separate ops of the tape (what the network ran before).
-    func reference(_ c: Config, _ x: Tensor, _ w: Tensor, _ b: Tensor?, residual: Tensor?, relu: Bool) throws -> Tensor {
+    /// With `im2col`, the convolution runs im2col + BLAS even where it would run densely.
+    func reference(_ c: Config, _ x: Tensor, _ w: Tensor, _ b: Tensor?, residual: Tensor?, relu: Bool, im2col: Bool) throws -> Tensor {
         try GradientMode.withoutGradients {
             var y: Variable
+            let kernels: ConvKernels = im2col ? .blas : .automatic
             if c.x.count == 3 {
                 y = try conv1d(Variable(x), weight: Variable(w), bias: b.map { Variable($0) }, stride: c.stride[0], padding: c.padding[0],
-                               dilation: c.dilation[0], groups: c.groups)
+                               dilation: c.dilation[0], groups: c.groups, maxSamplesPerChunk: Int.max, kernels: kernels)
             } else {
                 y = try conv2d(Variable(x), weight: Variable(w), bias: b.map { Variable($0) }, stride: (c.stride[0], c.stride[1]),
-                               padding: (c.padding[0], c.padding[1]), dilation: (c.dilation[0], c.dilation[1]), groups: c.groups)
+                               padding: (c.padding[0], c.padding[1]), dilation: (c.dilation[0], c.dilation[1]), groups: c.groups,
+                               maxSamplesPerChunk: Int.max, kernels: kernels)
             }
             if let residual { y = try binary(y, Variable(residual), .add) }
             return (relu ? EmberCore.relu(y) : y).value
@@ -37,8 +40,9 @@ final class InferenceConvolutionTests: XCTestCase {
     }
 
     /// Every combination of bias, residual and ReLU, twice (the second call reuses what the first
-    /// prepared) and on a batch of another size; `exact` compares bits, else within 1e-5 of the
-    /// output's largest magnitude. Returns how many outputs the ReLU cut.
+    /// prepared) and on a batch of another size; `exact` compares bits with the separate ops,
+    /// else values with im2col's within 1e-5 of the output's largest magnitude. Returns how many
+    /// outputs the ReLU cut.
     @discardableResult
     func check(_ c: Config, exact: Bool, _ what: String) throws -> Int {
         try check(c, exact: exact, what) { _ in }
@@ -52,11 +56,11 @@ final class InferenceConvolutionTests: XCTestCase {
             let conv = try op(c, w, bias)
             for batch in [c.x[0], c.x[0] + 2, c.x[0]] {
                 let x = randomTensor([batch] + c.x.dropFirst(), &rng)
-                let plain = try reference(c, x, w, bias, residual: nil, relu: false)
+                let plain = try reference(c, x, w, bias, residual: nil, relu: false, im2col: !exact)
                 let r = randomTensor(plain.shape, &rng)
                 for (residual, relu) in [(nil, false), (nil, true), (r, false), (r, true)] as [(Tensor?, Bool)] {
                     let got = try conv(x, residual: residual, relu: relu)
-                    let expected = try reference(c, x, w, bias, residual: residual, relu: relu)
+                    let expected = try reference(c, x, w, bias, residual: residual, relu: relu, im2col: !exact)
                     let label = "\(what): bias \(bias != nil), residual \(residual != nil), relu \(relu), batch \(batch)"
                     XCTAssertEqual(got.shape, expected.shape, label)
                     if exact {

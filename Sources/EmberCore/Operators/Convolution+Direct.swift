@@ -1,8 +1,9 @@
 import CEmberKernels
 
-/// Which kernels a convolution runs: chosen by size, or pinned (tests compare both).
+/// Which kernels a convolution runs: chosen by size, or pinned (tests compare them): im2col with
+/// BLAS, the direct path, or the dense matrix of Convolution+Dense.swift (one group only).
 enum ConvKernels: Sendable {
-    case automatic, blas, direct
+    case automatic, blas, direct, dense
 }
 
 /// The direct path of `ConvGeometry`: im2col into a small per-thread block and GEMM micro-kernels
@@ -27,7 +28,7 @@ extension ConvGeometry {
     /// Whether `kernels` selects the direct path for this geometry.
     func runsDirect(_ kernels: ConvKernels) -> Bool {
         switch kernels {
-        case .blas: return false
+        case .blas, .dense: return false
         case .direct: return !isDepthwise
         case .automatic: return !isDepthwise && outPerGroup <= ConvGeometry.directMaxOutPerGroup
         }

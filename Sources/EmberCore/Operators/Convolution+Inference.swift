@@ -8,11 +8,8 @@
 ///
 /// - a kernel narrowed to its live taps (small feature maps with padding, see
 ///   `ConvGeometry.cropped`) is cut out of the weight once instead of at every call;
-/// - on feature maps smaller than the kernel (ResNet's 2×2 maps under 3×3 kernels), the
-///   convolution runs as one dense matrix product `y [N, C_out·P] = x [N, C_in·H·W] · Dᵀ` with
-///   D holding each output position's taps at the input positions they read: C_in·H·W terms per
-///   output instead of C_in·kH·kW (4 instead of 9 on 2×2 maps), no im2col, the output straight in
-///   [N, C, H, W]. Its sums run in another order than im2col's: equal up to float rounding.
+/// - on feature maps smaller than the kernel (ResNet's 2×2 maps under 3×3 kernels), the dense
+///   matrix D of Convolution+Dense.swift is built once instead of at every call.
 ///
 /// The weight and bias are kept as given: build one per run of predictions (a network's
 /// evaluation plan does), not across weight updates.
@@ -36,8 +33,6 @@ public final class InferenceConvolution {
     }
     /// By input shape (the geometry includes the batch size).
     private(set) var prepared: [[Int]: Prepared] = [:]
-    /// Largest dense matrix (floats) the dense path builds: 64 MB.
-    static let denseBudget = 1 << 24
 
     /// A convolution of `weight` (rank 3 for 1-d, rank 4 for 2-d) with `stride`, `padding` and
     /// `dilation` (one entry per spatial dimension) and `groups`, as `conv1d`/`conv2d` take them.
@@ -90,65 +85,17 @@ public final class InferenceConvolution {
                     try g.forward(x.storage.pointer, w.pointer, b, y, relu: relu, residual: r, maxSamplesPerChunk: Int.max)
                 }
             case let .dense(d):
-                let O = geo.outChannels, P = geo.outPlane
-                try withExtendedLifetime(d) {
-                    try BLAS.gemm(transA: false, transB: true, m: geo.batch, n: O * P, k: geo.inChannels * geo.inPlane,
-                                  a: x.storage.pointer, b: d.pointer, c: y)
-                }
-                if b != nil || r != nil || relu {
-                    Parallel.forRange(geo.batch * O, minChunk: geo.minUnits(P)) { lo, hi in
-                        for u in lo..<hi {
-                            geo.finishRow(y + u * P, P, bias: b?[u % O], residual: r.map { $0 + u * P }, relu: relu)
-                        }
-                    }
-                }
+                try withExtendedLifetime(d) { try geo.denseForward(x.storage.pointer, d.pointer, b, y, relu: relu, residual: r) }
             }
         }
     }
 
-    /// How to run `geo`: densely when every output reads fewer input positions than it has live
-    /// taps (a map smaller than the kernel) and D fits `denseBudget`, else narrowed or as it is.
+    /// How to run `geo`: densely when `ConvGeometry.runsDense`, else narrowed or as it is.
     private func prepare(_ geo: ConvGeometry) -> Prepared {
-        let crop = geo.cropped()
-        let live = crop?.geometry ?? geo
-        let rows = geo.outChannels.multipliedReportingOverflow(by: geo.outPlane)
-        let columns = geo.inChannels.multipliedReportingOverflow(by: geo.inPlane)
-        let size = rows.partialValue.multipliedReportingOverflow(by: columns.partialValue)
-        if geo.groups == 1, !live.isLinear, geo.inPlane < live.kernelArea, !rows.overflow, !columns.overflow, !size.overflow,
-           size.partialValue <= InferenceConvolution.denseBudget {
-            return .dense(denseMatrix(geo))
-        }
-        if let crop {
+        if geo.runsDense { return .dense(geo.denseMatrix(weight.storage.pointer)) }
+        if let crop = geo.cropped() {
             return .narrowed(crop.geometry, crop.geometry.croppedWeight(weight.storage.pointer, from: geo, taps: crop.taps))
         }
         return .full
-    }
-
-    /// D [C_out·P, C_in·H·W] of `geo` (groups 1): row o·P + p holds weight[o, c, ki, kj] at column
-    /// c·H·W + (the input position tap (ki, kj) reads for output position p), zeros elsewhere.
-    private func denseMatrix(_ geo: ConvGeometry) -> TensorStorage {
-        let O = geo.outChannels, P = geo.outPlane, C = geo.inChannels, plane = geo.inPlane, taps = geo.kernelArea
-        let columns = C * plane
-        let d = TensorStorage(count: O * P * columns, repeating: 0)
-        let w = weight.storage.pointer
-        for oh in 0..<geo.outH {
-            for ow in 0..<geo.outW {
-                let p = oh * geo.outW + ow
-                for ki in 0..<geo.kH {
-                    let ih = oh * geo.strideH - geo.padH + ki * geo.dilH
-                    guard ih >= 0, ih < geo.inH else { continue }
-                    for kj in 0..<geo.kW {
-                        let iw = ow * geo.strideW - geo.padW + kj * geo.dilW
-                        guard iw >= 0, iw < geo.inW else { continue }
-                        let position = ih * geo.inW + iw, tap = ki * geo.kW + kj
-                        for o in 0..<O {
-                            let row = d.pointer + (o * P + p) * columns + position, src = w + o * C * taps + tap
-                            for c in 0..<C { row[c * plane] = src[c * taps] }
-                        }
-                    }
-                }
-            }
-        }
-        return d
     }
 }

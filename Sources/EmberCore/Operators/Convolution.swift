@@ -239,6 +239,11 @@ struct ConvGeometry {
             }
             return
         }
+        if usesDense(kernels) {
+            let d = denseMatrix(w)
+            try withExtendedLifetime(d) { try denseForward(x, d.pointer, bias, y, relu: relu, residual: residual) }
+            return
+        }
         if runsDirect(kernels) {
             directForward(x, w, bias, y, relu: relu, residual: residual, maxSamplesPerChunk: maxSamplesPerChunk)
             return
@@ -350,27 +355,32 @@ struct ConvGeometry {
             }
             return
         }
-        if runsDirect(kernels) {
+        let dense = usesDense(kernels)
+        if !dense && runsDirect(kernels) {
             directBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk)
             return
         }
         guard let reluOutput else {
-            try unfusedBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+            try unfusedBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, dense: dense, maxSamplesPerChunk: maxSamplesPerChunk)
             return
         }
         let count = batch * outChannels * outPlane
         let masked = TensorStorage(uninitializedCount: count)
         try withExtendedLifetime(masked) {
             UnaryFunction.relu.gradient(dy, reluOutput, reluOutput, masked.pointer, count)
-            try unfusedBackward(masked.pointer, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+            try unfusedBackward(masked.pointer, x: x, w: w, dx: dx, dw: dw, db: db, dense: dense, maxSamplesPerChunk: maxSamplesPerChunk)
         }
     }
 
-    /// The depthwise and BLAS paths of `backward`, without a ReLU.
+    /// The dense, depthwise and BLAS paths of `backward`, without a ReLU.
     private func unfusedBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                  dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
-                                 maxSamplesPerChunk: Int) throws {
+                                 dense: Bool, maxSamplesPerChunk: Int) throws {
         if let db { channelSums(dy, batch: batch, channels: outChannels, positions: outPlane, into: db) }
+        if dense {
+            try denseBackward(dy, x: x, w: w, dx: dx, dw: dw)
+            return
+        }
         if isDepthwise {
             if let dx { depthwiseInputGradient(dy, w, dx) }
             if let dw { depthwiseWeightGradient(dy, x, dw) }
