@@ -9,24 +9,31 @@ import EmberNN
 final class BatchTimer: TrainerCallback {
     var seconds: [Double] = []
     var optimizerSeconds: [Double] = []
-    private var start = 0.0, backwardEnd = 0.0
+    /// Process CPU seconds per batch.
+    var cpuSeconds: [Double] = []
+    private var start = 0.0, backwardEnd = 0.0, cpuStart = 0.0
 
     init() {
         seconds.reserveCapacity(1 << 16)
         optimizerSeconds.reserveCapacity(1 << 16)
     }
 
-    func onBatchBegin(_ trainer: Trainer, batch: Int) throws { start = now() }
+    func onBatchBegin(_ trainer: Trainer, batch: Int) throws {
+        start = now()
+        cpuStart = cpuNow()
+    }
     func onAfterBackward(_ trainer: Trainer, batch: Int) throws { backwardEnd = now() }
     func onBatchEnd(_ trainer: Trainer, batch: Int, loss: Double) throws {
         let end = now()
         seconds.append(end - start)
         optimizerSeconds.append(end - backwardEnd)
+        cpuSeconds.append(cpuNow() - cpuStart)
     }
 
     func removeAll() {
         seconds.removeAll(keepingCapacity: true)
         optimizerSeconds.removeAll(keepingCapacity: true)
+        cpuSeconds.removeAll(keepingCapacity: true)
     }
 }
 
@@ -163,7 +170,8 @@ func fttBench(_ o: Options) throws {
 /// training step (forward, backward, optimizer) over `--steps` after `--warmup` steps
 /// (torch_bench.py resnet does the same). `--mode predict` times the prediction of `--steps`
 /// batches instead (eval-mode forward and softmax), median over 5 rounds after one warm-up round;
-/// `cpu_images_per_s` divides by the process's CPU time instead (robust to other processes at one thread).
+/// `cpu_images_per_s` (both modes) divides by the process's CPU time instead (robust to other
+/// processes at one thread).
 func resnetBench(_ o: Options) throws {
     let depth = try o.int("depth", 18), size = try o.int("size", 32), batch = try o.int("batch", 32)
     let steps = try o.int("steps", 10), warmup = try o.int("warmup", 2)
@@ -209,6 +217,7 @@ func resnetBench(_ o: Options) throws {
     let records = try trainer.fit(timed, epochs: 1)
     emit([("system", .text("ember-swift")), ("mode", .text(mode)), ("median_step_ms", .number(median(timer.seconds) * 1e3)),
           ("images_per_s", .number(Double(batch) / median(timer.seconds))),
+          ("cpu_images_per_s", .number(Double(batch) / median(timer.cpuSeconds))),
           ("median_fwdbwd_ms", .number(median(zip(timer.seconds, timer.optimizerSeconds).map { $0 - $1 }) * 1e3)),
           ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
 ("steps", .number(Double(timer.seconds.count))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
