@@ -452,16 +452,20 @@ final class ConvolutionTests: XCTestCase {
     /// differences.
     func testDenseConvolutionMatchesDirectSummationAndGradientChecks() throws {
         let configs: [(x: [Int], w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int))] = [
-            ([5, 12, 2, 2], [20, 12, 3, 3], (1, 1), (1, 1), (1, 1)),
-            ([1, 7, 2, 3], [9, 7, 3, 3], (1, 1), (1, 1), (1, 1)),
-            ([3, 4, 3, 3], [6, 4, 5, 5], (2, 2), (2, 2), (1, 1)),
-            ([2, 3, 3, 2], [70, 3, 3, 3], (1, 1), (1, 1), (1, 1)),
+            ([17, 12, 2, 2], [20, 12, 3, 3], (1, 1), (1, 1), (1, 1)),
+            ([16, 7, 2, 3], [9, 7, 3, 3], (1, 1), (1, 1), (1, 1)),
+            ([20, 4, 3, 3], [6, 4, 5, 5], (2, 2), (2, 2), (1, 1)),
+            ([16, 3, 3, 2], [70, 3, 3, 3], (1, 1), (1, 1), (1, 1)),
         ]
         for (k, cfg) in configs.enumerated() {
             let geo = try ConvGeometry(op: "conv2d", input: cfg.x, weight: cfg.w, bias: [cfg.w[0]],
                                        stride: [cfg.stride.0, cfg.stride.1], padding: [cfg.padding.0, cfg.padding.1],
                                        dilation: [cfg.dilation.0, cfg.dilation.1], groups: 1)
             XCTAssertTrue(geo.runsDense, "config \(k): a map smaller than the kernel runs densely")
+            let fewer = try ConvGeometry(op: "conv2d", input: [ConvGeometry.denseMinimumBatch - 1] + cfg.x.dropFirst(), weight: cfg.w,
+                                         bias: nil, stride: [cfg.stride.0, cfg.stride.1], padding: [cfg.padding.0, cfg.padding.1],
+                                         dilation: [cfg.dilation.0, cfg.dilation.1], groups: 1)
+            XCTAssertFalse(fewer.runsDense, "config \(k): small batches run im2col")
             XCTAssertTrue(geo.usesDense(.automatic) && !geo.usesDense(.blas), "config \(k)")
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
             _ = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
@@ -484,7 +488,8 @@ final class ConvolutionTests: XCTestCase {
         }
         let x = randomTensor([2, 3, 2, 2], &rng), w = randomTensor([4, 3, 3, 3], &rng), b = randomTensor([4], &rng)
         try gradientCheck([x, w, b], seed: randomTensor([2, 4, 2, 2], &rng), "conv2d(dense, 2×2 map, padding 1)") { v in
-            try conv2d(v[0], weight: v[1], bias: v[2], padding: 1)
+            try conv2d(v[0], weight: v[1], bias: v[2], stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1,
+                       maxSamplesPerChunk: Int.max, kernels: .dense)
         }
     }
 

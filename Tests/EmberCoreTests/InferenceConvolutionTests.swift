@@ -102,12 +102,12 @@ final class InferenceConvolutionTests: XCTestCase {
 
     func testDensePathOnMapsSmallerThanTheKernelMatchesIm2col() throws {
         let configs: [(String, Config)] = [
-            ("2×2 map, 3×3 kernel (ResNet's last stage)", Config(x: [3, 7, 2, 2], w: [9, 7, 3, 3], padding: [1, 1])),
-            ("2×3 map, batch 1", Config(x: [1, 5, 2, 3], w: [70, 5, 3, 3], padding: [1, 1])),
-            ("3×3 map, 5×5 kernel, stride 2", Config(x: [2, 4, 3, 3], w: [6, 4, 5, 5], stride: [2, 2], padding: [2, 2])),
-            ("conv1d", Config(x: [2, 3, 2], w: [4, 3, 3], padding: [1, 0])),
+            ("2×2 map, 3×3 kernel (ResNet's last stage)", Config(x: [17, 7, 2, 2], w: [9, 7, 3, 3], padding: [1, 1])),
+            ("2×3 map", Config(x: [16, 5, 2, 3], w: [70, 5, 3, 3], padding: [1, 1])),
+            ("3×3 map, 5×5 kernel, stride 2", Config(x: [18, 4, 3, 3], w: [6, 4, 5, 5], stride: [2, 2], padding: [2, 2])),
+            ("conv1d", Config(x: [16, 3, 2], w: [4, 3, 3], padding: [1, 0])),
         ]
-        for (what, c) in configs {
+        for (what, var c) in configs {
             let cut = try check(c, exact: false, what) { conv in
                 XCTAssertEqual(conv.prepared.count, 2, "\(what): one preparation per input shape")
                 for (shape, run) in conv.prepared {
@@ -115,6 +115,13 @@ final class InferenceConvolutionTests: XCTestCase {
                 }
             }
             XCTAssertGreaterThan(cut, 0, "\(what): the ReLU cuts some outputs")
+            // A batch of one runs im2col, bit for bit the separate ops.
+            c.x[0] = 1
+            _ = try check(c, exact: true, "\(what), batch 1") { conv in
+                for (shape, run) in conv.prepared {
+                    if case .dense = run, shape[0] < ConvGeometry.denseMinimumBatch { XCTFail("\(what): \(shape) runs densely") }
+                }
+            }
         }
     }
 

@@ -19,11 +19,15 @@ extension ConvGeometry {
     /// Largest D (floats) the dense path builds: 64 MB.
     static let denseBudget = 1 << 24
 
+    /// Smallest batch the dense path runs: building D costs about as much as a product with
+    /// a dozen samples, so that smaller batches run faster through im2col.
+    static let denseMinimumBatch = 16
+
     /// Whether the dense path computes this convolution (see the extension's comment): one group,
-    /// fewer input positions than live taps, not a whole-input window (already one product), and
-    /// D within `denseBudget`.
+    /// fewer input positions than live taps, not a whole-input window (already one product), a
+    /// batch of at least `denseMinimumBatch`, and D within `denseBudget`.
     var runsDense: Bool {
-        guard groups == 1 else { return false }
+        guard groups == 1, batch >= ConvGeometry.denseMinimumBatch else { return false }
         let live = cropped()?.geometry ?? self
         guard !live.isLinear, inPlane < live.kernelArea else { return false }
         let rows = outChannels.multipliedReportingOverflow(by: outPlane)

@@ -16,7 +16,15 @@ final class InferenceCache {
 /// same values up to float rounding (tested within 1e-5 relative of the unfused network), without
 /// the batch norm's pass over the output; the sum and the ReLU are applied as the convolution
 /// writes its result (bit for bit the separate ops).
+///
+/// Building the plan reads every convolution's weight once (folding) and builds the dense
+/// matrices: about what the batch norms' passes cost over a few dozen samples. `Model.logits`
+/// uses plans from `minimumSamples` samples on; smaller runs evaluate the modules as they are
+/// (the same values up to float rounding).
 final class InferencePlan {
+    /// Samples from which a run of predictions uses plans.
+    static let minimumSamples = 64
+
     enum Step {
         /// The module's own forward pass.
         case module

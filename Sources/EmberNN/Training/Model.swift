@@ -193,8 +193,9 @@ public final class Model {
         let n = data.count, k = task.outputs
         var out = [Float](repeating: 0, count: n * k)
         var ctx = ForwardContext(training: false, rng: rng)
-        // Convolutions run with batch norms folded in and their sums and ReLUs fused (InferencePlan).
-        ctx.inference = InferenceCache()
+        // Convolutions run with batch norms folded in and their sums and ReLUs fused (InferencePlan),
+        // when there are enough samples to repay folding the weights.
+        if n >= InferencePlan.minimumSamples { ctx.inference = InferenceCache() }
         let prefetcher = prefetch && !data.sources.isEmpty ? self.prefetcher(data) : nil
         defer { prefetcher?.close() }
         try GradientMode.withoutGradients {
