@@ -37,6 +37,14 @@ func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
+/// CPU seconds used by the whole process (all threads): on a shared machine, a one-thread
+/// measurement's CPU time is what the computation costs, whatever the other processes take.
+func cpuNow() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
 /// The median of `values` (NaN when empty).
 func median(_ values: [Double]) -> Double {
     guard !values.isEmpty else { return .nan }

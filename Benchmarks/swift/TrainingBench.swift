@@ -9,24 +9,31 @@ import EmberNN
 final class BatchTimer: TrainerCallback {
     var seconds: [Double] = []
     var optimizerSeconds: [Double] = []
-    private var start = 0.0, backwardEnd = 0.0
+    /// Process CPU seconds per batch.
+    var cpuSeconds: [Double] = []
+    private var start = 0.0, backwardEnd = 0.0, cpuStart = 0.0
 
     init() {
         seconds.reserveCapacity(1 << 16)
         optimizerSeconds.reserveCapacity(1 << 16)
     }
 
-    func onBatchBegin(_ trainer: Trainer, batch: Int) throws { start = now() }
+    func onBatchBegin(_ trainer: Trainer, batch: Int) throws {
+        start = now()
+        cpuStart = cpuNow()
+    }
     func onAfterBackward(_ trainer: Trainer, batch: Int) throws { backwardEnd = now() }
     func onBatchEnd(_ trainer: Trainer, batch: Int, loss: Double) throws {
         let end = now()
         seconds.append(end - start)
         optimizerSeconds.append(end - backwardEnd)
+        cpuSeconds.append(cpuNow() - cpuStart)
     }
 
     func removeAll() {
         seconds.removeAll(keepingCapacity: true)
         optimizerSeconds.removeAll(keepingCapacity: true)
+        cpuSeconds.removeAll(keepingCapacity: true)
     }
 }
 
@@ -162,7 +169,9 @@ func fttBench(_ o: Options) throws {
 /// sgd (momentum 0.9, lr 0.01; the default) or adam (lr 1e-3), not shuffled: median time per
 /// training step (forward, backward, optimizer) over `--steps` after `--warmup` steps
 /// (torch_bench.py resnet does the same). `--mode predict` times the prediction of `--steps`
-/// batches instead (eval-mode forward and softmax), median over 5 rounds after one warm-up round.
+/// batches instead (eval-mode forward and softmax), median over 5 rounds after one warm-up round;
+/// `cpu_images_per_s` (both modes) divides by the process's CPU time instead (robust to other
+/// processes at one thread).
 func resnetBench(_ o: Options) throws {
     let depth = try o.int("depth", 18), size = try o.int("size", 32), batch = try o.int("batch", 32)
     let steps = try o.int("steps", 10), warmup = try o.int("warmup", 2)
@@ -178,15 +187,19 @@ func resnetBench(_ o: Options) throws {
                           task: .multiclass(classes: 10), seed: 1)
     if mode == "predict" {
         let timed = try Dataset(inputs: ["image": try x.gatherRows(0..<(batch * steps))], target: try y.gatherRows(0..<(batch * steps)))
-        var seconds: [Double] = []
+        var seconds: [Double] = [], cpuSeconds: [Double] = []
         for round in 0..<6 {
-            let t0 = now()
+            let t0 = now(), c0 = cpuNow()
             _ = try model.predict(timed, batchSize: batch, prefetch: false)
-            if round > 0 { seconds.append(now() - t0) }
+            if round > 0 {
+                seconds.append(now() - t0)
+                cpuSeconds.append(cpuNow() - c0)
+            }
         }
         let perBatch = median(seconds) / Double(steps)
         emit([("system", .text("ember-swift")), ("mode", .text(mode)), ("median_batch_ms", .number(perBatch * 1e3)),
-              ("images_per_s", .number(Double(batch) / perBatch))])
+              ("images_per_s", .number(Double(batch) / perBatch)),
+              ("cpu_images_per_s", .number(Double(batch * steps) / median(cpuSeconds)))])
         return
     }
     var config = TrainerConfig()
@@ -204,6 +217,7 @@ func resnetBench(_ o: Options) throws {
     let records = try trainer.fit(timed, epochs: 1)
     emit([("system", .text("ember-swift")), ("mode", .text(mode)), ("median_step_ms", .number(median(timer.seconds) * 1e3)),
           ("images_per_s", .number(Double(batch) / median(timer.seconds))),
+          ("cpu_images_per_s", .number(Double(batch) / median(timer.cpuSeconds))),
           ("median_fwdbwd_ms", .number(median(zip(timer.seconds, timer.optimizerSeconds).map { $0 - $1 }) * 1e3)),
           ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
 ("steps", .number(Double(timer.seconds.count))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])

@@ -391,7 +391,7 @@ final class ConvolutionTests: XCTestCase {
         ]
         for (k, cfg) in configs.enumerated() {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
-            for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
+            for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct), (Int.max, .dense)] {
                 _ = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
                                                           groups: cfg.groups, limit: limit, kernels: kernels,
                                                           "conv2d config \(k), \(kernels), chunk \(limit)")
@@ -434,7 +434,7 @@ final class ConvolutionTests: XCTestCase {
             XCTAssertEqual(crop.map { [$0.geometry.kH, $0.geometry.kW] }, cfg.kernel.map { [$0.0, $0.1] }, "config \(k): narrowed kernel")
             XCTAssertEqual((crop?.geometry ?? geo).isLinear, cfg.linear, "config \(k): whole-input window")
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
-            for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct)] {
+            for (limit, kernels) in [(Int.max, ConvKernels.blas), (2, .blas), (Int.max, .direct), (2, .direct), (Int.max, .dense)] {
                 let what = "config \(k), \(kernels), chunk \(limit)"
                 let (dw, ref) = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding,
                                                                       dilation: cfg.dilation, groups: cfg.groups, limit: limit,
@@ -443,6 +443,53 @@ final class ConvolutionTests: XCTestCase {
                     XCTAssertEqual(dw[i], 0, "\(what): dead tap \(i) has a weight gradient")
                 }
             }
+        }
+    }
+
+    /// The dense path (maps smaller than the kernel as one matrix product, Convolution+Dense.swift)
+    /// on ResNet's 2×2 maps and odd shapes: chosen automatically, forward and gradients against
+    /// direct summation, with a fused ReLU against relu(conv) on the BLAS path, and central
+    /// differences.
+    func testDenseConvolutionMatchesDirectSummationAndGradientChecks() throws {
+        let configs: [(x: [Int], w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int))] = [
+            ([17, 12, 2, 2], [20, 12, 3, 3], (1, 1), (1, 1), (1, 1)),
+            ([16, 7, 2, 3], [9, 7, 3, 3], (1, 1), (1, 1), (1, 1)),
+            ([20, 4, 3, 3], [6, 4, 5, 5], (2, 2), (2, 2), (1, 1)),
+            ([16, 3, 3, 2], [70, 3, 3, 3], (1, 1), (1, 1), (1, 1)),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            let geo = try ConvGeometry(op: "conv2d", input: cfg.x, weight: cfg.w, bias: [cfg.w[0]],
+                                       stride: [cfg.stride.0, cfg.stride.1], padding: [cfg.padding.0, cfg.padding.1],
+                                       dilation: [cfg.dilation.0, cfg.dilation.1], groups: 1)
+            XCTAssertTrue(geo.runsDense, "config \(k): a map smaller than the kernel runs densely")
+            let fewer = try ConvGeometry(op: "conv2d", input: [ConvGeometry.denseMinimumBatch - 1] + cfg.x.dropFirst(), weight: cfg.w,
+                                         bias: nil, stride: [cfg.stride.0, cfg.stride.1], padding: [cfg.padding.0, cfg.padding.1],
+                                         dilation: [cfg.dilation.0, cfg.dilation.1], groups: 1)
+            XCTAssertFalse(fewer.runsDense, "config \(k): small batches run im2col")
+            XCTAssertTrue(geo.usesDense(.automatic) && !geo.usesDense(.blas), "config \(k)")
+            let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
+            _ = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
+                                                      groups: 1, limit: Int.max, kernels: .automatic, "dense config \(k)")
+            var grads: [[Tensor]] = []
+            var seed: Tensor?
+            for kernels in [ConvKernels.blas, .dense] {
+                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+                let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation, groups: 1,
+                                   fusedReLU: kernels == .dense, maxSamplesPerChunk: Int.max, kernels: kernels)
+                let out = kernels == .dense ? y : relu(y)
+                if seed == nil { seed = randomTensor(out.shape, &rng) }
+                try out.backward(seed: try XCTUnwrap(seed))
+                grads.append([out.value, try XCTUnwrap(xv.grad), try XCTUnwrap(wv.grad), try XCTUnwrap(bv.grad)])
+            }
+            XCTAssertTrue(grads[1][0].data.contains(0), "config \(k): the ReLU cuts some outputs")
+            for (name, (dense, blas)) in zip(["y", "dx", "dw", "db"], zip(grads[1], grads[0])) {
+                assertClose(dense, blas, .reduction, "config \(k): fused ReLU, dense \(name) against relu(conv) on the BLAS path")
+            }
+        }
+        let x = randomTensor([2, 3, 2, 2], &rng), w = randomTensor([4, 3, 3, 3], &rng), b = randomTensor([4], &rng)
+        try gradientCheck([x, w, b], seed: randomTensor([2, 4, 2, 2], &rng), "conv2d(dense, 2×2 map, padding 1)") { v in
+            try conv2d(v[0], weight: v[1], bias: v[2], stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1,
+                       maxSamplesPerChunk: Int.max, kernels: .dense)
         }
     }
 

@@ -113,6 +113,17 @@ final class TorchvisionResNetTests: XCTestCase {
             let x = try Self.input(c)
             let eval = try model.logits(try Dataset(inputs: ["image": x]))
             assertClose(eval, try c.tensor("logits_eval"), tol, "\(name): evaluation-mode logits")
+            // The prediction plan (batch norms folded, sums and ReLUs fused; InferencePlan) on the
+            // images repeated to a batch of 18, where the last stage's 2×2 maps run densely.
+            let copies = 6, expected = try c.tensor("logits_eval")
+            func tile(_ t: Tensor) throws -> Tensor {
+                try Tensor(shape: [t.shape[0] * copies] + t.shape.dropFirst(), data: Array(repeating: t.data, count: copies).flatMap { $0 })
+            }
+            var planned = ForwardContext(training: false)
+            planned.inference = InferenceCache()
+            let folded = try GradientMode.withoutGradients { try model.network.forward([Variable(try tile(x))], &planned) }.value
+            assertClose(folded, try tile(expected), tol, "\(name): evaluation-mode logits through the prediction plan")
+            print("\(name): worst |Δ| through the prediction plan \(maxDifference(folded, try tile(expected)))")
             var ctx = ForwardContext(training: true)
             let train = try GradientMode.withoutGradients { try model.network.forward([Variable(x)], &ctx) }.value
             assertClose(train, try c.tensor("logits_train"), tol, "\(name): training-mode logits (batch statistics)")

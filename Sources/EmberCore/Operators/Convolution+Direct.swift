@@ -1,8 +1,9 @@
 import CEmberKernels
 
-/// Which kernels a convolution runs: chosen by size, or pinned (tests compare both).
+/// Which kernels a convolution runs: chosen by size, or pinned (tests compare them): im2col with
+/// BLAS, the direct path, or the dense matrix of Convolution+Dense.swift (one group only).
 enum ConvKernels: Sendable {
-    case automatic, blas, direct
+    case automatic, blas, direct, dense
 }
 
 /// The direct path of `ConvGeometry`: im2col into a small per-thread block and GEMM micro-kernels
@@ -27,7 +28,7 @@ extension ConvGeometry {
     /// Whether `kernels` selects the direct path for this geometry.
     func runsDirect(_ kernels: ConvKernels) -> Bool {
         switch kernels {
-        case .blas: return false
+        case .blas, .dense: return false
         case .direct: return !isDepthwise
         case .automatic: return !isDepthwise && outPerGroup <= ConvGeometry.directMaxOutPerGroup
         }
@@ -67,10 +68,10 @@ extension ConvGeometry {
                       out_h: Int64(outH), out_w: Int64(outW))
     }
 
-    /// `y` [N, C_out, P] = bias + W · im2col(x) (then relu'd with `relu`), block by block;
-    /// `batch`, `outChannels` and `outPlane` are positive.
+    /// `y` [N, C_out, P] = bias + W · im2col(x) (plus `residual`, then relu'd with `relu`; see
+    /// `forward`), block by block; `batch`, `outChannels` and `outPlane` are positive.
     func directForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                       _ y: UnsafeMutablePointer<Float>, relu: Bool, maxSamplesPerChunk: Int) {
+                       _ y: UnsafeMutablePointer<Float>, relu: Bool, residual: UnsafePointer<Float>? = nil, maxSamplesPerChunk: Int) {
         let S = directSamplesPerBlock(limit: maxSamplesPerChunk), blocks = (batch + S - 1) / S
         let P = outPlane, P16 = paddedPlane, ld = blockRowLength(S), K = groupRows, Og = outPerGroup, O = outChannels
         let sample = inChannels * inPlane
@@ -85,16 +86,18 @@ extension ConvGeometry {
                     }
                     for s in 0..<count {
                         for g in 0..<groups {
+                            let offset = ((first + s) * O + g * Og) * P, out = y + offset
+                            let r = residual.map { $0 + offset }
                             if directUsesBLAS {
-                                let out = y + ((first + s) * O + g * Og) * P
                                 BLAS.gemmStridedUnchecked(transA: false, transB: false, m: Og, n: P, k: K, a: w + g * Og * K, lda: K,
                                                           b: cols.pointer + g * K * ld + s * P16, ldb: ld, c: out, ldc: P)
-                                addBias(bias.map { $0 + g * Og }, relu: relu, to: out, rows: Og, length: P)
+                                addBias(bias.map { $0 + g * Og }, relu: relu, residual: r, to: out, rows: Og, length: P)
                                 continue
                             }
                             cember_gemm_nn(Int64(Og), Int64(P), Int64(K), w + g * Og * K, Int64(K), 1,
                                            cols.pointer + g * K * ld + s * P16, Int64(ld),
-                                           y + ((first + s) * O + g * Og) * P, Int64(P), bias.map { $0 + g * Og }, relu ? 1 : 0)
+                                           out, Int64(P), bias.map { $0 + g * Og }, relu && r == nil ? 1 : 0)
+                            if let r { addBias(nil, relu: relu, residual: r, to: out, rows: Og, length: P) }
                         }
                     }
                 }
@@ -186,17 +189,21 @@ extension ConvGeometry {
         }
     }
 
-    /// Adds `bias[r]` (when given) to row r of `rows` rows of `length` floats, then with `relu`
-    /// keeps `v > 0 ? v : 0` (what cember_gemm_nn's fused bias and ReLU give).
-    private func addBias(_ bias: UnsafePointer<Float>?, relu: Bool, to out: UnsafeMutablePointer<Float>, rows: Int, length: Int) {
-        guard bias != nil || relu else { return }
+    /// Adds `bias[r]` (when given) to row r of `rows` rows of `length` floats, then `residual`
+    /// (the same layout, when given), then with `relu` keeps `v > 0 ? v : 0` (what
+    /// cember_gemm_nn's fused bias and ReLU give).
+    private func addBias(_ bias: UnsafePointer<Float>?, relu: Bool, residual: UnsafePointer<Float>? = nil,
+                         to out: UnsafeMutablePointer<Float>, rows: Int, length: Int) {
+        guard bias != nil || relu || residual != nil else { return }
         for r in 0..<rows {
-            let row = out + r * length, b = bias?[r] ?? 0
-            if relu {
+            let row = out + r * length
+            if residual == nil, relu {
+                // One pass: -0 + 0 = +0 changes nothing after the ReLU.
+                let b = bias?[r] ?? 0
                 for i in 0..<length { let v = row[i] + b; row[i] = v > 0 ? v : 0 }
-            } else {
-                for i in 0..<length { row[i] += b }
+                continue
             }
+            finishRow(row, length, bias: bias?[r], residual: residual.map { $0 + r * length }, relu: relu)
         }
     }
 

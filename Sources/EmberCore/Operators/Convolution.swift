@@ -224,41 +224,71 @@ struct ConvGeometry {
     }
 
     /// The forward pass: `y` [N, C_out, P] from `x`, `w` [C_out, groupRows] and an optional bias,
-    /// then with `relu` relu(y).
+    /// plus `residual` (of y's layout) when given, then with `relu` relu(y): `relu((W·x + b) + r)`,
+    /// added in that order, so that the result is bit for bit the convolution followed by `add`
+    /// and `relu` ops.
     func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                 _ y: UnsafeMutablePointer<Float>, relu: Bool = false, maxSamplesPerChunk: Int,
-                 kernels: ConvKernels = .automatic) throws {
+                 _ y: UnsafeMutablePointer<Float>, relu: Bool = false, residual: UnsafePointer<Float>? = nil,
+                 maxSamplesPerChunk: Int, kernels: ConvKernels = .automatic) throws {
         guard batch > 0, outChannels > 0, outPlane > 0 else { return }
         if let crop = cropped() {
             let narrow = crop.geometry.croppedWeight(w, from: self, taps: crop.taps)
             try withExtendedLifetime(narrow) {
-                try crop.geometry.forward(x, narrow.pointer, bias, y, relu: relu, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
+                try crop.geometry.forward(x, narrow.pointer, bias, y, relu: relu, residual: residual,
+                                          maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
             }
             return
         }
-        if runsDirect(kernels) {
-            directForward(x, w, bias, y, relu: relu, maxSamplesPerChunk: maxSamplesPerChunk)
+        if usesDense(kernels) {
+            let d = denseMatrix(w)
+            try withExtendedLifetime(d) { try denseForward(x, d.pointer, bias, y, relu: relu, residual: residual) }
             return
         }
-        try unfusedForward(x, w, bias, y, maxSamplesPerChunk: maxSamplesPerChunk)
-        if relu { UnaryFunction.relu.apply(y, y, batch * outChannels * outPlane) }
+        if runsDirect(kernels) {
+            directForward(x, w, bias, y, relu: relu, residual: residual, maxSamplesPerChunk: maxSamplesPerChunk)
+            return
+        }
+        try unfusedForward(x, w, bias, y, relu: relu, residual: residual, maxSamplesPerChunk: maxSamplesPerChunk)
     }
 
-    /// The depthwise and BLAS paths of `forward`, without the ReLU.
+    /// `row[i] = relu?((row[i] + b) + r[i])` over `length` floats, each term only when given (an
+    /// absent bias adds nothing, not +0: -0 stays -0, as without the op).
+    @inline(__always)
+    func finishRow(_ row: UnsafeMutablePointer<Float>, _ length: Int, bias b: Float?, residual r: UnsafePointer<Float>?, relu: Bool) {
+        switch (b, r) {
+        case let (b?, r?): for i in 0..<length { row[i] = (row[i] + b) + r[i] }
+        case let (b?, nil): for i in 0..<length { row[i] += b }
+        case let (nil, r?): for i in 0..<length { row[i] += r[i] }
+        case (nil, nil): break
+        }
+        if relu {
+            for i in 0..<length { row[i] = row[i] > 0 ? row[i] : 0 }
+        }
+    }
+
+    /// The depthwise and BLAS paths of `forward`.
     private func unfusedForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                                _ y: UnsafeMutablePointer<Float>, maxSamplesPerChunk: Int) throws {
+                                _ y: UnsafeMutablePointer<Float>, relu: Bool, residual: UnsafePointer<Float>?,
+                                maxSamplesPerChunk: Int) throws {
         if isDepthwise {
             depthwiseForward(x, w, bias, y)
+            if residual != nil || relu {
+                let total = batch * outChannels * outPlane
+                Parallel.forRange(total, minChunk: Parallel.minimumChunk) { lo, hi in
+                    finishRow(y + lo, hi - lo, bias: nil, residual: residual.map { $0 + lo }, relu: relu)
+                }
+            }
             return
         }
         if isLinear {
             // y [N, C_out] = x [N, K] · Wᵀ, then the bias.
             try BLAS.gemm(transA: false, transB: true, m: batch, n: outChannels, k: groupRows, a: x, b: w, c: y)
-            if let bias {
-                for n in 0..<batch {
-                    let row = y + n * outChannels
+            for n in 0..<batch {
+                let row = y + n * outChannels
+                if let bias {
                     for o in 0..<outChannels { row[o] += bias[o] }
                 }
+                finishRow(row, outChannels, bias: nil, residual: residual.map { $0 + n * outChannels }, relu: relu)
             }
             return
         }
@@ -280,10 +310,9 @@ struct ConvGeometry {
                                   a: w + g * Og * K, b: cols.pointer + g * K * ld, c: out + g * Og * ld)
                 }
                 if direct {
-                    if let bias {
+                    if bias != nil || residual != nil || relu {
                         for o in 0..<O {
-                            let row = out + o * P, b = bias[o]
-                            for p in 0..<P { row[p] += b }
+                            finishRow(out + o * P, P, bias: bias?[o], residual: residual.map { $0 + (first * O + o) * P }, relu: relu)
                         }
                     }
                 } else {
@@ -293,6 +322,9 @@ struct ConvGeometry {
                             let dst = y + ((first + s) * O + o) * P, src = out + o * ld + s * P
                             let b = bias?[o] ?? 0
                             for p in 0..<P { dst[p] = src[p] + b }
+                            if residual != nil || relu {
+                                finishRow(dst, P, bias: nil, residual: residual.map { $0 + ((first + s) * O + o) * P }, relu: relu)
+                            }
                         }
                     }
                 }
@@ -323,27 +355,32 @@ struct ConvGeometry {
             }
             return
         }
-        if runsDirect(kernels) {
+        let dense = usesDense(kernels)
+        if !dense && runsDirect(kernels) {
             directBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk)
             return
         }
         guard let reluOutput else {
-            try unfusedBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+            try unfusedBackward(dy, x: x, w: w, dx: dx, dw: dw, db: db, dense: dense, maxSamplesPerChunk: maxSamplesPerChunk)
             return
         }
         let count = batch * outChannels * outPlane
         let masked = TensorStorage(uninitializedCount: count)
         try withExtendedLifetime(masked) {
             UnaryFunction.relu.gradient(dy, reluOutput, reluOutput, masked.pointer, count)
-            try unfusedBackward(masked.pointer, x: x, w: w, dx: dx, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk)
+            try unfusedBackward(masked.pointer, x: x, w: w, dx: dx, dw: dw, db: db, dense: dense, maxSamplesPerChunk: maxSamplesPerChunk)
         }
     }
 
-    /// The depthwise and BLAS paths of `backward`, without a ReLU.
+    /// The dense, depthwise and BLAS paths of `backward`, without a ReLU.
     private func unfusedBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                  dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
-                                 maxSamplesPerChunk: Int) throws {
+                                 dense: Bool, maxSamplesPerChunk: Int) throws {
         if let db { channelSums(dy, batch: batch, channels: outChannels, positions: outPlane, into: db) }
+        if dense {
+            try denseBackward(dy, x: x, w: w, dx: dx, dw: dw)
+            return
+        }
         if isDepthwise {
             if let dx { depthwiseInputGradient(dy, w, dx) }
             if let dw { depthwiseWeightGradient(dy, x, dw) }

@@ -101,7 +101,21 @@ public final class GraphNetwork: Module {
             values.append(x)
         }
         var fusedResults: [Int: Variable] = [:]
+        let plan = try inferencePlan(ctx)
+        // Stands for the values of fused steps, which nobody reads.
+        let unread = plan == nil ? nil : Variable(Tensor.scalar(.nan))
         for (i, step) in steps.enumerated() {
+            if let plan, let unread {
+                switch plan.steps[i] {
+                case .module: break
+                case .fused:
+                    values.append(unread)
+                    continue
+                case let .convolution(conv, input, residual, relu):
+                    values.append(Variable(try conv(values[input].value, residual: residual.map { values[$0].value }, relu: relu)))
+                    continue
+                }
+            }
             let args = step.inputIndices.map { values[$0] }
             if let relu = fusedReLUs[i], let conv = step.module as? Conv {
                 // The convolution's own value is read by nobody but its ReLU.

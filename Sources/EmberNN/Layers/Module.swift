@@ -7,6 +7,8 @@ public struct ForwardContext {
     public var training: Bool
     /// Randomness for stochastic layers.
     public var rng: RandomGenerator
+    /// The evaluation plans of a run of predictions (`Model.logits`); nil elsewhere.
+    var inference: InferenceCache? = nil
 
     /// Creates a context.
     public init(training: Bool, rng: RandomGenerator = RandomGenerator(seed: 0)) {

@@ -234,6 +234,9 @@ public final class Model {
                                "predicting \(n) rows (their outputs and the activations of a batch of \(batchRows) rows)",
                                op: "predict", argument: "batch_size", advice: "predict fewer rows at once or with a smaller batch size")
         var ctx = ForwardContext(training: false, rng: rng)
+        // Convolutions run with batch norms folded in and their sums and ReLUs fused (InferencePlan),
+        // when there are enough samples to repay folding the weights.
+        if n >= InferencePlan.minimumSamples { ctx.inference = InferenceCache() }
         let prefetcher = prefetch && !data.sources.isEmpty ? self.prefetcher(data) : nil
         defer { prefetcher?.close() }
         // Each batch's outputs go straight into the result (no second copy of n × k values).

@@ -1,0 +1,109 @@
+// Prediction-time evaluation plans (InferencePlan): which steps fuse, and that predicting with
+// batch norms folded into the convolutions and sums and ReLUs fused gives the unfused network's
+// values within 1e-5 relative. (Against torchvision: TorchvisionResNetTests' evaluation logits go
+// through the plan.)
+import EmberTestSupport
+import XCTest
+
+@testable import EmberCore
+@testable import EmberNN
+
+final class InferencePlanTests: XCTestCase {
+    /// Non-trivial batch norm statistics and affine parameters, so that folding changes the weights.
+    func perturbBatchNorms(_ model: Model, _ rng: inout RandomGenerator) throws {
+        for (_, b) in model.network.namedBuffers() where !b.isCounter {
+            let isVar = b.name.hasSuffix("running_var")
+            b.value = randomTensor(b.value.shape, &rng, isVar ? 0.5 : -0.3, isVar ? 2 : 0.3)
+        }
+        for (name, p) in model.network.namedParameters() where name.contains("bn") || name.contains("downsample.1") {
+            p.value = randomTensor(p.value.shape, &rng, name.hasSuffix("weight") ? 0.5 : -0.2, name.hasSuffix("weight") ? 1.5 : 0.2)
+        }
+    }
+
+    /// The network's logits without a plan (each module's own forward pass), in batches of
+    /// `batchSize` as `Model.logits` evaluates them.
+    func unfusedLogits(_ model: Model, _ x: Tensor, batchSize: Int) throws -> [Float] {
+        var ctx = ForwardContext(training: false)
+        XCTAssertNil(ctx.inference)
+        var out: [Float] = []
+        let n = x.shape[0]
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let rows = try x.gatherRows(start..<min(n, start + batchSize))
+            out += try GradientMode.withoutGradients { try model.network.forward([Variable(rows)], &ctx) }.value.data
+        }
+        return out
+    }
+
+    func testResNet18PlanFusesEveryConvolutionChain() throws {
+        var rng = RandomGenerator(seed: 1)
+        let net = try GraphNetwork(try Architectures.resnet18(imageShape: [3, 32, 32]), headOutputs: 10, rng: &rng)
+        let plan = try InferencePlan(net)
+        var convolutions = 0, residuals = 0, relus = 0, fused = 0
+        for step in plan.steps {
+            switch step {
+            case .module: break
+            case .fused: fused += 1
+            case let .convolution(_, _, residual, relu):
+                convolutions += 1
+                if residual != nil { residuals += 1 }
+                if relu { relus += 1 }
+            }
+        }
+        // 20 convolutions (stem, 16 in the blocks, 3 downsamples), each with its batch norm; the
+        // second convolution of each of the 8 blocks takes the sum and the block's ReLU; the stem
+        // and the first convolution of each block take their ReLU.
+        XCTAssertEqual(convolutions, 20)
+        XCTAssertEqual(residuals, 8)
+        XCTAssertEqual(relus, 17)
+        XCTAssertEqual(fused, 20 + 8 + 17, "batch norms, sums and ReLUs computed by the convolutions")
+        let modules = zip(net.steps, plan.steps).compactMap { step, p -> String? in
+            if case .module = p { return step.node.id } else { return nil }
+        }
+        XCTAssertEqual(modules, ["maxpool", "avgpool", "flatten", "fc"])
+    }
+
+    /// A convolution whose value is read twice, or that is the output, keeps its batch norm.
+    func testValuesReadElsewhereAreNotFused() throws {
+        let spec = NetworkSpec(inputs: [InputSpec("image", .tensor(shape: [2, 5, 5]))], nodes: [
+            NodeSpec("conv", .conv2d, inputs: ["image"], params: ["out_channels": .number(3), "kernel_size": .number(3), "padding": .number(1)]),
+            NodeSpec("bn", .batchNorm, inputs: ["conv"]),
+            NodeSpec("relu", .relu, inputs: ["bn"]),
+            NodeSpec("sum", .mergeSum, inputs: ["relu", "conv"]),
+            NodeSpec("conv2", .conv2d, inputs: ["sum"], params: ["out_channels": .number(3), "kernel_size": .number(1)]),
+        ], output: "conv2")
+        var rng = RandomGenerator(seed: 3)
+        let net = try GraphNetwork(spec, headOutputs: 1, rng: &rng)
+        let plan = try InferencePlan(net)
+        let kinds = plan.steps.map { step -> String in
+            switch step {
+            case .module: return "module"
+            case .fused: return "fused"
+            case let .convolution(_, _, residual, relu): return "conv residual \(residual != nil) relu \(relu)"
+            }
+        }
+        XCTAssertEqual(kinds, ["conv residual false relu false", "module", "module", "module", "conv residual false relu false"])
+    }
+
+    func testFoldedPredictionsMatchTheUnfusedNetwork() throws {
+        var rng = RandomGenerator(seed: 5)
+        // 32×32 and 64×64 (ResNet's last stages on 2×2 maps run densely), odd sizes, a last
+        // batch of one sample; runs of fewer than `minimumSamples` samples run unfused.
+        let small = InferencePlan.minimumSamples - 1
+        for (shape, batch) in [([3, 32, 32], 64), ([3, 64, 64], 65), ([3, 37, 20], small)] {
+            let model = try Model(spec: try Architectures.resnet18(imageShape: shape), task: .multiclass(classes: 10), seed: 2)
+            try perturbBatchNorms(model, &rng)
+            let x = randomTensor([batch] + shape, &rng, 0, 1)
+            let planned = try model.logits(try Dataset(inputs: ["image": x]), batchSize: 32)
+            let unfused = try unfusedLogits(model, x, batchSize: 32)
+            if batch < InferencePlan.minimumSamples {
+                XCTAssertEqual(planned.data.map(\.bitPattern), unfused.map(\.bitPattern), "\(shape): \(batch) samples run unfused")
+                continue
+            }
+            let scale = Double(unfused.map { abs($0) }.max() ?? 0)
+            XCTAssertGreaterThan(scale, 0)
+            let worst = zip(planned.data, unfused).map { Double(abs($0 - $1)) }.max() ?? .nan
+            XCTAssertLessThanOrEqual(worst, 1e-5 * scale, "\(shape): folded logits within 1e-5 of the largest (\(scale))")
+            XCTAssertNotEqual(planned.data, unfused, "\(shape): folding rounds differently, so the plan did run")
+        }
+    }
+}
