@@ -344,9 +344,9 @@ public final class Trainer {
             var ctx = ForwardContext(training: true, rng: model.rng)
             let out = try model.network.forward(xs, &ctx)
             model.rng = ctx.rng
-            let l = try loss(out, y)
+            let l = try model.memberLoss(loss, out, y)
             lv = Double(l.value.scalarValue ?? .nan)
-            if collect { outputs.append(contentsOf: out.value.data) }
+            if collect { outputs.append(contentsOf: try model.combineMembers(out.value).data) }
             try l.backward()
         }
         for c in callbacks { try c.onAfterBackward(self, batch: batch) }
