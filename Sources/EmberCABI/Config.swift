@@ -457,7 +457,8 @@ let architectureDefaults: [(String, [(String, JSONValue)])] = [
     ("tabm", [("arch_type", .string("tabm")), ("k", .number(32)), ("n_blocks", .null), ("d_block", .number(512)),
               ("dropout", .number(0.1)), ("activation", .string("relu")), ("start_scaling_init", .null),
               ("num_embeddings", .string("none")), ("d_embedding", .null), ("n_frequencies", .number(48)),
-              ("frequency_init_scale", .number(0.01)), ("lite", .bool(false)), ("embedding_activation", .null)]),
+              ("frequency_init_scale", .number(0.01)), ("lite", .bool(false)), ("embedding_activation", .null),
+              ("n_bins", .number(48))]),
     ("featureless", []),
     ("lenet", []),
     ("resnet", [("channels", .number(16)), ("n_blocks", .number(2))]),
@@ -553,7 +554,8 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
 }
 
 /// TabM from `ember_architecture`'s options (`architectureDefaults`; `d_embedding` defaults to 32
-/// for "linear_relu" and 24 for "periodic", `embedding_activation` to true, as in mlr3torch).
+/// for "linear_relu", 24 for "periodic" and 16 for "piecewise_linear", `embedding_activation` to
+/// false for "piecewise_linear", else true, as in mlr3torch).
 private func tabmArchitecture(_ tab: TabularInputs, _ r: inout ConfigReader) throws -> NetworkSpec {
     let a = "tabm"
     let activations = LayerOp.activations.filter { ![.glu, .reglu, .geglu, .prelu, .rrelu].contains($0) }.map(\.rawValue)
@@ -563,7 +565,8 @@ private func tabmArchitecture(_ tab: TabularInputs, _ r: inout ConfigReader) thr
     let nFrequencies = try r.int("n_frequencies", min: 1) ?? defaultInt(a, "n_frequencies")
     let scale = try r.double("frequency_init_scale", { $0 > 0 }, "> 0") ?? defaultDouble(a, "frequency_init_scale")
     let lite = try r.bool("lite") ?? (archDefault(a, "lite").boolValue ?? false)
-    let embeddingActivation = try r.bool("embedding_activation") ?? true
+    let embeddingActivation = try r.bool("embedding_activation") ?? (embeddings != "piecewise_linear")
+    let nBins = try r.int("n_bins", min: 2) ?? defaultInt(a, "n_bins")
     let num: Architectures.NumericEmbeddings
     switch embeddings {
     case "none": num = .none
@@ -573,8 +576,7 @@ private func tabmArchitecture(_ tab: TabularInputs, _ r: inout ConfigReader) thr
             throw ConfigReader.error("lite", "lite = true needs embedding_activation = true", expected: "false", got: "true")
         }
         num = .periodic(dEmbedding: dEmbedding ?? 24, nFrequencies: nFrequencies, frequencyInitScale: scale, activation: embeddingActivation, lite: lite)
-    default:
-        throw ConfigReader.error("num_embeddings", "\"piecewise_linear\" is not supported yet", expected: "\"none\", \"linear_relu\" or \"periodic\"", got: embeddings)
+    default: num = .piecewiseLinear(dEmbedding: dEmbedding ?? 16, nBins: nBins, activation: embeddingActivation)
     }
     let scaling = try r.string("start_scaling_init", allowed: ["random-signs", "normal"]).flatMap(ScalingInit.init(rawValue:))
     return try Architectures.tabm(

@@ -9,7 +9,7 @@ import XCTest
 /// trainer; plus the package's initialisation and finite-difference gradients of the layers.
 final class TabMGoldenTests: XCTestCase {
     /// The Ember model of a fixture case (as built by the generator) with its initial weights.
-    func model(_ name: String) throws -> Model {
+    func model(_ name: String, load: Bool = true) throws -> Model {
         let tab: TabularInputs, task: TaskKind, spec: NetworkSpec
         switch name {
         case "tabm":
@@ -21,6 +21,11 @@ final class TabMGoldenTests: XCTestCase {
             task = .regression
             spec = try Architectures.tabm(tab, archType: "tabm-mini", k: 4, nBlocks: 2, dBlock: 8, dropout: 0, numEmbeddings:
                 .periodic(dEmbedding: 4, nFrequencies: 5, frequencyInitScale: 0.1, activation: true, lite: false))
+        case "piecewise":
+            tab = TabularInputs(numeric: 3, cardinalities: [2, 3])
+            task = .multiclass(classes: 3)
+            spec = try Architectures.tabm(tab, archType: "tabm", k: 4, nBlocks: 2, dBlock: 8, dropout: 0, numEmbeddings:
+                .piecewiseLinear(dEmbedding: 4, nBins: 4, activation: false))
         default:
             tab = TabularInputs(numeric: 3)
             task = .multiclass(classes: 3)
@@ -31,14 +36,14 @@ final class TabMGoldenTests: XCTestCase {
         let bytes = try Fixture.bytes("tabm_\(name)_initial.safetensors")
         let (initial, _) = try Safetensors.decode(bytes)
         XCTAssertEqual(Set(model.namedTensors.map(\.0)), Set(initial.keys), "\(name): the package's parameter names")
-        try model.loadWeights(safetensors: bytes)
+        if load { try model.loadWeights(safetensors: bytes) }
         return model
     }
 
     func testMatchesTheTabMPackage() throws {
         let fixture = try Case(Fixture.load("tabm").root)
         let cases = try fixture.cases("cases")
-        XCTAssertEqual(cases.count, 3)
+        XCTAssertEqual(cases.count, 4)
         for c in cases {
             let name = try c.string("name")
             let model = try model(name)
@@ -46,6 +51,17 @@ final class TabMGoldenTests: XCTestCase {
             if let codes = try c.optionalTensor("x_cat") { inputs["categ"] = codes }
             let data = try Dataset(inputs: inputs, target: try c.tensor("target"))
             let n = data.count
+            if name == "piecewise" {
+                // The engine's bins from the training data are rtdl's compute_bins.
+                let fresh = try self.model(name, load: false)
+                try fresh.fitScaling(data)
+                let (initial, _) = try Safetensors.decode(try Fixture.bytes("tabm_piecewise_initial.safetensors"))
+                let mine = Dictionary(uniqueKeysWithValues: fresh.namedTensors)
+                for key in ["num_module.impl.weight", "num_module.impl.bias"] {
+                    assertClose(mine[key], try XCTUnwrap(initial[key]), .elementwise, "piecewise: \(key) from the training data")
+                }
+                XCTAssertTrue(try XCTUnwrap(mine["num_module.linear.weight"]).data.allSatisfy { $0 == 0 }, "zeros initially")
+            }
 
             // The members' outputs in evaluation mode, and the prediction averaged over members.
             let xs = try model.prepare(data, rows: 0..<n, training: false)
@@ -153,6 +169,28 @@ final class TabMGoldenTests: XCTestCase {
         assertEmberError(.shapeMismatch, ["linear_batch_ensemble", "[batch, 4, 5]", "[3, 5]"]) {
             _ = try batchEnsemble.forward(Variable(try Tensor.zeros([3, 5])), &ctx)
         }
+    }
+
+    func testPiecewiseBinsNeedVaryingFeaturesAndEnoughRows() throws {
+        let spec = try Architectures.tabm(TabularInputs(numeric: 2), k: 2, dBlock: 4, numEmbeddings: .piecewiseLinear(dEmbedding: 2, nBins: 3, activation: false))
+        let model = try Model(spec: spec, task: .regression, seed: 1)
+        let constant = try Dataset(inputs: ["num": try Tensor(shape: [5, 2], data: [1, 0, 2, 0, 3, 0, 4, 0, 5, 0])], target: try Tensor.zeros([5]))
+        assertEmberError(.invalidArgument, ["piecewise_linear_embeddings", "is constant in the training data"]) { try model.fitScaling(constant) }
+        let few = try Dataset(inputs: ["num": try Tensor(shape: [3, 2], data: [1, 2, 3, 4, 5, 7])], target: try Tensor.zeros([3]))
+        let model2 = try Model(spec: spec, task: .regression, seed: 1)
+        assertEmberError(.invalidArgument, ["n_bins (3) must be less than the training rows (3)"]) { try model2.fitScaling(few) }
+        // A feature with repeated values gets fewer bins: its last one stays in the last column.
+        let repeated = try Dataset(inputs: ["num": try Tensor(shape: [6, 2], data: [0, 0, 0, 1, 0, 2, 0, 3, 0, 4, 1, 5])], target: try Tensor.zeros([6]))
+        let model3 = try Model(spec: spec, task: .regression, standardize: ["num": [false, false]], seed: 1)
+        try model3.fitScaling(repeated)
+        let w = try XCTUnwrap(Dictionary(uniqueKeysWithValues: model3.namedTensors)["num_module.impl.weight"])
+        XCTAssertEqual(Array(w.data[0..<3]), [0, 0, 1], "one bin [0, 1]: only the last column")
+        XCTAssertTrue(w.data[3...].allSatisfy { $0 > 0 }, "three bins")
+        // Piecewise-linear embeddings must read a numeric network input.
+        var bad = spec
+        bad.nodes.insert(NodeSpec("scaled", .relu, inputs: ["num"]), at: 0)
+        bad.nodes[1].inputs = ["scaled"]
+        assertEmberError(.invalidArgument, ["must read a numeric network input", "scaled"]) { _ = try Model(spec: bad, task: .regression, seed: 1) }
     }
 
     func testBadOptionsAreErrors() throws {

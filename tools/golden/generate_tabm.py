@@ -5,7 +5,7 @@ TabMGoldenTests.
     pip install tabm
     python3 tools/golden/generate_tabm.py
 
-Three small models built with `tabm.TabM.make` (k = 4 members, 2 blocks of width 8, dropout 0),
+Four small models built with `tabm.TabM.make` (k = 4 members, 2 blocks of width 8, dropout 0),
 whose module names are the node ids of `Architectures.tabm`, so that the state dicts load by
 name into the Ember models:
   * "tabm":           arch_type "tabm", 3 numeric features and factors of 2 and 3 levels,
@@ -13,7 +13,11 @@ name into the Ember models:
   * "mini_periodic":  arch_type "tabm-mini", PeriodicEmbeddings(d_embedding 4, n_frequencies 5,
                       frequency_init_scale 0.1, lite False), the same features, regression (MSE);
   * "linear_relu":    arch_type "tabm", LinearReLUEmbeddings(d_embedding 4), numeric features only,
-                      3 classes.
+                      3 classes;
+  * "piecewise":      arch_type "tabm", PiecewiseLinearEmbeddings(compute_bins(x_num, n_bins 4),
+                      d_embedding 4, activation False, version "B"), numeric features and factors,
+                      3 classes (the bins are buffers of the state dict; Ember computes them from
+                      the same training data).
 On 10 rows, each case records the members' outputs [10, 4, d_out] in evaluation mode, the
 ensemble prediction (the mean of the members' softmax probabilities, or of their outputs), the
 loss over members (the loss of the members' outputs folded into the batch with each target
@@ -44,7 +48,7 @@ torch.set_num_threads(1)
 torch.set_default_dtype(torch.float32)
 
 
-def model(case):
+def model(case, x_num):
     common = dict(k=K, n_blocks=2, d_block=8, dropout=0.0)
     if case == "tabm":
         return tabm.TabM.make(n_num_features=3, cat_cardinalities=CARDINALITIES, d_out=3, arch_type="tabm", **common)
@@ -52,15 +56,20 @@ def model(case):
         emb = rtdl_num_embeddings.PeriodicEmbeddings(3, 4, n_frequencies=5, frequency_init_scale=0.1, lite=False)
         return tabm.TabM.make(n_num_features=3, cat_cardinalities=CARDINALITIES, d_out=1, num_embeddings=emb,
                               arch_type="tabm-mini", **common)
+    if case == "piecewise":
+        emb = rtdl_num_embeddings.PiecewiseLinearEmbeddings(rtdl_num_embeddings.compute_bins(x_num, n_bins=4), 4,
+                                                            activation=False, version="B")
+        return tabm.TabM.make(n_num_features=3, cat_cardinalities=CARDINALITIES, d_out=3, num_embeddings=emb,
+                              arch_type="tabm", **common)
     emb = rtdl_num_embeddings.LinearReLUEmbeddings(3, 4)
     return tabm.TabM.make(n_num_features=3, d_out=3, num_embeddings=emb, arch_type="tabm", **common)
 
 
 def run(case, seed):
-    torch.manual_seed(seed)
-    net = model(case)
     g = torch.Generator().manual_seed(seed + 100)
     x_num = torch.randn(N, 3, generator=g)
+    torch.manual_seed(seed)
+    net = model(case, x_num)
     categorical = case != "linear_relu"
     x_cat = torch.stack([torch.randint(0, c, (N,), generator=g) for c in CARDINALITIES], 1) if categorical else None
     regression = case == "mini_periodic"
@@ -87,7 +96,7 @@ def run(case, seed):
     grads = {name: L(p.grad) for name, p in net.named_parameters()}
     opt.step()
     after = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
-    for name in initial:
+    for name, _ in net.named_parameters():
         assert not torch.equal(initial[name], after[name]), name
     save_file(initial, str(FIXTURES / f"tabm_{case}_initial.safetensors"))
     save_file(after, str(FIXTURES / f"tabm_{case}_step.safetensors"))
@@ -100,7 +109,7 @@ def run(case, seed):
 
 
 def main():
-    cases = [run("tabm", 1), run("mini_periodic", 2), run("linear_relu", 3)]
+    cases = [run("tabm", 1), run("mini_periodic", 2), run("linear_relu", 3), run("piecewise", 4)]
     write_json(str(FIXTURES / "tabm.json"),
                {**header("tools/golden/generate_tabm.py"), "tabm_version": tabm.__version__,
                 "rtdl_num_embeddings_version": rtdl_num_embeddings.__version__,

@@ -155,6 +155,9 @@ public enum Architectures {
         case linearReLU(dEmbedding: Int)
         /// Periodic embeddings (`PeriodicEmbeddings`, see `PeriodicEmbeddings`).
         case periodic(dEmbedding: Int, nFrequencies: Int, frequencyInitScale: Double, activation: Bool, lite: Bool)
+        /// Piecewise-linear embeddings on `nBins` quantile bins of the training data
+        /// (`PiecewiseLinearEmbeddings`, see `PiecewiseLinearEmbeddings`).
+        case piecewiseLinear(dEmbedding: Int, nBins: Int, activation: Bool)
     }
 
     /// TabM (Gorishniy et al. 2024) as the `tabm` package's `TabM.make`: numeric features (embedded
@@ -202,6 +205,12 @@ public enum Architectures {
                 nodes += [NodeSpec("num_module", .periodicEmbeddings, inputs: ["num"], params: [
                     "d_embedding": number(d), "n_frequencies": number(f), "frequency_init_scale": .number(sigma),
                     "activation": .bool(act), "lite": .bool(lite)]),
+                          NodeSpec("num_flat", .flatten, inputs: ["num_module"])]
+                parts.append("num_flat")
+                chunks += [Int](repeating: d, count: inputs.numeric)
+            case let .piecewiseLinear(d, bins, act):
+                nodes += [NodeSpec("num_module", .piecewiseLinearEmbeddings, inputs: ["num"], params: [
+                    "d_embedding": number(d), "n_bins": number(bins), "activation": .bool(act)]),
                           NodeSpec("num_flat", .flatten, inputs: ["num_module"])]
                 parts.append("num_flat")
                 chunks += [Int](repeating: d, count: inputs.numeric)

@@ -117,6 +117,9 @@ public enum LayerOp: String, CaseIterable, Sendable {
     case ensembleHead = "ensemble_head"
     /// Periodic embeddings of numeric features [n] → [n, d_embedding].
     case periodicEmbeddings = "periodic_embeddings"
+    /// Piecewise-linear embeddings of a numeric input [n] → [n, d_embedding], on quantile bins of
+    /// the training data.
+    case piecewiseLinearEmbeddings = "piecewise_linear_embeddings"
     // Structure.
     case `repeat`
     /// A learned constant output of the head's width that ignores its input (featureless baseline).

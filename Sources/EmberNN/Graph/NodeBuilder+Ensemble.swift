@@ -45,6 +45,15 @@ extension NodeBuilder {
                 frequencyInitScale: try double("frequency_init_scale", 0.01, { $0 > 0 && $0.isFinite }, "a finite number > 0"),
                 activation: try bool("activation", true), lite: lite, rng: &rng)
             return (layer, ValueInfo(shape: [n, d]))
+        case .piecewiseLinearEmbeddings:
+            // That the input is a numeric network input (the bins come from its training data) is
+            // checked by the model.
+            try requireRank(x, [1], "numeric features [n]")
+            let n = x.shape[0]
+            let d = try int("d_embedding", 16), bins = try int("n_bins", 48, min: 2)
+            try reserve([n, d], [n, d], [n, bins, d], [2, n, bins])
+            return (try PiecewiseLinearEmbeddings(nFeatures: n, dEmbedding: d, nBins: bins, activation: try bool("activation", false),
+                                                  inputName: node.inputs[0], rng: &rng), ValueInfo(shape: [n, d]))
         default:
             throw fail("is not an ensemble op")
         }

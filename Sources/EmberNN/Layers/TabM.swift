@@ -235,3 +235,150 @@ final class ParameterHolder: Module {
     var entries: [(String, Parameter)] = []
     override var localParameters: [(String, Parameter)] { entries }
 }
+
+/// Piecewise-linear embeddings of numeric features (Gorishniy et al. 2022; rtdl's
+/// `PiecewiseLinearEmbeddings`, version "B", the one TabM takes): `linear0(x)` (a linear map per
+/// feature, weight and bias [n, d], as `tokenizer_num`) plus the piecewise-linear encoding of x on
+/// per-feature bins (`impl.weight`, `impl.bias` [n, n_bins], buffers) mapped by a linear layer per
+/// feature without bias (`linear.weight` [n, n_bins, d], zeros initially), with a ReLU on that
+/// part if `activation`. Output [batch, n, d].
+///
+/// The bins are quantile bins of the training data (rtdl's `compute_bins`), set by
+/// `fitBins(_:)` when the model first sees training data (on the scale the network reads, after
+/// standardisation). Feature j's encoding is `[1, …, 1, (x − left) / width, 0, …, 0]` stored as
+/// its first `bins_j − 1` components in the first columns and its last component in the last
+/// column, the columns in between zero; the first column is clipped at 1, the middle ones to
+/// [0, 1], the last one at 0 (not at all for a feature with a single bin).
+public final class PiecewiseLinearEmbeddings: Module {
+    /// The linear part (`linear0.weight`, `linear0.bias`).
+    public let linear0: NumericTokenizer
+    /// Encoding slopes per feature and column [n, n_bins].
+    public let encodingWeight: Buffer
+    /// Encoding offsets per feature and column [n, n_bins].
+    public let encodingBias: Buffer
+    /// The per-feature map of the encoding [n, n_bins, d].
+    public let linearWeight: Parameter
+    /// Whether a ReLU follows the encoding's map.
+    public let activation: Bool
+    /// The name of the network input the module reads (its bins come from that input's data).
+    public let inputName: String
+    private let impl = BufferHolder()
+    private let linear = ParameterHolder()
+
+    /// Creates the embeddings with `nBins` columns per feature (bins not yet fitted).
+    public init(nFeatures n: Int, dEmbedding d: Int, nBins: Int, activation: Bool, inputName: String, rng: inout RandomGenerator) throws {
+        guard n >= 1, d >= 1, nBins >= 2 else {
+            throw EmberError.invalidArgument("piecewise_linear_embeddings", "n_features and d_embedding must be >= 1 and n_bins >= 2, got \(n), \(d) and \(nBins)")
+        }
+        linear0 = try NumericTokenizer(nFeatures: n, dToken: d, rng: &rng)
+        encodingWeight = Buffer(try Tensor.zeros([n, nBins]))
+        encodingBias = Buffer(try Tensor.zeros([n, nBins]))
+        linearWeight = Parameter(try Tensor.zeros([n, nBins, d]))
+        self.activation = activation
+        self.inputName = inputName
+        super.init()
+        impl.entries = [("weight", encodingWeight), ("bias", encodingBias)]
+        linear.entries = [("weight", linearWeight)]
+    }
+
+    public override var kind: String { "piecewise_linear_embeddings" }
+    public override var children: [(String, Module)] { [("linear0", linear0), ("impl", impl), ("linear", linear)] }
+
+    /// Sets the bins from training data x [rows, n] as rtdl's `compute_bins` (`n_bins` + 1
+    /// quantiles per feature, linearly interpolated as `torch.quantile`, duplicates removed).
+    public func fitBins(_ x: Tensor) throws {
+        let s = encodingWeight.value.shape, n = s[0], nBins = s[1]
+        guard x.shape.count == 2, x.shape[1] == n else {
+            throw error(.shapeMismatch, "expected training data of shape [rows, \(n)], got \(shapeString(x.shape))")
+        }
+        let rows = x.shape[0]
+        guard nBins < rows else {
+            throw error(.invalidArgument, "n_bins (\(nBins)) must be less than the training rows (\(rows))", expected: "n_bins < \(rows)", got: String(nBins))
+        }
+        // torch.linspace(0, 1, n_bins + 1) in float32.
+        let steps = nBins + 1, step = Float(1) / Float(nBins)
+        let levels = (0..<steps).map { i in i < steps / 2 ? step * Float(i) : 1 - step * Float(steps - i - 1) }
+        var w = [Float](repeating: 0, count: n * nBins), b = w
+        let px = x.storage.pointer
+        for j in 0..<n {
+            var column = (0..<rows).map { px[$0 * n + j] }
+            guard column.allSatisfy({ $0.isFinite }) else {
+                throw error(.invalidArgument, "numeric \(ErrorIndex.describe(("feature", j))) has non-finite training values")
+            }
+            column.sort()
+            guard let first = column.first, let last = column.last, first < last else {
+                throw error(.invalidArgument, "numeric \(ErrorIndex.describe(("feature", j))) is constant in the training data; piecewise-linear bins need at least two distinct values",
+                            expected: "at least two distinct values")
+            }
+            var edges: [Float] = []
+            for q in levels {
+                let rank = q * Float(rows - 1)
+                let below = Swift.min(Int(rank), rows - 1), above = Swift.min(below + 1, rows - 1)
+                let t = rank - Float(below), lo = column[below], hi = column[above]
+                let v = t < 0.5 ? lo + t * (hi - lo) : hi - (hi - lo) * (1 - t)
+                if edges.last != v { edges.append(v) }
+            }
+            let count = edges.count - 1
+            for i in 0..<count {
+                let width = edges[i + 1] - edges[i]
+                let column = i == count - 1 ? nBins - 1 : i
+                w[j * nBins + column] = 1 / width
+                b[j * nBins + column] = -edges[i] / width
+            }
+        }
+        encodingWeight.value = try Tensor(shape: [n, nBins], data: w)
+        encodingBias.value = try Tensor(shape: [n, nBins], data: b)
+    }
+
+    public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        let s = encodingWeight.value.shape, n = s[0], nBins = s[1]
+        guard x.shape.count == 2, x.shape[1] == n else {
+            throw error(.shapeMismatch, "expected input of shape [batch, \(n)], got \(shapeString(x.shape))",
+                        expected: "[batch, \(n)]", got: shapeString(x.shape))
+        }
+        let b = x.shape[0]
+        let raw = try binary(try binary(try reshape(x, [b, n, 1]), Variable(encodingWeight.value), .mul), Variable(encodingBias.value), .add)
+        // Clipping bounds per feature and column; a feature with a single bin (its first column
+        // unused) keeps its last column unclipped.
+        let pw = encodingWeight.value.storage.pointer
+        var lower = [Float](repeating: 0, count: n * nBins), upper = [Float](repeating: 1, count: n * nBins)
+        for j in 0..<n {
+            lower[j * nBins] = -.infinity
+            upper[j * nBins + nBins - 1] = .infinity
+            if nBins > 1 && pw[j * nBins] == 0 { lower[j * nBins + nBins - 1] = -.infinity }
+        }
+        let encoded = try clampElements(raw, lower: lower, upper: upper)
+        // [batch, n, n_bins] → [n, batch, n_bins] · [n, n_bins, d] → [n, batch, d] → [batch, n, d]
+        var y = try transpose(try matmul(try transpose(encoded, 0, 1), linearWeight.variable), 0, 1)
+        if activation { y = unary(y, .relu) }
+        return try binary(try linear0.forward(x, &ctx), y, .add)
+    }
+}
+
+/// `min(max(x, lower), upper)` with bounds per element of one sample (broadcast over the batch);
+/// the gradient passes where `lower <= x <= upper`, as `torch.clamp`'s.
+func clampElements(_ x: Variable, lower: [Float], upper: [Float]) throws -> Variable {
+    let per = lower.count
+    guard per > 0, upper.count == per, x.value.count % per == 0 else {
+        throw EmberError.shapeMismatch("clamp", "bounds of \(per) values do not divide input \(shapeString(x.shape))")
+    }
+    let px = x.value.storage.pointer
+    let y = Tensor.build(shape: x.shape) { o in
+        for i in 0..<o.count { o[i] = Swift.min(Swift.max(px[i], lower[i % per]), upper[i % per]) }
+    }
+    return Variable(y, inputs: [x]) { [xv = x.value] dy in
+        let pv = xv.storage.pointer, pg = dy.storage.pointer
+        return [Tensor.build(shape: xv.shape) { o in
+            for i in 0..<o.count {
+                let v = pv[i]
+                o[i] = v >= lower[i % per] && v <= upper[i % per] ? pg[i] : 0
+            }
+        }]
+    }
+}
+
+/// A module that only owns buffers (a named level of a buffer path, such as `impl`).
+final class BufferHolder: Module {
+    var entries: [(String, Buffer)] = []
+    override var localBuffers: [(String, Buffer)] { entries }
+}

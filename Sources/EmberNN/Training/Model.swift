@@ -64,6 +64,15 @@ public final class Model {
         guard ensembleMembers > 1 || out == [task.outputs] else {
             throw EmberError.shapeMismatch("model", "the network outputs \(shapeString(network.outputShape)) per sample; a \(task.name) task needs [\(task.outputs)] (end the network with a 'head' node)")
         }
+        for (path, module) in network.namedModules() {
+            guard let ple = module as? PiecewiseLinearEmbeddings else { continue }
+            guard spec.inputs.contains(where: { input in
+                if case .numeric = input.kind { return input.name == ple.inputName }
+                return false
+            }) else {
+                throw EmberError.invalidArgument("model", "piecewise-linear embeddings '\(path)' must read a numeric network input (their bins come from its training data), not '\(ple.inputName)'")
+            }
+        }
         self.spec = spec
         self.task = task
         self.classNames = classNames
@@ -94,6 +103,12 @@ public final class Model {
         for (name, mask) in standardize {
             guard let x = data.inputs[name] else { continue }
             inputScaling[name] = Standardization.fit(x, mask: mask)
+        }
+        // Layers whose initial state comes from the training data (piecewise-linear bins), on
+        // the scale the network reads.
+        for case let ple as PiecewiseLinearEmbeddings in network.namedModules().map(\.1) {
+            guard let x = data.inputs[ple.inputName] else { continue }
+            try ple.fitBins(inputScaling[ple.inputName]?.apply(x) ?? x)
         }
         if task.isRegression && standardizeTarget, let y = data.target {
             targetScaling = Standardization.fit(try y.reshaped([y.count, 1]), mask: [true])
