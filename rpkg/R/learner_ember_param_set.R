@@ -271,12 +271,13 @@ ember_params_tabm <- function() {
     activation = paradox::p_fct(setdiff(activation_ops(), c("glu", "reglu", "geglu", "prelu", "rrelu")), default = "relu",
       tags = "train"),
     start_scaling_init = paradox::p_fct(c("random-signs", "normal"), default = NULL, special_vals = list(NULL), tags = "train"),
-    num_embeddings = paradox::p_fct(c("none", "linear_relu", "periodic"), default = "none", tags = "train"),
+    num_embeddings = paradox::p_fct(c("none", "linear_relu", "periodic", "piecewise_linear"), default = "none", tags = "train"),
     d_embedding = paradox::p_int(lower = 1L, default = NULL, special_vals = list(NULL), tags = "train"),
     n_frequencies = paradox::p_int(lower = 1L, default = 48L, tags = "train"),
     frequency_init_scale = paradox::p_dbl(lower = 0, default = 0.01, tags = "train"),
     lite = paradox::p_lgl(default = FALSE, tags = "train"),
-    embedding_activation = paradox::p_lgl(default = NULL, special_vals = list(NULL), tags = "train")
+    embedding_activation = paradox::p_lgl(default = NULL, special_vals = list(NULL), tags = "train"),
+    n_bins = paradox::p_int(lower = 2L, default = 48L, tags = "train")
   )
 }
 

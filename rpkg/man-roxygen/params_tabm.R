@@ -15,11 +15,16 @@
 #' * `start_scaling_init` (`character(1)`, default `NULL`: `"normal"` with `num_embeddings`, else
 #'   `"random-signs"`): the first per-member scaling, one value per member and feature.
 #' * `num_embeddings` (`character(1)`, default `"none"`): embeddings of the numeric features,
-#'   `"linear_relu"` or `"periodic"` (Gorishniy et al. 2022).
-#' * `d_embedding` (`integer(1)`, default `NULL`: 32 for `"linear_relu"`, 24 for `"periodic"`).
+#'   `"linear_relu"`, `"periodic"` or `"piecewise_linear"` (Gorishniy et al. 2022).
+#' * `d_embedding` (`integer(1)`, default `NULL`: 32 for `"linear_relu"`, 24 for `"periodic"`, 16
+#'   for `"piecewise_linear"`).
 #' * `n_frequencies` (`integer(1)`, default 48), `frequency_init_scale` (`numeric(1)`, > 0,
 #'   default 0.01), `lite` (`logical(1)`, default `FALSE`), `embedding_activation` (`logical(1)`,
-#'   default `NULL`: `TRUE`): the periodic embeddings' frequencies, their initial scale, one
-#'   linear layer shared by the features, and the final ReLU.
+#'   default `NULL`: `TRUE`, `FALSE` for `"piecewise_linear"`): the periodic embeddings'
+#'   frequencies, their initial scale, one linear layer shared by the features, and the final
+#'   ReLU (also of the piecewise-linear embeddings).
+#' * `n_bins` (`integer(1)`, default 48): quantile bins per numeric feature of the
+#'   piecewise-linear embeddings, computed from the training data (fewer than the training rows;
+#'   a feature constant in the training data is an error).
 #'
 #' Factors enter one-hot; a level unseen in training is encoded as all zeros (with a warning).

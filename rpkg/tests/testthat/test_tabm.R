@@ -7,7 +7,8 @@ test_that("ember_tabm() trains and predicts averaged probabilities and values", 
   y <- factor(ifelse(d$num > 0, "a", ifelse(d$int > 5, "b", "c")))
   for (arch in list(ember_tabm(k = 4, d_block = 16), ember_tabm(arch_type = "tabm-mini", k = 4, d_block = 16),
     ember_tabm(k = 4, d_block = 16, num_embeddings = "linear_relu", d_embedding = 4),
-    ember_tabm(k = 4, d_block = 16, num_embeddings = "periodic", d_embedding = 4, n_frequencies = 6, lite = TRUE))) {
+    ember_tabm(k = 4, d_block = 16, num_embeddings = "periodic", d_embedding = 4, n_frequencies = 6, lite = TRUE),
+    ember_tabm(k = 4, d_block = 16, num_embeddings = "piecewise_linear", d_embedding = 4, n_bins = 8))) {
     model <- suppressWarnings(ember_fit(d, y, arch, epochs = 3, batch_size = 16, seed = 1))
     p <- predict(model, d, type = "prob")
     expect_identical(dim(p), c(120L, 3L))
@@ -51,8 +52,17 @@ test_that("bad TabM options are classed errors naming the option", {
   expect_ember_error(ember_tabm(activation = "reglu"), "ember_error_invalid_argument", "\"relu\"", argument = "activation")
   expect_ember_error(ember_tabm(start_scaling_init = "ones"), "ember_error_invalid_argument", "\"random-signs\"",
     argument = "start_scaling_init")
-  expect_ember_error(ember_tabm(num_embeddings = "piecewise_linear"), "ember_error_invalid_argument", "\"periodic\"",
+  expect_ember_error(ember_tabm(num_embeddings = "quantile"), "ember_error_invalid_argument", "\"piecewise_linear\"",
     argument = "num_embeddings")
+  expect_ember_error(ember_tabm(n_bins = 1), "ember_error_invalid_argument", "integer >= 2", argument = "n_bins")
+  # Piecewise-linear bins come from the training data: fewer bins than rows, no constant feature.
+  pw <- ember_tabm(k = 2, d_block = 4, num_embeddings = "piecewise_linear", n_bins = 20)
+  rows <- round(seq(1, 150, length.out = 20))
+  expect_ember_error(ember_fit(iris[rows, 1:4], iris$Species[rows], pw, epochs = 1), "ember_error_invalid_argument",
+    "n_bins \\(20\\) must be less than the training rows \\(20\\)")
+  expect_ember_error(ember_fit(data.frame(a = rnorm(30), b = 1), factor(rep(c("u", "v"), 15)),
+    ember_tabm(k = 2, d_block = 4, num_embeddings = "piecewise_linear", n_bins = 4), epochs = 1),
+    "ember_error_invalid_argument", "constant in the training data")
   expect_ember_error(ember_tabm(frequency_init_scale = 0), "ember_error_invalid_argument", "> 0",
     argument = "frequency_init_scale")
   expect_ember_error(ember_tabm(lite = NA), "ember_error_invalid_argument", "TRUE or FALSE", argument = "lite")
