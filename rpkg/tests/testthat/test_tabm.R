@@ -87,3 +87,15 @@ test_that("the TabM learners' parameters are mlr3torch's and check their values"
     k = 2, d_block = 8)
   expect_ember_error(learner$train(mlr3::tsk("iris")), "ember_error_invalid_argument", "> 0", argument = "frequency_init_scale")
 })
+
+test_that("a TabM model with piecewise-linear bins saves and loads with its bins", {
+  model <- ember_fit(iris[, 1:4], iris$Species, ember_tabm(k = 4, d_block = 16, num_embeddings = "piecewise_linear", n_bins = 6),
+    epochs = 3, batch_size = 16, seed = 2)
+  file <- tempfile(fileext = ".safetensors")
+  on.exit(unlink(file))
+  ember_save(model, file)
+  loaded <- ember_load(file)
+  expect_identical(predict(loaded, iris[, 1:4], type = "prob"), predict(model, iris[, 1:4], type = "prob"))
+  # Three epochs on the bins of the training data already separate the classes better than chance.
+  expect_gt(mean(predict(model, iris[, 1:4]) == iris$Species), 0.6)
+})
