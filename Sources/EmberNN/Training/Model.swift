@@ -42,7 +42,8 @@ public final class Model {
     /// The members of an ensemble network (one that ends with an `ensemble_head` node and outputs
     /// [members, outputs] per sample, such as TabM), else 1. Training applies the loss to each
     /// member's output (the mean over members of the per-member loss); `logits` and `predict`
-    /// average the members' predictions (`combineMembers`).
+    /// average the members' predictions (`combineMembers`), which validation scores (its loss
+    /// included).
     public let ensembleMembers: Int
 
     /// Builds a model with fresh weights drawn from an engine RNG seeded with `seed`.
