@@ -453,6 +453,12 @@ let architectureDefaults: [(String, [(String, JSONValue)])] = [
     ("ft_transformer", [("n_blocks", .number(3)), ("d_token", .number(192)), ("attention_n_heads", .number(8)),
                         ("attention_dropout", .number(0.2)), ("ffn_d_hidden_multiplier", .number(4.0 / 3.0)),
                         ("ffn_dropout", .number(0.1)), ("residual_dropout", .number(0)), ("ffn_activation", .string("reglu"))]),
+    // null: the default depends on num_embeddings (as the `tabm` package's `TabM.make`).
+    ("tabm", [("arch_type", .string("tabm")), ("k", .number(32)), ("n_blocks", .null), ("d_block", .number(512)),
+              ("dropout", .number(0.1)), ("activation", .string("relu")), ("start_scaling_init", .null),
+              ("num_embeddings", .string("none")), ("d_embedding", .null), ("n_frequencies", .number(48)),
+              ("frequency_init_scale", .number(0.01)), ("lite", .bool(false)), ("embedding_activation", .null),
+              ("n_bins", .number(48))]),
     ("featureless", []),
     ("lenet", []),
     ("resnet", [("channels", .number(16)), ("n_blocks", .number(2))]),
@@ -485,7 +491,7 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
     guard var inputs = try r.object("inputs") else { throw ConfigReader.error("inputs", "is required", expected: "an object") }
     let spec: NetworkSpec
     switch name {
-    case "mlp", "tab_resnet", "ft_transformer", "featureless":
+    case "mlp", "tab_resnet", "ft_transformer", "tabm", "featureless":
         let tab = TabularInputs(numeric: try inputs.int("numeric", min: 0) ?? 0, cardinalities: try inputs.ints("cardinalities", min: 1) ?? [])
         try inputs.finish()
         switch name {
@@ -519,6 +525,8 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
                 ffnDropout: try r.double("ffn_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "ffn_dropout"),
                 residualDropout: try r.double("residual_dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "residual_dropout"),
                 ffnActivation: try r.string("ffn_activation", allowed: ["reglu", "geglu", "glu", "relu", "gelu"]) ?? defaultString(a, "ffn_activation"))
+        case "tabm":
+            spec = try tabmArchitecture(tab, &r)
         default:
             spec = try Architectures.featureless(tab)
         }
@@ -543,4 +551,38 @@ func makeArchitecture(_ name: String, _ json: JSONValue) throws -> NetworkSpec {
     }
     try r.finish()
     return spec
+}
+
+/// TabM from `ember_architecture`'s options (`architectureDefaults`; `d_embedding` defaults to 32
+/// for "linear_relu", 24 for "periodic" and 16 for "piecewise_linear", `embedding_activation` to
+/// false for "piecewise_linear", else true, as in mlr3torch).
+private func tabmArchitecture(_ tab: TabularInputs, _ r: inout ConfigReader) throws -> NetworkSpec {
+    let a = "tabm"
+    let activations = LayerOp.activations.filter { ![.glu, .reglu, .geglu, .prelu, .rrelu].contains($0) }.map(\.rawValue)
+    let act = try r.string("activation", allowed: activations) ?? defaultString(a, "activation")
+    let embeddings = try r.string("num_embeddings", allowed: ["none", "linear_relu", "periodic", "piecewise_linear"]) ?? defaultString(a, "num_embeddings")
+    let dEmbedding = try r.int("d_embedding", min: 1)
+    let nFrequencies = try r.int("n_frequencies", min: 1) ?? defaultInt(a, "n_frequencies")
+    let scale = try r.double("frequency_init_scale", { $0 > 0 }, "> 0") ?? defaultDouble(a, "frequency_init_scale")
+    let lite = try r.bool("lite") ?? (archDefault(a, "lite").boolValue ?? false)
+    let embeddingActivation = try r.bool("embedding_activation") ?? (embeddings != "piecewise_linear")
+    let nBins = try r.int("n_bins", min: 2) ?? defaultInt(a, "n_bins")
+    let num: Architectures.NumericEmbeddings
+    switch embeddings {
+    case "none": num = .none
+    case "linear_relu": num = .linearReLU(dEmbedding: dEmbedding ?? 32)
+    case "periodic":
+        guard embeddingActivation || !lite else {
+            throw ConfigReader.error("lite", "lite = true needs embedding_activation = true", expected: "false", got: "true")
+        }
+        num = .periodic(dEmbedding: dEmbedding ?? 24, nFrequencies: nFrequencies, frequencyInitScale: scale, activation: embeddingActivation, lite: lite)
+    default: num = .piecewiseLinear(dEmbedding: dEmbedding ?? 16, nBins: nBins, activation: embeddingActivation)
+    }
+    let scaling = try r.string("start_scaling_init", allowed: ["random-signs", "normal"]).flatMap(ScalingInit.init(rawValue:))
+    return try Architectures.tabm(
+        tab, archType: try r.string("arch_type", allowed: ["tabm", "tabm-mini"]) ?? defaultString(a, "arch_type"),
+        k: try r.int("k", min: 1) ?? defaultInt(a, "k"), nBlocks: try r.int("n_blocks", min: 1),
+        dBlock: try r.int("d_block", min: 1) ?? defaultInt(a, "d_block"),
+        dropout: try r.double("dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? defaultDouble(a, "dropout"),
+        activation: LayerOp(rawValue: act) ?? .relu, startScalingInit: scaling, numEmbeddings: num)
 }

@@ -141,6 +141,8 @@ final class CABITests: XCTestCase {
         for (name, options) in [("mlp", #"{"inputs": {"numeric": 3, "cardinalities": [2, 4]}, "neurons": [16, 8], "p": 0.1, "activation": "gelu"}"#),
                                 ("tab_resnet", #"{"inputs": {"numeric": 3}, "n_blocks": 1, "d_block": 8}"#),
                                 ("ft_transformer", #"{"inputs": {"numeric": 3, "cardinalities": [2]}, "n_blocks": 1, "d_token": 8, "attention_n_heads": 2}"#),
+                                ("tabm", #"{"inputs": {"numeric": 3, "cardinalities": [2]}, "k": 4, "d_block": 8, "arch_type": "tabm-mini", "num_embeddings": "periodic"}"#),
+                                ("tabm", #"{"inputs": {"numeric": 2}, "k": 2, "d_block": 4, "num_embeddings": "piecewise_linear", "n_bins": 4}"#),
                                 ("featureless", #"{"inputs": {"numeric": 1}}"#),
                                 ("lenet", #"{"inputs": {"image": [1, 28, 28]}}"#),
                                 ("resnet", #"{"inputs": {"image": [3, 8, 8]}, "channels": 4, "n_blocks": 1}"#),
@@ -153,7 +155,7 @@ final class CABITests: XCTestCase {
         // Every architecture is in the vocabulary, the hosts' list.
         let vocabulary = json(text { ember_vocabulary($0) }) as? [String: Any]
         let listed = (vocabulary?["architectures"] as? [String: Any]).map { Set($0.keys) }
-        XCTAssertEqual(listed, ["mlp", "tab_resnet", "ft_transformer", "featureless", "lenet", "resnet", "resnet18", "resnet34", "resnet50"])
+        XCTAssertEqual(listed, ["mlp", "tab_resnet", "ft_transformer", "tabm", "featureless", "lenet", "resnet", "resnet18", "resnet34", "resnet50"])
         XCTAssertEqual((vocabulary?["architectures"] as? [String: [String: Any]])?["resnet18"]?.count, 0, "no options")
 
         // A torchvision ResNet from C: torchvision's parameter names.
@@ -173,11 +175,16 @@ final class CABITests: XCTestCase {
 
         var out: UnsafePointer<CChar>?
         expectError(ember_architecture("perceptron", #"{"inputs": {"numeric": 1}}"#, &out), invalid,
-                    "unknown architecture 'perceptron'; expected one of mlp, tab_resnet, ft_transformer, featureless, lenet, resnet, resnet18, resnet34, resnet50",
+                    "unknown architecture 'perceptron'; expected one of mlp, tab_resnet, ft_transformer, tabm, featureless, lenet, resnet, resnet18, resnet34, resnet50",
                     argument: "name")
         expectError(ember_architecture("resnet18", #"{"inputs": {"image": [3, 32, 32]}, "channels": 8}"#, &out), invalid, "not a known option", argument: "channels")
         expectError(ember_architecture("resnet50", #"{"inputs": {"image": [3, 0, 32]}}"#, &out), invalid, "integers >= 1", argument: "inputs.image")
         expectError(ember_architecture("mlp", "{", &out), invalid, "not valid JSON", argument: "options_json")
+        expectError(ember_architecture("tabm", #"{"inputs": {"numeric": 2}, "arch_type": "tabm-packed"}"#, &out), invalid,
+                    "\"tabm-mini\"", argument: "arch_type")
+        expectError(ember_architecture("tabm", #"{"inputs": {"numeric": 2}, "num_embeddings": "periodic", "lite": true, "embedding_activation": false}"#, &out),
+                    invalid, "lite = true needs embedding_activation = true", argument: "lite")
+        expectError(ember_architecture("tabm", #"{"inputs": {"numeric": 2}, "n_bins": 1}"#, &out), invalid, "integer in 2", argument: "n_bins")
         expectError(ember_architecture("mlp", "{}", &out), invalid, "inputs", argument: "inputs")
         expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}, "neuron": [3]}"#, &out), invalid, "not a known option", argument: "neuron")
         expectError(ember_architecture("mlp", #"{"inputs": {"numeric": 2}, "neurons": [0]}"#, &out), invalid, "integers >= 1", argument: "neurons")

@@ -426,7 +426,7 @@ final class AttentionTests: XCTestCase {
         // Row 1 holds level 2 for the second feature, which has only levels 0 and 1.
         let codes = try Tensor(shape: [2, 2], data: [0, 1, 2, 2])
         assertEmberError(.invalidArgument, ["[tokenizer_categ 'tokenizer']", "categorical feature 1", "has 2 levels",
-                                            "row 1 holds code 2.0", "0..<2"]) {
+                                            "row 1 (0-based) holds code 2.0", "0..<2"]) {
             try categ(Variable(codes), &ctx)
         }
         assertEmberError(.invalidArgument, ["categorical feature 0", "code -1.0"]) {

@@ -8,6 +8,7 @@
 #' [classif.ember_mlp][mlr_learners_classif.ember_mlp],
 #' [classif.ember_tab_resnet][mlr_learners_classif.ember_tab_resnet],
 #' [classif.ember_ft_transformer][mlr_learners_classif.ember_ft_transformer],
+#' [classif.ember_tabm][mlr_learners_classif.ember_tabm],
 #' [classif.ember_featureless][mlr_learners_classif.ember_featureless],
 #' [classif.ember_network][mlr_learners_classif.ember_network] and their `regr.` twins. They are
 #' registered in `mlr3::mlr_learners` when 'mlr3' (a suggested package) is loaded. Training runs

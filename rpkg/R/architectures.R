@@ -15,6 +15,15 @@
 #' * `ember_ft_transformer()`: FT-Transformer (Gorishniy et al. 2021): numeric and categorical
 #'   tokenizers (factors become tokens), a CLS token, `n_blocks` pre-norm transformer blocks, then
 #'   LayerNorm -> ReLU -> head on the CLS token.
+#' * `ember_tabm()`: TabM (Gorishniy et al. 2024): an ensemble of `k` MLPs that share one batch
+#'   and most weights, as the `tabm` package's `TabM`. Numeric features (embedded by
+#'   `num_embeddings`) and one-hot factors enter `k` members, then `n_blocks` blocks
+#'   Linear -> activation -> Dropout of width `d_block` and one output layer per member. With
+#'   `arch_type = "tabm"` every linear layer is a BatchEnsemble layer (one shared weight matrix,
+#'   per-member input and output scalings and biases); `"tabm-mini"` scales the input per member
+#'   and shares the linear layers. Training applies the loss to every member's output (the mean
+#'   over members of the per-member loss); predictions average the members' probabilities
+#'   (classification) or values (regression).
 #' * `ember_cnn()`: convolutional networks for images (arrays `[n, channels, height, width]`):
 #'   `"lenet"` (LeNet-5 style; images of at least 12 x 12 pixels), `"resnet"` (a small ResNet with
 #'   `n_blocks` basic blocks of `channels` channels and global average pooling), or torchvision's
@@ -43,6 +52,26 @@
 #' @param attention_dropout,ffn_dropout,residual_dropout (`numeric(1)`)\cr Dropout on attention
 #'   weights, inside the feed-forward block, and on residual branches.
 #' @param ffn_d_hidden_multiplier (`numeric(1)`)\cr Feed-forward width as a multiple of `d_token`.
+#' @param arch_type (`character(1)`)\cr TabM's variant: `"tabm"` or `"tabm-mini"`.
+#' @param k (`integer(1)`)\cr TabM's ensemble members.
+#' @param dropout (`numeric(1)`)\cr TabM's dropout after each block's activation, in \[0, 1).
+#' @param start_scaling_init (`character(1)` or `NULL`)\cr Initialisation of TabM's first
+#'   per-member scaling (one value per member and feature): `"random-signs"` or `"normal"`;
+#'   `NULL`: `"normal"` with `num_embeddings`, else `"random-signs"`.
+#' @param num_embeddings (`character(1)`)\cr Embeddings of TabM's numeric features (Gorishniy et
+#'   al. 2022): `"none"`, `"linear_relu"` (a linear map per feature, then ReLU), `"periodic"`
+#'   (cos and sin of learned frequencies, a linear layer per feature, ReLU) or `"piecewise_linear"`
+#'   (a linear map per feature plus a learned map of the piecewise-linear encoding on `n_bins`
+#'   quantile bins of the training data). With embeddings, `n_blocks` defaults to 2 (else 3).
+#' @param d_embedding (`integer(1)` or `NULL`)\cr Embedding width per numeric feature; `NULL`: 32 for
+#'   `"linear_relu"`, 24 for `"periodic"`, 16 for `"piecewise_linear"`.
+#' @param n_frequencies (`integer(1)`)\cr Frequencies per feature of the periodic embeddings.
+#' @param frequency_init_scale (`numeric(1)`)\cr Standard deviation of the initial frequencies (> 0).
+#' @param lite (`logical(1)`)\cr Periodic embeddings: one linear layer shared by all features.
+#' @param embedding_activation (`logical(1)` or `NULL`)\cr Periodic and piecewise-linear embeddings:
+#'   end with a ReLU (`NULL`: `TRUE` for `"periodic"`, `FALSE` for `"piecewise_linear"`).
+#' @param n_bins (`integer(1)`)\cr Piecewise-linear embeddings: quantile bins per feature, computed
+#'   from the training data (after standardisation); fewer than the training rows.
 #' @param ffn_activation (`character(1)`)\cr `"reglu"`, `"geglu"`, `"glu"`, `"relu"` or `"gelu"`.
 #' @param type (`character(1)`)\cr `"lenet"`, `"resnet"`, `"resnet18"`, `"resnet34"` or `"resnet50"`.
 #' @param channels (`integer(1)`)\cr Channels of the ResNet's convolutions.
@@ -52,6 +81,7 @@
 #' @examples
 #' ember_mlp(neurons = c(32, 16), p = 0.1)
 #' ember_tab_resnet(n_blocks = 1)
+#' ember_tabm(k = 8, d_block = 64, num_embeddings = "periodic")
 #' arch <- ember_ft_transformer(n_blocks = 1, d_token = 16, attention_n_heads = 2)
 #' # The network description once the inputs are known (4 numeric features, a factor of 3 levels):
 #' substr(ember_network_description(arch, numeric = 4, cardinalities = 3), 1, 80)
@@ -138,6 +168,28 @@ ember_ft_transformer <- function(n_blocks = 3L, d_token = 192L, attention_n_head
     ffn_d_hidden_multiplier = check_positive(ffn_d_hidden_multiplier, "ffn_d_hidden_multiplier"),
     ffn_dropout = check_rate(ffn_dropout, "ffn_dropout"), residual_dropout = check_rate(residual_dropout, "residual_dropout"),
     ffn_activation = check_choice(ffn_activation, c("reglu", "geglu", "glu", "relu", "gelu"), "ffn_activation")))
+}
+
+#' @rdname ember_architectures
+#' @export
+ember_tabm <- function(arch_type = "tabm", k = 32L, n_blocks = NULL, d_block = 512L, dropout = 0.1, activation = "relu",
+                       start_scaling_init = NULL, num_embeddings = "none", d_embedding = NULL, n_frequencies = 48L,
+                       frequency_init_scale = 0.01, lite = FALSE, embedding_activation = NULL, n_bins = 48L) {
+  activations <- setdiff(activation_ops(), c("glu", "reglu", "geglu", "prelu", "rrelu"))
+  params <- list(arch_type = check_choice(arch_type, c("tabm", "tabm-mini"), "arch_type"), k = check_count(k, "k"),
+    n_blocks = check_count(n_blocks, "n_blocks", null_ok = TRUE), d_block = check_count(d_block, "d_block"),
+    dropout = check_rate(dropout, "dropout"), activation = check_choice(activation, activations, "activation"),
+    start_scaling_init = if (!is.null(start_scaling_init)) check_choice(start_scaling_init, c("random-signs", "normal"), "start_scaling_init"),
+    num_embeddings = check_choice(num_embeddings, c("none", "linear_relu", "periodic", "piecewise_linear"), "num_embeddings"),
+    d_embedding = check_count(d_embedding, "d_embedding", null_ok = TRUE), n_frequencies = check_count(n_frequencies, "n_frequencies"),
+    frequency_init_scale = check_positive(frequency_init_scale, "frequency_init_scale"), lite = check_flag(lite, "lite"),
+    embedding_activation = if (!is.null(embedding_activation)) check_flag(embedding_activation, "embedding_activation"),
+    n_bins = check_count(n_bins, "n_bins", lower = 2L))
+  if (isTRUE(params$lite) && identical(params$embedding_activation, FALSE)) {
+    ember_abort("'lite' = TRUE needs 'embedding_activation' = TRUE (a shared linear layer is followed by a ReLU)",
+      argument = "lite", expected = "FALSE", got = "TRUE")
+  }
+  new_architecture("tabm", params)
 }
 
 #' @rdname ember_architectures

@@ -263,6 +263,27 @@ ember_params_ft_transformer <- function() {
   )
 }
 
+# mlr3torch's LearnerTorchTabM parameters; NULL defaults depend on `num_embeddings` (see ember_tabm()).
+ember_params_tabm <- function() {
+  list(
+    arch_type = paradox::p_fct(c("tabm", "tabm-mini"), default = "tabm", tags = "train"),
+    k = paradox::p_int(lower = 1L, default = 32L, tags = "train"),
+    n_blocks = paradox::p_int(lower = 1L, default = NULL, special_vals = list(NULL), tags = "train"),
+    d_block = paradox::p_int(lower = 1L, default = 512L, tags = "train"),
+    dropout = paradox::p_dbl(lower = 0, upper = 1, default = 0.1, tags = "train"),
+    activation = paradox::p_fct(setdiff(activation_ops(), c("glu", "reglu", "geglu", "prelu", "rrelu")), default = "relu",
+      tags = "train"),
+    start_scaling_init = paradox::p_fct(c("random-signs", "normal"), default = NULL, special_vals = list(NULL), tags = "train"),
+    num_embeddings = paradox::p_fct(c("none", "linear_relu", "periodic", "piecewise_linear"), default = "none", tags = "train"),
+    d_embedding = paradox::p_int(lower = 1L, default = NULL, special_vals = list(NULL), tags = "train"),
+    n_frequencies = paradox::p_int(lower = 1L, default = 48L, tags = "train"),
+    frequency_init_scale = paradox::p_dbl(lower = 0, default = 0.01, tags = "train"),
+    lite = paradox::p_lgl(default = FALSE, tags = "train"),
+    embedding_activation = paradox::p_lgl(default = NULL, special_vals = list(NULL), tags = "train"),
+    n_bins = paradox::p_int(lower = 2L, default = 48L, tags = "train")
+  )
+}
+
 check_network <- function(x) {
   if (inherits(x, "ember_network")) TRUE else "must be a network built with ember_network()"
 }
@@ -304,3 +325,5 @@ tab_resnet_architecture <- function(param_vals) do.call(ember_tab_resnet, builde
 ft_transformer_architecture <- function(param_vals) {
   do.call(ember_ft_transformer, builder_args(ember_ft_transformer, param_vals))
 }
+
+tabm_architecture <- function(param_vals) do.call(ember_tabm, builder_args(ember_tabm, param_vals))

@@ -35,6 +35,7 @@ ember_learners <- function() {
     classif.ember_mlp = LearnerClassifEmberMLP, regr.ember_mlp = LearnerRegrEmberMLP,
     classif.ember_tab_resnet = LearnerClassifEmberTabResNet, regr.ember_tab_resnet = LearnerRegrEmberTabResNet,
     classif.ember_ft_transformer = LearnerClassifEmberFTTransformer, regr.ember_ft_transformer = LearnerRegrEmberFTTransformer,
+    classif.ember_tabm = LearnerClassifEmberTabM, regr.ember_tabm = LearnerRegrEmberTabM,
     classif.ember_featureless = LearnerClassifEmberFeatureless, regr.ember_featureless = LearnerRegrEmberFeatureless,
     classif.ember_network = LearnerClassifEmberNetwork, regr.ember_network = LearnerRegrEmberNetwork,
     classif.ember_lenet = LearnerClassifEmberLeNet, regr.ember_lenet = LearnerRegrEmberLeNet,

@@ -147,6 +147,113 @@ public enum Architectures {
         return NetworkSpec(inputs: inputs.specs, nodes: nodes, output: "head")
     }
 
+    /// Embeddings of TabM's numeric features (Gorishniy et al. 2022), with their options.
+    public enum NumericEmbeddings: Equatable, Sendable {
+        /// The numeric features as they are.
+        case none
+        /// A linear map per feature to `dEmbedding`, then ReLU (`LinearReLUEmbeddings`).
+        case linearReLU(dEmbedding: Int)
+        /// Periodic embeddings (`PeriodicEmbeddings`, see `PeriodicEmbeddings`).
+        case periodic(dEmbedding: Int, nFrequencies: Int, frequencyInitScale: Double, activation: Bool, lite: Bool)
+        /// Piecewise-linear embeddings on `nBins` quantile bins of the training data
+        /// (`PiecewiseLinearEmbeddings`, see `PiecewiseLinearEmbeddings`).
+        case piecewiseLinear(dEmbedding: Int, nBins: Int, activation: Bool)
+    }
+
+    /// TabM (Gorishniy et al. 2024) as the `tabm` package's `TabM.make`: numeric features (embedded
+    /// by `numEmbeddings`) and one-hot categorical ones in one vector, seen by `k` members, then
+    /// `nBlocks` blocks Linear → activation → Dropout of width `dBlock` and one linear output
+    /// layer per member (`ensemble_head`). `archType` "tabm": every linear layer is a BatchEnsemble
+    /// layer (shared weight, per-member r, s and bias; r of the first layer initialised with
+    /// `startScalingInit`, one value per feature, all other scalings with ones); "tabm-mini": one
+    /// per-member scaling of the input (`startScalingInit`), then shared linear layers. `nBlocks`
+    /// and `startScalingInit` default to the package's: 2 and "normal" with embeddings, else 3 and
+    /// "random-signs". Node ids are the package's module names, so parameter names match its
+    /// state dict (`backbone.blocks.0.0.weight`, `output.bias` …).
+    public static func tabm(_ inputs: TabularInputs, archType: String = "tabm", k: Int = 32, nBlocks: Int? = nil, dBlock: Int = 512,
+                            dropout: Double = 0.1, activation: LayerOp = .relu, startScalingInit: ScalingInit? = nil,
+                            numEmbeddings: NumericEmbeddings = .none) throws -> NetworkSpec {
+        let a = "tabm"
+        try inputs.check(a)
+        guard ["tabm", "tabm-mini"].contains(archType) else {
+            throw EmberError.invalidArgument(a, "arch_type must be \"tabm\" or \"tabm-mini\", got \"\(archType)\"")
+        }
+        let blocks = nBlocks ?? (numEmbeddings == .none ? 3 : 2)
+        guard k >= 1, blocks >= 1, dBlock >= 1 else {
+            throw EmberError.invalidArgument(a, "k, n_blocks and d_block must be >= 1, got \(k), \(blocks) and \(dBlock)")
+        }
+        guard dropout >= 0 && dropout < 1 else { throw EmberError.invalidArgument(a, "dropout must be in [0, 1), got \(dropout)") }
+        guard LayerOp.activations.contains(activation), ![.glu, .reglu, .geglu].contains(activation) else {
+            throw EmberError.invalidArgument(a, "activation must be an elementwise activation, got '\(activation.rawValue)'")
+        }
+        let scaling = startScalingInit ?? (numEmbeddings == .none ? .randomSigns : .normal)
+        guard scaling != .ones else { throw EmberError.invalidArgument(a, "start_scaling_init must be \"random-signs\" or \"normal\"") }
+        func number(_ v: Int) -> JSONValue { .number(Double(v)) }
+        var nodes: [NodeSpec] = [], parts: [String] = [], chunks: [Int] = []
+        if inputs.numeric > 0 {
+            switch numEmbeddings {
+            case .none:
+                parts.append("num")
+                chunks += [Int](repeating: 1, count: inputs.numeric)
+            case let .linearReLU(d):
+                nodes += [NodeSpec("num_module.linear", .tokenizerNum, inputs: ["num"], params: ["d_token": number(d)]),
+                          NodeSpec("num_module.activation", .relu, inputs: ["num_module.linear"]),
+                          NodeSpec("num_flat", .flatten, inputs: ["num_module.activation"])]
+                parts.append("num_flat")
+                chunks += [Int](repeating: d, count: inputs.numeric)
+            case let .periodic(d, f, sigma, act, lite):
+                nodes += [NodeSpec("num_module", .periodicEmbeddings, inputs: ["num"], params: [
+                    "d_embedding": number(d), "n_frequencies": number(f), "frequency_init_scale": .number(sigma),
+                    "activation": .bool(act), "lite": .bool(lite)]),
+                          NodeSpec("num_flat", .flatten, inputs: ["num_module"])]
+                parts.append("num_flat")
+                chunks += [Int](repeating: d, count: inputs.numeric)
+            case let .piecewiseLinear(d, bins, act):
+                nodes += [NodeSpec("num_module", .piecewiseLinearEmbeddings, inputs: ["num"], params: [
+                    "d_embedding": number(d), "n_bins": number(bins), "activation": .bool(act)]),
+                          NodeSpec("num_flat", .flatten, inputs: ["num_module"])]
+                parts.append("num_flat")
+                chunks += [Int](repeating: d, count: inputs.numeric)
+            }
+        } else if numEmbeddings != .none {
+            throw EmberError.invalidArgument(a, "num_embeddings needs numeric features; the task has none")
+        }
+        if !inputs.cardinalities.isEmpty {
+            nodes.append(NodeSpec("one_hot", .oneHot, inputs: ["categ"]))
+            parts.append("one_hot")
+            chunks += inputs.cardinalities
+        }
+        var last = parts[0]
+        if parts.count == 2 {
+            nodes.append(NodeSpec("features", .mergeCat, inputs: parts, params: ["dim": .number(-1)]))
+            last = "features"
+        }
+        nodes.append(NodeSpec("ensemble_view", .ensembleView, inputs: [last], params: ["k": number(k)]))
+        last = "ensemble_view"
+        let chunkList = JSONValue.array(chunks.map(number))
+        if archType == "tabm-mini" {
+            nodes.append(NodeSpec("backbone.affine", .elementwiseAffine, inputs: [last], params: [
+                "scaling_init": .string(scaling.rawValue), "scaling_init_chunks": chunkList, "bias": .bool(false)]))
+            last = "backbone.affine"
+        }
+        for i in 0..<blocks {
+            let p = "backbone.blocks.\(i)"
+            if archType == "tabm" {
+                var params: [String: JSONValue] = ["out_features": number(dBlock), "first_scaling_init": .string(i == 0 ? scaling.rawValue : "ones"),
+                                                   "second_scaling_init": .string("ones")]
+                if i == 0 { params["scaling_init_chunks"] = chunkList }
+                nodes.append(NodeSpec("\(p).0", .linearBatchEnsemble, inputs: [last], params: params))
+            } else {
+                nodes.append(NodeSpec("\(p).0", .linear, inputs: [last], params: ["out_features": number(dBlock)]))
+            }
+            nodes.append(NodeSpec("\(p).1", activation, inputs: ["\(p).0"]))
+            nodes.append(NodeSpec("\(p).2", .dropout, inputs: ["\(p).1"], params: ["p": .number(dropout)]))
+            last = "\(p).2"
+        }
+        nodes.append(NodeSpec("output", .ensembleHead, inputs: [last]))
+        return NetworkSpec(inputs: inputs.specs, nodes: nodes, output: "output")
+    }
+
     /// A LeNet-style CNN for images [channels, height, width]: conv(6, 5, padding 2) → relu →
     /// max-pool 2 → conv(16, 5) → relu → max-pool 2 → flatten → 120 → relu → 84 → relu → head.
     public static func lenet(imageShape: [Int]) throws -> NetworkSpec {

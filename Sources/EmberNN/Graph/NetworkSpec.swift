@@ -102,6 +102,24 @@ public enum LayerOp: String, CaseIterable, Sendable {
     case multiheadAttention = "multihead_attention"
     /// A custom layer: an expression (`Expression`) over the node's inputs, e.g. `x * sigmoid(x)`.
     case fn
+    // TabM ensembles (Gorishniy et al. 2024): k members per sample, [k, d].
+    /// [d] → [k, d]: the same vector for each of `k` members.
+    case ensembleView = "ensemble_view"
+    /// BatchEnsemble linear layer [k, in] → [k, out] (shared weight, per-member r, s, bias).
+    case linearBatchEnsemble = "linear_batch_ensemble"
+    /// Per-member elementwise scaling (and offset) [k, d] → [k, d].
+    case elementwiseAffine = "elementwise_affine"
+    /// k independent linear layers [k, in] → [k, out].
+    case linearEnsemble = "linear_ensemble"
+    /// The head of an ensemble: k independent linear layers to the task's outputs, [k, in] →
+    /// [k, outputs]; a model whose network ends with it trains each member on the loss and
+    /// averages the members' predictions.
+    case ensembleHead = "ensemble_head"
+    /// Periodic embeddings of numeric features [n] → [n, d_embedding].
+    case periodicEmbeddings = "periodic_embeddings"
+    /// Piecewise-linear embeddings of a numeric input [n] → [n, d_embedding], on quantile bins of
+    /// the training data.
+    case piecewiseLinearEmbeddings = "piecewise_linear_embeddings"
     // Structure.
     case `repeat`
     /// A learned constant output of the head's width that ignores its input (featureless baseline).

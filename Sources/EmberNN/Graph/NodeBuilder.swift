@@ -213,6 +213,9 @@ struct NodeBuilder {
             return (try Embedding(n, d, rng: &rng), ValueInfo(shape: x.shape + [d]))
         case .tokenizerNum, .tokenizerCateg, .clsToken, .transformerBlock, .selectCls, .multiheadAttention:
             return try transformerPiece(rng: &rng)
+        case .ensembleView, .linearBatchEnsemble, .elementwiseAffine, .linearEnsemble, .ensembleHead, .periodicEmbeddings,
+             .piecewiseLinearEmbeddings:
+            return try ensemblePiece(rng: &rng)
         case .fn:
             return try expressionLayer()
         case .featureless:

@@ -39,6 +39,12 @@ public final class Model {
     public internal(set) var rng: RandomGenerator
     /// Per-epoch training record.
     public internal(set) var history: [EpochRecord] = []
+    /// The members of an ensemble network (one that ends with an `ensemble_head` node and outputs
+    /// [members, outputs] per sample, such as TabM), else 1. Training applies the loss to each
+    /// member's output (the mean over members of the per-member loss); `logits` and `predict`
+    /// average the members' predictions (`combineMembers`), which validation scores (its loss
+    /// included).
+    public let ensembleMembers: Int
 
     /// Builds a model with fresh weights drawn from an engine RNG seeded with `seed`.
     /// `standardize` lists, per numeric input name, which columns to standardise (all when absent).
@@ -50,8 +56,23 @@ public final class Model {
         }
         var rng = RandomGenerator(seed: seed)
         self.network = try GraphNetwork(spec, headOutputs: task.outputs, rng: &rng)
-        guard network.outputShape == [task.outputs] else {
+        let out = network.outputShape
+        if spec.nodes.first(where: { $0.id == spec.output })?.op == .ensembleHead, out.count == 2, out[1] == task.outputs {
+            ensembleMembers = out[0]
+        } else {
+            ensembleMembers = 1
+        }
+        guard ensembleMembers > 1 || out == [task.outputs] else {
             throw EmberError.shapeMismatch("model", "the network outputs \(shapeString(network.outputShape)) per sample; a \(task.name) task needs [\(task.outputs)] (end the network with a 'head' node)")
+        }
+        for (path, module) in network.namedModules() {
+            guard let ple = module as? PiecewiseLinearEmbeddings else { continue }
+            guard spec.inputs.contains(where: { input in
+                if case .numeric = input.kind { return input.name == ple.inputName }
+                return false
+            }) else {
+                throw EmberError.invalidArgument("model", "piecewise-linear embeddings '\(path)' must read a numeric network input (their bins come from its training data), not '\(ple.inputName)'")
+            }
         }
         self.spec = spec
         self.task = task
@@ -83,6 +104,12 @@ public final class Model {
         for (name, mask) in standardize {
             guard let x = data.inputs[name] else { continue }
             inputScaling[name] = Standardization.fit(x, mask: mask)
+        }
+        // Layers whose initial state comes from the training data (piecewise-linear bins), on
+        // the scale the network reads.
+        for case let ple as PiecewiseLinearEmbeddings in network.namedModules().map(\.1) {
+            guard let x = data.inputs[ple.inputName] else { continue }
+            try ple.fitBins(inputScaling[ple.inputName]?.apply(x) ?? x)
         }
         if task.isRegression && standardizeTarget, let y = data.target {
             targetScaling = Standardization.fit(try y.reshaped([y.count, 1]), mask: [true])
@@ -250,7 +277,7 @@ public final class Model {
                         let xs = try prepare(data, rows: start..<end, training: false, prepared: try prefetcher.map { p in
                             try p.inputs(Array(start..<end), next: end < n ? Array(end..<min(end + batchSize, n)) : nil)
                         })
-                        let o = try network.forward(xs, &ctx).value
+                        let o = try combineMembers(try network.forward(xs, &ctx).value)
                         o.withUnsafeBufferPointer { src in
                             for i in 0..<min(src.count, (n - start) * k) { out[start * k + i] = src[i] }
                         }
@@ -267,6 +294,69 @@ public final class Model {
     public func predict(_ data: Dataset, batchSize: Int = 4096, prefetch: Bool = true) throws -> Tensor {
         let z = try logits(data, batchSize: batchSize, prefetch: prefetch)
         return probabilities(z)
+    }
+
+    /// An ensemble's outputs [n, members, K] as one output [n, K] whose `probabilities` are the
+    /// mean of the members' predictions (the `tabm` package's and the paper's averaging): the mean
+    /// output for regression, else the log (multiclass) or logit (binary, multilabel) of the mean
+    /// probability, kept off 0 and 1 (1e-30 and 1e-7), so that softmax or sigmoid give it back.
+    /// Other outputs are returned as they are.
+    public func combineMembers(_ z: Tensor) throws -> Tensor {
+        let m = ensembleMembers, k = task.outputs
+        guard m > 1 else { return z }
+        guard z.shape.count == 3, z.shape[1] == m, z.shape[2] == k else {
+            throw EmberError.shapeMismatch("model", "expected ensemble outputs of shape [n, \(m), \(k)], got \(shapeString(z.shape))")
+        }
+        let n = z.shape[0], pz = z.storage.pointer
+        return Tensor.build(shape: [n, k]) { o in
+            var row = [Float](repeating: 0, count: k)
+            for i in 0..<n {
+                for j in 0..<k { row[j] = 0 }
+                for e in 0..<m {
+                    let src = pz + (i * m + e) * k
+                    switch task {
+                    case .regression, .quantileRegression:
+                        for j in 0..<k { row[j] += src[j] }
+                    case .binary, .multilabel:
+                        for j in 0..<k { row[j] += sigmoid(src[j]) }
+                    case .multiclass:
+                        var top = -Float.infinity
+                        for j in 0..<k { top = Swift.max(top, src[j]) }
+                        var total: Float = 0
+                        for j in 0..<k { total += expf(src[j] - top) }
+                        for j in 0..<k { row[j] += expf(src[j] - top) / total }
+                    }
+                }
+                for j in 0..<k {
+                    let mean = row[j] / Float(m)
+                    switch task {
+                    case .regression, .quantileRegression: o[i * k + j] = mean
+                    case .binary, .multilabel:
+                        let p = Swift.min(Swift.max(mean, 1e-7), 1 - 1e-7)
+                        o[i * k + j] = logf(p) - log1pf(-p)
+                    case .multiclass: o[i * k + j] = logf(Swift.max(mean, 1e-30))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The loss of an ensemble's outputs [batch, members, K] (else the loss as it is): each
+    /// member's output against the target, as the mean over members of the per-member loss (the
+    /// members fold into the batch and each target row repeats once per member; a summed loss is
+    /// divided by the members).
+    func memberLoss(_ loss: LossFunction, _ out: Variable, _ y: Trainer.BatchTarget) throws -> Variable {
+        let m = ensembleMembers
+        guard m > 1 else { return try y.loss(loss, out) }
+        let b = out.shape[0]
+        let folded = try reshape(out, [b * m, task.outputs])
+        let rows = (0..<(b * m)).map { $0 / m }
+        let l: Variable
+        switch y {
+        case let .classes(c): l = try loss(folded, classes: try c.gatherRows(rows, op: "loss"))
+        case let .values(t): l = try loss(folded, try t.gatherRows(rows))
+        }
+        return loss.reduction == .sum ? l * (1 / Float(m)) : l
     }
 
     /// Turns raw outputs into what `predict` returns.

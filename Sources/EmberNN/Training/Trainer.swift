@@ -362,9 +362,9 @@ public final class Trainer {
             var ctx = ForwardContext(training: true, rng: model.rng)
             let out = try model.network.forward(xs, &ctx)
             model.rng = ctx.rng
-            let l = try y.loss(loss, out)
+            let l = try model.memberLoss(loss, out, y)
             lv = Double(l.value.scalarValue ?? .nan)
-            if collect { outputs.append(contentsOf: out.value.data) }
+            if collect { outputs.append(contentsOf: try model.combineMembers(out.value).data) }
             try l.backward()
         }
         guard lv.isFinite else {

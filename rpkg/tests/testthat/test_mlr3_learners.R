@@ -3,7 +3,7 @@
 # `make check-mlr3`.
 
 ember_ids <- c("classif.ember_mlp", "regr.ember_mlp", "classif.ember_tab_resnet", "regr.ember_tab_resnet",
-  "classif.ember_ft_transformer", "regr.ember_ft_transformer", "classif.ember_featureless", "regr.ember_featureless",
+  "classif.ember_ft_transformer", "regr.ember_ft_transformer", "classif.ember_tabm", "regr.ember_tabm", "classif.ember_featureless", "regr.ember_featureless",
   "classif.ember_network", "regr.ember_network")
 
 # Small, fast architectures for the tests that are not about learning.
@@ -12,6 +12,7 @@ small <- function(id, ...) {
   arch <- sub("^(classif|regr)\\.ember_", "", id)
   if (arch == "ft_transformer") learner$param_set$set_values(n_blocks = 1, d_token = 16, attention_n_heads = 2)
   if (arch == "tab_resnet") learner$param_set$set_values(n_blocks = 1, d_block = 16)
+  if (arch == "tabm") learner$param_set$set_values(k = 4, n_blocks = 1, d_block = 16)
   learner
 }
 
@@ -46,6 +47,7 @@ test_that("every learner is registered and passes expect_learner, with a marshal
 # the dropout-regularised TabResNet and FT-Transformer reach reliably with 100 epochs.
 autotest_epochs <- c(classif.ember_mlp = 30, regr.ember_mlp = 30, classif.ember_tab_resnet = 30,
   regr.ember_tab_resnet = 100, classif.ember_ft_transformer = 30, regr.ember_ft_transformer = 100,
+  classif.ember_tabm = 30, regr.ember_tabm = 100,
   classif.ember_featureless = 10, regr.ember_featureless = 10, classif.ember_network = 30, regr.ember_network = 30)
 
 for (id in ember_ids) {
@@ -75,7 +77,7 @@ test_that("parameters: mlr3torch's names, architecture defaults equal the builde
   expect_true(all(vapply(ps$tags, function(t) any(c("train", "predict") %in% t), logical(1))))
   expect_identical(mlr3::lrn("regr.ember_mlp")$param_set$levels$loss, c("mse", "l1", "huber", "smooth_l1", "poisson_nll", "quantile"))
   expect_identical(mlr3::lrn("classif.ember_mlp")$param_set$levels$loss, c("cross_entropy", "focal"))
-  builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer)
+  builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer, tabm = ember_tabm)
   for (arch in names(builders)) {
     ps <- mlr3::lrn(paste0("regr.ember_", arch))$param_set
     formals_ <- formals(builders[[arch]])

@@ -74,7 +74,7 @@ test_that("the PipeOps' activation parameter table names engine activations only
 
 test_that("the architecture builders' defaults are the engine's", {
   defaults <- mlr3ember:::engine_vocabulary()$architectures
-  builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer,
+  builders <- list(mlp = ember_mlp, tab_resnet = ember_tab_resnet, ft_transformer = ember_ft_transformer, tabm = ember_tabm,
     featureless = ember_featureless, lenet = ember_cnn, resnet = ember_cnn, resnet18 = ember_cnn, resnet34 = ember_cnn,
     resnet50 = ember_cnn)
   expect_setequal(names(defaults), names(builders))
