@@ -111,7 +111,7 @@ extension BatchNorm {
             let g = Double(gamma?[ch] ?? 1)
             scale[ch] = g / (Double(variance[ch]) + Double(eps)).squareRoot()
         }
-        let w = weight.storage.pointer
+        let w = weight.unsafeReadPointer
         let newWeight = Tensor.build(shape: weight.shape) { out in
             for ch in 0..<c {
                 for k in 0..<per { out[ch * per + k] = Float(Double(w[ch * per + k]) * scale[ch]) }

@@ -299,7 +299,7 @@ public final class PiecewiseLinearEmbeddings: Module {
         let steps = nBins + 1, step = Float(1) / Float(nBins)
         let levels = (0..<steps).map { i in i < steps / 2 ? step * Float(i) : 1 - step * Float(steps - i - 1) }
         var w = [Float](repeating: 0, count: n * nBins), b = w
-        let px = x.storage.pointer
+        let px = x.unsafeReadPointer
         for j in 0..<n {
             var column = (0..<rows).map { px[$0 * n + j] }
             guard column.allSatisfy({ $0.isFinite }) else {
@@ -315,7 +315,8 @@ public final class PiecewiseLinearEmbeddings: Module {
                 let rank = q * Float(rows - 1)
                 let below = Swift.min(Int(rank), rows - 1), above = Swift.min(below + 1, rows - 1)
                 let t = rank - Float(below), lo = column[below], hi = column[above]
-                let v = t < 0.5 ? lo + t * (hi - lo) : hi - (hi - lo) * (1 - t)
+                let span: Float = hi - lo
+                let v: Float = t < 0.5 ? lo + t * span : hi - span * (1 - t)
                 if edges.last != v { edges.append(v) }
             }
             let count = edges.count - 1
@@ -340,7 +341,7 @@ public final class PiecewiseLinearEmbeddings: Module {
         let raw = try binary(try binary(try reshape(x, [b, n, 1]), Variable(encodingWeight.value), .mul), Variable(encodingBias.value), .add)
         // Clipping bounds per feature and column; a feature with a single bin (its first column
         // unused) keeps its last column unclipped.
-        let pw = encodingWeight.value.storage.pointer
+        let pw = encodingWeight.value.unsafeReadPointer
         var lower = [Float](repeating: 0, count: n * nBins), upper = [Float](repeating: 1, count: n * nBins)
         for j in 0..<n {
             lower[j * nBins] = -.infinity
@@ -362,12 +363,12 @@ func clampElements(_ x: Variable, lower: [Float], upper: [Float]) throws -> Vari
     guard per > 0, upper.count == per, x.value.count % per == 0 else {
         throw EmberError.shapeMismatch("clamp", "bounds of \(per) values do not divide input \(shapeString(x.shape))")
     }
-    let px = x.value.storage.pointer
+    let px = x.value.unsafeReadPointer
     let y = Tensor.build(shape: x.shape) { o in
         for i in 0..<o.count { o[i] = Swift.min(Swift.max(px[i], lower[i % per]), upper[i % per]) }
     }
     return Variable(y, inputs: [x]) { [xv = x.value] dy in
-        let pv = xv.storage.pointer, pg = dy.storage.pointer
+        let pv = xv.unsafeReadPointer, pg = dy.unsafeReadPointer
         return [Tensor.build(shape: xv.shape) { o in
             for i in 0..<o.count {
                 let v = pv[i]

@@ -307,7 +307,7 @@ public final class Model {
         guard z.shape.count == 3, z.shape[1] == m, z.shape[2] == k else {
             throw EmberError.shapeMismatch("model", "expected ensemble outputs of shape [n, \(m), \(k)], got \(shapeString(z.shape))")
         }
-        let n = z.shape[0], pz = z.storage.pointer
+        let n = z.shape[0], pz = z.unsafeReadPointer
         return Tensor.build(shape: [n, k]) { o in
             var row = [Float](repeating: 0, count: k)
             for i in 0..<n {
