@@ -14,7 +14,7 @@ SWIFTPM_FLAGS := --cache-path $(CURDIR)/.build-cache --config-path $(CURDIR)/.bu
   --security-path $(CURDIR)/.build-cache/security
 
 .PHONY: all deps swift-build swift-test c-archive c-test soak rpkg-sources rpkg-install rpkg-build r-test r-check \
-  test demo check-mlr3 crosslang-fixtures clean
+  test demo check-mlr3 crosslang-fixtures clean sanitize sanitize-swift sanitize-threads sanitize-r fuzz fuzz-build
 
 all: rpkg-install
 
@@ -94,6 +94,8 @@ r-check: rpkg-build
 	  echo "R CMD check reported warnings or errors"; exit 1; fi
 
 test: swift-test c-test r-test r-check
+	@# A short fuzz pass over every reader of untrusted input (make fuzz runs longer).
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 ## Trains and evaluates an Ember MLP on a real data set from R.
 demo: rpkg-install
@@ -113,7 +115,8 @@ crosslang-fixtures: rpkg-install
 	R_LIBS=$(RLIB_LOCAL) Rscript tools/crosslang/write_r_model.R rpkg/tests/testthat/fixtures
 
 clean:
-	rm -rf .build .build-cache .rlib rpkg/tools/engine mlr3ember.Rcheck $(TARBALL)
+	rm -rf .build .build-cache .rlib rpkg/tools/engine mlr3ember.Rcheck $(TARBALL) \
+	  .build-asan .build-tsan .build-rasan .rlib-asan Fuzz/.build
 	cd rpkg && ./cleanup
 
 ## Benchmarks (not tests; Benchmarks/README.md): Ember from Swift, Ember through R (the package
@@ -165,3 +168,80 @@ bench-core: bench-build
 BENCH_MODE ?= quick
 bench-images: rpkg-install bench-build
 	$(BENCH_PYTHON) Benchmarks/image_bench.py $(BENCH_MODE) --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
+
+## Reliability (docs/reliability.md). `make sanitize`: the Swift suite under AddressSanitizer (Swift
+## and C) with UndefinedBehaviorSanitizer on the C code (Swift itself traps on overflow and
+## out-of-range indexing; swiftc has no -sanitize=undefined on Linux), the threaded tests under
+## ThreadSanitizer, and the R tests against an AddressSanitizer build of the package. Each build has
+## its own folder, so the normal build is untouched. Suppressions: tools/sanitizers/ (with reasons).
+TOOLCHAIN = $(shell dirname $$(dirname $$(readlink -f $(SWIFT))))
+ASAN_RUNTIME = $(shell find $(TOOLCHAIN)/lib/clang -name 'libclang_rt.asan-x86_64.so' | head -n 1)
+SAN_TEST := $(SWIFT) test $(SWIFTPM_FLAGS) -c release -Xswiftc -enable-testing
+# LeakSanitizer is on for the fuzzers (checked after every input); halt on the first UBSan report.
+ASAN_BASE := abort_on_error=0:suppressions=$(CURDIR)/tools/sanitizers/asan.supp
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:$(ASAN_BASE) \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tools/sanitizers/ubsan.supp \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tools/sanitizers/tsan.supp \
+  SWIFT_BACKTRACE=enable=no
+# The tests that run several threads: the pool's loops and split products, parallel image loading
+# and prefetching, per-thread error text, and models trained concurrently from two threads.
+THREADED_TESTS := 'ConcurrencyTests|testParallelEqualsSerial|testSerialLoopsFlushDenormalsLikeParallelLoops|testDirectConvolutionIsBitIdenticalAcrossThreadsAndInstructionSets|testResultsDoNotDependOnTheThreadCount|testSplitGemmMatchesDoubleSums|AttentionOpTests.testMatchesComposedOps|testSameSeedSameBatchAtAnyThreadCount|testBatchNormWithoutGradientsAndOnTwoThreads|testParallelGatherEqualsSerial|testBatchesComeBackInOrderFromAnotherThreadAndErrorsStayWithTheirBatch|testPrefetchGivesIdenticalWeightsAndPredictions|testLastErrorIsPerThread'
+RLIB_ASAN := $(CURDIR)/.rlib-asan
+# Extra libraries for the R tests under ASan (e.g. one holding mlr3): SANITIZE_RLIBS=<path>.
+SANITIZE_RLIBS ?=
+
+sanitize: sanitize-swift sanitize-threads sanitize-r
+
+# Skipped under ASan: their scalar reference loops (billions of checked accesses) take over half an
+# hour there; the kernels they compare run in the other convolution and pooling tests.
+ASAN_SKIP := 'testLargeConvolutionsMatchDirectSummation|testLargePoolingMatchesDirectLoops'
+
+# LeakSanitizer is off for the XCTest process: XCTest on Linux never releases a weak reference it
+# forms to each test case (awaitUsingExpectation), so every test case and the fixtures it cached
+# are reported at exit (hundreds of MB, all reached from that one 32-byte block).
+sanitize-swift: deps
+	$(SAN_ENV) ASAN_OPTIONS=detect_leaks=0:$(ASAN_BASE) $(SAN_TEST) --scratch-path $(CURDIR)/.build-asan \
+	  --sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined --skip $(ASAN_SKIP)
+
+sanitize-threads: deps
+	$(SAN_ENV) $(SAN_TEST) --scratch-path $(CURDIR)/.build-tsan --sanitize=thread --filter $(THREADED_TESTS)
+
+## The R package built with EMBER_SANITIZE=address (rpkg/configure) into its own library; R runs
+## with the toolchain's ASan runtime preloaded. detect_leaks=0: R does not free its own heap at
+## exit (nor do the packages it loads), so LeakSanitizer would report R's memory, not the engine's;
+## engine leaks are checked by sanitize-swift, whose process frees what it owns.
+sanitize-r: deps rpkg-sources
+	rm -rf $(RLIB_ASAN) && mkdir -p $(RLIB_ASAN)
+	EMBER_SANITIZE=address EMBER_BUILD_DIR=$(CURDIR)/.build-rasan R_LIBS=$(RLIB_ASAN) \
+	  R CMD INSTALL --no-test-load -l $(RLIB_ASAN) rpkg
+	cd rpkg/tests && LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=detect_leaks=0:$(ASAN_BASE) \
+	  SWIFT_BACKTRACE=enable=no NOT_CRAN=true R_LIBS=$(RLIB_ASAN)$(if $(SANITIZE_RLIBS),:$(SANITIZE_RLIBS)) \
+	  Rscript -e 'testthat::test_dir("testthat", package = "mlr3ember", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)'
+
+## libFuzzer targets (Fuzz/, a package of its own) for every reader of untrusted input, built with
+## coverage and AddressSanitizer (UBSan on the C code); each runs FUZZ_SECONDS (default 60), from
+## the committed seeds (Fuzz/corpus/<target>) and what earlier runs found (Fuzz/.build/corpus).
+## A crash leaves its input in Fuzz/.build/artifacts and fails the target. FUZZ_TARGETS picks some.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= model-file safetensors config network image-transform image
+FUZZ_DIR := $(CURDIR)/Fuzz/.build
+
+fuzz-build: deps
+	@# SwiftPM links with gold, which fails on libFuzzer's objects: link with the toolchain's lld.
+	mkdir -p $(FUZZ_DIR)
+	printf '{"schemaVersion": "1.0", "linker": {"path": "%s"}}\n' $(TOOLCHAIN)/bin/ld.lld > $(FUZZ_DIR)/toolset.json
+	cd Fuzz && $(SWIFT) build $(SWIFTPM_FLAGS) -c release --toolset $(FUZZ_DIR)/toolset.json \
+	  --sanitize=address -Xswiftc -sanitize=fuzzer -Xcc -fsanitize=fuzzer-no-link \
+	  -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	  echo "== fuzz-$$t: $(FUZZ_SECONDS) s"; \
+	  $(SAN_ENV) $(FUZZ_DIR)/release/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=3072 \
+	    -max_len=65536 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ \
+	    $(FUZZ_DIR)/corpus/$$t Fuzz/corpus/$$t 2>$(FUZZ_DIR)/fuzz-$$t.log \
+	    || { tail -n 60 $(FUZZ_DIR)/fuzz-$$t.log; echo "fuzz-$$t failed: input in $(FUZZ_DIR)/artifacts/$$t"; exit 1; }; \
+	  grep -E '^(stat::number_of_executed_units|stat::new_units_added)|^Done' $(FUZZ_DIR)/fuzz-$$t.log; \
+	done

@@ -294,7 +294,9 @@ INLINE void im2col_tap_info(const cember_window *g, int64_t ki, int64_t kj, im2c
     valid_range(offW, g->stride_w, g->width, g->out_w, &lo, &hi);
     t->first = lo < hi ? ohLo : ohHi;
     t->count = lo < hi ? ohHi - ohLo : 0;
-    t->src = (t->first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW;
+    // Only a tap that reads the image has a source: then first < out_h and the product stays
+    // within the padded image; a huge stride times out_h (one output row) would overflow.
+    t->src = t->count > 0 ? (t->first * g->stride_h - g->pad_h + ki * g->dilation_h) * g->width + offW : 0;
     t->lo = lo;
     t->hi = hi;
     const int64_t nv = (g->out_w + 15) / 16;
@@ -310,7 +312,9 @@ INLINE void im2col_body(const float *restrict image, const cember_window *g, flo
                         lanes_fn lanes, store_fn store, int exact) {
     const int64_t outW = g->out_w, P = g->out_h * outW, padded = exact ? P : (P + 15) & ~(int64_t)15;
     const int64_t limit = exact ? P : -1;
-    const int64_t nv = (outW + 15) / 16, step = g->stride_h * g->width, taps = g->kernel_h * g->kernel_w;
+    // The step between output rows; with one output row there is none (and stride_h may be huge).
+    const int64_t step = g->out_h > 1 ? g->stride_h * g->width : 0;
+    const int64_t nv = (outW + 15) / 16, taps = g->kernel_h * g->kernel_w;
     enum { max_taps = 64 };
     im2col_tap table[max_taps], scratch;
     const int tabled = taps <= max_taps;

@@ -64,7 +64,14 @@ int32_t cember_current_isa(void);
     }
 // Loops whose variants differ only in vector width (elementwise, so bit-identical): the compiler
 // builds one per instruction set and the loader picks (target_clones).
+#if defined(__has_feature) && __has_feature(thread_sanitizer)
+// ThreadSanitizer (`make sanitize-threads`): clang instruments the ifunc resolvers it generates for
+// target_clones, and the loader runs them before the TSan runtime is initialised (a crash at
+// start-up). That build runs the default variant; the AddressSanitizer build runs all of them.
+#define CLONES
+#else
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 #else
 #define DISPATCH(name, ...) name##_baseline(__VA_ARGS__);
 #define CLONES

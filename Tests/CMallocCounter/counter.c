@@ -10,6 +10,23 @@ extern void *__libc_realloc(void *p, size_t size);
 extern void *__libc_memalign(size_t alignment, size_t size);
 extern void __libc_free(void *p);
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CMALLOC_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CMALLOC_SANITIZED 1
+#endif
+#endif
+
+// Under AddressSanitizer or ThreadSanitizer (`make sanitize`) the sanitizer's own allocator must
+// see every allocation and free: the counter defines nothing and reports itself unavailable.
+#ifdef CMALLOC_SANITIZED
+void cmalloc_counter_start(void) {}
+long cmalloc_counter_stop(void) { return -1; }
+int cmalloc_counter_available(void) { return 0; }
+#else
+int cmalloc_counter_available(void) { return 1; }
+
 static _Thread_local int counting = 0;
 static _Thread_local long count = 0;
 
@@ -57,3 +74,4 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
     *out = p;
     return 0;
 }
+#endif

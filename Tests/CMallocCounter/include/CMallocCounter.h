@@ -6,6 +6,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+/// 1 when allocations are counted; 0 in sanitizer builds, whose allocator must see every call
+/// (then start does nothing and stop returns -1).
+int cmalloc_counter_available(void);
 /// Starts counting this thread's allocations from zero.
 void cmalloc_counter_start(void);
 /// Stops counting and returns the number of allocations since the start.
