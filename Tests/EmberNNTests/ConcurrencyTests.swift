@@ -42,13 +42,19 @@ final class ConcurrencyTests: XCTestCase {
                    predictions: p.data.map(\.bitPattern))
     }
 
-    /// Two models trained concurrently from two threads end bit for bit as each does alone (with
-    /// two engine threads: one fit gets the pool, the other's loops run serially when the pool is
-    /// busy, and serial loops give the same bits as split ones).
+    /// Two models trained concurrently from two threads end bit for bit as each does alone, with
+    /// one and with two engine threads (with two, one fit gets the pool, the other's loops run
+    /// serially when the pool is busy, and serial loops give the same bits as split ones).
     func testTwoModelsTrainedConcurrentlyEqualTheirSoloRuns() throws {
         let saved = Engine.numThreads
         defer { XCTAssertNoThrow(try Engine.setNumThreads(saved)) }
-        try Engine.setNumThreads(2)
+        for threads in [1, 2] {
+            try Engine.setNumThreads(threads)
+            try checkConcurrentRunsEqualSoloRuns(threads: threads)
+        }
+    }
+
+    func checkConcurrentRunsEqualSoloRuns(threads: Int) throws {
         let solo = [try Self.train(0), try Self.train(1)]
 
         final class Results: @unchecked Sendable {
@@ -75,8 +81,8 @@ final class ConcurrencyTests: XCTestCase {
         for which in 0..<2 {
             let run = try XCTUnwrap(results.runs[which], "thread \(which) reported nothing").get()
             XCTAssertEqual(run.weights.keys.sorted(), solo[which].weights.keys.sorted(), "model \(which)")
-            XCTAssertTrue(run.weights == solo[which].weights, "model \(which): weights differ from the solo run")
-            XCTAssertTrue(run.predictions == solo[which].predictions, "model \(which): predictions differ from the solo run")
+            XCTAssertTrue(run.weights == solo[which].weights, "model \(which), \(threads) engine thread(s): weights differ from the solo run")
+            XCTAssertTrue(run.predictions == solo[which].predictions, "model \(which), \(threads) engine thread(s): predictions differ from the solo run")
         }
     }
 }
