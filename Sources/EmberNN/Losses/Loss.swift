@@ -361,7 +361,7 @@ public struct LossFunction: Equatable, Sendable {
         }
         let gamma = self.gamma, alpha = self.alpha
         @inline(__always) func parts(_ i: Int) -> (ce: Float, p: Float, q: Float, a: Float) {
-            let ce = (1 - y[i]) * x[i] + log1pf(expf(-Swift.abs(x[i]))) + max(-x[i], 0)
+            let ce = LossKernels.bceWithLogitsElement(x[i], y[i])
             let p = sigmoid(x[i])
             let q = max(1 - (p * y[i] + (1 - p) * (1 - y[i])), 0)
             let a = alpha >= 0 ? alpha * y[i] + (1 - alpha) * (1 - y[i]) : 1

@@ -39,6 +39,14 @@ enum LossKernels {
         return pw.count == 1 ? pw[0] : pw[i % cols]
     }
 
+    /// One element of the binary cross-entropy with logits: `(1 - y) x + l (log(1 + e^{-|x|}) + max(-x, 0))`
+    /// for logit `x`, target `y` in [0, 1] and weight `l = 1 + (p - 1) y` (1 without a positive
+    /// weight); stable for any x. The focal loss builds on it.
+    @inline(__always)
+    static func bceWithLogitsElement(_ x: Float, _ y: Float, weight l: Float = 1) -> Float {
+        (1 - y) * x + l * (log1pf(expf(-Swift.abs(x))) + max(-x, 0))
+    }
+
     /// `Σ (1 - y) x + (1 + (p - 1) y) (log(1 + e^{-|x|}) + max(-x, 0))` over `n` logits `x` and
     /// targets `y` in [0, 1] (stable for any x), with positive weights `p` (`positiveWeight`).
     static func bceWithLogitsSum(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int, posWeight: [Float]?,
@@ -46,7 +54,7 @@ enum LossKernels {
         var s = 0.0
         for i in 0..<n {
             let l = 1 + (positiveWeight(posWeight, i, cols: cols) - 1) * y[i]
-            s += Double((1 - y[i]) * x[i] + l * (log1pf(expf(-Swift.abs(x[i]))) + max(-x[i], 0)))
+            s += Double(bceWithLogitsElement(x[i], y[i], weight: l))
         }
         return s
     }
