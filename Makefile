@@ -94,7 +94,10 @@ r-check: rpkg-build
 	  echo "R CMD check reported warnings or errors"; exit 1; fi
 
 test: swift-test c-test r-test r-check
-	@# A short fuzz pass over every reader of untrusted input (make fuzz runs longer).
+	@# The threaded tests under ThreadSanitizer (the representative part of make sanitize that CI
+	@# runs), and a short fuzz pass over every reader of untrusted input (make fuzz runs longer)
+	@# under AddressSanitizer and UBSan.
+	$(MAKE) sanitize-threads
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
 ## Trains and evaluates an Ember MLP on a real data set from R.

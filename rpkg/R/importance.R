@@ -65,7 +65,7 @@ ember_importance.ember_model <- function(object, x, y, measure = NULL, n_repeats
   }
   groups <- importance_groups(groups, columns)
   loss <- importance_loss(object, measure, y, n)
-  score <- function(data) loss(predict(object, data, type = attr(loss, "type"), batch_size = batch_size,
+  score <- function(data) loss(stats::predict(object, data, type = attr(loss, "type"), batch_size = batch_size,
     num_threads = num_threads))
   baseline <- score(x)
   with_seed(seed, {
