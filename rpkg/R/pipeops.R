@@ -48,7 +48,10 @@
 #' `attention_dropout`, `ffn_d_hidden_multiplier`, `ffn_dropout`, `residual_dropout`,
 #' `ffn_activation`, `prenormalization`, `is_first_layer`), `ember_multihead_attention`
 #' (self-attention over tokens `[t, d]`: `num_heads`, `dropout`, `bias`), `ember_select_cls`, and
-#' `ember_head` (the output layer, sized from the task), and `ember_fn` (a custom layer: `fn`, a
+#' `ember_head` (the output layer, sized from the task), TabM's pieces (`ember_ensemble_view` (`k`),
+#' `ember_linear_batch_ensemble`, `ember_elementwise_affine`, `ember_linear_ensemble`,
+#' `ember_ensemble_head`, `ember_periodic_embeddings`, `ember_piecewise_linear_embeddings`; see
+#' [ember_tabm()]), and `ember_fn` (a custom layer: `fn`, a
 #' function of its inputs, see [ember_layer_fn()]; one input channel per argument). `ember_merge_sum`, `ember_merge_prod`
 #' and `ember_merge_cat` (`dim`) combine two or more branches (`innum` input channels; by default
 #' any number through the vararg channel `...`). The PipeOp's id names the layer (parameters
@@ -390,6 +393,20 @@ layer_pipeop_table <- function() {
     multihead_attention = list(op("multihead_attention"), list(num_heads = p_int(lower = 1L, tags = req),
       dropout = p_dbl(lower = 0, upper = 1, tags = tr), bias = p_lgl(tags = tr))),
     head = list(one(ember_head), list(bias = p_lgl(tags = tr))),
+    # TabM's pieces (ember_tabm() assembles them; docs/network-description.md).
+    ensemble_view = list(op("ensemble_view"), list(k = p_int(lower = 1L, tags = req))),
+    linear_batch_ensemble = list(op("linear_batch_ensemble"), list(out_features = p_int(lower = 1L, tags = req),
+      bias = p_lgl(tags = tr), first_scaling_init = p_fct(c("random-signs", "normal", "ones"), tags = tr),
+      second_scaling_init = p_fct(c("random-signs", "normal", "ones"), tags = tr), scaling_init_chunks = p_uty(tags = tr))),
+    elementwise_affine = list(op("elementwise_affine"), list(scaling_init = p_fct(c("random-signs", "normal", "ones"), tags = tr),
+      scaling_init_chunks = p_uty(tags = tr), bias = p_lgl(tags = tr))),
+    linear_ensemble = list(op("linear_ensemble"), list(out_features = p_int(lower = 1L, tags = req), bias = p_lgl(tags = tr))),
+    ensemble_head = list(op("ensemble_head"), list(bias = p_lgl(tags = tr))),
+    periodic_embeddings = list(op("periodic_embeddings"), list(d_embedding = p_int(lower = 1L, tags = tr),
+      n_frequencies = p_int(lower = 1L, tags = tr), frequency_init_scale = p_dbl(lower = 0, tags = tr),
+      activation = p_lgl(tags = tr), lite = p_lgl(tags = tr))),
+    piecewise_linear_embeddings = list(op("piecewise_linear_embeddings"), list(d_embedding = p_int(lower = 1L, tags = tr),
+      n_bins = p_int(lower = 2L, tags = tr), activation = p_lgl(tags = tr))),
     merge_sum = list(merge(ember_merge_sum), list(), merge = TRUE),
     merge_prod = list(merge(ember_merge_prod), list(), merge = TRUE),
     merge_cat = list(merge(ember_merge_cat), list(dim = p_int(tags = tr)), merge = TRUE)
