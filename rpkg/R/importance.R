@@ -229,9 +229,9 @@ ember_attributions <- function(model, x, output = NULL, batch_size = 256L) {
   inputs <- ember_encode(model$encoding, x, argument = "x", unseen = unseen_policy(model$architecture, model$encoding))
   n <- inputs_rows(inputs)
   if (n == 0L) ember_abort("'x' has no rows", argument = "x", expected = "at least one row", got = "0 rows")
-  outputs <- attribution_outputs(model, output, inputs, n, batch_size)
   data <- engine_dataset(inputs, argument = "x")
   on.exit(.Call(C_ember_release, data), add = TRUE)
+  outputs <- attribution_outputs(model, output, data, batch_size)
   shapes <- jsonlite::fromJSON(.Call(C_ember_model_summary, model$ptr), simplifyVector = FALSE)$inputs
   float <- Filter(function(i) !is.integer(inputs[[i$name]]), shapes)
   result <- lapply(float, function(i) {
@@ -259,8 +259,9 @@ ember_attributions <- function(model, x, output = NULL, batch_size = 256L) {
   result
 }
 
-# The 0-based output column explained for each row (an integer vector of 1 or n values).
-attribution_outputs <- function(model, output, inputs, n, batch_size) {
+# The 0-based output column explained for each row (an integer vector of 1 or n values); `data`
+# is the engine dataset of the rows.
+attribution_outputs <- function(model, output, data, batch_size) {
   task <- model$task
   if (task %in% c("regression")) return(0L)
   if (task == "quantile_regression") return(as.integer(model$response_column))
@@ -271,8 +272,6 @@ attribution_outputs <- function(model, output, inputs, n, batch_size) {
         expected = paste(levels, collapse = ", "))
     }
     if (task == "binary") return(0L)
-    data <- engine_dataset(inputs, argument = "x")
-    on.exit(.Call(C_ember_release, data), add = TRUE)
     logits <- .Call(C_ember_model_predict, model$ptr, data, batch_size, TRUE, model$outputs)
     return(as.integer(max.col(logits, ties.method = "first") - 1L))
   }

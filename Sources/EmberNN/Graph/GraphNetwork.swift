@@ -28,7 +28,9 @@ public final class GraphNetwork: Module {
     let valueShapes: [[Int]]
     /// Values per sample of the inputs and of every node's output: what a forward pass keeps per
     /// row (the base of `Trainer`'s memory estimate of a batch).
-    public let valuesPerSample: Int
+    public var valuesPerSample: Int {
+        MemoryBudget.saturatingSum(valueShapes.map { MemoryBudget.saturatingProduct($0) })
+    }
 
     /// Validates `spec`, infers shapes and builds the modules, drawing initial weights from `rng`
     /// node by node in order.
@@ -78,7 +80,6 @@ public final class GraphNetwork: Module {
         self.outputIndex = out
         self.outputShape = infos[out].shape
         self.valueShapes = infos.map(\.shape)
-        self.valuesPerSample = MemoryBudget.saturatingSum(infos.map { MemoryBudget.saturatingProduct($0.shape) })
         self.fusedReLUs = GraphNetwork.reluFusions(steps.map { ($0.1, $0.2) }, firstStepValue: spec.inputs.count, output: out)
         super.init()
         assignNames()
