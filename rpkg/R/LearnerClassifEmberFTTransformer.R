@@ -30,7 +30,7 @@ LearnerClassifEmberFTTransformer <- R6::R6Class("LearnerClassifEmberFTTransforme
       super$initialize(callbacks = callbacks, id = "classif.ember_ft_transformer",
         label = "FT-Transformer (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_ft_transformer",
-        architecture_params = ember_params_ft_transformer())
+        architecture_params = ember_params_ft_transformer(), param_vals = tabular_initial_values("ft_transformer"))
     }
   ),
   private = list(

@@ -31,7 +31,7 @@ LearnerClassifEmberMLP <- R6::R6Class("LearnerClassifEmberMLP",
       super$initialize(callbacks = callbacks, feature_types = tensor_feature_types, id = "classif.ember_mlp",
         label = "Multi-Layer Perceptron (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_mlp",
-        architecture_params = ember_params_mlp())
+        architecture_params = ember_params_mlp(), param_vals = tabular_initial_values("mlp"))
     }
   ),
   private = list(

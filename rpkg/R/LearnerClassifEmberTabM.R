@@ -29,7 +29,7 @@ LearnerClassifEmberTabM <- R6::R6Class("LearnerClassifEmberTabM",
       super$initialize(callbacks = callbacks, id = "classif.ember_tabm",
         label = "TabM (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_tabm",
-        architecture_params = ember_params_tabm())
+        architecture_params = ember_params_tabm(), param_vals = tabular_initial_values("tabm"))
     }
   ),
   private = list(

@@ -29,7 +29,7 @@ LearnerClassifEmberTabResNet <- R6::R6Class("LearnerClassifEmberTabResNet",
       super$initialize(callbacks = callbacks, id = "classif.ember_tab_resnet",
         label = "Tabular ResNet (Ember)",
         man = "mlr3ember::mlr_learners_classif.ember_tab_resnet",
-        architecture_params = ember_params_tab_resnet())
+        architecture_params = ember_params_tab_resnet(), param_vals = tabular_initial_values("tab_resnet"))
     }
   ),
   private = list(

@@ -29,7 +29,7 @@ LearnerRegrEmberFTTransformer <- R6::R6Class("LearnerRegrEmberFTTransformer",
       super$initialize(callbacks = callbacks, id = "regr.ember_ft_transformer",
         label = "FT-Transformer (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_ft_transformer",
-        architecture_params = ember_params_ft_transformer())
+        architecture_params = ember_params_ft_transformer(), param_vals = tabular_initial_values("ft_transformer"))
     }
   ),
   private = list(

@@ -29,7 +29,7 @@ LearnerRegrEmberMLP <- R6::R6Class("LearnerRegrEmberMLP",
       super$initialize(callbacks = callbacks, feature_types = tensor_feature_types, id = "regr.ember_mlp",
         label = "Multi-Layer Perceptron (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_mlp",
-        architecture_params = ember_params_mlp())
+        architecture_params = ember_params_mlp(), param_vals = tabular_initial_values("mlp"))
     }
   ),
   private = list(

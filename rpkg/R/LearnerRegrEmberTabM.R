@@ -29,7 +29,7 @@ LearnerRegrEmberTabM <- R6::R6Class("LearnerRegrEmberTabM",
       super$initialize(callbacks = callbacks, id = "regr.ember_tabm",
         label = "TabM (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_tabm",
-        architecture_params = ember_params_tabm())
+        architecture_params = ember_params_tabm(), param_vals = tabular_initial_values("tabm"))
     }
   ),
   private = list(

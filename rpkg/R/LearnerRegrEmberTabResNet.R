@@ -28,7 +28,7 @@ LearnerRegrEmberTabResNet <- R6::R6Class("LearnerRegrEmberTabResNet",
       super$initialize(callbacks = callbacks, id = "regr.ember_tab_resnet",
         label = "Tabular ResNet (Ember)",
         man = "mlr3ember::mlr_learners_regr.ember_tab_resnet",
-        architecture_params = ember_params_tab_resnet())
+        architecture_params = ember_params_tab_resnet(), param_vals = tabular_initial_values("tab_resnet"))
     }
   ),
   private = list(

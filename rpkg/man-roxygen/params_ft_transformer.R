@@ -11,5 +11,8 @@
 #' * `ffn_activation` (`character(1)`, default `"reglu"`): `"reglu"`, `"geglu"`, `"glu"`,
 #'   `"relu"` or `"gelu"`.
 #'
+#' The learner starts from the paper's default optimizer: `optimizer = "adamw"`, `opt.lr = 1e-4`,
+#' `opt.weight_decay = 1e-5` (the other learners start from Adam at the engine's default rate).
+#'
 #' Factors become tokens: a level unseen in training has no embedding and is an error at
 #' prediction.

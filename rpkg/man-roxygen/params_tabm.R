@@ -27,4 +27,7 @@
 #'   piecewise-linear embeddings, computed from the training data (fewer than the training rows;
 #'   a feature constant in the training data is an error).
 #'
+#' The learner starts from the TabM authors' optimizer: `optimizer = "adamw"`, `opt.lr = 2e-3`,
+#' `opt.weight_decay = 3e-4` (the other learners start from Adam at the engine's default rate).
+#'
 #' Factors enter one-hot; a level unseen in training is encoded as all zeros (with a warning).

@@ -62,8 +62,11 @@ test_that("a learner's sweep uses its network, optimizer and batch size on a tas
   expect_true(all(is.finite(finder$history$loss)))
   expect_null(learner$model)
   expect_identical(learner$param_set$values$patience, 3L)
-  # The same sweep through ember_fit()'s door gives the same curve (the learner's seed, its network).
-  direct <- ember_lr_find(iris[, c("Petal.Length", "Petal.Width", "Sepal.Length", "Sepal.Width")], iris$Species, ember_mlp(neurons = 16), batch_size = 8, num_steps = 30,
+  # The same sweep through ember_fit()'s door gives the same curve (the learner's seed, its network
+  # with the learner's initial dropout).
+  expect_identical(learner$param_set$values$p, 0.5)
+  direct <- ember_lr_find(iris[, c("Petal.Length", "Petal.Width", "Sepal.Length", "Sepal.Width")], iris$Species,
+    ember_mlp(neurons = 16, p = 0.5), batch_size = 8, num_steps = 30,
     lr_min = 1e-4, lr_max = 1, seed = 2)
   expect_equal(finder$history$loss, direct$history$loss, tolerance = 1e-5)
   expect_error(ember_lr_find(mlr3::lrn("classif.featureless"), mlr3::tsk("iris")), class = "ember_error_invalid_argument",
