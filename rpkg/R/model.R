@@ -175,6 +175,11 @@ predict.ember_model <- function(object, newdata, type = c("response", "prob", "l
 
 # What predict() returns of the engine's output matrix `out` for `type`.
 decode_predictions <- function(object, out, type) {
+  # Class labels: factor(levels[max.col(out, ties.method = "first")], levels = levels), without
+  # the strings.
+  if (type == "response" && (object$task == "binary" || object$task == "multiclass")) {
+    return(.Call(C_ember_class_factor, out, object$target$levels))
+  }
   quantile <- object$task == "quantile_regression"
   if (type == "logits") {
     if (object$task %in% c("multiclass", "multilabel")) colnames(out) <- object$target$levels
@@ -189,9 +194,7 @@ decode_predictions <- function(object, out, type) {
   if (object$task == "regression") return(out[, 1L])
   colnames(out) <- object$target$levels
   if (type == "prob") return(out)
-  if (object$task == "multilabel") return(out >= 0.5)
-  # factor(levels[max.col(out, ties.method = "first")], levels = levels), without the strings.
-  .Call(C_ember_class_factor, out, object$target$levels)
+  out >= 0.5  # multilabel
 }
 
 #' @export
