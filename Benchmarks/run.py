@@ -358,6 +358,9 @@ def latency(systems, environment):
         rows.append(["one row, mlr3 $predict_newdata()", "mlr3 not installed", None, None, "µs"])
     rows.append([f"{r.get('rows', 10000):,} rows, predict(type = \"prob\")", r.get("predict_rows_per_s"),
                  t.get("predict_rows_per_s"), ratio(r.get("predict_rows_per_s"), t.get("predict_rows_per_s")), "rows/s"])
+    rows.append([f"{r.get('rows', 10000):,} rows, the same per second of CPU time", r.get("predict_rows_per_cpu_s"),
+                 t.get("predict_rows_per_cpu_s"), ratio(r.get("predict_rows_per_cpu_s"), t.get("predict_rows_per_cpu_s")),
+                 "rows/s"])
     widths = [max([len(h)] + [len(fmt(row[i])) for row in rows]) for i, h in enumerate(LATENCY_HEADERS)]
     for row in [None] + rows:
         print(line(LATENCY_HEADERS, row, widths), flush=True)
