@@ -129,7 +129,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-core bench-build bench-graph bench-extending bench-images bench-finetune bench-tabular
+.PHONY: bench bench-quick bench-latency bench-core bench-build bench-graph bench-extending bench-images bench-finetune bench-tabular
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -161,6 +161,11 @@ bench-finetune: rpkg-install
 bench-tabular: rpkg-install
 	$(MAKE) deps APT_PACKAGES="r-cran-ranger r-cran-glmnet r-cran-mlbench r-cran-palmerpenguins"
 	R_LIBS=$(RLIB_LOCAL):$(MLR3_LIB) OMP_NUM_THREADS=1 Rscript Benchmarks/tabular_bench.R
+
+## Only the prediction latency table (one row through predict() and an mlr3 learner, 10,000 rows'
+## rows/s; Ember through R vs PyTorch); the mlr3 row needs MLR3_LIB=<library with mlr3>.
+bench-latency:
+	R_LIBS="$(MLR3_LIB)" $(BENCH_RUN) latency
 
 ## EmberCore vs torch.matmul and small ops, one thread.
 bench-core: bench-build

@@ -9,9 +9,13 @@ quick: five cells of the MLP grid (5 timed epochs), Fashion-MNIST at one thread,
 full:  the mlr3torch paper's CPU grid (20 timed epochs), Fashion-MNIST at 1 and 2 threads,
        accuracy averaged over 3 seeds, two FT-Transformers and a 100-epoch long run.
 core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one thread.
+latency: only the prediction latency table (quick and full end with it): one row through
+       predict() and an mlr3 learner's $predict_newdata() (when mlr3 is on R_LIBS), 10,000 rows'
+       rows/s, Ember through R vs PyTorch.
 
 Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
-SkylakeX (per child process); BENCH_EPOCHS overrides the timed epochs of the MLP grid;
+SkylakeX (per child process); R_LIBS, when set, is searched after --rlib (e.g. a library with
+mlr3 for the latency table's mlr3 row); BENCH_EPOCHS overrides the timed epochs of the MLP grid;
 BENCH_PYTHON is the interpreter that runs torch_bench.py (default: this one); BENCH_KERNELS=openblas|ember
 makes ember-bench run its matrix products with OpenBLAS's or Ember's own kernels (default: Ember's
 exactly when OpenBLAS has fallen back to pre-AVX2 kernels).
@@ -103,7 +107,7 @@ class Systems:
             self.notes.append(f"R: mlr3ember from {self.rlib}, built {time.strftime('%Y-%m-%d %H:%M', time.localtime(built))}"
                               + (" — older than Sources/: R timings are of an older engine (`make rpkg-install`)"
                                  if built < newest else ""))
-        if not self.ember.exists():
+        if not self.ember.exists() and args.mode != "latency":
             sys.exit(f"{self.ember} does not exist: build it with `make bench-build`")
 
     def command(self, system, bench, options):
@@ -122,7 +126,8 @@ def run(systems, system, bench, options, environment, threads=1):
     """Runs one measurement in a child process; returns its JSON results (an error on failure)."""
     if not systems.available(system):
         return [{}]
-    env = dict(os.environ, R_LIBS=str(systems.rlib), OMP_NUM_THREADS=str(threads),
+    r_libs = ":".join([str(systems.rlib)] + ([os.environ["R_LIBS"]] if os.environ.get("R_LIBS") else []))
+    env = dict(os.environ, R_LIBS=r_libs, OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     for name, value in environment.items():
         if value is None:
@@ -326,6 +331,47 @@ def long_run(systems, mode, environment):
     return rows
 
 
+LATENCY_HEADERS = ["measure", "Ember through R", "PyTorch", "Ember/PT", "unit"]
+LATENCY_NETWORK = "MLP 13-64-64-1 (8 numeric features, standardised, and one factor of 5 levels, one-hot), binary"
+
+
+def latency(systems, environment):
+    """Prediction latency of a serving MLP (ember_bench.R --bench latency, torch_bench.py latency),
+    one thread: one row through predict() (median µs over many calls, each timed alone, after
+    warm-up calls), through an mlr3 learner's $predict_newdata() when mlr3 is installed (with
+    mlr3's own part: the time outside the learner's $.predict()), and rows/s on 10,000 rows."""
+    print(f"\nPrediction latency, one thread: {LATENCY_NETWORK}; median µs of one row over 2000 calls after "
+          f"warm-up (lower is better), rows/s of 10,000 rows (median of 20 calls, higher is better).", flush=True)
+    r = run(systems, "r", "latency", {"bench": "latency"}, environment)[0]
+    t = run(systems, "torch", "latency", {}, environment)[0]
+    rows = [["one row, predict() (R) / forward (PyTorch)", r.get("predict_row_us"), t.get("predict_row_us"),
+             ratio(r.get("predict_row_us"), t.get("predict_row_us")), "µs"],
+            ["one row, predict(type = \"prob\")", r.get("predict_row_prob_us"), t.get("predict_row_us"),
+             ratio(r.get("predict_row_prob_us"), t.get("predict_row_us")), "µs"],
+            ["one row, predict(), caches evicted before each call", r.get("predict_row_cold_us"), t.get("predict_row_cold_us"),
+             ratio(r.get("predict_row_cold_us"), t.get("predict_row_cold_us")), "µs"]]
+    if r.get("mlr3_row_us") is not None:
+        rows += [[f"one row, mlr3 {r.get('mlr3_version', '')} $predict_newdata()", r["mlr3_row_us"], None, None, "µs"],
+                 ["  of which mlr3's own (outside the learner's $.predict())", r.get("mlr3_own_us"), None, None, "µs"],
+                 ["  of which predict() (inside $.predict(), after task$data())", r.get("mlr3_predict_us"), None, None, "µs"]]
+    elif "error" not in r and systems.available("r"):
+        rows.append(["one row, mlr3 $predict_newdata()", "mlr3 not installed", None, None, "µs"])
+    rows.append([f"{r.get('rows', 10000):,} rows, predict(type = \"prob\")", r.get("predict_rows_per_s"),
+                 t.get("predict_rows_per_s"), ratio(r.get("predict_rows_per_s"), t.get("predict_rows_per_s")), "rows/s"])
+    rows.append([f"{r.get('rows', 10000):,} rows, the same per second of CPU time", r.get("predict_rows_per_cpu_s"),
+                 t.get("predict_rows_per_cpu_s"), ratio(r.get("predict_rows_per_cpu_s"), t.get("predict_rows_per_cpu_s")),
+                 "rows/s"])
+    widths = [max([len(h)] + [len(fmt(row[i])) for row in rows]) for i, h in enumerate(LATENCY_HEADERS)]
+    for row in [None] + rows:
+        print(line(LATENCY_HEADERS, row, widths), flush=True)
+    return rows, cores(r)
+
+
+def latency_summary(label, rows, blas):
+    return (f"**Prediction latency**, one thread, {LATENCY_NETWORK} ({label}; BLAS core {blas}; Ember/PT above 1 is "
+            f"better for Ember in rows/s, below 1 in µs)\n\n" + markdown(LATENCY_HEADERS, rows))
+
+
 CORE_HEADERS = ["benchmark", "Ember", "OpenBLAS call", "Ember kernels call", "PyTorch", "Ember/PyTorch", "unit"]
 
 
@@ -351,7 +397,7 @@ def core(systems, environment):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["quick", "full", "core"])
+    parser.add_argument("mode", choices=["quick", "full", "core", "latency"])
     parser.add_argument("--ember", default=str(HERE.parent / ".build" / "release" / "ember-bench"))
     parser.add_argument("--rlib", default=str(HERE.parent / ".rlib"))
     args = parser.parse_args()
@@ -375,11 +421,15 @@ def main():
             summaries.append(f"**EmberCore vs PyTorch, one thread** ({label}; BLAS core {blas})\n\n"
                              + markdown(CORE_HEADERS, rows))
             continue
+        if args.mode == "latency":
+            summaries.append(latency_summary(label, *latency(systems, environment)))
+            continue
         mlp = mlp_grid(systems, args.mode, environment)
         images = fashion(systems, args.mode, environment)
         ftt = ft_transformer(systems, args.mode, environment)
         long = long_run(systems, args.mode, environment)
         summaries.append(summary(label, mlp, images, ftt, long))
+        summaries.append(latency_summary(label, *latency(systems, environment)))
 
     settings = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_CORETYPES", "BENCH_EPOCHS") if k in os.environ)
     print(f"\n--- README-ready summary (`{settings}make bench{'' if args.mode == 'full' else '-' + args.mode}`) ---\n")

@@ -7,6 +7,7 @@ options, one JSON line per result (Benchmarks/run.py runs it once per measuremen
     python3 torch_bench.py resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
                                   [--opt sgd|adam] [--mode train|predict]
     python3 torch_bench.py core
+    python3 torch_bench.py latency [--calls 2000] [--rows 10000]
     python3 torch_bench.py transforms [--threads 1]
     python3 torch_bench.py images --data FILE --labels FILE --channels 3 --size 32 --model lenet|resnet18 [--n N] [--batch 128]
                                   [--epochs 1] [--warmup 1] [--predict N] [--loader 0|1] [--augment 0|1] [--padding 4] [--threads 1]
@@ -418,14 +419,71 @@ def jpeg_bench(a):
     emit(images_per_s=statistics.median(rates), pass_images_per_s=rates, images=count, workers=a.workers)
 
 
+class Serving(nn.Module):
+    """The latency benchmark's MLP as Ember computes it from its encoded inputs: the numeric
+    features standardised, the factor's codes one-hot encoded, 2 × 64 ReLU layers and one logit
+    whose sigmoid is the probability of the first class (ember_bench.R --bench latency)."""
+
+    def __init__(self, numeric=8, levels=5, width=64):
+        super().__init__()
+        self.levels = levels
+        self.register_buffer("mean", torch.zeros(numeric))
+        self.register_buffer("sd", torch.ones(numeric))
+        self.mlp = nn.Sequential(nn.Linear(numeric + levels, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                                 nn.Linear(width, 1))
+
+    def forward(self, num, codes):
+        x = torch.cat([(num - self.mean) / self.sd, nn.functional.one_hot(codes, self.levels).float()], dim=1)
+        p = torch.sigmoid(self.mlp(x))
+        return torch.cat([p, 1 - p], dim=1)
+
+
+def latency_bench(a):
+    """One row's median latency and 10,000 rows' rows/s of the serving MLP, under
+    torch.inference_mode, one thread (each call timed alone, after warm-up calls)."""
+    torch.manual_seed(1)
+    model = Serving().eval()
+
+    def median_seconds(body, calls, warmup, between=lambda: None):
+        for _ in range(warmup):
+            body()
+        times = []
+        for _ in range(calls):
+            between()
+            t = time.perf_counter()
+            body()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    def inputs(n):
+        return torch.randn(n, 8), torch.randint(0, 5, (n,))
+
+    one, many = inputs(1), inputs(a.rows)
+    with torch.inference_mode():
+        row = median_seconds(lambda: model(*one), a.calls, max(20, a.calls // 10))
+        # Cold: the caches evicted before each call by reading 64 MB (ember_bench.R does the same).
+        junk = np.random.rand(8_000_000)
+        cold = median_seconds(lambda: model(*one), a.calls // 4, 10, lambda: junk.sum())
+        batch = median_seconds(lambda: model(*many), 20, 3)
+        # The same over the process's CPU time (20 calls): what the computation costs whatever else runs.
+        c0 = time.process_time()
+        for _ in range(20):
+            model(*many)
+        cpu = (time.process_time() - c0) / 20
+    emit(predict_row_us=row * 1e6, predict_row_cold_us=cold * 1e6, predict_rows_per_s=a.rows / batch,
+         predict_rows_per_cpu_s=a.rows / cpu, rows=a.rows,
+         network="MLP 13-64-64-1 (8 numeric + one-hot of 5 levels), binary")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core", "transforms", "images", "jpeg-files",
-                                            "jpeg"])
+                                            "jpeg", "latency"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
                           ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
                           ("depth", 18), ("size", 32), ("batch", 32), ("steps", 10), ("channels", 3), ("predict", 0),
-                          ("loader", 0), ("augment", 0), ("padding", 4), ("workers", 0)]:
+                          ("loader", 0), ("augment", 0), ("padding", 4), ("workers", 0), ("calls", 2000),
+                          ("rows", 10000)]:
         parser.add_argument("--" + name, type=int, default=default)
     for name in ["data", "dir", "opt", "model", "labels"]:
         parser.add_argument("--" + name)
@@ -445,7 +503,7 @@ def main():
     torch.set_flush_denormal(bool(a.flush))
     {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench,
      "transforms": transforms_bench, "images": images_bench, "jpeg-files": jpeg_files_bench,
-     "jpeg": jpeg_bench}[a.command](a)
+     "jpeg": jpeg_bench, "latency": latency_bench}[a.command](a)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,15 @@ public struct IndexTensor: Equatable, Sendable {
     /// - Throws: `EmberError` naming `op` when a row is out of range.
     public func gatherRows(_ rows: some Collection<Int>, op: String) throws -> IndexTensor {
         let n = shape.first ?? 0, width = n > 0 ? data.count / n : 0
+        // A range of rows (prediction batches) is one slice.
+        if let range = rows as? Range<Int> {
+            guard range.isEmpty || (range.lowerBound >= 0 && range.upperBound <= n) else {
+                let bad = range.lowerBound < 0 ? range.lowerBound : Swift.max(range.lowerBound, n)
+                throw EmberError.invalidArgument(op, "row \(bad) out of range 0..<\(n)")
+            }
+            return try IndexTensor(shape: [range.count] + shape.dropFirst(),
+                                   data: range.isEmpty ? [] : Array(data[(range.lowerBound * width)..<(range.upperBound * width)]))
+        }
         var out: [Int] = []
         out.reserveCapacity(rows.count * width)
         for r in rows {

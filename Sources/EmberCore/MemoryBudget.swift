@@ -8,8 +8,15 @@ import Glibc
 /// Available memory is `MemAvailable` of /proc/meminfo, capped by the cgroup's `memory.max` less
 /// its `memory.current` (containers) and by the environment variable `EMBER_MEMORY_LIMIT` (bytes)
 /// when set. Each request is compared with what is available at the time of the check; when none of
-/// these sources can be read, nothing is refused.
+/// these sources can be read, nothing is refused. A request of at most `smallRequestBytes` is
+/// compared with `EMBER_MEMORY_LIMIT` only: reading /proc/meminfo and the cgroup's files takes tens
+/// of microseconds, more than predicting a row, while the kernel keeps far more than such a
+/// request in reserve.
 public enum MemoryBudget {
+    /// Requests up to this many bytes (1 MiB) are not compared with the machine's memory, only
+    /// with `EMBER_MEMORY_LIMIT`.
+    public static let smallRequestBytes = 1 << 20
+
     /// Bytes available to the engine now, or nil when unknown.
     public static func availableBytes() -> Int? {
         var limits: [Int] = []
@@ -17,18 +24,25 @@ public enum MemoryBudget {
         if let max = readInteger("/sys/fs/cgroup/memory.max"), let current = readInteger("/sys/fs/cgroup/memory.current") {
             limits.append(Swift.max(max - current, 0))
         }
-        if let text = getenv("EMBER_MEMORY_LIMIT").map({ String(cString: $0) }), let limit = Int(text), limit >= 0 {
-            limits.append(limit)
-        }
+        if let limit = environmentLimit() { limits.append(limit) }
         return limits.min()
+    }
+
+    /// `EMBER_MEMORY_LIMIT` in bytes, or nil when unset or not a non-negative integer.
+    static func environmentLimit() -> Int? {
+        guard let text = getenv("EMBER_MEMORY_LIMIT").map({ String(cString: $0) }), let limit = Int(text), limit >= 0 else { return nil }
+        return limit
     }
 
     /// Throws `EmberError` of kind `.memory` when `bytes` exceed the available memory. `what`
     /// says what needs the memory (e.g. "a training batch of 512 rows"), `advice` how to need
     /// less; `op` and `argument` go into the error's detail.
-    public static func check(_ bytes: Int, _ what: String, op: String, argument: String? = nil, advice: String = "") throws {
+    public static func check(_ bytes: Int, _ what: @autoclosure () -> String, op: String, argument: String? = nil,
+                             advice: @autoclosure () -> String = "") throws {
+        if bytes <= smallRequestBytes, environmentLimit().map({ bytes <= $0 }) ?? true { return }
         guard let available = availableBytes(), bytes > available else { return }
-        throw EmberError(.memory, "[\(op)] \(what) needs \(describe(bytes)); \(describe(available)) \(available == 1 ? "is" : "are") available\(advice.isEmpty ? "" : ": \(advice)")",
+        let advice = advice()
+        throw EmberError(.memory, "[\(op)] \(what()) needs \(describe(bytes)); \(describe(available)) \(available == 1 ? "is" : "are") available\(advice.isEmpty ? "" : ": \(advice)")",
                          detail: EmberError.Detail(op: op, argument: argument, expected: "at most \(available) bytes", got: "\(bytes) bytes"))
     }
 

@@ -115,14 +115,28 @@ extension Tensor {
         let width = rows == 0 ? 0 : count / rows
         var newShape = shape
         newShape[0] = indices.count
-        for i in indices where i < 0 || i >= rows {
+        // Prediction batches are ranges: one copy (a generic collection is iterated through its
+        // witness tables, which costs more than copying a short row).
+        if let range = indices as? Range<Int> {
+            guard range.isEmpty || (range.lowerBound >= 0 && range.upperBound <= rows) else {
+                let bad = range.lowerBound < 0 ? range.lowerBound : Swift.max(range.lowerBound, rows)
+                throw EmberError.invalidArgument("gather_rows", "row index \(bad) out of range 0..<\(rows)")
+            }
+            return Tensor.build(shape: newShape) { out in
+                guard let base = out.baseAddress, !range.isEmpty else { return }
+                base.update(from: storage.pointer + range.lowerBound * width, count: range.count * width)
+            }
+        }
+        let list = indices as? [Int] ?? Array(indices)
+        for i in list where i < 0 || i >= rows {
             throw EmberError.invalidArgument("gather_rows", "row index \(i) out of range 0..<\(rows)")
         }
         return Tensor.build(shape: newShape) { out in
+            guard let base = out.baseAddress else { return }
             var o = 0
             let src = storage.pointer
-            for i in indices {
-                (out.baseAddress! + o).update(from: src + i * width, count: width)
+            for i in list {
+                (base + o).update(from: src + i * width, count: width)
                 o += width
             }
         }

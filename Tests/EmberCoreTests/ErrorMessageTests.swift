@@ -55,6 +55,19 @@ final class ErrorMessageTests: XCTestCase {
             try t.gatherRows([0, 2])
         }
         assertEmberError(.invalidArgument, ["[gather_rows]"]) { try Tensor.scalar(1).gatherRows([0]) }
+        // Ranges (prediction batches) are copied in one piece, with the same checks.
+        let rows = try Tensor(shape: [3, 2], data: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try rows.gatherRows(1..<3).data, [3, 4, 5, 6])
+        XCTAssertEqual(try rows.gatherRows(1..<3).shape, [2, 2])
+        XCTAssertEqual(try rows.gatherRows(2..<2).shape, [0, 2])
+        XCTAssertEqual(try rows.gatherRows([2, 0][...]).data, [5, 6, 1, 2])
+        assertEmberError(.invalidArgument, ["[gather_rows]", "row index 3 out of range 0..<3"]) { try rows.gatherRows(1..<5) }
+        assertEmberError(.invalidArgument, ["[gather_rows]", "row index -1 out of range 0..<3"]) { try rows.gatherRows(-1..<2) }
+        let codes = try IndexTensor(shape: [3, 2], data: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try codes.gatherRows(1..<3, op: "dataset").data, [3, 4, 5, 6])
+        XCTAssertEqual(try codes.gatherRows(0..<0, op: "dataset").shape, [0, 2])
+        XCTAssertEqual(try codes.gatherRows([2, 0], op: "dataset").data, [5, 6, 1, 2])
+        assertEmberError(.invalidArgument, ["[dataset]", "row 3 out of range 0..<3"]) { try codes.gatherRows(2..<4, op: "dataset") }
     }
 
     func testLinearShapeMismatch() throws {

@@ -38,6 +38,21 @@ final class ReliabilityLimitsTests: XCTestCase {
         XCTAssertNotNil(MemoryBudget.availableBytes(), "this machine reports its available memory")
     }
 
+    func testSmallRequestsAreComparedWithTheEnvironmentVariableOnly() throws {
+        // Requests up to 1 MiB skip /proc/meminfo, but EMBER_MEMORY_LIMIT still applies to them.
+        try withMemoryLimit(100) {
+            assertEmberError(.memory, ["[predict] one row needs 101 bytes", "100 bytes are available: ask less"]) {
+                try MemoryBudget.check(101, "one row", op: "predict", advice: "ask less")
+            }
+            XCTAssertNoThrow(try MemoryBudget.check(100, "one row", op: "predict"))
+        }
+        XCTAssertNoThrow(try MemoryBudget.check(MemoryBudget.smallRequestBytes, "one row", op: "predict"))
+        // Beyond 1 MiB the machine's memory counts: 2^62 bytes are more than it has.
+        assertEmberError(.memory, ["[predict] everything needs 4611686018427387904 bytes"]) {
+            try MemoryBudget.check(1 << 62, "everything", op: "predict")
+        }
+    }
+
     func testLimitsOfTheEnvironmentVariableApplyToNetworkTrainingAndBatches() throws {
         let spec = try Architectures.mlp(TabularInputs(numeric: 4), neurons: [1000])
         // 8,003 weights need 32,012 bytes.

@@ -2,7 +2,7 @@
 
 new_ember_model <- function(ptr, encoding, target, architecture, history) {
   info <- from_json(.Call(C_ember_model_info, ptr))
-  structure(list(
+  model <- structure(list(
     ptr = ptr,
     encoding = encoding,
     target = target[c("type", "levels")],
@@ -16,6 +16,38 @@ new_ember_model <- function(ptr, encoding, target, architecture, history) {
     n_parameters = as.numeric(info$n_parameters),
     augment = model_augment(info$transforms)
   ), class = "ember_model")
+  model$plan <- prediction_plan(model)
+  model
+}
+
+# What predict() needs to encode a tabular model's columns in C (C_ember_predict_plan), resolved
+# once when the model is made: the numeric columns (numeric, integer, logical; ordered factors
+# with their levels) and the factor columns with their levels, in the encoding's order, which of
+# the engine's inputs the network reads, and the output sizes. NULL for models whose inputs
+# predict() encodes otherwise (images, tensor columns, inputs that name their columns, models
+# without an R encoding). The plan keeps the encoding it was made from: predict() uses it only
+# while the model's encoding is that very object.
+prediction_plan <- function(model) {
+  enc <- model$encoding
+  if (!identical(enc$kind, "tabular") || !is.null(enc$routes) || !is.null(enc$inputs$image)) return(NULL)
+  types <- vapply(enc$columns, `[[`, "", "type")
+  if (!length(types) || any(types == "tensor")) return(NULL)
+  num <- enc$columns[types != "factor"]
+  categ <- enc$columns[types == "factor"]
+  list(
+    encoding = enc,
+    num_names = vapply(num, `[[`, "", "name"),
+    num_levels = lapply(num, function(cl) if (cl$type == "ordered") cl$levels),
+    cat_names = vapply(categ, `[[`, "", "name"),
+    cat_levels = lapply(categ, `[[`, "levels"),
+    add_num = length(num) > 0L && (is.null(enc$inputs) || isTRUE(enc$inputs$num)),
+    add_categ = length(categ) > 0L && (is.null(enc$inputs) || isTRUE(enc$inputs$categ)),
+    positional = if (isTRUE(enc$positional)) vapply(enc$columns, `[[`, "", "name"),
+    outputs = model$outputs,
+    prediction_columns = model$prediction_columns,
+    types = c("response", "logits", if (model$task %in% c("binary", "multiclass", "multilabel")) "prob",
+      if (model$task == "quantile_regression") "quantiles")
+  )
 }
 
 # The quantile levels of a quantile regression (NULL for other models), as given: the engine keeps
@@ -101,6 +133,16 @@ check_model <- function(model, argument = "object") {
 #' predict(model, head(mtcars))
 predict.ember_model <- function(object, newdata, type = c("response", "prob", "logits", "quantiles"), batch_size = 4096L,
                                 num_threads = 1L, ...) {
+  # Tabular data as the model was trained on: checked, encoded and predicted in one call, which
+  # returns NULL for anything else (that the general path below then reports).
+  plan <- object$plan
+  if (!is.null(plan) && identical(plan$encoding, object$encoding)) {
+    fast <- if (missing(type)) "response" else if (is.character(type) && length(type) == 1L) type else ""
+    if (fast %in% plan$types) {
+      out <- .Call(C_ember_predict_plan, object$ptr, plan, newdata, fast == "logits", batch_size, num_threads)
+      if (!is.null(out)) return(decode_predictions(object, out, fast))
+    }
+  }
   check_model(object)
   type <- match.arg(type)
   batch_size <- check_count(batch_size, "batch_size")
@@ -128,6 +170,17 @@ predict.ember_model <- function(object, newdata, type = c("response", "prob", "l
     on.exit(.Call(C_ember_release, data), add = TRUE)
     out <- .Call(C_ember_model_predict, object$ptr, data, batch_size, type == "logits", cols)
   }
+  decode_predictions(object, out, type)
+}
+
+# What predict() returns of the engine's output matrix `out` for `type`.
+decode_predictions <- function(object, out, type) {
+  # Class labels: factor(levels[max.col(out, ties.method = "first")], levels = levels), without
+  # the strings.
+  if (type == "response" && (object$task == "binary" || object$task == "multiclass")) {
+    return(.Call(C_ember_class_factor, out, object$target$levels))
+  }
+  quantile <- object$task == "quantile_regression"
   if (type == "logits") {
     if (object$task %in% c("multiclass", "multilabel")) colnames(out) <- object$target$levels
     if (quantile) colnames(out) <- sprintf("q%g", object$quantiles)
@@ -141,8 +194,7 @@ predict.ember_model <- function(object, newdata, type = c("response", "prob", "l
   if (object$task == "regression") return(out[, 1L])
   colnames(out) <- object$target$levels
   if (type == "prob") return(out)
-  if (object$task == "multilabel") return(out >= 0.5)
-  factor(object$target$levels[max.col(out, ties.method = "first")], levels = object$target$levels)
+  out >= 0.5  # multilabel
 }
 
 #' @export

@@ -28,8 +28,9 @@ static SEXP mk_string_or_na(const char *s) {
     return (s != NULL && s[0] != '\0') ? Rf_mkCharCE(s, CE_UTF8) : NA_STRING;
 }
 
-/* Raises the engine's last error as a classed R condition (after the engine call returned). */
-static void stop_engine(int32_t status, const char *what) {
+/* The engine's last error as the list ember_signal_engine_error() takes (read at once: the next
+   engine call clears it). The caller protects it. */
+static SEXP engine_error_info(int32_t status, const char *what) {
     ember_error_detail d;
     memset(&d, 0, sizeof d);
     ember_last_error_detail(&d);
@@ -47,12 +48,25 @@ static void stop_engine(int32_t status, const char *what) {
     SET_VECTOR_ELT(info, 6, Rf_ScalarReal(d.index >= 0 ? (double)d.index : NA_REAL));
     SET_VECTOR_ELT(info, 7, Rf_ScalarString(mk_string_or_na(d.expected)));
     SET_VECTOR_ELT(info, 8, Rf_ScalarString(mk_string_or_na(d.got)));
+    UNPROTECT(2);
+    return info;
+}
+
+/* Signals an error built by engine_error_info() as a classed R condition: does not return. */
+static void signal_engine_error(SEXP info) {
+    PROTECT(info);
     SEXP ns = PROTECT(R_FindNamespace(Rf_mkString("mlr3ember")));
     SEXP fn = PROTECT(Rf_findFun(Rf_install("ember_signal_engine_error"), ns));
     SEXP call = PROTECT(Rf_lang2(fn, info));
     Rf_eval(call, ns); /* signals an R error: does not return */
-    UNPROTECT(5);
-    Rf_error("%s failed (status %d): %s", what, (int)status, ember_last_error());
+    UNPROTECT(4);
+    Rf_error("%s failed (status %d): %s", CHAR(STRING_ELT(VECTOR_ELT(info, 1), 0)), INTEGER(VECTOR_ELT(info, 0))[0],
+             CHAR(STRING_ELT(VECTOR_ELT(info, 2), 0)));
+}
+
+/* Raises the engine's last error as a classed R condition (after the engine call returned). */
+static void stop_engine(int32_t status, const char *what) {
+    signal_engine_error(engine_error_info(status, what));
 }
 
 /* Raises a classed R error (ember_error_<kind>, naming `arg`) for a problem the glue finds itself. */
@@ -332,6 +346,241 @@ SEXP C_ember_model_predict(SEXP model, SEXP dataset, SEXP batch_size, SEXP logit
     if (Rf_asLogical(logits) == 1) CHECK(ember_model_logits(m, d, bs, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), len), "predict");
     else CHECK(ember_model_predict(m, d, bs, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), len), "predict");
     UNPROTECT(1);
+    return out;
+}
+
+/* ---- Prediction through a plan ---------------------------------------------------------------- */
+
+/* predict.ember_model()'s fast path for tabular models (see prediction_plan() in R/model.R): the
+ * columns of `newdata` (a data.frame, or a plain matrix) are checked and encoded here, copied into
+ * an engine dataset, predicted and the dataset freed, in one call. Anything this path does not
+ * take as it is (a missing column, another type, a classed column, NA or non-finite values, a
+ * level unseen in training, a character column, zero rows, a stale handle, batch_size or
+ * num_threads that are not plain counts) returns NULL before the engine is called, and R takes
+ * the general path, which raises the error or warning the user gets. */
+
+static SEXP plan_elt(SEXP plan, const char *name) {
+    SEXP nms = Rf_getAttrib(plan, R_NamesSymbol);
+    for (R_xlen_t i = 0; i < XLENGTH(plan); i++)
+        if (strcmp(CHAR(STRING_ELT(nms, i)), name) == 0) return VECTOR_ELT(plan, i);
+    Rf_error("internal: the prediction plan has no '%s'", name);
+    return R_NilValue;
+}
+
+/* A whole number in [1, upper] given as one plain integer or double, else 0. */
+static int plain_count(SEXP x, int upper) {
+    if (OBJECT(x) || XLENGTH(x) != 1) return 0;
+    if (TYPEOF(x) == INTSXP) {
+        int v = INTEGER(x)[0];
+        return v != NA_INTEGER && v >= 1 && v <= upper ? v : 0;
+    }
+    if (TYPEOF(x) == REALSXP) {
+        double v = REAL(x)[0];
+        return R_FINITE(v) && v >= 1 && v <= (double)upper && v == (double)(int)v ? (int)v : 0;
+    }
+    return 0;
+}
+
+static int same_string(SEXP a, SEXP b) {
+    if (a == b) return 1;
+    if (a == NA_STRING || b == NA_STRING) return 0;
+    return strcmp(Rf_translateCharUTF8(a), Rf_translateCharUTF8(b)) == 0;
+}
+
+/* The column `name` of a data.frame (the first of that name), or of a matrix (its index in
+ * `colnames`, as a column of the data.frame R would make of it); -1 when absent. */
+static R_xlen_t column_index(SEXP colnames, SEXP name) {
+    if (TYPEOF(colnames) != STRSXP) return -1;
+    for (R_xlen_t j = 0; j < XLENGTH(colnames); j++)
+        if (same_string(STRING_ELT(colnames, j), name)) return j;
+    return -1;
+}
+
+/* 0-based codes of a factor's values in `levels` (the training levels): 1 when every value is a
+ * known level, else 0 (NA, unseen level, not a factor). */
+static int factor_codes(SEXP col, SEXP levels, int *codes, int n) {
+    if (!Rf_isFactor(col) || XLENGTH(col) != n || !Rf_isNull(Rf_getAttrib(col, R_DimSymbol))) return 0;
+    SEXP own = Rf_getAttrib(col, R_LevelsSymbol);
+    if (TYPEOF(own) != STRSXP) return 0;
+    int m = LENGTH(own), k = LENGTH(levels);
+    int *map = (int *)R_alloc((size_t)m + 1, sizeof(int));
+    for (int i = 0; i < m; i++) {
+        SEXP l = STRING_ELT(own, i);
+        map[i] = -1;
+        if (i < k && same_string(l, STRING_ELT(levels, i))) map[i] = i;
+        else
+            for (int j = 0; j < k; j++)
+                if (same_string(l, STRING_ELT(levels, j))) { map[i] = j; break; }
+    }
+    const int *v = INTEGER(col);
+    for (int r = 0; r < n; r++) {
+        if (v[r] == NA_INTEGER || v[r] < 1 || v[r] > m || map[v[r] - 1] < 0) return 0;
+        codes[r] = map[v[r] - 1];
+    }
+    return 1;
+}
+
+/* `n` finite numbers from element `offset` of a numeric, integer or logical vector (a column, or
+   a matrix's column); 0 on NA or a non-finite value. */
+static int finite_values(SEXP x, R_xlen_t offset, double *out, int n) {
+    switch (TYPEOF(x)) {
+    case REALSXP: {
+        const double *v = REAL(x) + offset;
+        for (int r = 0; r < n; r++) {
+            if (!R_FINITE(v[r])) return 0;
+            out[r] = v[r];
+        }
+        return 1;
+    }
+    case INTSXP:
+    case LGLSXP: {
+        const int *v = (TYPEOF(x) == INTSXP ? INTEGER(x) : LOGICAL(x)) + offset;
+        for (int r = 0; r < n; r++) {
+            if (v[r] == NA_INTEGER) return 0;
+            out[r] = (double)v[r];
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* The values of a plain (unclassed, dimensionless) numeric, integer or logical column. */
+static int numeric_values(SEXP col, double *out, int n) {
+    if (OBJECT(col) || XLENGTH(col) != n || !Rf_isNull(Rf_getAttrib(col, R_DimSymbol))) return 0;
+    return finite_values(col, 0, out, n);
+}
+
+/* Predictions (or logits) of `newdata` as a column-major matrix, or NULL (see above). */
+SEXP C_ember_predict_plan(SEXP model, SEXP plan, SEXP newdata, SEXP logits, SEXP batch_size, SEXP num_threads) {
+    if (TYPEOF(model) != EXTPTRSXP || R_ExternalPtrAddr(model) == NULL || !same_process(model) ||
+        !Rf_inherits(model, "ember_model_ptr"))
+        return R_NilValue;
+    int bs = plain_count(batch_size, INT32_MAX), threads = plain_count(num_threads, 65);
+    if (bs == 0 || threads == 0) return R_NilValue;
+    SEXP num_names = plan_elt(plan, "num_names"), num_levels = plan_elt(plan, "num_levels");
+    SEXP cat_names = plan_elt(plan, "cat_names"), cat_levels = plan_elt(plan, "cat_levels");
+    int add_num = Rf_asLogical(plan_elt(plan, "add_num")) == 1, add_categ = Rf_asLogical(plan_elt(plan, "add_categ")) == 1;
+    int pn = LENGTH(num_names), pc = LENGTH(cat_names);
+    int cols = Rf_asInteger(plan_elt(plan, Rf_asLogical(logits) == 1 ? "outputs" : "prediction_columns"));
+
+    /* The columns: a data.frame's, or a plain matrix's (by colnames; positional models name a
+       matrix without colnames by their training columns). */
+    int is_frame = Rf_inherits(newdata, "data.frame") && TYPEOF(newdata) == VECSXP;
+    SEXP colnames = R_NilValue;
+    int n = 0;
+    if (is_frame) {
+        colnames = Rf_getAttrib(newdata, R_NamesSymbol);
+    } else if (!OBJECT(newdata) && Rf_isMatrix(newdata) &&
+               (TYPEOF(newdata) == REALSXP || TYPEOF(newdata) == INTSXP || TYPEOF(newdata) == LGLSXP)) {
+        if (pc > 0) return R_NilValue; /* a numeric matrix has no factor columns */
+        n = Rf_nrows(newdata);
+        SEXP dn = Rf_getAttrib(newdata, R_DimNamesSymbol);
+        colnames = Rf_isNull(dn) ? R_NilValue : VECTOR_ELT(dn, 1);
+        if (Rf_isNull(colnames)) {
+            colnames = plan_elt(plan, "positional");
+            if (Rf_isNull(colnames) || LENGTH(colnames) != Rf_ncols(newdata)) return R_NilValue;
+        }
+    } else {
+        return R_NilValue;
+    }
+    if (is_frame) {
+        /* Rows: as nrow() (compact row names read back as a compact range, not allocated). */
+        R_xlen_t rows = XLENGTH(Rf_getAttrib(newdata, R_RowNamesSymbol));
+        if (rows > INT32_MAX) return R_NilValue;
+        n = (int)rows;
+    }
+    if (n < 1) return R_NilValue;
+
+    double *num = (double *)R_alloc((size_t)n * (size_t)(pn > 0 ? pn : 1), sizeof(double));
+    int *categ = (int *)R_alloc((size_t)n * (size_t)(pc > 0 ? pc : 1), sizeof(int));
+    for (int c = 0; c < pn; c++) {
+        R_xlen_t j = column_index(colnames, STRING_ELT(num_names, c));
+        if (j < 0) return R_NilValue;
+        double *dst = num + (size_t)c * (size_t)n;
+        SEXP levels = VECTOR_ELT(num_levels, c);
+        if (!is_frame) {
+            if (!Rf_isNull(levels) || !finite_values(newdata, j * (R_xlen_t)n, dst, n)) return R_NilValue;
+        } else if (Rf_isNull(levels)) {
+            if (!numeric_values(VECTOR_ELT(newdata, j), dst, n)) return R_NilValue;
+        } else {
+            /* An ordered factor: its codes 1..K in the training levels. */
+            int *codes = (int *)R_alloc((size_t)n, sizeof(int));
+            if (!factor_codes(VECTOR_ELT(newdata, j), levels, codes, n)) return R_NilValue;
+            for (int r = 0; r < n; r++) dst[r] = (double)codes[r] + 1.0;
+        }
+    }
+    for (int c = 0; c < pc; c++) {
+        R_xlen_t j = column_index(colnames, STRING_ELT(cat_names, c));
+        if (j < 0 || !factor_codes(VECTOR_ELT(newdata, j), VECTOR_ELT(cat_levels, c), categ + (size_t)c * (size_t)n, n))
+            return R_NilValue;
+    }
+
+    /* Everything R allocates comes first: nothing below jumps before the dataset is freed. */
+    SEXP out = PROTECT(Rf_allocMatrix(REALSXP, n, cols));
+    ember_model *m = (ember_model *)R_ExternalPtrAddr(model);
+    ember_dataset *d = NULL;
+    int32_t old_threads = 0;
+    const char *what = "creating the dataset";
+    int32_t st = ember_dataset_new(&d, (int64_t)n);
+    if (st == EMBER_OK && add_num) {
+        what = "adding a numeric input";
+        st = ember_dataset_add_numeric(d, "num", num, pn, EMBER_LAYOUT_COLUMN_MAJOR);
+    }
+    if (st == EMBER_OK && add_categ) {
+        what = "adding a categorical input";
+        st = ember_dataset_add_categorical(d, "categ", categ, pc, EMBER_LAYOUT_COLUMN_MAJOR);
+    }
+    if (st == EMBER_OK) st = ember_get_num_threads(&old_threads);
+    int set_threads = st == EMBER_OK && old_threads != threads;
+    if (set_threads) {
+        what = "setting num_threads";
+        st = ember_set_num_threads(threads);
+        if (st != EMBER_OK) set_threads = 0;
+    }
+    if (st == EMBER_OK) {
+        what = "predict";
+        int64_t len = (int64_t)n * (int64_t)cols;
+        st = Rf_asLogical(logits) == 1 ? ember_model_logits(m, d, bs, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), len)
+                                       : ember_model_predict(m, d, bs, EMBER_LAYOUT_COLUMN_MAJOR, REAL(out), len);
+    }
+    /* The error is read before the clean-up's engine calls clear it. */
+    SEXP err = st == EMBER_OK ? R_NilValue : engine_error_info(st, what);
+    PROTECT(err);
+    if (set_threads) ember_set_num_threads(old_threads);
+    if (d != NULL) ember_dataset_free(d);
+    if (st != EMBER_OK) signal_engine_error(err);
+    UNPROTECT(2);
+    return out;
+}
+
+/* The class of each row of probabilities `p` [n, K] as a factor with `levels`: the first column
+   of the row's largest value (as max.col(p, ties.method = "first")), NA for a row with NaN. */
+SEXP C_ember_class_factor(SEXP p, SEXP levels) {
+    if (TYPEOF(p) != REALSXP || !Rf_isMatrix(p) || TYPEOF(levels) != STRSXP || Rf_ncols(p) != LENGTH(levels))
+        stop_glue("invalid_argument", "p", "'p' must be a double matrix with one column per level");
+    int n = Rf_nrows(p), k = Rf_ncols(p);
+    SEXP out = PROTECT(Rf_allocVector(INTSXP, n));
+    const double *v = REAL(p);
+    for (int r = 0; r < n; r++) {
+        int best = 0;
+        double top = v[r];
+        int na = ISNAN(top);
+        for (int c = 1; c < k && !na; c++) {
+            double b = v[r + (size_t)c * (size_t)n];
+            if (ISNAN(b)) na = 1;
+            else if (top < b) {
+                top = b;
+                best = c;
+            }
+        }
+        INTEGER(out)[r] = na ? NA_INTEGER : best + 1;
+    }
+    Rf_setAttrib(out, R_LevelsSymbol, levels);
+    SEXP cls = PROTECT(Rf_mkString("factor"));
+    Rf_setAttrib(out, R_ClassSymbol, cls);
+    UNPROTECT(2);
     return out;
 }
 
@@ -699,6 +948,8 @@ static const R_CallMethodDef call_methods[] = {
     ENTRY(C_ember_model_info, 1),
     ENTRY(C_ember_model_set_host, 3),
     ENTRY(C_ember_model_predict, 5),
+    ENTRY(C_ember_predict_plan, 6),
+    ENTRY(C_ember_class_factor, 2),
     ENTRY(C_ember_model_serialize, 1),
     ENTRY(C_ember_model_deserialize, 1),
     ENTRY(C_ember_model_save, 2),
