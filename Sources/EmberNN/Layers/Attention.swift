@@ -62,6 +62,13 @@ public final class MultiheadAttention: Module {
     public override var children: [(String, Module)] { [("out_proj", outProj)] }
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try forward(x, queries: nil, &ctx)
+    }
+
+    /// The forward pass in which only the last `queries` tokens attend (all tokens when nil):
+    /// [batch, tokens, d] → [batch, queries, d], the last rows of the full pass (see
+    /// `multiHeadSelfAttention(_:heads:dropout:scale:queries:rng:)`; the same random stream).
+    func forward(_ x: Variable, queries: Int?, _ ctx: inout ForwardContext) throws -> Variable {
         let s = x.shape
         guard s.count == 3, s[2] == embedDim else {
             throw error(.shapeMismatch, "expected input of shape [batch, tokens, \(embedDim)], got \(shapeString(s))")
@@ -70,7 +77,7 @@ public final class MultiheadAttention: Module {
         // One op for all heads: softmax(q · kᵀ / √head_dim) · v, heads read in place from the
         // packed projection and written side by side ([B, T, d], as out_proj reads them).
         let merged = try multiHeadSelfAttention(qkv, heads: numHeads, dropout: ctx.training ? dropout : 0,
-                                                rng: &ctx.rng)
+                                                queries: queries, rng: &ctx.rng)
         return try outProj.forward(merged, &ctx)
     }
 }
