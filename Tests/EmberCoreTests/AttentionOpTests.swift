@@ -36,16 +36,23 @@ final class AttentionOpTests: XCTestCase {
         }
     }
 
-    func testMatchesComposedOps() throws {
+    /// Runs `body` at each (threads, kernels), restoring the engine's settings afterwards.
+    private func forEachSetting(_ settings: [(Int, BLAS.Kernels)], _ body: (Int, BLAS.Kernels) throws -> Void) throws {
         let saved = (Parallel.numThreads, BLAS.kernels)
         defer {
             try? Engine.setNumThreads(saved.0)
             BLAS.kernels = saved.1
         }
-        var rng = RandomGenerator(seed: 3)
-        for (threads, kernels) in [(1, BLAS.Kernels.openBLAS), (2, .openBLAS), (2, .ember)] {
+        for (threads, kernels) in settings {
             try Engine.setNumThreads(threads)
             BLAS.kernels = kernels
+            try body(threads, kernels)
+        }
+    }
+
+    func testMatchesComposedOps() throws {
+        var rng = RandomGenerator(seed: 3)
+        try forEachSetting([(1, .openBLAS), (2, .openBLAS), (2, .ember)]) { threads, kernels in
             for (shape, heads, p) in [([3, 7, 24], 4, Float(0)), ([5, 9, 48], 8, 0.2), ([2, 1, 3], 1, 0.5)] {
                 let what = "\(shape) heads \(heads) dropout \(p), \(threads) threads, \(kernels)"
                 let x = randomTensor(shape, &rng, -2, 2)
@@ -66,15 +73,8 @@ final class AttentionOpTests: XCTestCase {
     /// Only the last `queries` tokens attend: the last rows of the full op, the same random
     /// stream, and the gradient of the full op seeded with zeros in the other rows.
     func testLastQueriesMatchTheFullOp() throws {
-        let saved = (Parallel.numThreads, BLAS.kernels)
-        defer {
-            try? Engine.setNumThreads(saved.0)
-            BLAS.kernels = saved.1
-        }
         var rng = RandomGenerator(seed: 21)
-        for (threads, kernels) in [(1, BLAS.Kernels.openBLAS), (2, .ember)] {
-            try Engine.setNumThreads(threads)
-            BLAS.kernels = kernels
+        try forEachSetting([(1, .openBLAS), (2, .ember)]) { threads, kernels in
             for (shape, heads, p, nq) in [([3, 7, 24], 4, Float(0), 1), ([5, 9, 48], 8, 0.2, 1), ([2, 6, 12], 2, 0.5, 3),
                                           ([2, 4, 6], 1, 0.3, 4), ([1, 1, 3], 1, 0, 1)] {
                 let what = "\(shape) heads \(heads) dropout \(p) queries \(nq), \(threads) threads, \(kernels)"
@@ -99,6 +99,47 @@ final class AttentionOpTests: XCTestCase {
                 assertClose(a.grad, try XCTUnwrap(full.grad), .reduction, "gradient \(what)")
             }
         }
+    }
+
+    /// Queries given apart from the keys and values: the packed op's last-queries result and
+    /// gradients, and its random stream.
+    func testSeparateLastQueriesMatchThePackedOp() throws {
+        var rng = RandomGenerator(seed: 23)
+        for (shape, heads, p, nq) in [([3, 7, 24], 4, Float(0), 1), ([5, 9, 48], 8, 0.2, 1), ([2, 6, 12], 2, 0.5, 3),
+                                      ([2, 4, 6], 1, 0.3, 4)] {
+            let what = "\(shape) heads \(heads) dropout \(p) queries \(nq)"
+            let b = shape[0], t = shape[1], d = shape[2] / 3
+            let x = randomTensor(shape, &rng, -2, 2)
+            let seed = randomTensor([b, nq, d], &rng)
+            let q = try x.sliced(axis: 1, start: t - nq, end: t).sliced(axis: 2, start: 0, end: d)
+            let kv = try x.sliced(axis: 2, start: d, end: 3 * d)
+            var r1 = RandomGenerator(seed: 4), r2 = r1
+            let packed = Variable(x, requiresGrad: true), qv = Variable(q, requiresGrad: true), kvv = Variable(kv, requiresGrad: true)
+            let reference = try multiHeadSelfAttention(packed, heads: heads, dropout: p, queries: nq, rng: &r1)
+            let split = try multiHeadAttention(lastQueries: qv, keysValues: kvv, heads: heads, dropout: p, rng: &r2)
+            XCTAssertEqual(r1, r2, what)
+            assertClose(split.value, reference.value, .reduction, "forward \(what)")
+            try reference.backward(seed: seed)
+            try split.backward(seed: seed)
+            let g = try XCTUnwrap(packed.grad)
+            assertClose(qv.grad, try g.sliced(axis: 1, start: t - nq, end: t).sliced(axis: 2, start: 0, end: d), .reduction, "dq \(what)")
+            assertClose(kvv.grad, try g.sliced(axis: 2, start: d, end: 3 * d), .reduction, "dkv \(what)")
+        }
+        let q = Variable(try Tensor.zeros([2, 1, 4])), kv = Variable(try Tensor.zeros([2, 3, 8]))
+        assertEmberError(.shapeMismatch, ["attention", "[batch, n, d]", "[2, 1, 4] and [2, 3, 6]"]) {
+            _ = try multiHeadAttention(lastQueries: q, keysValues: Variable(try Tensor.zeros([2, 3, 6])), heads: 2, rng: &rng)
+        }
+        assertEmberError(.shapeMismatch, ["attention", "1 <= n <= tokens"]) {
+            _ = try multiHeadAttention(lastQueries: Variable(try Tensor.zeros([2, 4, 4])), keysValues: kv, heads: 2, rng: &rng)
+        }
+        assertEmberError(.shapeMismatch, ["attention", "divisible by 3 heads"]) {
+            _ = try multiHeadAttention(lastQueries: q, keysValues: kv, heads: 3, rng: &rng)
+        }
+        assertEmberError(.invalidArgument, ["attention", "dropout"]) {
+            _ = try multiHeadAttention(lastQueries: q, keysValues: kv, heads: 2, dropout: -0.1, rng: &rng)
+        }
+        XCTAssertEqual(try multiHeadAttention(lastQueries: Variable(try Tensor.zeros([0, 1, 4])),
+                                              keysValues: Variable(try Tensor.zeros([0, 3, 8])), heads: 2, rng: &rng).shape, [0, 1, 4])
     }
 
     func testLastQueryGradientsMatchCentralDifferences() throws {
