@@ -129,7 +129,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-latency bench-core bench-build bench-graph bench-extending bench-images bench-finetune bench-tabular
+.PHONY: bench bench-quick bench-latency bench-ftt bench-core bench-build bench-graph bench-extending bench-images bench-finetune bench-tabular
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -141,6 +141,10 @@ bench: bench-build
 ## A few cells of each, for everyday use.
 bench-quick: bench-build
 	$(BENCH_RUN) quick
+
+## Only the FT-Transformers (the large one BENCH_FTT_REPEAT times).
+bench-ftt: bench-build
+	$(BENCH_RUN) ftt --repeat $(or $(BENCH_FTT_REPEAT),1)
 
 ## A network written as an mlr3pipelines graph against the predefined learner (needs a library
 ## with mlr3 and mlr3pipelines: MLR3_LIB=<path>).

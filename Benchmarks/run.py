@@ -2,7 +2,7 @@
 (ember_bench.R, the package installed in .rlib) and PyTorch (torch_bench.py, optional) one after
 the other, each measurement in its own process, and prints tables of ratios measured in this run.
 
-    python3 Benchmarks/run.py quick|full|core [--ember .build/release/ember-bench] [--rlib .rlib]
+    python3 Benchmarks/run.py quick|full|core|ftt [--ember .build/release/ember-bench] [--rlib .rlib] [--repeat 1]
 
 quick: five cells of the MLP grid (5 timed epochs), Fashion-MNIST at one thread, one seed, the
        small FT-Transformer and a 30-epoch long run (denormals).
@@ -12,6 +12,7 @@ core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one
 latency: only the prediction latency table (quick and full end with it): one row through
        predict() and an mlr3 learner's $predict_newdata() (when mlr3 is on R_LIBS), 10,000 rows'
        rows/s, Ember through R vs PyTorch.
+ftt:   only the two FT-Transformers (one timed epoch), Ember then PyTorch, `--repeat` times.
 
 Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
 SkylakeX (per child process); R_LIBS, when set, is searched after --rlib (e.g. a library with
@@ -277,23 +278,26 @@ def fashion(systems, mode, environment):
     return rows
 
 
-FTT_HEADERS = ["blocks", "d_token", "heads", "Ember ms", "PyTorch ms", "Ember/PT", "RSS Ember", "RSS PT", "BLAS core"]
+FTT_HEADERS = ["blocks", "d_token", "heads", "Ember ms", "PyTorch ms", "Ember/PT", "RSS Ember", "RSS PT", "BLAS core",
+               "Ember CPU ms", "PT CPU ms", "CPU Ember/PT"]
 
 
-def ft_transformer(systems, mode, environment):
+def ft_transformer(systems, mode, environment, repeat=1):
     """The FT-Transformer on a spam-shaped task (4601 × 57 numeric, binary), batch 32, AdamW, one
-    thread: median time per training batch (ember-bench ftt, torch_bench.py ftt)."""
-    configs = [(1, 32, 4)] + ([] if mode == "quick" else [(3, 192, 8)])
-    epochs = 1 if mode == "quick" else 2
+    thread: median time per training batch (ember-bench ftt, torch_bench.py ftt), and the mean
+    process CPU time per batch (robust to other processes on a shared machine)."""
+    configs = [(1, 32, 4)] + ([] if mode == "quick" else [(3, 192, 8)]) * repeat
+    epochs = 2 if mode == "full" else 1
     print(f"\nFT-Transformer, 4601 × 57 numeric features, binary, batch 32, AdamW, one thread; {epochs} timed "
-          f"epoch(s) after 1 warm-up epoch; median ms per batch; peak RSS in MiB.", flush=True)
+          f"epoch(s) after 1 warm-up epoch; median ms per batch; peak RSS in MiB; mean CPU ms per batch.", flush=True)
     print(line(FTT_HEADERS), flush=True)
     rows = []
     for blocks, d_token, heads in configs:
         options = {"blocks": blocks, "d-token": d_token, "heads": heads, "epochs": epochs, "warmup": 1}
         e, t = (run(systems, system, "ftt", options, environment)[0] for system in ("swift", "torch"))
         row = [blocks, d_token, heads, e.get("median_batch_ms"), t.get("median_batch_ms"),
-               ratio(e.get("median_batch_ms"), t.get("median_batch_ms")), e.get("peak_rss_mib"), t.get("peak_rss_mib"), cores(e)]
+               ratio(e.get("median_batch_ms"), t.get("median_batch_ms")), e.get("peak_rss_mib"), t.get("peak_rss_mib"), cores(e),
+               e.get("cpu_batch_ms"), t.get("cpu_batch_ms"), ratio(e.get("cpu_batch_ms"), t.get("cpu_batch_ms"))]
         rows.append(row)
         print(line(FTT_HEADERS, row), flush=True)
     return rows
@@ -397,9 +401,10 @@ def core(systems, environment):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["quick", "full", "core", "latency"])
+    parser.add_argument("mode", choices=["quick", "full", "core", "latency", "ftt"])
     parser.add_argument("--ember", default=str(HERE.parent / ".build" / "release" / "ember-bench"))
     parser.add_argument("--rlib", default=str(HERE.parent / ".rlib"))
+    parser.add_argument("--repeat", type=int, default=1, help="ftt mode: how many times to run each pair")
     args = parser.parse_args()
     systems = Systems(args)
     if os.environ.get("BENCH_CORETYPES") == "1":
@@ -423,6 +428,11 @@ def main():
             continue
         if args.mode == "latency":
             summaries.append(latency_summary(label, *latency(systems, environment)))
+            continue
+        if args.mode == "ftt":
+            ftt = ft_transformer(systems, args.mode, environment, args.repeat)
+            summaries.append(f"**FT-Transformer**, spam-shaped task, batch 32, AdamW ({label})\n\n"
+                             + markdown(FTT_HEADERS[:6] + FTT_HEADERS[9:], [r[:6] + r[9:] for r in ftt]))
             continue
         mlp = mlp_grid(systems, args.mode, environment)
         images = fashion(systems, args.mode, environment)

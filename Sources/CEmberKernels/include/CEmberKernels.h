@@ -68,6 +68,20 @@ double cember_bn_centered_squares(const float *x, int64_t rows, int64_t len, int
 void cember_bn_grad_sums(const float *dy, const float *xhat, int64_t rows, int64_t len, int64_t stride, double *sum_dy,
                          double *sum_dy_xhat);
 
+// MARK: Layer normalisation (normalization.c)
+
+/// Layer normalisation of `rows` rows of `d` floats: per row the mean and the biased variance
+/// (sums in 16 lanes added in a fixed tree), `inv_std[r]` = 1 / √(var + eps), `xhat` = (x - mean)
+/// · inv_std and `y` = xhat · gamma + beta (`y` = xhat when `gamma` is NULL; then `beta` is unused).
+void cember_layer_norm_forward(const float *x, const float *gamma, const float *beta, float *xhat, float *y,
+                               float *inv_std, int64_t rows, int64_t d, float eps);
+
+/// Layer normalisation's backward pass for the forward pass above: `dx` = (g - mean(g) - xhat ·
+/// mean(g · xhat)) · inv_std with g = dy · gamma (dy when `gamma` is NULL); when `dgamma` is not
+/// NULL, adds Σ_rows dy · xhat to `dgamma` and Σ_rows dy to `dbeta` (rows in order).
+void cember_layer_norm_backward(const float *dy, const float *xhat, const float *gamma, const float *inv_std, float *dx,
+                                float *dgamma, float *dbeta, int64_t rows, int64_t d);
+
 // MARK: Convolution (convolution.c)
 
 /// The window geometry of a convolution over one sample: `channels` input planes of

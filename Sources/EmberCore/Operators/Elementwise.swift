@@ -264,3 +264,50 @@ public func log(_ x: Variable) -> Variable { unary(x, .log) }
 public func sqrt(_ x: Variable) -> Variable { unary(x, .sqrt) }
 /// Absolute value.
 public func abs(_ x: Variable) -> Variable { unary(x, .abs) }
+
+/// ReGLU over the last dimension as one tape op: x [..., 2h] → a · relu(b) [..., h], with
+/// a = x[..., 0..<h] and b = x[..., h..<2h] read in place (no slices, no gradient buffers for the
+/// halves). Forward and backward give the same bits as
+/// `binary(slice(x, 0..<h), relu(slice(x, h..<2h)), .mul)` (relu'(0) = 0, as in PyTorch).
+///
+/// - Throws: when the last dimension is missing, zero or odd.
+public func reglu(_ x: Variable) throws -> Variable {
+    let s = x.shape
+    guard let width = s.last, width > 0, width % 2 == 0 else {
+        throw EmberError.shapeMismatch("reglu", "expected an even, non-zero last dimension, got \(shapeString(s))")
+    }
+    let h = width / 2, rows = x.value.count / width
+    var outShape = s
+    outShape[s.count - 1] = h
+    let xv = x.value
+    let minRows = max(1, Parallel.minimumChunk / width)
+    let y = Tensor.build(shape: outShape) { out in
+        guard let py = out.baseAddress else { return }
+        let px = xv.unsafeReadPointer
+        Parallel.forRange(rows, minChunk: minRows) { first, end in
+            for r in first..<end {
+                let a = px + r * width, b = a + h, o = py + r * h
+                for i in 0..<h { o[i] = a[i] * (b[i] > 0 ? b[i] : 0) }
+            }
+        }
+    }
+    return Variable(y, inputs: [x]) { dy in
+        let g = Tensor.build(shape: s) { out in
+            guard let pg = out.baseAddress else { return }
+            let px = xv.unsafeReadPointer, pdy = dy.unsafeReadPointer
+            Parallel.forRange(rows, minChunk: minRows) { first, end in
+                for r in first..<end {
+                    let a = px + r * width, b = a + h, d = pdy + r * h
+                    let ga = pg + r * width, gb = ga + h
+                    for i in 0..<h {
+                        // d(a · relu(b)): dy · relu(b) for a; (dy · a) · relu'(b) for b. `0 +` as the
+                        // slices' gradients add into zeros: -0 becomes +0, the same bits.
+                        ga[i] = 0 + d[i] * (b[i] > 0 ? b[i] : 0)
+                        gb[i] = 0 + (d[i] * a[i]) * (b[i] > 0 ? 1 : 0)
+                    }
+                }
+            }
+        }
+        return [g]
+    }
+}

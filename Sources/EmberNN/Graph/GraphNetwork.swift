@@ -22,6 +22,10 @@ public final class GraphNetwork: Module {
     /// index of the convolution or batch norm → step index of the ReLU (which then passes the fused
     /// result on). The same values and gradients, without the intermediate tensor and its passes.
     var fusedReLUs: [Int: Int]
+    /// Transformer blocks (or `repeat`s of them) whose value only `select_cls` reads: step index of
+    /// the block → step index of the `select_cls`. `forward` computes the block's last token alone
+    /// (rtdl's `last_layer_query_idx = [-1]`): the same CLS values and gradients, a fraction of the work.
+    let lastTokenSteps: [Int: Int]
     /// Per-sample output shape.
     public let outputShape: [Int]
     /// Per-sample shape of every value: the inputs (in `spec.inputs` order), then each node's output.
@@ -81,6 +85,8 @@ public final class GraphNetwork: Module {
         self.outputShape = infos[out].shape
         self.valueShapes = infos.map(\.shape)
         self.fusedReLUs = GraphNetwork.reluFusions(steps.map { ($0.1, $0.2) }, firstStepValue: spec.inputs.count, output: out)
+        self.lastTokenSteps = GraphNetwork.lastTokenReaders(steps.map { ($0.0, $0.1, $0.2) }, firstStepValue: spec.inputs.count,
+                                                            output: out)
         super.init()
         assignNames()
     }
@@ -90,6 +96,12 @@ public final class GraphNetwork: Module {
 
     /// Evaluates the network on one value per input (in `spec.inputs` order, batch first).
     public override func forward(_ inputs: [Variable], _ ctx: inout ForwardContext) throws -> Variable {
+        try forward(inputs, lastTokenOutput: false, &ctx)
+    }
+
+    /// The forward pass; with `lastTokenOutput`, the output step (the last step, read by no other
+    /// step, see `computesLastToken`) computes its last token alone.
+    func forward(_ inputs: [Variable], lastTokenOutput: Bool, _ ctx: inout ForwardContext) throws -> Variable {
         guard inputs.count == spec.inputs.count else {
             throw error(.invalidArgument, "expected \(spec.inputs.count) input(s) (\(spec.inputs.map(\.name).joined(separator: ", "))), got \(inputs.count)")
         }
@@ -127,8 +139,15 @@ public final class GraphNetwork: Module {
                 let y = try norm.forward(args[0], &ctx, fusedReLU: true)
                 fusedResults[relu] = y
                 values.append(y)
+            } else if let reader = lastTokenSteps[i], let block = step.module as? LastTokenForward {
+                // [batch, 1, d]; select_cls passes it on as [batch, d].
+                let y = try block.forwardLastToken(args[0], &ctx)
+                fusedResults[reader] = try reshape(y, [y.shape[0], y.shape[2]])
+                values.append(y)
             } else if let y = fusedResults[i] {
                 values.append(y)
+            } else if lastTokenOutput, i == steps.count - 1, let block = step.module as? LastTokenForward {
+                values.append(try block.forwardLastToken(args[0], &ctx))
             } else {
                 values.append(args.count == 1 ? try step.module.forward(args[0], &ctx) : try step.module.forward(args, &ctx))
             }
@@ -155,6 +174,24 @@ public final class GraphNetwork: Module {
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
         try forward([x], &ctx)
+    }
+
+    /// The `select_cls` steps that alone read a transformer block (or a `repeat` ending in one)
+    /// that can compute its last token alone: block step index → `select_cls` step index. `steps`
+    /// are (node, module, input value indices); step i's value has index `firstStepValue + i`.
+    static func lastTokenReaders(_ steps: [(NodeSpec, Module, [Int])], firstStepValue: Int, output: Int) -> [Int: Int] {
+        var readers: [Int: [Int]] = [:]
+        for (j, step) in steps.enumerated() {
+            for v in step.2 { readers[v, default: []].append(j) }
+        }
+        var found: [Int: Int] = [:]
+        for (i, step) in steps.enumerated() where firstStepValue + i != output && step.2.count == 1 {
+            guard let block = step.1 as? LastTokenForward, block.computesLastToken,
+                  let r = readers[firstStepValue + i], r.count == 1, let j = r.first,
+                  steps[j].0.op == .selectCls, steps[j].2.count == 1 else { continue }
+            found[i] = j
+        }
+        return found
     }
 
     /// Parameter and buffer names must be unique: with dotted node ids, node `a.0.b` and the body
@@ -231,6 +268,32 @@ final class Repeat: Module {
         var h = x
         for i in 0..<times { h = try bodies[bodies.count == 1 ? 0 : i].forward([h], &ctx) }
         return h
+    }
+}
+
+extension Repeat: LastTokenForward {
+    var computesLastToken: Bool { times >= 1 && bodies.allSatisfy(\.computesLastToken) }
+
+    func forwardLastToken(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        var h = x
+        for i in 0..<times {
+            h = try bodies[bodies.count == 1 ? 0 : i].forward([h], lastTokenOutput: i == times - 1, &ctx)
+        }
+        return h
+    }
+}
+
+extension GraphNetwork: LastTokenForward {
+    /// A body whose output is its last step, a module that computes its last token alone, reading
+    /// one value and read by no other step.
+    var computesLastToken: Bool {
+        guard spec.inputs.count == 1, let last = steps.last, outputIndex == spec.inputs.count + steps.count - 1,
+              last.inputIndices.count == 1, let block = last.module as? LastTokenForward else { return false }
+        return block.computesLastToken
+    }
+
+    func forwardLastToken(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try forward([x], lastTokenOutput: true, &ctx)
     }
 }
 

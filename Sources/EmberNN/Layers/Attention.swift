@@ -62,15 +62,35 @@ public final class MultiheadAttention: Module {
     public override var children: [(String, Module)] { [("out_proj", outProj)] }
 
     public override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try forward(x, queries: nil, &ctx)
+    }
+
+    /// The forward pass in which only the last `queries` tokens attend (all tokens when nil):
+    /// [batch, tokens, d] → [batch, queries, d], the last rows of the full pass (see
+    /// `multiHeadSelfAttention(_:heads:dropout:scale:queries:rng:)`; the same random stream). The
+    /// queries are then projected for those tokens alone (`multiHeadAttention(lastQueries:…)`).
+    func forward(_ x: Variable, queries: Int?, _ ctx: inout ForwardContext) throws -> Variable {
         let s = x.shape
         guard s.count == 3, s[2] == embedDim else {
             throw error(.shapeMismatch, "expected input of shape [batch, tokens, \(embedDim)], got \(shapeString(s))")
+        }
+        let t = s[1], d = embedDim
+        if let queries, queries >= 1, queries < t {
+            // Queries projected for the last tokens only; keys and values for all of them.
+            let w = inProjWeight.variable, b = inProjBias?.variable
+            let q = try linear(try slice(x, axis: 1, start: t - queries, end: t), weight: try slice(w, axis: 0, start: 0, end: d),
+                               bias: try b.map { try slice($0, axis: 0, start: 0, end: d) })
+            let kv = try linear(x, weight: try slice(w, axis: 0, start: d, end: 3 * d),
+                                bias: try b.map { try slice($0, axis: 0, start: d, end: 3 * d) })
+            let merged = try multiHeadAttention(lastQueries: q, keysValues: kv, heads: numHeads,
+                                                dropout: ctx.training ? dropout : 0, rng: &ctx.rng)
+            return try outProj.forward(merged, &ctx)
         }
         let qkv = try linear(x, weight: inProjWeight.variable, bias: inProjBias?.variable)  // [B, T, 3d]
         // One op for all heads: softmax(q · kᵀ / √head_dim) · v, heads read in place from the
         // packed projection and written side by side ([B, T, d], as out_proj reads them).
         let merged = try multiHeadSelfAttention(qkv, heads: numHeads, dropout: ctx.training ? dropout : 0,
-                                                rng: &ctx.rng)
+                                                queries: queries, rng: &ctx.rng)
         return try outProj.forward(merged, &ctx)
     }
 }

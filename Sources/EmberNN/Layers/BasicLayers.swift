@@ -138,6 +138,8 @@ public final class GatedLinearUnit: Module {
         guard let d = x.shape.last, d % 2 == 0, d > 0 else {
             throw error(.shapeMismatch, "expected an even, non-zero last dimension, got \(shapeString(x.shape))")
         }
+        // ReGLU (the FT-Transformer's default) as one op that reads the halves in place.
+        if gate == .relu { return try EmberCore.reglu(x) }
         let a = try slice(x, axis: -1, start: 0, end: d / 2)
         let b = try slice(x, axis: -1, start: d / 2, end: d)
         return try binary(a, unary(b, gate), .mul)

@@ -338,3 +338,52 @@ public final class TransformerBlock: Module {
         return h
     }
 }
+
+/// A module whose [batch, tokens, d] output can be computed for its last token alone, when
+/// nothing else reads it (a last transformer block read only by `select_cls`: rtdl's
+/// `last_layer_query_idx = [-1]`).
+protocol LastTokenForward: Module {
+    /// Whether `forwardLastToken` is available (a `repeat` of blocks, a body ending in a block).
+    var computesLastToken: Bool { get }
+    /// The last token of `forward(x)`, [batch, 1, d]: the same values and parameter gradients, and
+    /// the same draws from the random stream.
+    func forwardLastToken(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable
+}
+
+extension TransformerBlock: LastTokenForward {
+    var computesLastToken: Bool { true }
+
+    /// The block for the last token only: keys and values still come from every token, but only
+    /// the last one attends, and the rest of the block (out_proj, residuals, layer norm, FFN)
+    /// runs on that one row. Dropout masks are drawn for the whole value and their last rows used.
+    func forwardLastToken(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        let s = x.shape
+        guard s.count == 3, s[2] == dToken, s[1] >= 1 else {
+            throw error(.shapeMismatch, "expected input of shape [batch, tokens, \(dToken)], got \(shapeString(s))")
+        }
+        let t = s[1]
+        var h = try slice(x, axis: 1, start: t - 1, end: t)
+        var r = x
+        if prenormalization, let norm = attentionNormalization { r = try norm.forward(r, &ctx) }
+        r = try attention.forward(r, queries: 1, &ctx)
+        h = try binary(h, try lastTokenDropout(r, attentionResidualDropout, tokens: t, &ctx), .add)
+        if !prenormalization, let norm = attentionNormalization { h = try norm.forward(h, &ctx) }
+        r = prenormalization ? try ffnNormalization.forward(h, &ctx) : h
+        r = try ffn.linearFirst.forward(r, &ctx)
+        r = try ffn.activation.forward(r, &ctx)
+        r = try lastTokenDropout(r, ffn.dropout, tokens: t, &ctx)
+        r = try ffn.linearSecond.forward(r, &ctx)
+        h = try binary(h, try lastTokenDropout(r, ffnResidualDropout, tokens: t, &ctx), .add)
+        if !prenormalization { h = try ffnNormalization.forward(h, &ctx) }
+        return h
+    }
+
+    /// `layer` on the last token's value v [batch, 1, w] of a [batch, tokens, w] value: the mask of
+    /// the whole value is drawn (the random stream of the full pass) and its last rows applied.
+    private func lastTokenDropout(_ v: Variable, _ layer: Dropout, tokens: Int, _ ctx: inout ForwardContext) throws -> Variable {
+        guard ctx.training && layer.p > 0 else { return v }
+        let s = v.shape
+        let full = try dropoutMask([s[0], tokens, s[2]], p: layer.p, rng: &ctx.rng)
+        return try dropout(v, mask: try full.sliced(axis: 1, start: tokens - 1, end: tokens))
+    }
+}

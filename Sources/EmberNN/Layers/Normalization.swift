@@ -250,58 +250,37 @@ public final class LayerNorm: Module {
         }
         let rows = x.value.count / d
         let px = x.value.unsafeReadPointer
-        var invStd = [Float](repeating: 0, count: rows)
-        let xhat = Tensor.build(shape: x.shape) { out in
-            for r in 0..<rows {
-                let row = px + r * d
-                var s: Float = 0
-                for i in 0..<d { s += row[i] }
-                let mu = s / Float(d)
-                var v: Float = 0
-                for i in 0..<d { let t = row[i] - mu; v += t * t }
-                let inv = 1 / (v / Float(d) + eps).squareRoot()
-                invStd[r] = inv
-                for i in 0..<d { out[r * d + i] = (row[i] - mu) * inv }
-            }
-        }
-        let gamma = weight?.value.data ?? [Float](repeating: 1, count: d)
-        let beta = bias?.value.data ?? [Float](repeating: 0, count: d)
+        let affine = weight != nil && bias != nil
+        let gamma = affine ? weight?.value : nil, beta = affine ? bias?.value : nil
+        // Vectorised row by row in CEmberKernels (normalization.c); x̂ and 1/σ kept for the backward pass.
+        var invStd = Tensor.build(shape: [rows]) { _ in }
+        var xhat = Tensor.build(shape: x.shape) { _ in }
         let y = Tensor.build(shape: x.shape) { out in
-            let ph = xhat.unsafeReadPointer
-            for r in 0..<rows { for i in 0..<d { out[r * d + i] = ph[r * d + i] * gamma[i] + beta[i] } }
+            invStd.withUnsafeMutableBufferPointer { pi in
+                xhat.withUnsafeMutableBufferPointer { ph in
+                    guard let py = out.baseAddress, let pi = pi.baseAddress, let ph = ph.baseAddress else { return }
+                    cember_layer_norm_forward(px, gamma?.unsafeReadPointer, beta?.unsafeReadPointer, ph, py, pi,
+                                              Int64(rows), Int64(d), eps)
+                }
+            }
         }
         var inputs = [x]
         if let weight { inputs.append(weight.variable) }
         if let bias { inputs.append(bias.variable) }
-        let affine = weight != nil
-        return Variable(y, inputs: inputs) { dy in
-            let pdy = dy.unsafeReadPointer, ph = xhat.unsafeReadPointer
-            var dGamma = [Float](repeating: 0, count: d), dBeta = [Float](repeating: 0, count: d)
+        return Variable(y, inputs: inputs) { [xhat, invStd] dy in
+            // dx̂ = dy · γ; dx = (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂)) / σ; dγ = Σ dy · x̂, dβ = Σ dy.
+            var dGamma = try Tensor.zeros([affine ? d : 0]), dBeta = try Tensor.zeros([affine ? d : 0])
             let dx = Tensor.build(shape: x.shape) { out in
-                for r in 0..<rows {
-                    // dx̂ = dy · γ; dx = (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂)) / σ
-                    var m1: Float = 0, m2: Float = 0
-                    for i in 0..<d {
-                        let g = pdy[r * d + i] * gamma[i]
-                        m1 += g
-                        m2 += g * ph[r * d + i]
-                        dGamma[i] += pdy[r * d + i] * ph[r * d + i]
-                        dBeta[i] += pdy[r * d + i]
-                    }
-                    m1 /= Float(d)
-                    m2 /= Float(d)
-                    for i in 0..<d {
-                        let g = pdy[r * d + i] * gamma[i]
-                        out[r * d + i] = (g - m1 - ph[r * d + i] * m2) * invStd[r]
+                dGamma.withUnsafeMutableBufferPointer { pg in
+                    dBeta.withUnsafeMutableBufferPointer { pb in
+                        guard let pdx = out.baseAddress else { return }
+                        cember_layer_norm_backward(dy.unsafeReadPointer, xhat.unsafeReadPointer, gamma?.unsafeReadPointer,
+                                                   invStd.unsafeReadPointer, pdx, affine ? pg.baseAddress : nil,
+                                                   affine ? pb.baseAddress : nil, Int64(rows), Int64(d))
                     }
                 }
             }
-            var grads: [Tensor?] = [dx]
-            if affine {
-                grads.append(try Tensor(shape: [d], data: dGamma))
-                grads.append(try Tensor(shape: [d], data: dBeta))
-            }
-            return grads
+            return affine ? [dx, dGamma, dBeta] : [dx]
         }
     }
 }
