@@ -127,7 +127,8 @@ def fashion_bench(a):
 
 def ftt_bench(a):
     """rtdl's FT-Transformer (the reference modules of tools/golden/generate_attention.py): numeric
-    tokenizer, CLS token appended last, pre-norm blocks (the first without attention norm) with
+    tokenizer, CLS token appended last, pre-norm blocks (the first without attention norm, the last
+    computing the CLS token only, as rtdl's FTTransformer.make_default does) with
     nn.MultiheadAttention and a ReGLU FFN (d_hidden = d_token * 4/3), head LayerNorm → ReLU →
     Linear(d_token, 1); BCE-with-logits; batch 32; AdamW lr 1e-4; not shuffled; the default
     dropouts (attention 0.2, FFN 0.1, residual 0), as ember-bench ftt."""
@@ -138,13 +139,25 @@ def ftt_bench(a):
     y = (x[:, :1] > 0).float()
     d, hidden = a.d_token, int(a.d_token * 4 / 3)
 
+    class LastQueryBlock(g.TransformerBlock):
+        """rtdl's last block (FTTransformer's last_layer_query_idx=[-1]): keys and values from every
+        token; the query, the residuals and the FFN for the CLS token only, as Ember computes it."""
+
+        def forward(self, x):
+            r = self._start_residual("attention", x)
+            r, _ = self.attention(r[:, -1:], r, r, need_weights=False)
+            x = self._end_residual("attention", x[:, -1:], r)
+            r = self._start_residual("ffn", x)
+            r = self.ffn(r)
+            return self._end_residual("ffn", x, r)
+
     class FTT(nn.Module):
         def __init__(self):
             super().__init__()
             self.tokenizer = g.NumericalFeatureTokenizer(a.p, d, True)
             self.cls = g.CLSToken(d)
-            self.blocks = nn.Sequential(*[g.TransformerBlock(d, a.heads, 0.2, hidden, 0.1, 0.0, "reglu", True, i == 0)
-                                          for i in range(a.blocks)])
+            self.blocks = nn.Sequential(*[(LastQueryBlock if i == a.blocks - 1 else g.TransformerBlock)(
+                d, a.heads, 0.2, hidden, 0.1, 0.0, "reglu", True, i == 0) for i in range(a.blocks)])
             self.head = nn.Sequential(nn.LayerNorm(d), nn.ReLU(), nn.Linear(d, 1))
 
         def forward(self, xb):
