@@ -180,7 +180,7 @@ test_that("predictions use only data(), feature_names, class_names and nrow; bat
 test_that("the featureless learners learn the class frequencies and the mean, whatever the features", {
   skip_if_no_mlr3()
   task <- mlr3::tsk("german_credit")  # 70% good
-  learner <- mlr3::lrn("classif.ember_featureless", epochs = 30, batch_size = 64, predict_type = "prob")
+  learner <- mlr3::lrn("classif.ember_featureless", epochs = 30, batch_size = 64, predict_type = "prob", seed = 1)
   learner$train(task)
   expect_equal(unname(learner$predict(task)$prob[1, ]), c(0.7, 0.3), tolerance = 0.03)
   regr <- mlr3::lrn("regr.ember_featureless", epochs = 100, batch_size = 8)

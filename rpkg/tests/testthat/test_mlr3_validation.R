@@ -73,13 +73,15 @@ test_that("early stopping: any mlr3 measure in its direction, patience, min_delt
 
   # A minimised measure and min_delta; without restoring, the scores are those of the last epoch.
   learner <- mlr3::lrn("regr.ember_mlp", epochs = 300, batch_size = 8, patience = 3, min_delta = 0.05, seed = 7,
-    measures_valid = mlr3::msr("regr.mae"), opt.lr = 0.01)
+    measures_valid = mlr3::msr("regr.mae"), opt.lr = 0.01, restore_best_weights = FALSE)
   learner$validate <- 0.3
   set.seed(3)
   learner$train(mlr3::tsk("mtcars"))
   h <- learner$model$history
   expect_lt(nrow(h), 300)
   expect_identical(learner$internal_valid_scores$regr.mae, h$valid_regr.mae[nrow(h)])
+  # Restoring is the learners' initial value (as in ember_fit()).
+  expect_true(mlr3::lrn("regr.ember_mlp")$param_set$values$restore_best_weights)
   # Early stopping needs validation data and a direction.
   learner <- mlr3::lrn("classif.ember_mlp", epochs = 5, batch_size = 16, patience = 2)
   expect_error(learner$train(task), "patience")
