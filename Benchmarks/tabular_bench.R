@@ -13,7 +13,7 @@
 # Every score is also kept in a CSV beside the table (file.md -> file.csv): a run of some tasks or
 # learners replaces their rows there and the table is written from all rows, so that a slow cell
 # (the FT-Transformer on spam) can be rerun on its own. The table says when its rows come from
-# more than one run.
+# more than one run; `--learners none` runs nothing and rewrites the table from the CSV.
 
 suppressPackageStartupMessages({
   library(mlr3ember)
