@@ -32,7 +32,7 @@ info <- ember_info()
 cpu <- sub(".*:\\s*", "", grep("^model name", readLines("/proc/cpuinfo"), value = TRUE)[1L])
 started <- Sys.time()
 
-boston <- mlbench_boston <- local({
+boston <- local({
   data("BostonHousing", package = "mlbench", envir = environment())
   as_task_regr(BostonHousing, target = "medv", id = "boston_housing")
 })
@@ -105,7 +105,7 @@ if (file.exists(csv_file)) {
 }
 results <- results[order(match(results$task, task_order)), , drop = FALSE]
 utils::write.csv(results, csv_file, row.names = FALSE)
-learner_order <- c(paste0("ember_", sub("^ember_", "", ember_ids)), "ranger", "cv_glmnet")
+learner_order <- c(ember_ids, "ranger", "cv_glmnet")
 
 learner_names <- c(intersect(learner_order, results$learner), setdiff(unique(results$learner), learner_order))
 table_lines <- c(

@@ -55,7 +55,7 @@
 #'   validation's scores. 'mlr3torch' keeps the last epoch's weights instead; Ember restores because
 #'   the model that validated best generalises better (on German credit with `validate = 0.2,
 #'   patience = 10`, 5-fold CV, a TabResNet with dropouts 0.1 / 0.1: error 0.274 without restoring,
-#'   0.238 with; `make bench-tabular`). With internal tuning (section Internal tuning) the best epoch is reported
+#'   0.238 with, in `make bench-tabular`'s setting). With internal tuning (section Internal tuning) the best epoch is reported
 #'   as `$internal_tuned_values$epochs` and the final model is refit for that many epochs either way.
 #'   Set it to `FALSE` to end with the weights of the last epoch.
 #'
