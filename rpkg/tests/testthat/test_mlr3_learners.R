@@ -91,6 +91,26 @@ test_that("parameters: mlr3torch's names, architecture defaults equal the builde
   expect_silent(mlr3::lrn("classif.ember_mlp", optimizer = "sgd", opt.momentum = 0.9, opt.nesterov = TRUE))
 })
 
+
+test_that("the tabular learners start from the defaults benchmark's values, and the networks they build use them", {
+  skip_if_no_mlr3()
+  task <- mlr3::tsk("mtcars")$select(c("cyl", "disp", "hp"))
+  weight_bytes <- function(learner) length(ember_get_weights(learner$model))
+  # The FT-Transformer's tokens are 64 wide, not the builder's (and the paper's) 192.
+  ft <- mlr3::lrn("regr.ember_ft_transformer", n_blocks = 1, epochs = 1, batch_size = 16)
+  expect_identical(ft$param_set$values$d_token, 64L)
+  expect_identical(ft$param_set$values$optimizer, "adamw")
+  ft$train(task)
+  wide <- mlr3::lrn("regr.ember_ft_transformer", n_blocks = 1, epochs = 1, batch_size = 16, d_token = 192L)
+  wide$train(task)
+  expect_lt(weight_bytes(ft), weight_bytes(wide) / 4)
+  expect_identical(formals(ember_ft_transformer)$d_token, 192L)
+  mlp <- mlr3::lrn("regr.ember_mlp")
+  expect_identical(mlp$param_set$values[c("neurons", "p")], list(neurons = 128L, p = 0.5))
+  tabm <- mlr3::lrn("classif.ember_tabm")$param_set$values
+  expect_identical(tabm[c("optimizer", "opt.lr", "opt.weight_decay", "dropout")],
+    list(optimizer = "adamw", opt.lr = 2e-3, opt.weight_decay = 3e-4, dropout = 0.2))
+})
 test_that("binary: the logit is the positive class; columns follow class_names; response is the argmax", {
   skip_if_no_mlr3()
   task <- mlr3::tsk("sonar")
