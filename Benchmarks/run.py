@@ -365,6 +365,12 @@ def latency(systems, environment):
     rows.append([f"{r.get('rows', 10000):,} rows, the same per second of CPU time", r.get("predict_rows_per_cpu_s"),
                  t.get("predict_rows_per_cpu_s"), ratio(r.get("predict_rows_per_cpu_s"), t.get("predict_rows_per_cpu_s")),
                  "rows/s"])
+    # The floor: the three matrix products alone at MKL's speed (PyTorch's torch.mm, no bias,
+    # activation or encoding). Ember/PT on that row is the best ratio an engine whose products ran
+    # at MKL's speed and which did nothing else could reach.
+    rows.append([f"{r.get('rows', 10000):,} rows, the products alone (MKL): the ceiling of Ember/PT",
+                 None, t.get("products_rows_per_s"), ratio(t.get("products_rows_per_s"), t.get("predict_rows_per_s")),
+                 "rows/s"])
     widths = [max([len(h)] + [len(fmt(row[i])) for row in rows]) for i, h in enumerate(LATENCY_HEADERS)]
     for row in [None] + rows:
         print(line(LATENCY_HEADERS, row, widths), flush=True)

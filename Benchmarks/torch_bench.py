@@ -481,12 +481,24 @@ def latency_bench(a):
         junk = np.random.rand(8_000_000)
         cold = median_seconds(lambda: model(*one), a.calls // 4, 10, lambda: junk.sum())
         batch = median_seconds(lambda: model(*many), 20, 3)
+        # The network's three matrix products alone on the same rows (MKL through torch.mm, no
+        # bias, activation or encoding): a floor for any engine's time on these rows.
+        x = torch.randn(a.rows, 13)
+        weights = [layer.weight.t().contiguous() for layer in model.mlp if isinstance(layer, nn.Linear)]
+
+        def products():
+            h = x
+            for w in weights:
+                h = torch.mm(h, w)
+            return h
+        products_only = median_seconds(products, 20, 3)
         # The same over the process's CPU time (20 calls): what the computation costs whatever else runs.
         c0 = time.process_time()
         for _ in range(20):
             model(*many)
         cpu = (time.process_time() - c0) / 20
     emit(predict_row_us=row * 1e6, predict_row_cold_us=cold * 1e6, predict_rows_per_s=a.rows / batch,
+         products_rows_per_s=a.rows / products_only,
          predict_rows_per_cpu_s=a.rows / cpu, rows=a.rows,
          network="MLP 13-64-64-1 (8 numeric + one-hot of 5 levels), binary")
 
