@@ -41,8 +41,8 @@ void cember_winograd_weight(const float *restrict w, int64_t out_channels, int64
     }
 }
 
-/// Where the 16 tiles first..<first + lanes (lanes <= 16) of a [N, tiles_h, tiles_w] grid sit:
-/// each tile's sample and its top-left output position.
+/// Where the tiles first..<first + lanes (lanes <= 16) of a [N, tiles_h, tiles_w] grid sit: each
+/// tile's sample and its top-left output position.
 typedef struct {
     int64_t sample[16], row[16], col[16];
 } tile_lanes;
@@ -62,62 +62,49 @@ INLINE void locate_tiles(tile_lanes *t, int64_t first, int64_t lanes, int64_t ti
         int64_t first, int64_t count, float *restrict v, int64_t ldv, int64_t matrix_stride
 #define INPUT_PASS x, channels, height, width, pad_h, pad_w, first, count, v, ldv, matrix_stride
 
-INLINE void input_body(INPUT_ARGS) {
+/// 16 tiles at a time: per tap of the 4×4 window, one gather of the 16 tiles' inputs (offsets from
+/// the first tile's sample; lanes outside the image or past the tiles read nothing and hold 0).
+INLINE void input_body(INPUT_ARGS, gather_fn gather, store_fn store) {
     const int64_t out_h = height + 2 * pad_h - 2, out_w = width + 2 * pad_w - 2;
     const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, plane = height * width;
     for (int64_t t0 = 0; t0 < count; t0 += 16) {
         const int64_t lanes = count - t0 < 16 ? count - t0 : 16;
         tile_lanes at;
         locate_tiles(&at, first + t0, lanes, tiles_h, tiles_w);
-        // Per lane: the input offset of its tile's top-left corner, and which of the 4×4 taps are
-        // inside the image (bit k·4 + l).
-        int64_t base[16];
-        uint32_t inside[16];
-        for (int64_t l = 0; l < 16; l++) {
-            base[l] = 0;
-            inside[l] = 0;
-            if (l >= lanes) continue;
+        int32_t idx[16][16] = {{0}};
+        uint32_t inside[16] = {0};
+        for (int64_t l = 0; l < lanes; l++) {
             const int64_t r0 = at.row[l] - pad_h, c0 = at.col[l] - pad_w;
-            base[l] = at.sample[l] * channels * plane + r0 * width + c0;
+            const int64_t origin = (at.sample[l] - at.sample[0]) * channels * plane + r0 * width + c0;
             for (int k = 0; k < 4; k++) {
                 for (int j = 0; j < 4; j++) {
-                    if (r0 + k >= 0 && r0 + k < height && c0 + j >= 0 && c0 + j < width) inside[l] |= 1u << (k * 4 + j);
+                    idx[k * 4 + j][l] = (int32_t)(origin + k * width + j);
+                    if (r0 + k >= 0 && r0 + k < height && c0 + j >= 0 && c0 + j < width) inside[k * 4 + j] |= 1u << l;
                 }
             }
         }
-        for (int64_t c = 0; c < channels; c++) {
-            float d[16][16];  // d[tap][lane]
-            const float *xc = x + c * plane;
-            for (int64_t l = 0; l < 16; l++) {
-                const float *p = xc + base[l];
-                if (inside[l] == 0xffff) {
-                    for (int k = 0; k < 4; k++) {
-                        for (int j = 0; j < 4; j++) d[k * 4 + j][l] = p[k * width + j];
-                    }
-                } else {
-                    for (int k = 0; k < 4; k++) {
-                        for (int j = 0; j < 4; j++) d[k * 4 + j][l] = inside[l] >> (k * 4 + j) & 1 ? p[k * width + j] : 0.0f;
-                    }
-                }
-            }
+        const uint32_t stored = lane_bits(0, lanes);
+        const float *xc = x + at.sample[0] * channels * plane;
+        for (int64_t c = 0; c < channels; c++, xc += plane) {
+            v16 d[16];
+            for (int q = 0; q < 16; q++) d[q] = gather(xc, idx[q], inside[q]);
             v16 t[16];
             for (int j = 0; j < 4; j++) {  // Bᵀ d
-                v16 d0 = vload(d[j]), d1 = vload(d[4 + j]), d2 = vload(d[8 + j]), d3 = vload(d[12 + j]);
-                t[j] = d0 - d2;
-                t[4 + j] = d1 + d2;
-                t[8 + j] = d2 - d1;
-                t[12 + j] = d1 - d3;
+                t[j] = d[j] - d[8 + j];
+                t[4 + j] = d[4 + j] + d[8 + j];
+                t[8 + j] = d[8 + j] - d[4 + j];
+                t[12 + j] = d[4 + j] - d[12 + j];
             }
             float *dst = v + c * ldv + t0;
             for (int i = 0; i < 4; i++) {  // (Bᵀ d) B
-                v16 r[4] = {t[i * 4] - t[i * 4 + 2], t[i * 4 + 1] + t[i * 4 + 2], t[i * 4 + 2] - t[i * 4 + 1],
-                            t[i * 4 + 1] - t[i * 4 + 3]};
+                const v16 *ti = t + i * 4;
+                v16 r[4] = {ti[0] - ti[2], ti[1] + ti[2], ti[2] - ti[1], ti[1] - ti[3]};
                 for (int j = 0; j < 4; j++) {
                     float *out = dst + (i * 4 + j) * matrix_stride;
                     if (lanes == 16) {
                         vstore(out, r[j]);
                     } else {
-                        vstore_partial(out, r[j], lanes);
+                        store(out, r[j], stored);
                     }
                 }
             }
@@ -131,12 +118,26 @@ INLINE void input_body(INPUT_ARGS) {
         float *restrict y
 #define OUTPUT_PASS m, ldm, matrix_stride, out_channels, out_h, out_w, first, count, bias, residual, relu, y
 
-INLINE void output_body(OUTPUT_ARGS) {
+/// 16 tiles at a time: the transform, bias, residual (gathered) and ReLU on vectors, then each
+/// lane's outputs inside the map stored one by one.
+INLINE void output_body(OUTPUT_ARGS, gather_fn gather) {
     const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, plane = out_h * out_w;
     for (int64_t t0 = 0; t0 < count; t0 += 16) {
         const int64_t lanes = count - t0 < 16 ? count - t0 : 16;
         tile_lanes at;
         locate_tiles(&at, first + t0, lanes, tiles_h, tiles_w);
+        // Output (row + a, col + b) of each lane, q = a·2 + b: its offset from the first tile's
+        // sample in channel 0, and the lanes where it lies inside the map.
+        int32_t idx[4][16] = {{0}};
+        uint32_t inside[4] = {0};
+        for (int64_t l = 0; l < lanes; l++) {
+            const int64_t origin = (at.sample[l] - at.sample[0]) * out_channels * plane + at.row[l] * out_w + at.col[l];
+            for (int q = 0; q < 4; q++) {
+                idx[q][l] = (int32_t)(origin + (q >> 1) * out_w + (q & 1));
+                if (at.row[l] + (q >> 1) < out_h && at.col[l] + (q & 1) < out_w) inside[q] |= 1u << l;
+            }
+        }
+        const int64_t start = at.sample[0] * out_channels * plane;
         for (int64_t o = 0; o < out_channels; o++) {
             const float *src = m + o * ldm + t0;
             v16 s[16];
@@ -148,27 +149,19 @@ INLINE void output_body(OUTPUT_ARGS) {
                 t[j] = s[j] + s[4 + j] + s[8 + j];
                 t[4 + j] = s[4 + j] - s[8 + j] - s[12 + j];
             }
-            float out[4][16];  // (Aᵀ M) A: out[a·2 + b] is output (row + a, col + b)
-            for (int a = 0; a < 2; a++) {
-                const v16 *r = t + a * 4;
-                vstore(out[a * 2], r[0] + r[1] + r[2]);
-                vstore(out[a * 2 + 1], r[1] - r[2] - r[3]);
-            }
-            for (int64_t l = 0; l < lanes; l++) {
-                const int64_t start = (at.sample[l] * out_channels + o) * plane;
-                for (int a = 0; a < 2; a++) {
-                    const int64_t row = at.row[l] + a;
-                    if (row >= out_h) break;
-                    for (int b = 0; b < 2; b++) {
-                        const int64_t col = at.col[l] + b;
-                        if (col >= out_w) break;
-                        const int64_t at_ = start + row * out_w + col;
-                        float value = out[a * 2 + b][l];
-                        if (bias) value += bias[o];
-                        if (residual) value += residual[at_];
-                        if (relu) value = value > 0 ? value : 0;
-                        y[at_] = value;
-                    }
+            v16 out[4] = {t[0] + t[1] + t[2], t[1] - t[2] - t[3], t[4] + t[5] + t[6], t[5] - t[6] - t[7]};  // (Aᵀ M) A
+            float *yo = y + start + o * plane;
+            for (int q = 0; q < 4; q++) {
+                v16 value = out[q];
+                // An absent bias adds nothing (not +0: -0 stays -0, as without one).
+                if (bias) value += vsplat(bias[o]);
+                if (residual) value += gather(residual + start + o * plane, idx[q], inside[q]);
+                // Swift's `x > 0 ? x : 0`: +0 for negatives, zeros and NaN.
+                if (relu) value = (v16)((v16i)value & (value > 0));
+                float lane[16];
+                vstore(lane, value);
+                for (int64_t l = 0; l < lanes; l++) {
+                    if (inside[q] >> l & 1) yo[idx[q][l]] = lane[l];
                 }
             }
         }
@@ -177,13 +170,13 @@ INLINE void output_body(OUTPUT_ARGS) {
 
 // The variants differ only in vector width (adds and subtracts of v16 values): the same bits.
 #ifdef HAVE_VARIANTS
-TARGET_AVX512 static void input_avx512(INPUT_ARGS) { input_body(INPUT_PASS); }
-TARGET_AVX2 static void input_avx2(INPUT_ARGS) { input_body(INPUT_PASS); }
-TARGET_AVX512 static void output_avx512(OUTPUT_ARGS) { output_body(OUTPUT_PASS); }
-TARGET_AVX2 static void output_avx2(OUTPUT_ARGS) { output_body(OUTPUT_PASS); }
+TARGET_AVX512 static void input_avx512(INPUT_ARGS) { input_body(INPUT_PASS, gather_avx512, store_avx512); }
+TARGET_AVX2 static void input_avx2(INPUT_ARGS) { input_body(INPUT_PASS, gather_avx2, store_avx2); }
+TARGET_AVX512 static void output_avx512(OUTPUT_ARGS) { output_body(OUTPUT_PASS, gather_avx512); }
+TARGET_AVX2 static void output_avx2(OUTPUT_ARGS) { output_body(OUTPUT_PASS, gather_avx2); }
 #endif
-static void input_baseline(INPUT_ARGS) { input_body(INPUT_PASS); }
-static void output_baseline(OUTPUT_ARGS) { output_body(OUTPUT_PASS); }
+static void input_baseline(INPUT_ARGS) { input_body(INPUT_PASS, gather_baseline, store_baseline); }
+static void output_baseline(OUTPUT_ARGS) { output_body(OUTPUT_PASS, gather_baseline); }
 
 void cember_winograd_input(INPUT_ARGS) { DISPATCH(input, INPUT_PASS) }
 

@@ -3,6 +3,7 @@
 // kernels, whole-input windows), the dense path on maps smaller than the kernel and the Winograd
 // path of 3×3 stride-1 convolutions within float rounding of them, and the error messages.
 @testable import EmberCore
+import CEmberKernels
 import EmberTestSupport
 import XCTest
 
@@ -216,6 +217,23 @@ final class InferenceConvolutionTests: XCTestCase {
             results.append(y.data.map(\.bitPattern))
         }
         XCTAssertTrue(results[0] == results[1], "1 and 2 threads differ")
+    }
+
+    /// The transforms' instruction-set variants (AVX-512, AVX2, baseline, as far as this CPU runs
+    /// them) give the same bits, ragged tiles, bias, residual and ReLU included.
+    func testWinogradSameBitsInEveryInstructionSet() throws {
+        defer { _ = cember_kernels_force_isa(-1) }
+        let c = Config(x: [3, 18, 7, 9], w: [20, 18, 3, 3], padding: [1, 1])
+        let w = randomTensor(c.w, &rng), b = randomTensor([c.w[0]], &rng), x = randomTensor(c.x, &rng)
+        let r = randomTensor([3, 20, 7, 9], &rng)
+        var results: [[UInt32]] = []
+        for isa in [-1, 1, 0] {
+            _ = cember_kernels_force_isa(Int32(isa))
+            let conv = try op(c, w, b, winograd: .always)
+            results.append(try conv(x, residual: r, relu: true).data.map(\.bitPattern))
+        }
+        XCTAssertTrue(results[0] == results[1], "AVX2 differs")
+        XCTAssertTrue(results[0] == results[2], "baseline differs")
     }
 
     func testErrorsNameTheArgument() throws {

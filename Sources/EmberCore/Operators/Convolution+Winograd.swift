@@ -28,10 +28,13 @@ extension ConvGeometry {
     static let winogradChunkBudget = 1 << 20
 
     /// Whether the Winograd path can compute this geometry: a 2-d 3×3 kernel, stride 1, no
-    /// dilation, padding 0 or 1, one group, and something to compute.
+    /// dilation, padding 0 or 1, one group, something to compute, and samples of input and output
+    /// small enough that the transforms' 32-bit gather offsets (over up to 16 samples) fit.
     var fitsWinograd: Bool {
-        groups == 1 && kH == 3 && kW == 3 && strideH == 1 && strideW == 1 && dilH == 1 && dilW == 1
+        let limit = Int(Int32.max) / 16
+        return groups == 1 && kH == 3 && kW == 3 && strideH == 1 && strideW == 1 && dilH == 1 && dilW == 1
             && padH <= 1 && padW <= 1 && batch > 0 && inChannels > 0 && outChannels > 0 && outPlane > 0
+            && inChannels <= limit / inPlane && outChannels <= limit / outPlane
     }
 
     /// Whether the Winograd path is the faster one (measured on ResNet-18, see
