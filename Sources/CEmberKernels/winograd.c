@@ -1,6 +1,7 @@
 // Winograd F(2×2, 3×3) transforms for 3×3 convolutions of stride 1
 // (docs/architecture.md#own-gemm-and-convolution-kernels): the output in 2×2 tiles, each from a
-// 4×4 tile of the input, with 16 products per tile and channel pair instead of 36. ConvGeometry's Winograd path (Convolution+Winograd.swift) runs
+// 4×4 tile of the input, with 16 products per tile and channel pair instead of 36. ConvGeometry's
+// Winograd path (Convolution+Winograd.swift) runs
 //
 // - `cember_winograd_weight`: U = G g Gᵀ per (output, input) channel pair, once per weight;
 // - `cember_winograd_input`: V = Bᵀ d B per input tile and channel, scattered into 16 matrices
@@ -59,6 +60,20 @@ INLINE void locate_tiles(tile_lanes *t, int64_t first, int64_t lanes, int64_t ti
     }
 }
 
+/// Stores taps row·4 + j (j < 4) of `lanes` tiles: r[j] at dst + (row·4 + j)·matrix_stride, whole
+/// vectors when all 16 lanes are tiles, else the lanes in `stored`.
+INLINE void store_taps(float *dst, int row, const v16 r[4], int64_t lanes, int64_t matrix_stride, uint32_t stored,
+                       store_fn store) {
+    for (int j = 0; j < 4; j++) {
+        float *out = dst + (row * 4 + j) * matrix_stride;
+        if (lanes == 16) {
+            vstore(out, r[j]);
+        } else {
+            store(out, r[j], stored);
+        }
+    }
+}
+
 #define INPUT_ARGS                                                                                               \
     const float *restrict x, int64_t channels, int64_t height, int64_t width, int64_t pad_h, int64_t pad_w,       \
         int64_t first, int64_t count, float *restrict v, int64_t ldv, int64_t matrix_stride
@@ -100,15 +115,8 @@ INLINE void input_body(INPUT_ARGS, gather_fn gather, store_fn store) {
             float *dst = v + c * ldv + t0;
             for (int i = 0; i < 4; i++) {  // (Bᵀ d) B
                 const v16 *ti = t + i * 4;
-                v16 r[4] = {ti[0] - ti[2], ti[1] + ti[2], ti[2] - ti[1], ti[1] - ti[3]};
-                for (int j = 0; j < 4; j++) {
-                    float *out = dst + (i * 4 + j) * matrix_stride;
-                    if (lanes == 16) {
-                        vstore(out, r[j]);
-                    } else {
-                        store(out, r[j], stored);
-                    }
-                }
+                const v16 r[4] = {ti[0] - ti[2], ti[1] + ti[2], ti[2] - ti[1], ti[1] - ti[3]};
+                store_taps(dst, i, r, lanes, matrix_stride, stored, store);
             }
         }
     }
@@ -157,14 +165,7 @@ INLINE void input_rows_body(INPUT_ARGS, lanes_fn lanes_at, store_fn store) {
                     const v16 e2 = __builtin_shufflevector(e, t[2], 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
                     const v16 o2 = __builtin_shufflevector(o, t[2], 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
                     const v16 r[4] = {e - e2, o + e2, e2 - o, o - o2};  // (Bᵀ d) B
-                    for (int j = 0; j < 4; j++) {
-                        float *out = dst + (k * 4 + j) * matrix_stride;
-                        if (nt == 16) {
-                            vstore(out, r[j]);
-                        } else {
-                            store(out, r[j], stored);
-                        }
-                    }
+                    store_taps(dst, k, r, nt, matrix_stride, stored, store);
                 }
             }
         }

@@ -159,7 +159,7 @@ final class InferenceConvolutionTests: XCTestCase {
     }
 
     /// The automatic choice: Winograd for 3×3 stride-1 convolutions with padding 0 or 1, one
-    /// group, output maps of 4×4 and more and 16 or more channels in and out; never when pinned off.
+    /// group, output maps of 4×4 and more and 16 or more channels in and out.
     func testWinogradSelection() throws {
         func geometry(_ c: Config) throws -> ConvGeometry {
             try ConvGeometry(op: "conv2d", input: c.x, weight: c.w, bias: nil, stride: c.stride, padding: c.padding,
@@ -183,13 +183,13 @@ final class InferenceConvolutionTests: XCTestCase {
         for (what, c, expected) in runs {
             XCTAssertEqual(try geometry(c).runsWinograd, expected, what)
             let w = randomTensor(c.w, &rng)
-            for choice in [InferenceConvolution.WinogradChoice.automatic, .never] {
-                let conv = try op(c, w, nil, winograd: choice)
-                _ = try conv(randomTensor([1] + c.x.dropFirst(), &rng))
-                var winograd = false
-                for run in conv.prepared.values { if case .winograd = run { winograd = true } }
-                XCTAssertEqual(winograd, choice == .automatic && expected, "\(what), \(choice)")
-            }
+            let conv = try op(c, w, nil)
+            _ = try conv(randomTensor([1] + c.x.dropFirst(), &rng))
+            var winograd = false
+            for run in conv.prepared.values { if case .winograd = run { winograd = true } }
+            XCTAssertEqual(winograd, expected, what)
+            XCTAssertEqual(try geometry(c).usesWinograd(.automatic), expected, "\(what): conv2d's choice")
+            XCTAssertFalse(try geometry(c).usesWinograd(.blas), what)
         }
         // Forced, it still takes only what fits.
         let strided = try op(Config(x: [1, 4, 6, 6], w: [4, 4, 3, 3], stride: [2, 2]), randomTensor([4, 4, 3, 3], &rng), nil,

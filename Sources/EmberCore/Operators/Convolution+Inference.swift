@@ -37,8 +37,8 @@ public final class InferenceConvolution {
         case winograd(TensorStorage)
     }
     /// When the Winograd path runs: `automatic` where `ConvGeometry.runsWinograd` says it is
-    /// faster, `always` wherever it fits (tests), `never`.
-    enum WinogradChoice { case automatic, always, never }
+    /// faster (as `conv2d` chooses), `always` wherever it fits (tests).
+    enum WinogradChoice { case automatic, always }
     /// When the Winograd path runs (tests pin it; set before the first call).
     var winograd = WinogradChoice.automatic
     /// By input shape (the geometry includes the batch size).
@@ -108,7 +108,7 @@ public final class InferenceConvolution {
         switch winograd {
         case .automatic where geo.runsWinograd, .always where geo.fitsWinograd:
             return .winograd(geo.winogradWeight(weight.storage.pointer))
-        case .automatic, .always, .never: break
+        case .automatic, .always: break
         }
         if geo.runsDense { return .dense(geo.denseMatrix(weight.storage.pointer)) }
         if let crop = geo.cropped() {

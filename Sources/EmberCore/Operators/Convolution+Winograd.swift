@@ -50,6 +50,44 @@ extension ConvGeometry {
             && inChannels >= ConvGeometry.winogradMinimumChannels && outChannels >= ConvGeometry.winogradMinimumChannels
     }
 
+    /// Whether `kernels` selects the Winograd path for this geometry's forward pass.
+    func usesWinograd(_ kernels: ConvKernels) -> Bool {
+        switch kernels {
+        case .automatic: return runsWinograd
+        case .winograd: return fitsWinograd
+        case .blas, .direct, .dense: return false
+        }
+    }
+
+    /// The convolution that gives this one's input gradient, when `kernels` selects the Winograd
+    /// path for it: with padding 1, dx = conv(dy, W′) with W′[c, o] = W[o, c] turned by 180°,
+    /// padding 1 (a 3×3 convolution of stride 1 again, from C_out to C_in channels).
+    /// - Throws: never in practice (the sizes are this geometry's, already validated).
+    func winogradInputGradientGeometry(_ kernels: ConvKernels) throws -> ConvGeometry? {
+        guard fitsWinograd, padH == 1, padW == 1, kernels == .automatic || kernels == .winograd else { return nil }
+        let t = try ConvGeometry(op: "conv2d", input: [batch, outChannels, outH, outW], weight: [inChannels, outChannels, 3, 3],
+                                 bias: nil, stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
+        return t.usesWinograd(kernels) ? t : nil
+    }
+
+    /// `dx` [N, C_in, H, W] (overwritten) from `dy` [N, C_out, H, W] and the weight `w` through
+    /// `transposed`, the geometry `winogradInputGradientGeometry` gave.
+    func winogradInputGradient(_ dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                               transposed: ConvGeometry) {
+        let O = outChannels, C = inChannels
+        let turned = TensorStorage(uninitializedCount: C * O * 9)
+        let t = turned.pointer
+        Parallel.forRange(C, minChunk: minUnits(O * 9)) { lo, hi in
+            for c in lo..<hi {
+                for o in 0..<O {
+                    for k in 0..<9 { t[(c * O + o) * 9 + k] = w[(o * C + c) * 9 + 8 - k] }
+                }
+            }
+        }
+        let u = withExtendedLifetime(turned) { transposed.winogradWeight(t) }
+        withExtendedLifetime(u) { transposed.winogradForward(dy, u.pointer, nil, dx, relu: false, residual: nil) }
+    }
+
     /// Output tiles (2×2) of the whole batch: N · ⌈outH/2⌉ · ⌈outW/2⌉.
     var winogradTiles: Int { batch * ((outH + 1) / 2) * ((outW + 1) / 2) }
 
