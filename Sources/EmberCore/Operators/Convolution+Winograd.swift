@@ -1,14 +1,16 @@
 import CEmberKernels
 
 /// The Winograd path of `ConvGeometry`: 3×3 convolutions of stride 1 as Winograd's F(2×2, 3×3),
-/// for prediction (`InferenceConvolution`).
+/// for the forward pass (in training, and in prediction through `InferenceConvolution`, which
+/// transforms the weight once) and, with padding 1, the input gradient.
 ///
 /// Why: im2col + GEMM spends 9 multiply-adds per output, input channel and output channel. F(2×2,
 /// 3×3) computes each 2×2 tile of the output from a 4×4 tile of the input with 16 products per
 /// channel pair instead of 36 (2.25× fewer), as 16 matrix products: with U = G g Gᵀ of the weight
 /// (16 matrices [C_out, C_in], built once) and V = Bᵀ d B of the input tiles (16 matrices [C_in,
 /// tiles]), M_ξ = U_ξ · V_ξ, and each output tile is Aᵀ M A (transforms in CEmberKernels/
-/// winograd.c). ResNet's 3×3 convolutions on maps of 4×4 and more run this way.
+/// winograd.c). ResNet's 3×3 convolutions on maps of 4×4 and more run this way. The weight
+/// gradient stays with im2col (it needs the columns' layout, and its sum runs over the batch).
 ///
 /// Numerics: the transforms change the order and grouping of the sums, so results differ from
 /// im2col's in the last bits (within 1e-5 of the output's largest magnitude in the tests, as the

@@ -5,7 +5,9 @@ import CEmberKernels
 ///
 /// Few output channels per group (small CNNs) take the direct path of Convolution+Direct.swift:
 /// per-thread blocks of samples and GEMM micro-kernels of our own. The BLAS path below serves
-/// wider convolutions.
+/// wider convolutions. 3×3 convolutions of stride 1 with 16 or more channels on maps of 4×4 and
+/// more run Winograd's F(2×2, 3×3) (Convolution+Winograd.swift) for the forward pass and the
+/// input gradient; maps smaller than the kernel run densely (Convolution+Dense.swift).
 ///
 /// Forward, for a chunk of samples: the receptive fields of every output position are copied into
 /// a column matrix `cols` [C_in·kH·kW, samples·P] (P = output positions per sample), then one GEMM
