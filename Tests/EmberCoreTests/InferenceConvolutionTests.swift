@@ -150,9 +150,12 @@ final class InferenceConvolutionTests: XCTestCase {
         for (what, c) in configs {
             let cut = try check(c, exact: false, what, winograd: .always) { conv in
                 XCTAssertEqual(conv.prepared.count, 2, "\(what): one preparation per input shape")
+                var transformed = Set<ObjectIdentifier>()
                 for (shape, run) in conv.prepared {
-                    guard case .winograd = run else { return XCTFail("\(what): \(shape) does not run Winograd") }
+                    guard case let .winograd(u) = run else { return XCTFail("\(what): \(shape) does not run Winograd") }
+                    transformed.insert(ObjectIdentifier(u))
                 }
+                XCTAssertEqual(transformed.count, 1, "\(what): batch sizes share the transformed weight")
             }
             XCTAssertGreaterThan(cut, 0, "\(what): the ReLU cuts some outputs")
         }

@@ -107,6 +107,10 @@ public final class InferenceConvolution {
     private func prepare(_ geo: ConvGeometry) -> Prepared {
         switch winograd {
         case .automatic where geo.runsWinograd, .always where geo.fitsWinograd:
+            // U depends on the weight only: input shapes of another batch size share it.
+            for run in prepared.values {
+                if case let .winograd(u) = run { return .winograd(u) }
+            }
             return .winograd(geo.winogradWeight(weight.storage.pointer))
         case .automatic, .always: break
         }
