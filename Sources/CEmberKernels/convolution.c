@@ -371,32 +371,6 @@ INLINE void im2col_body(const float *restrict image, const cember_window *g, flo
 
 // MARK: im2col of a batch of small feature maps
 
-/// The 16 floats base[idx[i]] for the lanes i set in `bits`, zeros in the others; reads only those.
-typedef v16 (*gather_fn)(const float *base, const int32_t *idx, uint32_t bits);
-
-static inline v16 gather_baseline(const float *base, const int32_t *idx, uint32_t bits) {
-    float t[16] = {0};
-    for (int i = 0; i < 16; i++) {
-        if (bits >> i & 1) t[i] = base[idx[i]];
-    }
-    return vload(t);
-}
-
-#ifdef HAVE_VARIANTS
-TARGET_AVX512 static inline v16 gather_avx512(const float *base, const int32_t *idx, uint32_t bits) {
-    return (v16)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)bits, _mm512_loadu_si512(idx), base, 4);
-}
-TARGET_AVX2 static inline v16 gather_avx2(const float *base, const int32_t *idx, uint32_t bits) {
-    typedef float v8 __attribute__((vector_size(32)));
-    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    __m256 lo = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(bits & 0xff)), lane), lane));
-    __m256 hi = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(bits >> 8)), lane), lane));
-    v8 a = (v8)_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256((const __m256i *)idx), lo, 4);
-    v8 b = (v8)_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, _mm256_loadu_si256((const __m256i *)(idx + 8)), hi, 4);
-    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-}
-#endif
-
 enum { SMALL_MAX_TAPS = 64 };
 
 /// A tap's P <= 16 output positions as one gather per sample: lane p reads plane offset idx[p]

@@ -446,6 +446,70 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// [y, dx, dw, db] of relu(conv2d) on the BLAS path, then of conv2d with a fused ReLU on the
+    /// `fused` path, for one random seed.
+    func fusedReLUAndBLAS(_ x: Tensor, _ w: Tensor, _ b: Tensor, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int),
+                          fused: ConvKernels) throws -> [[Tensor]] {
+        var grads: [[Tensor]] = []
+        var seed: Tensor?
+        for kernels in [ConvKernels.blas, fused] {
+            let isFused = grads.count == 1
+            let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
+            let y = try conv2d(xv, weight: wv, bias: bv, stride: stride, padding: padding, dilation: dilation, groups: 1,
+                               fusedReLU: isFused, maxSamplesPerChunk: Int.max, kernels: kernels)
+            let out = isFused ? y : relu(y)
+            if seed == nil { seed = randomTensor(out.shape, &rng) }
+            try out.backward(seed: try XCTUnwrap(seed))
+            grads.append([out.value, try XCTUnwrap(xv.grad), try XCTUnwrap(wv.grad), try XCTUnwrap(bv.grad)])
+        }
+        return grads
+    }
+
+    /// Winograd's F(2×2, 3×3) in training (Convolution+Winograd.swift: the forward pass and, with
+    /// padding 1, the input gradient of 3×3 stride-1 convolutions): the automatic choice, values
+    /// and all gradients against direct summation (forced, also on narrow maps and channels where
+    /// the automatic choice would not take it; within 1e-5 of the largest magnitude), with a fused
+    /// ReLU against relu(conv) on the BLAS path, and central differences.
+    func testWinogradConvolutionMatchesDirectSummationAndGradientChecks() throws {
+        let configs: [(x: [Int], w: [Int], padding: Int)] = [
+            ([3, 16, 8, 8], [24, 16, 3, 3], 1),
+            ([2, 5, 7, 9], [6, 5, 3, 3], 1),
+            // Rows of 8 tiles and more (the transforms' whole-row variant).
+            ([2, 20, 17, 16], [18, 20, 3, 3], 1),
+            // Padding 0: the forward pass through Winograd, the input gradient through im2col.
+            ([3, 4, 6, 5], [7, 4, 3, 3], 0),
+        ]
+        for (k, cfg) in configs.enumerated() {
+            let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
+            _ = try checkConv2dAgainstDirectSummation(x, w, b, stride: (1, 1), padding: (cfg.padding, cfg.padding), dilation: (1, 1),
+                                                      groups: 1, limit: Int.max, kernels: .winograd, "winograd config \(k)")
+            let grads = try fusedReLUAndBLAS(x, w, b, stride: (1, 1), padding: (cfg.padding, cfg.padding), dilation: (1, 1),
+                                             fused: .winograd)
+            XCTAssertTrue(grads[1][0].data.contains(0), "config \(k): the ReLU cuts some outputs")
+            for (name, (winograd, blas)) in zip(["y", "dx", "dw", "db"], zip(grads[1], grads[0])) {
+                let scale = Double(blas.data.map { abs($0) }.max() ?? 0)
+                assertClose(winograd, blas, Tolerance(rtol: 1e-5, atol: 1e-5 * scale),
+                            "config \(k): fused ReLU, Winograd \(name) against relu(conv) on the BLAS path")
+            }
+        }
+        func geometry(_ x: [Int], _ w: [Int], padding: Int = 1) throws -> ConvGeometry {
+            try ConvGeometry(op: "conv2d", input: x, weight: w, bias: nil, stride: [1, 1], padding: [padding, padding],
+                             dilation: [1, 1], groups: 1)
+        }
+        let layer1 = try geometry([128, 64, 16, 16], [64, 64, 3, 3])
+        XCTAssertTrue(layer1.usesWinograd(.automatic), "ResNet-18's 16×16 maps run Winograd")
+        XCTAssertNotNil(try layer1.winogradInputGradientGeometry(.automatic), "and so does their input gradient")
+        XCTAssertNil(try layer1.winogradInputGradientGeometry(.blas))
+        XCTAssertNil(try geometry([8, 16, 8, 8], [16, 16, 3, 3], padding: 0).winogradInputGradientGeometry(.winograd),
+                     "padding 0: the input gradient needs padding 2")
+        XCTAssertFalse(try geometry([128, 256, 2, 2], [256, 256, 3, 3]).usesWinograd(.automatic), "2×2 maps run densely")
+        let xs = randomTensor([2, 3, 4, 5], &rng), ws = randomTensor([4, 3, 3, 3], &rng), bs = randomTensor([4], &rng)
+        try gradientCheck([xs, ws, bs], seed: randomTensor([2, 4, 4, 5], &rng), "conv2d(Winograd, 4×5 map, padding 1)") { v in
+            try conv2d(v[0], weight: v[1], bias: v[2], stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1,
+                       maxSamplesPerChunk: Int.max, kernels: .winograd)
+        }
+    }
+
     /// The dense path (maps smaller than the kernel as one matrix product, Convolution+Dense.swift)
     /// on ResNet's 2×2 maps and odd shapes: chosen automatically, forward and gradients against
     /// direct summation, with a fused ReLU against relu(conv) on the BLAS path, and central
@@ -470,17 +534,7 @@ final class ConvolutionTests: XCTestCase {
             let x = randomTensor(cfg.x, &rng), w = randomTensor(cfg.w, &rng), b = randomTensor([cfg.w[0]], &rng)
             _ = try checkConv2dAgainstDirectSummation(x, w, b, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation,
                                                       groups: 1, limit: Int.max, kernels: .automatic, "dense config \(k)")
-            var grads: [[Tensor]] = []
-            var seed: Tensor?
-            for kernels in [ConvKernels.blas, .dense] {
-                let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true), bv = Variable(b, requiresGrad: true)
-                let y = try conv2d(xv, weight: wv, bias: bv, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation, groups: 1,
-                                   fusedReLU: kernels == .dense, maxSamplesPerChunk: Int.max, kernels: kernels)
-                let out = kernels == .dense ? y : relu(y)
-                if seed == nil { seed = randomTensor(out.shape, &rng) }
-                try out.backward(seed: try XCTUnwrap(seed))
-                grads.append([out.value, try XCTUnwrap(xv.grad), try XCTUnwrap(wv.grad), try XCTUnwrap(bv.grad)])
-            }
+            let grads = try fusedReLUAndBLAS(x, w, b, stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation, fused: .dense)
             XCTAssertTrue(grads[1][0].data.contains(0), "config \(k): the ReLU cuts some outputs")
             for (name, (dense, blas)) in zip(["y", "dx", "dw", "db"], zip(grads[1], grads[0])) {
                 assertClose(dense, blas, .reduction, "config \(k): fused ReLU, dense \(name) against relu(conv) on the BLAS path")

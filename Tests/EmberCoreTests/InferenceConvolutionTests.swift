@@ -1,8 +1,9 @@
 // InferenceConvolution (prediction-time convolutions): bit for bit conv2d/conv1d + add + relu on the
 // im2col paths (direct micro-kernels, direct BLAS blocks, whole-chunk BLAS, depthwise, narrowed
-// kernels, whole-input windows), the dense path on maps smaller than the kernel within float
-// rounding of them, and the error messages.
+// kernels, whole-input windows), the dense path on maps smaller than the kernel and the Winograd
+// path of 3×3 stride-1 convolutions within float rounding of them, and the error messages.
 @testable import EmberCore
+import CEmberKernels
 import EmberTestSupport
 import XCTest
 
@@ -33,10 +34,12 @@ final class InferenceConvolutionTests: XCTestCase {
         }
     }
 
-    func op(_ c: Config, _ w: Tensor, _ b: Tensor?) throws -> InferenceConvolution {
+    func op(_ c: Config, _ w: Tensor, _ b: Tensor?, winograd: InferenceConvolution.WinogradChoice = .automatic) throws -> InferenceConvolution {
         let d = c.x.count - 2
-        return try InferenceConvolution(weight: w, bias: b, stride: Array(c.stride.prefix(d)), padding: Array(c.padding.prefix(d)),
-                                        dilation: Array(c.dilation.prefix(d)), groups: c.groups)
+        let conv = try InferenceConvolution(weight: w, bias: b, stride: Array(c.stride.prefix(d)), padding: Array(c.padding.prefix(d)),
+                                            dilation: Array(c.dilation.prefix(d)), groups: c.groups)
+        conv.winograd = winograd
+        return conv
     }
 
     /// Every combination of bias, residual and ReLU, twice (the second call reuses what the first
@@ -49,11 +52,12 @@ final class InferenceConvolutionTests: XCTestCase {
     }
 
     /// `check`, then `inspect` on each op's prepared runs.
-    func check(_ c: Config, exact: Bool, _ what: String, inspect: (InferenceConvolution) -> Void) throws -> Int {
+    func check(_ c: Config, exact: Bool, _ what: String, winograd: InferenceConvolution.WinogradChoice = .automatic,
+               inspect: (InferenceConvolution) -> Void) throws -> Int {
         let w = randomTensor(c.w, &rng), b = randomTensor([c.w[0]], &rng)
         var cut = 0
         for bias in [nil, b] {
-            let conv = try op(c, w, bias)
+            let conv = try op(c, w, bias, winograd: winograd)
             for batch in [c.x[0], c.x[0] + 2, c.x[0]] {
                 let x = randomTensor([batch] + c.x.dropFirst(), &rng)
                 let plain = try reference(c, x, w, bias, residual: nil, relu: false, im2col: !exact)
@@ -122,6 +126,120 @@ final class InferenceConvolutionTests: XCTestCase {
                     if case .dense = run, shape[0] < ConvGeometry.denseMinimumBatch { XCTFail("\(what): \(shape) runs densely") }
                 }
             }
+        }
+    }
+
+    /// Winograd F(2×2, 3×3), forced wherever it fits, against im2col: within 1e-5 of the output's
+    /// largest magnitude (relative 1e-5), on maps from 1×1 to 17×17 (odd sizes end in ragged tiles),
+    /// padding 0 and 1, batches of one and more, with and without bias, residual and ReLU.
+    func testWinogradMatchesIm2col() throws {
+        let configs: [(String, Config)] = [
+            ("1×1 map", Config(x: [2, 3, 1, 1], w: [5, 3, 3, 3], padding: [1, 1])),
+            ("2×2 map", Config(x: [1, 4, 2, 2], w: [3, 4, 3, 3], padding: [1, 1])),
+            ("3×5 map, odd sizes", Config(x: [3, 7, 3, 5], w: [6, 7, 3, 3], padding: [1, 1])),
+            ("4×4 map, ResNet's widths", Config(x: [2, 64, 4, 4], w: [64, 64, 3, 3], padding: [1, 1])),
+            ("8×8 map, more outputs than inputs", Config(x: [5, 16, 8, 8], w: [40, 16, 3, 3], padding: [1, 1])),
+            ("9×7 map, batch 1", Config(x: [1, 17, 9, 7], w: [33, 17, 3, 3], padding: [1, 1])),
+            ("17×17 map, many chunks", Config(x: [6, 20, 17, 17], w: [24, 20, 3, 3], padding: [1, 1])),
+            ("5×40 map, rows of more than 16 tiles", Config(x: [2, 16, 5, 40], w: [18, 16, 3, 3], padding: [1, 1])),
+            ("16×16 map, padding 0", Config(x: [2, 8, 16, 16], w: [12, 8, 3, 3])),
+            ("7×6 map, padding 0 (ragged tiles)", Config(x: [3, 5, 7, 6], w: [9, 5, 3, 3])),
+            ("3×3 map, padding 0 (one output)", Config(x: [2, 6, 3, 3], w: [4, 6, 3, 3])),
+            ("padding (1, 0)", Config(x: [2, 6, 5, 8], w: [7, 6, 3, 3], padding: [1, 0])),
+        ]
+        for (what, c) in configs {
+            let cut = try check(c, exact: false, what, winograd: .always) { conv in
+                XCTAssertEqual(conv.prepared.count, 2, "\(what): one preparation per input shape")
+                var transformed = Set<ObjectIdentifier>()
+                for (shape, run) in conv.prepared {
+                    guard case let .winograd(u) = run else { return XCTFail("\(what): \(shape) does not run Winograd") }
+                    transformed.insert(ObjectIdentifier(u))
+                }
+                XCTAssertEqual(transformed.count, 1, "\(what): batch sizes share the transformed weight")
+            }
+            XCTAssertGreaterThan(cut, 0, "\(what): the ReLU cuts some outputs")
+        }
+    }
+
+    /// The automatic choice: Winograd for 3×3 stride-1 convolutions with padding 0 or 1, one
+    /// group, output maps of 4×4 and more and 16 or more channels in and out.
+    func testWinogradSelection() throws {
+        func geometry(_ c: Config) throws -> ConvGeometry {
+            try ConvGeometry(op: "conv2d", input: c.x, weight: c.w, bias: nil, stride: c.stride, padding: c.padding,
+                             dilation: c.dilation, groups: c.groups)
+        }
+        let runs: [(String, Config, Bool)] = [
+            ("ResNet-18, 16×16 maps", Config(x: [128, 64, 16, 16], w: [64, 64, 3, 3], padding: [1, 1]), true),
+            ("ResNet-18, 4×4 maps", Config(x: [128, 512, 4, 4], w: [512, 512, 3, 3], padding: [1, 1]), true),
+            ("padding 0, 6×6 input", Config(x: [2, 16, 6, 6], w: [16, 16, 3, 3]), true),
+            ("2×2 maps", Config(x: [128, 256, 2, 2], w: [256, 256, 3, 3], padding: [1, 1]), false),
+            ("3×8 maps", Config(x: [4, 32, 3, 8], w: [32, 32, 3, 3], padding: [1, 1]), false),
+            ("stride 2", Config(x: [4, 32, 16, 16], w: [32, 32, 3, 3], stride: [2, 2], padding: [1, 1]), false),
+            ("dilation 2", Config(x: [4, 32, 16, 16], w: [32, 32, 3, 3], padding: [2, 2], dilation: [2, 2]), false),
+            ("padding 2", Config(x: [4, 32, 16, 16], w: [32, 32, 3, 3], padding: [2, 2]), false),
+            ("groups", Config(x: [4, 32, 16, 16], w: [32, 16, 3, 3], padding: [1, 1], groups: 2), false),
+            ("5×5 kernel", Config(x: [4, 32, 16, 16], w: [32, 32, 5, 5], padding: [2, 2]), false),
+            ("1×1 kernel", Config(x: [4, 32, 16, 16], w: [32, 32, 1, 1]), false),
+            ("8 input channels", Config(x: [4, 8, 16, 16], w: [32, 8, 3, 3], padding: [1, 1]), false),
+            ("8 output channels", Config(x: [4, 32, 16, 16], w: [8, 32, 3, 3], padding: [1, 1]), false),
+        ]
+        for (what, c, expected) in runs {
+            XCTAssertEqual(try geometry(c).runsWinograd, expected, what)
+            let w = randomTensor(c.w, &rng)
+            let conv = try op(c, w, nil)
+            _ = try conv(randomTensor([1] + c.x.dropFirst(), &rng))
+            var winograd = false
+            for run in conv.prepared.values { if case .winograd = run { winograd = true } }
+            XCTAssertEqual(winograd, expected, what)
+            XCTAssertEqual(try geometry(c).usesWinograd(.automatic), expected, "\(what): conv2d's choice")
+            XCTAssertFalse(try geometry(c).usesWinograd(.blas), what)
+        }
+        // Forced, it still takes only what fits.
+        let strided = try op(Config(x: [1, 4, 6, 6], w: [4, 4, 3, 3], stride: [2, 2]), randomTensor([4, 4, 3, 3], &rng), nil,
+                             winograd: .always)
+        _ = try strided(randomTensor([1, 4, 6, 6], &rng))
+        for run in strided.prepared.values { if case .winograd = run { XCTFail("stride 2 runs Winograd") } }
+    }
+
+    /// The Winograd path splits tiles into chunks by the geometry only: one thread and two give
+    /// the same bits.
+    func testWinogradSameBitsOnOneAndTwoThreads() throws {
+        let saved = Engine.numThreads
+        defer { XCTAssertNoThrow(try Engine.setNumThreads(saved)) }
+        let c = Config(x: [8, 24, 9, 9], w: [32, 24, 3, 3], padding: [1, 1])
+        let g = try ConvGeometry(op: "conv2d", input: c.x, weight: c.w, bias: nil, stride: c.stride, padding: c.padding,
+                                 dilation: c.dilation, groups: 1)
+        XCTAssertGreaterThanOrEqual((g.winogradTiles + g.winogradTilesPerChunk - 1) / g.winogradTilesPerChunk, 2, "several chunks")
+        let w = randomTensor(c.w, &rng), b = randomTensor([c.w[0]], &rng), x = randomTensor(c.x, &rng)
+        let r = randomTensor([8, 32, 9, 9], &rng)
+        var results: [[UInt32]] = []
+        for threads in [1, 2] {
+            try Engine.setNumThreads(threads)
+            let conv = try op(c, w, b)
+            let y = try conv(x, residual: r, relu: true)
+            guard case .winograd? = conv.prepared[c.x] else { return XCTFail("does not run Winograd") }
+            results.append(y.data.map(\.bitPattern))
+        }
+        XCTAssertTrue(results[0] == results[1], "1 and 2 threads differ")
+    }
+
+    /// The transforms' instruction-set variants (AVX-512, AVX2, baseline, as far as this CPU runs
+    /// them) give the same bits, ragged tiles, bias, residual and ReLU included, on narrow maps
+    /// (tiles gathered) and wide ones (whole rows loaded).
+    func testWinogradSameBitsInEveryInstructionSet() throws {
+        defer { _ = cember_kernels_force_isa(-1) }
+        for c in [Config(x: [3, 18, 7, 9], w: [20, 18, 3, 3], padding: [1, 1]), Config(x: [5, 18, 5, 5], w: [20, 18, 3, 3], padding: [1, 1]),
+                  Config(x: [2, 17, 6, 37], w: [19, 17, 3, 3], padding: [1, 1])] {
+            let w = randomTensor(c.w, &rng), b = randomTensor([c.w[0]], &rng), x = randomTensor(c.x, &rng)
+            let r = randomTensor([c.x[0], c.w[0], c.x[2], c.x[3]], &rng)
+            var results: [[UInt32]] = []
+            for isa in [-1, 1, 0] {
+                _ = cember_kernels_force_isa(Int32(isa))
+                let conv = try op(c, w, b, winograd: .always)
+                results.append(try conv(x, residual: r, relu: true).data.map(\.bitPattern))
+            }
+            XCTAssertTrue(results[0] == results[1], "\(c.x): AVX2 differs")
+            XCTAssertTrue(results[0] == results[2], "\(c.x): baseline differs")
         }
     }
 

@@ -131,8 +131,10 @@ public func assertClose(_ actual: Tensor?, _ expected: Tensor, _ tol: Tolerance,
         return
     }
     var worst: (Int, Double)? = nil
+    // `data` copies the tensor's values: read it once, not per element.
+    let actualData = actual.data, expectedData = expected.data
     for i in 0..<expected.count {
-        let a = Double(actual.data[i]), e = Double(expected.data[i])
+        let a = Double(actualData[i]), e = Double(expectedData[i])
         let excess = abs(a - e) - (tol.atol + tol.rtol * abs(e))
         if !(excess <= 0) && (worst == nil || !(excess <= worst!.1)) { worst = (i, excess) }
     }

@@ -136,6 +136,32 @@ void cember_gemm_nt(int64_t m, int64_t n, int64_t len, const float *a, int64_t l
 /// out[r] = Σ_l a[r·lda + l] for r < rows, l < len, in the order cember_gemm_nt sums.
 void cember_row_sums(int64_t rows, int64_t len, const float *a, int64_t lda, float *out);
 
+// MARK: Winograd F(2×2, 3×3) (winograd.c)
+
+/// U = G g Gᵀ of each 3×3 kernel g of `w` [out_channels, in_channels, 3, 3], as 16 matrices
+/// [out_channels, in_channels]: u[(ξ·out_channels + o)·in_channels + c] (ξ = i·4 + j of the 4×4
+/// transform), computed in double and rounded once.
+void cember_winograd_weight(const float *restrict w, int64_t out_channels, int64_t in_channels, float *restrict u);
+
+/// V = Bᵀ d B of the 4×4 input tiles d of tiles first..<first + count of `x` [N, channels, height,
+/// width] for a 3×3 convolution of stride 1 with zero padding pad_h, pad_w: tile t (row-major over
+/// [N, ⌈out_h/2⌉, ⌈out_w/2⌉]) reads rows 2i - pad_h ..< 2i - pad_h + 4 and the like columns
+/// (zeros outside the image). Tap ξ of channel c of tile first + l goes to
+/// v[ξ·matrix_stride + c·ldv + l]. A sample of x holds at most 2^31 / 16 floats (32-bit gather
+/// offsets over 16 samples).
+void cember_winograd_input(const float *restrict x, int64_t channels, int64_t height, int64_t width, int64_t pad_h,
+                           int64_t pad_w, int64_t first, int64_t count, float *restrict v, int64_t ldv,
+                           int64_t matrix_stride);
+
+/// Y = Aᵀ M A of the tiles first..<first + count, M read as cember_winograd_input writes V (tap ξ of
+/// output channel o of tile first + l at m[ξ·matrix_stride + o·ldm + l]), written into `y` [N,
+/// out_channels, out_h, out_w] as ((value + bias[o]) + residual) then `v > 0 ? v : 0` with `relu`
+/// (`bias` and `residual`, laid out as `y`, may be NULL); positions past the output's edge are
+/// dropped. A sample of y holds at most 2^31 / 16 floats.
+void cember_winograd_output(const float *restrict m, int64_t ldm, int64_t matrix_stride, int64_t out_channels,
+                            int64_t out_h, int64_t out_w, int64_t first, int64_t count, const float *restrict bias,
+                            const float *restrict residual, int32_t relu, float *restrict y);
+
 // MARK: Matrix products (gemm.c)
 
 /// C = alpha·op(A)·op(B) + beta·C for row-major matrices, as cblas_sgemm(CblasRowMajor, …):

@@ -41,7 +41,7 @@ extension ConvGeometry {
         switch kernels {
         case .dense: return groups == 1
         case .automatic: return runsDense
-        case .blas, .direct: return false
+        case .blas, .direct, .winograd: return false
         }
     }
 

@@ -1,9 +1,11 @@
 import CEmberKernels
 
 /// Which kernels a convolution runs: chosen by size, or pinned (tests compare them): im2col with
-/// BLAS, the direct path, or the dense matrix of Convolution+Dense.swift (one group only).
+/// BLAS, the direct path, the dense matrix of Convolution+Dense.swift (one group only), or
+/// Winograd's F(2×2, 3×3) of Convolution+Winograd.swift (3×3, stride 1; for the forward pass and
+/// the input gradient, where it fits).
 enum ConvKernels: Sendable {
-    case automatic, blas, direct, dense
+    case automatic, blas, direct, dense, winograd
 }
 
 /// The direct path of `ConvGeometry`: im2col into a small per-thread block and GEMM micro-kernels
@@ -28,7 +30,7 @@ extension ConvGeometry {
     /// Whether `kernels` selects the direct path for this geometry.
     func runsDirect(_ kernels: ConvKernels) -> Bool {
         switch kernels {
-        case .blas, .dense: return false
+        case .blas, .dense, .winograd: return false
         case .direct: return !isDepthwise
         case .automatic: return !isDepthwise && outPerGroup <= ConvGeometry.directMaxOutPerGroup
         }

@@ -5,7 +5,9 @@ import CEmberKernels
 ///
 /// Few output channels per group (small CNNs) take the direct path of Convolution+Direct.swift:
 /// per-thread blocks of samples and GEMM micro-kernels of our own. The BLAS path below serves
-/// wider convolutions.
+/// wider convolutions. 3×3 convolutions of stride 1 with 16 or more channels on maps of 4×4 and
+/// more run Winograd's F(2×2, 3×3) (Convolution+Winograd.swift) for the forward pass and the
+/// input gradient; maps smaller than the kernel run densely (Convolution+Dense.swift).
 ///
 /// Forward, for a chunk of samples: the receptive fields of every output position are copied into
 /// a column matrix `cols` [C_in·kH·kW, samples·P] (P = output positions per sample), then one GEMM
@@ -239,6 +241,11 @@ struct ConvGeometry {
             }
             return
         }
+        if usesWinograd(kernels) {
+            let u = winogradWeight(w)
+            withExtendedLifetime(u) { winogradForward(x, u.pointer, bias, y, relu: relu, residual: residual) }
+            return
+        }
         if usesDense(kernels) {
             let d = denseMatrix(w)
             try withExtendedLifetime(d) { try denseForward(x, d.pointer, bias, y, relu: relu, residual: residual) }
@@ -352,6 +359,23 @@ struct ConvGeometry {
                 try crop.geometry.backward(dy, x: x, w: narrow.pointer, dx: dx, dw: narrowGrad?.pointer, db: db,
                                            reluOutput: reluOutput, maxSamplesPerChunk: maxSamplesPerChunk, kernels: kernels)
                 if let dw, let narrowGrad { crop.geometry.addCroppedGradient(narrowGrad.pointer, to: dw, of: self, taps: crop.taps) }
+            }
+            return
+        }
+        if let dx, let transposed = try winogradInputGradientGeometry(kernels) {
+            // dx through Winograd (from dy masked by the ReLU, if any); dW and db as below.
+            let masked = reluOutput.map { r in
+                let count = batch * outChannels * outPlane, m = TensorStorage(uninitializedCount: count)
+                UnaryFunction.relu.gradient(dy, r, r, m.pointer, count)
+                return m
+            }
+            let g = masked.map { UnsafePointer($0.pointer) } ?? dy
+            try withExtendedLifetime(masked) {
+                winogradInputGradient(g, w: w, dx: dx, transposed: transposed)
+                if dw != nil || db != nil {
+                    try backward(g, x: x, w: w, dx: nil, dw: dw, db: db, maxSamplesPerChunk: maxSamplesPerChunk,
+                                 kernels: kernels == .winograd ? .blas : kernels)
+                }
             }
             return
         }
