@@ -367,7 +367,9 @@ def latency(systems, environment):
                  "rows/s"])
     # The floor: the three matrix products alone at MKL's speed (PyTorch's torch.mm, no bias,
     # activation or encoding). Ember/PT on that row is the best ratio an engine whose products ran
-    # at MKL's speed and which did nothing else could reach.
+    # at MKL's speed and which did nothing else could reach. MKL's product with 13 columns has a
+    # slow mode that some PyTorch processes stay in (torch_bench.py latency_bench): a ceiling near
+    # 1 means that run caught it (about 3.2 otherwise, on the AMD EPYC of 2026-12-05).
     rows.append([f"{r.get('rows', 10000):,} rows, the products alone (MKL): the ceiling of Ember/PT",
                  None, t.get("products_rows_per_s"), ratio(t.get("products_rows_per_s"), t.get("predict_rows_per_s")),
                  "rows/s"])
