@@ -258,7 +258,7 @@ def seconds_per_call(body):
 
 
 def core_bench(a):
-    for m, k, n in [(32, 1000, 100), (32, 400, 400), (128, 784, 256), (1024, 1024, 1024)]:
+    for m, k, n in [(32, 1000, 100), (32, 400, 400), (200, 32, 200), (400, 32, 400), (128, 784, 256), (1024, 1024, 1024)]:
         x, w = torch.rand(m, k) * 2 - 1, torch.rand(k, n) * 2 - 1
         s = seconds_per_call(lambda: torch.matmul(x, w))
         emit(bench=f"matmul {m}x{k}·{k}x{n}", gflops=2 * m * n * k / s / 1e9)

@@ -21,8 +21,10 @@ func secondsPerCall(_ body: () throws -> Void) rethrows -> Double {
     return median(rounds)
 }
 
-/// The shapes (m, k, n) of the matmul benchmark: MLP and CNN products and a square one.
-let matmulShapes = [(32, 1000, 100), (32, 400, 400), (128, 784, 256), (1024, 1024, 1024)]
+/// The shapes (m, k, n) of the matmul benchmark: MLP and CNN products, the weight-gradient shapes
+/// of the paper grid's width-200 and width-400 layers (the batch of 32 as the inner dimension), and
+/// a square one.
+let matmulShapes = [(32, 1000, 100), (32, 400, 400), (200, 32, 200), (400, 32, 400), (128, 784, 256), (1024, 1024, 1024)]
 
 func coreBench(_ o: Options) throws {
     try Engine.setNumThreads(try o.int("threads", 1))
