@@ -172,6 +172,29 @@ INLINE void input_rows_body(INPUT_ARGS, lanes_fn lanes_at, store_fn store) {
     }
 }
 
+/// Y = Aᵀ M A of 16 tiles' products s[ξ] (ξ = row·4 + column of the 4×4 transform): the tiles'
+/// outputs (a, b) as out[a·2 + b].
+INLINE void output_transform(const v16 s[16], v16 out[4]) {
+    v16 t[8];
+    for (int j = 0; j < 4; j++) {  // Aᵀ M
+        t[j] = s[j] + s[4 + j] + s[8 + j];
+        t[4 + j] = s[4 + j] - s[8 + j] - s[12 + j];
+    }
+    out[0] = t[0] + t[1] + t[2];  // (Aᵀ M) A
+    out[1] = t[1] - t[2] - t[3];
+    out[2] = t[4] + t[5] + t[6];
+    out[3] = t[5] - t[6] - t[7];
+}
+
+/// relu?(value + bias + residual), each part when given. An absent bias adds nothing (not +0: -0
+/// stays -0, as without one); the ReLU is Swift's `x > 0 ? x : 0` (+0 for negatives, zeros and NaN).
+INLINE v16 output_epilogue(v16 value, const float *bias, const v16 *residual, int32_t relu) {
+    if (bias) value += vsplat(*bias);
+    if (residual) value += *residual;
+    if (relu) value = (v16)((v16i)value & (value > 0));
+    return value;
+}
+
 #define OUTPUT_ARGS                                                                                              \
     const float *restrict m, int64_t ldm, int64_t matrix_stride, int64_t out_channels, int64_t out_h, int64_t out_w, \
         int64_t first, int64_t count, const float *restrict bias, const float *restrict residual, int32_t relu,   \
@@ -204,20 +227,12 @@ INLINE void output_body(OUTPUT_ARGS, gather_fn gather) {
             for (int k = 0; k < 16; k++) {
                 s[k] = lanes == 16 ? vload(src + k * matrix_stride) : vload_partial(src + k * matrix_stride, lanes);
             }
-            v16 t[8];
-            for (int j = 0; j < 4; j++) {  // Aᵀ M
-                t[j] = s[j] + s[4 + j] + s[8 + j];
-                t[4 + j] = s[4 + j] - s[8 + j] - s[12 + j];
-            }
-            v16 out[4] = {t[0] + t[1] + t[2], t[1] - t[2] - t[3], t[4] + t[5] + t[6], t[5] - t[6] - t[7]};  // (Aᵀ M) A
+            v16 out[4];
+            output_transform(s, out);
             float *yo = y + start + o * plane;
             for (int q = 0; q < 4; q++) {
-                v16 value = out[q];
-                // An absent bias adds nothing (not +0: -0 stays -0, as without one).
-                if (bias) value += vsplat(bias[o]);
-                if (residual) value += gather(residual + start + o * plane, idx[q], inside[q]);
-                // Swift's `x > 0 ? x : 0`: +0 for negatives, zeros and NaN.
-                if (relu) value = (v16)((v16i)value & (value > 0));
+                const v16 res = residual ? gather(residual + start + o * plane, idx[q], inside[q]) : vsplat(0.0f);
+                const v16 value = output_epilogue(out[q], bias ? bias + o : NULL, residual ? &res : NULL, relu);
                 float lane[16];
                 vstore(lane, value);
                 for (int64_t l = 0; l < lanes; l++) {
@@ -245,12 +260,8 @@ INLINE void output_rows_body(OUTPUT_ARGS, lanes_fn lanes_at, store_fn store) {
             for (int64_t o = 0; o < out_channels; o++, src += ldm) {
                 v16 s[16];
                 for (int k = 0; k < 16; k++) s[k] = nt == 16 ? vload(src + k * matrix_stride) : lanes_at(src + k * matrix_stride, loaded);
-                v16 t[8];
-                for (int j = 0; j < 4; j++) {  // Aᵀ M
-                    t[j] = s[j] + s[4 + j] + s[8 + j];
-                    t[4 + j] = s[4 + j] - s[8 + j] - s[12 + j];
-                }
-                const v16 out[4] = {t[0] + t[1] + t[2], t[1] - t[2] - t[3], t[4] + t[5] + t[6], t[5] - t[6] - t[7]};
+                v16 out[4];
+                output_transform(s, out);
                 for (int a = 0; a < 2; a++) {
                     const int64_t r = 2 * i + a;
                     if (r >= out_h) break;
@@ -261,10 +272,8 @@ INLINE void output_rows_body(OUTPUT_ARGS, lanes_fn lanes_at, store_fn store) {
                         __builtin_shufflevector(left, right, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)};
                     for (int part = 0; part < 2; part++) {
                         if (!bits[part]) continue;
-                        v16 value = halves[part];
-                        if (bias) value += vsplat(bias[o]);
-                        if (residual) value += lanes_at(residual + at + 16 * part, bits[part]);
-                        if (relu) value = (v16)((v16i)value & (value > 0));
+                        const v16 res = residual ? lanes_at(residual + at + 16 * part, bits[part]) : vsplat(0.0f);
+                        const v16 value = output_epilogue(halves[part], bias ? bias + o : NULL, residual ? &res : NULL, relu);
                         store(y + at + 16 * part, value, bits[part]);
                     }
                 }
