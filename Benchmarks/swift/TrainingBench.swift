@@ -12,6 +12,9 @@ final class BatchTimer: TrainerCallback {
     /// Process CPU seconds per batch.
     var cpuSeconds: [Double] = []
     private var start = 0.0, backwardEnd = 0.0, cpuStart = 0.0
+    /// It only reads clocks: plain SGD keeps its weight updates inside the backward pass, as in a
+    /// run without callbacks (the optimizer's time is then mostly in the backward pass).
+    var readsGradients: Bool { false }
 
     init() {
         seconds.reserveCapacity(1 << 16)

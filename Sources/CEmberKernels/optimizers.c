@@ -24,25 +24,27 @@ CLONES void cember_adam(float *restrict w, const float *restrict g, float *restr
                         float *restrict vmax, int64_t n, float step_size, float beta1, float beta2, float eps,
                         float bc2_sqrt, float wd, float decay, int32_t decoupled) {
     const float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
-    if (decoupled) {
-        for (int64_t i = 0; i < n; i++) w[i] *= decay;
-        wd = 0.0f;
-    }
+    // AdamW first decays the weight (PyTorch's param.mul_(1 - lr·wd)), then takes the Adam step
+    // without weight decay in the gradient; in the same pass (w·1 is exact for Adam).
+    const float scale = decoupled ? decay : 1.0f;
+    if (decoupled) wd = 0.0f;
     if (vmax) {
         for (int64_t i = 0; i < n; i++) {
-            float d = g[i] + wd * w[i];
+            float wi = w[i] * scale;
+            float d = g[i] + wd * wi;
             m[i] += (d - m[i]) * one_minus_b1;  // PyTorch's lerp_
             v[i] = beta2 * v[i] + one_minus_b2 * d * d;
             vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
-            w[i] -= step_size * (m[i] / (sqrtf(vmax[i]) / bc2_sqrt + eps));
+            w[i] = wi - step_size * (m[i] / (sqrtf(vmax[i]) / bc2_sqrt + eps));
         }
         return;
     }
     for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * w[i];
+        float wi = w[i] * scale;
+        float d = g[i] + wd * wi;
         m[i] += (d - m[i]) * one_minus_b1;
         v[i] = beta2 * v[i] + one_minus_b2 * d * d;
-        w[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+        w[i] = wi - step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
     }
 }
 

@@ -299,4 +299,44 @@ final class OptimizerGoldenTests: XCTestCase {
             try optimizer.loadState(["step": Tensor.scalar(1)])
         }
     }
+
+    // MARK: Keeping the values before a step
+
+    /// Every fixture configuration on parameters of several blocks (`Optimizer.keepBlock`) with a
+    /// ragged end: keeping the values does not change a bit of the updates, and
+    /// `restoreValuesBeforeLastStep()` puts back exactly the values before the last step, only for
+    /// the parameters that step updated.
+    func testKeepingTheValuesBeforeAStepChangesNoBitAndUndoesExactlyTheLastStep() throws {
+        var rng = RandomGenerator(seed: 11)
+        let size = 2 * Optimizer.keepBlock + 37
+        let start = try [Tensor.normal([size], rng: &rng), Tensor.normal([5], rng: &rng)]
+        let gradients = try (0..<3).map { _ in try [Tensor.normal([size], rng: &rng), Tensor.normal([5], rng: &rng)] }
+        for c in try Case(fixture.root).cases("cases") {
+            let name = try c.string("name"), config = try torchOptimizerConfig(try Case(c.any("config")))
+            let plain = [Parameter(start[0], name: "w"), Parameter(start[1], name: "b")]
+            let keeping = [Parameter(start[0], name: "w"), Parameter(start[1], name: "b")]
+            let a = try config.make(plain), b = try config.make(keeping)
+            b.keepsValuesBeforeStep = true
+            XCTAssertFalse(b.restoreValuesBeforeLastStep(), "\(name): nothing to restore before a step")
+            var beforeLast: [Tensor] = []
+            for (k, g) in gradients.enumerated() {
+                // The last step updates only "w": "b" has no gradient then.
+                for (i, p) in plain.enumerated() { p.grad = k == 2 && i == 1 ? nil : g[i] }
+                for (i, p) in keeping.enumerated() { p.grad = k == 2 && i == 1 ? nil : g[i] }
+                beforeLast = keeping.map(\.value)
+                try a.step()
+                try b.step()
+                for i in 0..<2 {
+                    XCTAssertEqual(plain[i].value.data, keeping[i].value.data, "\(name): the same bits at step \(k + 1)")
+                }
+            }
+            XCTAssertNotEqual(keeping[0].value, beforeLast[0], "\(name): the last step moved w")
+            XCTAssertTrue(b.restoreValuesBeforeLastStep())
+            XCTAssertEqual(keeping[0].value.data, beforeLast[0].data, "\(name): w is back to its values before the last step")
+            XCTAssertEqual(keeping[1].value.data, plain[1].value.data, "\(name): b, not updated by the last step, stays")
+            let afterLast = plain[0].value
+            XCTAssertFalse(a.restoreValuesBeforeLastStep(), "\(name): without keeping, nothing is restored")
+            XCTAssertEqual(plain[0].value.data, afterLast.data, "\(name): and nothing changes")
+        }
+    }
 }

@@ -571,6 +571,49 @@ final class CompiledStepTests: XCTestCase {
         }
     }
 
+    /// Plain SGD folds each weight's update into the product of its gradient: the weights stay
+    /// within rounding of the tape's (one rounding instead of two per update), every weight's step
+    /// count advances, and a callback that reads gradients turns the folding off (then the step
+    /// is the tape's bit for bit, and every parameter has its gradient in onAfterBackward).
+    func testPlainSGDUpdatesTheWeightsInsideTheBackwardPass() throws {
+        var rng = RandomGenerator(seed: 6)
+        let x = try Tensor.normal([50, 5], rng: &rng), y = try Tensor.normal([50], rng: &rng)
+        let spec = try Architectures.mlp(TabularInputs(numeric: 5), neurons: [16, 8], p: 0.25)
+        final class GradientReader: TrainerCallback {
+            var gradients = 0
+            func onAfterBackward(_ trainer: Trainer, batch: Int) throws {
+                gradients += trainer.model.network.parameters.filter { $0.grad != nil }.count
+            }
+        }
+        func train(compiled: Bool, reader: GradientReader? = nil) throws -> Trainer {
+            let model = try Model(spec: spec, task: .regression, seed: 9)
+            var config = TrainerConfig()
+            config.batchSize = 8
+            config.optimizer = .sgd(lr: 0.05)
+            config.compiledStep = compiled
+            let trainer = try Trainer(model: model, config: config)
+            if let reader { trainer.callbacks = [reader] }
+            try trainer.fit(try Dataset(x: x, y: y), epochs: 3)
+            return trainer
+        }
+        let tape = try train(compiled: false), fused = try train(compiled: true)
+        let reader = GradientReader()
+        let unfused = try train(compiled: true, reader: reader)
+        XCTAssertEqual(fused.chainPlan?.fusedUpdates, 3 * 7 * 3, "three weights, 7 batches, 3 epochs")
+        XCTAssertEqual(unfused.chainPlan?.fusedUpdates, 0)
+        XCTAssertEqual(reader.gradients, 6 * 7 * 3, "three weights and three biases had gradients each batch")
+        XCTAssertEqual(unfused.model.snapshotWeights(), tape.model.snapshotWeights(), "unfused: the tape's bits")
+        let trained = fused.model.snapshotWeights(), start = try Model(spec: spec, task: .regression, seed: 9).snapshotWeights()
+        for (name, t) in tape.model.snapshotWeights() {
+            assertClose(trained[name], t, .optimizer, "\(name) after 21 fused steps")
+            XCTAssertNotEqual(trained[name], start[name], "\(name) trained")
+        }
+        let steps = fused.optimizer.stateTensors().filter { $0.0.hasSuffix(".step") }
+        XCTAssertEqual(steps.count, 6, "every weight and bias has its step count")
+        XCTAssertEqual(Set(steps.map { $0.1.scalarValue }), [21])
+    }
+
+
     /// An MLP whose hidden layers are one repeated block (as mlr3pipelines graphs write it) runs in
     /// the compiled step too, bit for bit as the tape; a shared block stays on the tape.
     func testRepeatedBlockChainCompilesBitForBit() throws {

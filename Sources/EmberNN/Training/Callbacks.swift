@@ -3,6 +3,8 @@ import EmberCore
 /// Writes a checkpoint every `frequency` epochs: the model file with the optimizer state and the
 /// trainer's counters, readable by `Model(serialized:)` and resumable with `Trainer.resume`.
 public final class CheckpointCallback: TrainerCallback {
+    /// It does not read gradients.
+    public var readsGradients: Bool { false }
     /// Epochs between checkpoints.
     public let frequency: Int
     /// Receives the checkpoint bytes and the epoch (write them to a file, keep them in memory…).
@@ -31,6 +33,8 @@ public final class CheckpointCallback: TrainerCallback {
 /// Unfreezes parameters on a schedule, for fine-tuning: before epoch `e`, the parameters whose
 /// names match the pattern paired with `e` become trainable (freeze the rest when building).
 public final class UnfreezeCallback: TrainerCallback {
+    /// It does not read gradients.
+    public var readsGradients: Bool { false }
     /// (epoch, name pattern) pairs.
     public let schedule: [(epoch: Int, pattern: String)]
 

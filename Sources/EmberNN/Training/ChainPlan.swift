@@ -108,11 +108,19 @@ final class ChainPlan {
         logSoftmax.deallocate()
     }
 
+    /// Weight updates folded into the weight-gradient products so far (`step`'s `optimizer`).
+    private(set) var fusedUpdates = 0
+
     /// One training step on `rows`: forward, loss, backward into the parameters' gradients.
     /// `prepared` is the batch's input already gathered and standardised (a batch source's), else
-    /// the rows are gathered from the dataset's tensor. Returns the loss. The optimizer step is the caller's.
+    /// the rows are gathered from the dataset's tensor. Returns the loss. The optimizer step is the
+    /// caller's, except that with `optimizer`, the weights it updates with plain SGD are updated
+    /// here, in the products that compute their gradients (`Optimizer.fusedUpdateScale`), and get
+    /// no gradient. That saves a pass over every weight and writing the gradient; the caller must
+    /// then call `optimizer.step()` after this step (for the other parameters and its bookkeeping)
+    /// and must not need those gradients. When the loss is not finite, there is no backward pass.
     func step(_ model: Model, _ data: Dataset, rows: ArraySlice<Int>, prepared: Tensor? = nil, loss: LossFunction,
-              rng: inout RandomGenerator) throws -> Double {
+              optimizer: Optimizer? = nil, rng: inout RandomGenerator) throws -> Double {
         let m = rows.count
         let x = data.inputs[model.spec.inputs[0].name]
         guard m >= 1, m <= capacity, x != nil || prepared?.count == m * inputWidth, let y = data.target else {
@@ -169,6 +177,8 @@ final class ChainPlan {
         // Loss and its gradient with respect to the output.
         let last = stages.count, o = values[last], go = grads[last], k = widths[last]
         let lossValue = try lossAndGradient(model.task, loss.kind, o, go, m, k)
+        // The caller stops without a step (Trainer.stopOnNonFiniteLoss).
+        guard lossValue.isFinite else { return lossValue }
         // Backward.
         for i in stride(from: stages.count - 1, through: 0, by: -1) {
             let a = values[i], out = values[i + 1], dy = grads[i + 1], dx = grads[i], w = widths[i + 1], n = m * w
@@ -179,11 +189,14 @@ final class ChainPlan {
                 // reference and writes in place without allocating; a copy kept elsewhere (a
                 // callback's) makes the write copy first instead of changing that copy.
                 l.weight.grad = nil
-                try weightGrads[i]?.withUnsafeMutableBufferPointer { gw in
-                    guard let gw = gw.baseAddress else { return }
-                    try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, a: dy, b: a, c: gw)
+                let fusedScale = optimizer?.fusedUpdateScale(for: l.weight)
+                if fusedScale == nil {
+                    try weightGrads[i]?.withUnsafeMutableBufferPointer { gw in
+                        guard let gw = gw.baseAddress else { return }
+                        try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, a: dy, b: a, c: gw)
+                    }
+                    l.weight.grad = weightGrads[i]
                 }
-                l.weight.grad = weightGrads[i]
                 if let bias = l.bias {
                     bias.grad = nil
                     biasGrads[i]?.withUnsafeMutableBufferPointer { db in
@@ -195,10 +208,27 @@ final class ChainPlan {
                     }
                     bias.grad = biasGrads[i]
                 }
-                if i > 0 {
-                    try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy,
-                                  b: l.weight.value.unsafeReadPointer, c: dx)
+                guard let scale = fusedScale, let optimizer else {
+                    if i > 0 {
+                        try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy,
+                                      b: l.weight.value.unsafeReadPointer, c: dx)
+                    }
+                    continue
                 }
+                // Plain SGD folded into the weight-gradient product: W ← W − lr·dyᵀ·a, after the
+                // optimizer has kept W (for a non-finite loss later) and dx has read it; the copy
+                // leaves W in cache for both products.
+                let current = l.weight.value.unsafeReadPointer
+                optimizer.recordFusedUpdate(of: l.weight, values: current)
+                if i > 0 {
+                    try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy, b: current, c: dx)
+                }
+                try l.weight.variable.value.withUnsafeMutableBufferPointer { weight in
+                    guard let weight = weight.baseAddress else { return }
+                    try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, alpha: scale, a: dy, b: a,
+                                  beta: 1, c: weight)
+                }
+                fusedUpdates += 1
             case let .activation(f):
                 if i > 0 { f.gradient(dy, a, out, dx, n) }
             case let .dropout(prob):

@@ -75,6 +75,10 @@ public struct TrainerConfig: Equatable, Sendable {
 /// Hooks into the training loop (all optional). Return `true` from `shouldStop` to end training
 /// after the current epoch.
 public protocol TrainerCallback: AnyObject {
+    /// Whether the callback reads the parameters' gradients (in `onAfterBackward`). While no
+    /// callback does, plain SGD updates the weights inside the backward pass and leaves them no
+    /// gradient (see `Trainer`). `true` unless the callback says otherwise.
+    var readsGradients: Bool { get }
     func onBegin(_ trainer: Trainer) throws
     func onEpochBegin(_ trainer: Trainer, epoch: Int) throws
     func onBatchBegin(_ trainer: Trainer, batch: Int) throws
@@ -86,6 +90,7 @@ public protocol TrainerCallback: AnyObject {
 }
 
 extension TrainerCallback {
+    public var readsGradients: Bool { true }
     public func onBegin(_ trainer: Trainer) throws {}
     public func onEpochBegin(_ trainer: Trainer, epoch: Int) throws {}
     public func onBatchBegin(_ trainer: Trainer, batch: Int) throws {}
@@ -99,6 +104,12 @@ extension TrainerCallback {
 /// Trains a `Model` in slices: each `fit(epochs:)` call runs that many more epochs, so a host can
 /// show progress, run its own callbacks, change learning rates and stop between slices.
 /// Same seed, data and configuration on one thread give bit-identical weights.
+///
+/// With plain SGD (no momentum, no weight decay), a chain network's compiled step folds each
+/// weight's update into the product that computes its gradient (W ← W − lr·dyᵀ·x), unless a
+/// callback reads gradients (`TrainerCallback.readsGradients`): those weights then have no
+/// gradient after the backward pass. The fused update rounds once where the optimizer's rounds
+/// twice, so its weights may differ from the tape's in the last bit.
 public final class Trainer {
     /// The model being trained.
     public let model: Model
@@ -350,7 +361,11 @@ public final class Trainer {
         let lv: Double
         if let plan = chainPlan {
             optimizer.zeroGrad()
-            lv = try plan.step(model, train, rows: rows, prepared: inputs?.first, loss: loss, rng: &model.rng)
+            // When no callback reads the gradients between the backward pass and the step, plain
+            // SGD updates the weights inside the backward pass (ChainPlan.step).
+            let fuse = !callbacks.contains { $0.readsGradients }
+            lv = try plan.step(model, train, rows: rows, prepared: inputs?.first, loss: loss,
+                               optimizer: fuse ? optimizer : nil, rng: &model.rng)
             if collect {
                 let out = plan.values[plan.stages.count], k = plan.widths[plan.stages.count]
                 outputs.append(contentsOf: UnsafeBufferPointer(start: out, count: rows.count * k))
@@ -411,30 +426,27 @@ public final class Trainer {
     /// finite). The host decides whether that is an error.
     public private(set) var nonFiniteLoss: NonFiniteLoss?
 
-    /// The parameters and buffers, and two copies of their values: at the start of the current
-    /// batch and of the previous one (slot `batchesStarted % 2` is the current batch's). Allocated
-    /// on the first batch, then copied into in place (no allocation in the steady state).
-    lazy var backedUpParameters: [Parameter] = model.network.namedParameters().map { $0.1 }
+    /// The buffers, and two copies of their values: at the start of the current batch and of the
+    /// previous one (slot `batchesStarted % 2` is the current batch's). Allocated on the first
+    /// batch, then copied into in place (no allocation in the steady state). The parameters' values
+    /// before the previous batch are kept by the optimizer, inside its step
+    /// (`Optimizer.keepsValuesBeforeStep`): a separate copy of every weight before each batch cost
+    /// a tenth of an SGD step at width 400.
     lazy var backedUpBuffers: [Buffer] = model.network.namedBuffers().map { $0.1 }
-    var weightCopies: [[[Float]]] = [[], []]
+    var bufferCopies: [[[Float]]] = [[], []]
     var batchesStarted = 0
 
-    /// Copies the parameters and buffers into the current batch's slot.
+    /// Copies the buffers into the current batch's slot, and has the optimizer keep the
+    /// parameters' values before its updates.
     func keepWeightsBeforeBatch() {
+        optimizer.keepsValuesBeforeStep = true
         let slot = batchesStarted % 2
         batchesStarted += 1
-        if weightCopies[slot].isEmpty {
-            weightCopies[slot] = backedUpParameters.map { [Float](repeating: 0, count: $0.value.count) }
-                + backedUpBuffers.map { [Float](repeating: 0, count: $0.value.count) }
+        if bufferCopies[slot].isEmpty {
+            bufferCopies[slot] = backedUpBuffers.map { [Float](repeating: 0, count: $0.value.count) }
         }
-        var i = 0
-        for p in backedUpParameters {
-            copy(p.value, into: &weightCopies[slot][i])
-            i += 1
-        }
-        for b in backedUpBuffers {
-            copy(b.value, into: &weightCopies[slot][i])
-            i += 1
+        for (i, b) in backedUpBuffers.enumerated() {
+            copy(b.value, into: &bufferCopies[slot][i])
         }
     }
 
@@ -453,15 +465,14 @@ public final class Trainer {
         stopped = true
         optimizer.zeroGrad()
         guard batchesStarted >= 1 else { return }
-        let slot = batchesStarted >= 2 ? (batchesStarted - 2) % 2 : 0
-        let copies = weightCopies[slot]
-        guard copies.count == backedUpParameters.count + backedUpBuffers.count else { return }
+        // On the first batch only the buffers changed (in its forward pass); later, the optimizer's
+        // last step was the previous batch's (this batch's step is not taken).
+        if batchesStarted >= 2 { optimizer.restoreValuesBeforeLastStep() }
+        let copies = bufferCopies[batchesStarted >= 2 ? (batchesStarted - 2) % 2 : 0]
+        guard copies.count == backedUpBuffers.count else { return }
         // New tensors (a best-weights snapshot may share the current storage).
-        for (i, p) in backedUpParameters.enumerated() {
-            if let t = try? Tensor(shape: p.value.shape, data: copies[i]) { p.value = t }
-        }
         for (j, b) in backedUpBuffers.enumerated() {
-            if let t = try? Tensor(shape: b.value.shape, data: copies[backedUpParameters.count + j]) { b.value = t }
+            if let t = try? Tensor(shape: b.value.shape, data: copies[j]) { b.value = t }
         }
     }
 
