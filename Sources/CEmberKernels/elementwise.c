@@ -63,3 +63,34 @@ CLONES int64_t cember_first_nonfinite(const float *x, int64_t n) {
     }
     return -1;
 }
+
+// Up to the first 64-byte boundary of dst, then whole aligned vectors (STORE streams 16 floats at
+// dst + i from src + i), then the rest; a fence orders the streamed stores before what follows.
+#define COPY_STREAMING(STORE, FENCE)                                          \
+    int64_t i = 0;                                                          \
+    for (; i < n && ((uintptr_t)(dst + i) & 63) != 0; i++) dst[i] = src[i]; \
+    for (; i + 16 <= n; i += 16) { STORE; }                                 \
+    for (; i < n; i++) dst[i] = src[i];                                     \
+    FENCE;
+
+#ifdef HAVE_VARIANTS
+TARGET_AVX512 static void copy_streaming_avx512(float *restrict dst, const float *restrict src, int64_t n) {
+    COPY_STREAMING(_mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i)), _mm_sfence())
+}
+TARGET_AVX2 static void copy_streaming_avx2(float *restrict dst, const float *restrict src, int64_t n) {
+    COPY_STREAMING(_mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i)); _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8)),
+                   _mm_sfence())
+}
+static void copy_streaming_baseline(float *restrict dst, const float *restrict src, int64_t n) {
+    COPY_STREAMING(for (int q = 0; q < 16; q += 4) _mm_stream_ps(dst + i + q, _mm_loadu_ps(src + i + q)), _mm_sfence())
+}
+#else
+static void copy_streaming_baseline(float *restrict dst, const float *restrict src, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+#endif
+
+void cember_copy_streaming(float *restrict dst, const float *restrict src, int64_t n) {
+    if (n <= 0) return;
+    DISPATCH(copy_streaming, dst, src, n)
+}

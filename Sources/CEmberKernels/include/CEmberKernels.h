@@ -32,6 +32,11 @@ void cember_adagrad(float *restrict w, const float *restrict g, float *restrict 
 
 // MARK: Elementwise (elementwise.c)
 
+/// dst[i] = src[i] for i < n, written with non-temporal stores where the CPU has them: for copies
+/// kept aside and rarely read (a training step's weights before the update), which then neither
+/// read their destination into the cache first nor push the working set out of it.
+void cember_copy_streaming(float *restrict dst, const float *restrict src, int64_t n);
+
 /// Binary elementwise functions and comparisons (comparisons give 1 or 0).
 enum {
     CEMBER_ADD = 0, CEMBER_SUB = 1, CEMBER_MUL = 2, CEMBER_DIV = 3, CEMBER_MAX = 4, CEMBER_MIN = 5,

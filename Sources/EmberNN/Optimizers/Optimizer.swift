@@ -268,7 +268,9 @@ public final class Optimizer {
         guard keepsValuesBeforeStep else { return }
         var kept = valuesBeforeStep.removeValue(forKey: key)?.values ?? []
         if kept.count != n { kept = [Float](repeating: 0, count: n) }
-        kept.withUnsafeMutableBufferPointer { k in k.baseAddress?.update(from: values, count: n) }
+        kept.withUnsafeMutableBufferPointer { k in
+            if let k = k.baseAddress { cember_copy_streaming(k, values, Int64(n)) }
+        }
         // Tagged with the number of the step() this update belongs to.
         valuesBeforeStep[key] = (steps + 1, kept)
     }
@@ -332,7 +334,7 @@ public final class Optimizer {
             var offset = 0
             while offset < n {
                 let count = Swift.min(Optimizer.keepBlock, n - offset)
-                (keep + offset).update(from: wp + offset, count: count)
+                cember_copy_streaming(keep + offset, wp + offset, Int64(count))
                 body(offset, count)
                 offset += count
             }
