@@ -339,4 +339,38 @@ final class OptimizerGoldenTests: XCTestCase {
             XCTAssertEqual(plain[0].value.data, afterLast.data, "\(name): and nothing changes")
         }
     }
+
+    /// A parameter large enough to be updated over two threads gets the same bits as on one, with
+    /// and without keeping its values (and the kept values are those before the last step), for
+    /// every optimizer.
+    func testTwoThreadsUpdateLargeParametersBitForBit() throws {
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        var rng = RandomGenerator(seed: 12)
+        let size = 3 * Parallel.minimumChunk + 101
+        let start = try Tensor.normal([size], rng: &rng), gradient = try Tensor.normal([size], rng: &rng)
+        for c in try Case(fixture.root).cases("cases") {
+            let name = try c.string("name"), config = try torchOptimizerConfig(try Case(c.any("config")))
+            var results: [[Float]] = [], firsts: [[Float]] = []
+            for (n, keep) in [(1, false), (2, false), (2, true)] {
+                try Engine.setNumThreads(n)
+                let p = Parameter(start, name: "w")
+                let optimizer = try config.make([p])
+                optimizer.keepsValuesBeforeStep = keep
+                for k in 0..<2 {
+                    p.grad = gradient
+                    try optimizer.step()
+                    if k == 0 { firsts.append(p.value.data) }
+                }
+                results.append(p.value.data)
+                if keep {
+                    XCTAssertTrue(optimizer.restoreValuesBeforeLastStep())
+                    XCTAssertTrue(p.value.data == firsts[0], "\(name): restored to the values after the first step")
+                }
+            }
+            XCTAssertFalse(results[0] == start.data, "\(name): the parameter moved")
+            XCTAssertTrue(results[0] == results[1], "\(name): 1 and 2 threads give the same bits")
+            XCTAssertTrue(results[0] == results[2], "\(name): 2 threads and keeping give the same bits")
+        }
+    }
 }

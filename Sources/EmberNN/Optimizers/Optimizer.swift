@@ -269,7 +269,8 @@ public final class Optimizer {
         var kept = valuesBeforeStep.removeValue(forKey: key)?.values ?? []
         if kept.count != n { kept = [Float](repeating: 0, count: n) }
         kept.withUnsafeMutableBufferPointer { k in
-            if let k = k.baseAddress { cember_copy_streaming(k, values, Int64(n)) }
+            guard let k = k.baseAddress else { return }
+            Parallel.forRange(n) { lo, hi in cember_copy_streaming(k + lo, values + lo, Int64(hi - lo)) }
         }
         // Tagged with the number of the step() this update belongs to.
         valuesBeforeStep[key] = (steps + 1, kept)
@@ -321,22 +322,26 @@ public final class Optimizer {
     /// update of a block run back to back, the block still in L1.
     static let keepBlock = 2048
 
-    /// Updates one parameter; with `keep`, first copies each block of its values there. The
-    /// kernels are elementwise, so blocks give the same bits as one call.
+    /// Updates one parameter, over Ember's threads when it is large (`Parallel.forRange`); with
+    /// `keep`, first copies each block of its values there. The kernels are elementwise, so
+    /// blocks and threads give the same bits as one call.
     private func update(_ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, _ st: inout ParameterState,
                         _ group: ParameterGroup, keep: UnsafeMutablePointer<Float>?) {
         let n = w.count
         guard let wp = w.baseAddress, let gp = g.baseAddress, n > 0 else { return }
         let lr = Float(group["lr"]), wd = Float(group["weight_decay"])
-        /// Runs `body(offset, count)` over the parameter: once, or block by block after copying each block to `keep`.
+        /// Runs `body(offset, count)` over the parameter: over each thread's range at once, or block
+        /// by block after copying each block to `keep`.
         func blocks(_ body: (Int, Int) -> Void) {
-            guard let keep else { return body(0, n) }
-            var offset = 0
-            while offset < n {
-                let count = Swift.min(Optimizer.keepBlock, n - offset)
-                cember_copy_streaming(keep + offset, wp + offset, Int64(count))
-                body(offset, count)
-                offset += count
+            Parallel.forRange(n) { lo, hi in
+                guard let keep else { return body(lo, hi - lo) }
+                var offset = lo
+                while offset < hi {
+                    let count = Swift.min(Optimizer.keepBlock, hi - offset)
+                    cember_copy_streaming(keep + offset, wp + offset, Int64(count))
+                    body(offset, count)
+                    offset += count
+                }
             }
         }
         // The fused loops live in CEmberKernels (vectorised, dispatched per CPU; see optimizers.c).
