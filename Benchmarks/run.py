@@ -4,10 +4,11 @@ the other, each measurement in its own process, and prints tables of ratios meas
 
     python3 Benchmarks/run.py quick|full|core|ftt [--ember .build/release/ember-bench] [--rlib .rlib] [--repeat 1]
 
-quick: five cells of the MLP grid (5 timed epochs), Fashion-MNIST at one thread, one seed, the
-       small FT-Transformer and a 30-epoch long run (denormals).
-full:  the mlr3torch paper's CPU grid (20 timed epochs), Fashion-MNIST at 1 and 2 threads,
-       accuracy averaged over 3 seeds, two FT-Transformers and a 100-epoch long run.
+quick: five cells of the MLP grid (5 timed epochs) at one and two threads, Fashion-MNIST at one
+       thread, one seed, the small FT-Transformer and a 30-epoch long run (denormals).
+full:  the mlr3torch paper's CPU grid (20 timed epochs) at one thread, and Swift and PyTorch at two,
+       Fashion-MNIST at 1 and 2 threads, accuracy averaged over 3 seeds, two FT-Transformers and a
+       100-epoch long run.
 core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one thread.
 latency: only the prediction latency table (quick and full end with it): one row through
        predict() and an mlr3 learner's $predict_newdata() (when mlr3 is on R_LIBS), 10,000 rows'
@@ -215,6 +216,30 @@ def mlp_cells(mode):
             for layers, width in [(0, 100)] + [(l, w) for l in (4, 8, 12, 16) for w in (100, 200, 400)]]
 
 
+THREADS_HEADERS = ["opt", "layers", "width", "Swift 1t ms", "Swift 2t ms", "PyTorch 2t ms", "Swift/PT (2t)",
+                   "Swift speed-up", "PyTorch speed-up"]
+
+
+def mlp_grid_two_threads(systems, mode, environment, one_thread):
+    """The grid's cells again with Swift and PyTorch at two threads each (the engine decides per op
+    whether splitting pays); speed-ups over the one-thread rows of `one_thread` (this run's)."""
+    epochs = int(os.environ.get("BENCH_EPOCHS", 5 if mode == "quick" else 20))
+    data = regression_data()
+    print(f"\nMLP, two threads: the same cells, Swift and PyTorch at two threads each (median ms per batch); "
+          f"speed-up: each system's one-thread time over its two-thread time.", flush=True)
+    print(line(THREADS_HEADERS), flush=True)
+    rows = []
+    for (opt, layers, width), first in zip(mlp_cells(mode), one_thread):
+        options = dict(data=data, n=N, p=P, layers=layers, width=width, opt=opt, epochs=epochs, warmup=1, threads=2)
+        s, t = (run(systems, system, "mlp", options, environment, threads=2)[0] for system in ("swift", "torch"))
+        s2, t2 = s.get("median_batch_ms"), t.get("median_batch_ms")
+        s1, t1 = first[3], first[5]
+        row = [opt, layers, width if layers else "—", s1, s2, t2, ratio(s2, t2), ratio(s1, s2), ratio(t1, t2)]
+        rows.append(row)
+        print(line(THREADS_HEADERS, row), flush=True)
+    return rows
+
+
 def mlp_grid(systems, mode, environment):
     epochs = int(os.environ.get("BENCH_EPOCHS", 5 if mode == "quick" else 20))
     data = regression_data()
@@ -407,6 +432,19 @@ def core(systems, environment):
     return rows, cores(*ember)
 
 
+def machine():
+    """The CPU model and the widest vector instructions it has (the level Ember's kernels dispatch to)."""
+    cpu, flags = "?", set()
+    with open("/proc/cpuinfo") as f:
+        for l in f:
+            if l.startswith("model name") and cpu == "?":
+                cpu = l.split(":", 1)[1].strip()
+            elif l.startswith("flags") and not flags:
+                flags = set(l.split(":", 1)[1].split())
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags and "fma" in flags else "SSE"
+    return f"{cpu}, {isa}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["quick", "full", "core", "latency", "ftt"])
@@ -420,8 +458,9 @@ def main():
                   ("OPENBLAS_CORETYPE=SkylakeX", {"OPENBLAS_CORETYPE": "SkylakeX"})]
     else:
         passes = [(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}", {})]
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"Ember benchmarks ({args.mode}), {time.strftime('%Y-%m-%d %H:%M')}, {cpu}, {os.cpu_count()} cores")
+    # Every table's caption names the CPU and its best instruction set.
+    passes = [(f"{machine()}; {label}", environment) for label, environment in passes]
+    print(f"Ember benchmarks ({args.mode}), {time.strftime('%Y-%m-%d %H:%M')}, {machine()}, {os.cpu_count()} cores")
     for note in systems.notes:
         print("  " + note)
 
@@ -443,10 +482,11 @@ def main():
                              + markdown(FTT_HEADERS[:6] + FTT_HEADERS[9:], [r[:6] + r[9:] for r in ftt]))
             continue
         mlp = mlp_grid(systems, args.mode, environment)
+        two = mlp_grid_two_threads(systems, args.mode, environment, mlp)
         images = fashion(systems, args.mode, environment)
         ftt = ft_transformer(systems, args.mode, environment)
         long = long_run(systems, args.mode, environment)
-        summaries.append(summary(label, mlp, images, ftt, long))
+        summaries.append(summary(label, mlp, two, images, ftt, long))
         summaries.append(latency_summary(label, *latency(systems, environment)))
 
     settings = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_CORETYPES", "BENCH_EPOCHS") if k in os.environ)
@@ -456,8 +496,9 @@ def main():
     print(f"({time.time() - started:.0f} s)")
 
 
-def summary(label, mlp, images, ftt, long):
-    """Markdown: the MLP grid and Fashion-MNIST tables, with BLAS cores and peak RSS in the captions."""
+def summary(label, mlp, two, images, ftt, long):
+    """Markdown: the MLP grid (one and two threads) and Fashion-MNIST tables, with BLAS cores and peak
+    RSS in the captions."""
     def peak(rows, column):
         values = [r[column] for r in rows if r[column] is not None]
         return f"{max(values):.0f} MiB" if values else "—"
@@ -465,6 +506,9 @@ def summary(label, mlp, images, ftt, long):
     text = (f"**MLP, time per batch** ({label}; BLAS core Swift/R: {', '.join(sorted({r[14] for r in mlp}))}; "
             f"peak RSS Swift {peak(mlp, 11)}, R {peak(mlp, 12)}, PyTorch {peak(mlp, 13)})\n\n"
             + markdown(MLP_HEADERS[:11], [r[:11] for r in mlp]))
+    if two:
+        text += (f"\n\n**MLP, two threads**, Swift and PyTorch at two threads each, ms per batch; speed-up: "
+                 f"one-thread time over two-thread time ({label})\n\n" + markdown(THREADS_HEADERS, two))
     if images:
         text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "
                  f"peak RSS Ember {peak(images, 10)}, PyTorch {peak(images, 11)})\n\n"
