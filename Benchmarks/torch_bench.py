@@ -257,6 +257,14 @@ def seconds_per_call(body):
     return statistics.median(rounds)
 
 
+def sgemm_bench(a):
+    """MKL's large single-precision product rate (1024³ through torch.matmul) at --threads: the
+    yardstick of the MLP grid's product work."""
+    x, w = torch.rand(1024, 1024) * 2 - 1, torch.rand(1024, 1024) * 2 - 1
+    s = seconds_per_call(lambda: torch.matmul(x, w))
+    emit(bench="matmul 1024x1024·1024x1024", gflops=2 * 1024 ** 3 / s / 1e9)
+
+
 def core_bench(a):
     for m, k, n in [(32, 1000, 100), (32, 400, 400), (200, 32, 200), (400, 32, 400), (128, 784, 256), (1024, 1024, 1024)]:
         x, w = torch.rand(m, k) * 2 - 1, torch.rand(k, n) * 2 - 1
@@ -510,8 +518,8 @@ def latency_bench(a):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core", "transforms", "images", "jpeg-files",
-                                            "jpeg", "latency"])
+    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core", "sgemm", "transforms", "images",
+                                            "jpeg-files", "jpeg", "latency"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
                           ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
                           ("depth", 18), ("size", 32), ("batch", 32), ("steps", 10), ("channels", 3), ("predict", 0),
@@ -534,7 +542,7 @@ def main():
         a.epochs = 2 if a.command in ("fashion", "ftt") else 1 if a.command in ("images", "jpeg") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
-    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench,
+    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench, "sgemm": sgemm_bench,
      "transforms": transforms_bench, "images": images_bench, "jpeg-files": jpeg_files_bench,
      "jpeg": jpeg_bench, "latency": latency_bench}[a.command](a)
 
