@@ -475,8 +475,9 @@ def main():
     else:
         passes = [(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}", {})]
     # Every table's caption names the CPU and its best instruction set.
-    passes = [(f"{machine()}; {label}", environment) for label, environment in passes]
-    print(f"Ember benchmarks ({args.mode}), {time.strftime('%Y-%m-%d %H:%M')}, {machine()}, {os.cpu_count()} cores")
+    cpu = machine()
+    passes = [(f"{cpu}; {label}", environment) for label, environment in passes]
+    print(f"Ember benchmarks ({args.mode}), {time.strftime('%Y-%m-%d %H:%M')}, {cpu}, {os.cpu_count()} cores")
     for note in systems.notes:
         print("  " + note)
 

@@ -204,9 +204,9 @@ public final class Optimizer {
 
     /// Whether `step()` keeps each parameter's values from before its update, so that
     /// `restoreValuesBeforeLastStep()` can undo the last step's changes to the parameters. The copy is
-    /// taken inside the update, a block at a time while the block is in cache, so it costs little
-    /// more than writing the copy (about a tenth of a plain SGD step's memory traffic at width 400,
-    /// against a separate pass over every weight). Off by default.
+    /// taken inside the update, a block at a time just before the update reads the block, with
+    /// non-temporal stores (`cember_copy_streaming`): no separate pass over every weight. Off by
+    /// default.
     public var keepsValuesBeforeStep = false {
         didSet { if !keepsValuesBeforeStep { valuesBeforeStep = [:] } }
     }
@@ -266,14 +266,20 @@ public final class Optimizer {
         st.step += 1
         state[key] = st
         guard keepsValuesBeforeStep else { return }
-        var kept = valuesBeforeStep.removeValue(forKey: key)?.values ?? []
-        if kept.count != n { kept = [Float](repeating: 0, count: n) }
+        var kept = takeKeptValues(key, count: n)
         kept.withUnsafeMutableBufferPointer { k in
             guard let k = k.baseAddress else { return }
             Parallel.forRange(n) { lo, hi in cember_copy_streaming(k + lo, values + lo, Int64(hi - lo)) }
         }
         // Tagged with the number of the step() this update belongs to.
         valuesBeforeStep[key] = (steps + 1, kept)
+    }
+
+    /// The array that receives a parameter's values before its update: the one of its last update
+    /// (no allocation in the steady state), taken out of `valuesBeforeStep`, or a new one.
+    private func takeKeptValues(_ key: ObjectIdentifier, count: Int) -> [Float] {
+        let kept = valuesBeforeStep.removeValue(forKey: key)?.values ?? []
+        return kept.count == count ? kept : [Float](repeating: 0, count: count)
     }
 
     /// One update of every parameter that has a gradient.
@@ -288,12 +294,7 @@ public final class Optimizer {
                 let key = ObjectIdentifier(p)
                 var st = state.removeValue(forKey: key) ?? ParameterState()
                 st.step += 1
-                var kept: [Float] = []
-                if keepsValuesBeforeStep {
-                    // Reuses last step's array (no allocation in the steady state).
-                    kept = valuesBeforeStep.removeValue(forKey: key)?.values ?? []
-                    if kept.count != p.value.count { kept = [Float](repeating: 0, count: p.value.count) }
-                }
+                var kept = keepsValuesBeforeStep ? takeKeptValues(key, count: p.value.count) : []
                 // In place: the tape released its references in backward(), so this does not copy.
                 p.variable.value.withUnsafeMutableBufferPointer { w in
                     grad.withUnsafeBufferPointer { gr in

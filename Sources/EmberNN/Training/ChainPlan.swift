@@ -216,8 +216,7 @@ final class ChainPlan {
                     continue
                 }
                 // Plain SGD folded into the weight-gradient product: W ← W − lr·dyᵀ·a, after the
-                // optimizer has kept W (for a non-finite loss later) and dx has read it; the copy
-                // leaves W in cache for both products.
+                // optimizer has kept W (for a non-finite loss later) and dx has read it.
                 let current = l.weight.value.unsafeReadPointer
                 optimizer.recordFusedUpdate(of: l.weight, values: current)
                 if i > 0 {

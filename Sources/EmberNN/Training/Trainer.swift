@@ -156,6 +156,8 @@ public final class Trainer {
                                "training a network of \(parameters) parameters (gradients, optimizer state, two copies of the weights)",
                                op: "fit", advice: "use a smaller network")
         self.optimizer = try config.optimizer.make(named: model.network.namedParameters())
+        // The weights of the last finite loss, for a non-finite one (stopOnNonFiniteLoss).
+        optimizer.keepsValuesBeforeStep = true
         if let s = config.schedule { scheduler = try LRScheduler(s, optimizer: optimizer) }
     }
 
@@ -436,10 +438,8 @@ public final class Trainer {
     var bufferCopies: [[[Float]]] = [[], []]
     var batchesStarted = 0
 
-    /// Copies the buffers into the current batch's slot, and has the optimizer keep the
-    /// parameters' values before its updates.
+    /// Copies the buffers into the current batch's slot (the optimizer keeps the parameters').
     func keepWeightsBeforeBatch() {
-        optimizer.keepsValuesBeforeStep = true
         let slot = batchesStarted % 2
         batchesStarted += 1
         if bufferCopies[slot].isEmpty {
