@@ -10,14 +10,16 @@
 //     ember-bench core
 //     ember-bench transforms [--threads 1]
 //
-// BENCH_KERNELS=openblas|ember in the environment sets BLAS.kernels (default: Ember's kernels
-// exactly when OpenBLAS has fallen back to pre-AVX2 kernels), to time both on one machine.
+// BENCH_KERNELS=openblas|ember|byshape in the environment sets BLAS.kernels (default: Ember's
+// kernels when OpenBLAS has fallen back to pre-AVX2 kernels, else by shape), to time each on one
+// machine.
 import EmberCore
 import Glibc
 
 switch getenv("BENCH_KERNELS").map({ String(cString: $0) }) {
 case "openblas"?: BLAS.kernels = .openBLAS
 case "ember"?: BLAS.kernels = .ember
+case "byshape"?: BLAS.kernels = .byShape
 default: break
 }
 

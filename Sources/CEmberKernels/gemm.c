@@ -9,6 +9,16 @@
 // register-tiled micro-kernel serves all four cases. It keeps an mr × NR tile of C in registers,
 // adds broadcast A values times B vectors over the k block, then updates C once.
 //
+// Few rows of C (m <= SMALL_M: a batch through a layer, op(B) its weight). Packing op(B) reads it
+// (cold, from L3) and writes it again for a product that uses each packed value only m times, so
+// op(B) is read in place: without trans_b its rows feed the micro-kernel's B vectors directly
+// (the row end through masked loads); with trans_b (x·Wᵀ) the product is computed as Cᵀ = op(B)ᵀ·
+// op(A)ᵀ, op(B)ᵀ's values broadcast in the micro-kernel's A role where they are (a prefetch per
+// step, one row at a time) and op(A)ᵀ packed (m × kc: small), the tiles transposed in registers
+// into C. Each element gets the same products in the same order on every path, so the same bits.
+// When k is small (a weight gradient: C is the weight, read and written), tiles are walked row tile
+// by row tile, so that C streams along its rows, and each tile's C is prefetched before its loop.
+//
 // Variants: AVX-512 (12 × 32: 24 zmm accumulators), AVX2 + FMA (6 × 16: 12 ymm accumulators) and
 // a baseline in plain C (2 × 16 on logical 16-float vectors, multiply then add). Edge tiles run
 // the same micro-kernel on zero-padded panels with fewer rows or vectors and masked C updates.
@@ -37,7 +47,11 @@ enum {
     NC = 2048,    // columns of B packed at a time (a multiple of every NR)
     MAX_MR = 12,
     MAX_NV = 2,   // 16-float vectors in the widest NR
+    SMALL_M = 64, // products with at most this many rows of C read op(B) in place
 };
+
+// The paths of cember_sgemm (cember_gemm_force_route in tests).
+enum { ROUTE_PACKED = 0, ROUTE_B_IN_PLACE = 1, ROUTE_TRANSPOSED = 2 };
 
 // MARK: Packing
 
@@ -112,26 +126,63 @@ INLINE void pack_panel(const int W, int64_t w, int64_t kc, const float *src, int
 
 // MARK: Micro-kernel
 
-/// C tile of mr rows × nv vectors (ncols of its columns stored) += the product of an A panel
-/// (MR-tall) and a B panel (NV·16 wide) over kc; see the numerics above.
-INLINE void micro(const int MR, const int NV, const int mr, const int nv, const int fused, lanes_fn lanes,
-                  store_fn store, int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc, int64_t ncols,
+/// C tile of mr rows × nv vectors (ncols of its columns stored) += the product of an A panel and
+/// a B panel over kc; see the numerics above. A(i, l) = pa[i·a_row + l·a_l] (a packed panel:
+/// a_row 1, a_l MR; or the operand in place), the B vectors of row l at pb + l·b_l (a packed,
+/// zero-padded panel; or, with `bmask`, the operand in place, its last vector read through the
+/// lanes of `blast` only). With `tc` the tile is C transposed: its element (i, j) is stored at
+/// c[j·ldc + i] (ncols rows of C, mr columns), the same value as without.
+INLINE void micro(const int MR, const int NV, const int mr, const int nv, const int fused, const int bmask,
+                  const int tc, lanes_fn lanes, store_fn store, int64_t kc, const float *pa, int64_t a_row,
+                  int64_t a_l, const float *pb, int64_t b_l, uint32_t blast, float *c, int64_t ldc, int64_t ncols,
                   float alpha, float beta, int first) {
     v16 acc[MAX_MR][MAX_NV];
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++) acc[i][v] = vsplat(0.0f);
+    // The C tile is read after the loop: fetched meanwhile (a weight gradient updates a cold weight).
+    if (!(first && beta == 0.0f) && !tc) {
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < nv; v++) __builtin_prefetch(c + i * ldc + 16 * v);
+    }
     for (int64_t l = 0; l < kc; l++) {
-        const float *al = pa + l * MR, *bl = pb + l * NV * 16;
+        const float *al = pa + l * a_l, *bl = pb + l * b_l;
+        // A read in place: one of its mr rows, 32 values ahead, per step (each row moves to a new
+        // cache line every 16 steps, and mr <= 12 rows take turns).
+        if (tc) __builtin_prefetch(al + (l % mr) * a_row + 32 * a_l);
         v16 bv[MAX_NV];
-        for (int v = 0; v < nv; v++) bv[v] = vload(bl + 16 * v);
+        for (int v = 0; v < nv; v++) bv[v] = bmask && v == nv - 1 ? lanes(bl + 16 * v, blast) : vload(bl + 16 * v);
         for (int i = 0; i < mr; i++) {
-            v16 ai = vsplat(al[i]);
+            v16 ai = vsplat(al[i * a_row]);
             for (int v = 0; v < nv; v++) {
                 acc[i][v] = fused ? __builtin_elementwise_fma(ai, bv[v], acc[i][v]) : acc[i][v] + ai * bv[v];
             }
         }
     }
     v16 va = vsplat(alpha), vb = vsplat(beta);
+    if (tc) {
+        // Each 16-column block transposed in registers: r[t] holds column j = 16v + t over the
+        // tile's rows, which is row j of C from column 0 (mr lanes).
+        uint32_t bits = lane_bits(0, mr);
+        for (int v = 0; v < nv; v++) {
+            v16 r[16];
+            for (int i = 0; i < 16; i++) r[i] = i < mr ? acc[i][v] : vsplat(0.0f);
+            transpose16(r);
+            int64_t left = ncols - 16 * v;
+            for (int t = 0; t < 16 && t < left; t++) {
+                float *p = c + (16 * v + t) * ldc;
+                v16 out;
+                if (first && beta == 0.0f) {
+                    out = va * r[t];
+                } else {
+                    v16 old = lanes(p, bits);
+                    if (first) old = vb * old;
+                    out = fused ? __builtin_elementwise_fma(va, r[t], old) : va * r[t] + old;
+                }
+                store(p, out, bits);
+            }
+        }
+        return;
+    }
     for (int i = 0; i < mr; i++) {
         for (int v = 0; v < nv; v++) {
             float *p = c + i * ldc + 16 * v;
@@ -154,14 +205,33 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
     }
 }
 
-#define MICRO_CASE(MRc, NVc)                                                                                \
+// One case of the switch over edge tiles: the micro-kernel for mr = MRc rows and nv = NVc vectors
+// (where the variant's tile has them); the rest are micro()'s arguments from bmask to b_l.
+#define MICRO_CASE(MRc, NVc, ...)                                                                           \
     case (MRc) * 4 + (NVc):                                                                                 \
         if ((MRc) <= MR && (NVc) <= NV)                                                                     \
-            micro(MR, NV, MRc, NVc, fused, lanes, store, kc, pa + ip * kc, pb + jp * kc, cij, ldc, ncols,   \
-                  alpha, beta, pc == 0);                                                                    \
+            micro(MR, NV, MRc, NVc, fused, __VA_ARGS__, blast, cij, ldc, ncols, alpha, beta, first);        \
         break;
+/// micro() for the tile of mr rows and nv vectors that `key` (mr·4 + nv) names; `...`: bmask, tc,
+/// lanes, store, kc, pa, a_row, a_l, pb, b_l.
+#define MICRO_SWITCH(key, ...)                                                                              \
+    switch (key) {                                                                                          \
+        MICRO_CASE(1, 1, __VA_ARGS__) MICRO_CASE(1, 2, __VA_ARGS__) MICRO_CASE(2, 1, __VA_ARGS__)           \
+        MICRO_CASE(2, 2, __VA_ARGS__) MICRO_CASE(3, 1, __VA_ARGS__) MICRO_CASE(3, 2, __VA_ARGS__)           \
+        MICRO_CASE(4, 1, __VA_ARGS__) MICRO_CASE(4, 2, __VA_ARGS__) MICRO_CASE(5, 1, __VA_ARGS__)           \
+        MICRO_CASE(5, 2, __VA_ARGS__) MICRO_CASE(6, 1, __VA_ARGS__) MICRO_CASE(6, 2, __VA_ARGS__)           \
+        MICRO_CASE(7, 1, __VA_ARGS__) MICRO_CASE(7, 2, __VA_ARGS__) MICRO_CASE(8, 1, __VA_ARGS__)           \
+        MICRO_CASE(8, 2, __VA_ARGS__) MICRO_CASE(9, 1, __VA_ARGS__) MICRO_CASE(9, 2, __VA_ARGS__)           \
+        MICRO_CASE(10, 1, __VA_ARGS__) MICRO_CASE(10, 2, __VA_ARGS__) MICRO_CASE(11, 1, __VA_ARGS__)        \
+        MICRO_CASE(11, 2, __VA_ARGS__) MICRO_CASE(12, 1, __VA_ARGS__) MICRO_CASE(12, 2, __VA_ARGS__)        \
+        default: break;                                                                                     \
+    }
 
 // MARK: Blocking
+
+/// Whether gemm_body walks C's tiles row tile by row tile: when the packed B block (kc × ncur)
+/// fits in 256 KB of L2.
+#define ROWS_FIRST(kc, ncur) ((kc) * (ncur) <= 65536)
 
 /// The floats of packing buffer a product of m × n × k needs with MR × NR tiles and blocks mc, nc.
 INLINE int64_t buffer_floats(int64_t MR, int64_t NR, int64_t m, int64_t n, int64_t k, int64_t mc, int64_t nc) {
@@ -170,19 +240,21 @@ INLINE int64_t buffer_floats(int64_t MR, int64_t NR, int64_t m, int64_t n, int64
 }
 
 /// C = alpha·op(A)·op(B) + beta·C with A(i, l) = a[i·ars + l·acs], B(l, j) = b[l·brs + j·bcs];
-/// m, n, k > 0; buf holds buffer_floats(MR, NV·16, m, n, k, mc, nc) floats.
-INLINE void gemm_body(const int MR, const int NV, const int fused, lanes_fn lanes, store_fn store, int64_t m,
-                      int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs, const float *b,
-                      int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, float *buf, int64_t mc,
-                      int64_t nc) {
+/// m, n, k > 0; buf holds buffer_floats(MR, NV·16, m, n, k, mc, nc) floats. With `bip` (B in place;
+/// needs bcs = 1) B is not packed: the micro-kernel reads its rows where they are.
+INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip, lanes_fn lanes, store_fn store,
+                      int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs,
+                      const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, float *buf,
+                      int64_t mc, int64_t nc) {
     const int64_t NR = 16 * NV;
-    int64_t depth = k < KC ? k : KC, ncmax = ((n < nc ? n : nc) + NR - 1) / NR * NR;
+    int64_t depth = k < KC ? k : KC, ncmax = bip ? 0 : ((n < nc ? n : nc) + NR - 1) / NR * NR;
     float *pb = buf, *pa = buf + ncmax * depth;
     for (int64_t jc = 0; jc < n; jc += nc) {
         int64_t ncur = n - jc < nc ? n - jc : nc;
         for (int64_t pc = 0; pc < k; pc += KC) {
             int64_t kc = k - pc < KC ? k - pc : KC;
-            for (int64_t jp = 0; jp < ncur; jp += NR) {
+            int first = pc == 0;
+            for (int64_t jp = 0; !bip && jp < ncur; jp += NR) {
                 pack_panel(NR, ncur - jp < NR ? ncur - jp : NR, kc, b + pc * brs + (jc + jp) * bcs, bcs, brs,
                            pb + jp * kc, lanes, store);
             }
@@ -192,23 +264,57 @@ INLINE void gemm_body(const int MR, const int NV, const int fused, lanes_fn lane
                     pack_panel(MR, mcur - ip < MR ? mcur - ip : MR, kc, a + (ic + ip) * ars + pc * acs, ars, acs,
                                pa + ip * kc, lanes, store);
                 }
-                for (int64_t jp = 0; jp < ncur; jp += NR) {
-                    int64_t ncols = ncur - jp < NR ? ncur - jp : NR;
-                    int nv = (int)((ncols + 15) / 16);
-                    for (int64_t ip = 0; ip < mcur; ip += MR) {
+                // Tiles of C column panel by column panel (the B panel stays in L1 for the A
+                // block in L2), or, when the packed B block is small enough to stay in L2 (k
+                // small: a weight gradient, C = the weight), row tile by row tile, so that C is
+                // read and written along its rows.
+                int rows_first = ROWS_FIRST(kc, ncur);
+                int64_t outer = rows_first ? mcur : ncur, inner = rows_first ? ncur : mcur;
+                int64_t ostep = rows_first ? MR : NR, istep = rows_first ? NR : MR;
+                for (int64_t o = 0; o < outer; o += ostep) {
+                    for (int64_t q = 0; q < inner; q += istep) {
+                        int64_t jp = rows_first ? q : o, ip = rows_first ? o : q;
+                        int64_t ncols = ncur - jp < NR ? ncur - jp : NR;
+                        int nv = (int)((ncols + 15) / 16);
+                        uint32_t blast = lane_bits(0, ncols - 16 * (nv - 1));
+                        const float *btile = bip ? b + pc * brs + jc + jp : pb + jp * kc;
+                        int64_t b_l = bip ? brs : NR;
                         int mr = mcur - ip < MR ? (int)(mcur - ip) : MR;
                         float *cij = c + (ic + ip) * ldc + jc + jp;
-                        switch (mr * 4 + nv) {
-                            MICRO_CASE(1, 1) MICRO_CASE(1, 2) MICRO_CASE(2, 1) MICRO_CASE(2, 2)
-                            MICRO_CASE(3, 1) MICRO_CASE(3, 2) MICRO_CASE(4, 1) MICRO_CASE(4, 2)
-                            MICRO_CASE(5, 1) MICRO_CASE(5, 2) MICRO_CASE(6, 1) MICRO_CASE(6, 2)
-                            MICRO_CASE(7, 1) MICRO_CASE(7, 2) MICRO_CASE(8, 1) MICRO_CASE(8, 2)
-                            MICRO_CASE(9, 1) MICRO_CASE(9, 2) MICRO_CASE(10, 1) MICRO_CASE(10, 2)
-                            MICRO_CASE(11, 1) MICRO_CASE(11, 2) MICRO_CASE(12, 1) MICRO_CASE(12, 2)
-                            default: break;
-                        }
+                        MICRO_SWITCH(mr * 4 + nv, bip, 0, lanes, store, kc, pa + ip * kc, 1, MR, btile, b_l)
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The same product for few rows of C (m small), where packing op(B) would cost about as much as
+/// using it: computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, op(B)ᵀ in the micro-kernel's A role read in place
+/// (op(B)ᵀ(j, l) = b[j·bcs + l·brs], each value broadcast where it is) and op(A)ᵀ packed into
+/// B-role panels (small: m × kc), the tiles stored transposed. Each element gets the same products
+/// in the same order as in gemm_body, so the same bits (fma and products commute). buf holds
+/// buffer_floats(MR, NV·16, 0, m, k, 0, m) floats.
+INLINE void gemm_body_t(const int MR, const int NV, const int fused, lanes_fn lanes, store_fn store, int64_t m,
+                        int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs, const float *b,
+                        int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, float *buf) {
+    const int64_t NR = 16 * NV;
+    const uint32_t blast = 0xFFFF;
+    for (int64_t pc = 0; pc < k; pc += KC) {
+        int64_t kc = k - pc < KC ? k - pc : KC;
+        int first = pc == 0;
+        for (int64_t ip = 0; ip < m; ip += NR) {
+            pack_panel(NR, m - ip < NR ? m - ip : NR, kc, a + ip * ars + pc * acs, ars, acs, buf + ip * kc, lanes,
+                       store);
+        }
+        for (int64_t jr = 0; jr < n; jr += MR) {
+            int mr = n - jr < MR ? (int)(n - jr) : MR;
+            const float *rows = b + jr * bcs + pc * brs;
+            for (int64_t ip = 0; ip < m; ip += NR) {
+                int64_t ncols = m - ip < NR ? m - ip : NR;
+                int nv = (int)((ncols + 15) / 16);
+                float *cij = c + ip * ldc + jr;
+                MICRO_SWITCH(mr * 4 + nv, 0, 1, lanes, store, kc, rows, bcs, brs, buf + ip * kc, NR)
             }
         }
     }
@@ -248,18 +354,29 @@ static float *thread_buffer(int64_t floats) {
 
 // gemm_<isa>: with this thread's buffer, or (allocation failed) gemm_<isa>_stack: one A and one B
 // panel at a time in a stack buffer (blocks of MR rows and NR columns: the same sums, slower).
+// `route` is the path cember_sgemm chose (ROUTE_PACKED, ROUTE_B_IN_PLACE, ROUTE_TRANSPOSED).
 #define GEMM_VARIANT(ISA, TARGET, MR, NV, FUSED)                                                       \
     TARGET __attribute__((noinline)) static void gemm_##ISA##_stack(GEMM_ARGS) {                       \
         float buf[(MR + 16 * NV) * KC];                                                                \
-        gemm_body(MR, NV, FUSED, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MR, 16 * NV);               \
+        gemm_body(MR, NV, FUSED, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MR, 16 * NV);            \
     }                                                                                                  \
-    TARGET static void gemm_##ISA(GEMM_ARGS) {                                                         \
-        float *buf = thread_buffer(buffer_floats(MR, 16 * NV, m, n, k, MC, NC));                       \
-        if (buf == NULL) {                                                                             \
-            gemm_##ISA##_stack(GEMM_PASS);                                                             \
-            return;                                                                                    \
+    TARGET static void gemm_##ISA(int route, GEMM_ARGS) {                                              \
+        if (route == ROUTE_TRANSPOSED) {                                                               \
+            float *buf = thread_buffer(buffer_floats(MR, 16 * NV, 0, m, k, 0, m));                     \
+            if (buf != NULL) {                                                                         \
+                gemm_body_t(MR, NV, FUSED, lanes_##ISA, store_##ISA, GEMM_PASS, buf);                  \
+                return;                                                                                \
+            }                                                                                          \
+        } else {                                                                                       \
+            int bip = route == ROUTE_B_IN_PLACE;                                                       \
+            float *buf = thread_buffer(buffer_floats(MR, 16 * NV, m, bip ? 0 : n, k, MC, NC));           \
+            if (buf != NULL) {                                                                         \
+                if (bip) gemm_body(MR, NV, FUSED, 1, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
+                else gemm_body(MR, NV, FUSED, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC);    \
+                return;                                                                                \
+            }                                                                                          \
         }                                                                                              \
-        gemm_body(MR, NV, FUSED, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC);                    \
+        gemm_##ISA##_stack(GEMM_PASS);                                                                 \
     }
 
 #ifdef HAVE_VARIANTS
@@ -267,6 +384,13 @@ GEMM_VARIANT(avx512, TARGET_AVX512, 12, 2, 1)
 GEMM_VARIANT(avx2, __attribute__((target("avx2,fma"))), 6, 1, 1)
 #endif
 GEMM_VARIANT(baseline, , 2, 1, 0)
+
+static int32_t forced_route = -1;
+
+int32_t cember_gemm_force_route(int32_t route) {
+    return __atomic_exchange_n(&forced_route, route < ROUTE_PACKED || route > ROUTE_TRANSPOSED ? -1 : route,
+                               __ATOMIC_RELAXED);
+}
 
 void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
@@ -281,5 +405,11 @@ void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
     // op(A)(i, l) = a[i·ars + l·acs], op(B)(l, j) = b[l·brs + j·bcs].
     int64_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
     int64_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
-    DISPATCH(gemm, GEMM_PASS)
+    // A few rows of C (a batch through a layer, op(B) its weight): op(B) is used by at most
+    // ceil(m / MR) row tiles, and packing it (reading it cold and writing it again) would cost as
+    // much as the product, so it is read in place.
+    int route = m > SMALL_M ? ROUTE_PACKED : trans_b ? ROUTE_TRANSPOSED : ROUTE_B_IN_PLACE;
+    int32_t forced = __atomic_load_n(&forced_route, __ATOMIC_RELAXED);
+    if (forced == ROUTE_PACKED || (forced == ROUTE_B_IN_PLACE && !trans_b) || forced == ROUTE_TRANSPOSED) route = forced;
+    DISPATCH(gemm, route, GEMM_PASS)
 }

@@ -552,7 +552,14 @@ final class ConvolutionTests: XCTestCase {
     /// over rows of more than two vectors) against direct summation, and with the same bits in
     /// every instruction-set variant this CPU runs.
     func testBLASConvolutionIm2colMatchesDirectSummationInEveryInstructionSet() throws {
-        defer { _ = cember_kernels_force_isa(-1) }
+        // The matrix products run OpenBLAS's kernels, whatever the cap: Ember's own baseline
+        // variant rounds differently by design (no FMA; GemmKernelTests).
+        let kernels = BLAS.kernels
+        BLAS.kernels = .openBLAS
+        defer {
+            _ = cember_kernels_force_isa(-1)
+            BLAS.kernels = kernels
+        }
         let configs: [(x: [Int], w: [Int], stride: Int, padding: Int)] = [
             ([3, 3, 13, 11], [70, 3, 7, 7], 2, 3), ([3, 5, 9, 9], [70, 5, 3, 3], 2, 1),
             ([3, 6, 9, 7], [70, 6, 1, 1], 2, 0), ([3, 4, 6, 37], [70, 4, 3, 3], 1, 1),
@@ -591,10 +598,14 @@ final class ConvolutionTests: XCTestCase {
     /// variant this CPU can run (AVX-512, AVX2, baseline): blocks of samples depend on the shapes
     /// only, and every long sum is added in one fixed order (CEmberKernels/convolution.c).
     func testDirectConvolutionIsBitIdenticalAcrossThreadsAndInstructionSets() throws {
-        let threads = Engine.numThreads
+        // The matrix products some gradients take run OpenBLAS's kernels, whatever the cap: Ember's
+        // own baseline variant rounds differently by design (no FMA; GemmKernelTests).
+        let threads = Engine.numThreads, kernels = BLAS.kernels
+        BLAS.kernels = .openBLAS
         defer {
             try? Engine.setNumThreads(threads)
             _ = cember_kernels_force_isa(-1)
+            BLAS.kernels = kernels
         }
         // LeNet's two convolutions (uneven blocks: 13 samples) and a strided, dilated, grouped one.
         let configs: [(x: [Int], w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int)] = [

@@ -203,9 +203,86 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    /// The default follows the advice: Ember's kernels exactly when OpenBLAS has fallen back.
+    /// Every path of cember_sgemm (both operands packed; op(B) read in place; Cᵀ computed with
+    /// op(B) read in place) gives the same bits, in every instruction-set variant, for row counts
+    /// around the tiles and k across a block boundary (256), with padded leading dimensions.
+    func testEveryRouteGivesTheSameBits() {
+        defer {
+            _ = cember_kernels_force_isa(-1)
+            _ = cember_gemm_force_route(-1)
+        }
+        var compared = 0
+        for (index, (m, n, k)) in [(1, 17, 3), (13, 100, 31), (32, 400, 300), (33, 15, 257), (64, 33, 16), (5, 1, 600),
+                                   (100, 40, 20)].enumerated() {
+            for (tA, tB) in Self.transposes {
+                let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: index % 3, rng: &rng)
+                for isa in Self.isaLevels {
+                    _ = cember_kernels_force_isa(isa)
+                    _ = cember_gemm_force_route(0)
+                    let packed = p.ember(alpha: 0.75, beta: index % 2 == 0 ? 0 : 0.5)
+                    for route: Int32 in [1, 2, -1] {
+                        _ = cember_gemm_force_route(route)
+                        XCTAssertEqual(p.ember(alpha: 0.75, beta: index % 2 == 0 ? 0 : 0.5).map(\.bitPattern),
+                                       packed.map(\.bitPattern), "\(p.name) isa \(isa) route \(route)")
+                        compared += 1
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(compared, 7 * 4 * Self.isaLevels.count * 3)
+    }
+
+    /// The paths that read op(B) in place read none of the memory after it: B ends at a page
+    /// whose successor is inaccessible (a read there would crash the test), for row ends that
+    /// are not whole vectors, in every instruction-set variant.
+    func testInPlaceReadsStopAtTheOperandsEnd() throws {
+        // Room for the largest B below (300 × 13 floats), then the inaccessible page.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), room = (300 * 13 * 4 + page - 1) / page * page
+        guard let base = mmap(nil, room + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              base != MAP_FAILED else { throw XCTSkip("mmap failed") }
+        defer { munmap(base, room + page) }
+        XCTAssertEqual(mprotect(base + room, page, PROT_NONE), 0)
+        defer {
+            _ = cember_kernels_force_isa(-1)
+            _ = cember_gemm_force_route(-1)
+        }
+        for (m, n, k, tB) in [(7, 21, 19, false), (7, 21, 19, true), (32, 45, 40, false), (3, 13, 300, true)] {
+            let p = Problem(transA: false, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
+            let (ref, scale) = p.reference(alpha: 1, beta: 0)
+            let floats = p.b.count, start = (base + room).assumingMemoryBound(to: Float.self) - floats
+            XCTAssertLessThanOrEqual(floats * 4, room)
+            start.update(from: p.b, count: floats)
+            for isa in Self.isaLevels {
+                _ = cember_kernels_force_isa(isa)
+                _ = cember_gemm_force_route(tB ? 2 : 1)
+                var c = [Float](repeating: .nan, count: m * p.ldc)
+                p.a.withUnsafeBufferPointer { pa in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        cember_sgemm(0, tB ? 1 : 0, Int64(m), Int64(n), Int64(k), 1, pa.baseAddress, Int64(p.lda),
+                                     start, Int64(p.ldb), 0, pc.baseAddress, Int64(p.ldc))
+                    }
+                }
+                for e in 0..<(m * n) where !(abs(Double(c[e / n * p.ldc + e % n]) - ref[e]) <= 1e-6 * Double(k).squareRoot() * scale[e] + 1e-7) {
+                    XCTFail("\(p.name) isa \(isa): C[\(e / n)][\(e % n)] = \(c[e / n * p.ldc + e % n]), reference \(ref[e])")
+                    break
+                }
+            }
+        }
+    }
+
+    /// `.byShape` runs Ember's kernels for at most `BLAS.smallRows` rows of C and OpenBLAS's above:
+    /// its results are those of the one or the other, bit for bit.
+    func testByShapeTakesEmberKernelsForFewRows() throws {
+        for (m, n, k) in [(32, 200, 1000), (64, 30, 70), (65, 30, 70), (400, 400, 32)] {
+            let p = Problem(transA: false, transB: true, m: m, n: n, k: k, pad: 0, rng: &rng)
+            let expected = try p.blas(m <= BLAS.smallRows ? .ember : .openBLAS, alpha: 1, beta: 0)
+            XCTAssertEqual(try p.blas(.byShape, alpha: 1, beta: 0).map(\.bitPattern), expected.map(\.bitPattern), p.name)
+        }
+    }
+
+    /// The default follows the advice: Ember's kernels when OpenBLAS has fallen back, else by shape.
     func testDefaultKernelsFollowTheCoreAdvice() {
-        XCTAssertEqual(BLAS.defaultKernels, BLAS.coreAdvice == nil ? .openBLAS : .ember)
+        XCTAssertEqual(BLAS.defaultKernels, BLAS.coreAdvice == nil ? .byShape : .ember)
         let saved = BLAS.kernels
         defer { BLAS.kernels = saved }
         for kernels in BLAS.Kernels.allCases {

@@ -183,6 +183,12 @@ void cember_winograd_output(const float *restrict m, int64_t ldm, int64_t matrix
 void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/// For tests: makes cember_sgemm take one path for every product it can (0 packs both operands;
+/// 1 reads op(B) in place, for products without trans_b; 2 computes Cᵀ with op(B) read in place)
+/// and returns the previous setting; -1 (or any other value) restores the choice by shape (op(B)
+/// in place for at most 64 rows of C). Every path gives the same bits.
+int32_t cember_gemm_force_route(int32_t route);
+
 // MARK: Pooling (pooling.c)
 
 /// Max pooling of `planes` planes of H × W with kH × kW windows that tile the plane (stride = kernel,
