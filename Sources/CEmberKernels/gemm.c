@@ -48,6 +48,7 @@ enum {
     MAX_MR = 12,
     MAX_NV = 2,   // 16-float vectors in the widest NR
     SMALL_M = 64, // products with at most this many rows of C read op(B) in place
+    FEW_COLUMNS = 12, // x·Wᵀ products with at most this many columns of C compute Cᵀ
 };
 
 // The paths of cember_sgemm (cember_gemm_force_route in tests).
@@ -126,21 +127,30 @@ INLINE void pack_panel(const int W, int64_t w, int64_t kc, const float *src, int
 
 // MARK: Micro-kernel
 
+/// x > 0 ? x : 0 in every lane (NaN and -0 to +0), as the ReLU op.
+INLINE v16 relu16(v16 x) {
+    v16i keep = x > vsplat(0.0f);
+    return (v16)((v16i)x & keep);
+}
+
 /// C tile of mr rows × nv vectors (ncols of its columns stored) += the product of an A panel and
 /// a B panel over kc; see the numerics above. A(i, l) = pa[i·a_row + l·a_l] (a packed panel:
 /// a_row 1, a_l MR; or the operand in place), the B vectors of row l at pb + l·b_l (a packed,
 /// zero-padded panel; or, with `bmask`, the operand in place, its last vector read through the
 /// lanes of `blast` only). With `tc` the tile is C transposed: its element (i, j) is stored at
-/// c[j·ldc + i] (ncols rows of C, mr columns), the same value as without.
+/// c[j·ldc + i] (ncols rows of C, mr columns), the same value as without. With `bias` (the tile's
+/// first column's; beta is 0), the first k block adds it where it would add beta·C after the bias
+/// had been copied into C with beta 1 (the same bits); with `relu`, the last k block stores
+/// max(x, 0) (NaN to 0, as x > 0 ? x : 0).
 INLINE void micro(const int MR, const int NV, const int mr, const int nv, const int fused, const int bmask,
                   const int tc, lanes_fn lanes, store_fn store, int64_t kc, const float *pa, int64_t a_row,
                   int64_t a_l, const float *pb, int64_t b_l, uint32_t blast, float *c, int64_t ldc, int64_t ncols,
-                  float alpha, float beta, int first) {
+                  float alpha, float beta, int first, const float *bias, int last, int relu) {
     v16 acc[MAX_MR][MAX_NV];
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++) acc[i][v] = vsplat(0.0f);
     // The C tile is read after the loop: fetched meanwhile (a weight gradient updates a cold weight).
-    if (!(first && beta == 0.0f) && !tc) {
+    if (!(first && (beta == 0.0f || bias != NULL)) && !tc) {
         for (int i = 0; i < mr; i++)
             for (int v = 0; v < nv; v++) __builtin_prefetch(c + i * ldc + 16 * v);
     }
@@ -163,6 +173,7 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
         // Each 16-column block transposed in registers: r[t] holds column j = 16v + t over the
         // tile's rows, which is row j of C from column 0 (mr lanes).
         uint32_t bits = lane_bits(0, mr);
+        v16 bv = bias != NULL ? lanes(bias, bits) : vsplat(0.0f);
         for (int v = 0; v < nv; v++) {
             v16 r[16];
             for (int i = 0; i < 16; i++) r[i] = i < mr ? acc[i][v] : vsplat(0.0f);
@@ -171,13 +182,16 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
             for (int t = 0; t < 16 && t < left; t++) {
                 float *p = c + (16 * v + t) * ldc;
                 v16 out;
-                if (first && beta == 0.0f) {
+                if (first && bias != NULL) {
+                    out = fused ? __builtin_elementwise_fma(va, r[t], bv) : va * r[t] + bv;
+                } else if (first && beta == 0.0f) {
                     out = va * r[t];
                 } else {
                     v16 old = lanes(p, bits);
                     if (first) old = vb * old;
                     out = fused ? __builtin_elementwise_fma(va, r[t], old) : va * r[t] + old;
                 }
+                if (relu && last) out = relu16(out);
                 store(p, out, bits);
             }
         }
@@ -189,13 +203,17 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
             int64_t left = ncols - 16 * v;
             uint32_t bits = lane_bits(0, left);
             v16 out;
-            if (first && beta == 0.0f) {
+            if (first && bias != NULL) {
+                v16 old = left >= 16 ? vload(bias + 16 * v) : lanes(bias + 16 * v, bits);
+                out = fused ? __builtin_elementwise_fma(va, acc[i][v], old) : va * acc[i][v] + old;
+            } else if (first && beta == 0.0f) {
                 out = va * acc[i][v];
             } else {
                 v16 old = left >= 16 ? vload(p) : lanes(p, bits);
                 if (first) old = vb * old;
                 out = fused ? __builtin_elementwise_fma(va, acc[i][v], old) : va * acc[i][v] + old;
             }
+            if (relu && last) out = relu16(out);
             if (left >= 16) {
                 vstore(p, out);
             } else {
@@ -210,7 +228,8 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
 #define MICRO_CASE(MRc, NVc, ...)                                                                           \
     case (MRc) * 4 + (NVc):                                                                                 \
         if ((MRc) <= MR && (NVc) <= NV)                                                                     \
-            micro(MR, NV, MRc, NVc, fused, __VA_ARGS__, blast, cij, ldc, ncols, alpha, beta, first);        \
+            micro(MR, NV, MRc, NVc, fused, __VA_ARGS__, blast, cij, ldc, ncols, alpha, beta, first, btias,   \
+                  last, relu);                                                                              \
         break;
 /// micro() for the tile of mr rows and nv vectors that `key` (mr·4 + nv) names; `...`: bmask, tc,
 /// lanes, store, kc, pa, a_row, a_l, pb, b_l.
@@ -244,8 +263,8 @@ INLINE int64_t buffer_floats(int64_t MR, int64_t NR, int64_t m, int64_t n, int64
 /// needs bcs = 1) B is not packed: the micro-kernel reads its rows where they are.
 INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip, lanes_fn lanes, store_fn store,
                       int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs,
-                      const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, float *buf,
-                      int64_t mc, int64_t nc) {
+                      const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc,
+                      const float *bias, int relu, float *buf, int64_t mc, int64_t nc) {
     const int64_t NR = 16 * NV;
     int64_t depth = k < KC ? k : KC, ncmax = bip ? 0 : ((n < nc ? n : nc) + NR - 1) / NR * NR;
     float *pb = buf, *pa = buf + ncmax * depth;
@@ -253,7 +272,7 @@ INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip
         int64_t ncur = n - jc < nc ? n - jc : nc;
         for (int64_t pc = 0; pc < k; pc += KC) {
             int64_t kc = k - pc < KC ? k - pc : KC;
-            int first = pc == 0;
+            int first = pc == 0, last = pc + KC >= k;
             for (int64_t jp = 0; !bip && jp < ncur; jp += NR) {
                 pack_panel(NR, ncur - jp < NR ? ncur - jp : NR, kc, b + pc * brs + (jc + jp) * bcs, bcs, brs,
                            pb + jp * kc, lanes, store);
@@ -281,6 +300,7 @@ INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip
                         int64_t b_l = bip ? brs : NR;
                         int mr = mcur - ip < MR ? (int)(mcur - ip) : MR;
                         float *cij = c + (ic + ip) * ldc + jc + jp;
+                        const float *btias = bias != NULL ? bias + jc + jp : NULL;
                         MICRO_SWITCH(mr * 4 + nv, bip, 0, lanes, store, kc, pa + ip * kc, 1, MR, btile, b_l)
                     }
                 }
@@ -297,19 +317,20 @@ INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip
 /// buffer_floats(MR, NV·16, 0, m, k, 0, m) floats.
 INLINE void gemm_body_t(const int MR, const int NV, const int fused, lanes_fn lanes, store_fn store, int64_t m,
                         int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs, const float *b,
-                        int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, float *buf) {
+                        int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, const float *bias, int relu,
+                        float *buf) {
     const int64_t NR = 16 * NV;
     const uint32_t blast = 0xFFFF;
     for (int64_t pc = 0; pc < k; pc += KC) {
         int64_t kc = k - pc < KC ? k - pc : KC;
-        int first = pc == 0;
+        int first = pc == 0, last = pc + KC >= k;
         for (int64_t ip = 0; ip < m; ip += NR) {
             pack_panel(NR, m - ip < NR ? m - ip : NR, kc, a + ip * ars + pc * acs, ars, acs, buf + ip * kc, lanes,
                        store);
         }
         for (int64_t jr = 0; jr < n; jr += MR) {
             int mr = n - jr < MR ? (int)(n - jr) : MR;
-            const float *rows = b + jr * bcs + pc * brs;
+            const float *rows = b + jr * bcs + pc * brs, *btias = bias != NULL ? bias + jr : NULL;
             for (int64_t ip = 0; ip < m; ip += NR) {
                 int64_t ncols = m - ip < NR ? m - ip : NR;
                 int nv = (int)((ncols + 15) / 16);
@@ -349,8 +370,9 @@ static float *thread_buffer(int64_t floats) {
 // MARK: Variants
 
 #define GEMM_ARGS int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs, \
-                  const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc
-#define GEMM_PASS m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc
+                  const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, const float *bias, \
+                  int relu
+#define GEMM_PASS m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, bias, relu
 
 // gemm_<isa>: with this thread's buffer, or (allocation failed) gemm_<isa>_stack: one A and one B
 // panel at a time in a stack buffer (blocks of MR rows and NR columns: the same sums, slower).
@@ -362,9 +384,14 @@ static float *thread_buffer(int64_t floats) {
     }                                                                                                  \
     TARGET static void gemm_##ISA(int route, GEMM_ARGS) {                                              \
         if (route == ROUTE_TRANSPOSED) {                                                               \
-            float *buf = thread_buffer(buffer_floats(MR, 16 * NV, 0, m, k, 0, m));                     \
+            /* Blocks of NC rows of C: op(A)ᵀ's packed block stays at most NC × KC floats. */          \
+            float *buf = thread_buffer(buffer_floats(MR, 16 * NV, 0, m < NC ? m : NC, k, 0, NC));      \
             if (buf != NULL) {                                                                         \
-                gemm_body_t(MR, NV, FUSED, lanes_##ISA, store_##ISA, GEMM_PASS, buf);                  \
+                for (int64_t ic = 0; ic < m; ic += NC) {                                               \
+                    gemm_body_t(MR, NV, FUSED, lanes_##ISA, store_##ISA, m - ic < NC ? m - ic : NC, n, k, \
+                                alpha, a + ic * ars, ars, acs, b, brs, bcs, beta, c + ic * ldc, ldc, bias, \
+                                relu, buf);                                                            \
+                }                                                                                      \
                 return;                                                                                \
             }                                                                                          \
         } else {                                                                                       \
@@ -392,13 +419,19 @@ int32_t cember_gemm_force_route(int32_t route) {
                                __ATOMIC_RELAXED);
 }
 
-void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+/// cember_sgemm and cember_sgemm_bias_relu: C = alpha·op(A)·op(B) + beta·C, or (bias or relu)
+/// C = relu?(op(A)·op(B) + bias) with alpha 1 and beta 0.
+static void sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias,
+                  int relu) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
-        // C = beta·C without reading A or B (and without reading C when beta is 0).
+        // C = beta·C (or the bias) without reading A or B (and without reading C when beta is 0).
         for (int64_t i = 0; i < m; i++) {
-            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+            for (int64_t j = 0; j < n; j++) {
+                float x = bias != NULL ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+                c[i * ldc + j] = relu && !(x > 0.0f) ? 0.0f : x;
+            }
         }
         return;
     }
@@ -408,8 +441,24 @@ void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
     // A few rows of C (a batch through a layer, op(B) its weight): op(B) is used by at most
     // ceil(m / MR) row tiles, and packing it (reading it cold and writing it again) would cost as
     // much as the product, so it is read in place.
-    int route = m > SMALL_M ? ROUTE_PACKED : trans_b ? ROUTE_TRANSPOSED : ROUTE_B_IN_PLACE;
+    // With trans_b and few columns of C (a layer's forward product with at most 12 outputs, as a
+    // network's head), a packed tile would hold n columns of 16 or 32 lanes; computing Cᵀ fills
+    // them with rows instead (4096 × 1 × 64: 58 µs instead of 125).
+    int route = trans_b && (m <= SMALL_M || n <= FEW_COLUMNS) ? ROUTE_TRANSPOSED
+                : m > SMALL_M                               ? ROUTE_PACKED
+                                                            : ROUTE_B_IN_PLACE;
     int32_t forced = __atomic_load_n(&forced_route, __ATOMIC_RELAXED);
     if (forced == ROUTE_PACKED || (forced == ROUTE_B_IN_PLACE && !trans_b) || forced == ROUTE_TRANSPOSED) route = forced;
     DISPATCH(gemm, route, GEMM_PASS)
+}
+
+void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+}
+
+void cember_sgemm_bias_relu(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+                            int64_t lda, const float *b, int64_t ldb, const float *bias, int32_t relu, float *c,
+                            int64_t ldc) {
+    sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu != 0);
 }

@@ -258,6 +258,29 @@ let copyChunk = 1 << 22
 /// Reads n-d data of `shape` in the caller's layout into a row-major float tensor.
 func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argument: String) throws -> Tensor {
     let n = try checkedElements(shape, argument)
+    if columnMajor, shape.count == 2 {
+        // A matrix (a data.frame's numeric columns): row blocks that fit in L1 with one column of
+        // the source each, written row-major straight into the tensor's storage.
+        let rows = shape[0], cols = shape[1], block = 256
+        return try Tensor.build(shape: shape) { out in
+            guard let dst = out.baseAddress else { return }
+            var r0 = 0, copied = 0, polled = -copyChunk
+            while r0 < rows {
+                // In chunks, polling the host's interrupt check between them, as below.
+                if copied - polled >= copyChunk {
+                    try Interrupts.poll("dataset", "while copying '\(argument)' (\(copied) of \(n) values)")
+                    polled = copied
+                }
+                let r1 = min(r0 + block, rows)
+                copied += (r1 - r0) * cols
+                for j in 0..<cols {
+                    let column = x + j * rows
+                    for r in r0..<r1 { dst[r * cols + j] = Float(column[r]) }
+                }
+                r0 = r1
+            }
+        }
+    }
     var data = [Float](repeating: 0, count: n)
     if !columnMajor || shape.count <= 1 {
         // In chunks, polling the host's interrupt check between them (large data takes a while).

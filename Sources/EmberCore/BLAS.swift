@@ -124,26 +124,72 @@ public enum BLAS {
             scale(m: m, n: n, beta: beta, c: c, ldc: n)
             return
         }
-        let lda = transA ? m : k, ldb = transB ? k : n
-        let threads = Parallel.numThreads, sgemm = selectedSgemm(rows: m)
-        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), kernels == .ember || numThreads == 1 else {
-            sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
+        let lda = transA ? m : k, ldb = transB ? k : n, sgemm = selectedSgemm(rows: m)
+        inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m)) { byColumns, lo, size in
+            if size == (byColumns ? n : m) {
+                sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
+            } else if byColumns {
+                sgemm(transA, transB, m, size, k, alpha, a, lda, transB ? b + lo * k : b + lo, ldb, beta, c + lo, n)
+            } else {
+                sgemm(transA, transB, size, n, k, alpha, transA ? a + lo : a + lo * k, lda, b, ldb, beta, c + lo * n, n)
+            }
+        }
+    }
+
+    /// Runs `body(byColumns, lo, size)` for the panels of C [m, n] that a product of k
+    /// multiply-adds per element is cut into over Ember's threads (columns `lo..<lo + size`, or
+    /// rows when C is taller than wide), or once for the whole of C (size = n, or m) when it is not
+    /// split: from `splitWork` multiply-adds, when the kernels are Ember's (`ember`) or OpenBLAS
+    /// itself runs one thread.
+    private static func inPanels(m: Int, n: Int, k: Int, ember: Bool, _ body: (Bool, Int, Int) -> Void) {
+        let threads = Parallel.numThreads, byColumns = n >= m
+        let extent = byColumns ? n : m
+        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), ember || numThreads == 1 else {
+            body(byColumns, 0, extent)
             return
         }
         // Panels of whole 16-float vectors, at most one per thread.
-        let byColumns = n >= m
-        let extent = byColumns ? n : m
         let panel = ((extent + threads - 1) / threads + 15) / 16 * 16
         let panels = (extent + panel - 1) / panel
         Parallel.forRange(panels, minChunk: 1) { first, end in
             for p in first..<end {
-                let lo = p * panel, size = Swift.min(panel, extent - lo)
+                let lo = p * panel
+                body(byColumns, lo, Swift.min(panel, extent - lo))
+            }
+        }
+    }
+
+    /// A layer's forward pass into C [m, n]: `C = relu?(x · Wᵀ + bias)` with x [m, k], W [n, k]
+    /// and `bias` [n] (or nil), the ReLU (`x > 0 ? x : 0`) when `relu` is true.
+    ///
+    /// With Ember's kernels (`kernels` other than `.openBLAS`, for any m) the bias and the ReLU are
+    /// applied as the product's tiles are stored (`cember_sgemm_bias_relu`): no pass to copy the
+    /// bias into C and none for the ReLU, the same bits as those passes around Ember's product.
+    /// With `.openBLAS`: the bias copied into C, the product with beta 1, then the ReLU.
+    public static func linearForward(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                     bias: UnsafePointer<Float>?, relu: Bool, c: UnsafeMutablePointer<Float>) throws {
+        guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil, m >= 0, n >= 0, k >= 0 else {
+            throw EmberError(.overflow, "[linear] dimensions m=\(m), n=\(n), k=\(k) must fit 32-bit BLAS integers")
+        }
+        if m == 0 || n == 0 { return }
+        guard kernels == .openBLAS else {
+            inPanels(m: m, n: n, k: k, ember: true) { byColumns, lo, size in
                 if byColumns {
-                    sgemm(transA, transB, m, size, k, alpha, a, lda, transB ? b + lo * k : b + lo, ldb, beta, c + lo, n)
+                    cember_sgemm_bias_relu(0, 1, Int64(m), Int64(size), Int64(k), x, Int64(max(k, 1)), weight + lo * k,
+                                           Int64(max(k, 1)), bias.map { $0 + lo }, relu ? 1 : 0, c + lo, Int64(n))
                 } else {
-                    sgemm(transA, transB, size, n, k, alpha, transA ? a + lo : a + lo * k, lda, b, ldb, beta, c + lo * n, n)
+                    cember_sgemm_bias_relu(0, 1, Int64(size), Int64(n), Int64(k), x + lo * k, Int64(max(k, 1)), weight,
+                                           Int64(max(k, 1)), bias, relu ? 1 : 0, c + lo * n, Int64(n))
                 }
             }
+            return
+        }
+        if let bias {
+            for r in 0..<m { (c + r * n).update(from: bias, count: n) }
+        }
+        try gemm(transA: false, transB: true, m: m, n: n, k: k, a: x, b: weight, beta: bias == nil ? 0 : 1, c: c)
+        if relu {
+            for i in 0..<(m * n) where !(c[i] > 0) { c[i] = 0 }
         }
     }
 
@@ -203,15 +249,19 @@ public enum BLAS {
     private typealias Sgemm = (Bool, Bool, Int, Int, Int, Float, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
                                Float, UnsafeMutablePointer<Float>, Int) -> Void
 
+    /// Whether a product with `m` rows of C runs Ember's kernels, as `kernels` says.
+    private static func usesEmber(rows m: Int) -> Bool {
+        switch kernels {
+        case .ember: return true
+        case .openBLAS: return false
+        case .byShape: return m <= smallRows
+        }
+    }
+
     /// The product call of the kernels `kernels` selects for a product with `m` rows of C.
     private static func selectedSgemm(rows m: Int) -> Sgemm {
-        switch kernels {
-        case .ember: return emberSgemm
-        case .openBLAS: return openBLASSgemm
-        case .byShape:
-            if m <= smallRows { return emberSgemm }
-            return openBLASSgemm
-        }
+        if usesEmber(rows: m) { return emberSgemm }
+        return openBLASSgemm
     }
 
     /// Multiply-adds from which `gemm` splits a product over Ember's threads (~10 µs of work).

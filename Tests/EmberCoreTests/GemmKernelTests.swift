@@ -270,6 +270,80 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// cember_sgemm_bias_relu gives the bits of copying the bias into every row, cember_sgemm with
+    /// alpha 1 and beta 1, then the ReLU (x > 0 ? x : 0): on every path and in every instruction-set
+    /// variant, with k across a block boundary, without a bias, with k = 0, and with values that
+    /// the ReLU maps (negatives, -0, NaN).
+    func testBiasAndReLUEpilogueGivesTheBitsOfTheSeparatePasses() {
+        defer {
+            _ = cember_kernels_force_isa(-1)
+            _ = cember_gemm_force_route(-1)
+        }
+        for (m, n, k) in [(32, 40, 300), (70, 5, 20), (3, 100, 13), (200, 33, 64), (9, 7, 0)] {
+            let p = Problem(transA: false, transB: true, m: m, n: n, k: k, pad: 0, rng: &rng)
+            var bias = (0..<n).map { _ in rng.uniform(-1, 1) }
+            bias[0] = .nan
+            if n > 2 { bias[1] = -0.0 }
+            for isa in Self.isaLevels {
+                _ = cember_kernels_force_isa(isa)
+                for route: Int32 in [-1, 0, 2] {
+                    _ = cember_gemm_force_route(route)
+                    for (withBias, relu) in [(true, true), (true, false), (false, true)] {
+                        var expected = [Float](repeating: .nan, count: m * n)
+                        if withBias { for r in 0..<m { for j in 0..<n { expected[r * n + j] = bias[j] } } }
+                        p.a.withUnsafeBufferPointer { pa in
+                            p.b.withUnsafeBufferPointer { pb in
+                                cember_sgemm(0, 1, Int64(m), Int64(n), Int64(k), 1, pa.baseAddress, Int64(max(p.lda, 1)),
+                                             pb.baseAddress, Int64(max(p.ldb, 1)), withBias ? 1 : 0, &expected, Int64(n))
+                            }
+                        }
+                        if relu { expected = expected.map { $0 > 0 ? $0 : 0 } }
+                        var got = [Float](repeating: .nan, count: m * n)
+                        p.a.withUnsafeBufferPointer { pa in
+                            p.b.withUnsafeBufferPointer { pb in
+                                bias.withUnsafeBufferPointer { pbias in
+                                    cember_sgemm_bias_relu(0, 1, Int64(m), Int64(n), Int64(k), pa.baseAddress, Int64(max(p.lda, 1)),
+                                                           pb.baseAddress, Int64(max(p.ldb, 1)), withBias ? pbias.baseAddress : nil,
+                                                           relu ? 1 : 0, &got, Int64(n))
+                                }
+                            }
+                        }
+                        XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern),
+                                       "\(p.name) isa \(isa) route \(route) bias \(withBias) relu \(relu)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// `BLAS.linearForward` gives the bits of the bias copied in, `BLAS.gemm` with beta 1 and the
+    /// ReLU when the kernels are Ember's, and the same steps with OpenBLAS's kernels when those are
+    /// set; at one and two threads (the product split into column panels).
+    func testLinearForwardMatchesTheSeparatePasses() throws {
+        let saved = (BLAS.kernels, Engine.numThreads)
+        defer {
+            BLAS.kernels = saved.0
+            try? Engine.setNumThreads(saved.1)
+        }
+        let (m, n, k) = (150, 130, 70)
+        let x = (0..<(m * k)).map { _ in rng.uniform(-1, 1) }, w = (0..<(n * k)).map { _ in rng.uniform(-1, 1) }
+        let bias = (0..<n).map { _ in rng.uniform(-1, 1) }
+        for kernels in [BLAS.Kernels.ember, .openBLAS] {
+            BLAS.kernels = kernels
+            var expected = (0..<m).flatMap { _ in bias }
+            try BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: x, b: w, beta: 1, c: &expected)
+            expected = expected.map { $0 > 0 ? $0 : 0 }
+            for threads in [1, 2] {
+                try Engine.setNumThreads(threads)
+                var got = [Float](repeating: .nan, count: m * n)
+                try got.withUnsafeMutableBufferPointer { c in
+                    try BLAS.linearForward(m: m, n: n, k: k, x: x, weight: w, bias: bias, relu: true, c: c.baseAddress.unsafelyUnwrapped)
+                }
+                XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(kernels), \(threads) threads")
+            }
+        }
+    }
+
     /// `.byShape` runs Ember's kernels for at most `BLAS.smallRows` rows of C and OpenBLAS's above:
     /// its results are those of the one or the other, bit for bit.
     func testByShapeTakesEmberKernelsForFewRows() throws {

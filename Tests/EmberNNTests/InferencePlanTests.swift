@@ -38,7 +38,7 @@ final class InferencePlanTests: XCTestCase {
         var rng = RandomGenerator(seed: 1)
         let net = try GraphNetwork(try Architectures.resnet18(imageShape: [3, 32, 32]), headOutputs: 10, rng: &rng)
         let plan = try InferencePlan(net)
-        var convolutions = 0, residuals = 0, relus = 0, fused = 0
+        var convolutions = 0, residuals = 0, relus = 0, fused = 0, linears = 0
         for step in plan.steps {
             switch step {
             case .module: break
@@ -47,6 +47,9 @@ final class InferencePlanTests: XCTestCase {
                 convolutions += 1
                 if residual != nil { residuals += 1 }
                 if relu { relus += 1 }
+            case let .linear(_, _, relu):
+                linears += 1
+                XCTAssertFalse(relu, "the head's linear layer is the output")
             }
         }
         // 20 convolutions (stem, 16 in the blocks, 3 downsamples), each with its batch norm; the
@@ -56,10 +59,11 @@ final class InferencePlanTests: XCTestCase {
         XCTAssertEqual(residuals, 8)
         XCTAssertEqual(relus, 17)
         XCTAssertEqual(fused, 20 + 8 + 17, "batch norms, sums and ReLUs computed by the convolutions")
+        XCTAssertEqual(linears, 1)
         let modules = zip(net.steps, plan.steps).compactMap { step, p -> String? in
             if case .module = p { return step.node.id } else { return nil }
         }
-        XCTAssertEqual(modules, ["maxpool", "avgpool", "flatten", "fc"])
+        XCTAssertEqual(modules, ["maxpool", "avgpool", "flatten"])
     }
 
     /// A convolution whose value is read twice, or that is the output, keeps its batch norm.
@@ -79,6 +83,7 @@ final class InferencePlanTests: XCTestCase {
             case .module: return "module"
             case .fused: return "fused"
             case let .convolution(_, _, residual, relu): return "conv residual \(residual != nil) relu \(relu)"
+            case let .linear(_, _, relu): return "linear relu \(relu)"
             }
         }
         XCTAssertEqual(kinds, ["conv residual false relu false", "module", "module", "module", "conv residual false relu false"])
@@ -104,6 +109,55 @@ final class InferencePlanTests: XCTestCase {
             let worst = zip(planned.data, unfused).map { Double(abs($0 - $1)) }.max() ?? .nan
             XCTAssertLessThanOrEqual(worst, 1e-5 * scale, "\(shape): folded logits within 1e-5 of the largest (\(scale))")
             XCTAssertNotEqual(planned.data, unfused, "\(shape): folding rounds differently, so the plan did run")
+        }
+    }
+
+    /// Linear layers run with the ReLU that alone reads them (the MLP's hidden layers, in a
+    /// repeated block), a linear layer whose value is read twice without its ReLU; predictions of
+    /// the plan equal the unfused network's bit for bit with Ember's kernels everywhere (the bias and
+    /// the ReLU in the product's epilogue give the bits of the separate passes), and within float
+    /// rounding with the default kernels (OpenBLAS's products for batches of more than 64 rows in
+    /// the unfused network). Batches of 1 to 300 rows (k > 256 in the first layer: two k blocks).
+    func testLinearLayersFuseTheirReLUAndMatchTheUnfusedNetwork() throws {
+        let spec = NetworkSpec(inputs: [InputSpec("x", .numeric(features: 300))], nodes: [
+            NodeSpec("fc1", .linear, inputs: ["x"], params: ["out_features": .number(40)]),
+            NodeSpec("relu1", .relu, inputs: ["fc1"]),
+            NodeSpec("fc2", .linear, inputs: ["relu1"], params: ["out_features": .number(7)]),
+            NodeSpec("relu2", .relu, inputs: ["fc2"]),
+            NodeSpec("sum", .mergeSum, inputs: ["relu2", "fc2"]),
+        ], output: "sum")
+        var rng = RandomGenerator(seed: 9)
+        let net = try GraphNetwork(spec, headOutputs: 3, rng: &rng)
+        let kinds = try InferencePlan(net).steps.map { step -> String in
+            switch step {
+            case .module: return "module"
+            case .fused: return "fused"
+            case .convolution: return "conv"
+            case let .linear(_, _, relu): return "linear relu \(relu)"
+            }
+        }
+        // fc2's value is read by relu2 and by the sum: it keeps its own step.
+        XCTAssertEqual(kinds, ["fused", "linear relu true", "linear relu false", "module", "module"])
+
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 300), neurons: [64, 64], p: 0.2),
+                              task: .multiclass(classes: 3), seed: 4)
+        let saved = BLAS.kernels
+        defer { BLAS.kernels = saved }
+        for n in [1, 63, 64, 65, 300] {
+            let x = randomTensor([n, 300], &rng, -2, 2)
+            for kernels in [BLAS.Kernels.ember, .byShape] {
+                BLAS.kernels = kernels
+                let planned = try model.logits(try Dataset(inputs: ["num": x]), batchSize: 128)
+                let unfused = try unfusedLogits(model, x, batchSize: 128)
+                if kernels == .ember || n < InferencePlan.minimumSamples {
+                    XCTAssertEqual(planned.data.map(\.bitPattern), unfused.map(\.bitPattern), "\(n) rows, \(kernels)")
+                } else {
+                    let scale = Double(unfused.map { abs($0) }.max() ?? 0)
+                    let worst = zip(planned.data, unfused).map { Double(abs($0 - $1)) }.max() ?? .nan
+                    XCTAssertLessThanOrEqual(worst, 1e-5 * scale, "\(n) rows, \(kernels)")
+                    if n == 300 { XCTAssertNotEqual(planned.data, unfused, "the plan ran (Ember's kernels, not OpenBLAS's)") }
+                }
+            }
         }
     }
 }

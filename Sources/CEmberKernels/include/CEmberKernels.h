@@ -183,10 +183,19 @@ void cember_winograd_output(const float *restrict m, int64_t ldm, int64_t matrix
 void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/// A layer's forward product with its epilogue: C = relu?(op(A)·op(B) + bias), `bias` n values
+/// (or NULL) added to every row, ReLU (x > 0 ? x : 0) when `relu` ≠ 0. The same bits as copying the
+/// bias into every row of C and calling cember_sgemm with alpha 1 and beta 1, then the ReLU, in
+/// one pass over C.
+void cember_sgemm_bias_relu(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+                            int64_t lda, const float *b, int64_t ldb, const float *bias, int32_t relu, float *c,
+                            int64_t ldc);
+
 /// For tests: makes cember_sgemm take one path for every product it can (0 packs both operands;
 /// 1 reads op(B) in place, for products without trans_b; 2 computes Cᵀ with op(B) read in place)
 /// and returns the previous setting; -1 (or any other value) restores the choice by shape (op(B)
-/// in place for at most 64 rows of C). Every path gives the same bits.
+/// in place for at most 64 rows of C; Cᵀ for products with trans_b and at most 12 columns of C).
+/// Every path gives the same bits.
 int32_t cember_gemm_force_route(int32_t route);
 
 // MARK: Pooling (pooling.c)

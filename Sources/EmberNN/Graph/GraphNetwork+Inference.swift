@@ -9,7 +9,9 @@ final class InferenceCache {
 /// How a network computes its steps when it predicts (evaluation mode, no gradients): each
 /// convolution runs as an `InferenceConvolution` together with what alone reads it — a batch norm
 /// folded into its weight and bias, a residual `merge_sum` and a ReLU — at the position of the last
-/// step of that chain; the other steps run their modules.
+/// step of that chain; each linear layer runs with the ReLU that alone reads it, the bias and the
+/// ReLU applied as the product's tiles are stored (`BLAS.linearForward`: no pass to copy the bias
+/// in, none for the ReLU); the other steps run their modules.
 ///
 /// Folding: eval-mode batch norm is `(y − μ) · γ/√(σ² + ε) + β` per channel, so the convolution
 /// with weight `W · s` and bias `(b − μ) · s + β` (s = γ/√(σ² + ε), in double precision) gives the
@@ -32,6 +34,8 @@ final class InferencePlan {
         case fused
         /// `relu?(conv(values[input]) + values[residual])`.
         case convolution(InferenceConvolution, input: Int, residual: Int?, relu: Bool)
+        /// `relu?(values[input] · Wᵀ + b)`.
+        case linear(Linear, input: Int, relu: Bool)
     }
 
     let steps: [Step]
@@ -52,6 +56,18 @@ final class InferencePlan {
         var steps = [Step](repeating: .module, count: modules.count)
         var claimed = Set<Int>()
         for (i, (module, inputs)) in modules.enumerated() {
+            if let linear = module as? Linear, inputs.count == 1, !claimed.contains(i) {
+                var relu = false
+                if let j = soleReader(i), !claimed.contains(j), modules[j].1.count == 1,
+                   (modules[j].0 as? Activation)?.function == .relu {
+                    relu = true
+                    steps[i] = .fused
+                    claimed.insert(j)
+                }
+                steps[relu ? (soleReader(i) ?? i) : i] = .linear(linear, input: inputs[0], relu: relu)
+                claimed.insert(i)
+                continue
+            }
             guard let conv = module as? Conv, inputs.count == 1, !claimed.contains(i) else { continue }
             var weight = conv.weight.value, bias = conv.bias?.value
             var chain = [i], residual: Int? = nil, relu = false

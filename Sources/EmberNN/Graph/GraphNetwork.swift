@@ -127,6 +127,9 @@ public final class GraphNetwork: Module {
                 case let .convolution(conv, input, residual, relu):
                     values.append(Variable(try conv(values[input].value, residual: residual.map { values[$0].value }, relu: relu)))
                     continue
+                case let .linear(linear, input, relu):
+                    values.append(Variable(try linear.inferenceForward(values[input].value, relu: relu)))
+                    continue
                 }
             }
             let args = step.inputIndices.map { values[$0] }

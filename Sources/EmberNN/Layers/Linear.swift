@@ -38,6 +38,21 @@ public final class Linear: Module {
         }
         return try linear(x, weight: weight.variable, bias: bias?.variable)
     }
+
+    /// The forward pass without a tape, `relu?(x · Wᵀ + b)`, for predictions (`InferencePlan`):
+    /// the bias and the ReLU applied as the product is stored (`BLAS.linearForward`).
+    func inferenceForward(_ x: Tensor, relu: Bool) throws -> Tensor {
+        guard let last = x.shape.last, last == inFeatures else {
+            throw error(.shapeMismatch, "expected input with \(inFeatures) features, got \(x.shape.last.map(String.init) ?? "a scalar") (input \(shapeString(x.shape)))",
+                        expected: "\(inFeatures) features", got: x.shape.last.map(String.init) ?? "a scalar")
+        }
+        let rows = x.count / inFeatures, w = weight.value, b = bias?.value
+        return try Tensor.build(shape: Array(x.shape.dropLast()) + [outFeatures]) { out in
+            guard let c = out.baseAddress else { return }
+            try BLAS.linearForward(m: rows, n: outFeatures, k: inFeatures, x: x.unsafeReadPointer, weight: w.unsafeReadPointer,
+                                   bias: b?.unsafeReadPointer, relu: relu, c: c)
+        }
+    }
 }
 
 /// Inverted dropout with probability `p`, active in training mode only.
