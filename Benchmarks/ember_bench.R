@@ -170,8 +170,9 @@ result <- tryCatch({
   batches <- epochs * ceiling(n / 32)
   list(system = "ember-r", mean_batch_ms = median(differences) / batches * 1e3,
     fit_seconds = long$seconds, final_loss = long$loss, blas_core = ember_info()$blas_core,
-    # The engine runs its own matrix-product kernels exactly when it advises on OpenBLAS's (BLAS.kernels).
-    kernels = if (is.na(ember_info()$blas_advice)) "openBLAS" else "ember",
+    # The engine runs its own matrix-product kernels for every product when it advises on OpenBLAS's,
+    # else for products with at most 64 rows of C (BLAS.kernels: .ember, .byShape).
+    kernels = if (is.na(ember_info()$blas_advice)) "byShape" else "ember",
     threads = int("threads", 1L), peak_rss_mib = peak_rss_mib())
 }, error = function(e) list(system = "ember-r", error = conditionMessage(e)))
 json_line(result)

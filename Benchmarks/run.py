@@ -18,9 +18,10 @@ ftt:   only the two FT-Transformers (one timed epoch), Ember then PyTorch, `--re
 Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
 SkylakeX (per child process); R_LIBS, when set, is searched after --rlib (e.g. a library with
 mlr3 for the latency table's mlr3 row); BENCH_EPOCHS overrides the timed epochs of the MLP grid;
-BENCH_PYTHON is the interpreter that runs torch_bench.py (default: this one); BENCH_KERNELS=openblas|ember
-makes ember-bench run its matrix products with OpenBLAS's or Ember's own kernels (default: Ember's
-exactly when OpenBLAS has fallen back to pre-AVX2 kernels).
+BENCH_PYTHON is the interpreter that runs torch_bench.py (default: this one); BENCH_KERNELS=openblas|ember|byshape
+makes ember-bench run its matrix products with OpenBLAS's kernels, Ember's own, or Ember's for products with at
+most 64 rows of C and OpenBLAS's for the others (default: Ember's when OpenBLAS has fallen back to pre-AVX2
+kernels, else by shape). Tables name the kernels after the BLAS core: "+ember", "+ember≤64" (by shape).
 """
 import argparse
 import gzip
@@ -189,8 +190,11 @@ def markdown(headers, rows):
 
 
 def cores(*results):
-    # "+ember": the matrix products ran Ember's own kernels (BLAS.kernels), not OpenBLAS's.
-    return "/".join(sorted({r["blas_core"] + ("+ember" if r.get("kernels") == "ember" else "")
+    # "+ember": the matrix products ran Ember's own kernels (BLAS.kernels), not OpenBLAS's;
+    # "+ember≤64": Ember's for products with at most 64 rows of C, OpenBLAS's for the others
+    # (BLAS.Kernels.byShape).
+    suffix = {"ember": "+ember", "byShape": "+ember≤64"}
+    return "/".join(sorted({r["blas_core"] + suffix.get(r.get("kernels"), "")
                             for r in results if r.get("blas_core")})) or "—"
 
 
@@ -444,7 +448,8 @@ def core(systems, environment):
     widths = [max([len(h)] + [len(fmt(r[i])) for r in rows]) for i, h in enumerate(CORE_HEADERS)]
     for row in [None] + rows:
         print(line(CORE_HEADERS, row, widths))
-    print(f"BLAS core (Ember; +ember: its own kernels run the products by default): {cores(*ember)}")
+    print(f"BLAS core (Ember; +ember: its own kernels run the products by default, +ember≤64: for products with at "
+          f"most 64 rows): {cores(*ember)}")
     return rows, cores(*ember)
 
 

@@ -15,7 +15,12 @@
 // (the row end through masked loads); with trans_b (x·Wᵀ) the product is computed as Cᵀ = op(B)ᵀ·
 // op(A)ᵀ, op(B)ᵀ's values broadcast in the micro-kernel's A role where they are (a prefetch per
 // step, one row at a time) and op(A)ᵀ packed (m × kc: small), the tiles transposed in registers
-// into C. Each element gets the same products in the same order on every path, so the same bits.
+// into C. The same transposed path serves x·Wᵀ with few columns of C (at most FEW_COLUMNS outputs:
+// a network's head), whose packed tiles would hold 1–12 of their 16 or 32 lanes. Each element gets
+// the same products in the same order on every path, so the same bits.
+//
+// Epilogue (cember_sgemm_bias_relu): a layer's bias is added where beta·C would be on the first k
+// block and the ReLU applied on the last, as the tiles are stored.
 // When k is small (a weight gradient: C is the weight, read and written), tiles are walked row tile
 // by row tile, so that C streams along its rows, and each tile's C is prefetched before its loop.
 //
