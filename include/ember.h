@@ -296,6 +296,11 @@ int32_t ember_dataset_free(ember_dataset *dataset);
 int32_t ember_dataset_add_numeric(ember_dataset *dataset, const char *name, const double *x, int64_t n_cols,
                                   int32_t layout);
 
+/** Adds a numeric input `name` from n_cols separate columns (e.g. a data.frame's, without first copying
+ *  them into one matrix): columns[j] points at the n_rows finite doubles of column j. */
+int32_t ember_dataset_add_numeric_columns(ember_dataset *dataset, const char *name, const double *const *columns,
+                                          int64_t n_cols);
+
 /** Adds a categorical input `name`: an n_rows × n_cols matrix of 0-based level codes (>= 0). */
 int32_t ember_dataset_add_categorical(ember_dataset *dataset, const char *name, const int32_t *codes,
                                       int64_t n_cols, int32_t layout);

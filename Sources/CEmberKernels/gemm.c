@@ -54,6 +54,7 @@ enum {
     MAX_NV = 2,   // 16-float vectors in the widest NR
     SMALL_M = 64, // products with at most this many rows of C read op(B) in place
     FEW_COLUMNS = 12, // x·Wᵀ products with at most this many columns of C compute Cᵀ
+    MIN_TRANSPOSED_ROWS = 16, // and those with at least this many rows (and at most SMALL_M)
 };
 
 // The paths of cember_sgemm (cember_gemm_force_route in tests).
@@ -449,9 +450,12 @@ static void sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
     // With trans_b and few columns of C (a layer's forward product with at most 12 outputs, as a
     // network's head), a packed tile would hold n columns of 16 or 32 lanes; computing Cᵀ fills
     // them with rows instead (4096 × 1 × 64: 58 µs instead of 125).
-    int route = trans_b && (m <= SMALL_M || n <= FEW_COLUMNS) ? ROUTE_TRANSPOSED
-                : m > SMALL_M                               ? ROUTE_PACKED
-                                                            : ROUTE_B_IN_PLACE;
+    // Below 16 rows the transposed tiles would fill fewer than 16 of their lanes, and op(B) is
+    // small or its packing cheap next to the waste: packed (one row through a 64 × 64 layer:
+    // about 5 times fewer instructions).
+    int route = trans_b && ((m >= MIN_TRANSPOSED_ROWS && m <= SMALL_M) || n <= FEW_COLUMNS) ? ROUTE_TRANSPOSED
+                : m > SMALL_M || trans_b                                                    ? ROUTE_PACKED
+                                                                                            : ROUTE_B_IN_PLACE;
     int32_t forced = __atomic_load_n(&forced_route, __ATOMIC_RELAXED);
     if (forced == ROUTE_PACKED || (forced == ROUTE_B_IN_PLACE && !trans_b) || forced == ROUTE_TRANSPOSED) route = forced;
     DISPATCH(gemm, route, GEMM_PASS)

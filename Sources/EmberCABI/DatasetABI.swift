@@ -35,12 +35,38 @@ public func ember_dataset_add_numeric(_ dataset: OpaquePointer?, _ name: UnsafeP
         let (box, n, cols, columnMajor) = try matrixArguments(dataset, name, nCols, layout)
         guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
         let count = try checkedElements([box.rows, cols], "x")
-        for i in 0..<count where !x[i].isFinite {
+        if let i = firstNonFinite(x, count) {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
             throw EmberError(.invalidArgument, "[x] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", col))) is \(x[i]); expected finite values",
                              detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
         }
         try box.add(n, try tensor(from: x, shape: [box.rows, cols], columnMajor: columnMajor, argument: "x"))
+    }
+}
+
+/// Adds a numeric input from separate columns (a data.frame's, without first copying them into
+/// one matrix): `columns[j]` points at the `n_rows` values of column j.
+@_cdecl("ember_dataset_add_numeric_columns")
+public func ember_dataset_add_numeric_columns(_ dataset: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+                                              _ columns: UnsafePointer<UnsafePointer<Double>?>?, _ nCols: Int64) -> Int32 {
+    guarded {
+        let (box, n, cols, _) = try matrixArguments(dataset, name, nCols, 1)  // layout: column-major
+        guard let columns else { throw EmberError.invalidArgument("columns", "is NULL") }
+        _ = try checkedElements([box.rows, cols], "columns")
+        var pointers: [UnsafePointer<Double>] = []
+        pointers.reserveCapacity(cols)
+        for j in 0..<cols {
+            guard let column = columns[j] else {
+                throw EmberError(.invalidArgument, "[columns] input '\(n)': \(ErrorIndex.describe(("column", j))) is NULL; expected \(box.rows) values",
+                                 detail: EmberError.Detail(op: "dataset", argument: "columns", index: j, expected: "a pointer to \(box.rows) values", got: "NULL"))
+            }
+            if let row = firstNonFinite(column, box.rows) {
+                throw EmberError(.invalidArgument, "[x] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", j))) is \(column[row]); expected finite values",
+                                 detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(column[row])"))
+            }
+            pointers.append(column)
+        }
+        try box.add(n, try tensor(columns: pointers, rows: box.rows, argument: "columns"))
     }
 }
 

@@ -259,27 +259,7 @@ let copyChunk = 1 << 22
 func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argument: String) throws -> Tensor {
     let n = try checkedElements(shape, argument)
     if columnMajor, shape.count == 2 {
-        // A matrix (a data.frame's numeric columns): row blocks that fit in L1 with one column of
-        // the source each, written row-major straight into the tensor's storage.
-        let rows = shape[0], cols = shape[1], block = 256
-        return try Tensor.build(shape: shape) { out in
-            guard let dst = out.baseAddress else { return }
-            var r0 = 0, copied = 0, polled = -copyChunk
-            while r0 < rows {
-                // In chunks, polling the host's interrupt check between them, as below.
-                if copied - polled >= copyChunk {
-                    try Interrupts.poll("dataset", "while copying '\(argument)' (\(copied) of \(n) values)")
-                    polled = copied
-                }
-                let r1 = min(r0 + block, rows)
-                copied += (r1 - r0) * cols
-                for j in 0..<cols {
-                    let column = x + j * rows
-                    for r in r0..<r1 { dst[r * cols + j] = Float(column[r]) }
-                }
-                r0 = r1
-            }
-        }
+        return try tensor(columns: (0..<shape[1]).map { x + $0 * shape[0] }, rows: shape[0], argument: argument)
     }
     var data = [Float](repeating: 0, count: n)
     if !columnMajor || shape.count <= 1 {
@@ -312,6 +292,39 @@ func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argu
         }
     }
     return try Tensor(shape: shape, data: data)
+}
+
+/// A [rows, columns.count] tensor from separate columns of `rows` doubles (a column-major matrix's,
+/// or a data.frame's): row blocks that fit in L1 with one column of the source each, written
+/// row-major straight into the tensor's storage.
+func tensor(columns: [UnsafePointer<Double>], rows: Int, argument: String) throws -> Tensor {
+    let cols = columns.count, n = try checkedElements([rows, cols], argument), block = 256
+    return try Tensor.build(shape: [rows, cols]) { out in
+        guard let dst = out.baseAddress else { return }
+        var r0 = 0, copied = 0, polled = -copyChunk
+        while r0 < rows {
+            // In chunks, polling the host's interrupt check between them (large data takes a while).
+            if copied - polled >= copyChunk {
+                try Interrupts.poll("dataset", "while copying '\(argument)' (\(copied) of \(n) values)")
+                polled = copied
+            }
+            let r1 = min(r0 + block, rows)
+            copied += (r1 - r0) * cols
+            for (j, column) in columns.enumerated() {
+                for r in r0..<r1 { dst[r * cols + j] = Float(column[r]) }
+            }
+            r0 = r1
+        }
+    }
+}
+
+/// The index of the first of `count` values at `x` that is not finite, if any (one vectorisable
+/// pass; the index only when there is one).
+func firstNonFinite(_ x: UnsafePointer<Double>, _ count: Int) -> Int? {
+    var bad: UInt8 = 0
+    for i in 0..<count { bad |= x[i].isFinite ? 0 : 1 }
+    guard bad != 0 else { return nil }
+    return (0..<count).first { !x[$0].isFinite }
 }
 
 /// Writes a row-major [rows, cols] tensor to a caller buffer in its layout.

@@ -109,6 +109,47 @@ final class CABITests: XCTestCase {
         XCTAssertEqual(ErrorIndex.describe(("transform", 1)), "transform 1 (0-based)")
     }
 
+    /// A numeric input from separate columns equals the same values as one column-major matrix
+    /// (the same predictions, bit for bit); a NULL column, a non-finite value (named by row and
+    /// column) and a missing array are refused.
+    func testNumericInputFromSeparateColumns() throws {
+        let model = try makeModel()
+        defer { _ = ember_model_free(model) }
+        let (x, _) = clusters(31)
+        let n = 31
+        let matrix = try makeData(x, nil, rows: n)
+        defer { _ = ember_dataset_free(matrix) }
+        var columns: OpaquePointer?
+        check(ember_dataset_new(&columns, Int64(n)))
+        defer { _ = ember_dataset_free(columns) }
+        let first = Array(x[0..<n]), second = Array(x[n..<(2 * n)])
+        first.withUnsafeBufferPointer { a in
+            second.withUnsafeBufferPointer { b in
+                let pointers: [UnsafePointer<Double>?] = [a.baseAddress, b.baseAddress]
+                check(ember_dataset_add_numeric_columns(columns, "num", pointers, 2))
+            }
+        }
+        var viaMatrix = [Double](repeating: 0, count: n * 3), viaColumns = viaMatrix
+        check(ember_model_predict(model, matrix, 7, 1, &viaMatrix, Int64(viaMatrix.count)))
+        check(ember_model_predict(model, columns, 7, 1, &viaColumns, Int64(viaColumns.count)))
+        XCTAssertEqual(viaColumns, viaMatrix)
+
+        var data: OpaquePointer?
+        check(ember_dataset_new(&data, 3))
+        defer { _ = ember_dataset_free(data) }
+        let good: [Double] = [1, 2, 3], bad: [Double] = [4, .infinity, 6]
+        good.withUnsafeBufferPointer { a in
+            bad.withUnsafeBufferPointer { b in
+                expectError(ember_dataset_add_numeric_columns(data, "num", [a.baseAddress, b.baseAddress], 2), invalid,
+                            "input 'num': row 1, column 1 (0-based) is inf; expected finite values", argument: "num")
+                expectError(ember_dataset_add_numeric_columns(data, "num", [a.baseAddress, nil], 2), invalid,
+                            "input 'num': column 1 (0-based) is NULL; expected 3 values", argument: "columns")
+            }
+        }
+        expectError(ember_dataset_add_numeric_columns(data, "num", nil, 2), invalid, "columns", argument: "columns")
+        expectError(ember_dataset_add_numeric_columns(data, "num", nil, 0), invalid, "n_cols")
+    }
+
     func testErrorDetailIsStructuredAndClearedBySuccess() throws {
         var d = ember_error_detail_layout()
         var data: OpaquePointer?

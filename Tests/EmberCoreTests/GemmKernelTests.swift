@@ -347,8 +347,9 @@ final class GemmKernelTests: XCTestCase {
     /// `.byShape` runs Ember's kernels for at most `BLAS.smallRows` rows of C and OpenBLAS's above:
     /// its results are those of the one or the other, bit for bit.
     func testByShapeTakesEmberKernelsForFewRows() throws {
-        for (m, n, k) in [(32, 200, 1000), (64, 30, 70), (65, 30, 70), (400, 400, 32)] {
-            let p = Problem(transA: false, transB: true, m: m, n: n, k: k, pad: 0, rng: &rng)
+        for (m, n, k, tB) in [(32, 200, 1000, true), (64, 30, 70, true), (65, 30, 70, true), (400, 400, 32, false),
+                              (1, 100, 300, true), (4, 100, 300, false)] {
+            let p = Problem(transA: false, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
             let expected = try p.blas(m <= BLAS.smallRows ? .ember : .openBLAS, alpha: 1, beta: 0)
             XCTAssertEqual(try p.blas(.byShape, alpha: 1, beta: 0).map(\.bitPattern), expected.map(\.bitPattern), p.name)
         }

@@ -159,5 +159,14 @@ final class InferencePlanTests: XCTestCase {
                 }
             }
         }
+        // With the default kernels a row's prediction has the same bits whatever else is predicted
+        // with it: one row, 5 rows (no plan) and the same rows among 300 (the plan, batches of 128).
+        BLAS.kernels = BLAS.defaultKernels
+        let x = randomTensor([300, 300], &rng, -2, 2)
+        let all = try model.logits(try Dataset(inputs: ["num": x]), batchSize: 128).data
+        let five = try model.logits(try Dataset(inputs: ["num": try x.gatherRows(130..<135)]), batchSize: 128).data
+        XCTAssertEqual(five.map(\.bitPattern), all[(130 * 3)..<(135 * 3)].map(\.bitPattern))
+        let one = try model.logits(try Dataset(inputs: ["num": try x.gatherRows(299..<300)]), batchSize: 128).data
+        XCTAssertEqual(one.map(\.bitPattern), all[(299 * 3)...].map(\.bitPattern))
     }
 }

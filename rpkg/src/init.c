@@ -421,37 +421,37 @@ static int factor_codes(SEXP col, SEXP levels, int *codes, int n) {
     return 1;
 }
 
-/* `n` finite numbers from element `offset` of a numeric, integer or logical vector (a column, or
-   a matrix's column); 0 on NA or a non-finite value. */
-static int finite_values(SEXP x, R_xlen_t offset, double *out, int n) {
+/* Column `n` values from element `offset` of a numeric, integer or logical vector (a column, or a
+   matrix's column) as finite doubles: a numeric vector's own values (no copy), the others
+   converted into a buffer from R_alloc; NULL on NA or a non-finite value. */
+static const double *finite_column(SEXP x, R_xlen_t offset, int n) {
     switch (TYPEOF(x)) {
     case REALSXP: {
         /* isfinite() inline (R_FINITE calls a function per value); NA is a NaN, so not finite. */
         const double *v = REAL(x) + offset;
         int finite = 1;
         for (int r = 0; r < n; r++) finite &= isfinite(v[r]) != 0;
-        if (!finite) return 0;
-        memcpy(out, v, (size_t)n * sizeof(double));
-        return 1;
+        return finite ? v : NULL;
     }
     case INTSXP:
     case LGLSXP: {
         const int *v = (TYPEOF(x) == INTSXP ? INTEGER(x) : LOGICAL(x)) + offset;
+        double *out = (double *)R_alloc((size_t)n, sizeof(double));
         for (int r = 0; r < n; r++) {
-            if (v[r] == NA_INTEGER) return 0;
+            if (v[r] == NA_INTEGER) return NULL;
             out[r] = (double)v[r];
         }
-        return 1;
+        return out;
     }
     default:
-        return 0;
+        return NULL;
     }
 }
 
 /* The values of a plain (unclassed, dimensionless) numeric, integer or logical column. */
-static int numeric_values(SEXP col, double *out, int n) {
-    if (OBJECT(col) || XLENGTH(col) != n || !Rf_isNull(Rf_getAttrib(col, R_DimSymbol))) return 0;
-    return finite_values(col, 0, out, n);
+static const double *numeric_column(SEXP col, int n) {
+    if (OBJECT(col) || XLENGTH(col) != n || !Rf_isNull(Rf_getAttrib(col, R_DimSymbol))) return NULL;
+    return finite_column(col, 0, n);
 }
 
 /* Predictions (or logits) of `newdata` as a column-major matrix, or NULL (see above). */
@@ -495,22 +495,25 @@ SEXP C_ember_predict_plan(SEXP model, SEXP plan, SEXP newdata, SEXP logits, SEXP
     }
     if (n < 1) return R_NilValue;
 
-    double *num = (double *)R_alloc((size_t)n * (size_t)(pn > 0 ? pn : 1), sizeof(double));
+    /* The numeric columns where they are (doubles are passed without a copy; integers, logicals
+       and ordered factors converted), one pointer per column. */
+    const double **num = (const double **)R_alloc((size_t)(pn > 0 ? pn : 1), sizeof(double *));
     int *categ = (int *)R_alloc((size_t)n * (size_t)(pc > 0 ? pc : 1), sizeof(int));
     for (int c = 0; c < pn; c++) {
         R_xlen_t j = column_index(colnames, STRING_ELT(num_names, c));
         if (j < 0) return R_NilValue;
-        double *dst = num + (size_t)c * (size_t)n;
         SEXP levels = VECTOR_ELT(num_levels, c);
         if (!is_frame) {
-            if (!Rf_isNull(levels) || !finite_values(newdata, j * (R_xlen_t)n, dst, n)) return R_NilValue;
+            if (!Rf_isNull(levels) || (num[c] = finite_column(newdata, j * (R_xlen_t)n, n)) == NULL) return R_NilValue;
         } else if (Rf_isNull(levels)) {
-            if (!numeric_values(VECTOR_ELT(newdata, j), dst, n)) return R_NilValue;
+            if ((num[c] = numeric_column(VECTOR_ELT(newdata, j), n)) == NULL) return R_NilValue;
         } else {
             /* An ordered factor: its codes 1..K in the training levels. */
             int *codes = (int *)R_alloc((size_t)n, sizeof(int));
+            double *dst = (double *)R_alloc((size_t)n, sizeof(double));
             if (!factor_codes(VECTOR_ELT(newdata, j), levels, codes, n)) return R_NilValue;
             for (int r = 0; r < n; r++) dst[r] = (double)codes[r] + 1.0;
+            num[c] = dst;
         }
     }
     for (int c = 0; c < pc; c++) {
@@ -528,7 +531,7 @@ SEXP C_ember_predict_plan(SEXP model, SEXP plan, SEXP newdata, SEXP logits, SEXP
     int32_t st = ember_dataset_new(&d, (int64_t)n);
     if (st == EMBER_OK && add_num) {
         what = "adding a numeric input";
-        st = ember_dataset_add_numeric(d, "num", num, pn, EMBER_LAYOUT_COLUMN_MAJOR);
+        st = ember_dataset_add_numeric_columns(d, "num", num, pn);
     }
     if (st == EMBER_OK && add_categ) {
         what = "adding a categorical input";
