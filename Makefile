@@ -129,7 +129,7 @@ clean:
 BENCH_PYTHON ?= python3
 BENCH_RUN = $(BENCH_PYTHON) Benchmarks/run.py --ember .build/release/ember-bench --rlib $(RLIB_LOCAL)
 
-.PHONY: bench bench-quick bench-latency bench-ftt bench-core bench-build bench-graph bench-extending bench-images bench-finetune bench-tabular
+.PHONY: bench bench-quick bench-products bench-latency bench-ftt bench-core bench-build bench-graph bench-extending bench-images bench-finetune bench-tabular
 
 bench-build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release --product ember-bench
@@ -141,6 +141,10 @@ bench: bench-build
 ## A few cells of each, for everyday use.
 bench-quick: bench-build
 	$(BENCH_RUN) quick
+
+## The grid's SGD cells: Swift's step against MKL's time for the batch's products alone on the same shapes.
+bench-products: bench-build
+	$(BENCH_RUN) products
 
 ## Only the FT-Transformers (the large one BENCH_FTT_REPEAT times).
 bench-ftt: bench-build

@@ -2,7 +2,7 @@
 (ember_bench.R, the package installed in .rlib) and PyTorch (torch_bench.py, optional) one after
 the other, each measurement in its own process, and prints tables of ratios measured in this run.
 
-    python3 Benchmarks/run.py quick|full|core|ftt [--ember .build/release/ember-bench] [--rlib .rlib] [--repeat 1]
+    python3 Benchmarks/run.py quick|full|core|latency|ftt|products [--ember .build/release/ember-bench] [--rlib .rlib] [--repeat 1]
 
 quick: five cells of the MLP grid (5 timed epochs) at one and two threads, Fashion-MNIST at one
        thread, one seed, the small FT-Transformer and a 30-epoch long run (denormals).
@@ -14,6 +14,8 @@ latency: only the prediction latency table (quick and full end with it): one row
        predict() and an mlr3 learner's $predict_newdata() (when mlr3 is on R_LIBS), 10,000 rows'
        rows/s, Ember through R vs PyTorch.
 ftt:   only the two FT-Transformers (one timed epoch), Ember then PyTorch, `--repeat` times.
+products: the grid's SGD cells, Swift's step against MKL's time for the batch's products alone on the
+       same shapes (also columns of the full grid).
 
 Environment: BENCH_CORETYPES=1 runs everything twice, with OPENBLAS_CORETYPE unset and set to
 SkylakeX (per child process); R_LIBS, when set, is searched after --rlib (e.g. a library with
@@ -202,7 +204,8 @@ def cores(*results):
 # The benchmarks.
 
 MLP_HEADERS = ["opt", "layers", "width", "Swift ms", "R ms", "PyTorch ms", "Swift/PT", "R/PT", "Swift GFLOP/s",
-               "fwd+bwd GFLOP/s", "opt step ms", "Swift/MKL rate", "RSS Swift", "RSS R", "RSS PT", "BLAS core (Swift/R)"]
+               "fwd+bwd GFLOP/s", "opt step ms", "Swift/MKL rate", "RSS Swift", "RSS R", "RSS PT", "BLAS core (Swift/R)",
+               "MKL products ms", "Swift/MKL same shapes"]
 
 
 def mlp_flop(layers, width, batch=32):
@@ -267,24 +270,57 @@ def mlp_grid(systems, mode, environment):
     # The yardstick of the products' rate: MKL's large sgemm, one thread, in this run.
     mkl = run(systems, "torch", "sgemm", {}, environment)[0].get("gflops")
     print(f"MKL's large sgemm (1024³, torch.matmul, one thread): {fmt(mkl)} GFLOP/s; Swift/MKL rate: Swift GFLOP/s "
-          f"over it.", flush=True)
+          f"over it. MKL products ms: the batch's products alone through torch.mm on the cell's shapes, cold weights "
+          f"layer after layer as in a step; Swift/MKL same shapes: that time over Swift's whole step (at least the "
+          f"fraction of MKL's rate on these shapes that Swift's products reach).", flush=True)
     print(line(MLP_HEADERS), flush=True)
     rows = []
     for opt, layers, width in mlp_cells(mode):
         options = dict(data=data, n=N, p=P, layers=layers, width=width, opt=opt, epochs=epochs, warmup=1)
         s, r, t = (run(systems, system, "mlp", options, environment)[0] for system in ("swift", "r", "torch"))
+        # The batch's products alone through MKL on the cell's own shapes (torch.mm, cold weights
+        # layer after layer as in a step); Swift's whole step against that time: at least the
+        # fraction of MKL's rate on these shapes that Swift's products reach.
+        mkl_products = run(systems, "torch", "mlp-products", {"layers": layers, "width": width, "p": P},
+                           environment)[0].get("products_ms")
         ms = s.get("median_batch_ms"), r.get("mean_batch_ms"), t.get("median_batch_ms")
         # R gives a mean per batch: compare it with PyTorch's mean.
         row = [opt, layers, width if layers else "—", *ms, ratio(ms[0], ms[2]), ratio(ms[1], t.get("mean_batch_ms")),
                ratio(mlp_flop(layers, width) / 1e6, ms[0]), ratio(mlp_flop(layers, width) / 1e6, s.get("median_fwdbwd_ms")),
                s.get("median_opt_ms"), ratio(ratio(mlp_flop(layers, width) / 1e6, ms[0]), mkl), s.get("peak_rss_mib"),
-               r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}"]
+               r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}", mkl_products,
+               ratio(mkl_products, ms[0])]
         rows.append(row)
         print(line(MLP_HEADERS, row), flush=True)
         # Same seed, data and settings: Swift and R must train the very same network.
         if s.get("final_loss") and r.get("final_loss") and abs(s["final_loss"] - r["final_loss"]) > 1e-5 * abs(s["final_loss"]):
             print(f"  ! the final training losses of Swift ({s['final_loss']:.7g}) and R ({r['final_loss']:.7g}) differ",
                   flush=True)
+    return rows
+
+
+PRODUCTS_HEADERS = ["layers", "width", "Swift SGD ms", "MKL products ms", "Swift/MKL same shapes", "BLAS core"]
+
+
+def products(systems, environment):
+    """The SGD cells of the grid (5 timed epochs): Swift's whole step against MKL's time for the
+    batch's products alone on the same shapes (torch_bench.py mlp-products)."""
+    data = regression_data()
+    print("\nMLP SGD cells, one thread: Swift's median ms per batch (5 timed epochs) against the batch's matrix "
+          "products alone through MKL on the same shapes (torch.mm, cold weights layer after layer as in a step); "
+          "Swift/MKL same shapes: MKL's time over Swift's whole step.", flush=True)
+    print(line(PRODUCTS_HEADERS), flush=True)
+    rows = []
+    for opt, layers, width in mlp_cells("full"):
+        if opt != "sgd" or layers == 0:
+            continue
+        s = run(systems, "swift", "mlp", dict(data=data, n=N, p=P, layers=layers, width=width, opt=opt, epochs=5,
+                                              warmup=1), environment)[0]
+        t = run(systems, "torch", "mlp-products", {"layers": layers, "width": width, "p": P}, environment)[0]
+        row = [layers, width, s.get("median_batch_ms"), t.get("products_ms"),
+               ratio(t.get("products_ms"), s.get("median_batch_ms")), cores(s)]
+        rows.append(row)
+        print(line(PRODUCTS_HEADERS, row), flush=True)
     return rows
 
 
@@ -468,7 +504,7 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["quick", "full", "core", "latency", "ftt"])
+    parser.add_argument("mode", choices=["quick", "full", "core", "latency", "ftt", "products"])
     parser.add_argument("--ember", default=str(HERE.parent / ".build" / "release" / "ember-bench"))
     parser.add_argument("--rlib", default=str(HERE.parent / ".rlib"))
     parser.add_argument("--repeat", type=int, default=1, help="ftt mode: how many times to run each pair")
@@ -494,6 +530,10 @@ def main():
             rows, blas = core(systems, environment)
             summaries.append(f"**EmberCore vs PyTorch, one thread** ({label}; BLAS core {blas})\n\n"
                              + markdown(CORE_HEADERS, rows))
+            continue
+        if args.mode == "products":
+            summaries.append(f"**MLP SGD cells against MKL's products on the same shapes**, one thread ({label})\n\n"
+                             + markdown(PRODUCTS_HEADERS, products(systems, environment)))
             continue
         if args.mode == "latency":
             summaries.append(latency_summary(label, *latency(systems, environment)))
@@ -527,8 +567,9 @@ def summary(label, mlp, two, images, ftt, long):
 
     text = (f"**MLP, time per batch** ({label}; BLAS core Swift/R: {', '.join(sorted({r[15] for r in mlp}))}; "
             f"peak RSS Swift {peak(mlp, 12)}, R {peak(mlp, 13)}, PyTorch {peak(mlp, 14)}; Swift/MKL rate: the batch's "
-            f"product work per second over MKL's large-sgemm rate, one thread, this run)\n\n"
-            + markdown(MLP_HEADERS[:12], [r[:12] for r in mlp]))
+            f"product work per second over MKL's large-sgemm rate, one thread, this run; Swift/MKL same shapes: MKL's "
+            f"time for the batch's products alone on the cell's shapes over Swift's whole step)\n\n"
+            + markdown(MLP_HEADERS[:12] + MLP_HEADERS[16:], [r[:12] + r[16:] for r in mlp]))
     if two:
         text += (f"\n\n**MLP, two threads**, Swift and PyTorch at two threads each, ms per batch (the faster of two "
                  f"runs each); speed-up: one-thread time over two-thread time ({label})\n\n" + markdown(THREADS_HEADERS, two))

@@ -265,6 +265,33 @@ def sgemm_bench(a):
     emit(bench="matmul 1024x1024·1024x1024", gflops=2 * 1024 ** 3 / s / 1e9)
 
 
+def mlp_products_bench(a):
+    """The matrix products of one MLP training batch alone, through MKL (torch.mm into preallocated
+    outputs): per layer the forward product x·Wᵀ, the weight gradient dyᵀ·x and (after the first
+    layer) the input gradient dy·W, over distinct weights layer after layer as a step touches them.
+    The yardstick of the products' rate on the grid's own shapes."""
+    torch.manual_seed(1)
+    sizes = [a.p] + [a.width] * a.layers + [1]
+    ws = [torch.rand(o, i) * 0.1 for i, o in zip(sizes, sizes[1:])]
+    xs = [torch.rand(32, i) for i in sizes[:-1]]
+    ys = [torch.empty(32, o) for o in sizes[1:]]
+    dys = [torch.rand(32, o) for o in sizes[1:]]
+    gws = [torch.empty(o, i) for i, o in zip(sizes, sizes[1:])]
+    dxs = [torch.empty(32, i) for i in sizes[:-1]]
+
+    def step():
+        for i, w in enumerate(ws):
+            torch.mm(xs[i], w.t(), out=ys[i])
+        for i in reversed(range(len(ws))):
+            torch.mm(dys[i].t(), xs[i], out=gws[i])
+            if i > 0:
+                torch.mm(dys[i], ws[i], out=dxs[i])
+
+    s = seconds_per_call(step)
+    flop = 2 * 32 * (2 * sum(i * o for i, o in zip(sizes, sizes[1:])) + sum(i * o for i, o in zip(sizes[1:], sizes[2:])))
+    emit(products_ms=s * 1e3, gflops=flop / s / 1e9)
+
+
 def core_bench(a):
     for m, k, n in [(32, 1000, 100), (32, 400, 400), (200, 32, 200), (400, 32, 400), (128, 784, 256), (1024, 1024, 1024)]:
         x, w = torch.rand(m, k) * 2 - 1, torch.rand(k, n) * 2 - 1
@@ -518,8 +545,8 @@ def latency_bench(a):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "fashion", "ftt", "resnet", "core", "sgemm", "transforms", "images",
-                                            "jpeg-files", "jpeg", "latency"])
+    parser.add_argument("command", choices=["mlp", "mlp-products", "fashion", "ftt", "resnet", "core", "sgemm", "transforms",
+                                            "images", "jpeg-files", "jpeg", "latency"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
                           ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
                           ("depth", 18), ("size", 32), ("batch", 32), ("steps", 10), ("channels", 3), ("predict", 0),
@@ -542,7 +569,7 @@ def main():
         a.epochs = 2 if a.command in ("fashion", "ftt") else 1 if a.command in ("images", "jpeg") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
-    {"mlp": mlp_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench, "sgemm": sgemm_bench,
+    {"mlp": mlp_bench, "mlp-products": mlp_products_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench, "sgemm": sgemm_bench,
      "transforms": transforms_bench, "images": images_bench, "jpeg-files": jpeg_files_bench,
      "jpeg": jpeg_bench, "latency": latency_bench}[a.command](a)
 
