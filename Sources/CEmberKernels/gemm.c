@@ -449,7 +449,7 @@ static void sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
     // much as the product, so it is read in place.
     // With trans_b and few columns of C (a layer's forward product with at most 12 outputs, as a
     // network's head), a packed tile would hold n columns of 16 or 32 lanes; computing Cᵀ fills
-    // them with rows instead (4096 × 1 × 64: 58 µs instead of 125).
+    // them with rows instead (4096 × 1 × 64: 53–58 µs instead of 125, a one-off measurement).
     // Below 16 rows the transposed tiles would fill fewer than 16 of their lanes, and op(B) is
     // small or its packing cheap next to the waste: packed (one row through a 64 × 64 layer:
     // about 5 times fewer instructions).

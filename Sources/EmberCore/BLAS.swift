@@ -20,7 +20,8 @@ public enum BLAS {
         /// others. With few rows (a batch of 32 through a layer: the forward product and the
         /// input gradient) Ember's kernels read the weight where it is, while OpenBLAS packs it
         /// first, which costs about as much as the product when the weight comes cold from L3.
-        /// Measured on an AMD EPYC (Zen 4) in the width-400 MLP: forward and input-gradient
+        /// Measured on an AMD EPYC (Zen 4) in the width-400 MLP (a one-off C micro-benchmark; the
+        /// step: `ember-bench mlp` with `BENCH_KERNELS=openblas|byshape`): forward and input-gradient
         /// products 13–25% faster; OpenBLAS stays faster for the weight gradient (k = 32).
         case byShape = 2
     }
@@ -124,8 +125,8 @@ public enum BLAS {
             scale(m: m, n: n, beta: beta, c: c, ldc: n)
             return
         }
-        let lda = transA ? m : k, ldb = transB ? k : n, sgemm = selectedSgemm(rows: m, transB: transB)
-        inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m, transB: transB)) { byColumns, lo, size in
+        let lda = transA ? m : k, ldb = transB ? k : n, sgemm = selectedSgemm(rows: m)
+        inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m)) { byColumns, lo, size in
             if size == (byColumns ? n : m) {
                 sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
             } else if byColumns {
@@ -235,7 +236,7 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        selectedSgemm(rows: m, transB: transB)(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        selectedSgemm(rows: m)(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
     /// C = beta · C for an empty inner dimension (BLAS may not touch C at all then); rows `ldc` apart.
@@ -253,10 +254,10 @@ public enum BLAS {
     ///
     /// By shape, every product of at most `smallRows` rows runs Ember's, one row included (where
     /// OpenBLAS's small-matrix path is faster: 0.21 µs for one row through a hot 64 × 64 weight
-    /// against Ember's 0.74 on an AMD EPYC Zen 4): with Ember's kernels on every path of a
-    /// prediction (`BLAS.linearForward` runs them for any batch), a row's prediction has the same
-    /// bits whatever else is predicted with it.
-    private static func usesEmber(rows m: Int, transB: Bool) -> Bool {
+    /// against Ember's 0.74 on an AMD EPYC Zen 4, in a one-off C micro-benchmark): with Ember's
+    /// kernels on every path of a prediction (`BLAS.linearForward` runs them for any batch), a
+    /// row's prediction has the same bits whatever else is predicted with it.
+    private static func usesEmber(rows m: Int) -> Bool {
         switch kernels {
         case .ember: return true
         case .openBLAS: return false
@@ -265,8 +266,8 @@ public enum BLAS {
     }
 
     /// The product call of the kernels `kernels` selects for a product with `m` rows of C.
-    private static func selectedSgemm(rows m: Int, transB: Bool) -> Sgemm {
-        if usesEmber(rows: m, transB: transB) { return emberSgemm }
+    private static func selectedSgemm(rows m: Int) -> Sgemm {
+        if usesEmber(rows: m) { return emberSgemm }
         return openBLASSgemm
     }
 

@@ -57,15 +57,15 @@ final class InferencePlan {
         var claimed = Set<Int>()
         for (i, (module, inputs)) in modules.enumerated() {
             if let linear = module as? Linear, inputs.count == 1, !claimed.contains(i) {
-                var relu = false
+                // At the ReLU's position when the ReLU alone reads it, else at its own.
+                var last = i
                 if let j = soleReader(i), !claimed.contains(j), modules[j].1.count == 1,
                    (modules[j].0 as? Activation)?.function == .relu {
-                    relu = true
                     steps[i] = .fused
-                    claimed.insert(j)
+                    last = j
                 }
-                steps[relu ? (soleReader(i) ?? i) : i] = .linear(linear, input: inputs[0], relu: relu)
-                claimed.insert(i)
+                steps[last] = .linear(linear, input: inputs[0], relu: last != i)
+                claimed.formUnion([i, last])
                 continue
             }
             guard let conv = module as? Conv, inputs.count == 1, !claimed.contains(i) else { continue }
