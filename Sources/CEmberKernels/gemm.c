@@ -2,7 +2,7 @@
 // that leave the vector units unused (Debian's OpenBLAS 0.3.21 falls back to SSE3 "Prescott"
 // kernels on CPUs it does not know: docs/architecture.md#openblas-core-detection).
 //
-// The classic Goto/BLIS structure: for each block of NC columns and KC values of k, op(B) is
+// The classic Goto/BLIS structure: for each block of NC columns and of k (depth_block), op(B) is
 // packed into NR-wide column panels (row l of a panel holds B(l, j..j+NR) contiguously), and for
 // each block of MC rows op(A) into MR-tall row panels (row l holds A(i..i+MR, l)); packing handles
 // the transposes (16×16 in-register transposes where the source is contiguous along k), so one
@@ -31,11 +31,15 @@
 // Numerics. Unlike the other kernels of this target, FMA is intended: the AVX variants use fused
 // multiply-adds (explicitly; contraction stays off), the baseline a multiply and an add, so the
 // baseline differs from them in the last bits. Each element of C gets, for each k block in order
-// (KC is the same in every variant), acc = Σ_l A(i, l)·B(l, j) summed sequentially from l = 0,
+// (depth_block(k): k cut into ceil(k / KC) blocks of equal size rounded up to 16, the last one
+// shorter; the same in every variant), acc = Σ_l A(i, l)·B(l, j) summed sequentially from l = 0,
 // then C = alpha·acc + beta·C (first block; beta = 0 never reads C) or C = alpha·acc + C (later
 // blocks). That order depends on k only, never on where the element sits in a tile, block or
 // panel: splitting C into row or column panels (BLAS.gemm does, over threads) does not change a
-// bit, and the AVX-512 and AVX2 variants give identical results.
+// bit, and the AVX-512 and AVX2 variants give identical results. Nor does cutting k at block
+// boundaries (BLAS.gemm's depth split, which cember_sgemm_depth_block serves): block b alone with
+// beta 0 gives acc_b exactly (alpha 1), and adding the blocks' results to C in order repeats the
+// kernel's own C = acc_b + C.
 //
 // Packing buffers are per thread (a pthread key, freed when the thread exits), grown to the
 // largest product seen; in a steady state of repeated shapes nothing is allocated. If allocation
@@ -47,7 +51,7 @@
 #include <stdlib.h>
 
 enum {
-    KC = 256,     // k block: every variant uses the same (it fixes each element's order of additions)
+    KC = 256,     // the largest k block (see depth_block): it fixes each element's order of additions
     MC = 144,     // rows of A packed at a time (a multiple of every MR)
     NC = 2048,    // columns of B packed at a time (a multiple of every NR)
     MAX_MR = 12,
@@ -254,6 +258,18 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
 
 // MARK: Blocking
 
+/// The k block of a product of depth k: k cut into ceil(k / KC) blocks of equal size, rounded up to
+/// a multiple of 16 (the last block shorter). Equal blocks let BLAS.gemm give each of two threads
+/// one block of a 400-deep product (208 + 192) with the same bits as one thread's product.
+INLINE int64_t depth_block(int64_t k) {
+    int64_t blocks = (k + KC - 1) / KC;
+    if (blocks <= 1) return KC;
+    int64_t kc = ((k + blocks - 1) / blocks + 15) / 16 * 16;
+    return kc < KC ? kc : KC;
+}
+
+int64_t cember_sgemm_depth_block(int64_t k) { return k <= 0 ? KC : (k < depth_block(k) ? k : depth_block(k)); }
+
 /// Whether gemm_body walks C's tiles row tile by row tile: when the packed B block (kc × ncur)
 /// fits in 256 KB of L2.
 #define ROWS_FIRST(kc, ncur) ((kc) * (ncur) <= 65536)
@@ -273,12 +289,13 @@ INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip
                       const float *bias, int relu, float *buf, int64_t mc, int64_t nc) {
     const int64_t NR = 16 * NV;
     int64_t depth = k < KC ? k : KC, ncmax = bip ? 0 : ((n < nc ? n : nc) + NR - 1) / NR * NR;
+    const int64_t kb = depth_block(k);
     float *pb = buf, *pa = buf + ncmax * depth;
     for (int64_t jc = 0; jc < n; jc += nc) {
         int64_t ncur = n - jc < nc ? n - jc : nc;
-        for (int64_t pc = 0; pc < k; pc += KC) {
-            int64_t kc = k - pc < KC ? k - pc : KC;
-            int first = pc == 0, last = pc + KC >= k;
+        for (int64_t pc = 0; pc < k; pc += kb) {
+            int64_t kc = k - pc < kb ? k - pc : kb;
+            int first = pc == 0, last = pc + kb >= k;
             for (int64_t jp = 0; !bip && jp < ncur; jp += NR) {
                 pack_panel(NR, ncur - jp < NR ? ncur - jp : NR, kc, b + pc * brs + (jc + jp) * bcs, bcs, brs,
                            pb + jp * kc, lanes, store);
@@ -327,9 +344,10 @@ INLINE void gemm_body_t(const int MR, const int NV, const int fused, lanes_fn la
                         float *buf) {
     const int64_t NR = 16 * NV;
     const uint32_t blast = 0xFFFF;
-    for (int64_t pc = 0; pc < k; pc += KC) {
-        int64_t kc = k - pc < KC ? k - pc : KC;
-        int first = pc == 0, last = pc + KC >= k;
+    const int64_t kb = depth_block(k);
+    for (int64_t pc = 0; pc < k; pc += kb) {
+        int64_t kc = k - pc < kb ? k - pc : kb;
+        int first = pc == 0, last = pc + kb >= k;
         for (int64_t ip = 0; ip < m; ip += NR) {
             pack_panel(NR, m - ip < NR ? m - ip : NR, kc, a + ip * ars + pc * acs, ars, acs, buf + ip * kc, lanes,
                        store);

@@ -80,7 +80,7 @@ final class GemmKernelTests: XCTestCase {
 
         /// BLAS.gemm with the given kernels on C0 (packed to leading dimension n), the operands
         /// repacked without padding (BLAS.gemm takes minimal leading dimensions).
-        func blas(_ kernels: BLAS.Kernels, alpha: Float, beta: Float) throws -> [Float] {
+        func blas(_ kernels: BLAS.Kernels, alpha: Float, beta: Float, split: BLAS.Split = .automatic) throws -> [Float] {
             let saved = BLAS.kernels
             BLAS.kernels = kernels
             defer { BLAS.kernels = saved }
@@ -93,7 +93,7 @@ final class GemmKernelTests: XCTestCase {
                     try c.withUnsafeMutableBufferPointer { pc in
                         guard let pa = pa.baseAddress, let pb = pb.baseAddress, let pc = pc.baseAddress else { return }
                         try BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa, b: pb,
-                                      beta: beta, c: pc)
+                                      beta: beta, c: pc, split: split)
                     }
                 }
             }
@@ -201,6 +201,57 @@ final class GemmKernelTests: XCTestCase {
                 XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), p.name)
             }
         }
+    }
+
+    /// k is summed in blocks of equal size (a multiple of 16, at most 256; the last one shorter):
+    /// the boundaries `Split.depth` cuts at.
+    func testDepthBlocks() {
+        for (k, block) in [(1, 1), (200, 200), (256, 256), (257, 144), (400, 208), (512, 256), (769, 208), (1000, 256)] {
+            XCTAssertEqual(cember_sgemm_depth_block(Int64(k)), Int64(block), "k = \(k)")
+        }
+        XCTAssertEqual(BLAS.depthScratchCount(m: 32, n: 100, k: 400), 32 * 100, "one block beyond the first")
+        XCTAssertEqual(BLAS.depthScratchCount(m: 32, n: 100, k: 1000), 3 * 32 * 100)
+        XCTAssertEqual(BLAS.depthScratchCount(m: 32, n: 100, k: 256), 0, "one block: nothing to cut")
+    }
+
+    /// `Split.depth` (k cut at block boundaries over the threads, the blocks added in order) and
+    /// `Split.rows` give the bits of the uncut product with Ember's kernels, in the four transpose
+    /// cases, at two and three threads. The depth split writes its scratch exactly when k has two
+    /// blocks or more and the product is large enough; with too small a scratch, alpha other than 1
+    /// or OpenBLAS's kernels it is not used (the product cut as `.automatic`).
+    func testDepthAndRowSplitsGiveTheBitsOfTheWholeProduct() throws {
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        var cut = 0
+        for (m, n, k) in [(32, 400, 400), (1, 1100, 1000), (64, 300, 513), (48, 200, 300), (32, 200, 200)] {
+            for (tA, tB) in Self.transposes {
+                let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
+                try Engine.setNumThreads(1)
+                let whole = try p.blas(.ember, alpha: 1, beta: 0).map(\.bitPattern)
+                let count = BLAS.depthScratchCount(m: m, n: n, k: k)
+                let cuts = k > 256 && m * n * k >= BLAS.splitWork
+                for t in [2, 3] {
+                    try Engine.setNumThreads(t)
+                    for (kernels, size, alpha) in [(BLAS.Kernels.byShape, count, Float(1)), (.ember, count, 1),
+                                                   (.ember, count - 1, 1), (.ember, count, 0.5), (.openBLAS, count, 1)] {
+                        var scratch = [Float](repeating: .nan, count: max(count, 1))
+                        let got = try scratch.withUnsafeMutableBufferPointer { s in
+                            try p.blas(kernels, alpha: alpha, beta: 0,
+                                       split: .depth(scratch: s.baseAddress.unsafelyUnwrapped, count: size))
+                        }
+                        let used = cuts && size == count && alpha == 1 && kernels != .openBLAS
+                        XCTAssertEqual(scratch.contains { !$0.isNaN }, used, "\(p.name), \(t) threads, \(kernels) scratch \(size) alpha \(alpha)")
+                        if kernels != .openBLAS && alpha == 1 {
+                            XCTAssertEqual(got.map(\.bitPattern), whole, "\(p.name), \(t) threads, \(kernels) scratch \(size)")
+                        }
+                        if used { cut += 1 }
+                    }
+                    XCTAssertEqual(try p.blas(.ember, alpha: 1, beta: 0, split: .rows).map(\.bitPattern), whole,
+                                   "\(p.name), \(t) threads, rows")
+                }
+            }
+        }
+        XCTAssertEqual(cut, 4 * 4 * 2 * 2, "four shapes cut along k, four transpose cases, two thread counts, two kernel settings")
     }
 
     /// Every path of cember_sgemm (both operands packed; op(B) read in place; Cᵀ computed with
@@ -328,18 +379,22 @@ final class GemmKernelTests: XCTestCase {
         let (m, n, k) = (150, 130, 70)
         let x = (0..<(m * k)).map { _ in rng.uniform(-1, 1) }, w = (0..<(n * k)).map { _ in rng.uniform(-1, 1) }
         let bias = (0..<n).map { _ in rng.uniform(-1, 1) }
-        for kernels in [BLAS.Kernels.ember, .openBLAS] {
+        // asGemm: the bits of the separate passes with gemm's own choice (by shape: OpenBLAS for
+        // 150 rows, Ember's kernels for 40).
+        for (kernels, asGemm, rows) in [(BLAS.Kernels.ember, false, m), (.openBLAS, false, m), (.byShape, true, m),
+                                        (.byShape, true, 40), (.ember, true, m), (.openBLAS, true, m)] {
             BLAS.kernels = kernels
-            var expected = (0..<m).flatMap { _ in bias }
-            try BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: x, b: w, beta: 1, c: &expected)
+            var expected = (0..<rows).flatMap { _ in bias }
+            try BLAS.gemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, b: w, beta: 1, c: &expected)
             expected = expected.map { $0 > 0 ? $0 : 0 }
             for threads in [1, 2] {
                 try Engine.setNumThreads(threads)
-                var got = [Float](repeating: .nan, count: m * n)
+                var got = [Float](repeating: .nan, count: rows * n)
                 try got.withUnsafeMutableBufferPointer { c in
-                    try BLAS.linearForward(m: m, n: n, k: k, x: x, weight: w, bias: bias, relu: true, c: c.baseAddress.unsafelyUnwrapped)
+                    try BLAS.linearForward(m: rows, n: n, k: k, x: x, weight: w, bias: bias, relu: true,
+                                           c: c.baseAddress.unsafelyUnwrapped, asGemm: asGemm)
                 }
-                XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(kernels), \(threads) threads")
+                XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(kernels), asGemm \(asGemm), \(rows) rows, \(threads) threads")
             }
         }
     }

@@ -571,6 +571,36 @@ final class CompiledStepTests: XCTestCase {
         }
     }
 
+    /// Layers wider than 256 at two threads: the compiled step keeps each weight's rows on one
+    /// thread (the input gradient cut along k, `BLAS.Split.depth`) and still gives the tape's bits
+    /// (AdamW) and the same weights at one and two threads (AdamW, and SGD folded into the products).
+    func testWideLayersGiveTheSameBitsAtOneAndTwoThreads() throws {
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        var rng = RandomGenerator(seed: 8)
+        let x = try Tensor.normal([96, 20], rng: &rng), y = try Tensor.normal([96], rng: &rng)
+        let spec = try Architectures.mlp(TabularInputs(numeric: 20), neurons: [300, 300], p: 0)
+        func train(_ opt: OptimizerConfig, compiled: Bool, threads: Int) throws -> [String: Tensor] {
+            try Engine.setNumThreads(threads)
+            let model = try Model(spec: spec, task: .regression, seed: 2)
+            var config = TrainerConfig()
+            config.batchSize = 32
+            config.optimizer = opt
+            config.compiledStep = compiled
+            let trainer = try Trainer(model: model, config: config)
+            if compiled { XCTAssertEqual(trainer.chainPlan?.depthScratchCount, 32 * 300, "the input gradient of a 300 × 300 weight has two blocks of k") }
+            try trainer.fit(try Dataset(x: x, y: y), epochs: 2)
+            return model.snapshotWeights()
+        }
+        for opt in [OptimizerConfig.adamw(lr: 0.01), .sgd(lr: 0.01)] {
+            let one = try train(opt, compiled: true, threads: 1), two = try train(opt, compiled: true, threads: 2)
+            XCTAssertEqual(one, two, "\(opt): one and two threads")
+            if opt.kind == .adamw {
+                XCTAssertEqual(try train(opt, compiled: false, threads: 2), two, "AdamW: tape and compiled step at two threads")
+            }
+        }
+    }
+
     /// Plain SGD folds each weight's update into the product of its gradient: the weights stay
     /// within rounding of the tape's (one rounding instead of two per update), every weight's step
     /// count advances, and a callback that reads gradients turns the folding off (then the step

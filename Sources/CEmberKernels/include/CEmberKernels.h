@@ -183,6 +183,12 @@ void cember_winograd_output(const float *restrict m, int64_t ldm, int64_t matrix
 void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/// The k block of cember_sgemm for a product of depth k (at most 256): k is summed block by block,
+/// each block's sum acc_b from zero, then C = alpha·acc_b + (b = 0 ? beta·C : C). A product cut
+/// at these boundaries, block 0 into C and each later block alone (alpha 1, beta 0) then added to C
+/// in order, gives the same bits as the whole product (alpha 1).
+int64_t cember_sgemm_depth_block(int64_t k);
+
 /// A layer's forward product with its epilogue: C = relu?(op(A)·op(B) + bias), `bias` n values
 /// (or NULL) added to every row, ReLU (x > 0 ? x : 0) when `relu` ≠ 0. The same bits as copying the
 /// bias into every row of C and calling cember_sgemm with alpha 1 and beta 1, then the ReLU, in

@@ -6,8 +6,14 @@ import Glibc
 /// steady state makes no heap allocation, and no tape is built.
 ///
 /// NOTE: it performs exactly the float operations of the tape path, in the same order (bias copy
-/// then GEMM with beta 1, the same activation and loss formulas, the same dropout draws), so both
-/// paths give bit-identical weights; TrainerTests checks this.
+/// then GEMM with beta 1, or Ember's epilogue that gives those bits; the same activation and loss
+/// formulas, the same dropout draws), so both paths give bit-identical weights; TrainerTests
+/// checks this.
+///
+/// Over several threads, each layer's weight rows stay with one thread in every product of the
+/// step (`BLAS.Split`): the forward product's panels of output columns, the weight gradient's (or
+/// the fused update's) panels of rows, and the input gradient cut along k, which runs over the
+/// weight's rows.
 final class ChainPlan {
     enum Stage {
         case linear(Linear)
@@ -32,6 +38,9 @@ final class ChainPlan {
     /// The batch's class indices (classification).
     let classes: UnsafeMutablePointer<Int>
     let logSoftmax: UnsafeMutablePointer<Float>
+    /// The input gradients' blocks of k beyond the first thread's (`BLAS.Split.depth`).
+    let depthScratch: UnsafeMutablePointer<Float>
+    let depthScratchCount: Int
 
     /// A plan for `network` and batches of at most `batchSize` rows, or nil when the network is
     /// not a supported chain.
@@ -88,6 +97,14 @@ final class ChainPlan {
         target = .allocate(capacity: batchSize)
         classes = .allocate(capacity: batchSize)
         logSoftmax = .allocate(capacity: batchSize * w)
+        var scratch = 0
+        for (i, s) in stages.enumerated() where i > 0 {
+            if case let .linear(l) = s {
+                scratch = max(scratch, BLAS.depthScratchCount(m: batchSize, n: widths[i], k: l.outFeatures))
+            }
+        }
+        depthScratchCount = scratch
+        depthScratch = .allocate(capacity: max(scratch, 1))
         for s in stages {
             guard case let .linear(l) = s else {
                 weightGrads.append(nil)
@@ -106,6 +123,7 @@ final class ChainPlan {
         target.deallocate()
         classes.deallocate()
         logSoftmax.deallocate()
+        depthScratch.deallocate()
     }
 
     /// Weight updates folded into the weight-gradient products so far (`step`'s `optimizer`).
@@ -157,11 +175,8 @@ final class ChainPlan {
             let a = values[i], out = values[i + 1], w = widths[i + 1], n = m * w
             switch s {
             case let .linear(l):
-                if let b = l.bias?.value.unsafeReadPointer {
-                    for row in 0..<m { (out + row * w).update(from: b, count: w) }
-                }
-                try BLAS.gemm(transA: false, transB: true, m: m, n: w, k: widths[i], a: a,
-                              b: l.weight.value.unsafeReadPointer, beta: l.bias == nil ? 0 : 1, c: out)
+                try BLAS.linearForward(m: m, n: w, k: widths[i], x: a, weight: l.weight.value.unsafeReadPointer,
+                                       bias: l.bias?.value.unsafeReadPointer, relu: false, c: out, asGemm: true)
             case let .activation(f):
                 f.apply(a, out, n)
             case let .dropout(prob):
@@ -180,10 +195,15 @@ final class ChainPlan {
         // The caller stops without a step (Trainer.stopOnNonFiniteLoss).
         guard lossValue.isFinite else { return lossValue }
         // Backward.
+        let depthSplit = BLAS.Split.depth(scratch: depthScratch, count: depthScratchCount)
         for i in stride(from: stages.count - 1, through: 0, by: -1) {
             let a = values[i], out = values[i + 1], dy = grads[i + 1], dx = grads[i], w = widths[i + 1], n = m * w
             switch stages[i] {
             case let .linear(l):
+                // The weight's rows stay on one thread when the input gradient can be cut along
+                // them (two blocks of k or more); otherwise that product reads the weight by
+                // columns anyway, and the weight gradient keeps gemm's own panels.
+                let rowSplit: BLAS.Split = BLAS.depthScratchCount(m: 1, n: 1, k: w) > 0 ? .rows : .automatic
                 // The gradient tensors are reused every step (as PyTorch reuses .grad): the
                 // parameter lets go of last step's gradient first, so that this plan holds the only
                 // reference and writes in place without allocating; a copy kept elsewhere (a
@@ -193,7 +213,8 @@ final class ChainPlan {
                 if fusedScale == nil {
                     try weightGrads[i]?.withUnsafeMutableBufferPointer { gw in
                         guard let gw = gw.baseAddress else { return }
-                        try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, a: dy, b: a, c: gw)
+                        try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, a: dy, b: a, c: gw,
+                                      split: rowSplit)
                     }
                     l.weight.grad = weightGrads[i]
                 }
@@ -211,7 +232,7 @@ final class ChainPlan {
                 guard let scale = fusedScale, let optimizer else {
                     if i > 0 {
                         try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy,
-                                      b: l.weight.value.unsafeReadPointer, c: dx)
+                                      b: l.weight.value.unsafeReadPointer, c: dx, split: depthSplit)
                     }
                     continue
                 }
@@ -220,12 +241,13 @@ final class ChainPlan {
                 let current = l.weight.value.unsafeReadPointer
                 optimizer.recordFusedUpdate(of: l.weight, values: current)
                 if i > 0 {
-                    try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy, b: current, c: dx)
+                    try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy, b: current, c: dx,
+                                  split: depthSplit)
                 }
                 try l.weight.variable.value.withUnsafeMutableBufferPointer { weight in
                     guard let weight = weight.baseAddress else { return }
                     try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, alpha: scale, a: dy, b: a,
-                                  beta: 1, c: weight)
+                                  beta: 1, c: weight, split: rowSplit)
                 }
                 fusedUpdates += 1
             case let .activation(f):
