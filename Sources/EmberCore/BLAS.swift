@@ -145,10 +145,16 @@ public enum BLAS {
     /// Ember's threads run, and nothing nests. The calls go to OpenBLAS or to Ember's kernels as
     /// `kernels` says; with Ember's, the result does not depend on the number of threads or on
     /// `split`.
+    ///
+    /// `columnsDone(lo, size)` runs once for every panel of C's columns `lo..<lo + size` when it
+    /// is final, on the thread that finished it, when the product is cut into column panels (or
+    /// along k: its sums); otherwise once for all of C after the product. The caller's next pass
+    /// over C (an activation's gradient) then reads what the same thread has just written.
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, split: Split = .automatic
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, split: Split = .automatic,
+        columnsDone: (_ lo: Int, _ size: Int) -> Void = { _, _ in }
     ) throws {
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil, m >= 0, n >= 0, k >= 0 else {
             throw EmberError(.overflow, "[matmul] dimensions m=\(m), n=\(n), k=\(k) must fit 32-bit BLAS integers")
@@ -156,16 +162,18 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         if k == 0 {
             scale(m: m, n: n, beta: beta, c: c, ldc: n)
+            columnsDone(0, n)
             return
         }
         let lda = transA ? m : k, ldb = transB ? k : n, sgemm = selectedSgemm(rows: m)
         if case let .depth(scratch, count) = split, alpha == 1, beta == 0,
-           byDepth(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, scratch: scratch, count: count) {
+           byDepth(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, scratch: scratch, count: count,
+                   columnsDone: columnsDone) {
             return
         }
         var rows = false
         if case .rows = split { rows = true }
-        inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m), rows: rows) { byColumns, lo, size in
+        let columnPanels = inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m), rows: rows) { byColumns, lo, size in
             if size == (byColumns ? n : m) {
                 sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
             } else if byColumns {
@@ -173,7 +181,9 @@ public enum BLAS {
             } else {
                 sgemm(transA, transB, size, n, k, alpha, transA ? a + lo : a + lo * k, lda, b, ldb, beta, c + lo * n, n)
             }
+            if byColumns { columnsDone(lo, size) }
         }
+        if !columnPanels { columnsDone(0, n) }
     }
 
     /// `gemm` with k cut into blocks of `cember_sgemm_depth_block(k)` over Ember's threads (alpha 1,
@@ -185,7 +195,8 @@ public enum BLAS {
     /// columns. Every element gets the kernel's own sequence of roundings: the same bits.
     private static func byDepth(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>,
                                 b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                                scratch: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+                                scratch: UnsafeMutablePointer<Float>, count: Int,
+                                columnsDone: (Int, Int) -> Void) -> Bool {
         let block = Int(cember_sgemm_depth_block(Int64(k))), blocks = (k + block - 1) / block
         let threads = Swift.min(Parallel.numThreads, blocks)
         guard usesEmber(rows: m), threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork),
@@ -201,7 +212,7 @@ public enum BLAS {
                 }
             }
         }
-        inPanels(m: m, n: n, k: k, ember: true) { byColumns, lo, size in
+        let columnPanels = inPanels(m: m, n: n, k: k, ember: true) { byColumns, lo, size in
             for blk in firstEnd..<blocks {
                 let part = UnsafePointer(scratch + (blk - 1) * m * n)
                 if byColumns {
@@ -214,7 +225,9 @@ public enum BLAS {
                     for j in 0..<(size * n) { dst[j] += src[j] }
                 }
             }
+            if byColumns { columnsDone(lo, size) }
         }
+        if !columnPanels { columnsDone(0, n) }
         return true
     }
 
@@ -222,14 +235,15 @@ public enum BLAS {
     /// multiply-adds per element is cut into over Ember's threads (columns `lo..<lo + size`, or
     /// rows when C is taller than wide or `rows` is true), or once for the whole of C (size = n,
     /// or m) when it is not split: from `splitWork` multiply-adds, when the kernels are Ember's
-    /// (`ember`) or OpenBLAS itself runs one thread.
+    /// (`ember`) or OpenBLAS itself runs one thread. Returns whether `body` got panels of columns.
+    @discardableResult
     private static func inPanels(m: Int, n: Int, k: Int, ember: Bool, rows: Bool = false,
-                                 _ body: (Bool, Int, Int) -> Void) {
+                                 _ body: (Bool, Int, Int) -> Void) -> Bool {
         let threads = Parallel.numThreads, byColumns = !rows && n >= m
         let extent = byColumns ? n : m
         guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), ember || numThreads == 1 else {
             body(byColumns, 0, extent)
-            return
+            return byColumns
         }
         // Panels of whole 16-float vectors, at most one per thread.
         let panel = ((extent + threads - 1) / threads + 15) / 16 * 16
@@ -240,6 +254,7 @@ public enum BLAS {
                 body(byColumns, lo, Swift.min(panel, extent - lo))
             }
         }
+        return byColumns
     }
 
     /// A layer's forward pass into C [m, n]: `C = relu?(x · Wᵀ + bias)` with x [m, k], W [n, k]

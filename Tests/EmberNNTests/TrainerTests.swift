@@ -739,10 +739,15 @@ final class AllocationTests: XCTestCase {
         let x = try Tensor.normal([64, 20], rng: &rng)
         let y = try Tensor(shape: [64], data: (0..<64).map { Float($0 % 3) })
         let data = try Dataset(x: x, y: y)
-        // With OpenBLAS's matrix products and with Ember's own (their packing buffers are per thread, kept).
-        for (gemm, opt) in BLAS.Kernels.allCases.flatMap({ k in [(k, OptimizerConfig.sgd(lr: 0.01, momentum: 0.9)), (k, .adamw())] }) {
+        // With OpenBLAS's matrix products and with Ember's own (their packing buffers are per thread,
+        // kept); with dropout after each ReLU and without (then each ReLU is applied by the product
+        // before it, and its gradient computed with the input gradient after it: plain SGD too).
+        let cases = BLAS.Kernels.allCases.flatMap { k in
+            [(k, OptimizerConfig.sgd(lr: 0.01, momentum: 0.9), 0.1), (k, .adamw(), 0.1), (k, .sgd(lr: 0.01), 0)]
+        }
+        for (gemm, opt, p) in cases {
             BLAS.kernels = gemm
-            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 20), neurons: [32, 32], p: 0.1),
+            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 20), neurons: [32, 32], p: p),
                                   task: .multiclass(classes: 3), seed: 1)
             var config = TrainerConfig()
             config.batchSize = 16
@@ -755,7 +760,7 @@ final class AllocationTests: XCTestCase {
             cmalloc_counter_start()
             for b in 0..<10 { _ = try trainer.trainBatch(data, rows: rows, batch: b, collect: false, outputs: &unused) }
             let mallocs = cmalloc_counter_stop()
-            XCTAssertEqual(mallocs, 0, "\(opt.kind), \(gemm) kernels: heap allocations in 10 steady-state training steps")
+            XCTAssertEqual(mallocs, 0, "\(opt.kind), \(gemm) kernels, dropout \(p): heap allocations in 10 steady-state training steps")
         }
     }
 

@@ -38,6 +38,11 @@ final class ChainPlan {
     /// The batch's class indices (classification).
     let classes: UnsafeMutablePointer<Int>
     let logSoftmax: UnsafeMutablePointer<Float>
+    /// Per stage: a linear stage whose output only a ReLU stage reads (the next one). Its product
+    /// applies the ReLU as it stores its tiles, into the ReLU's output: the linear stage's own
+    /// output is not written, and the ReLU's gradient reads the ReLU's output instead of its input
+    /// (`x > 0` exactly where `relu(x) > 0`).
+    let reluAfter: [Bool]
     /// The input gradients' blocks of k beyond the first thread's (`BLAS.Split.depth`).
     let depthScratch: UnsafeMutablePointer<Float>
     let depthScratchCount: Int
@@ -80,6 +85,10 @@ final class ChainPlan {
         guard appendChain(model.network, from: spec.inputs[0].name), case .linear? = stages.last,
               model.targetScaling.mean.count == 1 else { return nil }
         self.stages = stages
+        reluAfter = stages.indices.map { i in
+            guard case .linear = stages[i], i + 1 < stages.count, case .activation(.relu) = stages[i + 1] else { return false }
+            return true
+        }
         self.inputWidth = p
         self.capacity = batchSize
         var w = p
@@ -176,8 +185,11 @@ final class ChainPlan {
             switch s {
             case let .linear(l):
                 try BLAS.linearForward(m: m, n: w, k: widths[i], x: a, weight: l.weight.value.unsafeReadPointer,
-                                       bias: l.bias?.value.unsafeReadPointer, relu: false, c: out, asGemm: true)
+                                       bias: l.bias?.value.unsafeReadPointer, relu: reluAfter[i],
+                                       c: reluAfter[i] ? values[i + 2] : out, asGemm: true)
             case let .activation(f):
+                // A ReLU after a linear stage was applied by the product.
+                if i > 0 && reluAfter[i - 1] { continue }
                 f.apply(a, out, n)
             case let .dropout(prob):
                 guard let mask = masks[i + 1] else { continue }
@@ -200,6 +212,46 @@ final class ChainPlan {
             let a = values[i], out = values[i + 1], dy = grads[i + 1], dx = grads[i], w = widths[i + 1], n = m * w
             switch stages[i] {
             case let .linear(l):
+                // A ReLU before this stage, fused with the linear stage before it: its gradient
+                // and that stage's bias gradient (the column sums of the ReLU's input gradient) are
+                // computed panel by panel of this stage's input gradient, on the thread that has
+                // just written the panel (`BLAS.gemm`'s columnsDone).
+                let reluBefore = i >= 2 && reluAfter[i - 2]
+                var previousBias: Parameter?
+                if reluBefore, case let .linear(p) = stages[i - 2], let b = p.bias, biasGrads[i - 2] != nil {
+                    previousBias = b
+                    b.grad = nil
+                }
+                func inputGradient(_ weight: UnsafePointer<Float>, _ split: BLAS.Split) throws {
+                    guard i > 0 else { return }
+                    guard reluBefore else {
+                        try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy, b: weight, c: dx,
+                                      split: split)
+                        return
+                    }
+                    let width = widths[i], reluGrad = grads[i - 1]
+                    func product(_ db: UnsafeMutablePointer<Float>?) throws {
+                        try BLAS.gemm(transA: false, transB: false, m: m, n: width, k: w, a: dy, b: weight, c: dx,
+                                      split: split) { lo, size in
+                            for r in 0..<m {
+                                let off = r * width + lo
+                                UnaryFunction.relu.gradient(dx + off, a + off, a + off, reluGrad + off, size)
+                            }
+                            guard let db else { return }
+                            for j in lo..<(lo + size) { db[j] = 0 }
+                            for r in 0..<m {
+                                let g = reluGrad + r * width
+                                for j in lo..<(lo + size) { db[j] += g[j] }
+                            }
+                        }
+                    }
+                    if let previousBias {
+                        try biasGrads[i - 2]?.withUnsafeMutableBufferPointer { db in try product(db.baseAddress) }
+                        previousBias.grad = biasGrads[i - 2]
+                    } else {
+                        try product(nil)
+                    }
+                }
                 // The weight's rows stay on one thread when the input gradient can be cut along
                 // them (two blocks of k or more); otherwise that product reads the weight by
                 // columns anyway, and the weight gradient keeps gemm's own panels.
@@ -218,7 +270,11 @@ final class ChainPlan {
                     }
                     l.weight.grad = weightGrads[i]
                 }
-                if let bias = l.bias {
+                // The bias gradient was computed with the next linear stage's input gradient when a
+                // fused ReLU sits between them.
+                var biasDone = false
+                if i + 2 < stages.count, reluAfter[i], case .linear = stages[i + 2] { biasDone = biasGrads[i] != nil }
+                if let bias = l.bias, !biasDone {
                     bias.grad = nil
                     biasGrads[i]?.withUnsafeMutableBufferPointer { db in
                         for j in 0..<w { db[j] = 0 }
@@ -230,20 +286,14 @@ final class ChainPlan {
                     bias.grad = biasGrads[i]
                 }
                 guard let scale = fusedScale, let optimizer else {
-                    if i > 0 {
-                        try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy,
-                                      b: l.weight.value.unsafeReadPointer, c: dx, split: depthSplit)
-                    }
+                    try inputGradient(l.weight.value.unsafeReadPointer, depthSplit)
                     continue
                 }
                 // Plain SGD folded into the weight-gradient product: W ← W − lr·dyᵀ·a, after the
                 // optimizer has kept W (for a non-finite loss later) and dx has read it.
                 let current = l.weight.value.unsafeReadPointer
                 optimizer.recordFusedUpdate(of: l.weight, values: current)
-                if i > 0 {
-                    try BLAS.gemm(transA: false, transB: false, m: m, n: widths[i], k: w, a: dy, b: current, c: dx,
-                                  split: depthSplit)
-                }
+                try inputGradient(current, depthSplit)
                 try l.weight.variable.value.withUnsafeMutableBufferPointer { weight in
                     guard let weight = weight.baseAddress else { return }
                     try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, alpha: scale, a: dy, b: a,
@@ -251,7 +301,15 @@ final class ChainPlan {
                 }
                 fusedUpdates += 1
             case let .activation(f):
-                if i > 0 { f.gradient(dy, a, out, dx, n) }
+                guard i > 0 else { continue }
+                // A fused ReLU's input was not written: its output stands in (see `reluAfter`).
+                // Its gradient is computed with the next stage's input gradient when that stage is linear.
+                if reluAfter[i - 1] {
+                    if i + 1 < stages.count, case .linear = stages[i + 1] { continue }
+                    f.gradient(dy, out, out, dx, n)
+                } else {
+                    f.gradient(dy, a, out, dx, n)
+                }
             case let .dropout(prob):
                 guard i > 0 else { continue }
                 if prob == 0 {
