@@ -224,7 +224,14 @@ def mlp_cells(mode):
 
 
 THREADS_HEADERS = ["opt", "layers", "width", "Swift 1t ms", "Swift 2t ms", "PyTorch 2t ms", "Swift/PT (2t)",
-                   "Swift speed-up", "PyTorch speed-up"]
+                   "Swift speed-up", "PyTorch speed-up", "round trip ns Swift/PT"]
+
+
+def round_trip_ns(systems, environment):
+    """The round trip of a cache line between CPUs 0 and 1 (ember-bench placement), in ns: tens
+    when the two vCPUs are cores of one die, several hundred when they sit on two dies of the CPU
+    (AMD's chiplets share no last-level cache), as a virtual machine's host may place them."""
+    return run(systems, "swift", "placement", {"rounds": 100000}, environment)[0].get("round_trip_ns")
 
 
 def mlp_grid_two_threads(systems, mode, environment, one_thread):
@@ -234,12 +241,16 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread):
     Each system runs each cell twice, the two systems alternating, and keeps its faster run: on a
     2-vCPU virtual machine a two-thread run now and then loses one of its vCPUs for seconds (the
     same cell then takes 1.5-3x as long, for Ember and PyTorch alike), which one run per cell
-    cannot tell from the engine's speed."""
+    cannot tell from the engine's speed. The host also moves the two vCPUs between cores of one die
+    and two dies of the CPU from minute to minute: the round trip of a cache line between them
+    (`round_trip_ns`), measured before and after each run, is printed for each kept run (the larger
+    of the two), so that a cell measured across dies shows as such."""
     epochs = int(os.environ.get("BENCH_EPOCHS", 5 if mode == "quick" else 20))
     data = regression_data()
     print(f"\nMLP, two threads: the same cells, Swift and PyTorch at two threads each (median ms per batch, the "
-          f"faster of two runs each, alternating); speed-up: each system's one-thread time over its two-thread time.",
-          flush=True)
+          f"faster of two runs each, alternating); speed-up: each system's one-thread time over its two-thread time; "
+          f"round trip: of a cache line between the two vCPUs around each kept run (tens of ns: one die; several "
+          f"hundred: two dies).", flush=True)
     print(line(THREADS_HEADERS), flush=True)
     rows = []
     for (opt, layers, width), first in zip(mlp_cells(mode), one_thread):
@@ -247,12 +258,17 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread):
         times = {"swift": [], "torch": []}
         for _ in range(2):
             for system in ("swift", "torch"):
+                before = round_trip_ns(systems, environment)
                 value = run(systems, system, "mlp", options, environment, threads=2)[0].get("median_batch_ms")
+                trips = [t for t in (before, round_trip_ns(systems, environment)) if t is not None]
                 if value is not None:
-                    times[system].append(value)
-        s2, t2 = (min(times[system]) if times[system] else None for system in ("swift", "torch"))
+                    times[system].append((value, max(trips) if trips else None))
+        s2, t2 = (min(times[system], key=lambda x: x[0]) if times[system] else (None, None)
+                  for system in ("swift", "torch"))
         s1, t1 = first[3], first[5]
-        row = [opt, layers, width if layers else "—", s1, s2, t2, ratio(s2, t2), ratio(s1, s2), ratio(t1, t2)]
+        trip = "/".join("—" if t is None else f"{t:.0f}" for t in (s2[1], t2[1]))
+        row = [opt, layers, width if layers else "—", s1, s2[0], t2[0], ratio(s2[0], t2[0]), ratio(s1, s2[0]),
+               ratio(t1, t2[0]), trip]
         rows.append(row)
         print(line(THREADS_HEADERS, row), flush=True)
     return rows
@@ -572,7 +588,9 @@ def summary(label, mlp, two, images, ftt, long):
             + markdown(MLP_HEADERS[:12] + MLP_HEADERS[16:], [r[:12] + r[16:] for r in mlp]))
     if two:
         text += (f"\n\n**MLP, two threads**, Swift and PyTorch at two threads each, ms per batch (the faster of two "
-                 f"runs each); speed-up: one-thread time over two-thread time ({label})\n\n" + markdown(THREADS_HEADERS, two))
+                 f"runs each); speed-up: one-thread time over two-thread time; round trip: of a cache line between the two "
+                 f"vCPUs around each kept run, the larger of before and after (tens of ns: two cores of one die; several "
+                 f"hundred: two dies of the CPU, which share no cache) ({label})\n\n" + markdown(THREADS_HEADERS, two))
     if images:
         text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "
                  f"peak RSS Ember {peak(images, 10)}, PyTorch {peak(images, 11)})\n\n"

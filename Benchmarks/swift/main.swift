@@ -9,6 +9,7 @@
 //                        [--mode train|predict]
 //     ember-bench core
 //     ember-bench transforms [--threads 1]
+//     ember-bench placement [--rounds 200000]
 //
 // BENCH_KERNELS=openblas|ember|byshape in the environment sets BLAS.kernels (default: Ember's
 // kernels when OpenBLAS has fallen back to pre-AVX2 kernels, else by shape), to time each on one
@@ -34,8 +35,9 @@ do {
     case "resnet": try resnetBench(options)
     case "core": try coreBench(options)
     case "transforms": try transformBench(options)
+    case "placement": try placementBench(options)
     default:
-        print("usage: ember-bench mlp|fashion|ftt|resnet|core|transforms --name value ... (see Benchmarks/README.md)")
+        print("usage: ember-bench mlp|fashion|ftt|resnet|core|transforms|placement --name value ... (see Benchmarks/README.md)")
         exit(2)
     }
 } catch {
