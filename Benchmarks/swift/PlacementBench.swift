@@ -3,7 +3,9 @@
 // other answers). Two cores of one die (sharing its last-level cache) take tens of nanoseconds;
 // two dies of an AMD EPYC (chiplets, no shared last-level cache) take several hundred. A
 // virtual machine's host moves its vCPUs between such placements from minute to minute, and
-// two-thread times follow: run.py measures this before and after every two-thread run.
+// two-thread times follow: run.py measures this before and after every two-thread run. It also
+// prints the engine's own view of the same: its pool's round trip and whether it counts its
+// threads as being on two dies (Parallel.threadsOnTwoDies).
 import EmberCore
 import Glibc
 import Synchronization
@@ -12,15 +14,17 @@ import Synchronization
 /// A global, not a class's property: the object's reference count would share its cache line.
 private let flag = Atomic<Int>(0)
 
-/// Pins the calling thread to `cpu`; false when the machine has no such CPU or refuses.
-private func pin(to cpu: Int) -> Bool {
+/// Pins the calling thread to `cpu`, or lets it run on CPUs 0..<count (`cpu` nil); false when
+/// the machine has no such CPU or refuses.
+private func pin(to cpu: Int?, count: Int = 0) -> Bool {
     var set = cpu_set_t()
     withUnsafeMutableBytes(of: &set) { raw in
         raw.initializeMemory(as: UInt8.self, repeating: 0)
         let word = raw.bindMemory(to: UInt.self)
         let bits = UInt.bitWidth
-        guard cpu / bits < word.count else { return }
-        word[cpu / bits] |= 1 << UInt(cpu % bits)
+        for c in cpu.map({ [$0] }) ?? Array(0..<count) where c / bits < word.count {
+            word[c / bits] |= 1 << UInt(c % bits)
+        }
     }
     // pthread_setaffinity_np is a GNU extension the Glibc module does not declare: looked up at run time.
     typealias SetAffinity = @convention(c) (pthread_t, Int, UnsafePointer<cpu_set_t>) -> Int32
@@ -58,5 +62,11 @@ func placementBench(_ o: Options) throws {
     }
     let seconds = now() - start
     pthread_join(thread, nil)
-    emit([("system", .text("ember-swift")), ("round_trip_ns", .number(seconds / Double(rounds) * 1e9))])
+    // The engine's own view: its pool's measurement at two threads (Parallel.roundTripNanoseconds).
+    // Pool workers inherit the creating thread's CPUs: unpinned first.
+    _ = pin(to: nil, count: sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    try Engine.setNumThreads(2)
+    emit([("system", .text("ember-swift")), ("round_trip_ns", .number(seconds / Double(rounds) * 1e9)),
+          ("pool_round_trip_ns", .number(Parallel.roundTripNanoseconds.map(Double.init) ?? .nan)),
+          ("two_dies", .number(Parallel.threadsOnTwoDies ? 1 : 0))])
 }

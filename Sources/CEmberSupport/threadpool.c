@@ -10,9 +10,13 @@
 // costs a futex call and a trip through the scheduler each time (a fifth of a 2-thread MLP
 // profile). So idle workers, and a caller waiting for its loop to finish, first watch the job
 // counters for `SPIN_NS` before they sleep on the condition variable.
+//
+// The pool also measures how far apart its threads sit (cember_pool_round_trip_ns): the round trip
+// of a cache line between two of them, within a job that has one chunk per thread.
 #include "CEmberSupport.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +54,11 @@ static job_t job;
 static int workers_started = 0;
 static pid_t pool_pid = 0;  // the process the pool belongs to (for diagnostics)
 static int32_t requested_threads = 1;
+// cember_pool_round_trip_ns: the last measurement (ns; -1: none), when it was taken, and a test
+// override (-1: none). Atomic: read and written by any caller.
+static int32_t round_trip_ns = -1;
+static int64_t round_trip_at_ns = 0;
+static int32_t round_trip_forced_ns = -1;
 
 static int64_t now_ns(void) {
     struct timespec t;
@@ -99,10 +108,11 @@ static void run_chunks(uint64_t generation) {
     }
 }
 
+// `arg`: the job generation when the worker was created (before the job that needed it was
+// posted), so that it takes part in that job too.
 static void *worker_main(void *arg) {
-    (void)arg;
     pthread_mutex_lock(&lock);
-    uint64_t seen = job.generation;
+    uint64_t seen = (uint64_t)(uintptr_t)arg;
     for (;;) {
         while (job.generation == seen || job.next >= job.chunks) {
             if (job.generation != seen) seen = job.generation;  // a job whose chunks are all taken
@@ -145,10 +155,11 @@ static void ensure_workers(int count) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&t, &attr, worker_main, NULL);
+        // Under submit_lock: no job is being posted, the generation is stable.
+        int rc = pthread_create(&t, &attr, worker_main, (void *)(uintptr_t)__atomic_load_n(&job.generation, __ATOMIC_ACQUIRE));
         pthread_attr_destroy(&attr);
         if (rc != 0) break;  // fewer workers: the caller does more of the work itself
-        workers_started++;
+        __atomic_store_n(&workers_started, workers_started + 1, __ATOMIC_RELAXED);  // read without the lock by cember_pool_round_trip_ns
     }
 }
 
@@ -164,29 +175,43 @@ void cember_set_num_threads(int32_t threads) {
     __atomic_store_n(&requested_threads, threads, __ATOMIC_RELAXED);
 }
 
-int32_t cember_num_threads(void) { return __atomic_load_n(&requested_threads, __ATOMIC_RELAXED); }
+// cember_serial_begin/end: nesting depth of this thread's serial regions.
+static _Thread_local int serial_depth = 0;
 
-void cember_parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void *ctx) {
-    if (n <= 0) return;
+void cember_serial_begin(void) { serial_depth++; }
+
+void cember_serial_end(void) {
+    if (serial_depth > 0) serial_depth--;
+}
+
+int32_t cember_num_threads(void) {
+    return serial_depth > 0 ? 1 : __atomic_load_n(&requested_threads, __ATOMIC_RELAXED);
+}
+
+// cember_parallel_for; when the job cannot run over the pool (one chunk, a nested or concurrent
+// call, no worker), it runs serially if `serial` is set, else not at all. Returns whether it ran
+// over the pool.
+static int parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void *ctx, int serial) {
+    if (n <= 0) return 0;
     if (min_chunk < 1) min_chunk = 1;
     int32_t threads = cember_num_threads();
     int64_t chunks = n / min_chunk;
     if (chunks > threads) chunks = threads;
     if (chunks <= 1) {
-        run_serial(n, fn, ctx);
-        return;
+        if (serial) run_serial(n, fn, ctx);
+        return 0;
     }
     pthread_once(&init_once, init_pool);
     // One job at a time; a nested or concurrent call runs serially instead of waiting.
     if (pthread_mutex_trylock(&submit_lock) != 0) {
-        run_serial(n, fn, ctx);
-        return;
+        if (serial) run_serial(n, fn, ctx);
+        return 0;
     }
     ensure_workers(threads);
     if (workers_started == 0) {
         pthread_mutex_unlock(&submit_lock);
-        run_serial(n, fn, ctx);
-        return;
+        if (serial) run_serial(n, fn, ctx);
+        return 0;
     }
     pthread_mutex_lock(&lock);
     job.fn = fn;
@@ -207,6 +232,91 @@ void cember_parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void 
     while (job.remaining > 0) pthread_cond_wait(&done_cv, &lock);
     pthread_mutex_unlock(&lock);
     pthread_mutex_unlock(&submit_lock);
+    return 1;
 }
 
-int32_t cember_pool_workers(void) { return workers_started; }
+void cember_parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void *ctx) {
+    (void)parallel_for(n, min_chunk, fn, ctx, 1);
+}
+
+int32_t cember_pool_workers(void) { return __atomic_load_n(&workers_started, __ATOMIC_RELAXED); }
+
+// The round-trip measurement: a job of one chunk per thread; once every chunk has started (each on
+// its own thread), chunk 0 sends `ball` back and forth with chunk 1 ROUNDS times, in groups of
+// GROUP, and keeps the fastest group's time per round (a thread descheduled for a moment slows a
+// group, not the measurement). Every wait gives
+// up after `patience_ns` (a thread descheduled or missing; 200 µs, or 5 ms while the job starts the
+// workers): then nothing is measured.
+enum { ROUNDS = 32, GROUP = 4 };
+
+typedef struct {
+    int64_t arrived;
+    int64_t chunks;
+    int64_t ball;
+    int64_t round_ns;  // 0 until chunk 0 has timed the rounds: the fastest group's time per round
+    int64_t patience_ns;
+} meeting_t;
+
+// Waits until *value == target (or >= with `at_least`); 0 after `patience_ns`.
+static int await_value(const int64_t *value, int64_t target, int at_least, int64_t patience_ns) {
+    int64_t deadline = 0;
+    for (int i = 0;; i++) {
+        int64_t v = __atomic_load_n(value, __ATOMIC_ACQUIRE);
+        if (at_least ? v >= target : v == target) return 1;
+        CPU_RELAX();
+        if ((i & 63) == 63) {
+            int64_t t = now_ns();
+            if (deadline == 0) deadline = t + patience_ns;
+            else if (t > deadline) return 0;
+        }
+    }
+}
+
+static void meet(void *ctx, int64_t begin, int64_t end) {
+    (void)end;
+    meeting_t *m = ctx;
+    __atomic_add_fetch(&m->arrived, 1, __ATOMIC_ACQ_REL);
+    if (!await_value(&m->arrived, m->chunks, 1, m->patience_ns) || begin > 1) return;
+    if (begin == 0) {
+        int64_t best = INT64_MAX, start = now_ns();
+        for (int64_t i = 0; i < ROUNDS; i++) {
+            __atomic_store_n(&m->ball, 2 * i + 1, __ATOMIC_RELEASE);
+            if (!await_value(&m->ball, 2 * i + 2, 0, m->patience_ns)) return;
+            if (i % GROUP == GROUP - 1) {
+                int64_t t = now_ns();
+                if (t - start < best) best = t - start;
+                start = t;
+            }
+        }
+        __atomic_store_n(&m->round_ns, best / GROUP > 0 ? best / GROUP : 1, __ATOMIC_RELEASE);
+    } else {
+        for (int64_t i = 0; i < ROUNDS; i++) {
+            if (!await_value(&m->ball, 2 * i + 1, 0, m->patience_ns)) return;
+            __atomic_store_n(&m->ball, 2 * i + 2, __ATOMIC_RELEASE);
+        }
+    }
+}
+
+int32_t cember_pool_round_trip_ns(int64_t max_age_ns) {
+    int32_t threads = cember_num_threads();
+    if (threads < 2) return -1;
+    int32_t forced = __atomic_load_n(&round_trip_forced_ns, __ATOMIC_RELAXED);
+    if (forced >= 0) return forced;
+    int64_t at = __atomic_load_n(&round_trip_at_ns, __ATOMIC_RELAXED), now = now_ns();
+    if (at == 0 || now - at > max_age_ns) {
+        // Not while the pool is busy (a nested or concurrent call): the chunks would run one after
+        // another on one thread, each waiting for the others in vain.
+        int starting = __atomic_load_n(&workers_started, __ATOMIC_RELAXED) < threads - 1;
+        meeting_t m = {0, threads, 0, 0, starting ? 5000000 : 200000};
+        if (parallel_for(threads, 1, meet, &m, 0) && m.round_ns > 0) {
+            __atomic_store_n(&round_trip_ns, (int32_t)(m.round_ns < INT32_MAX ? m.round_ns : INT32_MAX), __ATOMIC_RELAXED);
+        }
+        // Also when nothing was measured: the next attempt waits its turn like a measurement.
+        __atomic_store_n(&round_trip_at_ns, now_ns(), __ATOMIC_RELAXED);
+    }
+    return __atomic_load_n(&round_trip_ns, __ATOMIC_RELAXED);
+}
+
+int32_t cember_pool_force_round_trip_ns(int32_t ns) {
+    return __atomic_exchange_n(&round_trip_forced_ns, ns < 0 ? -1 : ns, __ATOMIC_RELAXED);
+}

@@ -13,6 +13,38 @@ public enum Parallel {
         return Int(cember_num_threads())
     }
 
+    /// The round trip of a cache line between two of the pool's threads, in nanoseconds, or nil
+    /// with one thread (or while no measurement has succeeded). The pool measures it within a job
+    /// of one chunk per thread (32 round trips), again when the last measurement is 50 ms old:
+    /// about 60 ns between two cores of one die, several hundred between two dies of the CPU,
+    /// which share no last-level cache (AMD's chiplets; a virtual machine's vCPUs may sit either
+    /// way and move between the two).
+    public static var roundTripNanoseconds: Int? {
+        _ = Engine.defaultsApplied
+        let ns = cember_pool_round_trip_ns(50_000_000)
+        return ns >= 0 ? Int(ns) : nil
+    }
+
+    /// Round trips from which the pool's threads count as being on two dies (`roundTripNanoseconds`).
+    public static let farRoundTrip = 200
+
+    /// Whether the pool's threads sit on two dies of the CPU, as far as their round trip tells.
+    public static var threadsOnTwoDies: Bool { (roundTripNanoseconds ?? 0) >= farRoundTrip }
+
+    /// For tests: makes `roundTripNanoseconds` give `ns` (with more than one thread) instead of
+    /// measuring, or measure again (nil).
+    static func forceRoundTrip(_ ns: Int?) {
+        _ = cember_pool_force_round_trip_ns(ns.map { Int32(clamping: $0) } ?? -1)
+    }
+
+    /// Runs `body` with this thread's loops and matrix products on this thread alone
+    /// (`numThreads` is 1 inside), the pool left idle; nests.
+    public static func serially<T>(_ body: () throws -> T) rethrows -> T {
+        cember_serial_begin()
+        defer { cember_serial_end() }
+        return try body()
+    }
+
     /// Sets the threads of Ember's loops (not of BLAS: see `Engine.setNumThreads`).
     static func setNumThreads(_ n: Int) {
         _ = Engine.defaultsApplied

@@ -254,6 +254,73 @@ final class GemmKernelTests: XCTestCase {
         XCTAssertEqual(cut, 4 * 4 * 2 * 2, "four shapes cut along k, four transpose cases, two thread counts, two kernel settings")
     }
 
+    /// The pool measures the round trip of a cache line between two of its threads: a value with
+    /// two threads (well below a millisecond), none with one; a forced value stands in for tests.
+    func testThePoolMeasuresTheRoundTripBetweenItsThreads() throws {
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        try Engine.setNumThreads(1)
+        XCTAssertNil(Parallel.roundTripNanoseconds)
+        XCTAssertFalse(Parallel.threadsOnTwoDies)
+        try Engine.setNumThreads(2)
+        let ns = try XCTUnwrap(Parallel.roundTripNanoseconds, "two threads: the pool measures a round trip")
+        XCTAssertTrue((1..<1_000_000).contains(ns), "\(ns) ns")
+        Parallel.forceRoundTrip(400)
+        defer { Parallel.forceRoundTrip(nil) }
+        XCTAssertEqual(Parallel.roundTripNanoseconds, 400)
+        XCTAssertTrue(Parallel.threadsOnTwoDies)
+        Parallel.forceRoundTrip(60)
+        XCTAssertFalse(Parallel.threadsOnTwoDies)
+    }
+
+    /// `Parallel.serially` runs its body with one thread (nested too) and restores the count.
+    func testSeriallyRunsOnOneThread() throws {
+        let threads = Engine.numThreads
+        defer { try? Engine.setNumThreads(threads) }
+        try Engine.setNumThreads(2)
+        let inner = Parallel.serially { (Parallel.numThreads, Parallel.serially { Parallel.numThreads }, Parallel.numThreads) }
+        XCTAssertTrue(inner == (1, 1, 1), "\(inner)")
+        XCTAssertEqual(Parallel.numThreads, 2)
+        XCTAssertNil(Parallel.serially { Parallel.roundTripNanoseconds }, "one thread: no round trip")
+    }
+
+    /// With the pool's threads on two dies, a product is split only where each thread gets at least
+    /// `BLAS.farPanel` columns (or rows) or blocks of k: 300 columns stay whole, 400 are split, and
+    /// k = 257 (blocks of 144) is not cut. Visible in how many panels `columnsDone` reports; the
+    /// bits are the same either way.
+    func testThreadsOnTwoDiesSplitOnlyWideProducts() throws {
+        let threads = Engine.numThreads
+        defer {
+            try? Engine.setNumThreads(threads)
+            Parallel.forceRoundTrip(nil)
+        }
+        try Engine.setNumThreads(2)
+        for (m, n, k, split, near, far) in [(32, 300, 200, false, 2, 1), (32, 400, 400, false, 2, 2), (32, 300, 257, true, 2, 1),
+                                            (32, 300, 400, true, 2, 1)] {
+            let p = Problem(transA: false, transB: false, m: m, n: n, k: k, pad: 0, rng: &rng)
+            var results: [[UInt32]] = [], panels: [Int] = [], cut: [Bool] = []
+            for ns in [60, 400] {
+                Parallel.forceRoundTrip(ns)
+                var scratch = [Float](repeating: .nan, count: max(BLAS.depthScratchCount(m: m, n: n, k: k), 1))
+                let count = split ? BLAS.depthScratchCount(m: m, n: n, k: k) : 0
+                var c = [Float](repeating: .nan, count: m * n)
+                let calls = ManagedCounter()
+                try scratch.withUnsafeMutableBufferPointer { s in
+                    try BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: p.a, b: p.b, c: &c,
+                                  split: split ? .depth(scratch: s.baseAddress.unsafelyUnwrapped, count: count) : .automatic) { _, _ in
+                        calls.add()
+                    }
+                }
+                results.append(c.map(\.bitPattern))
+                panels.append(calls.value)
+                cut.append(scratch.contains { !$0.isNaN })
+            }
+            XCTAssertEqual(panels, [near, far], "\(m)×\(k)·\(k)×\(n): panels on one die and on two")
+            XCTAssertEqual(results[0], results[1], "\(m)×\(k)·\(k)×\(n): the same bits")
+            XCTAssertEqual(cut, [split, split && k == 400], "\(m)×\(k)·\(k)×\(n): cut along k")
+        }
+    }
+
     /// Every path of cember_sgemm (both operands packed; op(B) read in place; Cᵀ computed with
     /// op(B) read in place) gives the same bits, in every instruction-set variant, for row counts
     /// around the tiles and k across a block boundary (256), with padded leading dimensions.
@@ -494,5 +561,23 @@ final class GemmKernelTests: XCTestCase {
                                                   ldb: n, c: &unused, ldc: n)) { error in
             XCTAssertTrue("\(error)".contains("leading dimensions"), "\(error)")
         }
+    }
+}
+
+/// Counts calls from several threads.
+final class ManagedCounter: @unchecked Sendable {
+    private var count = 0
+    private var lock = pthread_mutex_t()
+    init() { pthread_mutex_init(&lock, nil) }
+    deinit { pthread_mutex_destroy(&lock) }
+    func add() {
+        pthread_mutex_lock(&lock)
+        count += 1
+        pthread_mutex_unlock(&lock)
+    }
+    var value: Int {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return count
     }
 }

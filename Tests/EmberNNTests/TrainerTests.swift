@@ -1,4 +1,4 @@
-import EmberCore
+@testable import EmberCore
 @testable import EmberNN
 import EmberTestSupport
 import Foundation
@@ -599,6 +599,45 @@ final class CompiledStepTests: XCTestCase {
                 XCTAssertEqual(try train(opt, compiled: false, threads: 2), two, "AdamW: tape and compiled step at two threads")
             }
         }
+    }
+
+    /// While the pool's threads sit on two dies, a compiled step of narrow layers runs on the
+    /// training thread alone (its loops see one thread), with the same weights; a step with a layer
+    /// of 400 outputs still uses both threads.
+    func testNarrowStepsRunOnOneThreadAcrossDies() throws {
+        let threads = Engine.numThreads
+        defer {
+            try? Engine.setNumThreads(threads)
+            Parallel.forceRoundTrip(nil)
+        }
+        try Engine.setNumThreads(2)
+        final class ThreadsSeen: TrainerCallback {
+            var readsGradients: Bool { false }
+            var seen: Set<Int> = []
+            func onAfterBackward(_ trainer: Trainer, batch: Int) throws { seen.insert(Engine.numThreads) }
+        }
+        var rng = RandomGenerator(seed: 3)
+        let x = try Tensor.normal([64, 20], rng: &rng), y = try Tensor.normal([64], rng: &rng)
+        func train(width: Int, roundTrip: Int) throws -> (weights: [String: Tensor], threads: Set<Int>) {
+            Parallel.forceRoundTrip(roundTrip)
+            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 20), neurons: [width, width]),
+                                  task: .regression, seed: 4)
+            var config = TrainerConfig()
+            config.batchSize = 32
+            config.optimizer = .sgd(lr: 0.01)
+            let trainer = try Trainer(model: model, config: config)
+            XCTAssertNotNil(trainer.chainPlan)
+            let seen = ThreadsSeen()
+            trainer.callbacks = [seen]
+            try trainer.fit(try Dataset(x: x, y: y), epochs: 1)
+            return (model.snapshotWeights(), seen.seen)
+        }
+        let oneDie = try train(width: 100, roundTrip: 60), twoDies = try train(width: 100, roundTrip: 400)
+        XCTAssertEqual(oneDie.threads, [2])
+        XCTAssertEqual(twoDies.threads, [1], "narrow layers on two dies: one thread")
+        XCTAssertEqual(oneDie.weights, twoDies.weights)
+        XCTAssertEqual(try train(width: 400, roundTrip: 400).threads, [2], "a layer of 400 outputs: both threads")
+        XCTAssertEqual(Engine.numThreads, 2, "the thread count is back after training")
     }
 
     /// Plain SGD folds each weight's update into the product of its gradient: the weights stay

@@ -75,8 +75,15 @@ typedef void (*cember_range_fn)(void *ctx, int64_t begin, int64_t end);
 /// Sets how many threads Ember's own loops use (1...65; the caller counts as one).
 void cember_set_num_threads(int32_t threads);
 
-/// The number of threads Ember's own loops use.
+/// The number of threads Ember's own loops use (1 inside a serial region of the calling thread).
 int32_t cember_num_threads(void);
+
+/// Begins a serial region of the calling thread: until the matching cember_serial_end, the
+/// thread's loops and matrix products run on it alone (cember_num_threads gives 1). Regions nest.
+void cember_serial_begin(void);
+
+/// Ends the calling thread's innermost serial region.
+void cember_serial_end(void);
 
 /// Splits 0..<n into at most `num_threads` chunks of at least `min_chunk` iterations and runs
 /// `fn` on them, on the calling thread and pool workers, with denormals flushed; returns when all
@@ -86,6 +93,18 @@ void cember_parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void 
 
 /// Number of pool workers alive in this process (for tests).
 int32_t cember_pool_workers(void);
+
+/// The round trip of a cache line between two of the pool's threads, in nanoseconds: about 60
+/// when they run on two cores of one die, several hundred when on two dies of the CPU (AMD's
+/// chiplets share no last-level cache), as a virtual machine's host may place its vCPUs and move
+/// them from minute to minute. Measured by a job with one chunk per thread, again when the last
+/// measurement is older than `max_age_ns` (about 2 µs on one die, 11 µs on two; not while the pool
+/// runs another job). -1 with one thread or before a measurement succeeds.
+int32_t cember_pool_round_trip_ns(int64_t max_age_ns);
+
+/// For tests: makes cember_pool_round_trip_ns return `ns` (>= 0, with two threads or more) instead
+/// of measuring; -1 measures again. Returns the previous setting.
+int32_t cember_pool_force_round_trip_ns(int32_t ns);
 
 /// Which kernels BLAS.gemm runs, process-wide (0 OpenBLAS, 1 Ember's; -1, the initial value: not
 /// set, BLAS.gemm decides).
