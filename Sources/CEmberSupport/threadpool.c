@@ -66,17 +66,21 @@ static int64_t now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-// Watches `*value` (written under `lock`) without the lock for up to SPIN_NS; returns 1 as soon
-// as (*value == target) == equal, 0 if that did not happen in time.
-static int spin_until(const uint64_t *value, uint64_t target, int equal) {
+// What spin_until waits for: *value != target, == target, or >= target.
+enum { DIFFERS, EQUALS, REACHES };
+
+// Watches `*value` (written by another thread) for up to `patience_ns`; returns 1 as soon as it
+// compares with `target` as `until` says, 0 if that did not happen in time.
+static int spin_until(const uint64_t *value, uint64_t target, int until, int64_t patience_ns) {
     int64_t deadline = 0;
     for (int i = 0;; i++) {
-        if ((__atomic_load_n(value, __ATOMIC_ACQUIRE) == target) == equal) return 1;
+        uint64_t v = __atomic_load_n(value, __ATOMIC_ACQUIRE);
+        if (until == DIFFERS ? v != target : until == EQUALS ? v == target : v >= target) return 1;
         CPU_RELAX();
         if ((i & 63) == 63) {
             int64_t t = now_ns();
             if (deadline == 0) {
-                deadline = t + SPIN_NS;
+                deadline = t + patience_ns;
             } else if (t > deadline) {
                 return 0;
             }
@@ -117,7 +121,7 @@ static void *worker_main(void *arg) {
         while (job.generation == seen || job.next >= job.chunks) {
             if (job.generation != seen) seen = job.generation;  // a job whose chunks are all taken
             pthread_mutex_unlock(&lock);
-            int moved = spin_until(&job.generation, seen, 0);
+            int moved = spin_until(&job.generation, seen, DIFFERS, SPIN_NS);
             pthread_mutex_lock(&lock);
             if (!moved && job.generation == seen) pthread_cond_wait(&work_cv, &lock);
         }
@@ -226,7 +230,7 @@ static int parallel_for(int64_t n, int64_t min_chunk, cember_range_fn fn, void *
     run_chunks(generation);
     if (job.remaining > 0) {
         pthread_mutex_unlock(&lock);
-        spin_until(&job.remaining, 0, 1);
+        spin_until(&job.remaining, 0, EQUALS, SPIN_NS);
         pthread_mutex_lock(&lock);
     }
     while (job.remaining > 0) pthread_cond_wait(&done_cv, &lock);
@@ -244,44 +248,28 @@ int32_t cember_pool_workers(void) { return __atomic_load_n(&workers_started, __A
 // The round-trip measurement: a job of one chunk per thread; once every chunk has started (each on
 // its own thread), chunk 0 sends `ball` back and forth with chunk 1 ROUNDS times, in groups of
 // GROUP, and keeps the fastest group's time per round (a thread descheduled for a moment slows a
-// group, not the measurement). Every wait gives
-// up after `patience_ns` (a thread descheduled or missing; 200 µs, or 5 ms while the job starts the
-// workers): then nothing is measured.
+// group, not the measurement). Every wait gives up after `patience_ns` (a thread descheduled or
+// missing; 200 µs, or 5 ms while the job starts the workers): then nothing is measured.
 enum { ROUNDS = 32, GROUP = 4 };
 
 typedef struct {
-    int64_t arrived;
-    int64_t chunks;
-    int64_t ball;
+    uint64_t arrived;
+    uint64_t chunks;
+    uint64_t ball;
     int64_t round_ns;  // 0 until chunk 0 has timed the rounds: the fastest group's time per round
     int64_t patience_ns;
 } meeting_t;
-
-// Waits until *value == target (or >= with `at_least`); 0 after `patience_ns`.
-static int await_value(const int64_t *value, int64_t target, int at_least, int64_t patience_ns) {
-    int64_t deadline = 0;
-    for (int i = 0;; i++) {
-        int64_t v = __atomic_load_n(value, __ATOMIC_ACQUIRE);
-        if (at_least ? v >= target : v == target) return 1;
-        CPU_RELAX();
-        if ((i & 63) == 63) {
-            int64_t t = now_ns();
-            if (deadline == 0) deadline = t + patience_ns;
-            else if (t > deadline) return 0;
-        }
-    }
-}
 
 static void meet(void *ctx, int64_t begin, int64_t end) {
     (void)end;
     meeting_t *m = ctx;
     __atomic_add_fetch(&m->arrived, 1, __ATOMIC_ACQ_REL);
-    if (!await_value(&m->arrived, m->chunks, 1, m->patience_ns) || begin > 1) return;
+    if (!spin_until(&m->arrived, m->chunks, REACHES, m->patience_ns) || begin > 1) return;
     if (begin == 0) {
         int64_t best = INT64_MAX, start = now_ns();
-        for (int64_t i = 0; i < ROUNDS; i++) {
+        for (uint64_t i = 0; i < ROUNDS; i++) {
             __atomic_store_n(&m->ball, 2 * i + 1, __ATOMIC_RELEASE);
-            if (!await_value(&m->ball, 2 * i + 2, 0, m->patience_ns)) return;
+            if (!spin_until(&m->ball, 2 * i + 2, EQUALS, m->patience_ns)) return;
             if (i % GROUP == GROUP - 1) {
                 int64_t t = now_ns();
                 if (t - start < best) best = t - start;
@@ -290,8 +278,8 @@ static void meet(void *ctx, int64_t begin, int64_t end) {
         }
         __atomic_store_n(&m->round_ns, best / GROUP > 0 ? best / GROUP : 1, __ATOMIC_RELEASE);
     } else {
-        for (int64_t i = 0; i < ROUNDS; i++) {
-            if (!await_value(&m->ball, 2 * i + 1, 0, m->patience_ns)) return;
+        for (uint64_t i = 0; i < ROUNDS; i++) {
+            if (!spin_until(&m->ball, 2 * i + 1, EQUALS, m->patience_ns)) return;
             __atomic_store_n(&m->ball, 2 * i + 2, __ATOMIC_RELEASE);
         }
     }
@@ -307,7 +295,7 @@ int32_t cember_pool_round_trip_ns(int64_t max_age_ns) {
         // Not while the pool is busy (a nested or concurrent call): the chunks would run one after
         // another on one thread, each waiting for the others in vain.
         int starting = __atomic_load_n(&workers_started, __ATOMIC_RELAXED) < threads - 1;
-        meeting_t m = {0, threads, 0, 0, starting ? 5000000 : 200000};
+        meeting_t m = {0, (uint64_t)threads, 0, 0, starting ? 5000000 : 200000};
         if (parallel_for(threads, 1, meet, &m, 0) && m.round_ns > 0) {
             __atomic_store_n(&round_trip_ns, (int32_t)(m.round_ns < INT32_MAX ? m.round_ns : INT32_MAX), __ATOMIC_RELAXED);
         }

@@ -37,11 +37,16 @@ public func ember_dataset_add_numeric(_ dataset: OpaquePointer?, _ name: UnsafeP
         let count = try checkedElements([box.rows, cols], "x")
         if let i = firstNonFinite(x, count) {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
-            throw EmberError(.invalidArgument, "[x] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", col))) is \(x[i]); expected finite values",
-                             detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
+            throw nonFiniteInput(n, row: row, ("column", col), x[i])
         }
         try box.add(n, try tensor(from: x, shape: [box.rows, cols], columnMajor: columnMajor, argument: "x"))
     }
+}
+
+/// The error for input `name`'s non-finite `value` at `row` and `position` (its column or element).
+private func nonFiniteInput(_ name: String, row: Int, _ position: (String, Int), _ value: Double) -> EmberError {
+    EmberError(.invalidArgument, "[x] input '\(name)': \(ErrorIndex.describe(("row", row), position)) is \(value); expected finite values",
+               detail: EmberError.Detail(op: "dataset", argument: name, index: row, expected: "finite values", got: "\(value)"))
 }
 
 /// Adds a numeric input from separate columns (a data.frame's, without first copying them into
@@ -61,8 +66,7 @@ public func ember_dataset_add_numeric_columns(_ dataset: OpaquePointer?, _ name:
                                  detail: EmberError.Detail(op: "dataset", argument: "columns", index: j, expected: "a pointer to \(box.rows) values", got: "NULL"))
             }
             if let row = firstNonFinite(column, box.rows) {
-                throw EmberError(.invalidArgument, "[x] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", j))) is \(column[row]); expected finite values",
-                                 detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(column[row])"))
+                throw nonFiniteInput(n, row: row, ("column", j), column[row])
             }
             pointers.append(column)
         }
@@ -125,8 +129,7 @@ public func ember_dataset_add_tensor(_ dataset: OpaquePointer?, _ name: UnsafePo
         let count = try checkedElements(dims, "x")
         for i in 0..<count where !x[i].isFinite {
             let row = columnMajor ? i % box.rows : i / (count / box.rows)
-            throw EmberError(.invalidArgument, "[x] input '\(n)': \(ErrorIndex.describe(("row", row), ("element", i))) is \(x[i]); expected finite values",
-                             detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "finite values", got: "\(x[i])"))
+            throw nonFiniteInput(n, row: row, ("element", i), x[i])
         }
         try box.add(n, try tensor(from: x, shape: dims, columnMajor: columnMajor, argument: "x"))
     }

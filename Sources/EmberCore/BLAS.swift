@@ -126,11 +126,18 @@ public enum BLAS {
         case depth(scratch: UnsafeMutablePointer<Float>, count: Int)
     }
 
+    /// The blocks Ember's kernels sum k in (`cember_sgemm_depth_block`): their size (the last one
+    /// may be shorter) and count; `Split.depth` cuts k at their boundaries.
+    public static func depthBlocks(k: Int) -> (size: Int, count: Int) {
+        guard k > 0 else { return (0, 0) }
+        let size = Int(cember_sgemm_depth_block(Int64(k)))
+        return (size, (k + size - 1) / size)
+    }
+
     /// The floats of scratch `Split.depth` needs for a product of m × n over depth k at most
     /// (0 when it would not cut k).
     public static func depthScratchCount(m: Int, n: Int, k: Int) -> Int {
-        guard m > 0, n > 0, k > 0 else { return 0 }
-        let block = Int(cember_sgemm_depth_block(Int64(k))), blocks = (k + block - 1) / block
+        let blocks = depthBlocks(k: k).count
         return blocks > 1 ? (blocks - 1) * m * n : 0
     }
 
@@ -198,8 +205,7 @@ public enum BLAS {
                                 b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                                 scratch: UnsafeMutablePointer<Float>, count: Int,
                                 columnsDone: (Int, Int) -> Void) -> Bool {
-        let block = Int(cember_sgemm_depth_block(Int64(k))), blocks = (k + block - 1) / block
-        let threads = Swift.min(Parallel.numThreads, blocks)
+        let (block, blocks) = depthBlocks(k: k), threads = Swift.min(Parallel.numThreads, blocks)
         guard usesEmber(rows: m), threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork),
               count >= (blocks - 1) * m * n, block >= farPanel || !Parallel.threadsOnTwoDies else { return false }
         let lda = transA ? m : k, ldb = transB ? k : n, firstEnd = blocks / threads
@@ -242,11 +248,13 @@ public enum BLAS {
                                  _ body: (Bool, Int, Int) -> Void) -> Bool {
         let byColumns = !rows && n >= m, extent = byColumns ? n : m
         var threads = Parallel.numThreads
-        if threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), ember || numThreads == 1,
-           Parallel.threadsOnTwoDies {
-            threads = Swift.min(threads, extent / farPanel)
+        if threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), ember || numThreads == 1 {
+            // Across dies, only panels of at least `farPanel` (the round trip is measured only here).
+            if Parallel.threadsOnTwoDies { threads = Swift.min(threads, extent / farPanel) }
+        } else {
+            threads = 1
         }
-        guard threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), ember || numThreads == 1 else {
+        guard threads > 1 else {
             body(byColumns, 0, extent)
             return byColumns
         }
@@ -385,9 +393,9 @@ public enum BLAS {
     /// pool's threads sit on two dies of the CPU (`Parallel.threadsOnTwoDies`), nor cut k into
     /// blocks shorter than this. Each thread then reads the whole input that the other thread
     /// wrote across the dies (a batch of 32 through a layer: 32 × k floats) for half the product.
-    /// Measured at two threads on an AMD EPYC with the vCPUs on two dies: an 8 × 200 MLP's SGD step
-    /// took 1.22 ms split as on one die, 1.00 ms unsplit (as at one thread); a 12 × 400 one 3.35 ms
-    /// split against 5.0 unsplit.
+    /// Measured by hand at two threads on an AMD EPYC with the vCPUs on two dies (a throw-away
+    /// build that raised `splitWork`): an 8 × 200 MLP's SGD step took 1.22 ms split as on one die,
+    /// 1.00 ms unsplit (as at one thread); a 12 × 400 one 3.35 ms split against 5.0 unsplit.
     public static let farPanel = 160
 
     /// One cember_sgemm call (Ember's kernels).

@@ -15,6 +15,7 @@
 import CEmberKernels
 @testable import EmberCore
 import EmberTestSupport
+import Synchronization
 import XCTest
 
 final class GemmKernelTests: XCTestCase {
@@ -209,6 +210,7 @@ final class GemmKernelTests: XCTestCase {
         for (k, block) in [(1, 1), (200, 200), (256, 256), (257, 144), (400, 208), (512, 256), (769, 208), (1000, 256)] {
             XCTAssertEqual(cember_sgemm_depth_block(Int64(k)), Int64(block), "k = \(k)")
         }
+        XCTAssertTrue(BLAS.depthBlocks(k: 400) == (208, 2) && BLAS.depthBlocks(k: 1000) == (256, 4))
         XCTAssertEqual(BLAS.depthScratchCount(m: 32, n: 100, k: 400), 32 * 100, "one block beyond the first")
         XCTAssertEqual(BLAS.depthScratchCount(m: 32, n: 100, k: 1000), 3 * 32 * 100)
         XCTAssertEqual(BLAS.depthScratchCount(m: 32, n: 100, k: 256), 0, "one block: nothing to cut")
@@ -304,15 +306,15 @@ final class GemmKernelTests: XCTestCase {
                 var scratch = [Float](repeating: .nan, count: max(BLAS.depthScratchCount(m: m, n: n, k: k), 1))
                 let count = split ? BLAS.depthScratchCount(m: m, n: n, k: k) : 0
                 var c = [Float](repeating: .nan, count: m * n)
-                let calls = ManagedCounter()
+                let calls = Atomic<Int>(0)
                 try scratch.withUnsafeMutableBufferPointer { s in
                     try BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: p.a, b: p.b, c: &c,
                                   split: split ? .depth(scratch: s.baseAddress.unsafelyUnwrapped, count: count) : .automatic) { _, _ in
-                        calls.add()
+                        calls.add(1, ordering: .relaxed)
                     }
                 }
                 results.append(c.map(\.bitPattern))
-                panels.append(calls.value)
+                panels.append(calls.load(ordering: .relaxed))
                 cut.append(scratch.contains { !$0.isNaN })
             }
             XCTAssertEqual(panels, [near, far], "\(m)×\(k)·\(k)×\(n): panels on one die and on two")
@@ -564,20 +566,3 @@ final class GemmKernelTests: XCTestCase {
     }
 }
 
-/// Counts calls from several threads.
-final class ManagedCounter: @unchecked Sendable {
-    private var count = 0
-    private var lock = pthread_mutex_t()
-    init() { pthread_mutex_init(&lock, nil) }
-    deinit { pthread_mutex_destroy(&lock) }
-    func add() {
-        pthread_mutex_lock(&lock)
-        count += 1
-        pthread_mutex_unlock(&lock)
-    }
-    var value: Int {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return count
-    }
-}

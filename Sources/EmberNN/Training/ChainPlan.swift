@@ -263,7 +263,7 @@ final class ChainPlan {
                 // The weight's rows stay on one thread when the input gradient can be cut along
                 // them (two blocks of k or more); otherwise that product reads the weight by
                 // columns anyway, and the weight gradient keeps gemm's own panels.
-                let rowSplit: BLAS.Split = BLAS.depthScratchCount(m: 1, n: 1, k: w) > 0 ? .rows : .automatic
+                let rowSplit: BLAS.Split = BLAS.depthBlocks(k: w).count > 1 ? .rows : .automatic
                 // The gradient tensors are reused every step (as PyTorch reuses .grad): the
                 // parameter lets go of last step's gradient first, so that this plan holds the only
                 // reference and writes in place without allocating; a copy kept elsewhere (a
