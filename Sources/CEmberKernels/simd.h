@@ -122,13 +122,44 @@ TARGET_AVX2 static inline __m256i mask256(uint32_t bits) {
     return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), lane), lane);
 }
 TARGET_AVX2 static inline v16 lanes_avx2(const float *p, uint32_t bits) {
+    if (bits == 0xffff) return vload(p);
     typedef float v8 __attribute__((vector_size(32)));
     v8 a = (v8)_mm256_maskload_ps(p, mask256(bits & 0xff)), b = (v8)_mm256_maskload_ps(p + 8, mask256(bits >> 8));
     return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 }
+/// The first `count` (0...8) lanes of v at p, through plain stores of 4, 2 and 1 floats.
+TARGET_AVX2 static inline void store_prefix8(float *p, __m256 v, int count) {
+    if (count == 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 part = _mm256_castps256_ps128(v);
+    if (count >= 4) {
+        _mm_storeu_ps(p, part);
+        part = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        count -= 4;
+    }
+    if (count >= 2) {
+        _mm_storel_pi((__m64 *)(void *)p, part);
+        part = _mm_movehl_ps(part, part);
+        p += 2;
+        count -= 2;
+    }
+    if (count == 1) _mm_store_ss(p, part);
+}
+/// Lanes that start at lane 0 (the row ends of the kernels: lane_bits(0, n)) are stored with plain
+/// stores: AMD's Zen cores run a masked store (vmaskmovps) as a long microcoded sequence (a
+/// transposed gemm tile of 6 lanes per row took twice as long through it on a Zen 3).
 TARGET_AVX2 static inline void store_avx2(float *p, v16 v, uint32_t bits) {
     typedef float v8 __attribute__((vector_size(32)));
     v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), b = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    if ((bits & (bits + 1)) == 0) {
+        int count = __builtin_popcount(bits);
+        store_prefix8(p, (__m256)a, count < 8 ? count : 8);
+        if (count > 8) store_prefix8(p + 8, (__m256)b, count - 8);
+        return;
+    }
     _mm256_maskstore_ps(p, mask256(bits & 0xff), (__m256)a);
     _mm256_maskstore_ps(p + 8, mask256(bits >> 8), (__m256)b);
 }

@@ -453,11 +453,13 @@ final class GemmKernelTests: XCTestCase {
         for (kernels, asGemm, rows) in [(BLAS.Kernels.ember, false, m), (.openBLAS, false, m), (.byShape, true, m),
                                         (.byShape, true, 40), (.ember, true, m), (.openBLAS, true, m)] {
             BLAS.kernels = kernels
-            var expected = (0..<rows).flatMap { _ in bias }
-            try BLAS.gemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, b: w, beta: 1, c: &expected)
-            expected = expected.map { $0 > 0 ? $0 : 0 }
             for threads in [1, 2] {
+                // At the same thread count: OpenBLAS's bits may depend on the column panels (they
+                // do with its Haswell kernels on an AMD EPYC Zen 3).
                 try Engine.setNumThreads(threads)
+                var expected = (0..<rows).flatMap { _ in bias }
+                try BLAS.gemm(transA: false, transB: true, m: rows, n: n, k: k, a: x, b: w, beta: 1, c: &expected)
+                expected = expected.map { $0 > 0 ? $0 : 0 }
                 var got = [Float](repeating: .nan, count: rows * n)
                 try got.withUnsafeMutableBufferPointer { c in
                     try BLAS.linearForward(m: rows, n: n, k: k, x: x, weight: w, bias: bias, relu: true,
@@ -468,14 +470,35 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    /// `.byShape` runs Ember's kernels for at most `BLAS.smallRows` rows of C and OpenBLAS's above:
-    /// its results are those of the one or the other, bit for bit.
-    func testByShapeTakesEmberKernelsForFewRows() throws {
-        for (m, n, k, tB) in [(32, 200, 1000, true), (64, 30, 70, true), (65, 30, 70, true), (400, 400, 32, false),
-                              (1, 100, 300, true), (4, 100, 300, false)] {
-            let p = Problem(transA: false, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
-            let expected = try p.blas(m <= BLAS.smallRows ? .ember : .openBLAS, alpha: 1, beta: 0)
-            XCTAssertEqual(try p.blas(.byShape, alpha: 1, beta: 0).map(\.bitPattern), expected.map(\.bitPattern), p.name)
+    /// `.byShape` runs Ember's kernels for at most `BLAS.smallRows` rows of C and, where AVX2 is the
+    /// widest instruction set, for a depth of at most `BLAS.smallRows` (a weight gradient);
+    /// OpenBLAS's for the others: its results are those of the one or the other, bit for bit. Both
+    /// instruction-set levels are checked (the AVX2 one by capping Ember's kernels on an AVX-512 CPU).
+    func testByShapeTakesEmberKernelsForFewRowsAndOnAVX2ForShallowProducts() throws {
+        let saved = BLAS.kernels
+        defer {
+            BLAS.kernels = saved
+            cember_kernels_force_isa(-1)
+        }
+        let shapes = [(32, 200, 1000, false, true), (64, 30, 70, false, true), (65, 30, 70, false, true),
+                      (400, 400, 32, false, false), (400, 1000, 32, true, false), (300, 200, 64, true, false),
+                      (300, 200, 65, true, false), (1, 100, 300, false, true), (4, 100, 300, false, false)]
+        var levels = [Int32(cember_cpu_isa())]
+        if levels[0] == 2 { levels.append(1) }
+        for level in levels {
+            cember_kernels_force_isa(level)
+            var emberCount = 0
+            for (m, n, k, tA, tB) in shapes {
+                let ember = m <= BLAS.smallRows || (level == 1 && k <= BLAS.smallRows)
+                BLAS.kernels = .byShape
+                XCTAssertEqual(BLAS.usesEmber(rows: m, depth: k), ember, "\(m) × \(n) × \(k), level \(level)")
+                if ember { emberCount += 1 }
+                let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
+                let expected = try p.blas(ember ? .ember : .openBLAS, alpha: 1, beta: 0)
+                XCTAssertEqual(try p.blas(.byShape, alpha: 1, beta: 0).map(\.bitPattern), expected.map(\.bitPattern),
+                               "\(p.name), level \(level)")
+            }
+            XCTAssertEqual(emberCount, level == 1 ? 7 : 4, "level \(level)")
         }
     }
 
