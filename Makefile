@@ -7,7 +7,7 @@ RLIB_LOCAL := $(CURDIR)/.rlib
 PKG_VERSION := $(shell sed -n 's/^Version: //p' rpkg/DESCRIPTION)
 TARBALL := mlr3ember_$(PKG_VERSION).tar.gz
 APT_PACKAGES := r-base-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev r-cran-r6 r-cran-checkmate r-cran-jsonlite r-cran-testthat \
-  r-cran-future r-cran-png r-cran-jpeg dataset-fashion-mnist pkg-config
+  r-cran-future r-cran-png r-cran-jpeg r-cran-data.table dataset-fashion-mnist pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Keep SwiftPM's caches inside the repository (fresh machines, CI).
 SWIFTPM_FLAGS := --cache-path $(CURDIR)/.build-cache --config-path $(CURDIR)/.build-cache/config \

@@ -38,6 +38,7 @@ test_that("permutation importance ranks the used features first and the unused o
 })
 
 test_that("classification importance uses the log loss of the probabilities; a tensor column is one feature", {
+  skip_if_not_installed("data.table")
   set.seed(3)
   n <- 240
   img <- array(rnorm(n * 4), c(n, 1, 2, 2))
