@@ -173,7 +173,7 @@ public enum BLAS {
             columnsDone(0, n)
             return
         }
-        let lda = transA ? m : k, ldb = transB ? k : n, sgemm = selectedSgemm(rows: m, depth: k)
+        let lda = transA ? m : k, ldb = transB ? k : n, sgemm = selectedSgemm(rows: m, columns: n, depth: k, transA: transA)
         if case let .depth(scratch, count) = split, alpha == 1, beta == 0,
            byDepth(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, scratch: scratch, count: count,
                    columnsDone: columnsDone) {
@@ -181,7 +181,7 @@ public enum BLAS {
         }
         var rows = false
         if case .rows = split { rows = true }
-        let columnPanels = inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m, depth: k), rows: rows) { byColumns, lo, size in
+        let columnPanels = inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m, columns: n, depth: k, transA: transA), rows: rows) { byColumns, lo, size in
             if size == (byColumns ? n : m) {
                 sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
             } else if byColumns {
@@ -206,7 +206,7 @@ public enum BLAS {
                                 scratch: UnsafeMutablePointer<Float>, count: Int,
                                 columnsDone: (Int, Int) -> Void) -> Bool {
         let (block, blocks) = depthBlocks(k: k), threads = Swift.min(Parallel.numThreads, blocks)
-        guard usesEmber(rows: m, depth: k), threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork),
+        guard usesEmber(rows: m, columns: n, depth: k, transA: transA), threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork),
               count >= (blocks - 1) * m * n, block >= farPanel || !Parallel.threadsOnTwoDies else { return false }
         let lda = transA ? m : k, ldb = transB ? k : n, firstEnd = blocks / threads
         Parallel.forRange(threads, minChunk: 1) { first, end in
@@ -288,7 +288,7 @@ public enum BLAS {
             throw EmberError(.overflow, "[linear] dimensions m=\(m), n=\(n), k=\(k) must fit 32-bit BLAS integers")
         }
         if m == 0 || n == 0 { return }
-        if asGemm ? usesEmber(rows: m, depth: k) : kernels != .openBLAS {
+        if asGemm ? usesEmber(rows: m, columns: n, depth: k, transA: false) : kernels != .openBLAS {
             inPanels(m: m, n: n, k: k, ember: true) { byColumns, lo, size in
                 if byColumns {
                     cember_sgemm_bias_relu(0, 1, Int64(m), Int64(size), Int64(k), x, Int64(max(k, 1)), weight + lo * k,
@@ -351,7 +351,7 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        selectedSgemm(rows: m, depth: k)(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        selectedSgemm(rows: m, columns: n, depth: k, transA: transA)(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
     /// C = beta · C for an empty inner dimension (BLAS may not touch C at all then); rows `ldc` apart.
@@ -365,7 +365,8 @@ public enum BLAS {
     private typealias Sgemm = (Bool, Bool, Int, Int, Int, Float, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
                                Float, UnsafeMutablePointer<Float>, Int) -> Void
 
-    /// Whether a product with `m` rows of C and depth `k` runs Ember's kernels, as `kernels` says.
+    /// Whether a product with `m` rows of C, `n` columns, depth `k` and op(A) = Aᵀ (`transA`) or A
+    /// runs Ember's kernels, as `kernels` says.
     ///
     /// By shape, every product of at most `smallRows` rows runs Ember's, one row included (where
     /// OpenBLAS's small-matrix path is faster: 0.21 µs for one row through a hot 64 × 64 weight
@@ -374,22 +375,34 @@ public enum BLAS {
     /// row's prediction has the same bits whatever else is predicted with it.
     ///
     /// Products with more rows run OpenBLAS's, except on CPUs whose widest vectors are AVX2's
-    /// (`cember_kernels_isa()` 1), where a depth of at most `smallRows` (a weight gradient, the
-    /// batch as k) runs Ember's: there Ember's 6 × 16 tiles walked along C's rows beat OpenBLAS's
-    /// Haswell kernels (on an AMD EPYC Zen 3, one thread, the weight gradients of a 16 × 400 MLP
-    /// with a batch of 32: 2.29 ms against 3.02, of an 8 × 200 one 0.42 against 0.52; a one-off C
-    /// micro-benchmark), while on Zen 4 OpenBLAS's AVX-512 kernels were faster for them.
-    static func usesEmber(rows m: Int, depth k: Int) -> Bool {
+    /// (`cember_kernels_isa()` 1). There Ember's kernels take
+    /// - a depth of at most `smallRows` (a weight gradient, the batch as k): Ember's 6 × 16 tiles
+    ///   walked along C's rows beat OpenBLAS's Haswell kernels (on an AMD EPYC Zen 3, one thread,
+    ///   the weight gradients of a 16 × 400 MLP with a batch of 32: 2.29 ms against 3.02, of an
+    ///   8 × 200 one 0.42 against 0.52; a one-off C micro-benchmark), while on Zen 4 OpenBLAS's
+    ///   AVX-512 kernels were faster for them;
+    /// - products without `transA` whose op(A) the kernels read in place (depth or columns at most
+    ///   `inPlaceLimit`): a forward product of many rows and an input gradient (Zen 3, one thread,
+    ///   minima of three runs: the FT-Transformer's 1856 × 192 · 192 × 192 1.44 ms against 1.57,
+    ///   1856 × 192 · 192 × 768 5.95 against 6.15; 4096 × 64 · 64 × 64 0.38 against 0.49). Its
+    ///   weight gradients (192 × 1856 · 1856 × 192: 1.55 against 1.51) stay with OpenBLAS.
+    static func usesEmber(rows m: Int, columns n: Int, depth k: Int, transA: Bool) -> Bool {
         switch kernels {
         case .ember: return true
         case .openBLAS: return false
-        case .byShape: return m <= smallRows || (k <= smallRows && cember_kernels_isa() == 1)
+        case .byShape:
+            if m <= smallRows { return true }
+            guard cember_kernels_isa() == 1 else { return false }
+            return k <= smallRows || (!transA && (k <= inPlaceLimit || n <= inPlaceLimit))
         }
     }
 
-    /// The product call of the kernels `kernels` selects for a product with `m` rows of C and depth `k`.
-    private static func selectedSgemm(rows m: Int, depth k: Int) -> Sgemm {
-        if usesEmber(rows: m, depth: k) { return emberSgemm }
+    /// The depth or columns up to which Ember's kernels read op(A) in place on AVX2 (their k block).
+    static let inPlaceLimit = 256
+
+    /// The product call of the kernels `kernels` selects for a product (see `usesEmber`).
+    private static func selectedSgemm(rows m: Int, columns n: Int, depth k: Int, transA: Bool) -> Sgemm {
+        if usesEmber(rows: m, columns: n, depth: k, transA: transA) { return emberSgemm }
         return openBLASSgemm
     }
 

@@ -323,8 +323,9 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    /// Every path of cember_sgemm (both operands packed; op(B) read in place; Cᵀ computed with
-    /// op(B) read in place) gives the same bits, in every instruction-set variant, for row counts
+    /// Every path of cember_sgemm (both operands packed; op(B) packed and op(A) as by shape, which
+    /// reads it in place without trans_a on AVX2 and the baseline; op(B) read in place; Cᵀ computed
+    /// with op(B) read in place) gives the same bits, in every instruction-set variant, for row counts
     /// around the tiles and k across a block boundary (256), with padded leading dimensions.
     func testEveryRouteGivesTheSameBits() {
         defer {
@@ -338,9 +339,9 @@ final class GemmKernelTests: XCTestCase {
                 let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: index % 3, rng: &rng)
                 for isa in Self.isaLevels {
                     _ = cember_kernels_force_isa(isa)
-                    _ = cember_gemm_force_route(0)
+                    _ = cember_gemm_force_route(3)
                     let packed = p.ember(alpha: 0.75, beta: index % 2 == 0 ? 0 : 0.5)
-                    for route: Int32 in [1, 2, -1] {
+                    for route: Int32 in [0, 1, 2, -1] {
                         _ = cember_gemm_force_route(route)
                         XCTAssertEqual(p.ember(alpha: 0.75, beta: index % 2 == 0 ? 0 : 0.5).map(\.bitPattern),
                                        packed.map(\.bitPattern), "\(p.name) isa \(isa) route \(route)")
@@ -349,15 +350,15 @@ final class GemmKernelTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(compared, 7 * 4 * Self.isaLevels.count * 3)
+        XCTAssertEqual(compared, 7 * 4 * Self.isaLevels.count * 4)
     }
 
-    /// The paths that read op(B) in place read none of the memory after it: B ends at a page
+    /// The paths that read op(B) or op(A) in place read none of the memory after it: it ends at a page
     /// whose successor is inaccessible (a read there would crash the test), for row ends that
     /// are not whole vectors, in every instruction-set variant.
     func testInPlaceReadsStopAtTheOperandsEnd() throws {
-        // Room for the largest B below (300 × 13 floats), then the inaccessible page.
-        let page = Int(sysconf(Int32(_SC_PAGESIZE))), room = (300 * 13 * 4 + page - 1) / page * page
+        // Room for the largest operand below (67 × 300 floats), then the inaccessible page.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), room = (67 * 300 * 4 + page - 1) / page * page
         guard let base = mmap(nil, room + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               base != MAP_FAILED else { throw XCTSkip("mmap failed") }
         defer { munmap(base, room + page) }
@@ -366,24 +367,37 @@ final class GemmKernelTests: XCTestCase {
             _ = cember_kernels_force_isa(-1)
             _ = cember_gemm_force_route(-1)
         }
-        for (m, n, k, tB) in [(7, 21, 19, false), (7, 21, 19, true), (32, 45, 40, false), (3, 13, 300, true)] {
+        // op(B) at the end, read in place by its paths (route 1 without trans_b, 2 with it); then
+        // op(A) at the end (no trans_a: read in place on AVX2 and the baseline), its last row tile
+        // short, through the packed path (many rows, route 0) and with op(B) in place (few rows).
+        let cases: [(m: Int, n: Int, k: Int, tB: Bool, route: Int32, aAtEnd: Bool)] = [
+            (7, 21, 19, false, 1, false), (7, 21, 19, true, 2, false), (32, 45, 40, false, 1, false),
+            (3, 13, 300, true, 2, false),
+            (7, 21, 19, false, 1, true), (70, 13, 33, false, 0, true), (3, 40, 300, false, 1, true),
+            (67, 5, 300, false, 0, true),
+        ]
+        for (m, n, k, tB, route, aAtEnd) in cases {
             let p = Problem(transA: false, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
             let (ref, scale) = p.reference(alpha: 1, beta: 0)
-            let floats = p.b.count, start = (base + room).assumingMemoryBound(to: Float.self) - floats
-            XCTAssertLessThanOrEqual(floats * 4, room)
-            start.update(from: p.b, count: floats)
+            let operand = aAtEnd ? p.a : p.b
+            let start = (base + room).assumingMemoryBound(to: Float.self) - operand.count
+            XCTAssertLessThanOrEqual(operand.count * 4, room)
+            start.update(from: operand, count: operand.count)
             for isa in Self.isaLevels {
                 _ = cember_kernels_force_isa(isa)
-                _ = cember_gemm_force_route(tB ? 2 : 1)
+                _ = cember_gemm_force_route(route)
                 var c = [Float](repeating: .nan, count: m * p.ldc)
-                p.a.withUnsafeBufferPointer { pa in
+                (aAtEnd ? p.b : p.a).withUnsafeBufferPointer { other in
                     c.withUnsafeMutableBufferPointer { pc in
-                        cember_sgemm(0, tB ? 1 : 0, Int64(m), Int64(n), Int64(k), 1, pa.baseAddress, Int64(p.lda),
-                                     start, Int64(p.ldb), 0, pc.baseAddress, Int64(p.ldc))
+                        cember_sgemm(0, tB ? 1 : 0, Int64(m), Int64(n), Int64(k), 1,
+                                     aAtEnd ? UnsafePointer(start) : other.baseAddress, Int64(p.lda),
+                                     aAtEnd ? other.baseAddress : UnsafePointer(start), Int64(p.ldb), 0,
+                                     pc.baseAddress, Int64(p.ldc))
                     }
                 }
                 for e in 0..<(m * n) where !(abs(Double(c[e / n * p.ldc + e % n]) - ref[e]) <= 1e-6 * Double(k).squareRoot() * scale[e] + 1e-7) {
-                    XCTFail("\(p.name) isa \(isa): C[\(e / n)][\(e % n)] = \(c[e / n * p.ldc + e % n]), reference \(ref[e])")
+                    XCTFail("\(p.name) \(aAtEnd ? "A" : "B") at the end, isa \(isa): C[\(e / n)][\(e % n)] = "
+                            + "\(c[e / n * p.ldc + e % n]), reference \(ref[e])")
                     break
                 }
             }
@@ -471,10 +485,11 @@ final class GemmKernelTests: XCTestCase {
     }
 
     /// `.byShape` runs Ember's kernels for at most `BLAS.smallRows` rows of C and, where AVX2 is the
-    /// widest instruction set, for a depth of at most `BLAS.smallRows` (a weight gradient);
-    /// OpenBLAS's for the others: its results are those of the one or the other, bit for bit. Both
+    /// widest instruction set, for a depth of at most `BLAS.smallRows` (a weight gradient) and for
+    /// products without transA whose depth or columns are at most `BLAS.inPlaceLimit` (op(A) read in
+    /// place); OpenBLAS's for the others: its results are those of the one or the other, bit for bit. Both
     /// instruction-set levels are checked (the AVX2 one by capping Ember's kernels on an AVX-512 CPU).
-    func testByShapeTakesEmberKernelsForFewRowsAndOnAVX2ForShallowProducts() throws {
+    func testByShapeTakesEmberKernelsForFewRowsAndOnAVX2ForShallowOrInPlaceProducts() throws {
         let saved = BLAS.kernels
         defer {
             BLAS.kernels = saved
@@ -482,23 +497,27 @@ final class GemmKernelTests: XCTestCase {
         }
         let shapes = [(32, 200, 1000, false, true), (64, 30, 70, false, true), (65, 30, 70, false, true),
                       (400, 400, 32, false, false), (400, 1000, 32, true, false), (300, 200, 64, true, false),
-                      (300, 200, 65, true, false), (1, 100, 300, false, true), (4, 100, 300, false, false)]
+                      (300, 200, 65, true, false), (1, 100, 300, false, true), (4, 100, 300, false, false),
+                      (300, 300, 300, false, false), (300, 200, 300, false, false), (300, 300, 256, false, true),
+                      (300, 300, 257, false, true)]
         var levels = [Int32(cember_cpu_isa())]
         if levels[0] == 2 { levels.append(1) }
         for level in levels {
             cember_kernels_force_isa(level)
             var emberCount = 0
             for (m, n, k, tA, tB) in shapes {
-                let ember = m <= BLAS.smallRows || (level == 1 && k <= BLAS.smallRows)
+                let inPlace = !tA && (k <= BLAS.inPlaceLimit || n <= BLAS.inPlaceLimit)
+                let ember = m <= BLAS.smallRows || (level == 1 && (k <= BLAS.smallRows || inPlace))
                 BLAS.kernels = .byShape
-                XCTAssertEqual(BLAS.usesEmber(rows: m, depth: k), ember, "\(m) × \(n) × \(k), level \(level)")
+                XCTAssertEqual(BLAS.usesEmber(rows: m, columns: n, depth: k, transA: tA), ember,
+                               "\(m) × \(n) × \(k), transA \(tA), level \(level)")
                 if ember { emberCount += 1 }
                 let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: 0, rng: &rng)
                 let expected = try p.blas(ember ? .ember : .openBLAS, alpha: 1, beta: 0)
                 XCTAssertEqual(try p.blas(.byShape, alpha: 1, beta: 0).map(\.bitPattern), expected.map(\.bitPattern),
                                "\(p.name), level \(level)")
             }
-            XCTAssertEqual(emberCount, level == 1 ? 7 : 4, "level \(level)")
+            XCTAssertEqual(emberCount, level == 1 ? 10 : 4, "level \(level)")
         }
     }
 

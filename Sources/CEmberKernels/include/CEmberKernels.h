@@ -197,11 +197,13 @@ void cember_sgemm_bias_relu(int32_t trans_a, int32_t trans_b, int64_t m, int64_t
                             int64_t lda, const float *b, int64_t ldb, const float *bias, int32_t relu, float *c,
                             int64_t ldc);
 
-/// For tests: makes cember_sgemm take one path for every product it can (0 packs both operands;
-/// 1 reads op(B) in place, for products without trans_b; 2 computes Cᵀ with op(B) read in place)
-/// and returns the previous setting; -1 (or any other value) restores the choice by shape (op(B)
-/// in place for at most 64 rows of C; Cᵀ for products with trans_b and at most 12 columns of C).
-/// Every path gives the same bits.
+/// For tests: makes cember_sgemm take one path for every product it can (0 packs op(B) and packs
+/// op(A) or reads it in place as by shape; 1 reads op(B) in place, for products without trans_b;
+/// 2 computes Cᵀ with op(B) read in place; 3 packs both operands) and returns the previous
+/// setting; -1 (or any other value) restores the choice by shape (op(B) in place for at most 64
+/// rows of C; Cᵀ for products with trans_b and at most 12 columns of C; op(A) in place without
+/// trans_a where panels have at most 8 rows, unless k > 256 and n > 256). Every path gives the
+/// same bits.
 int32_t cember_gemm_force_route(int32_t route);
 
 // MARK: Pooling (pooling.c)
