@@ -333,8 +333,10 @@ final class GemmKernelTests: XCTestCase {
             _ = cember_gemm_force_route(-1)
         }
         var compared = 0
+        // With transB and at most 4 columns (5 × 1 × 600, 100 × 3 × 300, 37 × 2 × 70), route 2 on
+        // AVX2 is head_avx2.
         for (index, (m, n, k)) in [(1, 17, 3), (13, 100, 31), (32, 400, 300), (33, 15, 257), (64, 33, 16), (5, 1, 600),
-                                   (100, 40, 20)].enumerated() {
+                                   (100, 40, 20), (100, 3, 300), (37, 2, 70)].enumerated() {
             for (tA, tB) in Self.transposes {
                 let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: index % 3, rng: &rng)
                 for isa in Self.isaLevels {
@@ -350,7 +352,7 @@ final class GemmKernelTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(compared, 7 * 4 * Self.isaLevels.count * 4)
+        XCTAssertEqual(compared, 9 * 4 * Self.isaLevels.count * 4)
     }
 
     /// The paths that read op(B) or op(A) in place read none of the memory after it: it ends at a page
@@ -413,7 +415,8 @@ final class GemmKernelTests: XCTestCase {
             _ = cember_kernels_force_isa(-1)
             _ = cember_gemm_force_route(-1)
         }
-        for (m, n, k) in [(32, 40, 300), (70, 5, 20), (3, 100, 13), (200, 33, 64), (9, 7, 0)] {
+        // (45, 3, 300) and (70, 1, 20): heads (at most 4 columns), through head_avx2 on AVX2.
+        for (m, n, k) in [(32, 40, 300), (70, 5, 20), (3, 100, 13), (200, 33, 64), (9, 7, 0), (45, 3, 300), (70, 1, 20)] {
             let p = Problem(transA: false, transB: true, m: m, n: n, k: k, pad: 0, rng: &rng)
             var bias = (0..<n).map { _ in rng.uniform(-1, 1) }
             bias[0] = .nan

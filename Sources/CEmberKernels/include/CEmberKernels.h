@@ -199,7 +199,8 @@ void cember_sgemm_bias_relu(int32_t trans_a, int32_t trans_b, int64_t m, int64_t
 
 /// For tests: makes cember_sgemm take one path for every product it can (0 packs op(B) and packs
 /// op(A) or reads it in place as by shape; 1 reads op(B) in place, for products without trans_b;
-/// 2 computes Cᵀ with op(B) read in place; 3 packs both operands) and returns the previous
+/// 2 computes Cᵀ with op(B) read in place, or on AVX2 for x·Wᵀ with at most 4 columns of C a
+/// kernel for heads that transposes x in registers; 3 packs both operands) and returns the previous
 /// setting; -1 (or any other value) restores the choice by shape (op(B) in place for at most 64
 /// rows of C; Cᵀ for products with trans_b and at most 12 columns of C; op(A) in place without
 /// trans_a where panels have at most 8 rows, unless k > 256 and n > 256). Every path gives the
