@@ -196,11 +196,18 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
         for (int i = 0; i < mr; i++)
             for (int v = 0; v < nv; v++) __builtin_prefetch(c + i * ldc + 16 * v);
     }
+    int prefetch_row = 0;
     for (int64_t l = 0; l < kc; l++) {
         const float *al = pa + l * a_l, *bl = pb + l * b_l;
         // A read in place: one of its mr rows, 32 values ahead, per step (each row moves to a new
-        // cache line every 16 steps, and mr <= 12 rows take turns).
-        if (tc) __builtin_prefetch(al + (l % mr) * a_row + 32 * a_l);
+        // cache line every 16 steps, and mr <= 12 rows take turns). The row by a counter, not
+        // l % mr: the division's multiply and shifts per step cost 10–12% of the forward
+        // products of the MLP's layers (Zen 3, one thread: 32 × 400 · 400 × 400 146 → 131 µs,
+        // 32 × 200 · 200 × 200 35.5 → 31.9; a one-off C micro-benchmark, minima of four runs).
+        if (tc) {
+            __builtin_prefetch(al + prefetch_row * a_row + 32 * a_l);
+            prefetch_row = prefetch_row + 1 == mr ? 0 : prefetch_row + 1;
+        }
         v16 bv[MAX_NV];
         for (int v = 0; v < nv; v++) bv[v] = bmask && v == nv - 1 ? lanes(bl + 16 * v, blast) : vload(bl + 16 * v);
         for (int i = 0; i < mr; i++) {
