@@ -22,7 +22,9 @@ public enum BLAS {
         /// first, which costs about as much as the product when the weight comes cold from L3.
         /// Measured on an AMD EPYC (Zen 4) in the width-400 MLP (a one-off C micro-benchmark; the
         /// step: `ember-bench mlp` with `BENCH_KERNELS=openblas|byshape`): forward and input-gradient
-        /// products 13–25% faster; OpenBLAS stays faster for the weight gradient (k = 32).
+        /// products 13–25% faster; OpenBLAS stays faster for the weight gradient (k = 32). Where
+        /// AVX2 is the widest instruction set, Ember's kernels also take shallow products and
+        /// those whose op(A) they read in place (`usesEmber(rows:columns:depth:transA:)`).
         case byShape = 2
     }
 
