@@ -23,7 +23,7 @@
 // A read in place. Where op(A)'s rows run along k (no trans_a) and its panels would have at most
 // 8 rows (AVX2's 6, the baseline's 2), the micro-kernel broadcasts A's values where they are
 // instead of packing them (a copy per value, each panel used by only n / NR column tiles), unless
-// a long A (k > KC) meets many column panels (n > 256), where packing pays for itself. On a Zen 3
+// a long A (k > 256) meets many column panels (n > 256), where packing pays for itself. On a Zen 3
 // (a one-off C micro-benchmark, minima of three runs): 4096 × 64 · 64 × 64 464 → 390 µs, 4096 × 13
 // · 13 × 64 132 → 115, the FT-Transformer's 1856 × 192 · 192 × 192 1559 → 1447, 2048 × 1000 ·
 // 1000 × 64 3562 → 2880; 1000³ and 512 × 1024 · 1024 × 512 (packed) unchanged, while reading them
@@ -81,8 +81,9 @@ enum { ROUTE_PACKED = 0, ROUTE_B_IN_PLACE = 1, ROUTE_TRANSPOSED = 2, ROUTE_BOTH_
 /// 128-bit lanes (unpcklps/unpckhps), pairs of 64 bits within them (shufps), 128-bit lanes
 /// (vperm2f128), and halves of 256 bits (renaming registers). After the first two, each 4 × 4
 /// block of rows 4a.. and columns 4b.. is transposed in place; the last two transpose the 4 × 4
-/// grid of blocks. (AVX-512 runs each as one instruction too.) On a Zen 3 it replaced rounds whose
-/// last one (even lanes of two rows) has no AVX2 instruction: about 370 cycles per call before.
+/// grid of blocks. (AVX-512 runs each as one instruction too.) It replaced rounds whose last one
+/// (even lanes of two rows) has no AVX2 instruction; on a Zen 3 (one-off C micro-benchmark, before
+/// the head kernel): 4096 × 64 · 64 × 1 114 → 107 µs, 58 × 24 · 24 × 58 5.05 → 4.89 µs.
 INLINE void transpose16(v16 r[16]) {
 #define ROUND(S, LO, HI)                                          \
     for (int i = 0; i < 16; i++) {                                \
@@ -137,9 +138,10 @@ INLINE void pack_panel(const int W, int64_t w, int64_t kc, const float *src, int
                        lanes_fn lanes, store_fn store) {
     if (sw != 1 && W <= 8) {
         // At most 8 rows to a panel (AVX2's 6, the baseline's 2): a 16 × 16 transpose would
-        // shuffle mostly zeros; each value is copied alone. On a Zen 3 (one-off C micro-benchmark):
-        // 58 × 58 · 58 × 24 31–34 → 40–42 GFLOP/s, 4096 × 64 · 64 × 64 56–62 → 68–72, 32 × 100 ·
-        // 100 × 100 52–55 → 60–64. AVX-512's panels of 12 rows keep the transpose.
+        // shuffle mostly zeros; each value is copied alone. On a Zen 3 (one-off C micro-benchmark,
+        // while these shapes still packed A; now they read it in place): 58 × 58 · 58 × 24 31–34 →
+        // 40–42 GFLOP/s, 4096 × 64 · 64 × 64 56–62 → 68–72, 32 × 100 · 100 × 100 52–55 → 60–64.
+        // AVX-512's panels of 12 rows keep the transpose.
         for (int64_t l = 0; l < kc; l++) {
             for (int x = 0; x < W; x++) dst[l * W + x] = x < w ? src[x * sw + l * sk] : 0.0f;
         }
@@ -441,7 +443,8 @@ static float *thread_buffer(int64_t floats) {
 #define GEMM_PASS m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, bias, relu
 
 /// Whether gemm_body reads op(A) in place (see "A read in place" above).
-#define A_IN_PLACE(MR, acs, k, n) ((MR) <= 8 && (acs) == 1 && ((k) <= KC || (n) <= 256))
+#define A_IN_PLACE(MR, acs, k, n) \
+    ((MR) <= 8 && (acs) == 1 && ((k) <= CEMBER_GEMM_IN_PLACE_LIMIT || (n) <= CEMBER_GEMM_IN_PLACE_LIMIT))
 
 // gemm_<isa>: with this thread's buffer, or (allocation failed) gemm_<isa>_stack: one A and one B
 // panel at a time in a stack buffer (blocks of MR rows and NR columns: the same sums, slower).
@@ -481,7 +484,7 @@ static float *thread_buffer(int64_t floats) {
 
 #ifdef HAVE_VARIANTS
 GEMM_VARIANT(avx512, TARGET_AVX512, 12, 2, 1)
-GEMM_VARIANT(avx2, __attribute__((target("avx2,fma"))), 6, 1, 1)
+GEMM_VARIANT(avx2, TARGET_AVX2_FMA, 6, 1, 1)
 #endif
 GEMM_VARIANT(baseline, , 2, 1, 0)
 
@@ -494,11 +497,8 @@ enum {
 };
 
 /// The 8 floats at p, or the first n (< 8) of them and zeros (reads only those).
-#define HEAD_AVX2 __attribute__((target("avx2,fma")))
-HEAD_AVX2 static inline __m256 head_load(const float *p, int64_t n) {
-    if (n >= 8) return _mm256_loadu_ps(p);
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane));
+TARGET_AVX2_FMA static inline __m256 head_load(const float *p, int64_t n) {
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask256((uint32_t)lane_bits(0, n)));
 }
 
 /// C = alpha·A·Bᵀ + beta·C (or the bias and ReLU epilogue) for few columns of C (N <= HEAD_COLUMNS:
@@ -511,7 +511,7 @@ HEAD_AVX2 static inline __m256 head_load(const float *p, int64_t n) {
 /// epilogue), so the same bits. Zen 3, one thread (a one-off C micro-benchmark): 4096 × 64 ·
 /// 64 × 1 (a binary head over 4096 rows) 114 → 40 µs, one row 0.40 → 0.14 µs, 4096 × 400 · 400 × 1
 /// 640 → 246 µs, 4096 × 64 · 64 × 4 130 → 83 µs (minima of three runs).
-HEAD_AVX2 static inline __attribute__((always_inline)) void head_body(const int N, int64_t m, int64_t k, float alpha,
+TARGET_AVX2_FMA static inline __attribute__((always_inline)) void head_body(const int N, int64_t m, int64_t k, float alpha,
                                                                      const float *a, int64_t lda, const float *b,
                                                                      int64_t ldb, float beta, float *c, int64_t ldc,
                                                                      const float *bias, int relu) {
@@ -570,11 +570,11 @@ HEAD_AVX2 static inline __attribute__((always_inline)) void head_body(const int 
                         out = _mm256_fmadd_ps(va, acc[g][j], o);
                     }
                     if (relu && last) out = _mm256_and_ps(out, _mm256_cmp_ps(out, zero, _CMP_GT_OQ));
-                    float v[8];
-                    _mm256_storeu_ps(v, out);
                     if (ldc == 1 && rows == 8) {
                         _mm256_storeu_ps(c + r0, out);
                     } else {
+                        float v[8];
+                        _mm256_storeu_ps(v, out);
                         for (int x = 0; x < rows; x++) c[(r0 + x) * ldc + j] = v[x];
                     }
                 }
@@ -583,7 +583,7 @@ HEAD_AVX2 static inline __attribute__((always_inline)) void head_body(const int 
     }
 }
 
-HEAD_AVX2 static void head_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+TARGET_AVX2_FMA static void head_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias,
                                 int relu) {
     switch (n) {

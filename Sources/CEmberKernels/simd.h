@@ -55,6 +55,7 @@ int32_t cember_current_isa(void);
 #define HAVE_VARIANTS 1
 #define TARGET_AVX512 __attribute__((target("avx512f")))
 #define TARGET_AVX2 __attribute__((target("avx2")))
+#define TARGET_AVX2_FMA __attribute__((target("avx2,fma")))
 // Runs the variant of kernel `name` (name##_avx512, _avx2, _baseline) for the current instruction set.
 #define DISPATCH(name, ...)                                     \
     switch (cember_current_isa()) {                             \

@@ -399,8 +399,9 @@ public enum BLAS {
         }
     }
 
-    /// The depth or columns up to which Ember's kernels read op(A) in place on AVX2 (their k block).
-    static let inPlaceLimit = 256
+    /// The depth or columns up to which Ember's kernels read op(A) in place on AVX2 (their k block;
+    /// `CEMBER_GEMM_IN_PLACE_LIMIT`, which `cember_sgemm` itself uses).
+    static let inPlaceLimit = Int(CEMBER_GEMM_IN_PLACE_LIMIT)
 
     /// The product call of the kernels `kernels` selects for a product (see `usesEmber`).
     private static func selectedSgemm(rows m: Int, columns n: Int, depth k: Int, transA: Bool) -> Sgemm {

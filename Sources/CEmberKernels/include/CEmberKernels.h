@@ -189,6 +189,11 @@ void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
 /// in order, gives the same bits as the whole product (alpha 1).
 int64_t cember_sgemm_depth_block(int64_t k);
 
+/// The depth or columns up to which cember_sgemm reads op(A) in place (no trans_a, panels of at
+/// most 8 rows: AVX2 and the baseline) instead of packing it: a product with k or n at most this.
+/// BLAS.byShape asks the same limit.
+#define CEMBER_GEMM_IN_PLACE_LIMIT 256
+
 /// A layer's forward product with its epilogue: C = relu?(op(A)·op(B) + bias), `bias` n values
 /// (or NULL) added to every row, ReLU (x > 0 ? x : 0) when `relu` ≠ 0. The same bits as copying the
 /// bias into every row of C and calling cember_sgemm with alpha 1 and beta 1, then the ReLU, in
