@@ -185,18 +185,21 @@ INLINE v16 relu16(v16 x) {
 /// c[j·ldc + i] (ncols rows of C, mr columns), the same value as without. With `bias` (the tile's
 /// first column's; beta is 0), the first k block adds it where it would add beta·C after the bias
 /// had been copied into C with beta 1 (the same bits); with `relu`, the last k block stores
-/// max(x, 0) (NaN to 0, as x > 0 ? x : 0).
-INLINE void micro(const int MR, const int NV, const int mr, const int nv, const int fused, const int bmask,
-                  const int tc, lanes_fn lanes, store_fn store, int64_t kc, const float *pa, int64_t a_row,
-                  int64_t a_l, const float *pb, int64_t b_l, uint32_t blast, float *c, int64_t ldc, int64_t ncols,
-                  float alpha, float beta, int first, const float *bias, int last, int relu) {
+/// max(x, 0) (NaN to 0, as x > 0 ? x : 0). With `from` (compile-time), the first k block reads
+/// beta·C from `cin` (C_in, cember_sgemm_from) instead of C; without, `cin` is not used.
+INLINE void micro(const int MR, const int NV, const int mr, const int nv, const int fused, const int from,
+                  const int bmask, const int tc, lanes_fn lanes, store_fn store, int64_t kc, const float *pa,
+                  int64_t a_row, int64_t a_l, const float *pb, int64_t b_l, uint32_t blast, float *c,
+                  const float *cin, int64_t ldc, int64_t ncols, float alpha, float beta, int first,
+                  const float *bias, int last, int relu) {
     v16 acc[MAX_MR][MAX_NV];
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++) acc[i][v] = vsplat(0.0f);
     // The C tile is read after the loop: fetched meanwhile (a weight gradient updates a cold weight).
+    const float *cr = from && first ? cin : c;
     if (!(first && (beta == 0.0f || bias != NULL)) && !tc) {
         for (int i = 0; i < mr; i++)
-            for (int v = 0; v < nv; v++) __builtin_prefetch(c + i * ldc + 16 * v);
+            for (int v = 0; v < nv; v++) __builtin_prefetch(cr + i * ldc + 16 * v);
     }
     int prefetch_row = 0;
     for (int64_t l = 0; l < kc; l++) {
@@ -238,7 +241,7 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
                 } else if (first && beta == 0.0f) {
                     out = va * r[t];
                 } else {
-                    v16 old = lanes(p, bits);
+                    v16 old = lanes(cr + (16 * v + t) * ldc, bits);
                     if (first) old = vb * old;
                     out = fused ? __builtin_elementwise_fma(va, r[t], old) : va * r[t] + old;
                 }
@@ -260,7 +263,8 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
             } else if (first && beta == 0.0f) {
                 out = va * acc[i][v];
             } else {
-                v16 old = left >= 16 ? vload(p) : lanes(p, bits);
+                const float *q = cr + i * ldc + 16 * v;
+                v16 old = left >= 16 ? vload(q) : lanes(q, bits);
                 if (first) old = vb * old;
                 out = fused ? __builtin_elementwise_fma(va, acc[i][v], old) : va * acc[i][v] + old;
             }
@@ -279,8 +283,8 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
 #define MICRO_CASE(MRc, NVc, ...)                                                                           \
     case (MRc) * 4 + (NVc):                                                                                 \
         if ((MRc) <= MR && (NVc) <= NV)                                                                     \
-            micro(MR, NV, MRc, NVc, fused, __VA_ARGS__, blast, cij, ldc, ncols, alpha, beta, first, btias,   \
-                  last, relu);                                                                              \
+            micro(MR, NV, MRc, NVc, fused, from, __VA_ARGS__, blast, cij, cinij, ldc, ncols, alpha, beta,    \
+                  first, btias, last, relu);                                                                           \
         break;
 /// micro() for the tile of mr rows and nv vectors that `key` (mr·4 + nv) names; `...`: bmask, tc,
 /// lanes, store, kc, pa, a_row, a_l, pb, b_l.
@@ -298,6 +302,11 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
     }
 
 // MARK: Blocking
+
+/// Copies rows × n floats from `src` to `dst` (both with rows ldc apart).
+INLINE void copy_rows(float *dst, const float *src, int64_t rows, int64_t n, int64_t ldc) {
+    for (int64_t r = 0; r < rows; r++) memcpy(dst + r * ldc, src + r * ldc, (size_t)n * sizeof(float));
+}
 
 /// The k block of a product of depth k: k cut into ceil(k / KC) blocks of equal size, rounded up to
 /// a multiple of 16 (the last block shorter). Equal blocks let BLAS.gemm give each of two threads
@@ -324,12 +333,13 @@ INLINE int64_t buffer_floats(int64_t MR, int64_t NR, int64_t m, int64_t n, int64
 /// C = alpha·op(A)·op(B) + beta·C with A(i, l) = a[i·ars + l·acs], B(l, j) = b[l·brs + j·bcs];
 /// m, n, k > 0; buf holds buffer_floats(MR, NV·16, m, n, k, mc, nc) floats. With `bip` (B in place;
 /// needs bcs = 1) B is not packed: the micro-kernel reads its rows where they are; with `aip` (A in
-/// place; needs acs = 1) A is not packed: it broadcasts A's values from A's rows.
-INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip, const int aip, lanes_fn lanes,
-                      store_fn store,
+/// place; needs acs = 1) A is not packed: it broadcasts A's values from A's rows. With `from`,
+/// beta·C is read from `cin` (C_in) on the first k block; without, `cin` is C.
+INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip, const int aip, const int from,
+                      lanes_fn lanes, store_fn store,
                       int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs,
-                      const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc,
-                      const float *bias, int relu, float *buf, int64_t mc, int64_t nc) {
+                      const float *b, int64_t brs, int64_t bcs, float beta, float *c, const float *cin,
+                      int64_t ldc, const float *bias, int relu, float *buf, int64_t mc, int64_t nc) {
     const int64_t NR = 16 * NV;
     int64_t depth = k < KC ? k : KC, ncmax = bip ? 0 : ((n < nc ? n : nc) + NR - 1) / NR * NR;
     const int64_t kb = depth_block(k);
@@ -366,6 +376,7 @@ INLINE void gemm_body(const int MR, const int NV, const int fused, const int bip
                         int64_t b_l = bip ? brs : NR;
                         int mr = mcur - ip < MR ? (int)(mcur - ip) : MR;
                         float *cij = c + (ic + ip) * ldc + jc + jp;
+                        const float *cinij = from ? cin + (ic + ip) * ldc + jc + jp : cij;
                         const float *btias = bias != NULL ? bias + jc + jp : NULL;
                         const float *atile = aip ? a + (ic + ip) * ars + pc : pa + ip * kc;
                         MICRO_SWITCH(mr * 4 + nv, bip, 0, lanes, store, kc, atile, aip ? ars : 1, aip ? 1 : MR, btile, b_l)
@@ -388,6 +399,7 @@ INLINE void gemm_body_t(const int MR, const int NV, const int fused, lanes_fn la
                         float *buf) {
     const int64_t NR = 16 * NV;
     const uint32_t blast = 0xFFFF;
+    const int from = 0;
     const int64_t kb = depth_block(k);
     for (int64_t pc = 0; pc < k; pc += kb) {
         int64_t kc = k - pc < kb ? k - pc : kb;
@@ -403,6 +415,7 @@ INLINE void gemm_body_t(const int MR, const int NV, const int fused, lanes_fn la
                 int64_t ncols = m - ip < NR ? m - ip : NR;
                 int nv = (int)((ncols + 15) / 16);
                 float *cij = c + ip * ldc + jr;
+                const float *cinij = cij;
                 MICRO_SWITCH(mr * 4 + nv, 0, 1, lanes, store, kc, rows, bcs, brs, buf + ip * kc, NR)
             }
         }
@@ -438,9 +451,9 @@ static float *thread_buffer(int64_t floats) {
 // MARK: Variants
 
 #define GEMM_ARGS int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t ars, int64_t acs, \
-                  const float *b, int64_t brs, int64_t bcs, float beta, float *c, int64_t ldc, const float *bias, \
-                  int relu
-#define GEMM_PASS m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, bias, relu
+                  const float *b, int64_t brs, int64_t bcs, float beta, float *c, const float *cin, int64_t ldc, \
+                  const float *bias, int relu
+#define GEMM_PASS m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, cin, ldc, bias, relu
 
 /// Whether gemm_body reads op(A) in place (see "A read in place" above).
 #define A_IN_PLACE(MR, acs, k, n) \
@@ -449,11 +462,19 @@ static float *thread_buffer(int64_t floats) {
 // gemm_<isa>: with this thread's buffer, or (allocation failed) gemm_<isa>_stack: one A and one B
 // panel at a time in a stack buffer (blocks of MR rows and NR columns: the same sums, slower).
 // `route` is the path cember_sgemm chose (ROUTE_PACKED, ROUTE_B_IN_PLACE, ROUTE_TRANSPOSED, or
-// ROUTE_BOTH_PACKED: tests).
+// ROUTE_BOTH_PACKED: tests). C_in other than C (cember_sgemm_from) is read by the micro-kernel
+// where op(A) is packed (a weight gradient's update: its own instantiations, so that the others
+// keep their code), else copied into C first (sgemm does for Cᵀ).
 #define GEMM_VARIANT(ISA, TARGET, MR, NV, FUSED)                                                       \
     TARGET __attribute__((noinline)) static void gemm_##ISA##_stack(GEMM_ARGS) {                       \
         float buf[(MR + 16 * NV) * KC];                                                                \
-        gemm_body(MR, NV, FUSED, 0, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MR, 16 * NV);         \
+        if (cin != c) copy_rows(c, cin, m, n, ldc);                                                    \
+        cin = c;                                                                                       \
+        gemm_body(MR, NV, FUSED, 0, 0, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MR, 16 * NV);      \
+    }                                                                                                  \
+    TARGET __attribute__((noinline)) static void gemm_##ISA##_from(int bip, float *buf, GEMM_ARGS) {   \
+        if (bip) gemm_body(MR, NV, FUSED, 1, 0, 1, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC);  \
+        else gemm_body(MR, NV, FUSED, 0, 0, 1, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC);      \
     }                                                                                                  \
     TARGET static void gemm_##ISA(int route, GEMM_ARGS) {                                              \
         if (route == ROUTE_TRANSPOSED) {                                                               \
@@ -472,10 +493,15 @@ static float *thread_buffer(int64_t floats) {
             float *buf = thread_buffer(buffer_floats(MR, 16 * NV, m, bip ? 0 : n, k, MC, NC));           \
             if (buf != NULL) {                                                                         \
                 int aip = route != ROUTE_BOTH_PACKED && A_IN_PLACE(MR, acs, k, n);                     \
-                if (bip && aip) gemm_body(MR, NV, FUSED, 1, 1, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
-                else if (bip) gemm_body(MR, NV, FUSED, 1, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
-                else if (aip) gemm_body(MR, NV, FUSED, 0, 1, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
-                else gemm_body(MR, NV, FUSED, 0, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC);    \
+                if (cin != c && aip) {                                                                 \
+                    copy_rows(c, cin, m, n, ldc);                                                      \
+                    cin = c;                                                                           \
+                }                                                                                      \
+                if (cin != c) gemm_##ISA##_from(bip, buf, GEMM_PASS);                                  \
+                else if (bip && aip) gemm_body(MR, NV, FUSED, 1, 1, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
+                else if (bip) gemm_body(MR, NV, FUSED, 1, 0, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
+                else if (aip) gemm_body(MR, NV, FUSED, 0, 1, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
+                else gemm_body(MR, NV, FUSED, 0, 0, 0, lanes_##ISA, store_##ISA, GEMM_PASS, buf, MC, NC); \
                 return;                                                                                \
             }                                                                                          \
         }                                                                                              \
@@ -605,19 +631,21 @@ int32_t cember_gemm_force_route(int32_t route) {
 /// cember_sgemm and cember_sgemm_bias_relu: C = alpha·op(A)·op(B) + beta·C, or (bias or relu)
 /// C = relu?(op(A)·op(B) + bias) with alpha 1 and beta 0.
 static void sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias,
-                  int relu) {
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, const float *cin, int64_t ldc,
+                  const float *bias, int relu) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
         // C = beta·C (or the bias) without reading A or B (and without reading C when beta is 0).
         for (int64_t i = 0; i < m; i++) {
             for (int64_t j = 0; j < n; j++) {
-                float x = bias != NULL ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+                float x = bias != NULL ? bias[j] : beta == 0.0f ? 0.0f : beta * cin[i * ldc + j];
                 c[i * ldc + j] = relu && !(x > 0.0f) ? 0.0f : x;
             }
         }
         return;
     }
+    // C_in matters only where beta·C is read.
+    if (beta == 0.0f) cin = c;
     // op(A)(i, l) = a[i·ars + l·acs], op(B)(l, j) = b[l·brs + j·bcs].
     int64_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
     int64_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
@@ -637,6 +665,11 @@ static void sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
     if (forced == ROUTE_PACKED || (forced == ROUTE_B_IN_PLACE && !trans_b) || forced == ROUTE_TRANSPOSED ||
         forced == ROUTE_BOTH_PACKED)
         route = forced;
+    // Cᵀ and heads write C by columns: C_in copied into C first.
+    if (cin != c && route == ROUTE_TRANSPOSED) {
+        copy_rows(c, cin, m, n, ldc);
+        cin = c;
+    }
 #ifdef HAVE_VARIANTS
     if (route == ROUTE_TRANSPOSED && trans_b && !trans_a && n <= HEAD_COLUMNS && cember_current_isa() == ISA_AVX2) {
         head_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
@@ -648,11 +681,16 @@ static void sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_
 
 void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+    sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, c, ldc, NULL, 0);
+}
+
+void cember_sgemm_from(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, const float *c_in, float *c, int64_t ldc) {
+    sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, c_in, ldc, NULL, 0);
 }
 
 void cember_sgemm_bias_relu(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, const float *a,
                             int64_t lda, const float *b, int64_t ldb, const float *bias, int32_t relu, float *c,
                             int64_t ldc) {
-    sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu != 0);
+    sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, c, ldc, bias, relu != 0);
 }

@@ -160,22 +160,42 @@ public enum BLAS {
     /// is final, on the thread that finished it, when the product is cut into column panels (or
     /// along k: its sums); otherwise once for all of C after the product. The caller's next pass
     /// over C (an activation's gradient) then reads what the same thread has just written.
+    ///
+    /// With `cIn` (an m×n matrix that is C itself or does not overlap it), beta·C is read from
+    /// `cIn` instead: C = alpha · op(A) · op(B) + beta · C_in, the same bits as copying C_in into C
+    /// first. Ember's kernels read C_in in their epilogue (no copy); with OpenBLAS each panel of
+    /// C_in is copied into C before its product.
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, split: Split = .automatic,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, cIn: UnsafePointer<Float>? = nil, split: Split = .automatic,
         columnsDone: (_ lo: Int, _ size: Int) -> Void = { _, _ in }
     ) throws {
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil, m >= 0, n >= 0, k >= 0 else {
             throw EmberError(.overflow, "[matmul] dimensions m=\(m), n=\(n), k=\(k) must fit 32-bit BLAS integers")
         }
         if m == 0 || n == 0 { return }
+        // C_in matters only where beta·C is read.
+        let cIn = beta != 0 && cIn != UnsafePointer(c) ? cIn : nil
         if k == 0 {
+            if let cIn { c.update(from: cIn, count: m * n) }
             scale(m: m, n: n, beta: beta, c: c, ldc: n)
             columnsDone(0, n)
             return
         }
-        let lda = transA ? m : k, ldb = transB ? k : n, sgemm = selectedSgemm(rows: m, columns: n, depth: k, transA: transA)
+        let lda = transA ? m : k, ldb = transB ? k : n, ember = usesEmber(rows: m, columns: n, depth: k, transA: transA)
+        let sgemm = selectedSgemm(rows: m, columns: n, depth: k, transA: transA)
+        /// One call for the panel of `rows` × `columns` of C at `offset` (row-major, rows n apart).
+        func product(_ rows: Int, _ columns: Int, _ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>, _ offset: Int) {
+            guard let cIn else { return sgemm(transA, transB, rows, columns, k, alpha, ap, lda, bp, ldb, beta, c + offset, n) }
+            if ember {
+                cember_sgemm_from(transA ? 1 : 0, transB ? 1 : 0, Int64(rows), Int64(columns), Int64(k), alpha, ap,
+                                  Int64(max(lda, 1)), bp, Int64(max(ldb, 1)), beta, cIn + offset, c + offset, Int64(n))
+                return
+            }
+            for r in 0..<rows { (c + offset + r * n).update(from: cIn + offset + r * n, count: columns) }
+            sgemm(transA, transB, rows, columns, k, alpha, ap, lda, bp, ldb, beta, c + offset, n)
+        }
         if case let .depth(scratch, count) = split, alpha == 1, beta == 0,
            byDepth(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, scratch: scratch, count: count,
                    columnsDone: columnsDone) {
@@ -183,13 +203,13 @@ public enum BLAS {
         }
         var rows = false
         if case .rows = split { rows = true }
-        let columnPanels = inPanels(m: m, n: n, k: k, ember: usesEmber(rows: m, columns: n, depth: k, transA: transA), rows: rows) { byColumns, lo, size in
+        let columnPanels = inPanels(m: m, n: n, k: k, ember: ember, rows: rows) { byColumns, lo, size in
             if size == (byColumns ? n : m) {
-                sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
+                product(m, n, a, b, 0)
             } else if byColumns {
-                sgemm(transA, transB, m, size, k, alpha, a, lda, transB ? b + lo * k : b + lo, ldb, beta, c + lo, n)
+                product(m, size, a, transB ? b + lo * k : b + lo, lo)
             } else {
-                sgemm(transA, transB, size, n, k, alpha, transA ? a + lo : a + lo * k, lda, b, ldb, beta, c + lo * n, n)
+                product(size, n, transA ? a + lo : a + lo * k, b, lo * n)
             }
             if byColumns { columnsDone(lo, size) }
         }

@@ -1,5 +1,6 @@
 import CEmberSupport
 import COpenBLAS
+import Glibc
 
 /// Ember's own loops over several threads (a small C pool; see threadpool.c for why not Dispatch).
 public enum Parallel {
@@ -93,6 +94,35 @@ public enum Engine {
 
     /// Threads Ember computes with; until set, OpenBLAS's default (the cores).
     public static var numThreads: Int { Parallel.numThreads }
+
+    /// The size in bytes of the last-level cache that CPU 0 shares with its neighbours: the highest
+    /// cache level under /sys/devices/system/cpu/cpu0/cache (on an AMD EPYC the L3 of one core
+    /// complex, 32 MiB on a Zen 3, where the C library's `sysconf` reports the whole package's 256
+    /// MiB); else `sysconf`'s L3 or L2; else 8 MiB.
+    public static let lastLevelCacheBytes: Int = {
+        var level = 0, bytes = 0
+        for index in 0..<8 {
+            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
+            guard let l = MemoryBudget.readText(dir + "level").flatMap({ Int(String($0.filter { !$0.isWhitespace })) }),
+                  let size = MemoryBudget.readText(dir + "size").map({ String($0.filter { !$0.isWhitespace }) }),
+                  let b = cacheSizeBytes(size), l > level else { continue }
+            (level, bytes) = (l, b)
+        }
+        if bytes > 0 { return bytes }
+        for name in [_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE] {
+            let b = sysconf(Int32(name))
+            if b > 0 { return b }
+        }
+        return 8 << 20
+    }()
+
+    /// Bytes of a sysfs cache size ("32768K", "1M", "512"), or nil.
+    static func cacheSizeBytes(_ text: String) -> Int? {
+        let scale: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        guard let last = text.last else { return nil }
+        if let factor = scale[last] { return Int(text.dropLast()).map { $0 * factor } }
+        return Int(text)
+    }
 
     /// Starts Ember's pool with as many threads as OpenBLAS would use by default and turns
     /// OpenBLAS's own threads off (swift_once makes this thread-safe and run once).

@@ -275,6 +275,26 @@ final class GemmKernelTests: XCTestCase {
         XCTAssertFalse(Parallel.threadsOnTwoDies)
     }
 
+    /// The last-level cache comes from sysfs's sizes ("32768K"), the highest level of CPU 0's
+    /// caches (an EPYC's L3 of one core complex, not the package's total that `sysconf` reports).
+    func testLastLevelCacheSizeIsTheHighestLevelOfSysfs() {
+        XCTAssertEqual(Engine.cacheSizeBytes("32768K"), 32 << 20)
+        XCTAssertEqual(Engine.cacheSizeBytes("1M"), 1 << 20)
+        XCTAssertEqual(Engine.cacheSizeBytes("512"), 512)
+        XCTAssertNil(Engine.cacheSizeBytes(""))
+        XCTAssertNil(Engine.cacheSizeBytes("12X"))
+        XCTAssertGreaterThanOrEqual(Engine.lastLevelCacheBytes, 64 << 10)
+        var highest: (level: Int, bytes: Int)?
+        for index in 0..<8 {
+            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
+            guard let level = MemoryBudget.readInteger(dir + "level"),
+                  let size = MemoryBudget.readText(dir + "size")?.split(separator: "\n").first,
+                  let bytes = Engine.cacheSizeBytes(String(size)) else { continue }
+            if level > highest?.level ?? 0 { highest = (level, bytes) }
+        }
+        if let highest { XCTAssertEqual(Engine.lastLevelCacheBytes, highest.bytes, "level \(highest.level)") }
+    }
+
     /// `Parallel.serially` runs its body with one thread (nested too) and restores the count.
     func testSeriallyRunsOnOneThread() throws {
         let threads = Engine.numThreads
@@ -448,6 +468,95 @@ final class GemmKernelTests: XCTestCase {
                         XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern),
                                        "\(p.name) isa \(isa) route \(route) bias \(withBias) relu \(relu)")
                     }
+                }
+            }
+        }
+    }
+
+    /// cember_sgemm_from (beta·C read from another matrix, C_in) gives the bits of copying C_in into
+    /// C and calling cember_sgemm: on every path and in every instruction-set variant, for a weight
+    /// gradient's shape, heads, k across a block boundary, k = 0 and alpha = 0; C_in is not
+    /// changed, and with beta 0 not read (NaN in it does not propagate).
+    func testProductFromAnotherInputGivesTheBitsOfCopyingItIntoC() {
+        defer {
+            _ = cember_kernels_force_isa(-1)
+            _ = cember_gemm_force_route(-1)
+        }
+        var compared = 0
+        for (index, (m, n, k)) in [(100, 400, 32), (32, 40, 300), (70, 5, 20), (45, 3, 300), (9, 7, 0), (3, 100, 13)].enumerated() {
+            for (tA, tB) in Self.transposes {
+                let p = Problem(transA: tA, transB: tB, m: m, n: n, k: k, pad: index % 2, rng: &rng)
+                for isa in Self.isaLevels {
+                    _ = cember_kernels_force_isa(isa)
+                    for route: Int32 in [-1, 0, 1, 2, 3] {
+                        _ = cember_gemm_force_route(route)
+                        for (alpha, beta): (Float, Float) in [(0.75, 1), (-0.5, 0.5), (0.75, 0), (0, 0.5)] {
+                            var expected = p.c0
+                            p.a.withUnsafeBufferPointer { pa in
+                                p.b.withUnsafeBufferPointer { pb in
+                                    cember_sgemm(tA ? 1 : 0, tB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, pa.baseAddress,
+                                                 Int64(max(p.lda, 1)), pb.baseAddress, Int64(max(p.ldb, 1)), beta, &expected,
+                                                 Int64(p.ldc))
+                                }
+                            }
+                            let input = beta == 0 ? [Float](repeating: .nan, count: p.c0.count) : p.c0
+                            var got = [Float](repeating: .nan, count: p.c0.count)
+                            p.a.withUnsafeBufferPointer { pa in
+                                p.b.withUnsafeBufferPointer { pb in
+                                    cember_sgemm_from(tA ? 1 : 0, tB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, pa.baseAddress,
+                                                      Int64(max(p.lda, 1)), pb.baseAddress, Int64(max(p.ldb, 1)), beta, input,
+                                                      &got, Int64(p.ldc))
+                                }
+                            }
+                            // Only C's m × n elements are written (the padding keeps its NaN).
+                            for i in 0..<m {
+                                for j in 0..<n where got[i * p.ldc + j].bitPattern != expected[i * p.ldc + j].bitPattern {
+                                    XCTFail("\(p.name) isa \(isa) route \(route) alpha \(alpha) beta \(beta): C[\(i)][\(j)] = "
+                                            + "\(got[i * p.ldc + j]), with C_in copied into C \(expected[i * p.ldc + j])")
+                                    break
+                                }
+                            }
+                            XCTAssertEqual(input.map(\.bitPattern), (beta == 0 ? input : p.c0).map(\.bitPattern), "C_in unchanged")
+                            compared += 1
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(compared, 6 * 4 * Self.isaLevels.count * 5 * 4)
+    }
+
+    /// `BLAS.gemm` with `cIn` gives the bits of copying C_in into C and calling it with C, with
+    /// OpenBLAS's kernels, Ember's and by shape, at one and two threads (a weight gradient's shape,
+    /// large enough to be split into panels, and a forward product's).
+    func testGemmFromAnotherInputMatchesCopyingItIntoC() throws {
+        let saved = (BLAS.kernels, Engine.numThreads)
+        defer {
+            BLAS.kernels = saved.0
+            try? Engine.setNumThreads(saved.1)
+        }
+        for (tA, m, n, k) in [(true, 400, 1000, 32), (false, 32, 400, 400), (true, 30, 20, 10)] {
+            let p = Problem(transA: tA, transB: false, m: m, n: n, k: k, pad: 0, rng: &rng)
+            for kernels: BLAS.Kernels in [.openBLAS, .ember, .byShape] {
+                for threads in [1, 2] {
+                    try Engine.setNumThreads(threads)
+                    let expected = try p.blas(kernels, alpha: -0.25, beta: 1)
+                    BLAS.kernels = kernels
+                    var got = [Float](repeating: .nan, count: m * n)
+                    try p.a.withUnsafeBufferPointer { pa in
+                        try p.b.withUnsafeBufferPointer { pb in
+                            try p.c0.withUnsafeBufferPointer { pin in
+                                try got.withUnsafeMutableBufferPointer { pc in
+                                    guard let pa = pa.baseAddress, let pb = pb.baseAddress, let pin = pin.baseAddress,
+                                          let pc = pc.baseAddress else { return }
+                                    try BLAS.gemm(transA: tA, transB: false, m: m, n: n, k: k, alpha: -0.25, a: pa, b: pb,
+                                                  beta: 1, c: pc, cIn: pin)
+                                }
+                            }
+                        }
+                    }
+                    BLAS.kernels = saved.0
+                    XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(p.name) \(kernels) \(threads) threads")
                 }
             }
         }

@@ -340,6 +340,64 @@ final class OptimizerGoldenTests: XCTestCase {
         }
     }
 
+    /// An update fused into a product (`fusedUpdate`) with the values kept writes the new values
+    /// next to the old ones and keeps the old tensor (the two buffers alternate: no allocation in
+    /// the steady state), or for large parameters copies the old values and updates in place:
+    /// either way restoring gives exactly the values before the last update, and tensors shared
+    /// elsewhere (the start values, a snapshot) never change. Without keeping, it writes in place.
+    /// The step count advances.
+    func testFusedUpdatesKeepTheOldValuesWithoutACopy() throws {
+        var rng = RandomGenerator(seed: 13)
+        let start = try Tensor.normal([3, 50], rng: &rng), startValues = start.data
+        // The values after u updates (added one at a time, as the updates round).
+        var after = [startValues]
+        for _ in 0..<7 { after.append(after[after.count - 1].map { $0 + 1 }) }
+        func plusOne(_ current: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>) {
+            for i in 0..<150 { target[i] = current[i] + 1 }
+        }
+        for (keep, nextTo) in [(true, true), (true, false), (false, true)] {
+            let p = Parameter(start, name: "w")
+            let optimizer = try OptimizerConfig(.sgd, ["lr": 0.1]).make([p])
+            optimizer.keepsValuesBeforeStep = keep
+            XCTAssertTrue(optimizer.fusedUpdatesWriteNextToKept, "150 floats fit in any cache")
+            optimizer.fusedUpdatesWriteNextToKept = nextTo
+            var snapshot = start, pointers: [UnsafePointer<Float>] = []
+            for u in 1...6 {
+                let before = p.value.data
+                // The update belongs to the step() after it (p has no gradient: step() moves nothing).
+                optimizer.fusedUpdate(of: p, plusOne)
+                try optimizer.step()
+                XCTAssertEqual(p.value.shape, [3, 50])
+                XCTAssertEqual(p.value.data, before.map { $0 + 1 }, "keep \(keep) next to \(nextTo): update \(u)")
+                if u == 1 { snapshot = p.value }
+                pointers.append(p.value.unsafeReadPointer)
+            }
+            XCTAssertEqual(start.data, startValues, "keep \(keep): the start values never change")
+            XCTAssertEqual(snapshot.data, after[1], "keep \(keep): a snapshot never changes")
+            let steps = optimizer.stateTensors().filter { $0.0.hasSuffix(".step") }.map { $0.1.data }
+            XCTAssertEqual(steps, [[6]], "keep \(keep): six updates counted")
+            if keep {
+                if nextTo {
+                    XCTAssertEqual(pointers[5], pointers[3], "the buffers alternate in the steady state")
+                    XCTAssertNotEqual(pointers[5], pointers[4])
+                } else {
+                    XCTAssertEqual(Set(pointers.dropFirst()).count, 1, "copied, then updated in place")
+                }
+                XCTAssertTrue(optimizer.restoreValuesBeforeLastStep())
+                XCTAssertEqual(p.value.data, after[5], "back to the values before the last update")
+                optimizer.fusedUpdate(of: p, plusOne)
+                try optimizer.step()
+                XCTAssertEqual(p.value.data, after[6], "an update after the restore")
+                XCTAssertTrue(optimizer.restoreValuesBeforeLastStep())
+                XCTAssertEqual(p.value.data, after[5], "and its restore")
+            } else {
+                XCTAssertEqual(Set(pointers.dropFirst()).count, 1, "in place (after the copies of the shared start and snapshot)")
+                XCTAssertFalse(optimizer.restoreValuesBeforeLastStep())
+                XCTAssertEqual(p.value.data, after[6])
+            }
+        }
+    }
+
     /// A parameter large enough to be updated over two threads gets the same bits as on one, with
     /// and without keeping its values (and the kept values are those before the last step), for
     /// every optimizer.

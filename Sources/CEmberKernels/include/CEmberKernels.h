@@ -183,6 +183,13 @@ void cember_winograd_output(const float *restrict m, int64_t ldm, int64_t matrix
 void cember_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/// C = alpha·op(A)·op(B) + beta·C_in: cember_sgemm with beta·C read from `c_in` (rows `ldc` apart,
+/// as C) and the result written to C, the same bits as copying C_in into C first and calling
+/// cember_sgemm. C_in is either C itself or does not overlap it. An update W' = W + alpha·G written
+/// next to W, which then keeps its values without a copy (the trainer's weights before a step).
+void cember_sgemm_from(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, const float *c_in, float *c, int64_t ldc);
+
 /// The k block of cember_sgemm for a product of depth k (at most 256): k is summed block by block,
 /// each block's sum acc_b from zero, then C = alpha·acc_b + (b = 0 ? beta·C : C). A product cut
 /// at these boundaries, block 0 into C and each later block alone (alpha 1, beta 0) then added to C

@@ -297,15 +297,13 @@ final class ChainPlan {
                     try inputGradient(l.weight.value.unsafeReadPointer, depthSplit)
                     continue
                 }
-                // Plain SGD folded into the weight-gradient product: W ← W − lr·dyᵀ·a, after the
-                // optimizer has kept W (for a non-finite loss later) and dx has read it.
-                let current = l.weight.value.unsafeReadPointer
-                optimizer.recordFusedUpdate(of: l.weight, values: current)
-                try inputGradient(current, depthSplit)
-                try l.weight.variable.value.withUnsafeMutableBufferPointer { weight in
-                    guard let weight = weight.baseAddress else { return }
+                // Plain SGD folded into the weight-gradient product: W' = W − lr·dyᵀ·a, after dx has
+                // read W; W' is written next to W, which the optimizer keeps (for a non-finite loss
+                // later) without a copy, or over W when nothing is kept.
+                try optimizer.fusedUpdate(of: l.weight) { current, target in
+                    try inputGradient(current, depthSplit)
                     try BLAS.gemm(transA: true, transB: false, m: w, n: widths[i], k: m, alpha: scale, a: dy, b: a,
-                                  beta: 1, c: weight, split: rowSplit)
+                                  beta: 1, c: target, cIn: current, split: rowSplit)
                 }
                 fusedUpdates += 1
             case let .activation(f):
