@@ -163,8 +163,9 @@ public enum BLAS {
     ///
     /// With `cIn` (an m×n matrix that is C itself or does not overlap it), beta·C is read from
     /// `cIn` instead: C = alpha · op(A) · op(B) + beta · C_in, the same bits as copying C_in into C
-    /// first. Ember's kernels read C_in in their epilogue (no copy); with OpenBLAS each panel of
-    /// C_in is copied into C before its product.
+    /// first. Ember's kernels read C_in in their epilogue where they pack op(A) (a weight
+    /// gradient's update: no copy) and copy it into C first on their other paths; with OpenBLAS
+    /// each panel of C_in is copied into C before its product.
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, b: UnsafePointer<Float>,

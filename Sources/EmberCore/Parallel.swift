@@ -103,7 +103,7 @@ public enum Engine {
         var level = 0, bytes = 0
         for index in 0..<8 {
             let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
-            guard let l = MemoryBudget.readText(dir + "level").flatMap({ Int(String($0.filter { !$0.isWhitespace })) }),
+            guard let l = MemoryBudget.readInteger(dir + "level"),
                   let size = MemoryBudget.readText(dir + "size").map({ String($0.filter { !$0.isWhitespace }) }),
                   let b = cacheSizeBytes(size), l > level else { continue }
             (level, bytes) = (l, b)
@@ -116,12 +116,15 @@ public enum Engine {
         return 8 << 20
     }()
 
-    /// Bytes of a sysfs cache size ("32768K", "1M", "512"), or nil.
+    /// Bytes of a sysfs cache size ("32768K", "1M", "512"), or nil (not a positive size, or too
+    /// large for an `Int`).
     static func cacheSizeBytes(_ text: String) -> Int? {
         let scale: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         guard let last = text.last else { return nil }
-        if let factor = scale[last] { return Int(text.dropLast()).map { $0 * factor } }
-        return Int(text)
+        let factor = scale[last] ?? 1
+        guard let count = Int(scale[last] == nil ? Substring(text) : text.dropLast()), count > 0 else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: factor)
+        return overflow ? nil : bytes
     }
 
     /// Starts Ember's pool with as many threads as OpenBLAS would use by default and turns

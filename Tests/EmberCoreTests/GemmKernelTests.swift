@@ -275,24 +275,19 @@ final class GemmKernelTests: XCTestCase {
         XCTAssertFalse(Parallel.threadsOnTwoDies)
     }
 
-    /// The last-level cache comes from sysfs's sizes ("32768K"), the highest level of CPU 0's
-    /// caches (an EPYC's L3 of one core complex, not the package's total that `sysconf` reports).
-    func testLastLevelCacheSizeIsTheHighestLevelOfSysfs() {
+    /// Sysfs's cache sizes ("32768K") are read with their unit; values that are not sizes, or too
+    /// large for a byte count, are none. The last-level cache is at least an L2's 64 KiB and, where
+    /// sysfs has an L3, at least as large as CPU 0's L2 (the highest level is taken).
+    func testCacheSizesFromSysfs() {
         XCTAssertEqual(Engine.cacheSizeBytes("32768K"), 32 << 20)
         XCTAssertEqual(Engine.cacheSizeBytes("1M"), 1 << 20)
         XCTAssertEqual(Engine.cacheSizeBytes("512"), 512)
-        XCTAssertNil(Engine.cacheSizeBytes(""))
-        XCTAssertNil(Engine.cacheSizeBytes("12X"))
+        for bad in ["", "12X", "K", "-5K", "0", "99999999999999999G"] { XCTAssertNil(Engine.cacheSizeBytes(bad), bad) }
         XCTAssertGreaterThanOrEqual(Engine.lastLevelCacheBytes, 64 << 10)
-        var highest: (level: Int, bytes: Int)?
-        for index in 0..<8 {
-            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
-            guard let level = MemoryBudget.readInteger(dir + "level"),
-                  let size = MemoryBudget.readText(dir + "size")?.split(separator: "\n").first,
-                  let bytes = Engine.cacheSizeBytes(String(size)) else { continue }
-            if level > highest?.level ?? 0 { highest = (level, bytes) }
+        if let l2 = MemoryBudget.readText("/sys/devices/system/cpu/cpu0/cache/index2/size")?.split(separator: "\n").first
+            .flatMap({ Engine.cacheSizeBytes(String($0)) }) {
+            XCTAssertGreaterThanOrEqual(Engine.lastLevelCacheBytes, l2)
         }
-        if let highest { XCTAssertEqual(Engine.lastLevelCacheBytes, highest.bytes, "level \(highest.level)") }
     }
 
     /// `Parallel.serially` runs its body with one thread (nested too) and restores the count.
@@ -500,6 +495,7 @@ final class GemmKernelTests: XCTestCase {
                                 }
                             }
                             let input = beta == 0 ? [Float](repeating: .nan, count: p.c0.count) : p.c0
+                            let inputBits = input.map(\.bitPattern)
                             var got = [Float](repeating: .nan, count: p.c0.count)
                             p.a.withUnsafeBufferPointer { pa in
                                 p.b.withUnsafeBufferPointer { pb in
@@ -508,15 +504,16 @@ final class GemmKernelTests: XCTestCase {
                                                       &got, Int64(p.ldc))
                                 }
                             }
-                            // Only C's m × n elements are written (the padding keeps its NaN).
+                            // C's m × n elements as with C_in copied in; the padding keeps its NaN.
                             for i in 0..<m {
                                 for j in 0..<n where got[i * p.ldc + j].bitPattern != expected[i * p.ldc + j].bitPattern {
                                     XCTFail("\(p.name) isa \(isa) route \(route) alpha \(alpha) beta \(beta): C[\(i)][\(j)] = "
                                             + "\(got[i * p.ldc + j]), with C_in copied into C \(expected[i * p.ldc + j])")
                                     break
                                 }
+                                XCTAssertTrue(got[(i * p.ldc + n)..<(i * p.ldc + p.ldc)].allSatisfy(\.isNaN), "\(p.name): row \(i)'s padding")
                             }
-                            XCTAssertEqual(input.map(\.bitPattern), (beta == 0 ? input : p.c0).map(\.bitPattern), "C_in unchanged")
+                            XCTAssertEqual(input.map(\.bitPattern), inputBits, "C_in unchanged")
                             compared += 1
                         }
                     }
@@ -527,8 +524,9 @@ final class GemmKernelTests: XCTestCase {
     }
 
     /// `BLAS.gemm` with `cIn` gives the bits of copying C_in into C and calling it with C, with
-    /// OpenBLAS's kernels, Ember's and by shape, at one and two threads (a weight gradient's shape,
-    /// large enough to be split into panels, and a forward product's).
+    /// OpenBLAS's kernels, Ember's and by shape, at one and two threads, split by default and into
+    /// panels of rows (a weight gradient's shape, large enough to be split, and a forward
+    /// product's); C_in does not change.
     func testGemmFromAnotherInputMatchesCopyingItIntoC() throws {
         let saved = (BLAS.kernels, Engine.numThreads)
         defer {
@@ -537,10 +535,11 @@ final class GemmKernelTests: XCTestCase {
         }
         for (tA, m, n, k) in [(true, 400, 1000, 32), (false, 32, 400, 400), (true, 30, 20, 10)] {
             let p = Problem(transA: tA, transB: false, m: m, n: n, k: k, pad: 0, rng: &rng)
+            let inputBits = p.c0.map(\.bitPattern)
             for kernels: BLAS.Kernels in [.openBLAS, .ember, .byShape] {
-                for threads in [1, 2] {
+                for (threads, split) in [(1, BLAS.Split.automatic), (2, .automatic), (2, .rows)] {
                     try Engine.setNumThreads(threads)
-                    let expected = try p.blas(kernels, alpha: -0.25, beta: 1)
+                    let expected = try p.blas(kernels, alpha: -0.25, beta: 1, split: split)
                     BLAS.kernels = kernels
                     var got = [Float](repeating: .nan, count: m * n)
                     try p.a.withUnsafeBufferPointer { pa in
@@ -550,13 +549,14 @@ final class GemmKernelTests: XCTestCase {
                                     guard let pa = pa.baseAddress, let pb = pb.baseAddress, let pin = pin.baseAddress,
                                           let pc = pc.baseAddress else { return }
                                     try BLAS.gemm(transA: tA, transB: false, m: m, n: n, k: k, alpha: -0.25, a: pa, b: pb,
-                                                  beta: 1, c: pc, cIn: pin)
+                                                  beta: 1, c: pc, cIn: pin, split: split)
                                 }
                             }
                         }
                     }
                     BLAS.kernels = saved.0
-                    XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(p.name) \(kernels) \(threads) threads")
+                    XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(p.name) \(kernels) \(threads) threads \(split)")
+                    XCTAssertEqual(p.c0.map(\.bitPattern), inputBits, "C_in unchanged")
                 }
             }
         }

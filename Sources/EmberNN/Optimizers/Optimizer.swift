@@ -203,11 +203,13 @@ public final class Optimizer {
     }
 
     /// Whether `step()` keeps each parameter's values from before its update, so that
-    /// `restoreValuesBeforeLastStep()` can undo the last step's changes to the parameters. The copy is
-    /// taken inside the update, a block at a time just before the update reads the block, with
-    /// non-temporal stores (`cember_copy_streaming`): no separate pass over every weight. An update
-    /// fused into a product (`fusedUpdate`) copies nothing where the parameters fit in the caches:
-    /// it writes the new values next to the old ones, which are kept. Off by default.
+    /// `restoreValuesBeforeLastStep()` can undo the last step's changes to the parameters. In
+    /// `step()` the copy is taken inside the update, a block at a time just before the update reads
+    /// the block, with non-temporal stores (`cember_copy_streaming`): no separate pass over every
+    /// weight. An update fused into a product (`fusedUpdate`) copies nothing when the two copies of
+    /// all parameters fit in half the last-level cache (`fusedUpdatesWriteNextToKept`): it writes
+    /// the new values next to the old ones, which are kept; otherwise it streams a copy of the
+    /// parameter before the product. Off by default.
     public var keepsValuesBeforeStep = false {
         didSet { if !keepsValuesBeforeStep { valuesBeforeStep = [:] } }
     }
@@ -260,11 +262,10 @@ public final class Optimizer {
     /// are then kept without a copy (`fusedUpdate`), rather than copying the old values first and
     /// updating in place: when the two copies of every parameter fit in half the last-level cache
     /// (`Engine.lastLevelCacheBytes`). Beyond that the buffer written next comes from memory, its
-    /// lines read before they are written, while the copy streams past the caches. Measured on a
-    /// Zen 3 (32 MiB L3, one thread, SGD steps of the MLP grid, minima of four to six alternating
-    /// runs against the copy): 8 × 200 1.22 → 1.14 ms, 4 × 400 2.07 → 1.96, 8 × 400 3.81 → 3.65,
-    /// 12 × 400 5.52 → 5.42 (17 MB for the two copies: beyond the rule, by a margin within noise),
-    /// but 16 × 400 (23 MB) 7.31 → 7.58. Settable for tests.
+    /// lines read before they are written, while the copy streams past the caches: on a Zen 3 with
+    /// 32 MiB of L3 the SGD steps of the MLP grid gained 4–7% up to 8 × 400 and lost at 16 × 400 (23
+    /// MB for the two copies); the figures are in docs/architecture.md, "What a step writes besides
+    /// the products". Settable for tests.
     lazy var fusedUpdatesWriteNextToKept: Bool = {
         let floats = groups.reduce(0) { $0 + $1.parameters.reduce(0) { $0 + $1.value.count } }
         return 2 * floats * MemoryLayout<Float>.size <= Engine.lastLevelCacheBytes / 2
@@ -278,7 +279,9 @@ public final class Optimizer {
     /// tensor itself becomes the kept values, nothing copied; or, for parameters too large for the
     /// caches (`fusedUpdatesWriteNextToKept`), the current values are first copied to the kept
     /// ones with non-temporal stores, then updated in place. Advances p's step count. Give p no
-    /// gradient, so that `step()` does not update it again.
+    /// gradient, so that `step()` does not update it again. If `body` throws, p's update is not
+    /// counted and p keeps the values it had (unless `body` wrote them in place), but the values
+    /// kept at its previous update are dropped: a restore then leaves p as it is.
     func fusedUpdate(of p: Parameter,
                      _ body: (_ current: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>) throws -> Void) rethrows {
         let key = ObjectIdentifier(p)
@@ -335,16 +338,20 @@ public final class Optimizer {
                 let key = ObjectIdentifier(p)
                 var st = state.removeValue(forKey: key) ?? ParameterState()
                 st.step += 1
-                var kept = keepsValuesBeforeStep ? takeKeptValues(key, shape: p.value.shape) : Tensor.scalar(0)
                 // In place: the tape released its references in backward(), so this does not copy.
-                p.variable.value.withUnsafeMutableBufferPointer { w in
-                    grad.withUnsafeBufferPointer { gr in
-                        kept.withUnsafeMutableBufferPointer { k in
-                            update(w, gr, &st, g, keep: keepsValuesBeforeStep ? k.baseAddress : nil)
+                if keepsValuesBeforeStep {
+                    var kept = takeKeptValues(key, shape: p.value.shape)
+                    p.variable.value.withUnsafeMutableBufferPointer { w in
+                        grad.withUnsafeBufferPointer { gr in
+                            kept.withUnsafeMutableBufferPointer { k in update(w, gr, &st, g, keep: k.baseAddress) }
                         }
                     }
+                    valuesBeforeStep[key] = (steps, kept)
+                } else {
+                    p.variable.value.withUnsafeMutableBufferPointer { w in
+                        grad.withUnsafeBufferPointer { gr in update(w, gr, &st, g, keep: nil) }
+                    }
                 }
-                if keepsValuesBeforeStep { valuesBeforeStep[key] = (steps, kept) }
                 state[key] = st
             }
         }

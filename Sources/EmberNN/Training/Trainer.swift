@@ -447,9 +447,10 @@ public final class Trainer {
     /// The buffers, and two copies of their values: at the start of the current batch and of the
     /// previous one (slot `batchesStarted % 2` is the current batch's). Allocated on the first
     /// batch, then copied into in place (no allocation in the steady state). The parameters' values
-    /// before the previous batch are kept by the optimizer, inside its step
-    /// (`Optimizer.keepsValuesBeforeStep`): a separate copy of every weight before each batch cost
-    /// a tenth of an SGD step at width 400.
+    /// before the previous batch are kept by the optimizer (`Optimizer.keepsValuesBeforeStep`):
+    /// inside its step, or, for SGD's update fused into the compiled step's products, by
+    /// `Optimizer.fusedUpdate` (without a copy where the weights fit in the caches). A separate copy
+    /// of every weight before each batch cost a tenth of an SGD step at width 400.
     lazy var backedUpBuffers: [Buffer] = model.network.namedBuffers().map { $0.1 }
     var bufferCopies: [[[Float]]] = [[], []]
     var batchesStarted = 0
