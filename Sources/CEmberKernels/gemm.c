@@ -284,7 +284,7 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
     case (MRc) * 4 + (NVc):                                                                                 \
         if ((MRc) <= MR && (NVc) <= NV)                                                                     \
             micro(MR, NV, MRc, NVc, fused, from, __VA_ARGS__, blast, cij, cinij, ldc, ncols, alpha, beta,    \
-                  first, btias, last, relu);                                                                           \
+                  first, btias, last, relu);                                                                \
         break;
 /// micro() for the tile of mr rows and nv vectors that `key` (mr·4 + nv) names; `...`: bmask, tc,
 /// lanes, store, kc, pa, a_row, a_l, pb, b_l.

@@ -185,7 +185,7 @@ public enum BLAS {
             return
         }
         let lda = transA ? m : k, ldb = transB ? k : n, ember = usesEmber(rows: m, columns: n, depth: k, transA: transA)
-        let sgemm = selectedSgemm(rows: m, columns: n, depth: k, transA: transA)
+        let sgemm = sgemmCall(ember: ember)
         /// One call for the panel of `rows` × `columns` of C at `offset` (row-major, rows n apart).
         func product(_ rows: Int, _ columns: Int, _ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>, _ offset: Int) {
             guard let cIn else { return sgemm(transA, transB, rows, columns, k, alpha, ap, lda, bp, ldb, beta, c + offset, n) }
@@ -426,7 +426,12 @@ public enum BLAS {
 
     /// The product call of the kernels `kernels` selects for a product (see `usesEmber`).
     private static func selectedSgemm(rows m: Int, columns n: Int, depth k: Int, transA: Bool) -> Sgemm {
-        if usesEmber(rows: m, columns: n, depth: k, transA: transA) { return emberSgemm }
+        sgemmCall(ember: usesEmber(rows: m, columns: n, depth: k, transA: transA))
+    }
+
+    /// Ember's product call, or OpenBLAS's.
+    private static func sgemmCall(ember: Bool) -> Sgemm {
+        if ember { return emberSgemm }
         return openBLASSgemm
     }
 

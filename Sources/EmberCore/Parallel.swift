@@ -121,9 +121,9 @@ public enum Engine {
     static func cacheSizeBytes(_ text: String) -> Int? {
         let scale: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         guard let last = text.last else { return nil }
-        let factor = scale[last] ?? 1
-        guard let count = Int(scale[last] == nil ? Substring(text) : text.dropLast()), count > 0 else { return nil }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: factor)
+        let factor = scale[last]
+        guard let count = Int(factor == nil ? Substring(text) : text.dropLast()), count > 0 else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: factor ?? 1)
         return overflow ? nil : bytes
     }
 

@@ -117,7 +117,8 @@ final class InferencePlanTests: XCTestCase {
     /// the plan equal the unfused network's bit for bit with Ember's kernels everywhere (the bias and
     /// the ReLU in the product's epilogue give the bits of the separate passes), and within float
     /// rounding with the default kernels (OpenBLAS's products for batches of more than 64 rows in
-    /// the unfused network, except on AVX2-only CPUs). Batches of 1 to 300 rows (k > 256 in the first layer: two k blocks).
+    /// the unfused network, except on AVX2-only CPUs). Batches of 1 to 300 rows (k > 256 in the
+    /// first layer: two k blocks).
     func testLinearLayersFuseTheirReLUAndMatchTheUnfusedNetwork() throws {
         let spec = NetworkSpec(inputs: [InputSpec("x", .numeric(features: 300))], nodes: [
             NodeSpec("fc1", .linear, inputs: ["x"], params: ["out_features": .number(40)]),
