@@ -48,21 +48,25 @@ CLONES void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_
     }
 }
 
-CLONES int64_t cember_first_nonfinite(const float *x, int64_t n) {
-    // Blocks of whole vectors flagged at once (x - x is 0 exactly for finite x, NaN for ±inf
-    // and NaN), then the first offender located within its block.
-    const int64_t block = 1024;
-    for (int64_t start = 0; start < n; start += block) {
-        const int64_t end = n - start < block ? n : start + block;
-        int bad = 0;
-        for (int64_t i = start; i < end; i++) bad |= !(x[i] - x[i] == 0.0f);
-        if (!bad) continue;
-        for (int64_t i = start; i < end; i++) {
-            if (!(x[i] - x[i] == 0.0f)) return i;
-        }
-    }
+// Blocks of whole vectors flagged at once (x - x is 0 exactly for finite x, NaN for ±inf and NaN),
+// then the first offender located within its block.
+#define FIRST_NONFINITE(ZERO)                                                     \
+    const int64_t block = 1024;                                                   \
+    for (int64_t start = 0; start < n; start += block) {                          \
+        const int64_t end = n - start < block ? n : start + block;                \
+        int bad = 0;                                                              \
+        for (int64_t i = start; i < end; i++) bad |= !(x[i] - x[i] == ZERO);      \
+        if (!bad) continue;                                                       \
+        for (int64_t i = start; i < end; i++) {                                   \
+            if (!(x[i] - x[i] == ZERO)) return i;                                 \
+        }                                                                         \
+    }                                                                             \
     return -1;
-}
+
+CLONES int64_t cember_first_nonfinite(const float *x, int64_t n) { FIRST_NONFINITE(0.0f) }
+
+// The host's doubles (a Swift loop over 80,000 of them took ~40 µs, not vectorised).
+CLONES int64_t cember_first_nonfinite_double(const double *x, int64_t n) { FIRST_NONFINITE(0.0) }
 
 // Up to the first 64-byte boundary of dst, then whole aligned vectors (STORE streams 16 floats at
 // dst + i from src + i), then the rest; a fence orders the streamed stores before what follows.

@@ -4,6 +4,7 @@
 // bits. Relative error of exp: about 1 ulp (glibc's expf is within 1 ulp too; the two may differ
 // in the last bit).
 #include "CEmberKernels.h"
+#include <math.h>
 #include "simd.h"
 
 /// exp(x) for x <= 0 (softmax arguments); 0 below -87 (exp(-87) ≈ 1.6e-38, the normal range's end).
@@ -90,6 +91,40 @@ INLINE void softmax_backward_rows_body(const float *restrict w, float *restrict 
     }
 }
 
+/// The logistic function of one value as EmberNN's scalar `sigmoid` computes it (glibc's expf).
+static float sigmoid_scalar(float x) {
+    if (x >= 0) return 1 / (1 + expf(-x));
+    const float e = expf(x);
+    return e / (1 + e);
+}
+
+/// 1 / (1 + exp(-x)) of n values, stably: e = exp(-|x|), then 1 / (1 + e) for x >= 0 and e / (1 + e)
+/// below. A vector holding a NaN or a |x| beyond 87 (where exp(-|x|) leaves the normal range) is
+/// computed by the scalar function, which keeps NaN and the subnormal probabilities.
+INLINE void sigmoid_body(const float *x, float *out, int64_t n) {
+    const v16 limit = vsplat(87.0f), one = vsplat(1.0f), zero = vsplat(0.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const int64_t len = n - i < 16 ? n - i : 16;
+        const v16 v = len == 16 ? vload(x + i) : vload_partial(x + i, len);
+        const v16 a = __builtin_elementwise_abs(v);
+        if (!__builtin_reduce_and(a <= limit)) {  // false for NaN
+            for (int64_t j = 0; j < len; j++) out[i + j] = sigmoid_scalar(x[i + j]);
+            continue;
+        }
+        const v16 e = vexp_nonpositive(-a), d = one + e;
+        const v16 pos = one / d, neg = e / d;
+        const v16i nonnegative = v >= zero;
+        v16i pb, nb;
+        __builtin_memcpy(&pb, &pos, sizeof pb);
+        __builtin_memcpy(&nb, &neg, sizeof nb);
+        const v16i bits = (pb & nonnegative) | (nb & ~nonnegative);
+        v16 p;
+        __builtin_memcpy(&p, &bits, sizeof p);
+        if (len == 16) vstore(out + i, p);
+        else vstore_partial(out + i, p, len);
+    }
+}
+
 // MARK: Variants (explicit, as in gemm.c: the v16 helpers must inline into a function of one target)
 
 #define SOFTMAX_VARIANT(ISA, TARGET)                                                                       \
@@ -98,7 +133,8 @@ INLINE void softmax_backward_rows_body(const float *restrict w, float *restrict 
     }                                                                                                      \
     TARGET static void softmax_backward_rows_##ISA(const float *w, float *g, int64_t rows, int64_t cols) { \
         softmax_backward_rows_body(w, g, rows, cols);                                                      \
-    }
+    }                                                                                                      \
+    TARGET static void sigmoid_##ISA(const float *x, float *out, int64_t n) { sigmoid_body(x, out, n); }
 
 #ifdef HAVE_VARIANTS
 SOFTMAX_VARIANT(avx512, TARGET_AVX512)
@@ -111,3 +147,5 @@ void cember_softmax_rows(float *x, int64_t rows, int64_t cols) { DISPATCH(softma
 void cember_softmax_backward_rows(const float *restrict w, float *restrict g, int64_t rows, int64_t cols) {
     DISPATCH(softmax_backward_rows, w, g, rows, cols)
 }
+
+void cember_sigmoid(const float *x, float *out, int64_t n) { DISPATCH(sigmoid, x, out, n) }

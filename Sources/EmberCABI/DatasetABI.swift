@@ -35,7 +35,7 @@ public func ember_dataset_add_numeric(_ dataset: OpaquePointer?, _ name: UnsafeP
         let (box, n, cols, columnMajor) = try matrixArguments(dataset, name, nCols, layout)
         guard let x else { throw EmberError.invalidArgument("x", "is NULL") }
         let count = try checkedElements([box.rows, cols], "x")
-        if let i = firstNonFinite(x, count) {
+        if let i = firstNonFinite(x, count: count) {
             let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
             throw nonFiniteInput(n, row: row, ("column", col), x[i])
         }
@@ -65,7 +65,7 @@ public func ember_dataset_add_numeric_columns(_ dataset: OpaquePointer?, _ name:
                 throw EmberError(.invalidArgument, "[columns] input '\(n)': \(ErrorIndex.describe(("column", j))) is NULL; expected \(box.rows) values",
                                  detail: EmberError.Detail(op: "dataset", argument: "columns", index: j, expected: "a pointer to \(box.rows) values", got: "NULL"))
             }
-            if let row = firstNonFinite(column, box.rows) {
+            if let row = firstNonFinite(column, count: box.rows) {
                 throw nonFiniteInput(n, row: row, ("column", j), column[row])
             }
             pointers.append(column)

@@ -318,15 +318,6 @@ func tensor(columns: [UnsafePointer<Double>], rows: Int, argument: String) throw
     }
 }
 
-/// The index of the first of `count` values at `x` that is not finite, if any (one vectorisable
-/// pass; the index only when there is one).
-func firstNonFinite(_ x: UnsafePointer<Double>, _ count: Int) -> Int? {
-    var bad: UInt8 = 0
-    for i in 0..<count { bad |= x[i].isFinite ? 0 : 1 }
-    guard bad != 0 else { return nil }
-    return (0..<count).first { !x[$0].isFinite }
-}
-
 /// Writes a row-major [rows, cols] tensor to a caller buffer in its layout.
 func write(_ t: Tensor, rows: Int, cols: Int, columnMajor: Bool, to out: UnsafeMutablePointer<Double>) {
     let p = t.unsafeReadPointer

@@ -83,9 +83,34 @@ public enum MemoryBudget {
 
     /// A field of /proc/meminfo in KiB.
     static func meminfoKilobytes(_ field: String) -> Int? {
-        guard let text = readText("/proc/meminfo") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(field) {
-            return Int(line.dropFirst(field.count).split(separator: " ").first ?? "")
+        readBytes("/proc/meminfo").flatMap { meminfoValue(field, in: $0) }
+    }
+
+    /// The integer after `field` at the start of a line of meminfo-formatted `bytes`
+    /// ("MemAvailable:   123 kB"), nil when no line starts with it or no integer follows. Scans the
+    /// bytes: splitting the text into strings took most of a large prediction's memory check
+    /// (~40 µs of 10,000 rows' 2.3 ms).
+    static func meminfoValue(_ field: String, in bytes: [UInt8]) -> Int? {
+        let key = Array(field.utf8)
+        let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n"), zero = UInt8(ascii: "0"), nine = UInt8(ascii: "9")
+        var i = 0
+        while i < bytes.count {
+            if bytes.count - i >= key.count, bytes[i..<(i + key.count)].elementsEqual(key) {
+                var j = i + key.count
+                while j < bytes.count, bytes[j] == space { j += 1 }
+                var value = 0, digits = 0
+                while j < bytes.count, bytes[j] >= zero, bytes[j] <= nine {
+                    // 18 digits cannot overflow an Int; more is no memory size.
+                    guard digits < 18 else { return nil }
+                    value = value * 10 + Int(bytes[j] - zero)
+                    digits += 1
+                    j += 1
+                }
+                guard digits > 0, j == bytes.count || bytes[j] == space || bytes[j] == newline else { return nil }
+                return value
+            }
+            while i < bytes.count, bytes[i] != newline { i += 1 }
+            i += 1
         }
         return nil
     }
@@ -96,6 +121,11 @@ public enum MemoryBudget {
     }
 
     static func readText(_ path: String) -> String? {
+        readBytes(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of a file (at most about 1 MiB), nil when it cannot be opened.
+    static func readBytes(_ path: String) -> [UInt8]? {
         guard let f = fopen(path, "r") else { return nil }
         defer { fclose(f) }
         var bytes: [UInt8] = []
@@ -106,6 +136,6 @@ public enum MemoryBudget {
             bytes.append(contentsOf: buffer[0..<n])
             if bytes.count > 1 << 20 { break }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }

@@ -1,4 +1,4 @@
-import EmberCore
+@testable import EmberCore
 @testable import EmberNN
 import EmberTestSupport
 import Glibc
@@ -51,6 +51,22 @@ final class ReliabilityLimitsTests: XCTestCase {
         assertEmberError(.memory, ["[predict] everything needs 4611686018427387904 bytes"]) {
             try MemoryBudget.check(1 << 62, "everything", op: "predict")
         }
+    }
+
+    func testMeminfoFieldsAreReadFromTheStartOfTheirLine() throws {
+        let text = Array("MemTotal:       24576000 kB\nXMemAvailable: 7 kB\nMemFree:         1000 kB\nMemAvailable:   20480000 kB\nBad:    12x kB\nHuge: 1234567890123456789 kB\nLast: 42".utf8)
+        XCTAssertEqual(MemoryBudget.meminfoValue("MemTotal:", in: text), 24_576_000)
+        XCTAssertEqual(MemoryBudget.meminfoValue("MemAvailable:", in: text), 20_480_000, "not the line that only contains it")
+        XCTAssertEqual(MemoryBudget.meminfoValue("MemFree:", in: text), 1000)
+        XCTAssertEqual(MemoryBudget.meminfoValue("Last:", in: text), 42, "the last line needs no newline")
+        XCTAssertNil(MemoryBudget.meminfoValue("Bad:", in: text), "digits followed by other characters are no number")
+        XCTAssertNil(MemoryBudget.meminfoValue("Huge:", in: text), "19 digits are no memory size")
+        XCTAssertNil(MemoryBudget.meminfoValue("Cached:", in: text))
+        XCTAssertNil(MemoryBudget.meminfoValue("MemAvailable:", in: []))
+        // The machine's own file agrees with the text reading of it.
+        let own = try XCTUnwrap(MemoryBudget.readText("/proc/meminfo"))
+        let line = try XCTUnwrap(own.split(separator: "\n").first { $0.hasPrefix("MemTotal:") })
+        XCTAssertEqual(MemoryBudget.meminfoKilobytes("MemTotal:"), Int(line.split(separator: " ")[1]))
     }
 
     func testLimitsOfTheEnvironmentVariableApplyToNetworkTrainingAndBatches() throws {

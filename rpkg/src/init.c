@@ -355,10 +355,12 @@ SEXP C_ember_model_predict(SEXP model, SEXP dataset, SEXP batch_size, SEXP logit
 /* predict.ember_model()'s fast path for tabular models (see prediction_plan() in R/model.R): the
  * columns of `newdata` (a data.frame, or a plain matrix) are checked and encoded here, copied into
  * an engine dataset, predicted and the dataset freed, in one call. Anything this path does not
- * take as it is (a missing column, another type, a classed column, NA or non-finite values, a
- * level unseen in training, a character column, zero rows, a stale handle, batch_size or
- * num_threads that are not plain counts) returns NULL before the engine is called, and R takes
- * the general path, which raises the error or warning the user gets. */
+ * take as it is (a missing column, another type, a classed column, NA in an integer or logical
+ * column, a level unseen in training, a character column, zero rows, a stale handle, batch_size
+ * or num_threads that are not plain counts) returns NULL before the engine is called, and R takes
+ * the general path, which raises the error or warning the user gets. NA, NaN and infinities in
+ * double columns are found by the engine as it copies them (one vectorised pass) and also give
+ * NULL, before anything is predicted. */
 
 static SEXP plan_elt(SEXP plan, const char *name) {
     SEXP nms = Rf_getAttrib(plan, R_NamesSymbol);
@@ -422,17 +424,13 @@ static int factor_codes(SEXP col, SEXP levels, int *codes, int n) {
 }
 
 /* Column `n` values from element `offset` of a numeric, integer or logical vector (a column, or a
-   matrix's column) as finite doubles: a numeric vector's own values (no copy), the others
-   converted into a buffer from R_alloc; NULL on NA or a non-finite value. */
-static const double *finite_column(SEXP x, R_xlen_t offset, int n) {
+   matrix's column) as doubles: a numeric vector's own values (no copy; the engine refuses NA, NaN
+   and infinities as they enter the dataset, and the caller then takes the general path, which
+   names the column), the others converted into a buffer from R_alloc; NULL on NA. */
+static const double *numeric_values(SEXP x, R_xlen_t offset, int n) {
     switch (TYPEOF(x)) {
-    case REALSXP: {
-        /* isfinite() inline (R_FINITE calls a function per value); NA is a NaN, so not finite. */
-        const double *v = REAL(x) + offset;
-        int finite = 1;
-        for (int r = 0; r < n; r++) finite &= isfinite(v[r]) != 0;
-        return finite ? v : NULL;
-    }
+    case REALSXP:
+        return REAL(x) + offset;
     case INTSXP:
     case LGLSXP: {
         const int *v = (TYPEOF(x) == INTSXP ? INTEGER(x) : LOGICAL(x)) + offset;
@@ -451,7 +449,7 @@ static const double *finite_column(SEXP x, R_xlen_t offset, int n) {
 /* The values of a plain (unclassed, dimensionless) numeric, integer or logical column. */
 static const double *numeric_column(SEXP col, int n) {
     if (OBJECT(col) || XLENGTH(col) != n || !Rf_isNull(Rf_getAttrib(col, R_DimSymbol))) return NULL;
-    return finite_column(col, 0, n);
+    return numeric_values(col, 0, n);
 }
 
 /* Predictions (or logits) of `newdata` as a column-major matrix, or NULL (see above). */
@@ -504,7 +502,7 @@ SEXP C_ember_predict_plan(SEXP model, SEXP plan, SEXP newdata, SEXP logits, SEXP
         if (j < 0) return R_NilValue;
         SEXP levels = VECTOR_ELT(num_levels, c);
         if (!is_frame) {
-            if (!Rf_isNull(levels) || (num[c] = finite_column(newdata, j * (R_xlen_t)n, n)) == NULL) return R_NilValue;
+            if (!Rf_isNull(levels) || (num[c] = numeric_values(newdata, j * (R_xlen_t)n, n)) == NULL) return R_NilValue;
         } else if (Rf_isNull(levels)) {
             if ((num[c] = numeric_column(VECTOR_ELT(newdata, j), n)) == NULL) return R_NilValue;
         } else {
@@ -532,6 +530,12 @@ SEXP C_ember_predict_plan(SEXP model, SEXP plan, SEXP newdata, SEXP logits, SEXP
     if (st == EMBER_OK && add_num) {
         what = "adding a numeric input";
         st = ember_dataset_add_numeric_columns(d, "num", num, pn);
+        if (st == EMBER_ERR_INVALID_ARGUMENT) {
+            /* A value that is not finite: the general path reports it by the column's name. */
+            ember_dataset_free(d);
+            UNPROTECT(1);
+            return R_NilValue;
+        }
     }
     if (st == EMBER_OK && add_categ) {
         what = "adding a categorical input";

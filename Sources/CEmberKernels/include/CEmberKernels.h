@@ -51,6 +51,10 @@ void cember_binary(int32_t op, int64_t n, const float *restrict a, int64_t a_ste
 /// The index of the first element of x[0..<n] that is NaN or infinite, -1 if all are finite.
 int64_t cember_first_nonfinite(const float *x, int64_t n);
 
+/// The index of the first element of x[0..<n] that is NaN or infinite, -1 if all are finite (doubles:
+/// the host's values, checked as they enter the engine).
+int64_t cember_first_nonfinite_double(const double *x, int64_t n);
+
 // MARK: Softmax (softmax.c)
 
 /// Softmax of each row of a [rows, cols] buffer in place: exp(x - max) / Σ, with a vectorised
@@ -59,6 +63,11 @@ void cember_softmax_rows(float *x, int64_t rows, int64_t cols);
 
 /// The softmax gradient row by row in place: g = w · (g - Σ g·w), w the softmax output.
 void cember_softmax_backward_rows(const float *restrict w, float *restrict g, int64_t rows, int64_t cols);
+
+/// The logistic function 1 / (1 + exp(-x)) of n values (`out` may be `x`), stable for large |x|,
+/// with the vectorised exp above (NaN and |x| > 87 as EmberNN's scalar sigmoid, with glibc's expf);
+/// every variant gives the same bits.
+void cember_sigmoid(const float *x, float *out, int64_t n);
 
 // MARK: Batch normalisation (normalization.c)
 
