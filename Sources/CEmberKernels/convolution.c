@@ -489,6 +489,33 @@ INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t ro
     }
 }
 
+/// Rows of `len` floats copied between strides, each (x - mean) / scale where `mean` is given (a
+/// column block of a concatenation; a batch's standardised inputs read where the dataset keeps them).
+INLINE void copy_rows_scaled_body(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len,
+                                  const float *restrict mean, const float *restrict scale, float *restrict dst,
+                                  int64_t dst_ld, lanes_fn lanes, store_fn store) {
+    if (len <= 16) {
+        // One vector a row (tabular inputs): the lanes, the mean and the scale read once.
+        const uint32_t bits = lane_bits(0, len);
+        const v16 m = mean ? lanes(mean, bits) : vsplat(0.0f), s = mean ? lanes(scale, bits) : vsplat(1.0f);
+        for (int64_t r = 0; r < rows; r++) {
+            v16 x = lanes(src + r * src_ld, bits);
+            if (mean) x = (x - m) / s;
+            store(dst + r * dst_ld, x, bits);
+        }
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t j = 0; j < len; j += 16) {
+            const uint32_t bits = lane_bits(0, len - j);
+            v16 x = lanes(src + r * src_ld + j, bits);
+            // Standardization.apply's (x - mean) / scale, one IEEE operation each: the same bits.
+            if (mean) x = (x - lanes(mean + j, bits)) / lanes(scale + j, bits);
+            store(dst + r * dst_ld + j, x, bits);
+        }
+    }
+}
+
 #define IM2COL_ARGS const float *restrict image, const cember_window *g, float *restrict cols, int64_t ld
 #define SMALL_ARGS const float *restrict image, int64_t sample_stride, int64_t count, const cember_window *g, \
                    float *restrict cols, int64_t ld
@@ -497,6 +524,9 @@ INLINE void copy_rows_body(const float *restrict src, int64_t src_ld, int64_t ro
 #define ROWS_ARGS const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, const float *restrict mask, \
                   float *restrict dst, int64_t dst_ld, int64_t padded
 #define ROWS_PASS src, src_ld, rows, len, mask, dst, dst_ld, padded
+#define SCALED_ARGS const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, const float *restrict mean, \
+                    const float *restrict scale, float *restrict dst, int64_t dst_ld
+#define SCALED_PASS src, src_ld, rows, len, mean, scale, dst, dst_ld
 
 #ifdef HAVE_VARIANTS
 TARGET_AVX512 static void im2col_avx512(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_avx512, store_avx512, 0); }
@@ -509,12 +539,15 @@ TARGET_AVX512 static void col2im_avx512(COL2IM_ARGS) { col2im_body(cols, ld, g, 
 TARGET_AVX2 static void col2im_avx2(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_avx2, store_avx2); }
 TARGET_AVX512 static void copy_rows_avx512(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx512); }
 TARGET_AVX2 static void copy_rows_avx2(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_avx2); }
+TARGET_AVX512 static void copy_rows_scaled_avx512(SCALED_ARGS) { copy_rows_scaled_body(SCALED_PASS, lanes_avx512, store_avx512); }
+TARGET_AVX2 static void copy_rows_scaled_avx2(SCALED_ARGS) { copy_rows_scaled_body(SCALED_PASS, lanes_avx2, store_avx2); }
 #endif
 static void im2col_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 0); }
 static void im2col_exact_baseline(IM2COL_ARGS) { im2col_body(image, g, cols, ld, lanes_baseline, store_baseline, 1); }
 static void im2col_small_baseline(SMALL_ARGS) { im2col_small_body(SMALL_PASS, gather_baseline, store_baseline); }
 static void col2im_baseline(COL2IM_ARGS) { col2im_body(cols, ld, g, image, lanes_baseline, store_baseline); }
 static void copy_rows_baseline(ROWS_ARGS) { copy_rows_body(ROWS_PASS, lanes_baseline); }
+static void copy_rows_scaled_baseline(SCALED_ARGS) { copy_rows_scaled_body(SCALED_PASS, lanes_baseline, store_baseline); }
 
 void cember_im2col(IM2COL_ARGS) { DISPATCH(im2col, image, g, cols, ld) }
 
@@ -529,3 +562,5 @@ int32_t cember_im2col_small(SMALL_ARGS) {
 void cember_col2im(COL2IM_ARGS) { DISPATCH(col2im, cols, ld, g, image) }
 
 void cember_copy_rows_padded(ROWS_ARGS) { DISPATCH(copy_rows, ROWS_PASS) }
+
+void cember_copy_rows(SCALED_ARGS) { DISPATCH(copy_rows_scaled, SCALED_PASS) }

@@ -98,3 +98,65 @@ void cember_copy_streaming(float *restrict dst, const float *restrict src, int64
     if (n <= 0) return;
     DISPATCH(copy_streaming, dst, src, n)
 }
+
+// MARK: Columns to rows
+
+// The host's double columns (a data.frame's, a column-major matrix's) as a row-major float matrix:
+// on AVX2, blocks of 8 rows × 8 columns converted (cvtpd2ps rounds to nearest as Swift's Float(x))
+// and transposed in registers, so that each row's 8 floats are one store instead of 8 strided ones.
+// The columns beyond a multiple of 8, and the rows beyond a multiple of 8, are converted one by one.
+/// Columns c0..<c1 of rows r0..<r1, one value at a time.
+static inline void columns_to_rows_scalar(const double *const *columns, int64_t ncols, int64_t c0, int64_t c1,
+                                          int64_t r0, int64_t r1, float *dst) {
+    for (int64_t c = c0; c < c1; c++) {
+        const double *col = columns[c];
+        for (int64_t r = r0; r < r1; r++) dst[r * ncols + c] = (float)col[r];
+    }
+}
+
+static void columns_to_rows_baseline(const double *const *columns, int64_t ncols, int64_t first, int64_t rows, float *dst) {
+    columns_to_rows_scalar(columns, ncols, 0, ncols, first, first + rows, dst);
+}
+
+#ifdef HAVE_VARIANTS
+#define COLUMNS_TO_ROWS_AVX2(NAME, TARGET)                                                                      \
+    TARGET static void NAME(const double *const *columns, int64_t ncols, int64_t first, int64_t rows, float *dst) { \
+        const int64_t end = first + rows, full = first + rows / 8 * 8;                                           \
+        int64_t c0 = 0;                                                                                          \
+        for (; c0 + 8 <= ncols; c0 += 8) {                                                                       \
+            for (int64_t r = first; r < full; r += 8) {                                                          \
+                __m256 v[8];                                                                                     \
+                for (int i = 0; i < 8; i++) {                                                                    \
+                    const __m128 lo = _mm256_cvtpd_ps(_mm256_loadu_pd(columns[c0 + i] + r));                     \
+                    const __m128 hi = _mm256_cvtpd_ps(_mm256_loadu_pd(columns[c0 + i] + r + 4));                 \
+                    v[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);                              \
+                }                                                                                                \
+                /* v[i] holds column c0 + i of rows r..r+7; transposed, v[j] holds row r + j. */                 \
+                __m256 t[8];                                                                                     \
+                for (int i = 0; i < 8; i += 2) {                                                                 \
+                    t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);                                                   \
+                    t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);                                               \
+                }                                                                                                \
+                __m256 u[8];                                                                                     \
+                for (int i = 0; i < 8; i += 4) {                                                                 \
+                    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);                                              \
+                    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);                                          \
+                    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);                                      \
+                    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);                                      \
+                }                                                                                                \
+                for (int j = 0; j < 4; j++) {                                                                    \
+                    _mm256_storeu_ps(dst + (r + j) * ncols + c0, _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));  \
+                    _mm256_storeu_ps(dst + (r + j + 4) * ncols + c0, _mm256_permute2f128_ps(u[j], u[j + 4], 0x31)); \
+                }                                                                                                \
+            }                                                                                                    \
+            columns_to_rows_scalar(columns, ncols, c0, c0 + 8, full, end, dst);                                  \
+        }                                                                                                        \
+        columns_to_rows_scalar(columns, ncols, c0, ncols, first, end, dst);                                      \
+    }
+COLUMNS_TO_ROWS_AVX2(columns_to_rows_avx2, TARGET_AVX2)
+COLUMNS_TO_ROWS_AVX2(columns_to_rows_avx512, TARGET_AVX512)
+#endif
+
+void cember_columns_to_rows(const double *const *columns, int64_t ncols, int64_t first, int64_t rows, float *dst) {
+    DISPATCH(columns_to_rows, columns, ncols, first, rows, dst)
+}

@@ -83,13 +83,18 @@ public func ember_dataset_add_categorical(_ dataset: OpaquePointer?, _ name: Uns
         guard let codes else { throw EmberError.invalidArgument("codes", "is NULL") }
         let count = try checkedElements([box.rows, cols], "codes")
         var data = [Int](repeating: 0, count: count)
-        for i in 0..<count {
-            let (row, col) = columnMajor ? (i % box.rows, i / box.rows) : (i / cols, i % cols)
-            guard codes[i] >= 0, codes[i] < 1 << 24 else {
-                throw EmberError(.invalidArgument, "[codes] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", col))) holds code \(codes[i]); expected a level index >= 0",
-                                 detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "a code >= 0", got: "\(codes[i])"))
+        // In the caller's order (the first bad code is the one reported), without a division per code.
+        let rows = box.rows
+        for outer in 0..<(columnMajor ? cols : rows) {
+            for inner in 0..<(columnMajor ? rows : cols) {
+                let (row, col) = columnMajor ? (inner, outer) : (outer, inner)
+                let code = codes[outer * (columnMajor ? rows : cols) + inner]
+                guard code >= 0, code < 1 << 24 else {
+                    throw EmberError(.invalidArgument, "[codes] input '\(n)': \(ErrorIndex.describe(("row", row), ("column", col))) holds code \(code); expected a level index >= 0",
+                                     detail: EmberError.Detail(op: "dataset", argument: n, index: row, expected: "a code >= 0", got: "\(code)"))
+                }
+                data[row * cols + col] = Int(code)
             }
-            data[row * cols + col] = Int(codes[i])
         }
         try box.add(n, codes: try IndexTensor(shape: [box.rows, cols], data: data))
     }

@@ -295,10 +295,11 @@ func tensor(from x: UnsafePointer<Double>, shape: [Int], columnMajor: Bool, argu
 }
 
 /// A [rows, columns.count] tensor from separate columns of `rows` doubles (a column-major matrix's,
-/// or a data.frame's): row blocks that fit in L1 with one column of the source each, written
-/// row-major straight into the tensor's storage.
+/// or a data.frame's): row blocks that fit in L1, converted and transposed by
+/// `convertColumnsToRows` straight into the tensor's storage.
 func tensor(columns: [UnsafePointer<Double>], rows: Int, argument: String) throws -> Tensor {
     let cols = columns.count, n = try checkedElements([rows, cols], argument), block = 256
+    let pointers: [UnsafePointer<Double>?] = columns
     return try Tensor.build(shape: [rows, cols]) { out in
         guard let dst = out.baseAddress else { return }
         var r0 = 0, copied = 0, polled = -copyChunk
@@ -310,9 +311,7 @@ func tensor(columns: [UnsafePointer<Double>], rows: Int, argument: String) throw
             }
             let r1 = min(r0 + block, rows)
             copied += (r1 - r0) * cols
-            for (j, column) in columns.enumerated() {
-                for r in r0..<r1 { dst[r * cols + j] = Float(column[r]) }
-            }
+            convertColumnsToRows(pointers, first: r0, rows: r1 - r0, into: dst)
             r0 = r1
         }
     }
@@ -321,9 +320,12 @@ func tensor(columns: [UnsafePointer<Double>], rows: Int, argument: String) throw
 /// Writes a row-major [rows, cols] tensor to a caller buffer in its layout.
 func write(_ t: Tensor, rows: Int, cols: Int, columnMajor: Bool, to out: UnsafeMutablePointer<Double>) {
     let p = t.unsafeReadPointer
-    for i in 0..<rows {
-        for j in 0..<cols {
-            out[columnMajor ? j * rows + i : i * cols + j] = Double(p[i * cols + j])
-        }
+    if !columnMajor {
+        for i in 0..<(rows * cols) { out[i] = Double(p[i]) }
+        return
+    }
+    for j in 0..<cols {
+        let column = out + j * rows
+        for i in 0..<rows { column[i] = Double(p[i * cols + j]) }
     }
 }

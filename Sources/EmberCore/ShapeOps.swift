@@ -1,3 +1,4 @@
+import CEmberKernels
 /// Shape manipulation on tensors (no gradients; the differentiable versions in Operators/ use these).
 extension Tensor {
     /// Dimensions reordered: result dimension i is input dimension `axes[i]` (PyTorch's `permute`;
@@ -82,13 +83,14 @@ extension Tensor {
         newShape[a] = total
         let outer = first.shape[..<a].reduce(1, *), inner = first.shape[(a + 1)...].reduce(1, *)
         return Tensor.build(shape: newShape) { out in
+            guard let base = out.baseAddress else { return }
             var offset = 0
             for t in parts {
+                // Each part a block of columns of the [outer, total · inner] result (a Swift loop
+                // per row cost ~5 ns a row for the 8 and 5 columns of a tabular network's inputs).
                 let w = t.shape[a] * inner
-                let src = t.storage.pointer
-                for o in 0..<outer {
-                    let d = o * total * inner + offset
-                    for i in 0..<w { out[d + i] = src[o * w + i] }
+                if w > 0 && outer > 0 {
+                    cember_copy_rows(t.storage.pointer, Int64(w), Int64(outer), Int64(w), nil, nil, base + offset, Int64(total * inner))
                 }
                 offset += w
             }

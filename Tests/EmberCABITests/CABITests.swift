@@ -504,6 +504,10 @@ final class CABITests: XCTestCase {
         check(ember_dataset_add_numeric(d, "num", x, 2, 1))
         expectError(ember_dataset_add_numeric(d, "num", x, 2, 1), invalid, "already has an input")
         expectError(ember_dataset_add_categorical(d, "categ", [0, -1], 1, 1), invalid, "code -1", argument: "categ")
+        // Two columns: the first bad code in the caller's layout is reported with its row and column.
+        expectError(ember_dataset_add_categorical(d, "c2", [0, 1, 5, -2], 2, 1), invalid, "row 1, column 1 (0-based) holds code -2", argument: "c2")
+        expectError(ember_dataset_add_categorical(d, "c2", [0, -3, -4, 1], 2, 0), invalid, "row 0, column 1 (0-based) holds code -3", argument: "c2")
+        expectError(ember_dataset_add_categorical(d, "c2", [0, 1, 1 << 24, 0], 2, 0), invalid, "row 1, column 0 (0-based) holds code 16777216")
         expectError(ember_dataset_add_categorical(d, "categ", nil, 1, 1), invalid, "codes")
         check(ember_dataset_add_categorical(d, "categ", [0, 2], 1, 1))
         let dims: [Int64] = [2, 1, 2]

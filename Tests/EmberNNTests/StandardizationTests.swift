@@ -36,4 +36,26 @@ final class StandardizationTests: XCTestCase {
         XCTAssertTrue(y.storage === x.storage)
         XCTAssertFalse(Standardization(mean: [0, 1], scale: [1, 1]).isIdentity)
     }
+
+    /// A range of rows scaled as it is copied gives the bits of copying the rows and scaling the
+    /// copy, for tabular and image-shaped inputs, the identity and an empty range; rows outside the
+    /// data are refused.
+    func testARangeOfRowsScaledAsCopiedMatchesCopyingThenScaling() throws {
+        var rng = RandomGenerator(seed: 4)
+        let x = Tensor.build(shape: [50, 13]) { o in for i in 0..<o.count { o[i] = rng.uniform(-20, 20) } }
+        let s = Standardization.fit(x, mask: (0..<13).map { $0 % 4 != 2 })
+        for range in [0..<50, 7..<31, 49..<50, 10..<10] {
+            let fused = try s.apply(x, rows: range), reference = s.apply(try x.gatherRows(range))
+            XCTAssertEqual(fused.shape, [range.count, 13])
+            XCTAssertEqual(fused.data.map(\.bitPattern), reference.data.map(\.bitPattern), "rows \(range)")
+        }
+        let image = Tensor.build(shape: [6, 2, 2, 3]) { o in for i in 0..<o.count { o[i] = rng.uniform(0, 255) } }
+        let pixels = Standardization(mean: (0..<12).map { Float($0) }, scale: (0..<12).map { Float($0 + 1) })
+        let fused = try pixels.apply(image, rows: 2..<5)
+        XCTAssertEqual(fused.shape, [3, 2, 2, 3])
+        XCTAssertEqual(fused.data.map(\.bitPattern), pixels.apply(try image.gatherRows(2..<5)).data.map(\.bitPattern))
+        XCTAssertEqual(try Standardization.identity(13).apply(x, rows: 3..<9).data, try x.gatherRows(3..<9).data)
+        XCTAssertThrowsError(try s.apply(x, rows: 40..<51)) { XCTAssertTrue("\($0)".contains("out of range 0..<50"), "\($0)") }
+        XCTAssertThrowsError(try pixels.apply(x, rows: 0..<2)) { XCTAssertTrue("\($0)".contains("expected rows of 12 values"), "\($0)") }
+    }
 }

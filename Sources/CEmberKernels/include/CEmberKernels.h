@@ -55,6 +55,11 @@ int64_t cember_first_nonfinite(const float *x, int64_t n);
 /// the host's values, checked as they enter the engine).
 int64_t cember_first_nonfinite_double(const double *x, int64_t n);
 
+/// Rows first..<first + rows of `ncols` double columns (`columns[c][r]`) as row-major floats:
+/// dst[r · ncols + c] = (float)columns[c][r], rounded to nearest as Swift's Float(_:); every
+/// variant gives the same bits.
+void cember_columns_to_rows(const double *const *columns, int64_t ncols, int64_t first, int64_t rows, float *dst);
+
 // MARK: Softmax (softmax.c)
 
 /// Softmax of each row of a [rows, cols] buffer in place: exp(x - max) / Σ, with a vectorised
@@ -133,6 +138,12 @@ void cember_col2im(const float *restrict cols, int64_t ld, const cember_window *
 /// src · (mask > 0 ? 1 : 0) instead (the gradient through a ReLU whose output is `mask`).
 void cember_copy_rows_padded(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len,
                              const float *restrict mask, float *restrict dst, int64_t dst_ld, int64_t padded);
+
+/// Copies `rows` rows of `len` floats (`src_ld` apart) to rows `dst_ld` apart, writing nothing else;
+/// with `mean` and `scale` (len values each, or both NULL) each value becomes (x - mean) / scale,
+/// the same bits as one subtraction and one division in Swift.
+void cember_copy_rows(const float *restrict src, int64_t src_ld, int64_t rows, int64_t len, const float *restrict mean,
+                      const float *restrict scale, float *restrict dst, int64_t dst_ld);
 
 /// C[i][j] = bias[i] (0 without bias) + Σ_l A(i, l)·B[l][j] for i < m, j < n, summed in order of l,
 /// where A(i, l) = a[i·rsa + l·csa], then with `relu` C[i][j] > 0 ? C[i][j] : 0. Rows of B are

@@ -171,13 +171,11 @@ public struct Dataset: Sendable {
         try self.init(inputs: ["num": x], target: y)
     }
 
-    /// Inputs of `rows` in the order of `spec.inputs`.
-    func batch<C: Collection>(_ rows: C, spec: NetworkSpec) throws -> [Tensor] where C.Element == Int {
-        try spec.inputs.map { input in
-            if let t = inputs[input.name] { return try t.gatherRows(rows) }
-            if let s = sources[input.name] { return try s.gather(Array(rows)) }
-            throw EmberError.invalidArgument("dataset", "lacks the network input '\(input.name)'; it has \(inputNames.joined(separator: ", "))")
-        }
+    /// The values of network input `input` in `rows`.
+    func batch<C: Collection>(_ rows: C, input: InputSpec) throws -> Tensor where C.Element == Int {
+        if let t = inputs[input.name] { return try t.gatherRows(rows) }
+        if let s = sources[input.name] { return try s.gather(Array(rows)) }
+        throw EmberError.invalidArgument("dataset", "lacks the network input '\(input.name)'; it has \(inputNames.joined(separator: ", "))")
     }
 
     /// Names of all inputs, sorted.

@@ -132,7 +132,11 @@ public final class Model {
     /// but its arguments, so a background thread can run it (`prefetcher`).
     static func prepareInputs(_ data: Dataset, rows: some Collection<Int>, spec: NetworkSpec,
                               scaling: [String: Standardization]) throws -> [Tensor] {
-        zip(spec.inputs, try data.batch(rows, spec: spec)).map { input, t in
+        let range = rows as? Range<Int>
+        return try spec.inputs.map { input in
+            // A range of rows (prediction) is standardised as it is copied: one pass.
+            if let range, let s = scaling[input.name], let x = data.inputs[input.name] { return try s.apply(x, rows: range) }
+            let t = try data.batch(rows, input: input)
             if let s = scaling[input.name] { return s.apply(t) }
             return t
         }

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberCore
 
 /// Per-column affine scaling `(x - mean) / scale`, fitted on the training data and stored in the
@@ -62,6 +63,29 @@ public struct Standardization: Equatable, Sendable {
             apply(rows: base, count: d.count / p)
         }
         return out
+    }
+
+    /// Rows `rows` of `x` [n, p] (or [n, …] of p values a row) scaled as they are copied: one pass instead of a copy of the
+    /// rows and a pass over the copy (prediction batches, which are ranges). The same bits as
+    /// `apply(x.gatherRows(rows))`.
+    public func apply(_ x: Tensor, rows: Range<Int>) throws -> Tensor {
+        let p = mean.count
+        guard p > 0, !isIdentity else { return try x.gatherRows(rows) }
+        guard x.rank >= 2, x.shape.dropFirst().reduce(1, *) == p else {
+            throw EmberError.shapeMismatch("standardize", "expected rows of \(p) values, got shape \(shapeString(x.shape))")
+        }
+        guard rows.isEmpty || (rows.lowerBound >= 0 && rows.upperBound <= x.shape[0]) else {
+            throw EmberError.invalidArgument("standardize", "rows \(rows) out of range 0..<\(x.shape[0])")
+        }
+        let source = x.unsafeReadPointer + (rows.isEmpty ? 0 : rows.lowerBound * p)
+        return Tensor.build(shape: [rows.count] + x.shape.dropFirst()) { out in
+            guard let d = out.baseAddress, !rows.isEmpty else { return }
+            mean.withUnsafeBufferPointer { m in
+                scale.withUnsafeBufferPointer { s in
+                    cember_copy_rows(source, Int64(p), Int64(rows.count), Int64(p), m.baseAddress, s.baseAddress, d, Int64(p))
+                }
+            }
+        }
     }
 
     /// Scales `count` rows of `mean.count` values at `rows` in place: `(x - mean) / scale`. The

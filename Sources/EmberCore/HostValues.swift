@@ -12,3 +12,10 @@ public func firstNonFinite(_ x: UnsafePointer<Float>, count: Int) -> Int? {
     let i = Int(cember_first_nonfinite(x, Int64(count)))
     return i >= 0 ? i : nil
 }
+
+/// Rows `first..<first + rows` of the double columns at `columns` (each `columns[c][r]`) written
+/// row-major as floats into `dst`, which holds the whole [n, columns.count] matrix: `dst[r · columns.count
+/// + c] = Float(columns[c][r])` (vectorised, with in-register transposes where the CPU has AVX2).
+public func convertColumnsToRows(_ columns: [UnsafePointer<Double>?], first: Int, rows: Int, into dst: UnsafeMutablePointer<Float>) {
+    cember_columns_to_rows(columns, Int64(columns.count), Int64(first), Int64(rows), dst)
+}
