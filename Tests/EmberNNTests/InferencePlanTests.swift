@@ -50,6 +50,7 @@ final class InferencePlanTests: XCTestCase {
             case let .linear(_, _, relu):
                 linears += 1
                 XCTAssertFalse(relu, "the head's linear layer is the output")
+            case .linearOneHot: XCTFail("a ResNet has no one-hot input")
             }
         }
         // 20 convolutions (stem, 16 in the blocks, 3 downsamples), each with its batch norm; the
@@ -84,6 +85,7 @@ final class InferencePlanTests: XCTestCase {
             case .fused: return "fused"
             case let .convolution(_, _, residual, relu): return "conv residual \(residual != nil) relu \(relu)"
             case let .linear(_, _, relu): return "linear relu \(relu)"
+            case .linearOneHot: return "linear one-hot"
             }
         }
         XCTAssertEqual(kinds, ["conv residual false relu false", "module", "module", "module", "conv residual false relu false"])
@@ -135,6 +137,7 @@ final class InferencePlanTests: XCTestCase {
             case .fused: return "fused"
             case .convolution: return "conv"
             case let .linear(_, _, relu): return "linear relu \(relu)"
+            case .linearOneHot: return "linear one-hot"
             }
         }
         // fc2's value is read by relu2 and by the sum: it keeps its own step.
@@ -173,5 +176,81 @@ final class InferencePlanTests: XCTestCase {
         XCTAssertEqual(five.map(\.bitPattern), all[(130 * 3)..<(135 * 3)].map(\.bitPattern))
         let one = try model.logits(try Dataset(inputs: ["num": try x.gatherRows(299..<300)]), batchSize: 128).data
         XCTAssertEqual(one.map(\.bitPattern), all[(299 * 3)...].map(\.bitPattern))
+    }
+
+    /// The plan's steps as short names.
+    func kinds(_ net: GraphNetwork) throws -> [String] {
+        try InferencePlan(net).steps.map { step -> String in
+            switch step {
+            case .module: return "module"
+            case .fused: return "fused"
+            case .convolution: return "conv"
+            case let .linear(_, _, relu): return "linear relu \(relu)"
+            case let .linearOneHot(_, dense, _, relu): return "one-hot linear\(dense == nil ? "" : " after dense") relu \(relu)"
+            }
+        }
+    }
+
+    /// A linear layer reading one-hot columns (after numeric features, or alone) adds its weight's
+    /// columns at the codes instead of multiplying by the one-hot matrix: the unfused network's
+    /// bits with Ember's kernels, its values within float rounding with the others; unseen codes
+    /// (outside the levels) add nothing, as their zero one-hot rows do; float codes (no integer
+    /// codes) take the modules' path.
+    func testOneHotColumnsFoldIntoTheLinearLayerReadingThem() throws {
+        var rng = RandomGenerator(seed: 17)
+        let saved = BLAS.kernels
+        defer { BLAS.kernels = saved }
+        for inputs in [TabularInputs(numeric: 8, cardinalities: [5, 3]), TabularInputs(numeric: 0, cardinalities: [4])] {
+            let spec = try Architectures.mlp(inputs, neurons: [64, 32])
+            let model = try Model(spec: spec, task: .binary, seed: 3)
+            let numeric = inputs.numeric > 0
+            XCTAssertEqual(try kinds(model.network), (numeric ? ["fused", "fused"] : ["fused"])
+                           + ["fused", "one-hot linear\(numeric ? " after dense" : "") relu true", "fused", "linear relu true", "linear relu false"],
+                           "the one-hot step\(numeric ? " and the concatenation" : "") fold into linear_0")
+            for n in [64, 65, 300] {
+                let k = inputs.cardinalities.count
+                // Codes of every level and beyond (5 and 9 are unseen for 5 levels; 3 and 4 for 3 and 4).
+                let codes = try IndexTensor(shape: [n, k], data: (0..<(n * k)).map { ($0 * 7 + $0 / k) % (inputs.cardinalities[$0 % k] + 2) })
+                let x = randomTensor([n, max(inputs.numeric, 1)], &rng, -3, 3)
+                let data = try Dataset(inputs: numeric ? ["num": x] : [:], codes: ["categ": codes])
+                for kernels in [BLAS.Kernels.ember, .byShape, .openBLAS] {
+                    BLAS.kernels = kernels
+                    let planned = try model.logits(data, batchSize: 128).data
+                    var ctx = ForwardContext(training: false)
+                    var unfused: [Float] = []
+                    for start in stride(from: 0, to: n, by: 128) {
+                        let xs = try model.prepare(data, rows: start..<min(n, start + 128), training: false)
+                        unfused += try GradientMode.withoutGradients { try model.network.forward(xs, &ctx) }.value.data
+                    }
+                    if kernels == .ember {
+                        XCTAssertEqual(planned.map(\.bitPattern), unfused.map(\.bitPattern), "\(n) rows, \(inputs.cardinalities)")
+                    } else {
+                        let scale = Double(unfused.map { abs($0) }.max() ?? 0)
+                        let worst = zip(planned, unfused).map { Double(abs($0 - $1)) }.max() ?? .nan
+                        XCTAssertLessThanOrEqual(worst, 1e-5 * scale, "\(n) rows, \(kernels)")
+                    }
+                }
+                // The same codes as floats: no integer codes, so the modules' path, the same values.
+                BLAS.kernels = .ember
+                let floats = try Dataset(inputs: (numeric ? ["num": x] : [:]).merging(["categ": codes.floatTensor]) { a, _ in a })
+                XCTAssertEqual(try model.logits(floats, batchSize: 128).data.map(\.bitPattern),
+                               try model.logits(data, batchSize: 128).data.map(\.bitPattern), "\(n) rows from float codes")
+                // With the default kernels a row's prediction has the same bits whatever else is
+                // predicted with it: one row (no plan) and the same row among n (the fold).
+                BLAS.kernels = BLAS.defaultKernels
+                let all = try model.logits(data, batchSize: 128).data
+                let row = n - 2
+                let one = try Dataset(inputs: numeric ? ["num": try x.gatherRows(row..<(row + 1))] : [:],
+                                      codes: ["categ": try codes.gatherRows(row..<(row + 1), op: "test")])
+                XCTAssertEqual(try model.logits(one, batchSize: 128).data.map(\.bitPattern), [all[row].bitPattern], "row \(row) alone")
+            }
+        }
+        // A one-hot value read by another step too keeps its own step (and the linear layer its product).
+        let spec = NetworkSpec(inputs: [InputSpec("categ", .categorical(cardinalities: [3]))], nodes: [
+            NodeSpec("one_hot", .oneHot, inputs: ["categ"]),
+            NodeSpec("fc", .linear, inputs: ["one_hot"], params: ["out_features": .number(4)]),
+            NodeSpec("both", .mergeCat, inputs: ["fc", "one_hot"], params: ["dim": .number(-1)]),
+        ], output: "both")
+        XCTAssertEqual(try kinds(try GraphNetwork(spec, headOutputs: 1, rng: &rng)), ["module", "linear relu false", "module"])
     }
 }

@@ -60,6 +60,17 @@ int64_t cember_first_nonfinite_double(const double *x, int64_t n);
 /// variant gives the same bits.
 void cember_columns_to_rows(const double *const *columns, int64_t ncols, int64_t first, int64_t rows, float *dst);
 
+/// A linear layer's one-hot columns added to its output rows (InferencePlan's fold of a one-hot
+/// input): for each of `rows` rows of `width` values at `y` (zeroed first with `from_zero`), the
+/// row `offsets[j] + v` of `table` [Σ cardinalities, width] added for each code v of the row's k
+/// codes (`codes` [rows, k]) in order of j, skipping codes outside 0..<cardinalities[j]; then
+/// `bias` (width values, or NULL) added and, with `relu`, x > 0 ? x : 0. One IEEE addition each:
+/// the bits of the product with the one-hot columns (whose 1s add the weight, whose 0s add
+/// nothing) followed by the bias and the ReLU.
+void cember_add_code_rows(float *restrict y, int64_t rows, int64_t width, int32_t from_zero, const float *restrict table,
+                          const int64_t *restrict codes, int64_t k, const int64_t *restrict cardinalities,
+                          const int64_t *restrict offsets, const float *restrict bias, int32_t relu);
+
 // MARK: Softmax (softmax.c)
 
 /// Softmax of each row of a [rows, cols] buffer in place: exp(x - max) / Σ, with a vectorised

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberCore
 
 /// Evaluation plans of the networks in one run of predictions (`Model.logits`), by network:
@@ -11,7 +12,9 @@ final class InferenceCache {
 /// folded into its weight and bias, a residual `merge_sum` and a ReLU — at the position of the last
 /// step of that chain; each linear layer runs with the ReLU that alone reads it, the bias and the
 /// ReLU applied as the product's tiles are stored (`BLAS.linearForward`: no pass to copy the bias
-/// in, none for the ReLU); the other steps run their modules.
+/// in, none for the ReLU), and one that reads one-hot columns (alone or last in a concatenation
+/// nobody else reads) adds its weight's columns at the codes instead (`LinearOneHot`); the other
+/// steps run their modules.
 ///
 /// Folding: eval-mode batch norm is `(y − μ) · γ/√(σ² + ε) + β` per channel, so the convolution
 /// with weight `W · s` and bias `(b − μ) · s + β` (s = γ/√(σ² + ε), in double precision) gives the
@@ -36,6 +39,9 @@ final class InferencePlan {
         case convolution(InferenceConvolution, input: Int, residual: Int?, relu: Bool)
         /// `relu?(values[input] · Wᵀ + b)`.
         case linear(Linear, input: Int, relu: Bool)
+        /// `relu?([values[dense], one_hot(values[codes])] · Wᵀ + b)` with the one-hot columns'
+        /// product added as rows of W's columns (`LinearOneHot`).
+        case linearOneHot(LinearOneHot, dense: Int?, codes: Int, relu: Bool)
     }
 
     let steps: [Step]
@@ -55,6 +61,13 @@ final class InferencePlan {
         }
         var steps = [Step](repeating: .module, count: modules.count)
         var claimed = Set<Int>()
+        /// The one-hot step whose value alone step `reader` reads as value `v`, if any.
+        func oneHotStep(_ v: Int, readBy reader: Int) -> (step: Int, layer: OneHot)? {
+            let k = v - first
+            guard k >= 0, !claimed.contains(k), let layer = modules[k].0 as? OneHot, modules[k].1.count == 1,
+                  soleReader(k) == reader else { return nil }
+            return (k, layer)
+        }
         for (i, (module, inputs)) in modules.enumerated() {
             if let linear = module as? Linear, inputs.count == 1, !claimed.contains(i) {
                 // At the ReLU's position when the ReLU alone reads it, else at its own.
@@ -63,6 +76,22 @@ final class InferencePlan {
                    (modules[j].0 as? Activation)?.function == .relu {
                     steps[i] = .fused
                     last = j
+                }
+                // One-hot columns read alone, or concatenated (last) after other features.
+                let m = inputs[0] - first
+                var fold: (dense: Int?, oneHot: (step: Int, layer: OneHot), merge: Int?)?
+                if let direct = oneHotStep(inputs[0], readBy: i) {
+                    fold = (nil, direct, nil)
+                } else if m >= 0, !claimed.contains(m), let merge = modules[m].0 as? Merge, merge.mergeKind == .concat,
+                          merge.axis == 1 || merge.axis == -1, modules[m].1.count == 2, soleReader(m) == i,
+                          let part = oneHotStep(modules[m].1[1], readBy: m) {
+                    fold = (modules[m].1[0], part, m)
+                }
+                if let fold, let folded = try LinearOneHot(linear, fold.oneHot.layer) {
+                    for k in [fold.oneHot.step] + (fold.merge.map { [$0] } ?? []) { steps[k] = .fused }
+                    steps[last] = .linearOneHot(folded, dense: fold.dense, codes: modules[fold.oneHot.step].1[0], relu: last != i)
+                    claimed.formUnion([i, last, fold.oneHot.step] + (fold.merge.map { [$0] } ?? []))
+                    continue
                 }
                 steps[last] = .linear(linear, input: inputs[0], relu: last != i)
                 claimed.formUnion([i, last])
@@ -96,6 +125,82 @@ final class InferencePlan {
             claimed.formUnion(chain)
         }
         self.steps = steps
+    }
+}
+
+/// A linear layer whose input ends in one-hot columns, folded for predictions: the product of the
+/// one-hot columns with W is, row by row, the sum of W's columns at the rows' codes, so the layer
+/// runs its product over the other features alone (`denseWidth` columns; none when the one-hot
+/// columns are the whole input) and adds those columns, then the bias and the ReLU
+/// (`cember_add_code_rows`). Nothing builds or copies the one-hot matrix or the concatenation, and
+/// the product is narrower (8 instead of 13 columns for the latency benchmark's network). The same
+/// bits as the unfused layer with Ember's kernels, which sum each value's products in column order
+/// and add the bias last (with OpenBLAS's, equal up to float rounding).
+final class LinearOneHot {
+    let linear: Linear
+    let oneHot: OneHot
+    /// Columns of the input before the one-hot ones.
+    let denseWidth: Int
+    /// W's first `denseWidth` columns [out, denseWidth].
+    let denseWeight: Tensor
+    /// W's one-hot columns as rows [Σ cardinalities, out].
+    let table: Tensor
+    let cardinalities: [Int64]
+    let offsets: [Int64]
+
+    /// The fold of `linear` over an input whose last columns are `oneHot`'s, or nil when its width
+    /// does not end in them.
+    init?(_ linear: Linear, _ oneHot: OneHot) throws {
+        let out = linear.outFeatures, width = linear.inFeatures, dense = width - oneHot.width
+        guard dense >= 0, oneHot.width > 0 else { return nil }
+        self.linear = linear
+        self.oneHot = oneHot
+        denseWidth = dense
+        let w = linear.weight.value.unsafeReadPointer
+        denseWeight = Tensor.build(shape: [out, dense]) { d in
+            for o in 0..<out { for c in 0..<dense { d[o * dense + c] = w[o * width + c] } }
+        }
+        table = Tensor.build(shape: [oneHot.width, out]) { t in
+            for l in 0..<oneHot.width { for o in 0..<out { t[l * out + o] = w[o * width + dense + l] } }
+        }
+        cardinalities = oneHot.cardinalities.map { Int64($0) }
+        offsets = oneHot.offsets.map { Int64($0) }
+    }
+
+    /// `relu?([dense, one_hot(codes)] · Wᵀ + b)`; computed as the modules would where the codes
+    /// are floats or the shapes are not [n, denseWidth] and [n, k].
+    func callAsFunction(dense: Tensor?, codes: Variable, relu: Bool) throws -> Tensor {
+        let k = cardinalities.count
+        guard let c = codes.codes, c.shape.count == 2, c.shape[1] == k, (dense == nil) == (denseWidth == 0),
+              dense.map({ $0.shape == [c.shape[0], denseWidth] }) ?? true else {
+            let h = try EmberNN.oneHot(codes, cardinalities: oneHot.cardinalities, offsets: oneHot.offsets).value
+            return try linear.inferenceForward(try dense.map { try Tensor.concatenated([$0, h], axis: -1) } ?? h, relu: relu)
+        }
+        let n = c.shape[0], out = linear.outFeatures, bias = linear.bias?.value
+        // In blocks of rows whose outputs fit in L2 (128 KiB): the columns are added while the
+        // product's rows are still there (a batch of 4096 × 64 outputs read back from L3 took
+        // twice as long).
+        let block = max(64, (1 << 17) / max(out * MemoryLayout<Float>.size, 1))
+        return try Tensor.build(shape: [n, out]) { y in
+            guard let base = y.baseAddress else { return }
+            try c.data.withUnsafeBytes { codeBytes in
+                try cardinalities.withUnsafeBufferPointer { cards in
+                    try offsets.withUnsafeBufferPointer { offs in
+                        let codes = codeBytes.baseAddress?.assumingMemoryBound(to: Int64.self)
+                        for r0 in stride(from: 0, to: n, by: block) {
+                            let rows = min(block, n - r0)
+                            if let dense {
+                                try BLAS.linearForward(m: rows, n: out, k: denseWidth, x: dense.unsafeReadPointer + r0 * denseWidth,
+                                                       weight: denseWeight.unsafeReadPointer, bias: nil, relu: false, c: base + r0 * out)
+                            }
+                            cember_add_code_rows(base + r0 * out, Int64(rows), Int64(out), dense == nil ? 1 : 0, table.unsafeReadPointer,
+                                                 codes.map { $0 + r0 * k }, Int64(k), cards.baseAddress, offs.baseAddress,
+                                                 bias?.unsafeReadPointer, relu ? 1 : 0)
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -130,6 +130,9 @@ public final class GraphNetwork: Module {
                 case let .linear(linear, input, relu):
                     values.append(Variable(try linear.inferenceForward(values[input].value, relu: relu)))
                     continue
+                case let .linearOneHot(folded, dense, codes, relu):
+                    values.append(Variable(try folded(dense: dense.map { values[$0].value }, codes: values[codes], relu: relu)))
+                    continue
                 }
             }
             let args = step.inputIndices.map { values[$0] }

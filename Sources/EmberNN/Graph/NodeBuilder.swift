@@ -201,10 +201,8 @@ struct NodeBuilder {
         case .oneHot:
             let x = try single()
             guard let cards = x.cardinalities else { throw fail("reads categorical codes; its input is not a categorical input") }
-            let width = cards.reduce(0, +)
-            let offsets = cards.indices.map { cards[..<$0].reduce(0, +) }
-            let layer = Lambda("one_hot") { v in try oneHot(v, cardinalities: cards, offsets: offsets) }
-            return (layer, ValueInfo(shape: [width]))
+            let layer = OneHot(cardinalities: cards)
+            return (layer, ValueInfo(shape: [layer.width]))
         case .embedding:
             let x = try single()
             let n = try int("num_embeddings", x.cardinalities.map { $0.max() ?? 1 })
@@ -274,6 +272,31 @@ struct NodeBuilder {
 
 /// One-hot encoding of categorical codes [batch, k] (integer `codes`, or floats holding level
 /// indices) into [batch, Σ cardinalities]; a code outside its column's levels encodes as all zeros.
+/// Categorical codes [batch, k] as one-hot columns [batch, Σ cardinalities]: column `offsets[j] + v`
+/// is 1 for code v of column j (an unseen code, outside 0..<cardinalities[j], gives zeros). A
+/// linear layer reading it (alone, or concatenated after other features) folds it into its weight
+/// when it predicts (`InferencePlan`).
+final class OneHot: Module {
+    /// Levels of each code column.
+    let cardinalities: [Int]
+    /// The first one-hot column of each code column.
+    let offsets: [Int]
+    /// Σ cardinalities.
+    let width: Int
+
+    init(cardinalities: [Int]) {
+        self.cardinalities = cardinalities
+        self.offsets = cardinalities.indices.map { cardinalities[..<$0].reduce(0, +) }
+        self.width = cardinalities.reduce(0, +)
+        super.init()
+    }
+
+    override var kind: String { "one_hot" }
+    override func forward(_ x: Variable, _ ctx: inout ForwardContext) throws -> Variable {
+        try oneHot(x, cardinalities: cardinalities, offsets: offsets)
+    }
+}
+
 func oneHot(_ x: Variable, cardinalities: [Int], offsets: [Int]) throws -> Variable {
     let k = cardinalities.count
     guard x.shape.count == 2, x.shape[1] == k else {
