@@ -1,7 +1,7 @@
 import CEmberKernels
 
 /// The index of the first of `count` values at `x` that is NaN or infinite, nil when all are finite
-/// (one vectorised pass; the host's doubles are checked so as they enter the engine).
+/// (one vectorised pass; the host's doubles are checked with it as they enter the engine).
 public func firstNonFinite(_ x: UnsafePointer<Double>, count: Int) -> Int? {
     let i = Int(cember_first_nonfinite_double(x, Int64(count)))
     return i >= 0 ? i : nil

@@ -16,7 +16,7 @@ final class FiniteScanTests: XCTestCase {
                     if position + 5 < n { x[position + 5] = .nan }  // a later one is not reported
                     let found = x.withUnsafeBufferPointer { firstNonFinite($0.baseAddress!, count: n) }
                     XCTAssertEqual(found, position, "n \(n), \(bad) at \(position)")
-                    // Values past count are not read.
+                    // A count that ends at the value does not reach it.
                     XCTAssertNil(x.withUnsafeBufferPointer { firstNonFinite($0.baseAddress!, count: position) })
                     x[position] = finite[position % finite.count]
                     if position + 5 < n { x[position + 5] = finite[(position + 5) % finite.count] }

@@ -245,6 +245,19 @@ final class InferencePlanTests: XCTestCase {
                 XCTAssertEqual(try model.logits(one, batchSize: 128).data.map(\.bitPattern), [all[row].bitPattern], "row \(row) alone")
             }
         }
+        // More than one depth block (8 + 300 inputs): not folded (the blocks would group the one-hot
+        // weights otherwise), the unfused layer's bits.
+        let wide = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 8, cardinalities: [200, 100]), neurons: [16]),
+                             task: .binary, seed: 5)
+        XCTAssertEqual(try kinds(wide.network), ["module", "module", "fused", "linear relu true", "linear relu false"])
+        let n = 80
+        let wideCodes = try IndexTensor(shape: [n, 2], data: (0..<(2 * n)).map { $0 % 2 == 0 ? ($0 * 37) % 200 : ($0 * 11) % 100 })
+        let wideData = try Dataset(inputs: ["num": randomTensor([n, 8], &rng, -3, 3)], codes: ["categ": wideCodes])
+        BLAS.kernels = .ember
+        var ctx = ForwardContext(training: false)
+        let xs = try wide.prepare(wideData, rows: 0..<n, training: false)
+        XCTAssertEqual(try wide.logits(wideData, batchSize: 128).data.map(\.bitPattern),
+                       try GradientMode.withoutGradients { try wide.network.forward(xs, &ctx) }.value.data.map(\.bitPattern))
         // A one-hot value read by another step too keeps its own step (and the linear layer its product).
         let spec = NetworkSpec(inputs: [InputSpec("categ", .categorical(cardinalities: [3]))], nodes: [
             NodeSpec("one_hot", .oneHot, inputs: ["categ"]),

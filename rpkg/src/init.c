@@ -531,7 +531,8 @@ SEXP C_ember_predict_plan(SEXP model, SEXP plan, SEXP newdata, SEXP logits, SEXP
         what = "adding a numeric input";
         st = ember_dataset_add_numeric_columns(d, "num", num, pn);
         if (st == EMBER_ERR_INVALID_ARGUMENT) {
-            /* A value that is not finite: the general path reports it by the column's name. */
+            /* A value that is not finite (or any other refusal of the columns): the general path
+               reports it, by the column's name. */
             ember_dataset_free(d);
             UNPROTECT(1);
             return R_NilValue;

@@ -33,7 +33,8 @@ final class InferencePlan {
     enum Step {
         /// The module's own forward pass.
         case module
-        /// Computed by a later step's convolution; nobody else reads the value.
+        /// Computed by a later step (a convolution's chain, a linear layer's ReLU, or the one-hot
+        /// columns and concatenation a linear layer folds); nobody else reads the value.
         case fused
         /// `relu?(conv(values[input]) + values[residual])`.
         case convolution(InferenceConvolution, input: Int, residual: Int?, relu: Bool)
@@ -149,10 +150,12 @@ final class LinearOneHot {
     let offsets: [Int64]
 
     /// The fold of `linear` over an input whose last columns are `oneHot`'s, or nil when its width
-    /// does not end in them.
+    /// does not end in them, or when Ember's kernels sum its depth in more than one block (each
+    /// block is summed alone and then added: the one-hot columns' weights would be added in
+    /// another grouping, not the unfused layer's bits).
     init?(_ linear: Linear, _ oneHot: OneHot) throws {
         let out = linear.outFeatures, width = linear.inFeatures, dense = width - oneHot.width
-        guard dense >= 0, oneHot.width > 0 else { return nil }
+        guard dense >= 0, oneHot.width > 0, BLAS.depthBlocks(k: width).count == 1 else { return nil }
         self.linear = linear
         self.oneHot = oneHot
         denseWidth = dense

@@ -270,8 +270,6 @@ struct NodeBuilder {
     }
 }
 
-/// One-hot encoding of categorical codes [batch, k] (integer `codes`, or floats holding level
-/// indices) into [batch, Σ cardinalities]; a code outside its column's levels encodes as all zeros.
 /// Categorical codes [batch, k] as one-hot columns [batch, Σ cardinalities]: column `offsets[j] + v`
 /// is 1 for code v of column j (an unseen code, outside 0..<cardinalities[j], gives zeros). A
 /// linear layer reading it (alone, or concatenated after other features) folds it into its weight
@@ -297,6 +295,8 @@ final class OneHot: Module {
     }
 }
 
+/// One-hot encoding of categorical codes [batch, k] (integer `codes`, or floats holding level
+/// indices) into [batch, Σ cardinalities]; a code outside its column's levels encodes as all zeros.
 func oneHot(_ x: Variable, cardinalities: [Int], offsets: [Int]) throws -> Variable {
     let k = cardinalities.count
     guard x.shape.count == 2, x.shape[1] == k else {

@@ -65,9 +65,9 @@ public struct Standardization: Equatable, Sendable {
         return out
     }
 
-    /// Rows `rows` of `x` [n, p] (or [n, …] of p values a row) scaled as they are copied: one pass instead of a copy of the
-    /// rows and a pass over the copy (prediction batches, which are ranges). The same bits as
-    /// `apply(x.gatherRows(rows))`.
+    /// Rows `rows` of `x` [n, p] (or [n, …] of p values a row) scaled as they are copied: one
+    /// pass instead of a copy of the rows and a pass over the copy (prediction batches, which are
+    /// ranges). The same bits as `apply(x.gatherRows(rows))`.
     public func apply(_ x: Tensor, rows: Range<Int>) throws -> Tensor {
         let p = mean.count
         guard p > 0, !isIdentity else { return try x.gatherRows(rows) }
