@@ -89,9 +89,10 @@ final class InferencePlan {
                     fold = (modules[m].1[0], part, m)
                 }
                 if let fold, let folded = try LinearOneHot(linear, fold.oneHot.layer) {
-                    for k in [fold.oneHot.step] + (fold.merge.map { [$0] } ?? []) { steps[k] = .fused }
+                    let absorbed = [fold.oneHot.step] + (fold.merge.map { [$0] } ?? [])
+                    for k in absorbed { steps[k] = .fused }
                     steps[last] = .linearOneHot(folded, dense: fold.dense, codes: modules[fold.oneHot.step].1[0], relu: last != i)
-                    claimed.formUnion([i, last, fold.oneHot.step] + (fold.merge.map { [$0] } ?? []))
+                    claimed.formUnion([i, last] + absorbed)
                     continue
                 }
                 steps[last] = .linear(linear, input: inputs[0], relu: last != i)
