@@ -285,14 +285,15 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
     }
     v16 va = vsplat(alpha), vb = vsplat(beta);
     if (tc) {
-        // Each 16-column vector transposed in registers: r[t] holds column j = 16v + t over the
-        // tile's rows, which is row j of C from column 0 (mr lanes). Tiles of at most 8 rows
-        // (AVX2's 6, the baseline's 2) as two 8 × 8 blocks of 8-float halves, which stay in
-        // AVX2's 16 registers (transpose16's 16 × 16 floats are twice as many and went through
-        // the stack: ~58 ns of a 6 × 16 tile on a Zen 3, 13% of a 200-deep product).
+        // Each 16-column vector transposed in registers: r[t] holds column j of the tile over its
+        // rows (j = 16v + 8h + t in half h of an 8 × 8 block, 16v + t in a 16 × 16 one), which is
+        // row j of C from column 0 (mr lanes). Tiles of at most 8 rows (AVX2's 6, the baseline's
+        // 2) as two 8 × 8 blocks of 8-float halves, one after the other: a block is 8 of AVX2's 16
+        // registers, where transpose16's 16 × 16 floats are 32 and went through the stack (~58 ns
+        // of a 6 × 16 tile on a Zen 3, 13% of a 200-deep tile).
         for (int v = 0; v < nv; v++) {
             if (MR <= 8) {
-                for (int h = 0; h < 2; h++) {
+                for (int h = 0; h < 2 && 16 * v + 8 * h < ncols; h++) {
                     v8 r[8];
                     for (int i = 0; i < 8; i++) r[i] = i < mr ? half8(acc[i][v], h) : (v8){0};
                     transpose8(r);
@@ -317,9 +318,10 @@ INLINE void micro(const int MR, const int NV, const int mr, const int nv, const 
     }
     // The tile's stores, unrolled so that the accumulators stay in registers (rolled, they went
     // through the stack, and with k = 32 the epilogue took ~25% of a weight gradient's tile: 200 ×
-    // 32 · 32 × 200 37.0 → 33.3 µs on a Zen 3). Except where B is read in place: its masked last
-    // vector keeps a mask in a register in the k loop, and the unrolled stores pushed an
-    // accumulator of that loop onto the stack (32 × 200 · 200 × 200 29.7 → 59.9 µs).
+    // 32 · 32 × 200 37.0 → 33.3 µs on a Zen 3, this change alone). Except where B is read in
+    // place: its masked last vector keeps a mask in a register in the k loop, and the unrolled
+    // stores pushed an accumulator of that loop onto the stack (32 × 200 · 200 × 200 29.7 → 59.9
+    // µs).
 #define STORE_ROW_VECTOR(i, v)                                                                   \
     store_acc(fused, first, relu && last, acc[i][v], bias == NULL ? NULL : bias + 16 * (v),       \
               c + (i) * ldc + 16 * (v), cr + (i) * ldc + 16 * (v), ncols - 16 * (v), va, vb, beta, lanes, store)
