@@ -680,6 +680,109 @@ TARGET_AVX2_FMA static void head_avx2(int64_t m, int64_t n, int64_t k, float alp
 }
 #endif
 
+// MARK: A layer's product with its one-hot columns folded in
+
+#define CODES_ARGS int64_t m, int64_t n, int64_t k, const float *restrict x, const float *restrict wt, int64_t ldw, \
+                   const float *restrict table, const int64_t *restrict codes, int64_t nc,                          \
+                   const int64_t *restrict cardinalities, const int64_t *restrict offsets,                          \
+                   const float *restrict bias, int32_t relu, float *restrict y
+#define CODES_PASS m, n, k, x, wt, ldw, table, codes, nc, cardinalities, offsets, bias, relu, y
+
+/// Rows i0..<i0 + mr and columns c0..<c0 + min(left, 16) of cember_linear_code_rows (the pointers
+/// at row i0 and column c0): each value's product over k summed from 0 in order as micro() sums it
+/// (fused or not as the variant's micro-kernel), then each code's table row in order, the bias and
+/// the ReLU as cember_add_code_rows adds them to that product's stored value (alpha 1: the product
+/// is stored as it is summed). `full` (all 16 columns), `hb` (a bias) and `rl` (the ReLU) are
+/// compile-time in the tiles of whole row panels and vectors, where the epilogue is most of the
+/// time with k small (runtime, they left the accumulators on the stack: 10 → 6 ns a row of 64 on
+/// a Zen 3); 2 in `hb` or `rl` reads them from `bias` and `relu`.
+INLINE void codes_tile(const int mr, const int fused, const int full, const int hb, const int rl, lanes_fn lanes,
+                       store_fn store, int64_t left, int64_t k, const float *restrict x, const float *restrict wt,
+                       int64_t ldw, const float *restrict table, int64_t n, const int64_t *restrict codes, int64_t nc,
+                       const int64_t *restrict cardinalities, const int64_t *restrict offsets,
+                       const float *restrict bias, int32_t relu, float *restrict y) {
+    const int add_bias = hb == 2 ? bias != NULL : hb, do_relu = rl == 2 ? relu != 0 : rl;
+    v16 acc[MAX_MR];
+    for (int i = 0; i < mr; i++) acc[i] = vsplat(0.0f);
+    for (int64_t l = 0; l < k; l++) {
+        v16 bv = vload(wt + l * ldw);
+        for (int i = 0; i < mr; i++) {
+            v16 ai = vsplat(x[i * k + l]);
+            acc[i] = fused ? __builtin_elementwise_fma(ai, bv, acc[i]) : acc[i] + ai * bv;
+        }
+    }
+    uint32_t bits = full ? 0xFFFF : lane_bits(0, left);
+    v16 b = !add_bias ? vsplat(0.0f) : full ? vload(bias) : lanes(bias, bits);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < mr; i++) {
+        v16 out = acc[i];
+        for (int64_t j = 0; j < nc; j++) {
+            int64_t v = codes[i * nc + j];
+            if (v < 0 || v >= cardinalities[j]) continue;
+            const float *t = table + (offsets[j] + v) * n;
+            out += full ? vload(t) : lanes(t, bits);
+        }
+        if (add_bias) out += b;
+        if (do_relu) out = relu16(out);
+        if (full) {
+            vstore(y + i * n, out);
+        } else {
+            store(y + i * n, out, bits);
+        }
+    }
+}
+
+#define CODES_TILE_PASS(R, FULL, HB, RL)                                                                         \
+    codes_tile(R, fused, FULL, HB, RL, lanes, store, n - c0, k, x + i0 * k, wt + c0, ldw, table + c0, n,          \
+               codes + i0 * nc, nc, cardinalities, offsets, bias == NULL ? NULL : bias + c0, relu, y + i0 * n + c0)
+#define CODES_CASE(R) \
+    case R:           \
+        if ((R) <= MR) CODES_TILE_PASS(R, 0, 2, 2); \
+        break;
+
+/// cember_linear_code_rows in tiles of MR rows × 16 columns, row tile by row tile (x's rows, W and
+/// the table stay in L1; y is written along its rows), with a bias or not (HB) and the ReLU or not
+/// (RL).
+INLINE void codes_rows(const int MR, const int fused, const int HB, const int RL, lanes_fn lanes, store_fn store,
+                       CODES_ARGS) {
+    for (int64_t i0 = 0; i0 < m; i0 += MR) {
+        int mr = m - i0 < MR ? (int)(m - i0) : MR;
+        for (int64_t c0 = 0; c0 < n; c0 += 16) {
+            if (mr == MR && n - c0 >= 16) {
+                CODES_TILE_PASS(MR, 1, HB, RL);
+                continue;
+            }
+            switch (mr) {
+                CODES_CASE(1) CODES_CASE(2) CODES_CASE(3) CODES_CASE(4) CODES_CASE(5) CODES_CASE(6)
+                CODES_CASE(7) CODES_CASE(8) CODES_CASE(9) CODES_CASE(10) CODES_CASE(11) CODES_CASE(12)
+                default: break;
+            }
+        }
+    }
+}
+#undef CODES_CASE
+#undef CODES_TILE_PASS
+
+INLINE void codes_body(const int MR, const int fused, lanes_fn lanes, store_fn store, CODES_ARGS) {
+    if (bias != NULL && relu) codes_rows(MR, fused, 1, 1, lanes, store, CODES_PASS);
+    else if (bias != NULL) codes_rows(MR, fused, 1, 0, lanes, store, CODES_PASS);
+    else if (relu) codes_rows(MR, fused, 0, 1, lanes, store, CODES_PASS);
+    else codes_rows(MR, fused, 0, 0, lanes, store, CODES_PASS);
+}
+
+#define CODES_VARIANT(ISA, TARGET, MR, FUSED) \
+    TARGET static void linear_codes_##ISA(CODES_ARGS) { codes_body(MR, FUSED, lanes_##ISA, store_##ISA, CODES_PASS); }
+#ifdef HAVE_VARIANTS
+CODES_VARIANT(avx512, TARGET_AVX512, 12, 1)
+CODES_VARIANT(avx2, TARGET_AVX2_FMA, 6, 1)
+#endif
+CODES_VARIANT(baseline, , 2, 0)
+
+void cember_linear_code_rows(CODES_ARGS) {
+    if (m <= 0 || n <= 0) return;
+    DISPATCH(linear_codes, CODES_PASS)
+}
+
 static int32_t forced_route = -1;
 
 int32_t cember_gemm_force_route(int32_t route) {

@@ -436,7 +436,7 @@ public enum BLAS {
     }
 
     /// Multiply-adds from which `gemm` splits a product over Ember's threads (~10 µs of work).
-    static let splitWork = 1 << 20
+    public static let splitWork = 1 << 20
 
     /// Columns (or rows) of C per thread below which `gemm` does not split a product when the
     /// pool's threads sit on two dies of the CPU (`Parallel.threadsOnTwoDies`), nor cut k into

@@ -71,6 +71,20 @@ void cember_add_code_rows(float *restrict y, int64_t rows, int64_t width, int32_
                           const int64_t *restrict codes, int64_t k, const int64_t *restrict cardinalities,
                           const int64_t *restrict offsets, const float *restrict bias, int32_t relu);
 
+/// A linear layer's forward pass over rows whose input ends in one-hot columns, in one pass
+/// (InferencePlan's fold): y [m, n] = relu?(x · Wᵀ + the code rows + bias) with x [m, k] (the
+/// dense columns, rows k apart), `wt` W's dense columns transposed (row l: the weights of input l
+/// for the n outputs, rows `ldw` apart; ldw a multiple of 16 at least n, its padding read but not
+/// used), and the codes, `table`, `cardinalities`, `offsets`, `bias` and `relu` as in
+/// cember_add_code_rows. The same bits as cember_sgemm_bias_relu(0, 1, m, n, k, x, k, W, k, NULL,
+/// 0, y, n) (k at most 256: one depth block) followed by cember_add_code_rows(y, m, n, 0, …): each
+/// value's product summed over k in order as the micro-kernel sums it, then the codes' rows, the
+/// bias and the ReLU.
+void cember_linear_code_rows(int64_t m, int64_t n, int64_t k, const float *restrict x, const float *restrict wt,
+                             int64_t ldw, const float *restrict table, const int64_t *restrict codes, int64_t nc,
+                             const int64_t *restrict cardinalities, const int64_t *restrict offsets,
+                             const float *restrict bias, int32_t relu, float *restrict y);
+
 // MARK: Softmax (softmax.c)
 
 /// Softmax of each row of a [rows, cols] buffer in place: exp(x - max) / Σ, with a vectorised
