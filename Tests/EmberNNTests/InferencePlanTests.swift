@@ -245,6 +245,26 @@ final class InferencePlanTests: XCTestCase {
                 XCTAssertEqual(try model.logits(one, batchSize: 128).data.map(\.bitPattern), [all[row].bitPattern], "row \(row) alone")
             }
         }
+        // A batch of 4,000 rows with two engine threads: the one-pass layer's rows are spread over
+        // them (chunks from 1,638 rows for this layer), the same bits as one thread and as the
+        // unfused network.
+        do {
+            let savedThreads = Engine.numThreads
+            defer { XCTAssertNoThrow(try Engine.setNumThreads(savedThreads)) }
+            BLAS.kernels = .ember
+            let inputs = TabularInputs(numeric: 8, cardinalities: [5, 3]), n = 4000
+            let model = try Model(spec: try Architectures.mlp(inputs, neurons: [64, 32]), task: .binary, seed: 7)
+            let codes = try IndexTensor(shape: [n, 2], data: (0..<(2 * n)).map { ($0 * 7 + $0 / 2) % (inputs.cardinalities[$0 % 2] + 2) })
+            let data = try Dataset(inputs: ["num": randomTensor([n, 8], &rng, -3, 3)], codes: ["categ": codes])
+            try Engine.setNumThreads(1)
+            let one = try model.logits(data, batchSize: 4096).data.map(\.bitPattern)
+            var ctx = ForwardContext(training: false)
+            let xs = try model.prepare(data, rows: 0..<n, training: false)
+            XCTAssertEqual(one, try GradientMode.withoutGradients { try model.network.forward(xs, &ctx) }.value.data.map(\.bitPattern),
+                           "\(n) rows, one thread, against the unfused network")
+            try Engine.setNumThreads(2)
+            XCTAssertEqual(try model.logits(data, batchSize: 4096).data.map(\.bitPattern), one, "\(n) rows, two threads")
+        }
         // More than one depth block (8 + 300 inputs): not folded (the blocks would group the one-hot
         // weights otherwise), the unfused layer's bits.
         let wide = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 8, cardinalities: [200, 100]), neurons: [16]),

@@ -133,7 +133,8 @@ final class InferencePlan {
 /// A linear layer whose input ends in one-hot columns, folded for predictions: the product of the
 /// one-hot columns with W is, row by row, the sum of W's columns at the rows' codes, so the layer
 /// runs its product over the other features alone (`denseWidth` columns; none when the one-hot
-/// columns are the whole input) and adds those columns, then the bias and the ReLU
+/// columns are the whole input) and adds those columns, then the bias and the ReLU: with Ember's
+/// kernels in the product's epilogue (`cember_linear_code_rows`, one pass), else after it
 /// (`cember_add_code_rows`). Nothing builds or copies the one-hot matrix or the concatenation, and
 /// the product is narrower (8 instead of 13 columns for the latency benchmark's network). The same
 /// bits as the unfused layer with Ember's kernels, which sum each value's products in column order
