@@ -161,9 +161,20 @@ public struct Dataset: Sendable {
         self.count = n
     }
 
-    /// The same inputs without a target (prediction).
+    /// The same inputs without a target (prediction): this dataset's checked inputs, codes and
+    /// sources as they are (not checked and converted again).
     public func withoutTarget() throws -> Dataset {
-        try Dataset(checking: inputs.filter { codes[$0.key] == nil }, codes: codes, sources: sources, target: nil, classes: nil)
+        Dataset(checked: self)
+    }
+
+    /// `data` without its target.
+    private init(checked data: Dataset) {
+        inputs = data.inputs
+        codes = data.codes
+        sources = data.sources
+        target = nil
+        classes = nil
+        count = data.count
     }
 
     /// A dataset with one numeric input named `num`.
