@@ -195,7 +195,7 @@ final class LinearOneHot {
             // Ember's kernels: the product, the codes' rows, the bias and the ReLU in one pass over
             // the output (`cember_linear_code_rows`, the same bits as the two passes below), row
             // panels spread over the threads. On a Zen 3 (one thread, a one-off C
-            // micro-benchmark): 512 rows of the latency benchmark's first layer 13.3 → 9.5 µs.
+            // micro-benchmark): 512 rows of the latency benchmark's first layer 13.3 → 9.1 µs.
             return Tensor.build(shape: [n, out]) { y in
                 guard let base = y.baseAddress else { return }
                 c.data.withUnsafeBytes { codeBytes in
