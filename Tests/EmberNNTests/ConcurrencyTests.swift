@@ -1,4 +1,4 @@
-import EmberCore
+@testable import EmberCore
 import EmberNN
 import Foundation
 import XCTest
@@ -48,6 +48,14 @@ final class ConcurrencyTests: XCTestCase {
     func testTwoModelsTrainedConcurrentlyEqualTheirSoloRuns() throws {
         let saved = Engine.numThreads
         defer { XCTAssertNoThrow(try Engine.setNumThreads(saved)) }
+        // Whether the pool's threads sit on two dies decides how some products are split
+        // (`Parallel.threadsOnTwoDies`, measured again every 50 ms), and OpenBLAS's products
+        // (`.byShape` gives it some of this MLP's) give other bits when split otherwise: on a
+        // virtual machine whose round trip crossed the threshold between the solo and the
+        // concurrent runs the test failed (2026-12-06, once in a fresh clone's `make test`; forced
+        // near and far, the MLP's weights differ). Pinned near: this test is about sharing the pool.
+        Parallel.forceRoundTrip(60)
+        defer { Parallel.forceRoundTrip(nil) }
         for threads in [1, 2] {
             try Engine.setNumThreads(threads)
             try checkConcurrentRunsEqualSoloRuns(threads: threads)
