@@ -146,10 +146,9 @@ final class LinearOneHot {
     let denseWidth: Int
     /// W's first `denseWidth` columns [out, denseWidth].
     let denseWeight: Tensor
-    /// The same transposed, its rows padded with zeros to `paddedOut` (a multiple of 16):
-    /// [denseWidth, paddedOut], for `cember_linear_code_rows`.
+    /// The same transposed, its rows padded with zeros to a multiple of 16 outputs:
+    /// [denseWidth, out rounded up to 16], for `cember_linear_code_rows`.
     let denseWeightT: Tensor
-    let paddedOut: Int
     /// W's one-hot columns as rows [Σ cardinalities, out].
     let table: Tensor
     let cardinalities: [Int64]
@@ -170,7 +169,6 @@ final class LinearOneHot {
             for o in 0..<out { for c in 0..<dense { d[o * dense + c] = w[o * width + c] } }
         }
         let padded = (out + 15) / 16 * 16
-        paddedOut = padded
         denseWeightT = Tensor.build(shape: [dense, padded]) { t in
             for c in 0..<dense { for o in 0..<padded { t[c * padded + o] = o < out ? w[o * width + c] : 0 } }
         }
@@ -207,7 +205,7 @@ final class LinearOneHot {
                             let perRow = max(out * (denseWidth + k), 1)
                             Parallel.forRange(n, minChunk: max(64, BLAS.splitWork / perRow)) { lo, hi in
                                 cember_linear_code_rows(Int64(hi - lo), Int64(out), Int64(denseWidth), x + lo * denseWidth, wt,
-                                                        Int64(paddedOut), table, codes.map { $0 + lo * k }, Int64(k),
+                                                        Int64(denseWeightT.shape[1]), table, codes.map { $0 + lo * k }, Int64(k),
                                                         cards.baseAddress, offs.baseAddress, b, relu ? 1 : 0, base + lo * out)
                             }
                         }
