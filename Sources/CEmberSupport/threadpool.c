@@ -188,6 +188,8 @@ void cember_serial_end(void) {
     if (serial_depth > 0) serial_depth--;
 }
 
+int32_t cember_requested_threads(void) { return __atomic_load_n(&requested_threads, __ATOMIC_RELAXED); }
+
 int32_t cember_num_threads(void) {
     return serial_depth > 0 ? 1 : __atomic_load_n(&requested_threads, __ATOMIC_RELAXED);
 }

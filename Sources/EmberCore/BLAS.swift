@@ -154,7 +154,8 @@ public enum BLAS {
     /// wide). One pool does all the work: there are no OpenBLAS threads left spinning while
     /// Ember's threads run, and nothing nests. The calls go to OpenBLAS or to Ember's kernels as
     /// `kernels` says; with Ember's, the result does not depend on the number of threads or on
-    /// `split`.
+    /// `split`; with OpenBLAS's, it depends on the number of threads set (`Engine.setNumThreads`,
+    /// how many panels) but not on where the panels run (see `inPanels`).
     ///
     /// `columnsDone(lo, size)` runs once for every panel of C's columns `lo..<lo + size` when it
     /// is final, on the thread that finished it, when the product is cut into column panels (or
@@ -264,27 +265,37 @@ public enum BLAS {
     /// Runs `body(byColumns, lo, size)` for the panels of C [m, n] that a product of k
     /// multiply-adds per element is cut into over Ember's threads (columns `lo..<lo + size`, or
     /// rows when C is taller than wide or `rows` is true), or once for the whole of C (size = n,
-    /// or m) when it is not split: from `splitWork` multiply-adds, when the kernels are Ember's
+    /// or m) when it is not cut: from `splitWork` multiply-adds, when the kernels are Ember's
     /// (`ember`) or OpenBLAS itself runs one thread. Returns whether `body` got panels of columns.
+    ///
+    /// Ember's kernels give the same bits however C is cut, so their products are cut for speed:
+    /// into as many panels as the calling thread may use threads (one inside `Parallel.serially`),
+    /// and across two dies (`Parallel.threadsOnTwoDies`) into panels of at least `farPanel`.
+    /// OpenBLAS's bits depend on the cut, so its products are always cut into as many panels as
+    /// `Engine.setNumThreads` asked for, whatever the topology measurement says; inside a serial
+    /// region, or across two dies where a thread would get less than `farPanel`, one thread runs
+    /// several of them.
     @discardableResult
     private static func inPanels(m: Int, n: Int, k: Int, ember: Bool, rows: Bool = false,
                                  _ body: (Bool, Int, Int) -> Void) -> Bool {
         let byColumns = !rows && n >= m, extent = byColumns ? n : m
-        var threads = Parallel.numThreads
-        if threads > 1, Double(m) * Double(n) * Double(k) >= Double(splitWork), ember || numThreads == 1 {
+        var panels = ember ? Parallel.numThreads : Parallel.requestedThreads
+        if panels < 2 || Double(m) * Double(n) * Double(k) < Double(splitWork) || !(ember || numThreads == 1) {
+            panels = 1
+        } else if ember, Parallel.threadsOnTwoDies {
             // Across dies, only panels of at least `farPanel` (the round trip is measured only here).
-            if Parallel.threadsOnTwoDies { threads = Swift.min(threads, extent / farPanel) }
-        } else {
-            threads = 1
+            panels = Swift.min(panels, extent / farPanel)
         }
-        guard threads > 1 else {
+        guard panels > 1 else {
             body(byColumns, 0, extent)
             return byColumns
         }
-        // Panels of whole 16-float vectors, at most one per thread.
-        let panel = ((extent + threads - 1) / threads + 15) / 16 * 16
-        let panels = (extent + panel - 1) / panel
-        Parallel.forRange(panels, minChunk: 1) { first, end in
+        // Panels of whole 16-float vectors.
+        let panel = ((extent + panels - 1) / panels + 15) / 16 * 16
+        let count = (extent + panel - 1) / panel
+        // OpenBLAS's panels across dies: at least `farPanel` per thread.
+        let perThread = !ember && Parallel.numThreads > 1 && Parallel.threadsOnTwoDies ? (farPanel + panel - 1) / panel : 1
+        Parallel.forRange(count, minChunk: perThread) { first, end in
             for p in first..<end {
                 let lo = p * panel
                 body(byColumns, lo, Swift.min(panel, extent - lo))
@@ -438,9 +449,10 @@ public enum BLAS {
     /// Multiply-adds from which `gemm` splits a product over Ember's threads (~10 µs of work).
     public static let splitWork = 1 << 20
 
-    /// Columns (or rows) of C per thread below which `gemm` does not split a product when the
-    /// pool's threads sit on two dies of the CPU (`Parallel.threadsOnTwoDies`), nor cut k into
-    /// blocks shorter than this. Each thread then reads the whole input that the other thread
+    /// Columns (or rows) of C per thread below which `gemm` does not split a product over the
+    /// threads when the pool's threads sit on two dies of the CPU (`Parallel.threadsOnTwoDies`),
+    /// nor cut k into blocks shorter than this (OpenBLAS's products keep their panels, run on
+    /// one thread). Each thread then reads the whole input that the other thread
     /// wrote across the dies (a batch of 32 through a layer: 32 × k floats) for half the product.
     /// Measured by hand at two threads on an AMD EPYC with the vCPUs on two dies (a throw-away
     /// build that raised `splitWork`): an 8 × 200 MLP's SGD step took 1.22 ms split as on one die,

@@ -14,6 +14,13 @@ public enum Parallel {
         return Int(cember_num_threads())
     }
 
+    /// Threads set with `Engine.setNumThreads`, inside `serially` too: how many panels `BLAS.gemm`
+    /// cuts a product that OpenBLAS computes into, so that its bits do not depend on where it runs.
+    static var requestedThreads: Int {
+        _ = Engine.defaultsApplied
+        return Int(cember_requested_threads())
+    }
+
     /// The round trip of a cache line between two of the pool's threads, in nanoseconds, or nil
     /// with one thread (or while no measurement has succeeded). The pool measures it within a job
     /// of one chunk per thread (32 round trips), again when the last measurement is 50 ms old:

@@ -338,6 +338,41 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// OpenBLAS's bits depend on how a product is cut, so its products are cut into as many panels
+    /// as the engine's threads wherever they run: on one die, on two (where Ember's own products
+    /// of these widths stay whole) and inside a serial region (a training step of narrow layers
+    /// runs serially on two dies) alike, with the same bits.
+    func testOpenBLASProductsAreCutTheSameWayWhereverTheyRun() throws {
+        let threads = Engine.numThreads, kernels = BLAS.kernels
+        defer {
+            try? Engine.setNumThreads(threads)
+            BLAS.kernels = kernels
+            Parallel.forceRoundTrip(nil)
+        }
+        try Engine.setNumThreads(2)
+        BLAS.kernels = .openBLAS
+        for (m, n, k) in [(128, 300, 200), (96, 256, 256), (200, 200, 100)] {
+            let p = Problem(transA: false, transB: true, m: m, n: n, k: k, pad: 0, rng: &rng)
+            var results: [[UInt32]] = [], panels: [Int] = []
+            for (ns, serial) in [(60, false), (400, false), (60, true), (400, true)] {
+                Parallel.forceRoundTrip(ns)
+                var c = [Float](repeating: .nan, count: m * n)
+                let calls = Atomic<Int>(0)
+                func product() throws {
+                    try BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: p.a, b: p.b, c: &c) { _, _ in
+                        calls.add(1, ordering: .relaxed)
+                    }
+                }
+                if serial { try Parallel.serially { try product() } } else { try product() }
+                results.append(c.map(\.bitPattern))
+                panels.append(calls.load(ordering: .relaxed))
+            }
+            XCTAssertEqual(panels, [2, 2, 2, 2], "\(m)×\(k)·\(k)×\(n): panels on one die, on two, serially on each")
+            for r in results.dropFirst() { XCTAssertEqual(r, results[0], "\(m)×\(k)·\(k)×\(n): the same bits") }
+            XCTAssertFalse(results[0].contains { Float(bitPattern: $0).isNaN }, "every element written")
+        }
+    }
+
     /// Every path of cember_sgemm (both operands packed; op(B) packed and op(A) as by shape, which
     /// reads it in place without trans_a on AVX2 and the baseline; op(B) read in place; Cᵀ computed
     /// with op(B) read in place) gives the same bits, in every instruction-set variant, for row counts

@@ -78,6 +78,10 @@ void cember_set_num_threads(int32_t threads);
 /// The number of threads Ember's own loops use (1 inside a serial region of the calling thread).
 int32_t cember_num_threads(void);
 
+/// The number of threads set by cember_set_num_threads, inside a serial region too: what
+/// decides how a product that OpenBLAS computes is cut into panels, whose bits depend on the cut.
+int32_t cember_requested_threads(void);
+
 /// Begins a serial region of the calling thread: until the matching cember_serial_end, the
 /// thread's loops and matrix products run on it alone (cember_num_threads gives 1). Regions nest.
 void cember_serial_begin(void);
