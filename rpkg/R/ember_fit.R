@@ -147,7 +147,11 @@
 #' @param seed (`integer(1)` or `NULL`)\cr Seed of the engine RNG (initialisation, shuffling,
 #'   dropout); `NULL` draws it from R's RNG, so that `set.seed()` governs it.
 #' @param num_threads (`integer(1)`)\cr Threads of the engine's pool while training
-#'   (matrix products are split over them; OpenBLAS itself runs on one).
+#'   (matrix products are split over them; OpenBLAS itself runs on one). The same `seed`, data
+#'   and `num_threads` give the same model bit for bit. The engine's own kernels give the same
+#'   bits at any thread count; the large products it leaves to OpenBLAS (more than 64 rows, as
+#'   with large batches) are cut into one part per thread, so with another `num_threads` such a
+#'   model may differ in its last bits.
 #' @param shuffle (`logical(1)`)\cr Visit rows in a new random order each epoch.
 #' @param drop_last (`logical(1)`)\cr Drop a last incomplete batch.
 #' @param batch_size_predict (`integer(1)`)\cr Rows per batch when predicting.

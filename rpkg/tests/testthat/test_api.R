@@ -284,6 +284,14 @@ test_that("the same seed gives the same model; set.seed governs seed = NULL", {
   a <- ember_fit(iris[, 1:4], iris$Species, epochs = 2, seed = 3, num_threads = 2)
   b <- ember_fit(iris[, 1:4], iris$Species, epochs = 2, seed = 3, num_threads = 1)
   expect_identical(predict(a, iris, type = "prob"), predict(b, iris, type = "prob"))
+  # Batches of 256 rows: some products go to OpenBLAS, cut into one part per thread; the same seed
+  # and num_threads give the same model.
+  set.seed(4)
+  x <- as.data.frame(matrix(rnorm(512 * 20), 512))
+  y <- factor(rep(c("a", "b", "c"), length.out = 512))
+  wide <- function() ember_fit(x, y, ember_mlp(neurons = c(256, 128)), epochs = 2, batch_size = 256, seed = 5,
+    num_threads = 2)
+  expect_identical(predict(wide(), x, type = "prob"), predict(wide(), x, type = "prob"))
 })
 
 test_that("optimizers and their options train", {
