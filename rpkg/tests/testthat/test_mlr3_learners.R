@@ -44,7 +44,9 @@ test_that("every learner is registered and passes expect_learner, with a marshal
 # both predict types, replicability with a seed, and the sanity tasks it must learn. The
 # featureless baselines cannot learn the sanity tasks (nor can mlr3's own featureless learners,
 # whose tests exclude them). Regression sanity wants an MSE within a factor 2 of the noise, which
-# the dropout-regularised TabResNet and FT-Transformer reach reliably with 100 epochs.
+# the dropout-regularised TabResNet and FT-Transformer reach with 100 epochs, though not for every
+# seed (regr.ember_tab_resnet failed it for 1 of 20 seeds tried): each learner's run is seeded, so
+# that the suite gives the same result every time.
 autotest_epochs <- c(classif.ember_mlp = 30, regr.ember_mlp = 30, classif.ember_tab_resnet = 30,
   regr.ember_tab_resnet = 100, classif.ember_ft_transformer = 30, regr.ember_ft_transformer = 100,
   classif.ember_tabm = 30, regr.ember_tabm = 100,
@@ -60,6 +62,7 @@ for (id in ember_ids) {
       # mlr3 checks $importance() of learners with the property (as mlr3learners' tests set ranger's).
       if ("importance" %in% learner$properties) learner$param_set$set_values(importance = "permutation")
       exclude <- if (grepl("featureless", id)) "sanity" else NULL
+      set.seed(1)
       result <- h$run_autotest(learner, exclude = exclude)
       expect_true(isTRUE(result), info = if (!isTRUE(result)) result$error)
     })
