@@ -269,7 +269,7 @@ public enum BLAS {
     /// (`ember`) or OpenBLAS itself runs one thread. Returns whether `body` got panels of columns.
     ///
     /// Ember's kernels give the same bits however C is cut, so their products are cut for speed:
-    /// into as many panels as the calling thread may use threads (one inside `Parallel.serially`),
+    /// one panel per thread the caller may use (one inside `Parallel.serially`),
     /// and across two dies (`Parallel.threadsOnTwoDies`) into panels of at least `farPanel`.
     /// OpenBLAS's bits depend on the cut, so its products are always cut into as many panels as
     /// `Engine.setNumThreads` asked for, whatever the topology measurement says; inside a serial
@@ -283,7 +283,8 @@ public enum BLAS {
         if panels < 2 || Double(m) * Double(n) * Double(k) < Double(splitWork) || !(ember || numThreads == 1) {
             panels = 1
         } else if ember, Parallel.threadsOnTwoDies {
-            // Across dies, only panels of at least `farPanel` (the round trip is measured only here).
+            // Across dies, only panels of at least `farPanel` (the round trip is measured only
+            // where a product is split).
             panels = Swift.min(panels, extent / farPanel)
         }
         guard panels > 1 else {
