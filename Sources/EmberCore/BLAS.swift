@@ -295,7 +295,7 @@ public enum BLAS {
         let panel = ((extent + panels - 1) / panels + 15) / 16 * 16
         let count = (extent + panel - 1) / panel
         // OpenBLAS's panels across dies: at least `farPanel` per thread.
-        let perThread = !ember && Parallel.numThreads > 1 && Parallel.threadsOnTwoDies ? (farPanel + panel - 1) / panel : 1
+        let perThread = !ember && Parallel.threadsOnTwoDies ? (farPanel + panel - 1) / panel : 1
         Parallel.forRange(count, minChunk: perThread) { first, end in
             for p in first..<end {
                 let lo = p * panel
