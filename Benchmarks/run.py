@@ -205,7 +205,7 @@ def cores(*results):
 
 MLP_HEADERS = ["opt", "layers", "width", "Swift ms", "R ms", "PyTorch ms", "Swift/PT", "R/PT", "Swift GFLOP/s",
                "fwd+bwd GFLOP/s", "opt step ms", "Swift/MKL rate", "RSS Swift", "RSS R", "RSS PT", "BLAS core (Swift/R)",
-               "MKL products ms", "Swift/MKL same shapes"]
+               "MKL products ms", "Swift/MKL same shapes", "host"]
 
 
 def mlp_flop(layers, width, batch=32):
@@ -216,6 +216,78 @@ def mlp_flop(layers, width, batch=32):
     return 2 * batch * (2 * sum(products) + sum(products[1:]))
 
 
+QUIET = 0.9  # a run is quiet when the host's speed around it is at least this fraction of its best
+
+
+class Host:
+    """How fast the host lets this machine compute now, as a fraction of the fastest seen in this run.
+
+    On a shared virtual machine the host takes cycles from the vCPUs for seconds to minutes at a
+    time (MKL's large product read 58 to 92 GFLOP/s within a minute on the AMD EPYC of 2026-12-07),
+    which no load average inside the machine shows. A long-lived PyTorch process
+    (`torch_bench.py canary`, idle between requests) times MKL's 1024³ product on each CPU
+    (about 0.25 s) whenever `speed()` asks; `run.py` asks before and after each timed run."""
+
+    def __init__(self, systems):
+        self.proc, self.best = None, None
+        if systems.torch:
+            env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            self.proc = subprocess.Popen([systems.python, str(HERE / "torch_bench.py"), "canary"], env=env, text=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            for _ in range(5):
+                self.speed()
+
+    def speed(self):
+        """MKL's GFLOP/s on the slower CPU now (None without PyTorch)."""
+        if self.proc is None:
+            return None
+        try:
+            self.proc.stdin.write("\n")
+            self.proc.stdin.flush()
+            value = float(self.proc.stdout.readline())
+        except (OSError, ValueError):
+            self.proc = None
+            return None
+        self.best = max(self.best or 0.0, value)
+        return value
+
+    def around(self, job):
+        """Runs `job` (which returns a result dict) between two readings; the result gains "host":
+        the slower reading over the best so far (None without PyTorch)."""
+        before = self.speed()
+        result = dict(job())
+        after = self.speed()
+        speeds = [v for v in (before, after) if v is not None]
+        result["host"] = min(speeds) / self.best if speeds and self.best else None
+        return result
+
+
+def quiet(result):
+    return result.get("host") is None or result["host"] >= QUIET
+
+
+def measure(host, jobs, n_rounds):
+    """Runs each of `jobs` (name, result key, a function returning a result dict) `n_rounds` times,
+    alternating, then again, up to `BENCH_RETRIES` times (2), each job none of whose runs was quiet
+    (the host at QUIET of its best speed or more, before and after); returns {name: its fastest
+    run}, each run with its "host" reading."""
+    runs = {name: [] for name, _, _ in jobs}
+    for _ in range(n_rounds):
+        for name, _, job in jobs:
+            runs[name].append(host.around(job))
+    for _ in range(int(os.environ.get("BENCH_RETRIES", 2))):
+        for name, _, job in jobs:
+            if not any(quiet(r) for r in runs[name]):
+                runs[name].append(host.around(job))
+    return {name: fastest(runs[name], key) for name, key, _ in jobs}
+
+
+def host_column(*results):
+    """The row's host reading: the lowest of its kept runs' (1 = as fast as the fastest seen)."""
+    values = [r["host"] for r in results if r.get("host") is not None]
+    return round(min(values), 2) if values else None
+
+
 def mlp_cells(mode):
     if mode == "quick":
         return [("sgd", 0, 100), ("sgd", 4, 100), ("sgd", 8, 200), ("sgd", 16, 400), ("adamw", 4, 200)]
@@ -224,7 +296,7 @@ def mlp_cells(mode):
 
 
 THREADS_HEADERS = ["opt", "layers", "width", "Swift 1t ms", "Swift 2t ms", "PyTorch 2t ms", "Swift/PT (2t)",
-                   "Swift speed-up", "PyTorch speed-up", "round trip ns Swift/PT"]
+                   "Swift speed-up", "PyTorch speed-up", "round trip ns Swift/PT", "host"]
 
 
 def round_trip_ns(systems, environment):
@@ -234,41 +306,45 @@ def round_trip_ns(systems, environment):
     return run(systems, "swift", "placement", {"rounds": 100000}, environment)[0].get("round_trip_ns")
 
 
-def mlp_grid_two_threads(systems, mode, environment, one_thread):
+def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
     """The grid's cells again with Swift and PyTorch at two threads each (the engine decides per op
     whether splitting pays); speed-ups over the one-thread rows of `one_thread` (this run's).
 
-    Each system runs each cell twice, the two systems alternating, and keeps its faster run: on a
-    2-vCPU virtual machine a two-thread run now and then loses one of its vCPUs for seconds (the
-    same cell then takes 1.5-3x as long, for Ember and PyTorch alike), which one run per cell
-    cannot tell from the engine's speed. The host also moves the two vCPUs between cores of one die
-    and two dies of the CPU from minute to minute: the round trip of a cache line between them
-    (`round_trip_ns`), measured before and after each run, is printed for each kept run (the larger
-    of the two), so that a cell measured across dies shows as such."""
+    Each system runs each cell twice, the two systems alternating, and again (`measure`) while
+    none of its runs was quiet; it keeps its fastest run: on a 2-vCPU virtual machine a two-thread
+    run now and then loses one of its vCPUs for seconds (the same cell then takes 1.5-3x as long,
+    for Ember and PyTorch alike), which one run per cell cannot tell from the engine's speed. The
+    host also moves the two vCPUs between cores of one die and two dies of the CPU from minute to
+    minute: the round trip of a cache line between them (`round_trip_ns`), measured before and
+    after each run, is printed for each kept run (the larger of the two), so that a cell measured
+    across dies shows as such."""
     epochs = int(os.environ.get("BENCH_EPOCHS", 5 if mode == "quick" else 20))
     data = regression_data()
     print(f"\nMLP, two threads: the same cells, Swift and PyTorch at two threads each (median ms per batch, the "
-          f"faster of two runs each, alternating); speed-up: each system's one-thread time over its two-thread time; "
-          f"round trip: of a cache line between the two vCPUs around each kept run (tens of ns: one die; several "
-          f"hundred: two dies).", flush=True)
+          f"fastest of two runs each, alternating, more while the host was slow around every run); speed-up: each "
+          f"system's one-thread time over its two-thread time; round trip: of a cache line between the two vCPUs "
+          f"around each kept run (tens of ns: one die; several hundred: two dies); host: MKL's speed around the kept "
+          f"runs over its best in this run (the lower of the two systems').", flush=True)
     print(line(THREADS_HEADERS), flush=True)
     rows = []
     for (opt, layers, width), first in zip(mlp_cells(mode), one_thread):
         options = dict(data=data, n=N, p=P, layers=layers, width=width, opt=opt, epochs=epochs, warmup=1, threads=2)
-        times = {"swift": [], "torch": []}
-        for _ in range(2):
-            for system in ("swift", "torch"):
+
+        def job(system):
+            def timed():
                 before = round_trip_ns(systems, environment)
-                value = run(systems, system, "mlp", options, environment, threads=2)[0].get("median_batch_ms")
+                result = run(systems, system, "mlp", options, environment, threads=2)[0]
                 trips = [t for t in (before, round_trip_ns(systems, environment)) if t is not None]
-                if value is not None:
-                    times[system].append((value, max(trips) if trips else None))
-        s2, t2 = (min(times[system], key=lambda x: x[0]) if times[system] else (None, None)
-                  for system in ("swift", "torch"))
+                return dict(result, trip=max(trips) if trips else None)
+            return timed
+
+        kept = measure(host, [(system, "median_batch_ms", job(system)) for system in ("swift", "torch")], 2)
+        s2, t2 = kept["swift"], kept["torch"]
         s1, t1 = first[3], first[5]
-        trip = "/".join("—" if t is None else f"{t:.0f}" for t in (s2[1], t2[1]))
-        row = [opt, layers, width if layers else "—", s1, s2[0], t2[0], ratio(s2[0], t2[0]), ratio(s1, s2[0]),
-               ratio(t1, t2[0]), trip]
+        trip = "/".join("—" if x.get("trip") is None else f"{x['trip']:.0f}" for x in (s2, t2))
+        ms2 = s2.get("median_batch_ms"), t2.get("median_batch_ms")
+        row = [opt, layers, width if layers else "—", s1, ms2[0], ms2[1], ratio(ms2[0], ms2[1]), ratio(s1, ms2[0]),
+               ratio(t1, ms2[1]), trip, host_column(s2, t2)]
         rows.append(row)
         print(line(THREADS_HEADERS, row), flush=True)
     return rows
@@ -288,7 +364,7 @@ def fastest(results, key):
     return min(timed, key=lambda r: r[key]) if timed else results[0]
 
 
-def mlp_grid(systems, mode, environment):
+def mlp_grid(systems, mode, environment, host):
     """The grid's cells at one thread: Swift, R and PyTorch, and MKL's products alone on the cell's
     shapes. Each is measured `rounds(mode)` times, the four alternating, and keeps its fastest run:
     on a shared virtual machine the host takes cycles from the vCPUs for minutes at a time (every
@@ -301,7 +377,8 @@ def mlp_grid(systems, mode, environment):
     print(f"\nMLP regression, n = {N}, p = {P}, batch 32 ({-(-N // 32)} batches/epoch), MSE, lr 1e-4, no shuffling, "
           f"one thread; {epochs} timed epochs after 1 warm-up epoch. Time per batch: median (Swift, PyTorch), "
           f"mean from fits of different lengths (R; R/PT compares it with PyTorch's mean); each system (and MKL's "
-          f"products) the fastest of {n_rounds} run(s), alternating; Swift GFLOP/s: the batch's "
+          f"products) the fastest of {n_rounds} run(s), alternating, and more while the host was slow around every run "
+          f"(host: MKL's speed around the kept runs over its best in this run, the lowest of the four); Swift GFLOP/s: the batch's "
           f"matrix-product work over Swift's time; fwd+bwd GFLOP/s: the same work over the time from the start of "
           f"the batch to the end of its backward pass (so without the optimizer step, whose median time follows); "
           f"peak RSS in MiB.", flush=True)
@@ -319,25 +396,25 @@ def mlp_grid(systems, mode, environment):
     rows = []
     for opt, layers, width in mlp_cells(mode):
         options = dict(data=data, n=N, p=P, layers=layers, width=width, opt=opt, epochs=epochs, warmup=1)
-        runs = {"swift": [], "r": [], "torch": [], "products": []}
-        for _ in range(n_rounds):
-            for system in ("swift", "r", "torch"):
-                runs[system].append(run(systems, system, "mlp", options, environment)[0])
-            # The batch's products alone through MKL on the cell's own shapes (torch.mm, cold
-            # weights layer after layer as in a step); Swift's whole step against that time: at
-            # least the fraction of MKL's rate on these shapes that Swift's products reach.
-            runs["products"].append(run(systems, "torch", "mlp-products", {"layers": layers, "width": width, "p": P},
-                                        environment)[0])
-        s, r, t = fastest(runs["swift"], "median_batch_ms"), fastest(runs["r"], "mean_batch_ms"), \
-            fastest(runs["torch"], "median_batch_ms")
-        mkl_products = fastest(runs["products"], "products_ms").get("products_ms")
+        # The batch's products alone through MKL on the cell's own shapes (torch.mm, cold weights
+        # layer after layer as in a step); Swift's whole step against that time: at least the
+        # fraction of MKL's rate on these shapes that Swift's products reach.
+        def job(system, bench="mlp", opts=options):
+            return lambda: run(systems, system, bench, opts, environment)[0]
+
+        kept = measure(host, [("swift", "median_batch_ms", job("swift")), ("r", "mean_batch_ms", job("r")),
+                              ("torch", "median_batch_ms", job("torch")),
+                              ("products", "products_ms", job("torch", "mlp-products",
+                                                              {"layers": layers, "width": width, "p": P}))], n_rounds)
+        s, r, t = kept["swift"], kept["r"], kept["torch"]
+        mkl_products = kept["products"].get("products_ms")
         ms = s.get("median_batch_ms"), r.get("mean_batch_ms"), t.get("median_batch_ms")
         # R gives a mean per batch: compare it with PyTorch's mean.
         row = [opt, layers, width if layers else "—", *ms, ratio(ms[0], ms[2]), ratio(ms[1], t.get("mean_batch_ms")),
                ratio(mlp_flop(layers, width) / 1e6, ms[0]), ratio(mlp_flop(layers, width) / 1e6, s.get("median_fwdbwd_ms")),
                s.get("median_opt_ms"), ratio(ratio(mlp_flop(layers, width) / 1e6, ms[0]), mkl), s.get("peak_rss_mib"),
                r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}", mkl_products,
-               ratio(mkl_products, ms[0])]
+               ratio(mkl_products, ms[0]), host_column(s, r, t, kept["products"])]
         rows.append(row)
         print(line(MLP_HEADERS, row), flush=True)
         # Same seed, data and settings: Swift and R must train the very same network.
@@ -408,10 +485,10 @@ def fashion(systems, mode, environment):
 
 
 FTT_HEADERS = ["blocks", "d_token", "heads", "Ember ms", "PyTorch ms", "Ember/PT", "RSS Ember", "RSS PT", "BLAS core",
-               "Ember CPU ms", "PT CPU ms", "CPU Ember/PT"]
+               "Ember CPU ms", "PT CPU ms", "CPU Ember/PT", "host"]
 
 
-def ft_transformer(systems, mode, environment, repeat=1):
+def ft_transformer(systems, mode, environment, host, repeat=1):
     """The FT-Transformer on a spam-shaped task (4601 × 57 numeric, binary), batch 32, AdamW, one
     thread: median time per training batch (ember-bench ftt, torch_bench.py ftt), and the mean
     process CPU time per batch (robust to other processes on a shared machine)."""
@@ -420,19 +497,19 @@ def ft_transformer(systems, mode, environment, repeat=1):
     n_rounds = rounds(mode)
     print(f"\nFT-Transformer, 4601 × 57 numeric features, binary, batch 32, AdamW, one thread; {epochs} timed "
           f"epoch(s) after 1 warm-up epoch; median ms per batch, each system the fastest of {n_rounds} run(s), "
-          f"alternating (its CPU ms from the same run); peak RSS in MiB; mean CPU ms per batch.", flush=True)
+          f"alternating, more while the host was slow around every run (its CPU ms from the same run); peak RSS in MiB; mean CPU ms per batch.", flush=True)
     print(line(FTT_HEADERS), flush=True)
     rows = []
     for blocks, d_token, heads in configs:
         options = {"blocks": blocks, "d-token": d_token, "heads": heads, "epochs": epochs, "warmup": 1}
-        runs = {"swift": [], "torch": []}
-        for _ in range(n_rounds):
-            for system in ("swift", "torch"):
-                runs[system].append(run(systems, system, "ftt", options, environment)[0])
-        e, t = (fastest(runs[system], "median_batch_ms") for system in ("swift", "torch"))
+        kept = measure(host, [(system, "median_batch_ms", (lambda system=system: run(systems, system, "ftt", options,
+                                                                                     environment)[0]))
+                              for system in ("swift", "torch")], n_rounds)
+        e, t = kept["swift"], kept["torch"]
         row = [blocks, d_token, heads, e.get("median_batch_ms"), t.get("median_batch_ms"),
                ratio(e.get("median_batch_ms"), t.get("median_batch_ms")), e.get("peak_rss_mib"), t.get("peak_rss_mib"), cores(e),
-               e.get("cpu_batch_ms"), t.get("cpu_batch_ms"), ratio(e.get("cpu_batch_ms"), t.get("cpu_batch_ms"))]
+               e.get("cpu_batch_ms"), t.get("cpu_batch_ms"), ratio(e.get("cpu_batch_ms"), t.get("cpu_batch_ms")),
+               host_column(e, t)]
         rows.append(row)
         print(line(FTT_HEADERS, row), flush=True)
     return rows
@@ -498,8 +575,8 @@ def latency(systems, environment):
     warm-up calls), through an mlr3 learner's $predict_newdata() when mlr3 is installed (with
     mlr3's own part: the time outside the learner's $.predict()), and rows/s on 10,000 rows."""
     print(f"\nPrediction latency, one thread: {LATENCY_NETWORK}; median µs of one row over 2000 calls after "
-          f"warm-up (lower is better), rows/s of 10,000 rows (median of 20 calls, higher is better); PyTorch: "
-          f"each system the best of three processes, the two alternating.", flush=True)
+          f"warm-up (lower is better), rows/s of 10,000 rows (median of 20 calls, higher is better); each "
+          f"system the best of three processes, the two alternating.", flush=True)
     # PyTorch's 10,000 rows run at one of two speeds from process to process (MKL's product with 13
     # columns has a slow mode that a process may stay in: 5.0 or 7.3 ms on the AMD EPYC Zen 3 of
     # 2026-12-06), so one process made Ember/PT a coin toss: PyTorch's best of three processes,
@@ -611,6 +688,7 @@ def main():
 
     started = time.time()
     summaries = []
+    host = Host(systems) if args.mode in ("quick", "full", "ftt") else None
     for label, environment in passes:
         print(f"\n=== {label} ===")
         if args.mode == "core":
@@ -626,14 +704,14 @@ def main():
             summaries.append(latency_summary(label, *latency(systems, environment)))
             continue
         if args.mode == "ftt":
-            ftt = ft_transformer(systems, args.mode, environment, args.repeat)
+            ftt = ft_transformer(systems, args.mode, environment, host, args.repeat)
             summaries.append(f"**FT-Transformer**, spam-shaped task, batch 32, AdamW ({label})\n\n"
                              + markdown(FTT_HEADERS[:6] + FTT_HEADERS[9:], [r[:6] + r[9:] for r in ftt]))
             continue
-        mlp = mlp_grid(systems, args.mode, environment)
-        two = mlp_grid_two_threads(systems, args.mode, environment, mlp)
+        mlp = mlp_grid(systems, args.mode, environment, host)
+        two = mlp_grid_two_threads(systems, args.mode, environment, mlp, host)
         images = fashion(systems, args.mode, environment)
-        ftt = ft_transformer(systems, args.mode, environment)
+        ftt = ft_transformer(systems, args.mode, environment, host)
         long = long_run(systems, args.mode, environment)
         summaries.append(summary(label, mlp, two, images, ftt, long, rounds(args.mode)))
         summaries.append(latency_summary(label, *latency(systems, environment)))
@@ -653,14 +731,15 @@ def summary(label, mlp, two, images, ftt, long, n_rounds):
         return f"{max(values):.0f} MiB" if values else "—"
 
     text = (f"**MLP, time per batch** ({label}; each system and MKL's products the fastest of {n_rounds} run(s), "
-            f"alternating; BLAS core Swift/R: {', '.join(sorted({r[15] for r in mlp}))}; "
+            f"alternating, more while the host was slow around every run; host: MKL's speed around the kept runs over "
+            f"its best in this run; BLAS core Swift/R: {', '.join(sorted({r[15] for r in mlp}))}; "
             f"peak RSS Swift {peak(mlp, 12)}, R {peak(mlp, 13)}, PyTorch {peak(mlp, 14)}; Swift/MKL rate: the batch's "
             f"product work per second over MKL's large-sgemm rate, one thread, this run; Swift/MKL same shapes: MKL's "
             f"time for the batch's products alone on the cell's shapes over Swift's whole step)\n\n"
             + markdown(MLP_HEADERS[:12] + MLP_HEADERS[16:], [r[:12] + r[16:] for r in mlp]))
     if two:
-        text += (f"\n\n**MLP, two threads**, Swift and PyTorch at two threads each, ms per batch (the faster of two "
-                 f"runs each); speed-up: one-thread time over two-thread time; round trip: of a cache line between the two "
+        text += (f"\n\n**MLP, two threads**, Swift and PyTorch at two threads each, ms per batch (the fastest of two "
+                 f"runs each, more while the host was slow around every run); speed-up: one-thread time over two-thread time; round trip: of a cache line between the two "
                  f"vCPUs around each kept run, the larger of before and after (tens of ns: two cores of one die; several "
                  f"hundred: two dies of the CPU, which share no cache) ({label})\n\n" + markdown(THREADS_HEADERS, two))
     if images:
@@ -670,7 +749,7 @@ def summary(label, mlp, two, images, ftt, long, n_rounds):
     if ftt:
         text += (f"\n\n**FT-Transformer**, spam-shaped task, batch 32, AdamW, ms per batch, each system the fastest "
                  f"of {n_rounds} run(s), alternating ({label})\n\n"
-                 + markdown(FTT_HEADERS[:6], [r[:6] for r in ftt]))
+                 + markdown(FTT_HEADERS[:6] + FTT_HEADERS[12:], [r[:6] + r[12:] for r in ftt]))
     text += (f"\n\n**Long run**, MLP 4 × 100, AdamW lr 1e-3, ms per batch over the first and last tenth of the epochs ({label})\n\n"
              + markdown(LONG_HEADERS, long))
     return text

@@ -265,6 +265,27 @@ def sgemm_bench(a):
     emit(bench="matmul 1024x1024·1024x1024", gflops=2 * 1024 ** 3 / s / 1e9)
 
 
+def canary_bench(a):
+    """The host's speed now, on request (`run.py`'s `Host`): for each line read from stdin, MKL's
+    1024³ product four times on each CPU this process may use, one CPU after the other (the host
+    may slow one vCPU and not the other); prints the slower CPU's GFLOP/s over its four calls, one
+    number per line. Idle between requests."""
+    x, w = torch.rand(1024, 1024) * 2 - 1, torch.rand(1024, 1024) * 2 - 1
+    cpus = sorted(os.sched_getaffinity(0))
+    torch.matmul(x, w)
+    for _ in sys.stdin:
+        rates = []
+        for cpu in cpus:
+            os.sched_setaffinity(0, {cpu})
+            torch.matmul(x, w)
+            start = time.perf_counter()
+            for _ in range(4):
+                torch.matmul(x, w)
+            rates.append(4 * 2 * 1024 ** 3 / (time.perf_counter() - start) / 1e9)
+        os.sched_setaffinity(0, cpus)
+        print(f"{min(rates):.2f}", flush=True)
+
+
 def mlp_products_bench(a):
     """The matrix products of one MLP training batch alone, through MKL (torch.mm into preallocated
     outputs): per layer the forward product x·Wᵀ, the weight gradient dyᵀ·x and (after the first
@@ -545,7 +566,7 @@ def latency_bench(a):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "mlp-products", "fashion", "ftt", "resnet", "core", "sgemm", "transforms",
+    parser.add_argument("command", choices=["mlp", "mlp-products", "fashion", "ftt", "resnet", "core", "sgemm", "canary", "transforms",
                                             "images", "jpeg-files", "jpeg", "latency"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
                           ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
@@ -569,7 +590,7 @@ def main():
         a.epochs = 2 if a.command in ("fashion", "ftt") else 1 if a.command in ("images", "jpeg") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
-    {"mlp": mlp_bench, "mlp-products": mlp_products_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench, "sgemm": sgemm_bench,
+    {"mlp": mlp_bench, "mlp-products": mlp_products_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench, "sgemm": sgemm_bench, "canary": canary_bench,
      "transforms": transforms_bench, "images": images_bench, "jpeg-files": jpeg_files_bench,
      "jpeg": jpeg_bench, "latency": latency_bench}[a.command](a)
 
