@@ -251,6 +251,12 @@ class Host:
         self.best = max(self.best or 0.0, value)
         return value
 
+    def quiet_now(self):
+        """Whether the host lets the machine compute at QUIET of its best speed now (True without
+        PyTorch: nothing to tell)."""
+        speed = self.speed()
+        return speed is None or speed >= QUIET * self.best
+
     def around(self, job):
         """Runs `job` (which returns a result dict) between two readings; the result gains "host":
         the slower reading over the best so far (None without PyTorch)."""
@@ -269,15 +275,17 @@ def quiet(result):
 def measure(host, jobs, n_rounds):
     """Runs each of `jobs` (name, result key, a function returning a result dict) `n_rounds` times,
     alternating, then again, up to `BENCH_RETRIES` times (2), each job none of whose runs was quiet
-    (the host at QUIET of its best speed or more, before and after); returns {name: its fastest
-    run}, each run with its "host" reading."""
+    (the host at QUIET of its best speed or more, before and after) if the host is quiet now (a run
+    on a host that is still slow would tell nothing new: on a host slow for an hour the retries
+    only tripled the run's time); returns {name: its fastest run}, each run with its "host"
+    reading."""
     runs = {name: [] for name, _, _ in jobs}
     for _ in range(n_rounds):
         for name, _, job in jobs:
             runs[name].append(host.around(job))
     for _ in range(int(os.environ.get("BENCH_RETRIES", 2))):
         for name, _, job in jobs:
-            if not any(quiet(r) for r in runs[name]):
+            if not any(quiet(r) for r in runs[name]) and host.quiet_now():
                 runs[name].append(host.around(job))
     return {name: fastest(runs[name], key) for name, key, _ in jobs}
 
