@@ -316,7 +316,8 @@ def round_trip_ns(systems, environment):
 
 def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
     """The grid's cells again with Swift and PyTorch at two threads each (the engine decides per op
-    whether splitting pays); speed-ups over the one-thread rows of `one_thread` (this run's).
+    whether splitting pays); Swift's speed-up over its one-thread runs made in the same rounds,
+    PyTorch's over the one-thread rows of `one_thread` (this run's).
 
     Each system runs each cell twice, the two systems alternating, and again (`measure`) while
     none of its runs was quiet; it keeps its fastest run: on a 2-vCPU virtual machine a two-thread
@@ -330,9 +331,10 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
     data = regression_data()
     print(f"\nMLP, two threads: the same cells, Swift and PyTorch at two threads each (median ms per batch, the "
           f"fastest of two runs each, alternating, more while the host was slow around every run); speed-up: each "
-          f"system's one-thread time over its two-thread time; round trip: of a cache line between the two vCPUs "
+          f"system's one-thread time over its two-thread time (Swift's one-thread runs made again here, alternating "
+          f"with the two-thread ones; PyTorch's from the one-thread grid); round trip: of a cache line between the two vCPUs "
           f"around each kept run (tens of ns: one die; several hundred: two dies); host: MKL's speed around the kept "
-          f"runs over its best in this run (the lower of the two systems').", flush=True)
+          f"runs over its best in this run (the lowest of the kept runs').", flush=True)
     print(line(THREADS_HEADERS), flush=True)
     rows = []
     for (opt, layers, width), first in zip(mlp_cells(mode), one_thread):
@@ -346,13 +348,19 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
                 return dict(result, trip=max(trips) if trips else None)
             return timed
 
-        kept = measure(host, [(system, "median_batch_ms", job(system)) for system in ("swift", "torch")], 2)
+        # Swift at one thread again, alternating with the two-thread runs: its speed-up then compares
+        # runs made under the same host conditions (against the one-thread grid's row, measured half
+        # an hour earlier, a host slow for one of the two made a speed-up of 1.7 read 1.45, or 0.8
+        # at a small width where the engine does not split at all).
+        one = dict(options, threads=1)
+        kept = measure(host, [(system, "median_batch_ms", job(system)) for system in ("swift", "torch")]
+                       + [("swift1", "median_batch_ms", lambda: run(systems, "swift", "mlp", one, environment)[0])], 2)
         s2, t2 = kept["swift"], kept["torch"]
-        s1, t1 = first[3], first[5]
+        s1, t1 = kept["swift1"].get("median_batch_ms"), first[5]
         trip = "/".join("—" if x.get("trip") is None else f"{x['trip']:.0f}" for x in (s2, t2))
         ms2 = s2.get("median_batch_ms"), t2.get("median_batch_ms")
         row = [opt, layers, width if layers else "—", s1, ms2[0], ms2[1], ratio(ms2[0], ms2[1]), ratio(s1, ms2[0]),
-               ratio(t1, ms2[1]), trip, host_column(s2, t2)]
+               ratio(t1, ms2[1]), trip, host_column(s2, t2, kept["swift1"])]
         rows.append(row)
         print(line(THREADS_HEADERS, row), flush=True)
     return rows
@@ -747,7 +755,8 @@ def summary(label, mlp, two, images, ftt, long, n_rounds):
             + markdown(MLP_HEADERS[:12] + MLP_HEADERS[16:], [r[:12] + r[16:] for r in mlp]))
     if two:
         text += (f"\n\n**MLP, two threads**, Swift and PyTorch at two threads each, ms per batch (the fastest of two "
-                 f"runs each, more while the host was slow around every run); speed-up: one-thread time over two-thread time; round trip: of a cache line between the two "
+                 f"runs each, more while the host was slow around every run); speed-up: one-thread time over two-thread time (Swift's one-thread runs made in the same "
+                 f"rounds); round trip: of a cache line between the two "
                  f"vCPUs around each kept run, the larger of before and after (tens of ns: two cores of one die; several "
                  f"hundred: two dies of the CPU, which share no cache) ({label})\n\n" + markdown(THREADS_HEADERS, two))
     if images:
