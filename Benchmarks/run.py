@@ -350,8 +350,8 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
 
         # Swift at one thread again, alternating with the two-thread runs: its speed-up then compares
         # runs made under the same host conditions (against the one-thread grid's row, measured half
-        # an hour earlier, a host slow for one of the two made a speed-up of 1.7 read 1.45, or 0.8
-        # at a small width where the engine does not split at all).
+        # an hour earlier, a host slow for one of the two made a speed-up of 1.7 read 1.45, and one of 1.0
+        # read 0.79 in a narrow cell that the engine ran on one thread, its vCPUs on two dies).
         one = dict(options, threads=1)
         kept = measure(host, [(system, "median_batch_ms", job(system)) for system in ("swift", "torch")]
                        + [("swift1", "median_batch_ms", lambda: run(systems, "swift", "mlp", one, environment)[0])], 2)
