@@ -13,7 +13,8 @@ core:  matmul GFLOP/s and per-call times of small ops, EmberCore vs PyTorch, one
 latency: only the prediction latency table (quick and full end with it): one row through
        predict() and an mlr3 learner's $predict_newdata() (when mlr3 is on R_LIBS), 10,000 rows'
        rows/s, Ember through R vs PyTorch.
-ftt:   only the two FT-Transformers (one timed epoch), Ember then PyTorch, `--repeat` times.
+ftt:   only the two FT-Transformers (one timed epoch), Ember then PyTorch and MKL's products alone on
+       PyTorch's shapes, `--repeat` times.
 products: the grid's SGD cells, Swift's step against MKL's time for the batch's products alone on the
        same shapes (also columns of the full grid).
 
@@ -304,7 +305,8 @@ def mlp_cells(mode):
 
 
 THREADS_HEADERS = ["opt", "layers", "width", "Swift 1t ms", "Swift 2t ms", "PyTorch 2t ms", "Swift/PT (2t)",
-                   "Swift speed-up", "PyTorch speed-up", "round trip ns Swift/PT", "host"]
+                   "Swift speed-up", "PyTorch speed-up", "round trip ns Swift/PT", "MKL 2t products ms",
+                   "MKL products speed-up", "MKL 2t products/PT", "host"]
 
 
 def round_trip_ns(systems, environment):
@@ -326,7 +328,12 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
     host also moves the two vCPUs between cores of one die and two dies of the CPU from minute to
     minute: the round trip of a cache line between them (`round_trip_ns`), measured before and
     after each run, is printed for each kept run (the larger of the two), so that a cell measured
-    across dies shows as such."""
+    across dies shows as such.
+
+    MKL's products alone on the cell's shapes at two threads (torch_bench.py mlp-products) run in
+    the same rounds: over PyTorch's two-thread step they are the lowest Swift/PT that products at
+    MKL's two-thread speed allow; over MKL's one-thread products of the one-thread grid, the
+    speed-up that MKL's own products reach on these shapes."""
     epochs = int(os.environ.get("BENCH_EPOCHS", 5 if mode == "quick" else 20))
     data = regression_data()
     print(f"\nMLP, two threads: the same cells, Swift and PyTorch at two threads each (median ms per batch, the "
@@ -334,7 +341,10 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
           f"system's one-thread time over its two-thread time (Swift's one-thread runs made again here, alternating "
           f"with the two-thread ones; PyTorch's from the one-thread grid); round trip: of a cache line between the two vCPUs "
           f"around each kept run (tens of ns: one die; several hundred: two dies); host: MKL's speed around the kept "
-          f"runs over its best in this run (the lowest of the kept runs').", flush=True)
+          f"runs over its best in this run (the lowest of the kept runs'); MKL 2t products ms: the batch's products "
+          f"alone through torch.mm at two threads on the cell's shapes (the fastest of the same rounds); MKL products "
+          f"speed-up: the one-thread grid's MKL products ms over it; MKL 2t products/PT: it over PyTorch's "
+          f"two-thread step, the least Swift/PT that products at MKL's two-thread speed allow.", flush=True)
     print(line(THREADS_HEADERS), flush=True)
     rows = []
     for (opt, layers, width), first in zip(mlp_cells(mode), one_thread):
@@ -353,14 +363,19 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
         # an hour earlier, a host slow for one of the two made a speed-up of 1.7 read 1.45, and one of 1.0
         # read 0.79 in a narrow cell that the engine ran on one thread, its vCPUs on two dies).
         one = dict(options, threads=1)
+        shapes = {"layers": layers, "width": width, "p": P, "threads": 2}
         kept = measure(host, [(system, "median_batch_ms", job(system)) for system in ("swift", "torch")]
-                       + [("swift1", "median_batch_ms", lambda: run(systems, "swift", "mlp", one, environment)[0])], 2)
+                       + [("swift1", "median_batch_ms", lambda: run(systems, "swift", "mlp", one, environment)[0]),
+                          ("products", "products_ms", lambda: run(systems, "torch", "mlp-products", shapes, environment,
+                                                                  threads=2)[0])], 2)
         s2, t2 = kept["swift"], kept["torch"]
         s1, t1 = kept["swift1"].get("median_batch_ms"), first[5]
         trip = "/".join("—" if x.get("trip") is None else f"{x['trip']:.0f}" for x in (s2, t2))
         ms2 = s2.get("median_batch_ms"), t2.get("median_batch_ms")
+        mkl2 = kept["products"].get("products_ms")
         row = [opt, layers, width if layers else "—", s1, ms2[0], ms2[1], ratio(ms2[0], ms2[1]), ratio(s1, ms2[0]),
-               ratio(t1, ms2[1]), trip, host_column(s2, t2, kept["swift1"])]
+               ratio(t1, ms2[1]), trip, mkl2, ratio(first[16], mkl2), ratio(mkl2, ms2[1]),
+               host_column(s2, t2, kept["swift1"], kept["products"])]
         rows.append(row)
         print(line(THREADS_HEADERS, row), flush=True)
     return rows
@@ -501,31 +516,43 @@ def fashion(systems, mode, environment):
 
 
 FTT_HEADERS = ["blocks", "d_token", "heads", "Ember ms", "PyTorch ms", "Ember/PT", "RSS Ember", "RSS PT", "BLAS core",
-               "Ember CPU ms", "PT CPU ms", "CPU Ember/PT", "host"]
+               "Ember CPU ms", "PT CPU ms", "CPU Ember/PT", "MKL products ms", "Ember/MKL same shapes",
+               "MKL products/PT", "host"]
 
 
 def ft_transformer(systems, mode, environment, host, repeat=1):
     """The FT-Transformer on a spam-shaped task (4601 × 57 numeric, binary), batch 32, AdamW, one
     thread: median time per training batch (ember-bench ftt, torch_bench.py ftt), and the mean
-    process CPU time per batch (robust to other processes on a shared machine)."""
+    process CPU time per batch (robust to other processes on a shared machine); and the batch's
+    matrix products alone through MKL on PyTorch's own shapes (torch_bench.py ftt-products), one
+    thread, in the same rounds: MKL's products over PyTorch's step is the lowest Ember/PT that an
+    engine whose products ran at MKL's speed on these shapes, and did nothing else, could reach."""
     configs = [(1, 32, 4)] + ([] if mode == "quick" else [(3, 192, 8)]) * repeat
     epochs = 2 if mode == "full" else 1
     n_rounds = rounds(mode)
     print(f"\nFT-Transformer, 4601 × 57 numeric features, binary, batch 32, AdamW, one thread; {epochs} timed "
           f"epoch(s) after 1 warm-up epoch; median ms per batch, each system the fastest of {n_rounds} run(s), "
-          f"alternating, more while the host was slow around every run (its CPU ms from the same run); peak RSS in MiB; mean CPU ms per batch.", flush=True)
+          f"alternating, more while the host was slow around every run (its CPU ms from the same run); peak RSS in MiB; mean CPU ms per batch; "
+          f"MKL products ms: every matrix product of PyTorch's step (mm, addmm, bmm; forward and backward) alone "
+          f"through MKL on the same shapes and layouts, replayed in the step's order (the fastest of the same rounds); "
+          f"Ember/MKL same shapes: that time over Ember's whole step; MKL products/PT: over PyTorch's step, the "
+          f"least Ember/PT that products at MKL's speed allow.", flush=True)
     print(line(FTT_HEADERS), flush=True)
     rows = []
     for blocks, d_token, heads in configs:
         options = {"blocks": blocks, "d-token": d_token, "heads": heads, "epochs": epochs, "warmup": 1}
+        shapes = {"blocks": blocks, "d-token": d_token, "heads": heads}
         kept = measure(host, [(system, "median_batch_ms", (lambda system=system: run(systems, system, "ftt", options,
                                                                                      environment)[0]))
-                              for system in ("swift", "torch")], n_rounds)
-        e, t = kept["swift"], kept["torch"]
+                              for system in ("swift", "torch")]
+                       + [("products", "products_ms", lambda: run(systems, "torch", "ftt-products", shapes,
+                                                                  environment)[0])], n_rounds)
+        e, t, mkl = kept["swift"], kept["torch"], kept["products"].get("products_ms")
         row = [blocks, d_token, heads, e.get("median_batch_ms"), t.get("median_batch_ms"),
                ratio(e.get("median_batch_ms"), t.get("median_batch_ms")), e.get("peak_rss_mib"), t.get("peak_rss_mib"), cores(e),
                e.get("cpu_batch_ms"), t.get("cpu_batch_ms"), ratio(e.get("cpu_batch_ms"), t.get("cpu_batch_ms")),
-               host_column(e, t)]
+               mkl, ratio(mkl, e.get("median_batch_ms")), ratio(mkl, t.get("median_batch_ms")),
+               host_column(e, t, kept["products"])]
         rows.append(row)
         print(line(FTT_HEADERS, row), flush=True)
     return rows
@@ -758,14 +785,19 @@ def summary(label, mlp, two, images, ftt, long, n_rounds):
                  f"runs each, more while the host was slow around every run); speed-up: one-thread time over two-thread time (Swift's one-thread runs made in the same "
                  f"rounds); round trip: of a cache line between the two "
                  f"vCPUs around each kept run, the larger of before and after (tens of ns: two cores of one die; several "
-                 f"hundred: two dies of the CPU, which share no cache) ({label})\n\n" + markdown(THREADS_HEADERS, two))
+                 f"hundred: two dies of the CPU, which share no cache); MKL 2t products: the batch's products alone "
+                 f"through MKL at two threads on the cell's shapes, its speed-up over its one-thread time and its time "
+                 f"over PyTorch's two-thread step (the least Swift/PT that products at MKL's speed allow) ({label})\n\n"
+                 + markdown(THREADS_HEADERS, two))
     if images:
         text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "
                  f"peak RSS Ember {peak(images, 10)}, PyTorch {peak(images, 11)})\n\n"
                  + markdown(FASHION_HEADERS[:10], [r[:10] for r in images]))
     if ftt:
-        text += (f"\n\n**FT-Transformer**, spam-shaped task, batch 32, AdamW, ms per batch, each system the fastest "
-                 f"of {n_rounds} run(s), alternating ({label})\n\n"
+        text += (f"\n\n**FT-Transformer**, spam-shaped task, batch 32, AdamW, ms per batch, each system (and MKL's "
+                 f"products) the fastest of {n_rounds} run(s), alternating; MKL products: every matrix product of "
+                 f"PyTorch's step alone through MKL on its shapes, over Ember's step and over PyTorch's (the least "
+                 f"Ember/PT that products at MKL's speed allow) ({label})\n\n"
                  + markdown(FTT_HEADERS[:6] + FTT_HEADERS[12:], [r[:6] + r[12:] for r in ftt]))
     text += (f"\n\n**Long run**, MLP 4 × 100, AdamW lr 1e-3, ms per batch over the first and last tenth of the epochs ({label})\n\n"
              + markdown(LONG_HEADERS, long))

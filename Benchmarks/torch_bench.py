@@ -4,6 +4,7 @@ options, one JSON line per result (Benchmarks/run.py runs it once per measuremen
     python3 torch_bench.py mlp --data FILE --n 2000 --p 1000 --layers 4 --width 100 --opt sgd --epochs 20 [--lr 1e-4] [--flush 1]
     python3 torch_bench.py fashion --dir DIR --model mlp|lenet [--threads 1] [--seed 1] [--epochs 2] [--save-init FILE]
     python3 torch_bench.py ftt [--n 4601] [--p 57] [--blocks 1] [--d-token 32] [--heads 4] [--epochs 2] [--warmup 1]
+    python3 torch_bench.py ftt-products [--blocks 1] [--d-token 32] [--heads 4]
     python3 torch_bench.py resnet [--depth 18] [--size 32] [--batch 32] [--steps 10] [--warmup 1] [--threads 1]
                                   [--opt sgd|adam] [--mode train|predict]
     python3 torch_bench.py core
@@ -125,13 +126,13 @@ def fashion_bench(a):
          accuracy=(predicted == yt).double().mean().item())
 
 
-def ftt_bench(a):
+def ftt_model(a):
     """rtdl's FT-Transformer (the reference modules of tools/golden/generate_attention.py): numeric
     tokenizer, CLS token appended last, pre-norm blocks (the first without attention norm, the last
     computing the CLS token only, as rtdl's FTTransformer.make_default does) with
     nn.MultiheadAttention and a ReGLU FFN (d_hidden = d_token * 4/3), head LayerNorm → ReLU →
-    Linear(d_token, 1); BCE-with-logits; batch 32; AdamW lr 1e-4; not shuffled; the default
-    dropouts (attention 0.2, FFN 0.1, residual 0), as ember-bench ftt."""
+    Linear(d_token, 1), the default dropouts (attention 0.2, FFN 0.1, residual 0), as ember-bench
+    ftt; with the spam-shaped data (x uniform in [-1, 1], y its first column's sign): (model, x, y)."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "golden"))
     import generate_attention as g
     torch.manual_seed(1)
@@ -163,7 +164,13 @@ def ftt_bench(a):
         def forward(self, xb):
             return self.head(self.blocks(self.cls(self.tokenizer(xb)))[:, -1])
 
-    model = FTT()
+    return FTT(), x, y
+
+
+def ftt_bench(a):
+    """The FT-Transformer of ftt_model trained with BCE-with-logits, batch 32, AdamW lr 1e-4, not
+    shuffled: median ms per batch (and mean CPU ms), as ember-bench ftt."""
+    model, x, y = ftt_model(a)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     loss_fn = nn.BCEWithLogitsLoss()
     seconds = []
@@ -183,6 +190,51 @@ def ftt_bench(a):
             losses.append(loss.item() * len(x[start:start + 32]))
     emit(median_batch_ms=statistics.median(seconds) * 1e3, cpu_batch_ms=(time.process_time() - cpu) / len(seconds) * 1e3,
          batches=len(seconds), final_loss=sum(losses) / a.n)
+
+
+def ftt_products_bench(a):
+    """The matrix products of one FT-Transformer training batch alone (the model of ftt_model,
+    batch 32), through MKL: every mm, addmm and bmm that PyTorch's own step (forward, BCE-with-
+    logits, backward) dispatches, recorded with its operands' shapes and strides, then replayed in
+    the step's order on distinct operands of those layouts into preallocated outputs. The yardstick
+    of the FT-Transformer's products on their own shapes: a step cannot be faster than its products."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    products = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default}
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in products:
+                self.calls.append((func, [(tuple(t.shape), t.stride()) for t in args]))
+            return func(*args, **(kwargs or {}))
+
+    model, x, y = ftt_model(a)
+    with Record() as record:
+        nn.BCEWithLogitsLoss()(model(x[:32]), y[:32]).backward()
+    if not record.calls:
+        raise RuntimeError("no matrix product recorded in the FT-Transformer's step")
+    replay, flop = [], 0
+    for func, layouts in record.calls:
+        operands = [torch.empty_strided(shape, stride).uniform_(-1, 1) for shape, stride in layouts]
+        a_, b_ = operands[-2], operands[-1]
+        out = torch.empty(*a_.shape[:-1], b_.shape[-1])
+        flop += 2 * out.numel() * a_.shape[-1]
+        replay.append((func, operands, out))
+
+    def step():
+        for func, operands, out in replay:
+            if func is torch.ops.aten.addmm.default:
+                torch.addmm(*operands, out=out)
+            elif func is torch.ops.aten.bmm.default:
+                torch.bmm(*operands, out=out)
+            else:
+                torch.mm(*operands, out=out)
+
+    s = seconds_per_call(step)
+    emit(products_ms=s * 1e3, gflops=flop / s / 1e9, product_gflop=flop / 1e9, products=len(replay))
 
 
 def resnet_bench(a):
@@ -566,7 +618,7 @@ def latency_bench(a):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["mlp", "mlp-products", "fashion", "ftt", "resnet", "core", "sgemm", "canary", "transforms",
+    parser.add_argument("command", choices=["mlp", "mlp-products", "fashion", "ftt", "ftt-products", "resnet", "core", "sgemm", "canary", "transforms",
                                             "images", "jpeg-files", "jpeg", "latency"])
     for name, default in [("n", None), ("p", None), ("layers", 0), ("width", 100), ("epochs", None), ("warmup", 1),
                           ("threads", 1), ("seed", 1), ("flush", 1), ("blocks", 1), ("d-token", 32), ("heads", 4),
@@ -582,15 +634,16 @@ def main():
     a = parser.parse_args()
     if a.n is None and a.command in ("jpeg-files", "jpeg"):
         a.n = 1000
+    ftt = a.command in ("ftt", "ftt-products")
     if a.n is None and a.command != "images":
-        a.n, a.p = (4601, 57) if a.command == "ftt" else (2000, a.p or 1000)
+        a.n, a.p = (4601, 57) if ftt else (2000, a.p or 1000)
     if a.p is None:
-        a.p = 57 if a.command == "ftt" else 1000
+        a.p = 57 if ftt else 1000
     if a.epochs is None:
         a.epochs = 2 if a.command in ("fashion", "ftt") else 1 if a.command in ("images", "jpeg") else 20
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(bool(a.flush))
-    {"mlp": mlp_bench, "mlp-products": mlp_products_bench, "fashion": fashion_bench, "ftt": ftt_bench, "resnet": resnet_bench, "core": core_bench, "sgemm": sgemm_bench, "canary": canary_bench,
+    {"mlp": mlp_bench, "mlp-products": mlp_products_bench, "fashion": fashion_bench, "ftt": ftt_bench, "ftt-products": ftt_products_bench, "resnet": resnet_bench, "core": core_bench, "sgemm": sgemm_bench, "canary": canary_bench,
      "transforms": transforms_bench, "images": images_bench, "jpeg-files": jpeg_files_bench,
      "jpeg": jpeg_bench, "latency": latency_bench}[a.command](a)
 
