@@ -306,7 +306,7 @@ def mlp_cells(mode):
 
 THREADS_HEADERS = ["opt", "layers", "width", "Swift 1t ms", "Swift 2t ms", "PyTorch 2t ms", "Swift/PT (2t)",
                    "Swift speed-up", "PyTorch speed-up", "round trip ns Swift/PT", "MKL 2t products ms",
-                   "MKL products speed-up", "MKL 2t products/PT", "host"]
+                   "MKL products speed-up", "MKL 2t products/PT", "Swift 2t alone", "host"]
 
 
 def round_trip_ns(systems, environment):
@@ -344,7 +344,9 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
           f"runs over its best in this run (the lowest of the kept runs'); MKL 2t products ms: the batch's products "
           f"alone through torch.mm at two threads on the cell's shapes (the fastest of the same rounds); MKL products "
           f"speed-up: the one-thread grid's MKL products ms over it; MKL 2t products/PT: it over PyTorch's "
-          f"two-thread step, the least Swift/PT that products at MKL's two-thread speed allow.", flush=True)
+          f"two-thread step, the least Swift/PT that products at MKL's two-thread speed allow; Swift 2t alone: the "
+          f"share of the kept two-thread run's timed batches that the trainer ran on one thread (its measured "
+          f"choice).", flush=True)
     print(line(THREADS_HEADERS), flush=True)
     rows = []
     for (opt, layers, width), first in zip(mlp_cells(mode), one_thread):
@@ -375,6 +377,7 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
         mkl2 = kept["products"].get("products_ms")
         row = [opt, layers, width if layers else "—", s1, ms2[0], ms2[1], ratio(ms2[0], ms2[1]), ratio(s1, ms2[0]),
                ratio(t1, ms2[1]), trip, mkl2, ratio(first[16], mkl2), ratio(mkl2, ms2[1]),
+               ratio(s2.get("batches_alone"), s2.get("batches")),
                host_column(s2, t2, kept["swift1"], kept["products"])]
         rows.append(row)
         print(line(THREADS_HEADERS, row), flush=True)
@@ -787,7 +790,8 @@ def summary(label, mlp, two, images, ftt, long, n_rounds):
                  f"vCPUs around each kept run, the larger of before and after (tens of ns: two cores of one die; several "
                  f"hundred: two dies of the CPU, which share no cache); MKL 2t products: the batch's products alone "
                  f"through MKL at two threads on the cell's shapes, its speed-up over its one-thread time and its time "
-                 f"over PyTorch's two-thread step (the least Swift/PT that products at MKL's speed allow) ({label})\n\n"
+                 f"over PyTorch's two-thread step (the least Swift/PT that products at MKL's speed allow); Swift 2t alone: "
+                 f"the share of its timed batches the trainer ran on one thread, as it measured faster ({label})\n\n"
                  + markdown(THREADS_HEADERS, two))
     if images:
         text += (f"\n\n**Fashion-MNIST**, MLP 784-256-128-10 and LeNet, 2 epochs ({label}; BLAS core {', '.join(sorted({r[12] for r in images}))}; "

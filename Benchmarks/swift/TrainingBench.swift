@@ -49,7 +49,9 @@ func noStandardization(_ features: Int) -> [String: [Bool]] {
 /// Linear(·, 1); MSE; batch 32; no shuffling; `--opt` sgd or adamw with `--lr` (1e-4 by default).
 /// `--data` holds X (n × p) then y (n) as float32. Besides the median time per batch it reports
 /// the medians over the first and the last tenth of the timed epochs and how many values of the
-/// parameters and the optimizer state are subnormal at the end (the long-run denormal benchmark).
+/// parameters and the optimizer state are subnormal at the end (the long-run denormal benchmark),
+/// and how many of the timed batches ran on one thread while `--threads` was more
+/// (`batches_alone`: the trainer's measured choice, `StepThreading`).
 func mlpBench(_ o: Options) throws {
     let n = try o.int("n"), p = try o.int("p")
     let layers = try o.int("layers"), width = try o.int("width"), optimizer = try o.string("opt")
@@ -78,6 +80,7 @@ func mlpBench(_ o: Options) throws {
     trainer.callbacks = [timer]
     try trainer.fit(data, epochs: warmup)
     timer.removeAll()
+    let aloneBefore = trainer.stepsOnOneThread
     let start = now()
     let records = try trainer.fit(data, epochs: epochs)
     let total = now() - start
@@ -90,7 +93,8 @@ func mlpBench(_ o: Options) throws {
           ("median_opt_ms", .number(median(timer.optimizerSeconds) * 1e3)),
           ("first_ms", .number(median(Array(timer.seconds.prefix(window))) * 1e3)),
           ("last_ms", .number(median(Array(timer.seconds.suffix(window))) * 1e3)),
-          ("subnormal", .number(Double(subnormal))), ("final_loss", .number(records.last?.trainLoss ?? .nan))])
+          ("subnormal", .number(Double(subnormal))), ("final_loss", .number(records.last?.trainLoss ?? .nan)),
+          ("batches_alone", .number(Double(trainer.stepsOnOneThread - aloneBefore)))])
 }
 
 /// Fashion-MNIST from raw files written by run.py (`{train,test}-{images,labels}.u8`): an MLP

@@ -601,26 +601,28 @@ final class CompiledStepTests: XCTestCase {
         }
     }
 
-    /// While the pool's threads sit on two dies, a compiled step of narrow layers runs on the
-    /// training thread alone (its loops see one thread), with the same weights; a step with a layer
-    /// of 400 outputs still uses both threads.
-    func testNarrowStepsRunOnOneThreadAcrossDies() throws {
+    /// At two threads a compiled step runs split or on the training thread alone as measured
+    /// (`StepThreading`): after eight split batches, the next alternate in blocks of four (split,
+    /// alone, …), every batch after the measurement takes the one way chosen, each placement of the
+    /// threads measures on its own, and the weights are those of one thread whatever the ways taken.
+    func testCompiledStepsRunTheWayMeasuredFaster() throws {
         let threads = Engine.numThreads
         defer {
             try? Engine.setNumThreads(threads)
             Parallel.forceRoundTrip(nil)
         }
-        try Engine.setNumThreads(2)
         final class ThreadsSeen: TrainerCallback {
             var readsGradients: Bool { false }
-            var seen: Set<Int> = []
-            func onAfterBackward(_ trainer: Trainer, batch: Int) throws { seen.insert(Engine.numThreads) }
+            var seen: [Int] = []
+            func onAfterBackward(_ trainer: Trainer, batch: Int) throws { seen.append(Engine.numThreads) }
         }
         var rng = RandomGenerator(seed: 3)
-        let x = try Tensor.normal([64, 20], rng: &rng), y = try Tensor.normal([64], rng: &rng)
-        func train(width: Int, roundTrip: Int) throws -> (weights: [String: Tensor], threads: Set<Int>) {
+        // 21 batches of 32 per epoch.
+        let x = try Tensor.normal([672, 20], rng: &rng), y = try Tensor.normal([672], rng: &rng)
+        func train(threads: Int, roundTrip: Int?, epochs: Int = 1) throws -> (weights: [String: Tensor], seen: [Int], trainer: Trainer) {
+            try Engine.setNumThreads(threads)
             Parallel.forceRoundTrip(roundTrip)
-            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 20), neurons: [width, width]),
+            let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 20), neurons: [100, 100]),
                                   task: .regression, seed: 4)
             var config = TrainerConfig()
             config.batchSize = 32
@@ -629,15 +631,107 @@ final class CompiledStepTests: XCTestCase {
             XCTAssertNotNil(trainer.chainPlan)
             let seen = ThreadsSeen()
             trainer.callbacks = [seen]
-            try trainer.fit(try Dataset(x: x, y: y), epochs: 1)
-            return (model.snapshotWeights(), seen.seen)
+            try trainer.fit(try Dataset(x: x, y: y), epochs: epochs)
+            return (model.snapshotWeights(), seen.seen, trainer)
         }
-        let oneDie = try train(width: 100, roundTrip: 60), twoDies = try train(width: 100, roundTrip: 400)
-        XCTAssertEqual(oneDie.threads, [2])
-        XCTAssertEqual(twoDies.threads, [1], "narrow layers on two dies: one thread")
-        XCTAssertEqual(oneDie.weights, twoDies.weights)
-        XCTAssertEqual(try train(width: 400, roundTrip: 400).threads, [2], "a layer of 400 outputs: both threads")
+        let one = try train(threads: 1, roundTrip: nil)
+        XCTAssertEqual(one.seen, Array(repeating: 1, count: 21))
+        XCTAssertEqual(one.trainer.stepsOnOneThread, 0, "one thread: nothing to choose")
+        let block = StepThreading.blockSteps, start = StepThreading.warmUpSteps
+        let end = start + StepThreading.blocks * block
+        let measuring = (0..<(end - start)).map { ($0 / block) % 2 == 0 ? 2 : 1 }
+        for roundTrip in [60, 400] {
+            let two = try train(threads: 2, roundTrip: roundTrip, epochs: 3)
+            XCTAssertEqual(Array(two.seen.prefix(start)), Array(repeating: 2, count: start), "round trip \(roundTrip): warming up split")
+            XCTAssertEqual(Array(two.seen[start..<end]), measuring, "round trip \(roundTrip): the measurement's blocks")
+            let chosen = two.seen[end]
+            XCTAssertEqual(Array(two.seen[end...]), Array(repeating: chosen, count: 63 - end),
+                           "round trip \(roundTrip): one way after the measurement")
+            XCTAssertEqual(two.trainer.stepsOnOneThread, measuring.filter { $0 == 1 }.count + (chosen == 1 ? 63 - end : 0))
+            XCTAssertEqual(two.trainer.stepThreading.placements[roundTrip >= Parallel.farRoundTrip ? 1 : 0].alone, chosen == 1)
+            XCTAssertNil(two.trainer.stepThreading.placements[roundTrip >= Parallel.farRoundTrip ? 0 : 1].alone,
+                         "the other placement has not measured")
+            let first = try train(threads: 1, roundTrip: nil, epochs: 3)
+            XCTAssertEqual(two.weights, first.weights, "round trip \(roundTrip): the bits of one thread")
+        }
+        XCTAssertEqual(one.weights, try train(threads: 2, roundTrip: 400).weights)
         XCTAssertEqual(Engine.numThreads, 2, "the thread count is back after training")
+        // Fewer rows than a batch: every batch counts as full, and the measurement runs.
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 20), neurons: [100]), task: .regression, seed: 4)
+        var config = TrainerConfig()
+        config.batchSize = 32
+        let small = try Trainer(model: model, config: config)
+        let seen = ThreadsSeen()
+        small.callbacks = [seen]
+        try small.fit(try Dataset(x: try x.gatherRows(0..<20), y: try y.gatherRows(0..<20)), epochs: end)
+        XCTAssertEqual(Array(seen.seen[start..<end]), measuring, "batches of 20 rows out of 20")
+    }
+
+    /// `StepThreading`'s choice from given times: the way that wins the median ratio of a split
+    /// block to the block alone after it, so a slow host for a block or two does not decide; a
+    /// clear result waits longer before measuring again than a close one; each placement keeps its
+    /// own choice; untimed and short batches do not count.
+    func testStepThreadingChoosesByNeighbouringBlocks() {
+        let steps = StepThreading.blocks * StepThreading.blockSteps
+        // Runs a whole measurement in a placement, after the batches before it (warming up or
+        // between measurements, untimed), each timed step taking `time(block)` ns; returns the choice.
+        func measure(_ s: inout StepThreading, twoDies: Bool, _ time: (Int) -> UInt64) -> Bool? {
+            while s.placements[twoDies ? 1 : 0].position == nil {
+                let way = s.next(twoDies: twoDies, fullBatch: true)
+                XCTAssertFalse(way.timed)
+                s.record(twoDies: twoDies, fullBatch: true, nanoseconds: nil)
+            }
+            var timed = 0
+            for step in 0..<steps {
+                let way = s.next(twoDies: twoDies, fullBatch: true), block = step / StepThreading.blockSteps
+                XCTAssertEqual(way.alone, block % 2 == 1)
+                if way.timed { timed += 1 }
+                s.record(twoDies: twoDies, fullBatch: true, nanoseconds: way.timed ? time(block) : nil)
+            }
+            XCTAssertEqual(timed, steps - StepThreading.blocks, "every step of a block timed but its first")
+            return s.placements[twoDies ? 1 : 0].alone
+        }
+        var s = StepThreading()
+        XCTAssertEqual(s.next(twoDies: false, fullBatch: true).alone, false, "split while warming up")
+        // Split 100, alone 120, but the host slow (×3) over the first three blocks: all split steps
+        // against all steps alone would choose alone (medians 200 and 120); block by block split wins.
+        XCTAssertEqual(measure(&s, twoDies: false) { block in (block % 2 == 0 ? 100 : 120) * (block < 3 ? 3 : 1) }, false)
+        XCTAssertEqual(s.placements[0].untilMeasurement, StepThreading.recheckClose, "1.2: close")
+        XCTAssertNil(s.placements[0].position)
+        XCTAssertEqual(s.placements[1], StepThreading.Placement(), "the other placement untouched")
+        XCTAssertEqual(measure(&s, twoDies: true) { $0 % 2 == 0 ? 200 : 100 }, true)
+        XCTAssertEqual(s.placements[1].untilMeasurement, StepThreading.recheckClear, "2.0: clear")
+        // After the choice: the chosen way, untimed, until the next measurement.
+        for _ in 0..<StepThreading.recheckClose - 1 {
+            let way = s.next(twoDies: false, fullBatch: true)
+            XCTAssertFalse(way.alone || way.timed)
+            s.record(twoDies: false, fullBatch: true, nanoseconds: nil)
+            // Short batches in between do not count.
+            s.record(twoDies: false, fullBatch: false, nanoseconds: nil)
+        }
+        XCTAssertEqual(s.placements[0].untilMeasurement, 1)
+        XCTAssertEqual(s.next(twoDies: true, fullBatch: true).alone, true, "two dies keep their choice")
+        s.record(twoDies: false, fullBatch: true, nanoseconds: nil)
+        XCTAssertEqual(s.placements[0].position, 0, "measuring again")
+        XCTAssertEqual(s.placements[0].alone, false, "the last choice stays until the new one")
+        // A short batch during a measurement takes the last choice, untimed, and does not advance it.
+        XCTAssertFalse(s.next(twoDies: false, fullBatch: false).timed)
+        s.record(twoDies: false, fullBatch: false, nanoseconds: 5)
+        XCTAssertEqual(s.placements[0].position, 0)
+        XCTAssertEqual(measure(&s, twoDies: false) { $0 % 2 == 0 ? 110 : 100 }, true, "the new measurement decides")
+        // A measurement missing a time keeps the last choice and measures again soon.
+        var gap = StepThreading()
+        _ = measure(&gap, twoDies: false) { $0 == 5 ? 0 : 100 }
+        XCTAssertNotNil(gap.placements[0].alone)
+        gap.placements[0].position = StepThreading.blocks * StepThreading.blockSteps - 1
+        gap.record(twoDies: false, fullBatch: true, nanoseconds: nil)
+        XCTAssertEqual(gap.placements[0].untilMeasurement, StepThreading.warmUpSteps)
+        // Before any choice, a short batch takes the block's way.
+        XCTAssertEqual(StepThreading().next(twoDies: false, fullBatch: false).alone, false)
+        XCTAssertEqual(StepThreading.median([5, 1, 3, 2]), 2.5)
+        XCTAssertEqual(StepThreading.median([]), 0)
+        XCTAssertEqual(StepThreading.splitOverAlone([100, 100, 50, 50] + Array(repeating: 80, count: 12)), 1, "median of 2, 1, 1, 1")
+        XCTAssertNil(StepThreading.splitOverAlone([1, 2, 3]))
     }
 
     /// Plain SGD folds each weight's update into the product of its gradient: the weights stay

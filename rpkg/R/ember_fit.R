@@ -151,7 +151,9 @@
 #'   and `num_threads` give the same model bit for bit. The engine's own kernels give the same
 #'   bits at any thread count; the large products it leaves to OpenBLAS (more than 64 rows, as
 #'   with large batches) are cut into one part per thread, so with another `num_threads` such a
-#'   model may differ in its last bits.
+#'   model may differ in its last bits. An MLP's training step runs on one thread alone where the
+#'   engine timed it faster that way (small layers; it times both ways now and then while
+#'   training), with the same bits.
 #' @param shuffle (`logical(1)`)\cr Visit rows in a new random order each epoch.
 #' @param drop_last (`logical(1)`)\cr Drop a last incomplete batch.
 #' @param batch_size_predict (`integer(1)`)\cr Rows per batch when predicting.

@@ -43,14 +43,6 @@ final class ChainPlan {
     /// output is not written, and the ReLU's gradient reads the ReLU's output instead of its input
     /// (`x > 0` exactly where `relu(x) > 0`).
     let reluAfter: [Bool]
-    /// Whether every linear stage has fewer than twice `BLAS.farPanel` outputs: no product of the
-    /// step is then worth splitting while the pool's threads sit on two dies (`Trainer.trainBatch`).
-    var narrow: Bool {
-        stages.allSatisfy { stage in
-            guard case let .linear(l) = stage else { return true }
-            return l.outFeatures < 2 * BLAS.farPanel
-        }
-    }
     /// The input gradients' blocks of k beyond the first thread's (`BLAS.Split.depth`).
     let depthScratch: UnsafeMutablePointer<Float>
     let depthScratchCount: Int

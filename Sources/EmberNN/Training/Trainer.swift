@@ -137,6 +137,11 @@ public final class Trainer {
     var bestWeights: [String: Tensor]?
     /// The compiled step, built on first use when the network is a supported chain.
     lazy var chainPlan: ChainPlan? = config.compiledStep ? ChainPlan(model, batchSize: config.batchSize, loss: loss) : nil
+    /// Whether compiled steps run split or alone, as measured (`trainBatch`).
+    var stepThreading = StepThreading()
+    /// Compiled steps this trainer ran on the training thread alone while Ember had several threads:
+    /// those measured faster there (`StepThreading`), and half of the steps of each measurement.
+    public private(set) var stepsOnOneThread = 0
     var badValidations = 0
     var began = false
 
@@ -358,18 +363,29 @@ public final class Trainer {
     /// else they are gathered here. Returns the batch loss; appends the raw outputs to `outputs`
     /// when `collect`. With a compiled step and no callbacks this allocates nothing in the steady state.
     ///
-    /// A compiled step of narrow layers (`ChainPlan.narrow`) runs on this thread alone while the
-    /// pool's threads sit on two dies of the CPU (`Parallel.threadsOnTwoDies`): there each thread
-    /// would read, across the dies, what the other has just written, and the step took longer at
-    /// two threads than at one (an 8 × 100 MLP's SGD step: 0.46–0.49 against 0.36 ms).
+    /// With several threads, a compiled step runs on the pool's threads or on this thread alone,
+    /// whichever the trainer measured to be faster in the current placement of the threads
+    /// (`StepThreading`); the weights are the same bits either way.
     func trainBatch(_ train: Dataset, rows: ArraySlice<Int>, inputs: [Tensor]? = nil, batch: Int, collect: Bool,
                     outputs: inout [Float]) throws -> Double {
-        if let plan = chainPlan, plan.narrow, Parallel.threadsOnTwoDies {
-            return try Parallel.serially {
+        guard let plan = chainPlan, Parallel.numThreads > 1 else {
+            return try trainBatchHere(train, rows: rows, inputs: inputs, batch: batch, collect: collect, outputs: &outputs)
+        }
+        // Batches of the configured size compare (or all of them, when the data are fewer rows).
+        let twoDies = Parallel.threadsOnTwoDies, full = rows.count == min(plan.capacity, train.count)
+        let way = stepThreading.next(twoDies: twoDies, fullBatch: full)
+        let start = way.timed ? StepThreading.now() : 0
+        let lv: Double
+        if way.alone {
+            stepsOnOneThread += 1
+            lv = try Parallel.serially {
                 try trainBatchHere(train, rows: rows, inputs: inputs, batch: batch, collect: collect, outputs: &outputs)
             }
+        } else {
+            lv = try trainBatchHere(train, rows: rows, inputs: inputs, batch: batch, collect: collect, outputs: &outputs)
         }
-        return try trainBatchHere(train, rows: rows, inputs: inputs, batch: batch, collect: collect, outputs: &outputs)
+        stepThreading.record(twoDies: twoDies, fullBatch: full, nanoseconds: way.timed ? StepThreading.now() &- start : nil)
+        return lv
     }
 
     /// `trainBatch` on the threads it is given.
