@@ -276,7 +276,9 @@ def quiet(result):
 def measure(host, jobs, n_rounds):
     """Runs each of `jobs` (name, result key, a function returning a result dict) `n_rounds` times,
     alternating, then again, up to `BENCH_RETRIES` times (2), each job none of whose runs was quiet
-    (the host at QUIET of its best speed or more, before and after) if the host is quiet now (a run
+    (the host at QUIET of its best speed or more, before and after), or none of whose runs has a
+    positive `key` (R's time per batch, a difference of two fits, read below zero on a host that
+    slowed every short fit), if the host is quiet now (a run
     on a host that is still slow would tell nothing new: on a host slow for an hour the retries
     only tripled the run's time); returns {name: its fastest run}, each run with its "host"
     reading."""
@@ -285,8 +287,9 @@ def measure(host, jobs, n_rounds):
         for name, _, job in jobs:
             runs[name].append(host.around(job))
     for _ in range(int(os.environ.get("BENCH_RETRIES", 2))):
-        for name, _, job in jobs:
-            if not any(quiet(r) for r in runs[name]) and host.quiet_now():
+        for name, key, job in jobs:
+            timed = any(r.get(key) is not None and r[key] > 0 for r in runs[name])
+            if not (timed and any(quiet(r) for r in runs[name])) and host.quiet_now():
                 runs[name].append(host.around(job))
     return {name: fastest(runs[name], key) for name, key, _ in jobs}
 
@@ -443,8 +446,11 @@ def mlp_grid(systems, mode, environment, host):
         s, r, t = kept["swift"], kept["r"], kept["torch"]
         mkl_products = kept["products"].get("products_ms")
         ms = s.get("median_batch_ms"), r.get("mean_batch_ms"), t.get("median_batch_ms")
-        # R gives a mean per batch: compare it with PyTorch's mean.
-        row = [opt, layers, width if layers else "—", *ms, ratio(ms[0], ms[2]), ratio(ms[1], t.get("mean_batch_ms")),
+        # R gives a mean per batch: compare it with PyTorch's mean. A mean at or below zero (the
+        # long fits no slower than the short ones: every short fit disturbed) measures nothing.
+        r_ms = ms[1] if ms[1] is None or ms[1] > 0 else "disturbed"
+        row = [opt, layers, width if layers else "—", ms[0], r_ms, ms[2], ratio(ms[0], ms[2]),
+               None if r_ms == "disturbed" else ratio(ms[1], t.get("mean_batch_ms")),
                ratio(mlp_flop(layers, width) / 1e6, ms[0]), ratio(mlp_flop(layers, width) / 1e6, s.get("median_fwdbwd_ms")),
                s.get("median_opt_ms"), ratio(ratio(mlp_flop(layers, width) / 1e6, ms[0]), mkl), s.get("peak_rss_mib"),
                r.get("peak_rss_mib"), t.get("peak_rss_mib"), f"{cores(s)}/{cores(r)}", mkl_products,

@@ -897,6 +897,40 @@ final class AllocationTests: XCTestCase {
         }
     }
 
+    /// At two threads the trainer times its steps to choose between running them split and alone
+    /// (`StepThreading`): the measurement itself allocates nothing either.
+    func testMeasuredStepThreadingAllocatesNothing() throws {
+        #if DEBUG
+        throw XCTSkip("allocation counts are checked in optimised builds (swift test -c release -Xswiftc -enable-testing)")
+        #endif
+        try XCTSkipUnless(cmalloc_counter_available() == 1, "sanitizer builds keep their own allocator: nothing is counted")
+        let threads = Engine.numThreads
+        try Engine.setNumThreads(2)
+        defer { try? Engine.setNumThreads(threads) }
+        var rng = RandomGenerator(seed: 2)
+        let x = try Tensor.normal([64, 20], rng: &rng)
+        let data = try Dataset(x: x, y: try Tensor.normal([64], rng: &rng))
+        let model = try Model(spec: try Architectures.mlp(TabularInputs(numeric: 20), neurons: [32, 32]),
+                              task: .regression, seed: 1)
+        var config = TrainerConfig()
+        config.batchSize = 16
+        config.optimizer = .sgd(lr: 0.01, momentum: 0.9)
+        let trainer = try Trainer(model: model, config: config)
+        XCTAssertNotNil(trainer.chainPlan)
+        // Two batches warm up the plan, the optimizer's state and the pool; then the steps through
+        // the rest of the warm-up, a whole measurement (both ways, timed) and past its choice.
+        let rows = Array(0..<16)[...]
+        var unused: [Float] = []
+        for b in 0..<2 { _ = try trainer.trainBatch(data, rows: rows, batch: b, collect: false, outputs: &unused) }
+        let steps = StepThreading.warmUpSteps + StepThreading.blocks * StepThreading.blockSteps + 4
+        cmalloc_counter_start()
+        for b in 0..<steps { _ = try trainer.trainBatch(data, rows: rows, batch: b, collect: false, outputs: &unused) }
+        let mallocs = cmalloc_counter_stop()
+        XCTAssertEqual(mallocs, 0, "heap allocations on the training thread in \(steps) steps at two threads")
+        XCTAssertNotNil(trainer.stepThreading.placements[Parallel.threadsOnTwoDies ? 1 : 0].alone, "a measurement finished")
+        XCTAssertGreaterThanOrEqual(trainer.stepsOnOneThread, StepThreading.blocks / 2 * StepThreading.blockSteps)
+    }
+
     func testTheCounterCounts() throws {
         try XCTSkipUnless(cmalloc_counter_available() == 1, "sanitizer builds keep their own allocator: nothing is counted")
         cmalloc_counter_start()

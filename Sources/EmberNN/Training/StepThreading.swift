@@ -41,6 +41,9 @@ struct StepThreading {
     /// The ratio of the times from which a result counts as clear.
     static let clearMargin = 1.25
 
+    /// Timed steps in a measurement: all but the first of each block.
+    static let timedSteps = blocks * (blockSteps - 1)
+
     /// One placement's choice and measurement.
     struct Placement: Equatable {
         /// The way chosen by the last measurement (nil before the first one has finished).
@@ -49,8 +52,37 @@ struct StepThreading {
         var untilMeasurement = StepThreading.warmUpSteps
         /// The step of the measurement in progress (0..<blocks · blockSteps), nil between measurements.
         var position: Int?
-        /// The timed steps of the measurement in progress, in nanoseconds, in the order taken.
-        var times: [UInt64] = []
+        /// The timed steps of the measurement in progress, in nanoseconds, in the order taken; its
+        /// room for a whole measurement is reserved once, so timing allocates nothing.
+        var times: [UInt64] = {
+            var times: [UInt64] = []
+            times.reserveCapacity(StepThreading.timedSteps)
+            return times
+        }()
+
+        /// `StepThreading.record` for this placement, in place (no copy of `times`).
+        mutating func record(nanoseconds: UInt64?) {
+            guard let position else {
+                untilMeasurement -= 1
+                if untilMeasurement <= 0 { self.position = 0 }
+                return
+            }
+            if let nanoseconds, times.count < StepThreading.timedSteps { times.append(nanoseconds) }
+            if position + 1 < StepThreading.blocks * StepThreading.blockSteps {
+                self.position = position + 1
+                return
+            }
+            if let ratio = StepThreading.splitOverAlone(times) {
+                alone = ratio > 1
+                untilMeasurement = Swift.max(ratio, 1 / ratio) > StepThreading.clearMargin
+                    ? StepThreading.recheckClear : StepThreading.recheckClose
+            } else {
+                // Not every step was timed: the last choice stays, and the next measurement comes soon.
+                untilMeasurement = StepThreading.warmUpSteps
+            }
+            self.position = nil
+            times.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Index 0: the pool's threads on one die; 1: on two dies.
@@ -67,48 +99,53 @@ struct StepThreading {
     }
 
     /// Records a batch that `next(twoDies:fullBatch:)` described: `nanoseconds` is its time when
-    /// it was timed. Short batches do not count.
+    /// it was timed. Short batches do not count. Allocates nothing.
     mutating func record(twoDies: Bool, fullBatch: Bool, nanoseconds: UInt64?) {
         guard fullBatch else { return }
-        var p = placements[twoDies ? 1 : 0]
-        defer { placements[twoDies ? 1 : 0] = p }
-        guard let position = p.position else {
-            p.untilMeasurement -= 1
-            if p.untilMeasurement <= 0 { p.position = 0 }
-            return
-        }
-        if let nanoseconds { p.times.append(nanoseconds) }
-        if position + 1 < Self.blocks * Self.blockSteps {
-            p.position = position + 1
-            return
-        }
-        if let ratio = Self.splitOverAlone(p.times) {
-            p.alone = ratio > 1
-            p.untilMeasurement = max(ratio, 1 / ratio) > Self.clearMargin ? Self.recheckClear : Self.recheckClose
-        } else {
-            // Not every step was timed: the last choice stays, and the next measurement comes soon.
-            p.untilMeasurement = Self.warmUpSteps
-        }
-        (p.position, p.times) = (nil, [])
+        placements[twoDies ? 1 : 0].record(nanoseconds: nanoseconds)
     }
 
     /// The median over the pairs of blocks (split, then alone) of the ratio of their median steps,
     /// from a measurement's timed steps in order; nil unless every step it should time is there.
+    /// Works in stack space (no heap allocation).
     static func splitOverAlone(_ times: [UInt64]) -> Double? {
         let timed = blockSteps - 1
-        guard times.count == blocks * timed else { return nil }
-        let ratios = stride(from: 0, to: blocks, by: 2).map { block -> Double in
-            let split = median(times[(block * timed)..<((block + 1) * timed)].map { Double($0) })
-            let alone = median(times[((block + 1) * timed)..<((block + 2) * timed)].map { Double($0) })
-            return split / Swift.max(alone, 1)
+        guard times.count == timedSteps else { return nil }
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: blocks / 2) { ratios in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: timed) { block in
+                func blockMedian(_ b: Int) -> Double {
+                    for i in 0..<timed { block[i] = Double(times[b * timed + i]) }
+                    return median(block)
+                }
+                for pair in 0..<(blocks / 2) {
+                    ratios[pair] = blockMedian(2 * pair) / Swift.max(blockMedian(2 * pair + 1), 1)
+                }
+                return median(ratios)
+            }
         }
-        return median(ratios)
     }
 
+    /// The median of `values`, which it sorts in place (insertion sort: a handful of values).
+    static func median(_ values: UnsafeMutableBufferPointer<Double>) -> Double {
+        let n = values.count
+        guard n > 0 else { return 0 }
+        for i in 1..<n {
+            let v = values[i]
+            var j = i
+            while j > 0 && values[j - 1] > v {
+                values[j] = values[j - 1]
+                j -= 1
+            }
+            values[j] = v
+        }
+        let mid = n / 2
+        return n % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2
+    }
+
+    /// The median of `values`.
     static func median(_ values: [Double]) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted(), mid = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+        var copy = values
+        return copy.withUnsafeMutableBufferPointer { median($0) }
     }
 
     /// A monotonic clock in nanoseconds.
