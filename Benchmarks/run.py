@@ -321,7 +321,8 @@ def round_trip_ns(systems, environment):
 
 def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
     """The grid's cells again with Swift and PyTorch at two threads each (the engine decides per op
-    whether splitting pays); Swift's speed-up over its one-thread runs made in the same rounds,
+    whether splitting pays); Swift's speed-up from epochs at one and two threads paired in its
+    kept run's process (the median ratio of the pairs' medians; its "Swift 1t ms" their one-thread median),
     PyTorch's over the one-thread rows of `one_thread` (this run's).
 
     Each system runs each cell twice, the two systems alternating, and again (`measure`) while
@@ -341,8 +342,9 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
     data = regression_data()
     print(f"\nMLP, two threads: the same cells, Swift and PyTorch at two threads each (median ms per batch, the "
           f"fastest of two runs each, alternating, more while the host was slow around every run); speed-up: each "
-          f"system's one-thread time over its two-thread time (Swift's one-thread runs made again here, alternating "
-          f"with the two-thread ones; PyTorch's from the one-thread grid); round trip: of a cache line between the two vCPUs "
+          f"system's one-thread time over its two-thread time (Swift's: the median over pairs of epochs in its kept "
+          f"run's process, one at each thread count, alternating, of the ratio of their medians, and Swift 1t ms the "
+          f"median of its one-thread epochs; PyTorch's from the one-thread grid); round trip: of a cache line between the two vCPUs "
           f"around each kept run (tens of ns: one die; several hundred: two dies); host: MKL's speed around the kept "
           f"runs over its best in this run (the lowest of the kept runs'); MKL 2t products ms: the batch's products "
           f"alone through torch.mm at two threads on the cell's shapes (the fastest of the same rounds); MKL products "
@@ -358,30 +360,31 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
         def job(system):
             def timed():
                 before = round_trip_ns(systems, environment)
-                result = run(systems, system, "mlp", options, environment, threads=2)[0]
+                # Swift pairs each two-thread epoch with a one-thread one in the same process.
+                opts = dict(options, interleave=1) if system == "swift" else options
+                result = run(systems, system, "mlp", opts, environment, threads=2)[0]
                 trips = [t for t in (before, round_trip_ns(systems, environment)) if t is not None]
                 return dict(result, trip=max(trips) if trips else None)
             return timed
 
-        # Swift at one thread again, alternating with the two-thread runs: its speed-up then compares
-        # runs made under the same host conditions (against the one-thread grid's row, measured half
-        # an hour earlier, a host slow for one of the two made a speed-up of 1.7 read 1.45, and one of 1.0
-        # read 0.79 in a narrow cell that the engine ran on one thread, its vCPUs on two dies).
-        one = dict(options, threads=1)
+        # Swift's speed-up from epochs at one and two threads paired in one process (ember-bench
+        # mlp --interleave 1): the median over the pairs of the ratio of their medians. Against
+        # one-thread runs in separate processes, even alternating in the same rounds, a host that
+        # moves a 0.4 ms step by 40% within minutes made cells the engine ran on one thread read
+        # 0.91-0.99 (2026-12-07 20:29), where the pairs read 0.999-1.003.
         shapes = {"layers": layers, "width": width, "p": P, "threads": 2}
         kept = measure(host, [(system, "median_batch_ms", job(system)) for system in ("swift", "torch")]
-                       + [("swift1", "median_batch_ms", lambda: run(systems, "swift", "mlp", one, environment)[0]),
-                          ("products", "products_ms", lambda: run(systems, "torch", "mlp-products", shapes, environment,
+                       + [("products", "products_ms", lambda: run(systems, "torch", "mlp-products", shapes, environment,
                                                                   threads=2)[0])], 2)
         s2, t2 = kept["swift"], kept["torch"]
-        s1, t1 = kept["swift1"].get("median_batch_ms"), first[5]
+        s1, t1 = s2.get("one_thread_median_batch_ms"), first[5]
         trip = "/".join("—" if x.get("trip") is None else f"{x['trip']:.0f}" for x in (s2, t2))
         ms2 = s2.get("median_batch_ms"), t2.get("median_batch_ms")
         mkl2 = kept["products"].get("products_ms")
-        row = [opt, layers, width if layers else "—", s1, ms2[0], ms2[1], ratio(ms2[0], ms2[1]), ratio(s1, ms2[0]),
+        row = [opt, layers, width if layers else "—", s1, ms2[0], ms2[1], ratio(ms2[0], ms2[1]), s2.get("speedup_paired"),
                ratio(t1, ms2[1]), trip, mkl2, ratio(first[16], mkl2), ratio(mkl2, ms2[1]),
                ratio(s2.get("batches_alone"), s2.get("batches")),
-               host_column(s2, t2, kept["swift1"], kept["products"])]
+               host_column(s2, t2, kept["products"])]
         rows.append(row)
         print(line(THREADS_HEADERS, row), flush=True)
     return rows
@@ -791,8 +794,8 @@ def summary(label, mlp, two, images, ftt, long, n_rounds):
             + markdown(MLP_HEADERS[:12] + MLP_HEADERS[16:], [r[:12] + r[16:] for r in mlp]))
     if two:
         text += (f"\n\n**MLP, two threads**, Swift and PyTorch at two threads each, ms per batch (the fastest of two "
-                 f"runs each, more while the host was slow around every run); speed-up: one-thread time over two-thread time (Swift's one-thread runs made in the same "
-                 f"rounds); round trip: of a cache line between the two "
+                 f"runs each, more while the host was slow around every run); speed-up: one-thread time over two-thread time (Swift's: the median over pairs of epochs in "
+                 f"one process, one at each thread count, of the ratio of their medians; Swift 1t ms: its one-thread epochs); round trip: of a cache line between the two "
                  f"vCPUs around each kept run, the larger of before and after (tens of ns: two cores of one die; several "
                  f"hundred: two dies of the CPU, which share no cache); MKL 2t products: the batch's products alone "
                  f"through MKL at two threads on the cell's shapes, its speed-up over its one-thread time and its time "

@@ -52,12 +52,20 @@ func noStandardization(_ features: Int) -> [String: [Bool]] {
 /// parameters and the optimizer state are subnormal at the end (the long-run denormal benchmark),
 /// and how many of the timed batches ran on one thread while `--threads` was more
 /// (`batches_alone`: the trainer's measured choice, `StepThreading`).
+///
+/// With `--interleave 1` and `--threads` over 1, each timed epoch at `--threads` is paired with one
+/// at a single thread in the same process, the order alternating (n, 1, 1, n, …), and the run also
+/// reports the one-thread median (`one_thread_median_batch_ms`) and the speed-up as the median over
+/// the pairs of the ratio of their epochs' medians (`speedup_paired`): a host that slows the
+/// machine for a minute then slows both sides of a pair, which two processes run seconds apart
+/// cannot promise.
 func mlpBench(_ o: Options) throws {
     let n = try o.int("n"), p = try o.int("p")
     let layers = try o.int("layers"), width = try o.int("width"), optimizer = try o.string("opt")
     let epochs = try o.int("epochs", 20), warmup = try o.int("warmup", 1)
+    let threads = try o.int("threads", 1), interleave = try o.int("interleave", 0) == 1 && threads > 1
     guard let lr = Double(try o.string("lr", "1e-4")), lr > 0 else { throw EmberError.invalidArgument("mlp", "--lr must be a positive number") }
-    try Engine.setNumThreads(try o.int("threads", 1))
+    try Engine.setNumThreads(threads)
     let values = try readFloats(try o.string("data"))
     guard values.count == n * (p + 1) else {
         throw EmberError.invalidArgument("mlp", "the data file holds \(values.count) floats; expected n·(p+1) = \(n * (p + 1))")
@@ -82,8 +90,37 @@ func mlpBench(_ o: Options) throws {
     timer.removeAll()
     let aloneBefore = trainer.stepsOnOneThread
     let start = now()
-    let records = try trainer.fit(data, epochs: epochs)
-    let total = now() - start
+    var records: [EpochRecord] = []
+    var paired: [(String, Field)] = []
+    if interleave {
+        // Each pair: an epoch at `threads` and one at a single thread, in alternating order.
+        var many: [Double] = [], manyOptimizer: [Double] = [], one: [Double] = [], ratios: [Double] = []
+        for e in 0..<epochs {
+            var medians = (many: Double.nan, one: Double.nan)
+            for single in e % 2 == 0 ? [false, true] : [true, false] {
+                try Engine.setNumThreads(single ? 1 : threads)
+                timer.removeAll()
+                let r = try trainer.fit(data, epochs: 1)
+                if single {
+                    one += timer.seconds
+                    medians.one = median(timer.seconds)
+                } else {
+                    records += r
+                    many += timer.seconds
+                    manyOptimizer += timer.optimizerSeconds
+                    medians.many = median(timer.seconds)
+                }
+            }
+            ratios.append(medians.one / medians.many)
+        }
+        try Engine.setNumThreads(threads)
+        (timer.seconds, timer.optimizerSeconds) = (many, manyOptimizer)
+        paired = [("one_thread_median_batch_ms", .number(median(one) * 1e3)), ("speedup_paired", .number(median(ratios)))]
+    } else {
+        records = try trainer.fit(data, epochs: epochs)
+    }
+    // With pairs, the time of the epochs at `threads` alone.
+    let total = interleave ? timer.seconds.reduce(0, +) : now() - start
     let window = max(1, epochs / 10) * (timer.seconds.count / max(1, epochs))
     let state = model.network.parameters.map(\.value) + trainer.optimizer.stateTensors().map(\.1)
     let subnormal = state.reduce(0) { $0 + $1.data.lazy.filter(\.isSubnormal).count }
@@ -94,7 +131,7 @@ func mlpBench(_ o: Options) throws {
           ("first_ms", .number(median(Array(timer.seconds.prefix(window))) * 1e3)),
           ("last_ms", .number(median(Array(timer.seconds.suffix(window))) * 1e3)),
           ("subnormal", .number(Double(subnormal))), ("final_loss", .number(records.last?.trainLoss ?? .nan)),
-          ("batches_alone", .number(Double(trainer.stepsOnOneThread - aloneBefore)))])
+          ("batches_alone", .number(Double(trainer.stepsOnOneThread - aloneBefore)))] + paired)
 }
 
 /// Fashion-MNIST from raw files written by run.py (`{train,test}-{images,labels}.u8`): an MLP
