@@ -371,7 +371,7 @@ def mlp_grid_two_threads(systems, mode, environment, one_thread, host):
         # mlp --interleave 1): the median over the pairs of the ratio of their medians. Against
         # one-thread runs in separate processes, even alternating in the same rounds, a host that
         # moves a 0.4 ms step by 40% within minutes made cells the engine ran on one thread read
-        # 0.91-0.99 (2026-12-07 20:29), where the pairs read 0.999-1.003.
+        # 0.91-0.99 (2026-12-07 20:29); paired, the 8 x 100 cell read 0.999-1.003 by hand.
         shapes = {"layers": layers, "width": width, "p": P, "threads": 2}
         kept = measure(host, [(system, "median_batch_ms", job(system)) for system in ("swift", "torch")]
                        + [("products", "products_ms", lambda: run(systems, "torch", "mlp-products", shapes, environment,

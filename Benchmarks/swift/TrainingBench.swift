@@ -89,7 +89,7 @@ func mlpBench(_ o: Options) throws {
     try trainer.fit(data, epochs: warmup)
     timer.removeAll()
     let aloneBefore = trainer.stepsOnOneThread
-    let start = now()
+    let start = now()  // unused with pairs (their total is the epochs at `threads`)
     var records: [EpochRecord] = []
     var paired: [(String, Field)] = []
     if interleave {
