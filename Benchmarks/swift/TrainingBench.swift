@@ -89,9 +89,9 @@ func mlpBench(_ o: Options) throws {
     try trainer.fit(data, epochs: warmup)
     timer.removeAll()
     let aloneBefore = trainer.stepsOnOneThread
-    let start = now()  // unused with pairs (their total is the epochs at `threads`)
     var records: [EpochRecord] = []
     var paired: [(String, Field)] = []
+    let total: Double  // seconds of the timed epochs at `threads`
     if interleave {
         // Each pair: an epoch at `threads` and one at a single thread, in alternating order.
         var many: [Double] = [], manyOptimizer: [Double] = [], one: [Double] = [], ratios: [Double] = []
@@ -116,11 +116,12 @@ func mlpBench(_ o: Options) throws {
         try Engine.setNumThreads(threads)
         (timer.seconds, timer.optimizerSeconds) = (many, manyOptimizer)
         paired = [("one_thread_median_batch_ms", .number(median(one) * 1e3)), ("speedup_paired", .number(median(ratios)))]
+        total = many.reduce(0, +)
     } else {
+        let start = now()
         records = try trainer.fit(data, epochs: epochs)
+        total = now() - start
     }
-    // With pairs, the time of the epochs at `threads` alone.
-    let total = interleave ? timer.seconds.reduce(0, +) : now() - start
     let window = max(1, epochs / 10) * (timer.seconds.count / max(1, epochs))
     let state = model.network.parameters.map(\.value) + trainer.optimizer.stateTensors().map(\.1)
     let subnormal = state.reduce(0) { $0 + $1.data.lazy.filter(\.isSubnormal).count }
